@@ -1,0 +1,309 @@
+"""The values that flow through vedette: endpoints, observations, findings.
+
+Everything here is a frozen value (``slots=True, kw_only=True``) built from tuples and
+frozensets, so an observation taken by the probe layer can be stored, re-loaded and re-analysed
+offline without anything changing under the checks' feet. Serialisation lives elsewhere
+(``vedette.store.codec``): these classes know nothing about JSON or SQL.
+
+Layering::
+
+    targets  ->  Endpoint  ->  probe (asyncio)  ->  Observation  ->  checks (pure)  ->  Finding
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class Protocol(enum.StrEnum):
+    """The application protocol spoken on an endpoint."""
+
+    SMTP = "smtp"
+    IMAP = "imap"
+    POP3 = "pop3"
+    HTTP = "http"
+    SIP = "sip"
+
+
+class TlsMode(enum.StrEnum):
+    """How TLS starts: at once after connect (``implicit``) or after a STARTTLS command."""
+
+    IMPLICIT = "implicit"
+    STARTTLS = "starttls"
+
+
+class Role(enum.StrEnum):
+    """Who talks to the endpoint, which weighs the severity of a finding.
+
+    ``relay``: server-to-server SMTP on port 25, where TLS is opportunistic and senders accept
+    any certificate unless DANE or MTA-STS applies. ``user``: a person's client that types a
+    password (submission, IMAP, POP3, HTTPS, SIP).
+    """
+
+    RELAY = "relay"
+    USER = "user"
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSpec:
+    name: str
+    protocol: Protocol
+    tls_mode: TlsMode
+    default_port: int
+    role: Role
+
+
+class Service(enum.StrEnum):
+    """A scheme of the target grammar: the protocol, its TLS mode and its default port."""
+
+    SMTP = "smtp"
+    SUBMISSION = "submission"
+    SMTPS = "smtps"
+    IMAP = "imap"
+    IMAPS = "imaps"
+    POP3 = "pop3"
+    POP3S = "pop3s"
+    HTTPS = "https"
+    SIPS = "sips"
+
+    @property
+    def spec(self) -> ServiceSpec:
+        return _SERVICE_SPECS[self]
+
+    @property
+    def protocol(self) -> Protocol:
+        return _SERVICE_SPECS[self].protocol
+
+    @property
+    def tls_mode(self) -> TlsMode:
+        return _SERVICE_SPECS[self].tls_mode
+
+    @property
+    def default_port(self) -> int:
+        return _SERVICE_SPECS[self].default_port
+
+    @property
+    def role(self) -> Role:
+        return _SERVICE_SPECS[self].role
+
+    @classmethod
+    def for_port(cls, port: int) -> Service | None:
+        """The service whose default port is ``port``, or None for a non-standard port."""
+        for svc in cls:
+            if svc.default_port == port:
+                return svc
+        return None
+
+
+_SERVICE_SPECS: dict[Service, ServiceSpec] = {
+    Service.SMTP: ServiceSpec("smtp", Protocol.SMTP, TlsMode.STARTTLS, 25, Role.RELAY),
+    Service.SUBMISSION: ServiceSpec("submission", Protocol.SMTP, TlsMode.STARTTLS, 587, Role.USER),
+    Service.SMTPS: ServiceSpec("smtps", Protocol.SMTP, TlsMode.IMPLICIT, 465, Role.USER),
+    Service.IMAP: ServiceSpec("imap", Protocol.IMAP, TlsMode.STARTTLS, 143, Role.USER),
+    Service.IMAPS: ServiceSpec("imaps", Protocol.IMAP, TlsMode.IMPLICIT, 993, Role.USER),
+    Service.POP3: ServiceSpec("pop3", Protocol.POP3, TlsMode.STARTTLS, 110, Role.USER),
+    Service.POP3S: ServiceSpec("pop3s", Protocol.POP3, TlsMode.IMPLICIT, 995, Role.USER),
+    Service.HTTPS: ServiceSpec("https", Protocol.HTTP, TlsMode.IMPLICIT, 443, Role.USER),
+    Service.SIPS: ServiceSpec("sips", Protocol.SIP, TlsMode.IMPLICIT, 5061, Role.USER),
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Endpoint:
+    """One address and port to probe, with the name it is known by.
+
+    Attributes:
+        host: the DNS name the user gave; it is the SNI and the name certificates must match.
+            ``None`` when the target was a bare IP address (no name to match).
+        ip: the address connected to; ``None`` only when ``host`` could not be resolved.
+        port: TCP port.
+        service: what is expected on the port (protocol, TLS mode, role).
+    """
+
+    host: str | None
+    ip: str | None
+    port: int
+    service: Service
+
+    @property
+    def name(self) -> str:
+        """The host name, or the IP address for a bare-IP target."""
+        return self.host if self.host is not None else (self.ip or "?")
+
+    @property
+    def label(self) -> str:
+        """``scheme://name:port`` plus ``[ip]`` when the name is not the address itself."""
+        shown = self.name
+        if ":" in shown:
+            shown = f"[{shown}]"
+        text = f"{self.service.value}://{shown}:{self.port}"
+        if self.host is not None and self.ip is not None:
+            text += f" ({self.ip})"
+        return text
+
+    @property
+    def group_key(self) -> tuple[str, int, Service]:
+        """Endpoints sharing this key are one service seen through several addresses."""
+        return (self.name, self.port, self.service)
+
+    @property
+    def ip_version(self) -> int | None:
+        return ipaddress.ip_address(self.ip).version if self.ip else None
+
+
+class FailureKind(enum.StrEnum):
+    """Why a probe stopped short. Each is a result the scan reports, not an exception."""
+
+    RESOLVE = "resolve"  # the name has no address (NXDOMAIN, no A/AAAA, resolver failure)
+    REFUSED = "refused"  # TCP RST on connect
+    UNREACHABLE = "unreachable"  # no route, network down, host unreachable
+    TIMEOUT = "timeout"  # connect or a reply did not complete within its deadline
+    CLOSED = "closed"  # the server closed the connection mid-dialogue
+    NOT_PROTOCOL = "not-protocol"  # the first reply is not the expected protocol
+    PROTOCOL_ERROR = "protocol-error"  # a reply broke the protocol (garbage, bad syntax)
+    TOO_LARGE = "too-large"  # a line or a reply exceeded vedette's size bound
+    UNAVAILABLE = "unavailable"  # the service said so (SMTP 421/554 greeting, IMAP BYE, -ERR)
+    TLS_ERROR = "tls-error"  # the TLS handshake failed
+
+
+class Stage(enum.StrEnum):
+    """Where in the probe a failure happened."""
+
+    RESOLVE = "resolve"
+    CONNECT = "connect"
+    GREETING = "greeting"
+    CAPABILITIES = "capabilities"
+    STARTTLS = "starttls"
+    TLS_HANDSHAKE = "tls-handshake"
+    CAPABILITIES_AFTER_TLS = "capabilities-after-tls"
+    CLOSE = "close"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Failure:
+    kind: FailureKind
+    stage: Stage
+    detail: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DialogueObservation:
+    """What the application protocol said, verbatim (decoded as latin-1, CR/LF stripped).
+
+    Attributes:
+        greeting: the server's first reply, one item per line.
+        capabilities_before_tls: the reply to EHLO / CAPABILITY / CAPA sent in clear, one item
+            per line; ``None`` for implicit TLS or when the dialogue did not get that far; an
+            empty tuple when the server refused the command (POP3 ``-ERR`` to CAPA).
+        starttls_reply: the reply to STARTTLS / STLS; ``None`` when it was not sent.
+        capabilities_after_tls: the capability reply sent inside TLS; ``None`` if not reached.
+    """
+
+    greeting: tuple[str, ...] = ()
+    capabilities_before_tls: tuple[str, ...] | None = None
+    starttls_reply: tuple[str, ...] | None = None
+    capabilities_after_tls: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TlsObservation:
+    """The TLS session vedette negotiated, and the certificates exactly as the server sent them.
+
+    Attributes:
+        version: negotiated protocol, e.g. ``TLSv1.3``.
+        cipher: negotiated suite, OpenSSL's name (e.g. ``TLS_AES_256_GCM_SHA384``).
+        sni: the server name sent in the ClientHello, ``None`` for a bare-IP target.
+        chain_der: the certificate list in the order the server sent it (leaf first), DER.
+    """
+
+    version: str
+    cipher: str
+    sni: str | None
+    chain_der: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Observation:
+    """Everything seen on one endpoint during one probe.
+
+    Attributes:
+        endpoint: what was probed.
+        started_at: UTC time the probe began; certificate dates are judged against the analysis
+            time, not this.
+        duration_s: wall time of the probe.
+        dialogue: the application-protocol exchange; ``None`` when no reply was read.
+        tls: the negotiated TLS session; ``None`` when TLS was not established.
+        failure: why the probe stopped short, ``None`` when it completed.
+        connections: TCP connections the probe opened.
+    """
+
+    endpoint: Endpoint
+    started_at: datetime
+    duration_s: float
+    dialogue: DialogueObservation | None = None
+    tls: TlsObservation | None = None
+    failure: Failure | None = None
+    connections: int = 1
+
+    @property
+    def reachable(self) -> bool:
+        return self.failure is None or self.failure.kind not in _UNREACHED
+
+    @property
+    def scanned(self) -> bool:
+        """True when the probe got at least an answer in the expected protocol or TLS."""
+        return self.tls is not None or (self.dialogue is not None and bool(self.dialogue.greeting))
+
+
+_UNREACHED = frozenset({FailureKind.RESOLVE, FailureKind.REFUSED, FailureKind.UNREACHABLE})
+
+
+class Severity(enum.IntEnum):
+    """One scale for every finding."""
+
+    INFO = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            names = ", ".join(s.label for s in cls)
+            raise ValueError(f"unknown severity {text!r} (expected one of: {names})") from None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Finding:
+    """A problem (or a notable fact) on an endpoint, with what to do about it.
+
+    Attributes:
+        id: stable identifier from the check registry, e.g. ``cert.expired``.
+        severity: already weighed by the endpoint's role.
+        title: one line saying what is wrong, in plain words.
+        detail: the specifics of this endpoint (dates, names, mechanisms).
+        remediation: how to fix it.
+        endpoint: where it was seen; for a finding about several addresses of one name, the
+            first of them.
+        evidence: verbatim server data backing the finding (capability lines, subjects).
+        references: URLs or RFC numbers.
+    """
+
+    id: str
+    severity: Severity
+    title: str
+    detail: str
+    remediation: str
+    endpoint: Endpoint
+    evidence: tuple[str, ...] = ()
+    references: tuple[str, ...] = field(default=())

@@ -1,0 +1,115 @@
+"""The contract between a sans-I/O dialogue and the transport that drives it.
+
+The driver loop (``vedette.probe.transport.run_dialogue``) is the same for every protocol::
+
+    while True:
+        action = dialogue.next_action()
+        Send(data)   -> write data
+        NeedData()   -> read once (bounded size, deadline per reply); feed it with
+                        receive_data(chunk), or receive_data(b"") at EOF
+        StartTls()   -> run the TLS handshake on the same connection, then tls_started()
+        Close()      -> stop; dialogue.observation() holds what was learnt
+
+A dialogue raises ``ProtocolError`` (or ``NotProtocolError`` on the very first reply) when the
+peer's bytes break the protocol, including a line or reply larger than its bound; the driver
+records that as a ``Failure`` and the partial ``observation()`` is still kept. ``stage`` tells
+the driver what it is waiting for, so a timeout can say where it happened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol as TypingProtocol
+
+from vedette.errors import ProtocolError
+from vedette.model import DialogueObservation, Stage
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class NeedData:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class StartTls:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    pass
+
+
+Action = Send | NeedData | StartTls | Close
+
+
+class Dialogue(TypingProtocol):
+    """A client dialogue: greeting, capabilities, STARTTLS, capabilities again, polite quit."""
+
+    @property
+    def stage(self) -> Stage: ...
+
+    def next_action(self) -> Action: ...
+
+    def receive_data(self, data: bytes) -> None: ...
+
+    def tls_started(self) -> None: ...
+
+    def observation(self) -> DialogueObservation: ...
+
+
+#: Longest line accepted from a server (RFC 5321 allows 512 octets for a reply line; IMAP
+#: capability lines of real servers reach ~1 KiB). Past it the server is hostile or broken.
+MAX_LINE = 8192
+#: Most lines in one reply (EHLO replies have ~15, IMAP CAPABILITY one, POP3 CAPA ~12).
+MAX_REPLY_LINES = 256
+
+
+class LineBuffer:
+    """Accumulates bytes and yields CRLF- (or bare LF-) terminated lines, bounded in length.
+
+    Lines are decoded as latin-1 (every byte maps to one character, nothing can fail) with the
+    line ending removed; callers escape them before display.
+    """
+
+    def __init__(self, max_line: int = MAX_LINE) -> None:
+        self._buf = bytearray()
+        self._max_line = max_line
+        self.eof = False
+
+    def feed(self, data: bytes) -> None:
+        if not data:
+            self.eof = True
+            return
+        self._buf += data
+        # Refuse early: an endless line must not grow the buffer past the bound.
+        if b"\n" not in self._buf and len(self._buf) > self._max_line:
+            raise ProtocolError(
+                f"line longer than {self._max_line} bytes without an end", too_large=True
+            )
+
+    def next_line(self) -> str | None:
+        """The next complete line, or None when more data is needed."""
+        idx = self._buf.find(b"\n")
+        if idx < 0:
+            return None
+        if idx > self._max_line:
+            raise ProtocolError(f"line longer than {self._max_line} bytes", too_large=True)
+        raw = bytes(self._buf[:idx])
+        del self._buf[: idx + 1]
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+        return raw.decode("latin-1")
+
+    @property
+    def pending(self) -> int:
+        """Bytes received but not yet returned as a line."""
+        return len(self._buf)
+
+    def clear(self) -> None:
+        self._buf.clear()
