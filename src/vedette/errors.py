@@ -7,7 +7,8 @@ escapes the scan.
     VedetteError
     ├── UsageError            a bad argument or target; the CLI prints one line and exits 2
     ├── ProtocolError         a peer's bytes break the protocol (raised by sans-I/O code)
-    │   └── NotProtocolError  the very first reply is not the protocol expected at all
+    │   ├── NotProtocolError  the very first reply is not the protocol expected at all
+    │   └── ServiceUnavailableError  the server refuses service (SMTP 421/554, IMAP BYE, -ERR)
     ├── ResolveError          a name has no usable address
     └── StoreError            the database cannot be opened, migrated or read
 """
@@ -45,3 +46,8 @@ class ResolveError(VedetteError):
 
 class StoreError(VedetteError):
     """The result store cannot be used."""
+
+
+class ServiceUnavailableError(ProtocolError):
+    """The server answered in its protocol but refused service (SMTP 421/554 greeting, IMAP
+    ``* BYE`` greeting, POP3 ``-ERR`` greeting): often a rate limit or a block list."""

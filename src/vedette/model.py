@@ -307,3 +307,25 @@ class Finding:
     endpoint: Endpoint
     evidence: tuple[str, ...] = ()
     references: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScanReport:
+    """A scan's observations and the findings an analysis drew from them.
+
+    Attributes:
+        scan_id: the id in the store, ``None`` when the scan was not stored.
+        targets: the targets as the user wrote them.
+        started_at, finished_at: UTC times of the probe run.
+        analysed_at: the time certificate dates were judged against.
+        observations: one per endpoint, in the order of the plan.
+        findings: most severe first.
+    """
+
+    scan_id: int | None
+    targets: tuple[str, ...]
+    started_at: datetime
+    finished_at: datetime
+    analysed_at: datetime
+    observations: tuple[Observation, ...]
+    findings: tuple[Finding, ...]
