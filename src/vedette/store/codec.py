@@ -1,0 +1,347 @@
+"""Plain-dict forms of the model values, for the store and for anything else that persists them.
+
+``model.py`` knows nothing about serialisation; this module is the one adapter between the
+frozen values and JSON-compatible dicts (``str``/``int``/``float``/``None``/``list``/``dict``
+only). The mapping is exact: ``observation_from_dict(observation_to_dict(o)) == o``.
+
+Conventions, fixed by ``OBSERVATION_FORMAT``:
+
+* bytes (certificate DER) are standard base64 with padding;
+* datetimes are ISO-8601 in UTC with an explicit ``+00:00`` offset. A naive datetime is
+  refused on the way in (``ValueError``: it is a bug in the caller, the model says UTC) and a
+  stored one without an offset is refused on the way out;
+* enums are stored by value (``"submission"``, ``"tls-error"``), severities by label
+  (``"high"``), so the stored text stays readable and independent of enum ordering;
+* tuples become lists, and ``None`` stays ``null`` (``None`` and ``()`` mean different things
+  in ``DialogueObservation``).
+
+Reading is strict because stored rows outlive the code that wrote them: every key is checked
+for presence and type, unknown keys are refused, and every failure is one ``StoreError`` with a
+one-line message saying where (``observation.tls.chain_der[1]: invalid base64``) — never a
+``KeyError`` or ``TypeError`` leaking out of a corrupt row.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from vedette.errors import StoreError
+from vedette.model import (
+    DialogueObservation,
+    Endpoint,
+    Failure,
+    FailureKind,
+    Finding,
+    Observation,
+    Service,
+    Severity,
+    Stage,
+    TlsObservation,
+)
+
+__all__ = [
+    "OBSERVATION_FORMAT",
+    "datetime_from_text",
+    "datetime_to_text",
+    "endpoint_from_dict",
+    "endpoint_to_dict",
+    "finding_from_dict",
+    "finding_to_dict",
+    "observation_from_dict",
+    "observation_to_dict",
+]
+
+#: Version of the dict layout written by ``observation_to_dict`` (key ``"format"``). Bump it
+#: when the layout changes, and keep reading the old versions.
+OBSERVATION_FORMAT = 1
+
+_E = TypeVar("_E")
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def datetime_to_text(value: datetime) -> str:
+    """ISO-8601 in UTC (``2024-05-01T12:00:00.123456+00:00``); refuses naive datetimes."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()} (vedette stores UTC times only)")
+    return value.astimezone(UTC).isoformat()
+
+
+def endpoint_to_dict(endpoint: Endpoint) -> dict[str, Any]:
+    return {
+        "host": endpoint.host,
+        "ip": endpoint.ip,
+        "port": endpoint.port,
+        "service": endpoint.service.value,
+    }
+
+
+def _opt_lines(lines: tuple[str, ...] | None) -> list[str] | None:
+    return None if lines is None else list(lines)
+
+
+def observation_to_dict(obs: Observation) -> dict[str, Any]:
+    """The JSON-compatible form of ``obs``, tagged with ``"format": OBSERVATION_FORMAT``."""
+    dialogue: dict[str, Any] | None = None
+    if obs.dialogue is not None:
+        d = obs.dialogue
+        dialogue = {
+            "greeting": list(d.greeting),
+            "capabilities_before_tls": _opt_lines(d.capabilities_before_tls),
+            "starttls_reply": _opt_lines(d.starttls_reply),
+            "capabilities_after_tls": _opt_lines(d.capabilities_after_tls),
+        }
+    tls: dict[str, Any] | None = None
+    if obs.tls is not None:
+        tls = {
+            "version": obs.tls.version,
+            "cipher": obs.tls.cipher,
+            "sni": obs.tls.sni,
+            "chain_der": [base64.b64encode(der).decode("ascii") for der in obs.tls.chain_der],
+        }
+    failure: dict[str, Any] | None = None
+    if obs.failure is not None:
+        failure = {
+            "kind": obs.failure.kind.value,
+            "stage": obs.failure.stage.value,
+            "detail": obs.failure.detail,
+        }
+    return {
+        "format": OBSERVATION_FORMAT,
+        "endpoint": endpoint_to_dict(obs.endpoint),
+        "started_at": datetime_to_text(obs.started_at),
+        "duration_s": obs.duration_s,
+        "dialogue": dialogue,
+        "tls": tls,
+        "failure": failure,
+        "connections": obs.connections,
+    }
+
+
+def finding_to_dict(f: Finding) -> dict[str, Any]:
+    """The JSON-compatible form of a finding (severity by label, endpoint as a nested dict)."""
+    return {
+        "id": f.id,
+        "severity": f.severity.label,
+        "title": f.title,
+        "detail": f.detail,
+        "remediation": f.remediation,
+        "endpoint": endpoint_to_dict(f.endpoint),
+        "evidence": list(f.evidence),
+        "references": list(f.references),
+    }
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+class _Reader:
+    """Typed, checked access to one dict of untrusted stored data.
+
+    ``where`` is the dotted path used in error messages, so a bad row says exactly which field
+    is wrong. ``done()`` refuses keys nobody asked for: a row written by a newer layout under the
+    same format number is corrupt, not something to half-read.
+    """
+
+    def __init__(self, data: object, where: str) -> None:
+        if not isinstance(data, Mapping):
+            raise StoreError(f"{where}: expected an object, got {_kind(data)}")
+        self._data: Mapping[Any, Any] = data
+        self._where = where
+        self._seen: set[str] = set()
+
+    def _get(self, key: str) -> object:
+        self._seen.add(key)
+        if key not in self._data:
+            raise StoreError(f"{self._where}: missing field {key!r}")
+        return self._data[key]
+
+    def path(self, key: str) -> str:
+        return f"{self._where}.{key}"
+
+    def raw(self, key: str) -> object:
+        return self._get(key)
+
+    def text(self, key: str) -> str:
+        value = self._get(key)
+        if not isinstance(value, str):
+            raise StoreError(f"{self.path(key)}: expected a string, got {_kind(value)}")
+        return value
+
+    def opt_text(self, key: str) -> str | None:
+        return None if self._get(key) is None else self.text(key)
+
+    def integer(self, key: str, *, low: int, high: int | None = None) -> int:
+        value = self._get(key)
+        # bool is an int subclass; a stored ``true`` for a port is corruption, not 1.
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise StoreError(f"{self.path(key)}: expected an integer, got {_kind(value)}")
+        if value < low or (high is not None and value > high):
+            raise StoreError(f"{self.path(key)}: {value} is out of range")
+        return value
+
+    def number(self, key: str) -> float:
+        value = self._get(key)
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise StoreError(f"{self.path(key)}: expected a number, got {_kind(value)}")
+        result = float(value)
+        if not math.isfinite(result) or result < 0:
+            raise StoreError(f"{self.path(key)}: {value!r} is not a duration")
+        return result
+
+    def lines(self, key: str) -> tuple[str, ...]:
+        value = self._get(key)
+        if not isinstance(value, list):
+            raise StoreError(f"{self.path(key)}: expected a list, got {_kind(value)}")
+        for i, item in enumerate(value):
+            if not isinstance(item, str):
+                raise StoreError(f"{self.path(key)}[{i}]: expected a string, got {_kind(item)}")
+        return tuple(value)
+
+    def opt_lines(self, key: str) -> tuple[str, ...] | None:
+        return None if self._get(key) is None else self.lines(key)
+
+    def enum(self, key: str, parse: Callable[[str], _E]) -> _E:
+        text = self.text(key)
+        try:
+            return parse(text)
+        except ValueError:
+            raise StoreError(f"{self.path(key)}: unknown value {_short(text)}") from None
+
+    def time(self, key: str) -> datetime:
+        return datetime_from_text(self.text(key), where=self.path(key))
+
+    def done(self) -> None:
+        extra = sorted(str(k) for k in self._data if k not in self._seen)
+        if extra:
+            raise StoreError(f"{self._where}: unknown field(s) {', '.join(map(_short, extra))}")
+
+
+def _kind(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _short(value: object) -> str:
+    # Error messages are one line and bounded, whatever a corrupt row holds (repr escapes
+    # newlines and controls).
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
+def datetime_from_text(text: str, *, where: str = "datetime") -> datetime:
+    """Parse what ``datetime_to_text`` wrote; the result is aware, in UTC."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise StoreError(f"{where}: not an ISO-8601 time: {_short(text)}") from None
+    if value.tzinfo is None:
+        raise StoreError(f"{where}: time without a UTC offset: {_short(text)}")
+    return value.astimezone(UTC)
+
+
+def endpoint_from_dict(data: object, *, where: str = "endpoint") -> Endpoint:
+    r = _Reader(data, where)
+    endpoint = Endpoint(
+        host=r.opt_text("host"),
+        ip=r.opt_text("ip"),
+        port=r.integer("port", low=0, high=65535),
+        service=r.enum("service", Service),
+    )
+    r.done()
+    return endpoint
+
+
+def _dialogue_from_dict(data: object, where: str) -> DialogueObservation:
+    r = _Reader(data, where)
+    dialogue = DialogueObservation(
+        greeting=r.lines("greeting"),
+        capabilities_before_tls=r.opt_lines("capabilities_before_tls"),
+        starttls_reply=r.opt_lines("starttls_reply"),
+        capabilities_after_tls=r.opt_lines("capabilities_after_tls"),
+    )
+    r.done()
+    return dialogue
+
+
+def _tls_from_dict(data: object, where: str) -> TlsObservation:
+    r = _Reader(data, where)
+    chain: list[bytes] = []
+    for i, item in enumerate(r.lines("chain_der")):
+        try:
+            chain.append(base64.b64decode(item, validate=True))
+        except (binascii.Error, ValueError):
+            raise StoreError(f"{r.path('chain_der')}[{i}]: invalid base64") from None
+    tls = TlsObservation(
+        version=r.text("version"),
+        cipher=r.text("cipher"),
+        sni=r.opt_text("sni"),
+        chain_der=tuple(chain),
+    )
+    r.done()
+    return tls
+
+
+def _failure_from_dict(data: object, where: str) -> Failure:
+    r = _Reader(data, where)
+    failure = Failure(
+        kind=r.enum("kind", FailureKind),
+        stage=r.enum("stage", Stage),
+        detail=r.text("detail"),
+    )
+    r.done()
+    return failure
+
+
+def observation_from_dict(d: object) -> Observation:
+    """Rebuild an ``Observation`` from ``observation_to_dict``'s output.
+
+    Raises ``StoreError`` (one line, naming the bad field) for anything else: a non-dict, an
+    unknown ``format``, a missing, mistyped or unknown field, an unknown enum value, bad base64
+    or a time without an offset.
+    """
+    r = _Reader(d, "observation")
+    fmt = r.raw("format")
+    if fmt != OBSERVATION_FORMAT or isinstance(fmt, bool):
+        raise StoreError(
+            f"observation: unsupported format {_short(fmt)} "
+            f"(this vedette reads format {OBSERVATION_FORMAT})"
+        )
+    dialogue_raw = r.raw("dialogue")
+    tls_raw = r.raw("tls")
+    failure_raw = r.raw("failure")
+    obs = Observation(
+        endpoint=endpoint_from_dict(r.raw("endpoint"), where=r.path("endpoint")),
+        started_at=r.time("started_at"),
+        duration_s=r.number("duration_s"),
+        dialogue=None
+        if dialogue_raw is None
+        else _dialogue_from_dict(dialogue_raw, r.path("dialogue")),
+        tls=None if tls_raw is None else _tls_from_dict(tls_raw, r.path("tls")),
+        failure=None if failure_raw is None else _failure_from_dict(failure_raw, r.path("failure")),
+        connections=r.integer("connections", low=0),
+    )
+    r.done()
+    return obs
+
+
+def finding_from_dict(d: object) -> Finding:
+    """Rebuild a ``Finding`` from ``finding_to_dict``'s output; ``StoreError`` otherwise."""
+    r = _Reader(d, "finding")
+    finding = Finding(
+        id=r.text("id"),
+        severity=r.enum("severity", Severity.parse),
+        title=r.text("title"),
+        detail=r.text("detail"),
+        remediation=r.text("remediation"),
+        endpoint=endpoint_from_dict(r.raw("endpoint"), where=r.path("endpoint")),
+        evidence=r.lines("evidence"),
+        references=r.lines("references"),
+    )
+    r.done()
+    return finding
