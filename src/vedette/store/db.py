@@ -1,0 +1,523 @@
+"""The versioned result store: SQLite by default, PostgreSQL by URL, through SQLAlchemy Core.
+
+Layout (schema version 1)::
+
+    schema_version(version)                       exactly one row
+    scans(id, started_at, finished_at, targets_json, options_json, vedette_version)
+    observations(id, scan_id -> scans.id, seq, host, ip, port, service, status,
+                 observation_json)                 index on scan_id, unique (scan_id, seq)
+
+An observation is stored whole as JSON (``vedette.store.codec``, which carries its own format
+number), so the relational columns are only an index for cheap queries: which endpoints of a
+scan failed and how (``status`` is ``"ok"`` or a ``FailureKind`` value), on which host or port.
+Findings are not stored: re-analysing stored observations is the point of keeping them.
+
+Portability: only portable column types (Integer, Text, Float, timezone-aware DateTime) and
+SQLAlchemy Core constructs, so the same code runs on SQLite and on ``postgresql+psycopg://``.
+Two SQLite quirks are handled here, not in the queries:
+
+* pysqlite opens transactions lazily and never around DDL, so a migration could be half
+  applied. The connection hooks below switch the driver to autocommit mode and emit ``BEGIN``
+  ourselves, making each ``engine.begin()`` block one real SQLite transaction, DDL included
+  (the recipe from SQLAlchemy's SQLite dialect documentation). They also turn on foreign keys,
+  which SQLite leaves off per connection.
+* SQLite has no timezone-aware timestamp type: ``_UtcDateTime`` stores naive UTC there and
+  hands back aware UTC datetimes on every backend.
+
+Migrations: ``MIGRATIONS[i]`` takes a database from version ``i`` to ``i + 1``; a database with
+no ``schema_version`` table is version 0 (empty). ``Store.open`` reads the version (locking the
+row where the backend can, so two processes do not migrate at once) and applies the missing
+steps in one transaction: either all of them land, or the database is left as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import MappingProxyType, TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+import sqlalchemy as sa
+from sqlalchemy import event, exc
+
+from vedette._version import __version__
+from vedette.errors import StoreError
+from vedette.store.codec import observation_from_dict, observation_to_dict
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping, Sequence
+
+    from sqlalchemy.engine import Connection, Dialect, Engine
+
+    from vedette.model import Observation
+
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "ScanSummary",
+    "Store",
+    "StoredScan",
+    "default_db_url",
+]
+
+
+def default_db_url() -> str:
+    """Where vedette keeps its results unless told otherwise.
+
+    ``$VEDETTE_DB`` (any SQLAlchemy URL) when set and non-empty; otherwise the SQLite file
+    ``$XDG_DATA_HOME/vedette/vedette.db``, with ``~/.local/share`` standing in for an unset or
+    relative ``XDG_DATA_HOME`` (as the XDG base-directory specification says). The directory is
+    created if missing.
+    """
+    env = os.environ.get("VEDETTE_DB", "").strip()
+    if env:
+        return env
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
+    directory = base / "vedette"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise StoreError(f"cannot create {directory}: {err.strerror or err}") from err
+    return f"sqlite:///{directory / 'vedette.db'}"
+
+
+# --- schema ----------------------------------------------------------------------------------
+
+
+class _UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every backend."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} (vedette stores UTC only)")
+        value = value.astimezone(UTC)
+        # SQLite's DATETIME storage has no offset; store the UTC wall time.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _v1_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]:
+    """The layout of schema version 1. A later version defines its own function; this one
+    stays as it is, because migration 1 must keep creating exactly this."""
+    version = sa.Table(
+        "schema_version",
+        metadata,
+        sa.Column("version", sa.Integer, nullable=False),
+    )
+    scans = sa.Table(
+        "scans",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("started_at", _UtcDateTime, nullable=False),
+        sa.Column("finished_at", _UtcDateTime, nullable=True),
+        sa.Column("targets_json", sa.Text, nullable=False),
+        sa.Column("options_json", sa.Text, nullable=False),
+        sa.Column("vedette_version", sa.Text, nullable=False),
+    )
+    observations = sa.Table(
+        "observations",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column(
+            "scan_id", sa.Integer, sa.ForeignKey("scans.id", ondelete="CASCADE"), nullable=False
+        ),
+        sa.Column("seq", sa.Integer, nullable=False),
+        sa.Column("host", sa.Text, nullable=True),
+        sa.Column("ip", sa.Text, nullable=True),
+        sa.Column("port", sa.Integer, nullable=False),
+        sa.Column("service", sa.Text, nullable=False),
+        sa.Column("status", sa.Text, nullable=False),
+        sa.Column("observation_json", sa.Text, nullable=False),
+        sa.Index("ix_observations_scan_id", "scan_id"),
+        # A resumed scan must never store the same slot twice.
+        sa.UniqueConstraint("scan_id", "seq", name="uq_observations_scan_seq"),
+    )
+    return version, scans, observations
+
+
+_METADATA = sa.MetaData()
+_schema_version, _scans, _observations = _v1_tables(_METADATA)
+
+
+def _migrate_0_to_1(conn: Connection) -> None:
+    metadata = sa.MetaData()
+    _v1_tables(metadata)
+    metadata.create_all(conn)
+
+
+#: ``MIGRATIONS[i]`` upgrades a database from schema version ``i`` to ``i + 1``.
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migrate_0_to_1,)
+#: The schema version this vedette writes.
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+# --- values ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredScan:
+    """One scan read back from the store.
+
+    Attributes:
+        scan_id: its id in the store.
+        targets: the targets as the user wrote them.
+        options: the scan options recorded by ``begin_scan`` (read-only mapping of JSON values).
+        started_at, finished_at: UTC; ``finished_at`` is ``None`` for a scan that never
+            finished (interrupted, or still running).
+        observations: in insertion order.
+        vedette_version: the vedette that ran the scan.
+    """
+
+    scan_id: int
+    targets: tuple[str, ...]
+    options: Mapping[str, Any]
+    started_at: datetime
+    finished_at: datetime | None
+    observations: tuple[Observation, ...]
+    vedette_version: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScanSummary:
+    """One line of ``list_scans``: a scan without its observations.
+
+    Attributes:
+        endpoints: observations stored for the scan.
+        failed: of those, how many stopped short (status other than ``"ok"``).
+    """
+
+    scan_id: int
+    targets: tuple[str, ...]
+    started_at: datetime
+    finished_at: datetime | None
+    endpoints: int
+    failed: int
+    vedette_version: str
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+def _one_line(err: BaseException) -> str:
+    # SQLAlchemy's messages carry the SQL, parameters and a "Background on this error" link
+    # over several lines; the driver's own message (``orig``) is what a user can act on.
+    inner = getattr(err, "orig", None) or err
+    text = " ".join(str(inner).split())
+    return text or type(inner).__name__
+
+
+@contextmanager
+def _mapped(action: str) -> Iterator[None]:
+    """Turn database-layer exceptions into one-line ``StoreError``s at the store's edge."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except exc.SQLAlchemyError as err:
+        raise StoreError(f"{action}: {_one_line(err)}") from err
+    except sqlite3.Error as err:  # raised bare by the connect hooks
+        raise StoreError(f"{action}: {_one_line(err)}") from err
+
+
+# --- the store -------------------------------------------------------------------------------
+
+
+def _sqlite_hooks(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Autocommit at the driver level: we issue BEGIN ourselves (see the module docstring).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        try:
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+
+class Store:
+    """A connection to the result store. Use ``Store.open(url)``, ideally as a context manager.
+
+    Every method runs in its own transaction and raises ``StoreError`` (one line) when the
+    database cannot be used.
+    """
+
+    def __init__(self, engine: Engine, shown_url: str) -> None:
+        self._engine = engine
+        self._url = shown_url
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        *,
+        migrations: Sequence[Callable[[Connection], None]] = MIGRATIONS,
+    ) -> Store:
+        """Connect to ``url`` and bring its schema to the current version.
+
+        ``migrations`` exists for tests that need to simulate a later vedette; callers leave it.
+        Raises ``StoreError`` for a malformed URL, a missing driver, a file that cannot be
+        opened or is not a database, a database that is not vedette's, or one whose schema is
+        newer than this vedette.
+        """
+        try:
+            parsed = sa.make_url(url)
+        except (exc.ArgumentError, ValueError) as err:
+            raise StoreError(f"invalid database URL {url!r}: {_one_line(err)}") from None
+        shown = parsed.render_as_string(hide_password=True)
+        try:
+            engine = sa.create_engine(parsed)
+        except (exc.NoSuchModuleError, ImportError) as err:
+            raise StoreError(f"cannot use database {shown}: {_one_line(err)}") from err
+        except (exc.ArgumentError, TypeError, ValueError) as err:
+            raise StoreError(f"invalid database URL {shown}: {_one_line(err)}") from err
+        if engine.dialect.name == "sqlite":
+            _sqlite_hooks(engine)
+        store = cls(engine, shown)
+        try:
+            with _mapped(f"cannot open database {shown}"):
+                store._migrate(tuple(migrations))
+        except BaseException:
+            engine.dispose()
+            raise
+        return store
+
+    def _migrate(self, migrations: tuple[Callable[[Connection], None], ...]) -> None:
+        target = len(migrations)
+        with self._engine.begin() as conn:
+            names = set(sa.inspect(conn).get_table_names())
+            if "schema_version" not in names:
+                ours = names & {"scans", "observations"}
+                if ours:
+                    raise StoreError(
+                        f"database {self._url} has table(s) {', '.join(sorted(ours))} "
+                        "but no schema_version: not a vedette database"
+                    )
+                current = 0
+            else:
+                rows = conn.execute(sa.select(_schema_version.c.version).with_for_update()).all()
+                if len(rows) != 1:
+                    raise StoreError(
+                        f"database {self._url} is damaged: schema_version has {len(rows)} rows"
+                    )
+                current = int(rows[0][0])
+            if current > target:
+                raise StoreError(
+                    f"database schema version {current} is newer than this vedette "
+                    f"({target}); upgrade vedette"
+                )
+            for version in range(current, target):
+                migrations[version](conn)
+            if current == 0:
+                conn.execute(sa.insert(_schema_version).values(version=target))
+            elif current != target:
+                conn.execute(sa.update(_schema_version).values(version=target))
+
+    def schema_version(self) -> int:
+        """The schema version recorded in the database."""
+        with _mapped(f"cannot read {self._url}"), self._engine.connect() as conn:
+            return int(conn.execute(sa.select(_schema_version.c.version)).scalar_one())
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- writing -----------------------------------------------------------------------------
+
+    def begin_scan(
+        self, targets: Sequence[str], options: Mapping[str, Any], started_at: datetime
+    ) -> int:
+        """Record a new scan and return its id. ``options`` must be JSON-serialisable."""
+        try:
+            options_json = json.dumps(dict(options), sort_keys=True)
+        except (TypeError, ValueError) as err:
+            raise StoreError(f"scan options cannot be stored as JSON: {err}") from err
+        with _mapped(f"cannot record a scan in {self._url}"), self._engine.begin() as conn:
+            result = conn.execute(
+                sa.insert(_scans).values(
+                    started_at=started_at,
+                    finished_at=None,
+                    targets_json=json.dumps(list(targets)),
+                    options_json=options_json,
+                    vedette_version=__version__,
+                )
+            )
+            key = result.inserted_primary_key
+            assert key is not None
+            return int(key[0])
+
+    def add_observations(self, scan_id: int, observations: Sequence[Observation]) -> None:
+        """Append ``observations`` to a scan that is not finished, in one transaction.
+
+        Sequence numbers continue after the scan's last stored observation, so repeated calls
+        (one per completed batch of a long scan) keep insertion order.
+        """
+        if not observations:
+            return
+        with _mapped(f"cannot store observations in {self._url}"), self._engine.begin() as conn:
+            finished = self._scan_row(conn, scan_id).finished_at
+            if finished is not None:
+                raise StoreError(f"scan {scan_id} is finished; it takes no more observations")
+            last = conn.execute(
+                sa.select(sa.func.max(_observations.c.seq)).where(
+                    _observations.c.scan_id == scan_id
+                )
+            ).scalar_one()
+            start = 0 if last is None else int(last) + 1
+            rows = [
+                {
+                    "scan_id": scan_id,
+                    "seq": start + i,
+                    "host": _column_text(obs.endpoint.host),
+                    "ip": _column_text(obs.endpoint.ip),
+                    "port": obs.endpoint.port,
+                    "service": obs.endpoint.service.value,
+                    "status": "ok" if obs.failure is None else obs.failure.kind.value,
+                    # ensure_ascii: the stored text is plain ASCII whatever the server sent
+                    # (NUL and lone surrogates included, which PostgreSQL text would refuse).
+                    "observation_json": json.dumps(observation_to_dict(obs), ensure_ascii=True),
+                }
+                for i, obs in enumerate(observations)
+            ]
+            conn.execute(sa.insert(_observations), rows)
+
+    def finish_scan(self, scan_id: int, finished_at: datetime) -> None:
+        """Mark a scan finished at ``finished_at``."""
+        with _mapped(f"cannot finish scan {scan_id} in {self._url}"), self._engine.begin() as conn:
+            self._scan_row(conn, scan_id)
+            conn.execute(
+                sa.update(_scans).where(_scans.c.id == scan_id).values(finished_at=finished_at)
+            )
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def load_scan(self, scan_id: int) -> StoredScan:
+        """The scan ``scan_id`` with all its observations; ``StoreError`` if absent or corrupt."""
+        with _mapped(f"cannot read scan {scan_id} from {self._url}"), self._engine.begin() as conn:
+            row = self._scan_row(conn, scan_id)
+            obs_rows = conn.execute(
+                sa.select(_observations.c.seq, _observations.c.observation_json)
+                .where(_observations.c.scan_id == scan_id)
+                .order_by(_observations.c.seq)
+            ).all()
+        observations: list[Observation] = []
+        for seq, text in obs_rows:
+            where = f"scan {scan_id}, observation {seq}"
+            try:
+                data = json.loads(text)
+            except ValueError:
+                raise StoreError(f"{where}: stored JSON is corrupt") from None
+            try:
+                observations.append(observation_from_dict(data))
+            except StoreError as err:
+                raise StoreError(f"{where}: {err}") from None
+        return StoredScan(
+            scan_id=scan_id,
+            targets=_json_strings(row.targets_json, f"scan {scan_id} targets"),
+            options=MappingProxyType(_json_object(row.options_json, f"scan {scan_id} options")),
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            observations=tuple(observations),
+            vedette_version=row.vedette_version,
+        )
+
+    def last_scan_id(self) -> int | None:
+        """The id of the most recently begun scan (finished or not), or ``None`` if none."""
+        with _mapped(f"cannot read {self._url}"), self._engine.connect() as conn:
+            value = conn.execute(sa.select(sa.func.max(_scans.c.id))).scalar_one()
+        return None if value is None else int(value)
+
+    def list_scans(self, limit: int = 20) -> tuple[ScanSummary, ...]:
+        """The ``limit`` most recent scans, newest first."""
+        failed = sa.func.sum(sa.case((_observations.c.status != "ok", 1), else_=0))
+        counts = (
+            sa.select(
+                _observations.c.scan_id,
+                sa.func.count().label("endpoints"),
+                failed.label("failed"),
+            )
+            .group_by(_observations.c.scan_id)
+            .subquery()
+        )
+        query = (
+            sa.select(_scans, counts.c.endpoints, counts.c.failed)
+            .select_from(_scans.outerjoin(counts, counts.c.scan_id == _scans.c.id))
+            .order_by(_scans.c.id.desc())
+            .limit(max(0, limit))
+        )
+        with _mapped(f"cannot list scans in {self._url}"), self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return tuple(
+            ScanSummary(
+                scan_id=int(r.id),
+                targets=_json_strings(r.targets_json, f"scan {r.id} targets"),
+                started_at=r.started_at,
+                finished_at=r.finished_at,
+                endpoints=int(r.endpoints or 0),
+                failed=int(r.failed or 0),
+                vedette_version=r.vedette_version,
+            )
+            for r in rows
+        )
+
+    def _scan_row(self, conn: Connection, scan_id: int) -> sa.Row[Any]:
+        row = conn.execute(sa.select(_scans).where(_scans.c.id == scan_id)).first()
+        if row is None:
+            raise StoreError(f"no scan with id {scan_id} in {self._url}")
+        return row
+
+
+def _column_text(value: str | None) -> str | None:
+    # The index columns are for queries only (the JSON is the record): keep them storable on
+    # every backend by dropping what PostgreSQL text cannot hold (NUL, lone surrogates).
+    if value is None:
+        return None
+    return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+
+
+def _json_strings(text: str, where: str) -> tuple[str, ...]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise StoreError(f"{where}: stored JSON is corrupt") from None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise StoreError(f"{where}: expected a list of strings")
+    return tuple(value)
+
+
+def _json_object(text: str, where: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise StoreError(f"{where}: stored JSON is corrupt") from None
+    if not isinstance(value, dict):
+        raise StoreError(f"{where}: expected an object")
+    return value
