@@ -1,0 +1,21 @@
+"""vedette — a lookout for mail and unified-communications servers.
+
+Layers, inside out (DESIGN.md):
+
+* ``protocols/`` sans-I/O mail dialogues (bytes in, actions out); ``model`` the frozen values.
+* ``probe/`` the asyncio transport that drives the dialogues and enforces every limit.
+* ``checks/`` pure rules over observations → findings, one registry; ``x509/`` and ``trust``
+  beside them.
+* ``store/`` (SQLite/PostgreSQL), ``report/`` (terminal, JSON), ``cli`` at the top; ``pki/`` the
+  CA code; ``lab/`` the demo servers.
+
+The public surface is what this module re-exports; everything else may change.
+"""
+
+from vedette._version import __version__ as __version__
+from vedette.model import Endpoint as Endpoint
+from vedette.model import Finding as Finding
+from vedette.model import Observation as Observation
+from vedette.model import ScanReport as ScanReport
+from vedette.model import Service as Service
+from vedette.model import Severity as Severity

@@ -1,0 +1,139 @@
+"""Can a password cross the network in clear? — TLS availability and authentication before TLS.
+
+This is the check behind Shadowserver's reports on millions of POP3/IMAP servers: a server that
+offers a password mechanism before STARTTLS lets a misconfigured or downgraded client send the
+password in clear. vedette reads only the capability lists (EHLO, CAPABILITY, CAPA); it never
+sends a credential.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from vedette.checks.registry import CheckContext, Hit, endpoint_check
+from vedette.model import Observation, Protocol, Severity, Stage, TlsMode
+from vedette.protocols.capabilities import parse_capabilities, plaintext_password_mechanisms
+
+_MAIL = frozenset({Protocol.SMTP, Protocol.IMAP, Protocol.POP3})
+_STARTTLS_WORD = {Protocol.SMTP: "STARTTLS", Protocol.IMAP: "STARTTLS", Protocol.POP3: "STLS"}
+
+
+def _no_tls_at_all(obs: Observation) -> bool:
+    """STARTTLS was tried (or the dialogue got past it) and no TLS session came of it."""
+    d = obs.dialogue
+    if obs.tls is not None or d is None or d.capabilities_before_tls is None:
+        return False
+    if obs.failure is not None and obs.failure.stage is Stage.TLS_HANDSHAKE:
+        return False  # TLS offered but broken: tls.handshake-failed says so
+    return d.starttls_reply is not None
+
+
+@endpoint_check(
+    "tls.none",
+    title="No TLS: everything, passwords included, crosses the network in clear",
+    explanation="The service neither advertises nor accepts STARTTLS. Between mail servers this "
+    "means messages travel unencrypted; for users it means passwords and mail do.",
+    remediation="Enable TLS with a certificate for the service's name: Dovecot `ssl = required` "
+    "with ssl_cert/ssl_key; Postfix smtpd_tls_chain_files and smtpd_tls_security_level = may "
+    "(port 25) or encrypt (587).",
+    severity=Severity.HIGH,
+    relay_severity=Severity.MEDIUM,
+    references=("RFC 3207", "RFC 2595", "RFC 8314"),
+)
+def tls_none(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
+    ep = obs.endpoint
+    if ep.service.protocol not in _MAIL or ep.service.tls_mode is not TlsMode.STARTTLS:
+        return
+    if not _no_tls_at_all(obs):
+        return
+    d = obs.dialogue
+    assert d is not None and d.capabilities_before_tls is not None
+    word = _STARTTLS_WORD[ep.service.protocol]
+    caps = parse_capabilities(ep.service.protocol, d.capabilities_before_tls)
+    reply = " / ".join(d.starttls_reply or ())
+    if caps.starttls:
+        detail = f"{word} is advertised but the server refused it: {reply!r}"
+    else:
+        detail = f"{word} is not advertised; asked anyway, the server answered {reply!r}"
+    yield Hit(detail=detail, evidence=tuple(d.starttls_reply or ()))
+
+
+@endpoint_check(
+    "tls.starttls-not-advertised",
+    title="STARTTLS works but is not advertised",
+    explanation="The server accepts STARTTLS without listing it in its capabilities, so clients "
+    "that follow the capability list (most do) never start TLS.",
+    remediation="Advertise STARTTLS (Postfix: smtpd_tls_security_level = may; Dovecot: ssl = yes)"
+    " and check that no proxy strips it from the capability list.",
+    severity=Severity.HIGH,
+    relay_severity=Severity.MEDIUM,
+    references=("RFC 3207", "RFC 2595"),
+)
+def starttls_not_advertised(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
+    ep = obs.endpoint
+    d = obs.dialogue
+    if ep.service.tls_mode is not TlsMode.STARTTLS or ep.service.protocol not in _MAIL:
+        return
+    if obs.tls is None or d is None or d.capabilities_before_tls is None:
+        return
+    if not d.capabilities_before_tls:
+        return  # no capability list at all (HELO fallback, CAPA refused): nothing to advertise in
+    if not parse_capabilities(ep.service.protocol, d.capabilities_before_tls).starttls:
+        word = _STARTTLS_WORD[ep.service.protocol]
+        yield Hit(detail=f"{word} is missing from the capability list sent in clear")
+
+
+@endpoint_check(
+    "tls.plaintext-auth",
+    title="Passwords are accepted before TLS",
+    explanation="The server offers password authentication on the unencrypted connection, so a "
+    "client that does not insist on TLS (or an attacker who strips STARTTLS) sends the password "
+    "in clear.",
+    remediation="Refuse authentication before TLS: Dovecot `disable_plaintext_auth = yes` (2.3) "
+    "or `auth_allow_cleartext = no` (2.4); Postfix `smtpd_tls_auth_only = yes`; better still, "
+    "move users to implicit TLS (993, 995, 465) and close 110/143.",
+    severity=Severity.HIGH,
+    relay_severity=Severity.MEDIUM,
+    references=("RFC 8314", "RFC 2595 §3.1", "RFC 4954 §4"),
+)
+def plaintext_auth(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
+    ep = obs.endpoint
+    d = obs.dialogue
+    if ep.service.protocol not in _MAIL or ep.service.tls_mode is not TlsMode.STARTTLS:
+        return
+    if d is None or not d.capabilities_before_tls:
+        return
+    caps = parse_capabilities(ep.service.protocol, d.capabilities_before_tls)
+    mechanisms = plaintext_password_mechanisms(ep.service.protocol, caps)
+    if not mechanisms:
+        return
+    evidence = tuple(
+        line
+        for line in d.capabilities_before_tls
+        if any(m in line.upper() for m in (*mechanisms, "AUTH", "SASL"))
+    )
+    no_tls = _no_tls_at_all(obs)
+    detail = f"offered before TLS: {', '.join(sorted(mechanisms))}"
+    if no_tls:
+        detail += "; the server has no working TLS, so every login sends the password in clear"
+    severity = Severity.CRITICAL if no_tls and ep.service.role.value == "user" else None
+    yield Hit(detail=detail, evidence=evidence or tuple(d.capabilities_before_tls), severity=severity)
+
+
+_OLD_VERSIONS = frozenset({"SSLv2", "SSLv3", "TLSv1", "TLSv1.1"})
+
+
+@endpoint_check(
+    "tls.old-version",
+    title="The best TLS version the server offers is obsolete",
+    explanation="The server negotiated SSL 3.0, TLS 1.0 or 1.1 with a client offering TLS 1.3: "
+    "these versions are deprecated (RFC 8996) and current clients refuse them.",
+    remediation="Enable TLS 1.2 and 1.3 (OpenSSL 1.1.1 or later): Postfix smtpd_tls_protocols = "
+    ">=TLSv1.2, Dovecot ssl_min_protocol = TLSv1.2.",
+    severity=Severity.HIGH,
+    relay_severity=Severity.LOW,
+    references=("RFC 8996",),
+)
+def old_version(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
+    if obs.tls is not None and obs.tls.version in _OLD_VERSIONS:
+        yield Hit(detail=f"negotiated {obs.tls.version} ({obs.tls.cipher})")

@@ -1,0 +1,206 @@
+"""The per-endpoint probe plan and the scheduler that runs many of them at once.
+
+Plan for one endpoint (one TCP connection):
+
+1. connect;
+2. implicit-TLS services: handshake first;
+3. mail protocols: drive the sans-I/O dialogue (greeting, capabilities, STARTTLS, capabilities
+   again inside TLS, polite quit), upgrading the connection when the dialogue asks;
+4. HTTPS and SIPS: the handshake is all this probe does.
+
+Whatever happens, an ``Observation`` comes back with what was seen up to the failure. The
+scheduler bounds concurrency globally and per IP address, and every await is under a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from vedette.errors import NotProtocolError, ProtocolError, ServiceUnavailableError
+from vedette.model import (
+    DialogueObservation,
+    Endpoint,
+    Failure,
+    FailureKind,
+    Observation,
+    Protocol,
+    Stage,
+    TlsMode,
+    TlsObservation,
+)
+from vedette.probe.limits import Limits
+from vedette.probe.transport import Connection, ProbeFailed, fail, scanner_ssl_context
+from vedette.protocols import Close, Dialogue, NeedData, Send, StartTls
+from vedette.protocols.dialogues import new_dialogue
+
+_DIALOGUE_PROTOCOLS = frozenset({Protocol.SMTP, Protocol.IMAP, Protocol.POP3})
+#: Actions a dialogue may ask for before the driver calls it a runaway (a bug, not a server).
+_MAX_ACTIONS = 10_000
+
+
+class _Probe:
+    """Mutable state of one probe; frozen into an Observation at the end."""
+
+    def __init__(self, endpoint: Endpoint, limits: Limits, ehlo_name: str) -> None:
+        self.endpoint = endpoint
+        self.limits = limits
+        self.dialogue: Dialogue | None = None
+        if endpoint.service.protocol in _DIALOGUE_PROTOCOLS:
+            self.dialogue = new_dialogue(endpoint.service, ehlo_name=ehlo_name)
+        self.conn: Connection | None = None
+        self.stage = Stage.CONNECT
+        self.tls: TlsObservation | None = None
+
+    @property
+    def sni(self) -> str | None:
+        return self.endpoint.host
+
+    async def run(self, ctx: ssl.SSLContext) -> None:
+        ep = self.endpoint
+        assert ep.ip is not None
+        self.conn = await Connection.connect(ep.ip, ep.port, timeout=self.limits.connect_timeout)
+        if ep.service.tls_mode is TlsMode.IMPLICIT:
+            await self._start_tls(ctx)
+        if self.dialogue is not None:
+            await self._drive(self.dialogue, ctx)
+
+    async def _start_tls(self, ctx: ssl.SSLContext) -> None:
+        assert self.conn is not None
+        self.stage = Stage.TLS_HANDSHAKE
+        await self.conn.start_tls(ctx, self.sni, self.limits.tls_timeout)
+        self.tls = TlsObservation(
+            version=self.conn.tls_version or "unknown",
+            cipher=self.conn.tls_cipher or "unknown",
+            sni=self.sni,
+            chain_der=self.conn.chain_der,
+        )
+
+    async def _drive(self, dialogue: Dialogue, ctx: ssl.SSLContext) -> None:
+        """The generic loop of ``protocols/_base.py``: the dialogue decides, we move bytes."""
+        assert self.conn is not None
+        loop = asyncio.get_running_loop()
+        # One deadline per reply: set when a reply is first awaited, reset by every command.
+        deadline: float | None = None
+        for _ in range(_MAX_ACTIONS):
+            self.stage = dialogue.stage
+            try:
+                action = dialogue.next_action()
+            except ProtocolError as exc:
+                raise _protocol_failure(exc, dialogue.stage) from exc
+            if isinstance(action, Send):
+                deadline = None
+                await self.conn.write(action.data, self.limits.read_timeout, dialogue.stage)
+            elif isinstance(action, NeedData):
+                if deadline is None:
+                    deadline = loop.time() + self.limits.read_timeout
+                data = await self.conn.read(self.limits.max_read, deadline, dialogue.stage)
+                try:
+                    dialogue.receive_data(data)
+                except ProtocolError as exc:
+                    raise _protocol_failure(exc, dialogue.stage) from exc
+            elif isinstance(action, StartTls):
+                deadline = None
+                await self._start_tls(ctx)
+                dialogue.tls_started()
+            elif isinstance(action, Close):
+                if getattr(dialogue, "closed_early", False):
+                    raise fail(
+                        FailureKind.CLOSED,
+                        dialogue.stage,
+                        "the server closed the connection in the middle of the dialogue",
+                    )
+                return
+        raise fail(FailureKind.PROTOCOL_ERROR, dialogue.stage, "dialogue did not terminate")
+
+
+def _protocol_failure(exc: ProtocolError, stage: Stage) -> ProbeFailed:
+    if isinstance(exc, NotProtocolError):
+        kind = FailureKind.NOT_PROTOCOL
+    elif isinstance(exc, ServiceUnavailableError):
+        kind = FailureKind.UNAVAILABLE
+    elif exc.too_large:
+        kind = FailureKind.TOO_LARGE
+    else:
+        kind = FailureKind.PROTOCOL_ERROR
+    return fail(kind, stage, str(exc))
+
+
+async def probe_endpoint(
+    endpoint: Endpoint,
+    *,
+    limits: Limits | None = None,
+    ehlo_name: str = "vedette.invalid",
+    ssl_context: ssl.SSLContext | None = None,
+) -> Observation:
+    """Probe one endpoint; never raises for anything the server or network does."""
+    limits = limits or Limits()
+    started = datetime.now(UTC)
+    t0 = time.monotonic()
+    probe = _Probe(endpoint, limits, ehlo_name)
+    failure: Failure | None = None
+    try:
+        async with asyncio.timeout(limits.endpoint_timeout):
+            try:
+                await probe.run(ssl_context or scanner_ssl_context())
+            finally:
+                if probe.conn is not None:
+                    await probe.conn.close()
+    except ProbeFailed as exc:
+        failure = exc.failure
+    except TimeoutError:
+        failure = Failure(
+            kind=FailureKind.TIMEOUT,
+            stage=probe.stage,
+            detail=f"the probe took longer than {limits.endpoint_timeout:g} s in all",
+        )
+    dialogue_obs: DialogueObservation | None = None
+    if probe.dialogue is not None and probe.dialogue.observation() != DialogueObservation():
+        dialogue_obs = probe.dialogue.observation()
+    return Observation(
+        endpoint=endpoint,
+        started_at=started,
+        duration_s=round(time.monotonic() - t0, 4),
+        dialogue=dialogue_obs,
+        tls=probe.tls,
+        failure=failure,
+        connections=0 if probe.conn is None else 1,
+    )
+
+
+def unresolved_observation(endpoint: Endpoint, reason: str) -> Observation:
+    """The observation for an endpoint whose name gave no address."""
+    return Observation(
+        endpoint=endpoint,
+        started_at=datetime.now(UTC),
+        duration_s=0.0,
+        failure=Failure(kind=FailureKind.RESOLVE, stage=Stage.RESOLVE, detail=reason),
+        connections=0,
+    )
+
+
+async def run_probes(
+    endpoints: Sequence[Endpoint],
+    *,
+    limits: Limits | None = None,
+    ehlo_name: str = "vedette.invalid",
+    on_result: Callable[[Observation], None] | None = None,
+) -> tuple[Observation, ...]:
+    """Probe ``endpoints`` concurrently (bounded globally and per address); results in order."""
+    limits = limits or Limits()
+    ctx = scanner_ssl_context()
+    overall = asyncio.Semaphore(limits.concurrency)
+    per_host: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(limits.per_host))
+
+    async def one(ep: Endpoint) -> Observation:
+        async with overall, per_host[ep.ip or ""]:
+            obs = await probe_endpoint(ep, limits=limits, ehlo_name=ehlo_name, ssl_context=ctx)
+        if on_result is not None:
+            on_result(obs)
+        return obs
+
+    return tuple(await asyncio.gather(*(one(ep) for ep in endpoints)))

@@ -1,0 +1,100 @@
+"""Name resolution through vedette's own resolver setting.
+
+vedette never calls the C library's resolver: a scan resolves names with dnspython, either
+through the nameservers of ``/etc/resolv.conf`` or through ``--resolver ADDRESS[:PORT]``. Both
+A and AAAA are asked, and every address is scanned. ``localhost`` is answered locally
+(RFC 6761) without a query. Addresses pinned with ``--ip`` or ``--resolve`` skip DNS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+
+import dns.asyncresolver
+import dns.exception
+import dns.resolver
+
+from vedette.errors import ResolveError, UsageError
+
+
+def parse_resolver(text: str) -> tuple[str, int]:
+    """``ADDRESS[:PORT]`` (IPv6 as ``[addr]:port`` or bare) → (address, port)."""
+    address, port = text, 53
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise UsageError(f"--resolver: unclosed '[' in {text!r}")
+        address, rest = text[1:end], text[end + 1 :]
+        if rest:
+            if not rest.startswith(":") or not rest[1:].isdigit():
+                raise UsageError(f"--resolver wants ADDRESS[:PORT], got {text!r}")
+            port = int(rest[1:])
+    elif text.count(":") == 1:
+        address, port_text = text.split(":")
+        if not port_text.isdigit():
+            raise UsageError(f"--resolver wants ADDRESS[:PORT], got {text!r}")
+        port = int(port_text)
+    try:
+        address = str(ipaddress.ip_address(address))
+    except ValueError:
+        raise UsageError(f"--resolver: {address!r} is not an IP address") from None
+    if not 0 < port < 65536:
+        raise UsageError(f"--resolver: bad port {port}")
+    return address, port
+
+
+class Resolver:
+    """Resolves names to every A and AAAA address, with a bounded time per query."""
+
+    def __init__(self, nameserver: tuple[str, int] | None = None, *, timeout: float = 5.0):
+        if nameserver is None:
+            try:
+                self._resolver = dns.asyncresolver.Resolver(configure=True)
+            except dns.resolver.NoResolverConfiguration:
+                self._resolver = dns.asyncresolver.Resolver(configure=False)
+        else:
+            self._resolver = dns.asyncresolver.Resolver(configure=False)
+            self._resolver.nameservers = [nameserver[0]]
+            self._resolver.port = nameserver[1]
+        self._resolver.lifetime = timeout
+        self._resolver.timeout = timeout
+        self._cache: dict[str, asyncio.Future[tuple[str, ...]]] = {}
+
+    async def resolve(self, name: str) -> tuple[str, ...]:
+        """All addresses of ``name`` (IPv4 first), or ResolveError with the reason."""
+        if name == "localhost" or name.endswith(".localhost"):
+            return ("127.0.0.1", "::1")
+        if name not in self._cache:
+            self._cache[name] = asyncio.ensure_future(self._lookup(name))
+        return await asyncio.shield(self._cache[name])
+
+    async def _lookup(self, name: str) -> tuple[str, ...]:
+        results = await asyncio.gather(
+            self._query(name, "A"), self._query(name, "AAAA"), return_exceptions=True
+        )
+        addresses: list[str] = []
+        errors: list[str] = []
+        for res in results:
+            if isinstance(res, BaseException):
+                errors.append(str(res))
+            else:
+                addresses.extend(res)
+        if addresses:
+            return tuple(addresses)
+        raise ResolveError(errors[0] if errors else f"{name} has no A or AAAA record")
+
+    async def _query(self, name: str, rdtype: str) -> tuple[str, ...]:
+        try:
+            answer = await self._resolver.resolve(name, rdtype, search=False)
+        except dns.resolver.NXDOMAIN:
+            raise ResolveError(f"{name} does not exist (NXDOMAIN)") from None
+        except dns.resolver.NoAnswer:
+            return ()
+        except dns.resolver.NoNameservers as exc:
+            raise ResolveError(f"no nameserver answered for {name}: {exc}") from None
+        except dns.exception.Timeout:
+            raise ResolveError(f"DNS query for {name} timed out") from None
+        except dns.exception.DNSException as exc:
+            raise ResolveError(f"DNS lookup of {name} failed: {exc}") from None
+        return tuple(rr.to_text() for rr in answer)

@@ -1,0 +1,102 @@
+"""From targets to observations: planning endpoints, resolving names, probing.
+
+This module is the seam between the CLI (options) and the probe layer (bytes). It resolves each
+named target through ``vedette.resolve`` unless an address is pinned (``--ip``, ``--resolve``),
+expands every target into endpoints (one per address and port), and probes them concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from vedette.errors import ResolveError
+from vedette.model import Endpoint, Observation, Service
+from vedette.probe.limits import Limits
+from vedette.probe.runner import run_probes, unresolved_observation
+from vedette.resolve import Resolver
+from vedette.targets import Pin, TargetSpec, plan_ports
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScanOptions:
+    """How to turn targets into endpoints and probe them.
+
+    Attributes:
+        ports: ``--ports``, replacing the default port list for targets naming no port.
+        service: ``--service``, the service of non-standard ports.
+        pinned: ``--ip``: addresses used for every named target instead of DNS.
+        pins: ``--resolve`` entries, by (host, port or None for any port).
+        resolver: ``--resolver`` nameserver, ``None`` for /etc/resolv.conf's.
+        ehlo_name: vedette's SMTP identity.
+        limits: timeouts and bounds.
+    """
+
+    ports: tuple[int, ...] | None = None
+    service: Service | None = None
+    pinned: tuple[str, ...] = ()
+    pins: tuple[Pin, ...] = ()
+    resolver: tuple[str, int] | None = None
+    ehlo_name: str = "vedette.invalid"
+    limits: Limits = field(default_factory=Limits)
+
+
+def _pinned_for(spec: TargetSpec, port: int, options: ScanOptions) -> tuple[str, ...] | None:
+    for pin in options.pins:
+        if pin.host == spec.host and pin.port in (port, None):
+            return pin.addresses
+    return options.pinned or None
+
+
+async def plan_endpoints(
+    specs: Sequence[TargetSpec], options: ScanOptions
+) -> tuple[list[Endpoint], list[Observation]]:
+    """Endpoints to probe, and observations for those whose name did not resolve."""
+    resolver = Resolver(options.resolver, timeout=options.limits.connect_timeout)
+    endpoints: list[Endpoint] = []
+    unresolved: list[Observation] = []
+    seen: set[tuple[str | None, str | None, int, Service]] = set()
+
+    async def addresses(spec: TargetSpec, port: int) -> tuple[str, ...] | str:
+        if spec.is_ip:
+            return (spec.host,)
+        pinned = _pinned_for(spec, port, options)
+        if pinned is not None:
+            return pinned
+        try:
+            return await resolver.resolve(spec.host)
+        except ResolveError as exc:
+            return str(exc)
+
+    jobs = [(spec, port, svc) for spec in specs for port, svc in plan_ports(
+        spec, ports=options.ports, service=options.service)]
+    answers = await asyncio.gather(*(addresses(spec, port) for spec, port, _ in jobs))
+    for (spec, port, svc), answer in zip(jobs, answers, strict=True):
+        host = None if spec.is_ip else spec.host
+        if isinstance(answer, str):
+            ep = Endpoint(host=host, ip=None, port=port, service=svc)
+            if (host, None, port, svc) not in seen:
+                seen.add((host, None, port, svc))
+                unresolved.append(unresolved_observation(ep, answer))
+            continue
+        for ip in answer:
+            key = (host, ip, port, svc)
+            if key not in seen:
+                seen.add(key)
+                endpoints.append(Endpoint(host=host, ip=ip, port=port, service=svc))
+    return endpoints, unresolved
+
+
+async def scan(
+    specs: Sequence[TargetSpec],
+    options: ScanOptions,
+    *,
+    on_result: Callable[[Observation], None] | None = None,
+) -> tuple[Observation, ...]:
+    """Resolve, probe, and return one observation per endpoint (unresolved ones first)."""
+    endpoints, unresolved = await plan_endpoints(specs, options)
+    observed = await run_probes(
+        endpoints, limits=options.limits, ehlo_name=options.ehlo_name, on_result=on_result
+    )
+    return (*unresolved, *observed)
