@@ -11,15 +11,20 @@ after the STARTTLS go-ahead never reach the TLS side.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from hypothesis import strategies as st
 
 from vedette.errors import ProtocolError
-from vedette.model import DialogueObservation, Stage
 from vedette.protocols import Close, NeedData, Send, StartTls
-from vedette.protocols.dialogues import MailDialogue
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from vedette.model import DialogueObservation, Stage
+    from vedette.protocols.dialogues import MailDialogue
 
 #: More actions than this means the dialogue loops: no test transcript needs 100.
 MAX_ACTIONS = 10_000
@@ -92,7 +97,7 @@ def drive(
 def split_at(data: bytes, cuts: Sequence[int]) -> list[bytes]:
     """``data`` cut at the given offsets (each in 1..len-1), in order."""
     bounds = [0, *sorted(set(cuts)), len(data)]
-    return [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+    return [data[a:b] for a, b in itertools.pairwise(bounds) if b > a]
 
 
 @st.composite

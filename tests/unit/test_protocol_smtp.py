@@ -275,7 +275,8 @@ def test_ehlo_refused_inside_tls_is_recorded_empty() -> None:
     "greeting",
     [
         b"421 4.3.2 Service not available, closing transmission channel\r\n",
-        b"554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org\r\n",
+        b"554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org"
+        b"\r\n",
         b"554-mx.example.net\r\n554 No SMTP service here\r\n",
         b"450 try later\r\n",
     ],
@@ -392,7 +393,7 @@ def test_garbage_after_quit_does_not_fail_the_probe() -> None:
     assert not out.closed_early
 
 
-# ---- STARTTLS injection ---------------------------------------------------------------------------
+# ---- STARTTLS injection ------------------------------------------------------------------------
 
 
 def test_bytes_after_starttls_go_ahead_are_discarded() -> None:
