@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from protocol_script import bytewise, chunkings, drive
 
+from tests.unit.protocol_script import bytewise, chunkings, drive
 from vedette.errors import NotProtocolError, ProtocolError, ServiceUnavailableError
 from vedette.model import DialogueObservation, Service, Stage
 from vedette.protocols import NeedData, Send, StartTls
