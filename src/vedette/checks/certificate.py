@@ -139,7 +139,7 @@ def _subject(cert: x509.Certificate) -> str:
             a for a in cert.subject if a.oid in (NameOID.COMMON_NAME, NameOID.ORGANIZATION_NAME)
         ]
         if any(a.oid == NameOID.COMMON_NAME for a in short):
-            return describe(x509.Name(list(reversed(short))))
+            return describe(x509.Name(short))
     except ValueError:
         pass
     return describe(cert.subject)
