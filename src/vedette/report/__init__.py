@@ -1,11 +1,11 @@
-"""Reporters: the same ``ScanReport`` for a person (``terminal``) or a program (``json``).
+"""Reporters: the same ``ScanReport`` for a person or for a program.
 
-``escape.safe_text`` is the one function that makes server-controlled text safe to print.
+* ``vedette.report.terminal.render_terminal`` — the readable report (rich);
+* ``vedette.report.json.report_to_json`` — the versioned document ``vedette.scan/1``,
+  documented field by field in ``docs/json-schema.md``;
+* ``vedette.report.escape.safe_text`` — the one function that makes server-controlled text
+  safe to print on a terminal.
+
+Nothing is imported here, so loading one reporter does not pay for the others (rich is only
+needed by the terminal reporter).
 """
-
-from __future__ import annotations
-
-from vedette.report.escape import safe_text as safe_text
-from vedette.report.json import JSON_SCHEMA as JSON_SCHEMA
-from vedette.report.json import report_to_json as report_to_json
-from vedette.report.terminal import render_terminal as render_terminal

@@ -158,12 +158,16 @@ def _status(obs: Observation) -> tuple[str, str]:
 def _when(value: datetime | None, now: datetime) -> str:
     if value is None:
         return "unreadable"
-    now = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
-    days = (value - now).days
     stamp = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     if value < now:
-        return f"{stamp} (expired {-days} days ago)" if days < -1 else f"{stamp} (expired)"
-    return f"{stamp} (in {days} days)"
+        ago = (now - value).days  # whole days elapsed, rounded down
+        return f"{stamp} (expired {_days(ago)} ago)" if ago else f"{stamp} (expired)"
+    days = (value - now).days
+    return f"{stamp} (in {_days(days)})" if days else f"{stamp} (within a day)"
+
+
+def _days(n: int) -> str:
+    return f"{n} day" if n == 1 else f"{n} days"
 
 
 def _certificate(console: Console, der: bytes, now: datetime, *, verbose: bool, n: int) -> None:
@@ -324,14 +328,16 @@ def render_terminal(report: ScanReport, console: Console, *, verbose: bool = Fal
     for f in report.findings:
         by_endpoint.setdefault(f.endpoint, []).append(f)
     seen: set[Endpoint] = set()
+    # Model times are UTC; a naive analysis time (a caller's bug) is taken as UTC.
+    now = report.analysed_at
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
     for host, members in _host_order(report.observations).items():
         console.print()
         _put(console, (_s(host), "bold underline"))
         for obs in members:
             seen.add(obs.endpoint)
-            _endpoint(
-                console, obs, by_endpoint.get(obs.endpoint, []), report.analysed_at, verbose=verbose
-            )
+            _endpoint(console, obs, by_endpoint.get(obs.endpoint, []), now, verbose=verbose)
     # Findings about endpoints with no observation in this report (should not happen, but a
     # finding must never be silently dropped from the report).
     orphans = [f for ep, fs in by_endpoint.items() if ep not in seen for f in fs]
