@@ -348,7 +348,9 @@ def start_dovecot(spec: DovecotSpec) -> RunningServer:
     directory = WORK_ROOT / spec.name
     _stop_stale_dovecot(dovecot, directory)
     directory = _fresh_dir(spec.name)
-    (directory / "home").mkdir(mode=0o1777)
+    # Mail processes run as nobody (static userdb) and create the user's Maildir on login.
+    (directory / "home").mkdir()
+    (directory / "home").chmod(0o1777)  # chmod: mkdir's mode is filtered by the umask
     passwd = directory / "passwd"
     passwd.write_text(f"{USER}:{{PLAIN}}{PASSWORD}::::::\n")
     passwd.chmod(0o644)
