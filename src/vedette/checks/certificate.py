@@ -316,7 +316,8 @@ def cert_chain_order(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
     facts = _facts(ctx, obs)
     if facts is None or not facts.chain.order_problems:
         return
-    yield Hit(detail="; ".join(facts.chain.order_problems).capitalize())
+    text = "; ".join(facts.chain.order_problems)
+    yield Hit(detail=text[:1].upper() + text[1:])
 
 
 @endpoint_check(
