@@ -564,3 +564,23 @@ def test_hostile_markup_does_not_style_the_output() -> None:
     assert "[bold red]pwned" in _visible(line)
     # No OSC 8 hyperlink from "[link=...]" markup.
     assert "\x1b]8;" not in out
+
+
+def _keys(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in _keys(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in _keys(v)}
+    return set()
+
+
+def test_every_json_field_is_documented() -> None:
+    from pathlib import Path
+
+    doc_path = Path(__file__).resolve().parents[2] / "docs" / "json-schema.md"
+    documented = set(re.findall(r"^\| `([a-z_0-9]+)`", doc_path.read_text(), re.MULTILINE))
+    documented |= {"host", "ip", "port", "service"}  # the grouped row of the finding table
+    report = _report((_submission(chain=(LEAF, b"junk")), POP_TIMEOUT), (PLAINTEXT, EXPIRING))
+    emitted = _keys(report_to_json(report)) - {"critical", "high", "medium", "low", "info"}
+    assert emitted <= documented, sorted(emitted - documented)
+    assert f"`{JSON_SCHEMA}`" in doc_path.read_text()
