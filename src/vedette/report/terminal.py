@@ -21,6 +21,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from rich.padding import Padding
 from rich.text import Text
 
 from vedette.model import FailureKind, Protocol, Severity, Stage, TlsMode
@@ -80,13 +81,16 @@ def _put(console: Console, *parts: tuple[str, str] | str, indent: int = 0) -> No
     Server data must already be ``safe_text``-escaped by the caller (``_s``); the ``Text`` object
     guarantees no markup is interpreted either way.
     """
-    line = Text(" " * indent, no_wrap=False)
+    line = Text()
     for part in parts:
         if isinstance(part, str):
             line.append(part)
         else:
             line.append(part[0], style=part[1])
-    console.print(line, highlight=False, markup=False, emoji=False)
+    # Padding keeps the indent on continuation lines when a long line wraps.
+    console.print(
+        Padding(line, (0, 0, 0, indent), expand=False), highlight=False, markup=False, emoji=False
+    )
 
 
 def _s(server_text: str) -> str:
