@@ -89,9 +89,13 @@ def test_imap_authenticate_plain_after_starttls(lt):
 
 def test_imap_wrong_password_is_refused(lt):
     lab = lt.lab
-    with within(), IMAPS(LAB_HOST, lab.server("imaps-good").port, ssl_context=trusting(lab)) as m:
-        with pytest.raises(imaplib.IMAP4.error, match="AUTHENTICATIONFAILED"):
-            m.login(DEMO_USER, "wrong")
+    port = lab.server("imaps-good").port
+    with (
+        within(),
+        IMAPS(LAB_HOST, port, ssl_context=trusting(lab)) as m,
+        pytest.raises(imaplib.IMAP4.error, match="AUTHENTICATIONFAILED"),
+    ):
+        m.login(DEMO_USER, "wrong")
 
 
 def test_pop3s_login_stat_list_uidl_retr_top_dele(lt):
@@ -117,7 +121,7 @@ def test_pop3s_login_stat_list_uidl_retr_top_dele(lt):
                 b"vedette-lab-00000002",
                 b"vedette-lab-00000003",
             ]
-            _, lines, octets = p.retr(3)
+            _, lines, _ = p.retr(3)
             # Dot-stuffed on the wire, unstuffed by poplib: the original lines come back.
             assert b".well-known/mta-sts.txt was fetched 12 times." in lines
             assert b"." in lines
