@@ -51,7 +51,7 @@ def test_one_input(data: bytes) -> None:
 
 def main(argv: list[str]) -> None:
     try:
-        import atheris  # optional, only for long fuzzing runs
+        import atheris  # type: ignore[import-untyped,import-not-found,unused-ignore]
     except ImportError:
         paths = [a for a in argv[1:] if not a.startswith("-")]
         if not paths:

@@ -133,8 +133,8 @@ def test_dialogue_survives_any_bytes(
     # Bounded work: one read per chunk, at most one EOF per phase, at most 5 commands, one
     # StartTls and the final Close.
     assert out.actions <= len(clear) + len(tls) + 2 + 5 + 1 + 1 + 1
-    for data in out.sent:
-        assert ALLOWED.fullmatch(data), data
+    for command in out.sent:
+        assert ALLOWED.fullmatch(command), command
     assert len(out.sent) <= 5
     obs = out.observation
     for field in (
