@@ -154,7 +154,8 @@ class _ImapSession:
             line = await self.ch.read_line()
             tag, _, rest = line.partition(" ")
             if not tag or not _valid_tag(tag):
-                await self._bad_command("*", "Invalid tag")
+                if await self._bad_command("*", "Invalid tag"):
+                    return
                 continue
             name, _, args = rest.partition(" ")
             name = name.upper()
