@@ -75,8 +75,11 @@ def _add_output_options(p: argparse.ArgumentParser) -> None:
         help="exit 1 when a finding reaches this severity (info|low|medium|high|critical; "
         "default high)",
     )
-    p.add_argument("--db", metavar="URL", help="result store (default: $VEDETTE_DB or "
-                   "sqlite:///~/.local/share/vedette/vedette.db)")
+    p.add_argument(
+        "--db",
+        metavar="URL",
+        help="result store (default: $VEDETTE_DB or sqlite:///~/.local/share/vedette/vedette.db)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,41 +91,90 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     s = sub.add_parser("scan", help="probe the mail services of hosts and report what is wrong")
-    s.add_argument("targets", nargs="+", metavar="TARGET",
-                   help="host, host:port or scheme://host[:port] (smtp submission smtps imap "
-                   "imaps pop3 pop3s https sips); IPv6 in brackets")
+    s.add_argument(
+        "targets",
+        nargs="+",
+        metavar="TARGET",
+        help="host, host:port or scheme://host[:port] (smtp submission smtps imap "
+        "imaps pop3 pop3s https sips); IPv6 in brackets",
+    )
     s.add_argument("--ports", type=str, help="comma-separated ports for targets without a port")
-    s.add_argument("--service", choices=[v.value for v in Service],
-                   help="the service on non-standard ports given without a scheme")
-    s.add_argument("--ip", action="append", default=[], metavar="ADDRESS",
-                   help="connect to ADDRESS instead of resolving names (SNI and name checks "
-                   "keep the name); repeatable")
-    s.add_argument("--resolve", action="append", default=[], metavar="HOST:PORT:ADDRESS",
-                   help="like curl: pin HOST:PORT (PORT may be *) to ADDRESS[,ADDRESS...]")
-    s.add_argument("--resolver", metavar="ADDRESS[:PORT]",
-                   help="DNS server to ask (default: the nameservers of /etc/resolv.conf)")
-    s.add_argument("--ca", action="append", default=[], type=Path, metavar="FILE|DIR",
-                   help="extra trusted root(s): PEM bundle, DER file or directory; repeatable")
-    s.add_argument("--ehlo", default="vedette.invalid", metavar="NAME",
-                   help="the name vedette gives in SMTP EHLO (default vedette.invalid)")
-    s.add_argument("--connect-timeout", type=_positive, default=_DEFAULTS.connect_timeout,
-                   metavar="S")
-    s.add_argument("--read-timeout", type=_positive, default=_DEFAULTS.read_timeout, metavar="S",
-                   help="deadline for each complete reply, TLS handshake included")
-    s.add_argument("--endpoint-timeout", type=_positive, default=_DEFAULTS.endpoint_timeout,
-                   metavar="S", help="deadline for everything on one endpoint")
+    s.add_argument(
+        "--service",
+        choices=[v.value for v in Service],
+        help="the service on non-standard ports given without a scheme",
+    )
+    s.add_argument(
+        "--ip",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="connect to ADDRESS instead of resolving names (SNI and name checks "
+        "keep the name); repeatable",
+    )
+    s.add_argument(
+        "--resolve",
+        action="append",
+        default=[],
+        metavar="HOST:PORT:ADDRESS",
+        help="like curl: pin HOST:PORT (PORT may be *) to ADDRESS[,ADDRESS...]",
+    )
+    s.add_argument(
+        "--resolver",
+        metavar="ADDRESS[:PORT]",
+        help="DNS server to ask (default: the nameservers of /etc/resolv.conf)",
+    )
+    s.add_argument(
+        "--ca",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE|DIR",
+        help="extra trusted root(s): PEM bundle, DER file or directory; repeatable",
+    )
+    s.add_argument(
+        "--ehlo",
+        default="vedette.invalid",
+        metavar="NAME",
+        help="the name vedette gives in SMTP EHLO (default vedette.invalid)",
+    )
+    s.add_argument(
+        "--connect-timeout", type=_positive, default=_DEFAULTS.connect_timeout, metavar="S"
+    )
+    s.add_argument(
+        "--read-timeout",
+        type=_positive,
+        default=_DEFAULTS.read_timeout,
+        metavar="S",
+        help="deadline for each complete reply, TLS handshake included",
+    )
+    s.add_argument(
+        "--endpoint-timeout",
+        type=_positive,
+        default=_DEFAULTS.endpoint_timeout,
+        metavar="S",
+        help="deadline for everything on one endpoint",
+    )
     s.add_argument("--concurrency", type=_count, default=_DEFAULTS.concurrency, metavar="N")
-    s.add_argument("--per-host", type=_count, default=_DEFAULTS.per_host, metavar="N",
-                   help="connections at once to one address")
+    s.add_argument(
+        "--per-host",
+        type=_count,
+        default=_DEFAULTS.per_host,
+        metavar="N",
+        help="connections at once to one address",
+    )
     s.add_argument("--no-store", action="store_true", help="do not record the scan")
     _add_output_options(s)
 
     r = sub.add_parser("report", help="analyse a stored scan again, without the network")
     r.add_argument("scan", nargs="?", default="last", help="scan id or 'last' (default)")
     r.add_argument("--list", action="store_true", help="list stored scans")
-    r.add_argument("--at", default="now", metavar="now|scan|DATE",
-                   help="judge certificate dates now (default), at the scan's time, or at an "
-                   "ISO date")
+    r.add_argument(
+        "--at",
+        default="now",
+        metavar="now|scan|DATE",
+        help="judge certificate dates now (default), at the scan's time, or at an ISO date",
+    )
     _add_output_options(r)
 
     c = sub.add_parser("checks", help="list every check vedette runs")
@@ -284,8 +336,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     with Store.open(_db_url(args)) as store:
         if args.list:
             for s in store.list_scans():
-                sys.stdout.write(f"{s.scan_id}\t{s.started_at.isoformat()}\t"
-                                 f"{s.endpoints}\t{' '.join(s.targets)}\n")
+                sys.stdout.write(
+                    f"{s.scan_id}\t{s.started_at.isoformat()}\t"
+                    f"{s.endpoints}\t{' '.join(s.targets)}\n"
+                )
             return 0
         if args.scan == "last":
             scan_id = store.last_scan_id()
@@ -404,9 +458,25 @@ def _demo_verdict(
 _COMMANDS = {"scan": cmd_scan, "report": cmd_report, "checks": cmd_checks, "demo": cmd_demo}
 
 
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    for action in parser._subparsers._group_actions if parser._subparsers else ():
+        if isinstance(action, argparse._SubParsersAction):
+            sub: argparse.ArgumentParser = action.choices[name]
+            return sub
+    raise KeyError(name)  # pragma: no cover - every command has a subparser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Options may come between targets (`scan a.example --json b.example`): argparse only
+    # supports that through parse_intermixed_args, which refuses subparsers, so parse the
+    # command's own arguments with its own parser.
+    if argv and argv[0] in _COMMANDS:
+        args = _subparser(parser, argv[0]).parse_intermixed_args(argv[1:])
+        args.command = argv[0]
+    else:
+        args = parser.parse_args(argv)
     try:
         return _COMMANDS[args.command](args)
     except UsageError as exc:

@@ -69,8 +69,11 @@ async def plan_endpoints(
         except ResolveError as exc:
             return str(exc)
 
-    jobs = [(spec, port, svc) for spec in specs for port, svc in plan_ports(
-        spec, ports=options.ports, service=options.service)]
+    jobs = [
+        (spec, port, svc)
+        for spec in specs
+        for port, svc in plan_ports(spec, ports=options.ports, service=options.service)
+    ]
     answers = await asyncio.gather(*(addresses(spec, port) for spec, port, _ in jobs))
     for (spec, port, svc), answer in zip(jobs, answers, strict=True):
         host = None if spec.is_ip else spec.host

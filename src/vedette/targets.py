@@ -112,7 +112,9 @@ def parse_target(text: str) -> TargetSpec:
         try:
             ipaddress.IPv6Address(host)
         except ValueError:
-            raise UsageError(f"invalid target {raw!r}; write IPv6 addresses as [addr]:port") from None
+            raise UsageError(
+                f"invalid target {raw!r}; write IPv6 addresses as [addr]:port"
+            ) from None
     elif ":" in rest:
         host, port_text = rest.split(":", 1)
         port = _parse_port(port_text, raw)

@@ -13,12 +13,28 @@ from vedette.report.checks_doc import checks_markdown
 
 # The ids the first release promised (issue 2); removing or renaming one breaks users' filters.
 PROMISED = {
-    "tls.plaintext-auth", "tls.none", "tls.handshake-failed", "tls.starttls-not-advertised",
-    "tls.old-version", "cert.self-signed", "cert.expired", "cert.not-yet-valid",
-    "cert.expiring-soon", "cert.name-mismatch", "cert.chain-incomplete", "cert.chain-order",
-    "cert.chain-root-sent", "cert.weak-rsa-key", "cert.sha1-signature",
-    "cert.missing-server-auth-eku", "cert.wrong-key-usage", "cert.validity-too-long",
-    "cert.untrusted", "endpoint.unreachable", "endpoint.not-protocol", "endpoint.inconsistent",
+    "tls.plaintext-auth",
+    "tls.none",
+    "tls.handshake-failed",
+    "tls.starttls-not-advertised",
+    "tls.old-version",
+    "cert.self-signed",
+    "cert.expired",
+    "cert.not-yet-valid",
+    "cert.expiring-soon",
+    "cert.name-mismatch",
+    "cert.chain-incomplete",
+    "cert.chain-order",
+    "cert.chain-root-sent",
+    "cert.weak-rsa-key",
+    "cert.sha1-signature",
+    "cert.missing-server-auth-eku",
+    "cert.wrong-key-usage",
+    "cert.validity-too-long",
+    "cert.untrusted",
+    "endpoint.unreachable",
+    "endpoint.not-protocol",
+    "endpoint.inconsistent",
     "endpoint.resolve-failed",
 }
 
@@ -42,7 +58,7 @@ def test_every_listed_module_registers_a_check():
 def test_ids_are_stable_and_documented():
     checks = load_checks()
     ids = {c.id for c in checks}
-    assert PROMISED <= ids
+    assert ids >= PROMISED
     for c in checks:
         assert re.fullmatch(r"[a-z0-9]+\.[a-z0-9-]+", c.id), c.id
         assert c.title and c.explanation and c.remediation, c.id

@@ -69,8 +69,14 @@ def test_bare_host_gets_every_default_port():
     plan = plan_ports(parse_target("mail.example.com"))
     assert [p for p, _ in plan] == list(DEFAULT_PORTS)
     assert dict(plan) == {
-        25: Service.SMTP, 587: Service.SUBMISSION, 465: Service.SMTPS, 143: Service.IMAP,
-        993: Service.IMAPS, 110: Service.POP3, 995: Service.POP3S, 443: Service.HTTPS,
+        25: Service.SMTP,
+        587: Service.SUBMISSION,
+        465: Service.SMTPS,
+        143: Service.IMAP,
+        993: Service.IMAPS,
+        110: Service.POP3,
+        995: Service.POP3S,
+        443: Service.HTTPS,
         5061: Service.SIPS,
     }
 
@@ -91,7 +97,11 @@ def test_parse_ports_and_resolve():
     with pytest.raises(UsageError):
         parse_ports(",")
     pin = parse_resolve("mail.example.com:993:192.0.2.1,[2001:db8::2]")
-    assert (pin.host, pin.port, pin.addresses) == ("mail.example.com", 993, ("192.0.2.1", "2001:db8::2"))
+    assert (pin.host, pin.port, pin.addresses) == (
+        "mail.example.com",
+        993,
+        ("192.0.2.1", "2001:db8::2"),
+    )
     assert parse_resolve("mail.example.com:*:192.0.2.1").port is None
     for bad in ("mail.example.com:993", "mail.example.com:993:not-an-ip", ":993:192.0.2.1"):
         with pytest.raises(UsageError):

@@ -117,7 +117,9 @@ def plaintext_auth(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
     if no_tls:
         detail += "; the server has no working TLS, so every login sends the password in clear"
     severity = Severity.CRITICAL if no_tls and ep.service.role.value == "user" else None
-    yield Hit(detail=detail, evidence=evidence or tuple(d.capabilities_before_tls), severity=severity)
+    yield Hit(
+        detail=detail, evidence=evidence or tuple(d.capabilities_before_tls), severity=severity
+    )
 
 
 _OLD_VERSIONS = frozenset({"SSLv2", "SSLv3", "TLSv1", "TLSv1.1"})

@@ -29,6 +29,7 @@ Errors are mapped here, at the edge (style guide §7): ``ProbeFailed`` carries a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import socket
 import ssl
@@ -58,10 +59,8 @@ def scanner_ssl_context() -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    try:
+    with contextlib.suppress(ValueError, ssl.SSLError):  # a build without TLS 1.0 at all
         ctx.minimum_version = ssl.TLSVersion.TLSv1
-    except (ValueError, ssl.SSLError):  # a build without TLS 1.0 at all
-        pass
     ctx.set_ciphers("ALL:@SECLEVEL=0")
     ctx.options |= _LEGACY_SERVER_CONNECT
     return ctx
