@@ -33,6 +33,7 @@ import contextlib
 import errno
 import socket
 import ssl
+import warnings
 from typing import Any
 
 from vedette.model import Failure, FailureKind, Stage
@@ -59,7 +60,10 @@ def scanner_ssl_context() -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    with contextlib.suppress(ValueError, ssl.SSLError):  # a build without TLS 1.0 at all
+    # TLS 1.0 is deprecated in Python's ssl module (a DeprecationWarning) and may be missing
+    # from the OpenSSL build; a scanner must still offer it to learn that a server needs it.
+    with warnings.catch_warnings(), contextlib.suppress(ValueError, ssl.SSLError):
+        warnings.simplefilter("ignore", DeprecationWarning)
         ctx.minimum_version = ssl.TLSVersion.TLSv1
     ctx.set_ciphers("ALL:@SECLEVEL=0")
     ctx.options |= _LEGACY_SERVER_CONNECT
