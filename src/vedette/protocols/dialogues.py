@@ -2,6 +2,21 @@
 
 This is what the probe layer calls: it knows a ``Service`` (a scheme of the target grammar)
 and wants a fresh state machine to drive over one connection.
+
+Notes for the driver (``vedette.probe``), beyond the loop in ``_base``:
+
+* Only ``next_action()`` raises ``ProtocolError``; ``receive_data()`` just stores bytes (a
+  line over ``MAX_LINE`` is reported by the following ``next_action()``). After a raise the
+  dialogue only answers ``Close()``.
+* ``Close()`` with ``closed_early`` True means the server hung up before the polite quit:
+  record ``FailureKind.CLOSED`` at ``stage``. ``observation()`` holds every *complete* reply.
+* Once ``stage`` is ``Stage.CLOSE`` the quit command is sent and everything worth keeping is
+  recorded; a timeout, a reset or garbage there is not worth a failure.
+* While a ``StartTls()`` is pending, bytes fed to ``receive_data()`` are discarded (they came in
+  clear after the go-ahead); the driver need not read then, and must not reuse read-ahead
+  buffers across the handshake.
+* ``receive_data()`` after end of file, or ``tls_started()`` without a ``StartTls()``, raise
+  ``RuntimeError``: driver bugs, not server faults.
 """
 
 from __future__ import annotations
