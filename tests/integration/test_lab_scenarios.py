@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -116,10 +117,7 @@ def test_no_intermediate_leaf_is_fine_once_the_intermediate_is_known(lt):
 def test_sha1_and_expired_and_wrong_name_leaves(lt):
     lab = lt.lab
     sha1 = x509.load_der_x509_certificate(_handshake(lab, "imaps-sha1", insecure()))
-    assert sha1.signature_algorithm_oid.dotted_string in (
-        "1.2.840.113549.1.1.5",  # sha1WithRSAEncryption
-        "1.2.840.10045.4.1",  # ecdsa-with-SHA1
-    )
+    assert sha1.signature_algorithm_oid.dotted_string == "1.2.840.113549.1.1.5"  # sha1WithRSA
     assert sha1.public_key().key_size == 2048
     expired = x509.load_der_x509_certificate(_handshake(lab, "smtps-expired", insecure()))
     now = datetime.now(UTC)
@@ -203,3 +201,29 @@ def test_python_m_vedette_lab_serves_until_interrupted():
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+def test_vedette_scan_finds_exactly_what_each_server_was_built_with(lt):
+    """The contract ``vedette demo`` relies on: each server's findings are its expected ones."""
+    lab = lt.lab
+    cmd = [
+        sys.executable,
+        "-m",
+        "vedette",
+        "scan",
+        "--no-store",
+        "--json",
+        "--ip",
+        IP,
+        "--ca",
+        str(lab.root_ca_path),
+        *(s.target for s in lab.servers),
+    ]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src"))
+    with within(30):
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env, check=False)
+    doc = json.loads(r.stdout)
+    got = {ep["port"]: set(ep["findings"]) for ep in doc["endpoints"]}
+    assert {s.name: got.get(s.port) for s in lab.servers} == {
+        s.name: set(s.expected_findings) for s in lab.servers
+    }

@@ -315,8 +315,13 @@ class Lab:
         self.servers = tuple(started)
 
     def _mint(self, files: TlsFiles) -> dict[str, ssl.SSLContext]:
-        root = CertificateAuthority.create_root("vedette lab root", organization="vedette lab")
-        inter = root.issue_intermediate("vedette lab intermediate")
+        # RSA CAs, as almost every public CA still is: the SHA-1 scenario's leaf then carries
+        # sha1WithRSAEncryption, the signature real SHA-1 certificates had (ecdsa-with-SHA1
+        # barely existed in the wild). Leaves are ECDSA P-256 unless the scenario says otherwise.
+        root = CertificateAuthority.create_root(
+            "vedette lab root", organization="vedette lab", key_spec="rsa:2048"
+        )
+        inter = root.issue_intermediate("vedette lab intermediate", key_spec="rsa:2048")
         self.root_ca_pem = root.issued.cert_pem()
         if self.workdir is not None:
             self.workdir.mkdir(parents=True, exist_ok=True)
