@@ -19,7 +19,7 @@ from vedette.model import Endpoint, Finding, Observation, Service, Severity, Tls
 from vedette.pki import CertificateAuthority, Issued, self_signed_server
 from vedette.trust import mozilla_roots_der
 
-STARTCOM = Path("/work/shared/research/data/startcom-chain.pem")
+STARTCOM = Path(__file__).parents[1] / "data" / "startcom-chain.pem"
 HOST = "mail.example.test"
 NOW = datetime.now(UTC)
 

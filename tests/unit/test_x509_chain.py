@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from vedette.pki import CertificateAuthority
 from vedette.x509.chain import MAX_DEPTH, analyse_chain, is_self_signed, signed_by
 
-STARTCOM = Path("/work/shared/research/data/startcom-chain.pem")
+STARTCOM = Path(__file__).parents[1] / "data" / "startcom-chain.pem"
 
 
 def der(cert: x509.Certificate) -> bytes:
@@ -196,3 +196,17 @@ def test_shuffled_intermediates_still_build(long_chain, data):
 def test_random_bytes_never_raise(blobs):
     a = analyse_chain(tuple(blobs), ())
     assert len(a.sent) == len(blobs)
+
+
+def test_ecdsa_sha1_signature_verifies():
+    # cryptography gives no signature parameters for ecdsa-with-SHA1; the chain builder must
+    # still see who signed it, or a SHA-1 leaf of an EC CA looks like a broken chain.
+    root = CertificateAuthority.create_root("EC Root", key_spec="ec:p256")
+    inter = root.issue_intermediate("EC Intermediate", key_spec="ec:p256")
+    leaf = inter.issue_server(["mail.example.test"], hash_alg="sha1")
+    assert leaf.cert.signature_hash_algorithm.name == "sha1"
+    assert signed_by(leaf.cert, inter.cert)
+    assert not signed_by(leaf.cert, root.cert)
+    a = analyse_chain((der(leaf.cert), der(inter.cert)), (der(root.cert),))
+    assert a.trusted
+    assert a.order_problems == ()

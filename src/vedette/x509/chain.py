@@ -228,7 +228,12 @@ def _verify_raw(child: x509.Certificate, issuer: x509.Certificate) -> bool:
             pub.verify(sig, tbs, params, algo)
         elif isinstance(pub, ec.EllipticCurvePublicKey):
             if not isinstance(params, ec.ECDSA):
-                return False
+                # cryptography gives no parameters for ecdsa-with-SHA1 (it refuses SHA-1 for
+                # signatures); the OID names the hash, so build the scheme from it.
+                algo = child.signature_hash_algorithm
+                if params is not None or algo is None:
+                    return False
+                params = ec.ECDSA(algo)
             pub.verify(sig, tbs, params)
         elif isinstance(pub, dsa.DSAPublicKey):
             algo = child.signature_hash_algorithm
