@@ -35,8 +35,8 @@ from vedette.model import (
 )
 from vedette.probe.limits import Limits
 from vedette.probe.transport import Connection, ProbeFailed, fail, scanner_ssl_context
-from vedette.protocols import Close, Dialogue, NeedData, Send, StartTls
-from vedette.protocols.dialogues import new_dialogue
+from vedette.protocols import Close, NeedData, Send, StartTls
+from vedette.protocols.dialogues import MailDialogue, new_dialogue
 
 _DIALOGUE_PROTOCOLS = frozenset({Protocol.SMTP, Protocol.IMAP, Protocol.POP3})
 #: Actions a dialogue may ask for before the driver calls it a runaway (a bug, not a server).
@@ -49,7 +49,7 @@ class _Probe:
     def __init__(self, endpoint: Endpoint, limits: Limits, ehlo_name: str) -> None:
         self.endpoint = endpoint
         self.limits = limits
-        self.dialogue: Dialogue | None = None
+        self.dialogue: MailDialogue | None = None
         if endpoint.service.protocol in _DIALOGUE_PROTOCOLS:
             self.dialogue = new_dialogue(endpoint.service, ehlo_name=ehlo_name)
         self.conn: Connection | None = None
@@ -67,7 +67,13 @@ class _Probe:
         if ep.service.tls_mode is TlsMode.IMPLICIT:
             await self._start_tls(ctx)
         if self.dialogue is not None:
-            await self._drive(self.dialogue, ctx)
+            try:
+                await self._drive(self.dialogue, ctx)
+            except ProbeFailed as exc:
+                # Everything is recorded once the dialogue is saying goodbye: a server that
+                # does not answer QUIT/LOGOUT in time has not failed the probe.
+                if exc.failure.stage is not Stage.CLOSE:
+                    raise
 
     async def _start_tls(self, ctx: ssl.SSLContext) -> None:
         assert self.conn is not None
@@ -80,7 +86,7 @@ class _Probe:
             chain_der=self.conn.chain_der,
         )
 
-    async def _drive(self, dialogue: Dialogue, ctx: ssl.SSLContext) -> None:
+    async def _drive(self, dialogue: MailDialogue, ctx: ssl.SSLContext) -> None:
         """The generic loop of ``protocols/_base.py``: the dialogue decides, we move bytes."""
         assert self.conn is not None
         loop = asyncio.get_running_loop()
@@ -108,7 +114,7 @@ class _Probe:
                 await self._start_tls(ctx)
                 dialogue.tls_started()
             elif isinstance(action, Close):
-                if getattr(dialogue, "closed_early", False):
+                if dialogue.closed_early:
                     raise fail(
                         FailureKind.CLOSED,
                         dialogue.stage,

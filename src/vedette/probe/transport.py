@@ -126,6 +126,7 @@ class Connection:
         self.tls_version: str | None = None
         self.tls_cipher: str | None = None
         self.chain_der: tuple[bytes, ...] = ()
+        self.discarded_before_tls = 0
 
     @classmethod
     async def connect(cls, ip: str, port: int, *, timeout: float) -> Connection:
@@ -167,6 +168,14 @@ class Connection:
 
     async def start_tls(self, ctx: ssl.SSLContext, sni: str | None, timeout: float) -> None:
         """Run the handshake on this connection and record version, suite and chain."""
+        # STARTTLS injection (CVE-2011-0411 class): bytes the server sent in clear after its
+        # go-ahead sit in the StreamReader's buffer, and StreamWriter.start_tls keeps that
+        # buffer, so the first read "inside TLS" would return them. They were never protected:
+        # drop them. (StreamReader has no public way to drain without waiting.)
+        buffered = getattr(self._reader, "_buffer", None)
+        if isinstance(buffered, bytearray) and buffered:
+            self.discarded_before_tls += len(buffered)
+            buffered.clear()
         try:
             async with asyncio.timeout(timeout):
                 await self._writer.start_tls(
