@@ -1,0 +1,1 @@
+"""One module per ``vedette`` command (see ``_common`` for the contract)."""

@@ -1,0 +1,147 @@
+"""What every command shares: argument types, output options, the analyse-store-report path.
+
+A command is a module of ``vedette.commands`` with ``NAME``, ``HELP``, ``add_arguments(parser)``
+and ``run(args) -> int``, listed in ``vedette.cli.COMMAND_MODULES``. Keep command-specific code
+in the command's module; put here only what two commands or more use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+
+from vedette import trust
+from vedette.checks import CheckContext, analyse
+from vedette.errors import StoreError
+from vedette.model import Observation, ScanReport, Severity
+from vedette.probe.limits import Limits
+
+DEFAULT_LIMITS = Limits()
+
+
+def positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 3600 seconds: {text!r}")
+    return value
+
+
+def count(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) <= 10000:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 10000: {text!r}")
+    return int(text)
+
+
+def severity(text: str) -> Severity:
+    try:
+        return Severity.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_output_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print the versioned JSON document")
+    p.add_argument("-v", "--verbose", action="store_true", help="show full capabilities, chains")
+    p.add_argument(
+        "--fail-on",
+        type=severity,
+        default=Severity.HIGH,
+        metavar="SEVERITY",
+        help="exit 1 when a finding reaches this severity (info|low|medium|high|critical; "
+        "default high)",
+    )
+    p.add_argument(
+        "--db",
+        metavar="URL",
+        help="result store (default: $VEDETTE_DB or sqlite:///~/.local/share/vedette/vedette.db)",
+    )
+
+
+def console() -> Console:
+    return Console(highlight=False, soft_wrap=False)
+
+
+def err(message: str) -> None:
+    sys.stderr.write(f"vedette: {message}\n")
+
+
+def context(now: datetime, extra_roots: tuple[bytes, ...]) -> CheckContext:
+    return CheckContext(
+        now=now,
+        trust_roots_der=trust.mozilla_roots_der() + extra_roots,
+        extra_roots_der=extra_roots,
+    )
+
+
+def make_report(
+    *,
+    scan_id: int | None,
+    targets: Sequence[str],
+    started: datetime,
+    finished: datetime,
+    observations: Sequence[Observation],
+    ctx: CheckContext,
+) -> ScanReport:
+    return ScanReport(
+        scan_id=scan_id,
+        targets=tuple(targets),
+        started_at=started,
+        finished_at=finished,
+        analysed_at=ctx.now,
+        observations=tuple(observations),
+        findings=analyse(observations, ctx),
+    )
+
+
+def emit(report: ScanReport, args: argparse.Namespace) -> int:
+    if args.json:
+        from vedette.report.json import report_to_json
+
+        sys.stdout.write(json.dumps(report_to_json(report), indent=2) + "\n")
+    else:
+        from vedette.report.terminal import render_terminal
+
+        render_terminal(report, console(), verbose=args.verbose)
+    if not any(o.scanned for o in report.observations):
+        err("no endpoint could be scanned")
+        return 2
+    return 1 if any(f.severity >= args.fail_on for f in report.findings) else 0
+
+
+def db_url(args: argparse.Namespace) -> str:
+    from vedette.store.db import default_db_url
+
+    return str(args.db) if args.db else default_db_url()
+
+
+def store_scan(
+    args: argparse.Namespace,
+    targets: Sequence[str],
+    options: dict[str, Any],
+    started: datetime,
+    finished: datetime,
+    observations: Sequence[Observation],
+) -> int | None:
+    """Record the scan; a store failure is reported but never loses the printed results."""
+    if args.no_store:
+        return None
+    from vedette.store.db import Store
+
+    try:
+        with Store.open(db_url(args)) as store:
+            scan_id = store.begin_scan(targets, options, started)
+            store.add_observations(scan_id, observations)
+            store.finish_scan(scan_id, finished)
+            return scan_id
+    except StoreError as exc:
+        err(f"warning: scan not stored: {exc}")
+        return None

@@ -1,0 +1,142 @@
+"""``vedette scan TARGET...``: probe mail services and report what is wrong."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+from vedette import trust
+from vedette.commands import _common as c
+from vedette.errors import UsageError
+from vedette.model import Service
+from vedette.probe.limits import Limits
+from vedette.resolve import parse_resolver
+from vedette.scan import ScanOptions, scan
+from vedette.targets import parse_address, parse_ports, parse_resolve, parse_target
+
+NAME = "scan"
+HELP = "probe the mail services of hosts and report what is wrong"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "targets",
+        nargs="+",
+        metavar="TARGET",
+        help="host, host:port or scheme://host[:port] (smtp submission smtps imap "
+        "imaps pop3 pop3s https sips); IPv6 in brackets",
+    )
+    p.add_argument("--ports", type=str, help="comma-separated ports for targets without a port")
+    p.add_argument(
+        "--service",
+        choices=[v.value for v in Service],
+        help="the service on non-standard ports given without a scheme",
+    )
+    p.add_argument(
+        "--ip",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="connect to ADDRESS instead of resolving names (SNI and name checks "
+        "keep the name); repeatable",
+    )
+    p.add_argument(
+        "--resolve",
+        action="append",
+        default=[],
+        metavar="HOST:PORT:ADDRESS",
+        help="like curl: pin HOST:PORT (PORT may be *) to ADDRESS[,ADDRESS...]",
+    )
+    p.add_argument(
+        "--resolver",
+        metavar="ADDRESS[:PORT]",
+        help="DNS server to ask (default: the nameservers of /etc/resolv.conf)",
+    )
+    p.add_argument(
+        "--ca",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE|DIR",
+        help="extra trusted root(s): PEM bundle, DER file or directory; repeatable",
+    )
+    p.add_argument(
+        "--ehlo",
+        default="vedette.invalid",
+        metavar="NAME",
+        help="the name vedette gives in SMTP EHLO (default vedette.invalid)",
+    )
+    p.add_argument(
+        "--connect-timeout", type=c.positive, default=c.DEFAULT_LIMITS.connect_timeout, metavar="S"
+    )
+    p.add_argument(
+        "--read-timeout",
+        type=c.positive,
+        default=c.DEFAULT_LIMITS.read_timeout,
+        metavar="S",
+        help="deadline for each complete reply, TLS handshake included",
+    )
+    p.add_argument(
+        "--endpoint-timeout",
+        type=c.positive,
+        default=c.DEFAULT_LIMITS.endpoint_timeout,
+        metavar="S",
+        help="deadline for everything on one endpoint",
+    )
+    p.add_argument("--concurrency", type=c.count, default=c.DEFAULT_LIMITS.concurrency, metavar="N")
+    p.add_argument(
+        "--per-host",
+        type=c.count,
+        default=c.DEFAULT_LIMITS.per_host,
+        metavar="N",
+        help="connections at once to one address",
+    )
+    p.add_argument("--no-store", action="store_true", help="do not record the scan")
+    c.add_output_options(p)
+
+
+def _scan_options(args: argparse.Namespace) -> ScanOptions:
+    return ScanOptions(
+        ports=parse_ports(args.ports) if args.ports else None,
+        service=Service(args.service) if args.service else None,
+        pinned=tuple(parse_address(a, "--ip") for a in args.ip),
+        pins=tuple(parse_resolve(p) for p in args.resolve),
+        resolver=parse_resolver(args.resolver) if args.resolver else None,
+        ehlo_name=_ehlo(args.ehlo),
+        limits=Limits(
+            connect_timeout=args.connect_timeout,
+            read_timeout=args.read_timeout,
+            tls_timeout=args.read_timeout,
+            endpoint_timeout=args.endpoint_timeout,
+            concurrency=args.concurrency,
+            per_host=args.per_host,
+        ),
+    )
+
+
+def _ehlo(name: str) -> str:
+    if not name or any(ch.isspace() or not ch.isprintable() for ch in name) or len(name) > 255:
+        raise UsageError(f"--ehlo: {name!r} is not a usable host name")
+    return name
+
+
+def run(args: argparse.Namespace) -> int:
+    specs = [parse_target(t) for t in args.targets]
+    options = _scan_options(args)
+    extra = trust.load_extra_roots(args.ca)
+    started = datetime.now(UTC)
+    observations = asyncio.run(scan(specs, options))
+    finished = datetime.now(UTC)
+    stored_options = {"ca_roots_der_hex": [r.hex() for r in extra], "ehlo": options.ehlo_name}
+    scan_id = c.store_scan(args, args.targets, stored_options, started, finished, observations)
+    report = c.make_report(
+        scan_id=scan_id,
+        targets=args.targets,
+        started=started,
+        finished=finished,
+        observations=observations,
+        ctx=c.context(finished, extra),
+    )
+    return c.emit(report, args)
