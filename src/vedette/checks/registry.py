@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from vedette.model import Endpoint, Finding, Observation, Role, Severity
 
@@ -61,6 +62,7 @@ class CheckContext:
 
 EndpointFn = Callable[[CheckContext, Observation], Iterable[Hit]]
 GroupFn = Callable[[CheckContext, Sequence[Observation]], Iterable[Hit]]
+F = TypeVar("F", EndpointFn, GroupFn)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,6 +117,36 @@ def _register(check: Check) -> None:
     _REGISTRY[check.id] = check
 
 
+def _decorator(
+    kind: str,
+    check_id: str,
+    *,
+    title: str,
+    explanation: str,
+    remediation: str,
+    severity: Severity,
+    relay_severity: Severity | None,
+    references: tuple[str, ...],
+) -> Callable[[F], F]:
+    def deco(fn: F) -> F:
+        _register(
+            Check(
+                id=check_id,
+                title=title,
+                explanation=explanation,
+                remediation=remediation,
+                severity=severity,
+                relay_severity=relay_severity if relay_severity is not None else severity,
+                references=references,
+                fn=fn if kind == "endpoint" else None,  # type: ignore[arg-type]
+                group_fn=fn if kind == "group" else None,  # type: ignore[arg-type]
+            )
+        )
+        return fn
+
+    return deco
+
+
 def endpoint_check(
     id: str,
     *,
@@ -126,23 +158,16 @@ def endpoint_check(
     references: tuple[str, ...] = (),
 ) -> Callable[[EndpointFn], EndpointFn]:
     """Register ``fn(ctx, obs) -> Iterable[Hit]`` under ``id``."""
-
-    def deco(fn: EndpointFn) -> EndpointFn:
-        _register(
-            Check(
-                id=id,
-                title=title,
-                explanation=explanation,
-                remediation=remediation,
-                severity=severity,
-                relay_severity=relay_severity if relay_severity is not None else severity,
-                references=references,
-                fn=fn,
-            )
-        )
-        return fn
-
-    return deco
+    return _decorator(
+        "endpoint",
+        id,
+        title=title,
+        explanation=explanation,
+        remediation=remediation,
+        severity=severity,
+        relay_severity=relay_severity,
+        references=references,
+    )
 
 
 def group_check(
@@ -156,23 +181,16 @@ def group_check(
     references: tuple[str, ...] = (),
 ) -> Callable[[GroupFn], GroupFn]:
     """Register ``fn(ctx, observations) -> Iterable[Hit]`` over all addresses of a name:port."""
-
-    def deco(fn: GroupFn) -> GroupFn:
-        _register(
-            Check(
-                id=id,
-                title=title,
-                explanation=explanation,
-                remediation=remediation,
-                severity=severity,
-                relay_severity=relay_severity if relay_severity is not None else severity,
-                references=references,
-                group_fn=fn,
-            )
-        )
-        return fn
-
-    return deco
+    return _decorator(
+        "group",
+        id,
+        title=title,
+        explanation=explanation,
+        remediation=remediation,
+        severity=severity,
+        relay_severity=relay_severity,
+        references=references,
+    )
 
 
 def all_checks() -> tuple[Check, ...]:
