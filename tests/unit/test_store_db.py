@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -21,6 +22,7 @@ from vedette.model import (
     Stage,
     TlsObservation,
 )
+from vedette.store.codec import observation_to_dict
 from vedette.store.db import MIGRATIONS, SCHEMA_VERSION, Store, default_db_url
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -180,8 +182,14 @@ def _stored_version(url: str) -> int:
 
 def test_new_database_gets_current_schema(url: str) -> None:
     with Store.open(url) as store:
-        assert store.schema_version() == SCHEMA_VERSION == len(MIGRATIONS) == 1
-    assert _tables(url) == {"schema_version", "scans", "observations"}
+        assert store.schema_version() == SCHEMA_VERSION == len(MIGRATIONS) == 2
+    assert _tables(url) == {
+        "schema_version",
+        "scans",
+        "observations",
+        "scan_targets",
+        "scan_shards",
+    }
     engine = sa.create_engine(url)
     indexes = {ix["name"] for ix in sa.inspect(engine).get_indexes("observations")}
     engine.dispose()
@@ -194,7 +202,7 @@ def test_reopening_a_current_database_changes_nothing(url: str) -> None:
         store.add_observations(scan_id, [_obs(25)])
     before = Path(url.removeprefix("sqlite:///")).read_bytes()
     with Store.open(url) as store:
-        assert store.schema_version() == 1
+        assert store.schema_version() == SCHEMA_VERSION
     assert Path(url.removeprefix("sqlite:///")).read_bytes() == before
 
 
@@ -208,7 +216,7 @@ def test_a_later_migration_is_applied_once_in_order(url: str) -> None:
     with Store.open(url) as store:
         scan_id = store.begin_scan(["x"], {}, T0)
     with Store.open(url, migrations=(*MIGRATIONS, add_note_column)) as store:
-        assert store.schema_version() == 2
+        assert store.schema_version() == SCHEMA_VERSION + 1
         assert store.load_scan(scan_id).targets == ("x",)
     with Store.open(url, migrations=(*MIGRATIONS, add_note_column)):
         pass
@@ -217,11 +225,12 @@ def test_a_later_migration_is_applied_once_in_order(url: str) -> None:
     columns = {c["name"] for c in sa.inspect(engine).get_columns("scans")}
     engine.dispose()
     assert "note" in columns
-    # This vedette (one migration) now faces a database from its future.
+    # This vedette now faces a database from its future.
     with pytest.raises(StoreError) as info:
         Store.open(url)
     assert str(info.value).endswith(
-        "database schema version 2 is newer than this vedette (1); upgrade vedette"
+        f"database schema version {SCHEMA_VERSION + 1} is newer than this vedette "
+        f"({SCHEMA_VERSION}); upgrade vedette"
     )
 
 
@@ -235,7 +244,44 @@ def test_a_failing_migration_leaves_the_database_untouched(url: str) -> None:
     with pytest.raises(StoreError, match="disk on fire"):
         Store.open(url, migrations=(*MIGRATIONS, half_done))
     assert "leftovers" not in _tables(url)
+    assert _stored_version(url) == SCHEMA_VERSION
+
+
+def test_a_version_1_database_migrates_and_keeps_its_scans(url: str) -> None:
+    # A database written by vedette 0.1 (schema 1), rows as that version wrote them.
+    with Store.open(url, migrations=MIGRATIONS[:1]):
+        pass
+    con = sqlite3.connect(url.removeprefix("sqlite:///"))
+    con.execute(
+        "INSERT INTO scans VALUES (1, '2024-05-01 12:00:00.000000', "
+        "'2024-05-01 12:01:00.000000', '[\"example.test\"]', '{}', '0.1.0')"
+    )
+    for seq, obs in enumerate([_obs(25), _obs(993)]):
+        con.execute(
+            "INSERT INTO observations (scan_id, seq, host, ip, port, service, status, "
+            "observation_json) VALUES (1, ?, 'mail.example.test', '192.0.2.7', ?, ?, 'ok', ?)",
+            (
+                seq,
+                obs.endpoint.port,
+                obs.endpoint.service.value,
+                json.dumps(observation_to_dict(obs)),
+            ),
+        )
+    con.commit()
+    con.close()
+    scan_id = 1
     assert _stored_version(url) == 1
+    assert "scan_targets" not in _tables(url)
+    with Store.open(url) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        scan = store.load_scan(scan_id)
+        # New scans keep working beside the migrated one.
+        second = store.begin_scan(["other.test"], {}, T0)
+        store.add_observations(second, [_obs(25), _obs(25)])
+        assert len(store.load_scan(second).observations) == 2
+    assert scan.observations == (_obs(25), _obs(993))
+    assert scan.finished_at == T0 + timedelta(minutes=1)
+    assert {"scan_targets", "scan_shards"} <= _tables(url)
 
 
 def test_a_failing_first_migration_leaves_an_empty_file(url: str) -> None:

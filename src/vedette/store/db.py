@@ -50,7 +50,7 @@ from vedette.errors import StoreError
 from vedette.store.codec import observation_from_dict, observation_to_dict
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
     from sqlalchemy.engine import Connection, Dialect, Engine
 
@@ -59,10 +59,15 @@ if TYPE_CHECKING:
 __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
+    "FleetScan",
+    "PendingTarget",
     "ScanSummary",
     "Store",
+    "StoredRow",
     "StoredScan",
+    "TargetResult",
     "default_db_url",
+    "endpoint_key",
 ]
 
 
@@ -150,8 +155,82 @@ def _v1_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]:
     return version, scans, observations
 
 
+#: Columns schema version 2 adds to the tables of version 1, as (table, column, SQL type).
+#: ``ALTER TABLE ... ADD COLUMN`` of a nullable column is the one form SQLite and PostgreSQL
+#: share, so every added column is nullable; ``NULL`` means "a scan stored by version 1".
+_V2_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("scans", "mode", "TEXT"),  # quick | full for a fleet scan; NULL for a plain scan
+    ("scans", "status", "TEXT"),  # spooling | running | finished for a fleet scan
+    ("observations", "target_id", "INTEGER"),  # the spooled target the endpoint came from
+    ("observations", "endpoint_key", "TEXT"),  # host|ip|port|service|pass, unique in a scan
+    ("observations", "ptr", "TEXT"),  # reverse name of a bare-IP target
+)
+
+
+def _v2_new_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
+    """The tables schema version 2 adds (fleet scans). Frozen like ``_v1_tables``."""
+    targets = sa.Table(
+        "scan_targets",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column(
+            "scan_id", sa.Integer, sa.ForeignKey("scans.id", ondelete="CASCADE"), nullable=False
+        ),
+        sa.Column("target", sa.Text, nullable=False),
+        # '' rather than NULL for "not pinned": NULLs are all distinct in a unique constraint,
+        # which would let the same unpinned line in twice.
+        sa.Column("pin", sa.Text, nullable=False),
+        # The permutation: targets are probed in order_key order (see vedette.scale.spool).
+        sa.Column("order_key", sa.BigInteger, nullable=False),
+        sa.Column("done", sa.Integer, nullable=False),
+        # Deduplication happens here, in the database, not in a Python set that would grow
+        # with the input.
+        sa.UniqueConstraint("scan_id", "target", "pin", name="uq_scan_targets_line"),
+        sa.Index("ix_scan_targets_pending", "scan_id", "done", "order_key"),
+    )
+    shards = sa.Table(
+        "scan_shards",
+        metadata,
+        sa.Column(
+            "scan_id", sa.Integer, sa.ForeignKey("scans.id", ondelete="CASCADE"), nullable=False
+        ),
+        sa.Column("shard", sa.Integer, nullable=False),
+        sa.Column("lo", sa.BigInteger, nullable=False),  # order_key range [lo, hi)
+        sa.Column("hi", sa.BigInteger, nullable=False),
+        sa.Column("owner", sa.Text, nullable=True),  # the worker holding the lease
+        sa.Column("lease_until", _UtcDateTime, nullable=True),
+        sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("done", sa.Integer, nullable=False),
+        sa.PrimaryKeyConstraint("scan_id", "shard", name="pk_scan_shards"),
+    )
+    return targets, shards
+
+
+def _v2_endpoint_index(observations: sa.Table) -> sa.Index:
+    # The database itself refuses a second row for one endpoint of a scan, whatever a resumed
+    # or retried worker does. Rows of version 1 have a NULL key, and NULLs never collide.
+    return sa.Index(
+        "uq_observations_scan_endpoint",
+        observations.c.scan_id,
+        observations.c.endpoint_key,
+        unique=True,
+    )
+
+
+def _current_tables(
+    metadata: sa.MetaData,
+) -> tuple[sa.Table, sa.Table, sa.Table, sa.Table, sa.Table]:
+    version, scans, observations = _v1_tables(metadata)
+    types: dict[str, Any] = {"TEXT": sa.Text, "INTEGER": sa.Integer}
+    for table_name, column, sql_type in _V2_ADDED_COLUMNS:
+        table = scans if table_name == "scans" else observations
+        table.append_column(sa.Column(column, types[sql_type], nullable=True))
+    targets, shards = _v2_new_tables(metadata)
+    return version, scans, observations, targets, shards
+
+
 _METADATA = sa.MetaData()
-_schema_version, _scans, _observations = _v1_tables(_METADATA)
+_schema_version, _scans, _observations, _targets, _shards = _current_tables(_METADATA)
 
 
 def _migrate_0_to_1(conn: Connection) -> None:
@@ -160,8 +239,19 @@ def _migrate_0_to_1(conn: Connection) -> None:
     metadata.create_all(conn)
 
 
+def _migrate_1_to_2(conn: Connection) -> None:
+    for table, column, sql_type in _V2_ADDED_COLUMNS:
+        conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
+    metadata = sa.MetaData()
+    _, _, observations = _v1_tables(metadata)
+    observations.append_column(sa.Column("endpoint_key", sa.Text, nullable=True))
+    targets, shards = _v2_new_tables(metadata)
+    metadata.create_all(conn, tables=[targets, shards])
+    _v2_endpoint_index(observations).create(conn)
+
+
 #: ``MIGRATIONS[i]`` upgrades a database from schema version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migrate_0_to_1,)
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migrate_0_to_1, _migrate_1_to_2)
 #: The schema version this vedette writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -208,6 +298,74 @@ class ScanSummary:
     endpoints: int
     failed: int
     vedette_version: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FleetScan:
+    """The state of a fleet scan (``vedette scan --targets/CIDR``) as the store knows it.
+
+    Attributes:
+        mode: ``quick`` or ``full``.
+        status: ``spooling`` (targets being read; a scan killed then has none and cannot be
+            resumed), ``running`` (targets spooled; resumable) or ``finished``.
+        total: distinct targets spooled. done: of those, how many have their results stored.
+    """
+
+    scan_id: int
+    mode: str
+    status: str
+    targets: tuple[str, ...]
+    options: Mapping[str, Any]
+    started_at: datetime
+    finished_at: datetime | None
+    total: int
+    done: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PendingTarget:
+    """A spooled target whose results are not stored yet."""
+
+    target_id: int
+    target: str
+    pin: str
+    order_key: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TargetResult:
+    """What probing one spooled target gave, written with ``record_results``.
+
+    Attributes:
+        observations: one per endpoint the target expanded to (after exclusions; may be
+            empty when every address was excluded).
+        ptr: reverse name of a bare-IP target, ``None`` when not looked up or absent.
+        depth: ``quick`` or ``full``; a ``--deep`` re-scan stores its full pass beside
+            the quick one.
+    """
+
+    target_id: int
+    observations: tuple[Observation, ...]
+    ptr: str | None = None
+    depth: str = "quick"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredRow:
+    """One stored observation with the columns reports need beside it."""
+
+    seq: int
+    observation: Observation
+    ptr: str | None
+    depth: str | None
+
+
+def endpoint_key(obs: Observation, depth: str) -> str:
+    """The identity of an endpoint within a scan: no two observations of a scan share it.
+
+    ``depth`` is the pass (``quick`` or ``full``) that produced the observation."""
+    ep = obs.endpoint
+    return f"{depth}|{ep.host or ''}|{ep.ip or ''}|{ep.port}|{ep.service.value}"
 
 
 # --- errors ----------------------------------------------------------------------------------
@@ -392,21 +550,7 @@ class Store:
                 )
             ).scalar_one()
             start = 0 if last is None else int(last) + 1
-            rows = [
-                {
-                    "scan_id": scan_id,
-                    "seq": start + i,
-                    "host": _column_text(obs.endpoint.host),
-                    "ip": _column_text(obs.endpoint.ip),
-                    "port": obs.endpoint.port,
-                    "service": obs.endpoint.service.value,
-                    "status": "ok" if obs.failure is None else obs.failure.kind.value,
-                    # ensure_ascii: the stored text is plain ASCII whatever the server sent
-                    # (NUL and lone surrogates included, which PostgreSQL text would refuse).
-                    "observation_json": json.dumps(observation_to_dict(obs), ensure_ascii=True),
-                }
-                for i, obs in enumerate(observations)
-            ]
+            rows = [_observation_row(scan_id, start + i, obs) for i, obs in enumerate(observations)]
             conn.execute(sa.insert(_observations), rows)
 
     def finish_scan(self, scan_id: int, finished_at: datetime) -> None:
@@ -428,17 +572,9 @@ class Store:
                 .where(_observations.c.scan_id == scan_id)
                 .order_by(_observations.c.seq)
             ).all()
-        observations: list[Observation] = []
-        for seq, text in obs_rows:
-            where = f"scan {scan_id}, observation {seq}"
-            try:
-                data = json.loads(text)
-            except ValueError:
-                raise StoreError(f"{where}: stored JSON is corrupt") from None
-            try:
-                observations.append(observation_from_dict(data))
-            except StoreError as err:
-                raise StoreError(f"{where}: {err}") from None
+        observations = [
+            _decode(text, f"scan {scan_id}, observation {seq}") for seq, text in obs_rows
+        ]
         return StoredScan(
             scan_id=scan_id,
             targets=_json_strings(row.targets_json, f"scan {scan_id} targets"),
@@ -488,11 +624,363 @@ class Store:
             for r in rows
         )
 
+    # --- fleet scans ---------------------------------------------------------------------------
+
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return str(self._engine.dialect.name)
+
+    @property
+    def url(self) -> str:
+        """The database URL, password hidden."""
+        return self._url
+
+    def begin_fleet_scan(
+        self, targets: Sequence[str], options: Mapping[str, Any], started_at: datetime, mode: str
+    ) -> int:
+        """Record a fleet scan in state ``spooling``; ``spool_targets`` fills it."""
+        scan_id = self.begin_scan(targets, options, started_at)
+        with _mapped(f"cannot record a scan in {self._url}"), self._engine.begin() as conn:
+            conn.execute(
+                sa.update(_scans).where(_scans.c.id == scan_id).values(mode=mode, status="spooling")
+            )
+        return scan_id
+
+    def spool_targets(
+        self, scan_id: int, rows: Iterable[tuple[str, str, int]], *, batch: int = 5000
+    ) -> int:
+        """Store ``(target, pin, order_key)`` rows, dropping repeats, and open the scan.
+
+        One transaction: a scan killed while its targets are read has none (status stays
+        ``spooling``), so a resumed scan never works from half a list. ``rows`` is consumed
+        lazily in batches, so memory does not grow with the input. Returns the number of
+        distinct targets.
+        """
+        with _mapped(f"cannot store targets in {self._url}"), self._engine.begin() as conn:
+            insert = _insert_ignoring_conflicts(conn, _targets)
+            chunk: list[dict[str, Any]] = []
+            for target, pin, key in rows:
+                chunk.append(
+                    {"scan_id": scan_id, "target": target, "pin": pin, "order_key": key, "done": 0}
+                )
+                if len(chunk) >= batch:
+                    conn.execute(insert, chunk)
+                    chunk = []
+            if chunk:
+                conn.execute(insert, chunk)
+            conn.execute(sa.update(_scans).where(_scans.c.id == scan_id).values(status="running"))
+            total = conn.execute(
+                sa.select(sa.func.count()).where(_targets.c.scan_id == scan_id)
+            ).scalar_one()
+        return int(total)
+
+    def fleet_scan(self, scan_id: int) -> FleetScan:
+        """The fleet scan ``scan_id``; ``StoreError`` if absent or not a fleet scan."""
+        with (
+            _mapped(f"cannot read scan {scan_id} from {self._url}"),
+            self._engine.connect() as conn,
+        ):
+            row = self._scan_row(conn, scan_id)
+            if row.mode is None:
+                raise StoreError(f"scan {scan_id} is not a fleet scan (--targets or CIDR)")
+            total, done = conn.execute(
+                sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(_targets.c.done), 0)).where(
+                    _targets.c.scan_id == scan_id
+                )
+            ).one()
+        return FleetScan(
+            scan_id=scan_id,
+            mode=str(row.mode),
+            status=str(row.status),
+            targets=_json_strings(row.targets_json, f"scan {scan_id} targets"),
+            options=MappingProxyType(_json_object(row.options_json, f"scan {scan_id} options")),
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            total=int(total),
+            done=int(done),
+        )
+
+    def pending_targets(
+        self,
+        scan_id: int,
+        *,
+        after: int | None,
+        limit: int,
+        lo: int | None = None,
+        hi: int | None = None,
+    ) -> tuple[PendingTarget, ...]:
+        """Up to ``limit`` targets not done, in permutation order, with ``order_key`` past
+        ``after`` and within ``[lo, hi)`` when given (keyset paging: no OFFSET scans)."""
+        query = sa.select(_targets.c.id, _targets.c.target, _targets.c.pin, _targets.c.order_key)
+        query = query.where(_targets.c.scan_id == scan_id, _targets.c.done == 0)
+        if after is not None:
+            query = query.where(_targets.c.order_key > after)
+        if lo is not None:
+            query = query.where(_targets.c.order_key >= lo)
+        if hi is not None:
+            query = query.where(_targets.c.order_key < hi)
+        query = query.order_by(_targets.c.order_key, _targets.c.id).limit(limit)
+        with _mapped(f"cannot read targets from {self._url}"), self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return tuple(
+            PendingTarget(
+                target_id=int(r.id), target=r.target, pin=r.pin, order_key=int(r.order_key)
+            )
+            for r in rows
+        )
+
+    def record_results(self, scan_id: int, results: Sequence[TargetResult]) -> int:
+        """Store the observations of finished targets and mark them done, atomically.
+
+        The target rows are locked and re-read inside the transaction: a target another
+        process (a retried Dask shard, a second resume) has recorded meanwhile is skipped
+        whole, and the unique ``(scan_id, endpoint_key)`` index drops an endpoint reached
+        through two target lines. Either a target's results and its ``done`` mark land
+        together, or neither does, so a kill at any moment leaves it to be probed again.
+        Returns the number of targets newly marked done.
+        """
+        if not results:
+            return 0
+        ids = [r.target_id for r in results]
+        with _mapped(f"cannot store observations in {self._url}"), self._engine.begin() as conn:
+            # Serialise writers of one scan (PostgreSQL row lock; SQLite has one writer anyway)
+            # so that the sequence numbers below do not collide.
+            scan = conn.execute(
+                sa.select(_scans.c.finished_at, _scans.c.status)
+                .where(_scans.c.id == scan_id)
+                .with_for_update()
+            ).first()
+            if scan is None:
+                raise StoreError(f"no scan with id {scan_id} in {self._url}")
+            if scan.status == "finished":
+                raise StoreError(f"scan {scan_id} is finished; it takes no more observations")
+            fresh = {
+                int(i)
+                for (i,) in conn.execute(
+                    sa.select(_targets.c.id)
+                    .where(
+                        _targets.c.scan_id == scan_id,
+                        _targets.c.id.in_(ids),
+                        _targets.c.done == 0,
+                    )
+                    .with_for_update()
+                )
+            }
+            if not fresh:
+                return 0
+            conn.execute(sa.update(_targets).where(_targets.c.id.in_(sorted(fresh))).values(done=1))
+            last = conn.execute(
+                sa.select(sa.func.max(_observations.c.seq)).where(
+                    _observations.c.scan_id == scan_id
+                )
+            ).scalar_one()
+            seq = 0 if last is None else int(last) + 1
+            rows: list[dict[str, Any]] = []
+            for result in results:
+                if result.target_id not in fresh:
+                    continue
+                for obs in result.observations:
+                    row = _observation_row(scan_id, seq, obs)
+                    row["target_id"] = result.target_id
+                    row["endpoint_key"] = _column_text(endpoint_key(obs, result.depth))
+                    row["ptr"] = _column_text(result.ptr)
+                    rows.append(row)
+                    seq += 1
+            if rows:
+                conn.execute(_insert_ignoring_conflicts(conn, _observations), rows)
+        return len(fresh)
+
+    def finish_fleet_scan(self, scan_id: int, finished_at: datetime) -> None:
+        with _mapped(f"cannot finish scan {scan_id} in {self._url}"), self._engine.begin() as conn:
+            self._scan_row(conn, scan_id)
+            conn.execute(
+                sa.update(_scans)
+                .where(_scans.c.id == scan_id)
+                .values(finished_at=finished_at, status="finished")
+            )
+
+    def iter_rows(self, scan_id: int, *, batch: int = 1000) -> Iterator[StoredRow]:
+        """Every observation of a scan in insertion order, read ``batch`` rows at a time so a
+        report over millions of endpoints runs in flat memory."""
+        with (
+            _mapped(f"cannot read scan {scan_id} from {self._url}"),
+            self._engine.connect() as conn,
+        ):
+            self._scan_row(conn, scan_id)
+        after = -1
+        while True:
+            query = (
+                sa.select(
+                    _observations.c.seq,
+                    _observations.c.observation_json,
+                    _observations.c.ptr,
+                    _observations.c.endpoint_key,
+                )
+                .where(_observations.c.scan_id == scan_id, _observations.c.seq > after)
+                .order_by(_observations.c.seq)
+                .limit(batch)
+            )
+            with (
+                _mapped(f"cannot read scan {scan_id} from {self._url}"),
+                self._engine.connect() as conn,
+            ):
+                rows = conn.execute(query).all()
+            if not rows:
+                return
+            for row in rows:
+                depth = None if row.endpoint_key is None else row.endpoint_key.split("|", 1)[0]
+                yield StoredRow(
+                    seq=int(row.seq),
+                    observation=_decode(
+                        row.observation_json, f"scan {scan_id}, observation {row.seq}"
+                    ),
+                    ptr=row.ptr,
+                    depth=depth,
+                )
+            after = int(rows[-1].seq)
+
+    def endpoint_keys(self, scan_id: int) -> list[str]:
+        """Every endpoint key stored for a scan (tests and diagnostics)."""
+        with (
+            _mapped(f"cannot read scan {scan_id} from {self._url}"),
+            self._engine.connect() as conn,
+        ):
+            return [
+                str(k)
+                for (k,) in conn.execute(
+                    sa.select(_observations.c.endpoint_key).where(
+                        _observations.c.scan_id == scan_id
+                    )
+                )
+            ]
+
+    # --- shards (the Dask runner) --------------------------------------------------------------
+
+    def create_shards(self, scan_id: int, bounds: Sequence[tuple[int, int]]) -> None:
+        """Record the shards ``[lo, hi)`` of a scan once; a resumed scan keeps its own."""
+        with _mapped(f"cannot record shards in {self._url}"), self._engine.begin() as conn:
+            existing = conn.execute(
+                sa.select(sa.func.count()).where(_shards.c.scan_id == scan_id)
+            ).scalar_one()
+            if existing:
+                return
+            conn.execute(
+                sa.insert(_shards),
+                [
+                    {
+                        "scan_id": scan_id,
+                        "shard": i,
+                        "lo": lo,
+                        "hi": hi,
+                        "owner": None,
+                        "lease_until": None,
+                        "attempts": 0,
+                        "done": 0,
+                    }
+                    for i, (lo, hi) in enumerate(bounds)
+                ],
+            )
+
+    def open_shards(self, scan_id: int) -> list[tuple[int, int, int]]:
+        """``(shard, lo, hi)`` of the shards not finished."""
+        with _mapped(f"cannot read shards from {self._url}"), self._engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(_shards.c.shard, _shards.c.lo, _shards.c.hi)
+                .where(_shards.c.scan_id == scan_id, _shards.c.done == 0)
+                .order_by(_shards.c.shard)
+            ).all()
+        return [(int(r.shard), int(r.lo), int(r.hi)) for r in rows]
+
+    def claim_shard(
+        self, scan_id: int, shard: int, owner: str, now: datetime, lease_until: datetime
+    ) -> bool:
+        """Take (or renew) the lease on a shard. False while another owner's lease runs, or
+        when the shard is done: one worker works a shard at a time."""
+        with _mapped(f"cannot claim shard {shard} in {self._url}"), self._engine.begin() as conn:
+            row = conn.execute(
+                sa.select(
+                    _shards.c.owner, _shards.c.lease_until, _shards.c.done, _shards.c.attempts
+                )
+                .where(_shards.c.scan_id == scan_id, _shards.c.shard == shard)
+                .with_for_update()
+            ).first()
+            if row is None or row.done:
+                return False
+            held = row.owner not in (None, owner) and row.lease_until is not None
+            if held and row.lease_until > now:
+                return False
+            attempts = int(row.attempts) + (0 if row.owner == owner else 1)
+            conn.execute(
+                sa.update(_shards)
+                .where(_shards.c.scan_id == scan_id, _shards.c.shard == shard)
+                .values(owner=owner, lease_until=lease_until, attempts=attempts)
+            )
+            return True
+
+    def finish_shard(self, scan_id: int, shard: int, owner: str) -> None:
+        with _mapped(f"cannot finish shard {shard} in {self._url}"), self._engine.begin() as conn:
+            conn.execute(
+                sa.update(_shards)
+                .where(
+                    _shards.c.scan_id == scan_id,
+                    _shards.c.shard == shard,
+                    _shards.c.owner == owner,
+                )
+                .values(done=1, lease_until=None)
+            )
+
+    def shard_attempts(self, scan_id: int) -> dict[int, int]:
+        with _mapped(f"cannot read shards from {self._url}"), self._engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(_shards.c.shard, _shards.c.attempts).where(_shards.c.scan_id == scan_id)
+            ).all()
+        return {int(r.shard): int(r.attempts) for r in rows}
+
     def _scan_row(self, conn: Connection, scan_id: int) -> sa.Row[Any]:
         row = conn.execute(sa.select(_scans).where(_scans.c.id == scan_id)).first()
         if row is None:
             raise StoreError(f"no scan with id {scan_id} in {self._url}")
         return row
+
+
+def _observation_row(scan_id: int, seq: int, obs: Observation) -> dict[str, Any]:
+    return {
+        "scan_id": scan_id,
+        "seq": seq,
+        "host": _column_text(obs.endpoint.host),
+        "ip": _column_text(obs.endpoint.ip),
+        "port": obs.endpoint.port,
+        "service": obs.endpoint.service.value,
+        "status": "ok" if obs.failure is None else obs.failure.kind.value,
+        # ensure_ascii: the stored text is plain ASCII whatever the server sent
+        # (NUL and lone surrogates included, which PostgreSQL text would refuse).
+        "observation_json": json.dumps(observation_to_dict(obs), ensure_ascii=True),
+    }
+
+
+def _decode(text: str, where: str) -> Observation:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise StoreError(f"{where}: stored JSON is corrupt") from None
+    try:
+        return observation_from_dict(data)
+    except StoreError as err:
+        raise StoreError(f"{where}: {err}") from None
+
+
+def _insert_ignoring_conflicts(conn: Connection, table: sa.Table) -> Any:
+    """``INSERT`` that skips rows a unique constraint refuses (both backends' ON CONFLICT)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    if conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table).on_conflict_do_nothing()
+    raise StoreError(f"fleet scans need SQLite or PostgreSQL, not {conn.dialect.name}")
 
 
 def _column_text(value: str | None) -> str | None:
