@@ -17,6 +17,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from vedette.tls.result import TlsScan
+
 
 class Protocol(enum.StrEnum):
     """The application protocol spoken on an endpoint."""
@@ -238,6 +240,9 @@ class Observation:
         tls: the negotiated TLS session; ``None`` when TLS was not established.
         failure: why the probe stopped short, ``None`` when it completed.
         connections: TCP connections the probe opened.
+        tls_scan: the full TLS enumeration (``vedette scan --mode full``): accepted versions,
+            suites, groups…; ``None`` in quick mode or when no TLS was reached. Its own
+            ``connections`` are not counted in ``connections``.
     """
 
     endpoint: Endpoint
@@ -247,6 +252,7 @@ class Observation:
     tls: TlsObservation | None = None
     failure: Failure | None = None
     connections: int = 1
+    tls_scan: TlsScan | None = None
 
     @property
     def reachable(self) -> bool:

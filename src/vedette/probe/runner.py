@@ -210,3 +210,38 @@ async def run_probes(
         return obs
 
     return tuple(await asyncio.gather(*(one(ep) for ep in endpoints)))
+
+
+async def drive_to_starttls(conn: Connection, dialogue: MailDialogue, limits: Limits) -> None:
+    """Drive a STARTTLS-mode ``dialogue`` on ``conn`` until it asks for the handshake.
+
+    The same loop as ``_Probe._drive`` minus the handshake: it returns as soon as the
+    dialogue says ``StartTls()``, leaving the TLS bytes to the caller (the enumeration writes
+    hand-built ClientHellos there). Raises ``ProbeFailed`` like the probe does (421 greeting,
+    STARTTLS refused, timeouts, resets); a dialogue that closes without STARTTLS is a failure
+    at its stage.
+    """
+    loop = asyncio.get_running_loop()
+    deadline: float | None = None
+    for _ in range(_MAX_ACTIONS):
+        try:
+            action = dialogue.next_action()
+        except ProtocolError as exc:
+            raise _protocol_failure(exc, dialogue.stage) from exc
+        if isinstance(action, Send):
+            deadline = None
+            await conn.write(action.data, limits.read_timeout, dialogue.stage)
+        elif isinstance(action, NeedData):
+            if deadline is None:
+                deadline = loop.time() + limits.read_timeout
+            data = await conn.read(limits.max_read, deadline, dialogue.stage)
+            try:
+                dialogue.receive_data(data)
+            except ProtocolError as exc:
+                raise _protocol_failure(exc, dialogue.stage) from exc
+        elif isinstance(action, StartTls):
+            return
+        elif isinstance(action, Close):
+            kind = FailureKind.CLOSED if dialogue.closed_early else FailureKind.UNAVAILABLE
+            raise fail(kind, dialogue.stage, "the server did not accept STARTTLS")
+    raise fail(FailureKind.PROTOCOL_ERROR, dialogue.stage, "dialogue did not terminate")

@@ -1,0 +1,230 @@
+"""The asyncio driver of the TLS enumeration: one connection per hello, bounded and retried.
+
+``vedette.tls.plan.Planner`` decides which ClientHellos to send; this module only moves bytes.
+For each probe it connects, runs the mail dialogue up to STARTTLS/STLS when the service needs
+it (the sans-I/O dialogues of ``vedette.protocols``, through ``runner.drive_to_starttls``),
+writes the hand-built hello and feeds the answer to ``vedette.tls.server.FlightReader`` until
+it has seen enough. No handshake is ever completed: the connection is dropped after the
+server's first flight.
+
+Mail servers defend themselves (Postfix anvil rate limits, Dovecot per-IP caps, ``421``
+greetings, resets, tarpits), and a defended connection says nothing about TLS. So everything
+that fails *before our hello is on the wire* — connect, greeting, STARTTLS — and a server that
+goes silent after it, is retried after an exponential back-off, within a per-endpoint budget;
+when the budget is spent the planner is told ``Unanswered`` and the result is marked
+incomplete. Only an answer to the hello itself (an alert, a close, bytes that are not TLS)
+counts as a refusal.
+
+Concurrency: connections to one address are bounded by a semaphore shared by every endpoint
+on that address (``Limits.per_host``); the planner has at most a handful of probes ready at a
+time, so an endpoint costs about one connection per accepted suite, version, and group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from vedette.model import Endpoint, FailureKind, Observation, Protocol, Stage, TlsMode
+from vedette.probe.limits import Limits
+from vedette.probe.runner import drive_to_starttls
+from vedette.probe.transport import Connection, ProbeFailed
+from vedette.protocols.dialogues import new_dialogue
+from vedette.tls._wire import TlsParseError
+from vedette.tls.hello import build_ssl2_client_hello, client_hello_records
+from vedette.tls.plan import Answered, Outcome, Planner, Probe, Refused, Unanswered
+from vedette.tls.result import TlsScan
+from vedette.tls.server import FlightReader
+
+_DIALOGUE = frozenset({Protocol.SMTP, Protocol.IMAP, Protocol.POP3})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    """How hard to insist on a defended server.
+
+    Attributes:
+        attempts: tries per hello (1 = no retry).
+        budget: retries allowed in all on one endpoint.
+        backoff: first wait in seconds, doubled at each retry of the same hello.
+        hello_timeout: seconds to wait for the server's flight after the hello (the SSLv2
+            hello, which most servers just never answer, is a refusal after this).
+    """
+
+    attempts: int = 3
+    budget: int = 12
+    backoff: float = 0.5
+    hello_timeout: float = 5.0
+
+
+class _Transient(Exception):
+    """The question could not be put: retry later."""
+
+
+class _Enumeration:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        limits: Limits,
+        ehlo_name: str,
+        slots: asyncio.Semaphore,
+        policy: RetryPolicy,
+    ) -> None:
+        self.ep = endpoint
+        self.limits = limits
+        self.ehlo_name = ehlo_name
+        self.slots = slots
+        self.policy = policy
+        self.connections = 0
+        self.retries_left = policy.budget
+
+    async def run(self) -> TlsScan:
+        planner = Planner(self.ep.host)
+        tasks: dict[asyncio.Task[Outcome], Probe] = {}
+        timed_out = False
+        try:
+            async with asyncio.timeout(self.limits.endpoint_timeout):
+                while not planner.done:
+                    for probe in planner.ready():
+                        tasks[asyncio.create_task(self._ask(probe))] = probe
+                    if not tasks:  # pragma: no cover - a planner bug, not a server's
+                        break
+                    finished, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                    for task in finished:
+                        planner.record(tasks.pop(task), task.result())
+        except TimeoutError:
+            timed_out = True
+        finally:
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+        result = planner.result(connections=self.connections)
+        if timed_out:
+            reason = f"took longer than {self.limits.endpoint_timeout:g} s"
+            if result.incomplete_reason:
+                reason = f"{result.incomplete_reason}; {reason}"
+            result = dataclasses.replace(result, incomplete=True, incomplete_reason=reason)
+        return result
+
+    async def _ask(self, probe: Probe) -> Outcome:
+        reason = "not tried"
+        for attempt in range(self.policy.attempts):
+            if attempt:
+                if self.retries_left <= 0:
+                    return Unanswered(f"{reason} (retry budget spent)")
+                self.retries_left -= 1
+                await asyncio.sleep(self.policy.backoff * 2 ** (attempt - 1))
+            async with self.slots:
+                try:
+                    return await self._once(probe)
+                except _Transient as exc:
+                    reason = str(exc)
+        return Unanswered(f"{reason} ({self.policy.attempts} attempts)")
+
+    async def _once(self, probe: Probe) -> Outcome:
+        ep = self.ep
+        assert ep.ip is not None
+        try:
+            conn = await Connection.connect(ep.ip, ep.port, timeout=self.limits.connect_timeout)
+        except ProbeFailed as exc:
+            raise _Transient(exc.failure.detail) from None
+        self.connections += 1
+        try:
+            if ep.service.tls_mode is TlsMode.STARTTLS and ep.service.protocol in _DIALOGUE:
+                dialogue = new_dialogue(ep.service, ehlo_name=self.ehlo_name)
+                try:
+                    await drive_to_starttls(conn, dialogue, self.limits)
+                except ProbeFailed as exc:
+                    raise _Transient(f"{exc.failure.stage.value}: {exc.failure.detail}") from None
+            if probe.hello is None:
+                data = build_ssl2_client_hello(probe.ssl2_kinds, os.urandom(16))
+            else:
+                spec = dataclasses.replace(probe.hello, random=os.urandom(32))
+                data = client_hello_records(spec)
+            try:
+                await conn.write(data, self.limits.read_timeout, Stage.TLS_HANDSHAKE)
+            except ProbeFailed as exc:
+                return Refused(exc.failure.detail)
+            return await self._read_flight(conn, ssl2=probe.hello is None)
+        finally:
+            await conn.close()
+
+    async def _read_flight(self, conn: Connection, *, ssl2: bool) -> Outcome:
+        reader = FlightReader()
+        deadline = asyncio.get_running_loop().time() + self.policy.hello_timeout
+        while not reader.done:
+            try:
+                chunk = await conn.read(self.limits.max_read, deadline, Stage.TLS_HANDSHAKE)
+            except ProbeFailed as exc:
+                if reader.started:
+                    return Answered(reader.answer())
+                if exc.failure.kind is FailureKind.TIMEOUT and not ssl2:
+                    raise _Transient("no answer to the ClientHello in time") from None
+                return Refused(exc.failure.detail)
+            if not chunk:
+                if reader.started:
+                    return Answered(reader.answer())
+                return Refused("the server closed the connection after the hello")
+            try:
+                reader.receive_data(chunk)
+            except TlsParseError as exc:
+                if reader.started:
+                    return Answered(reader.answer())
+                return Refused(str(exc))
+        return Answered(reader.answer())
+
+
+async def enumerate_endpoint(
+    endpoint: Endpoint,
+    *,
+    limits: Limits | None = None,
+    ehlo_name: str = "vedette.invalid",
+    slots: asyncio.Semaphore | None = None,
+    policy: RetryPolicy | None = None,
+) -> TlsScan:
+    """Enumerate what ``endpoint`` accepts; never raises for what the server does."""
+    limits = limits or Limits()
+    return await _Enumeration(
+        endpoint,
+        limits,
+        ehlo_name,
+        slots or asyncio.Semaphore(limits.per_host),
+        policy or RetryPolicy(),
+    ).run()
+
+
+async def enumerate_observed(
+    observations: Sequence[Observation],
+    *,
+    limits: Limits | None = None,
+    ehlo_name: str = "vedette.invalid",
+    policy: RetryPolicy | None = None,
+) -> tuple[Observation, ...]:
+    """Add a ``tls_scan`` to every observation whose quick probe reached TLS.
+
+    Endpoints run concurrently (``Limits.concurrency`` at once); connections to one address
+    share ``Limits.per_host`` slots, whichever endpoint they serve.
+    """
+    limits = limits or Limits()
+    overall = asyncio.Semaphore(limits.concurrency)
+    per_ip: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(limits.per_host))
+
+    async def one(obs: Observation) -> Observation:
+        if obs.tls is None or obs.endpoint.ip is None:
+            return obs
+        async with overall:
+            scan = await enumerate_endpoint(
+                obs.endpoint,
+                limits=limits,
+                ehlo_name=ehlo_name,
+                slots=per_ip[obs.endpoint.ip],
+                policy=policy,
+            )
+        return dataclasses.replace(obs, tls_scan=scan)
+
+    return tuple(await asyncio.gather(*(one(o) for o in observations)))

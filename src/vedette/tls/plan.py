@@ -1,0 +1,432 @@
+"""The enumeration planner: a pure state machine that decides which hello to send next.
+
+Theory of operation
+-------------------
+A server's accepted suites for a version are learnt by **offering many and removing the chosen
+one**: offer every suite of the registry; the ServerHello names the one the server prefers;
+offer everything minus that one; and so on until the server refuses (an alert, or it closes).
+That costs one connection per accepted suite plus one, whatever the registry's size — where
+testing suites one at a time costs one connection per *registry* entry. The same trick serves
+TLS 1.3 groups (a HelloRetryRequest names the group, see ``vedette.tls.hello``) and TLS ≤ 1.2
+curves (the ServerKeyExchange names it).
+
+The pick sequence is the server's preference order only if the server imposes one, so once a
+version's suites are known one more hello offers them **reversed**: if the server still picks
+its first choice it orders suites itself; if it picks our first, it follows the client.
+
+Work is split into *chains*: generators that yield a ``Probe`` (one hello, one connection) and
+receive its ``Outcome``. Each chain has at most one probe outstanding; chains of one stage run
+concurrently (the driver bounds how many connections are open at once per host), and stage two
+(groups, curves, fallback SCSV) starts when stage one (versions and suites) is done, since it
+needs its answers. The planner never touches a socket or a clock: ``ready()`` hands out probes,
+``record()`` takes outcomes, ``result()`` folds everything into a ``TlsScan``. Unit tests drive
+it with simulated servers.
+
+Outcomes the driver reports:
+
+* ``Answered``: the server's flight parsed (ServerHello, HelloRetryRequest, alert, SSLv2 hello);
+* ``Refused``: after our hello the server closed, reset, or sent bytes that are not TLS — how
+  many servers say no;
+* ``Unanswered``: the question could not be put (connect, greeting or STARTTLS failed, or the
+  server went silent) even after the driver's retries. The chain stops and the scan is marked
+  incomplete: a suite is never reported refused because a mail server rate-limited us.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Generator
+from dataclasses import dataclass
+
+from vedette.tls.hello import (
+    EXT_ENCRYPT_THEN_MAC,
+    EXT_EXTENDED_MASTER_SECRET,
+    EXT_HEARTBEAT,
+    EXT_RENEGOTIATION_INFO,
+    EXT_SESSION_TICKET,
+    EXT_STATUS_REQUEST,
+    ClientHelloSpec,
+)
+from vedette.tls.registry import (
+    SSL2,
+    SSL3,
+    TLS10,
+    TLS11,
+    TLS12,
+    TLS13,
+    all_groups,
+    all_sigalgs,
+    legacy_suites,
+    registry,
+    suite,
+    tls13_suites,
+)
+from vedette.tls.result import ClientCertRequest, TlsScan, VersionSuites
+from vedette.tls.server import ServerAnswer
+
+ALERT_INAPPROPRIATE_FALLBACK = 86
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Probe:
+    """One question: a ClientHello (``hello``) or, when ``hello`` is None, the SSLv2 hello
+    offering ``ssl2_kinds``."""
+
+    id: int
+    hello: ClientHelloSpec | None
+    ssl2_kinds: tuple[int, ...] = ()
+    purpose: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    answer: ServerAnswer
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unanswered:
+    reason: str
+
+
+Outcome = Answered | Refused | Unanswered
+_Chain = Generator[Probe, Outcome, None]
+
+
+class _Facts:
+    """Mutable accumulator shared by the chains; frozen into a TlsScan by ``result()``."""
+
+    def __init__(self) -> None:
+        self.accepted: dict[int, list[int]] = {}
+        self.order: dict[int, bool | None] = {}
+        self.groups13: list[int] = []
+        self.groups12: list[int] = []
+        self.dh_bits: set[int] = set()
+        self.sigalgs: list[int] = []
+        self.ext_hello: dict[int, ServerAnswer] = {}
+        self.compression: bool | None = None
+        self.fallback: bool | None = None
+        self.cert_request: ClientCertRequest | None = None
+        self.leaves: list[bytes] = []
+        self.incomplete: list[str] = []
+
+
+class Planner:
+    """Plans the enumeration of one endpoint (see the module docstring).
+
+    Args:
+        sni: the name sent in every hello (``None`` for a bare IP target).
+        versions: versions to test (default all, SSLv2 included).
+    """
+
+    def __init__(
+        self,
+        sni: str | None,
+        *,
+        versions: tuple[int, ...] = (SSL2, SSL3, TLS10, TLS11, TLS12, TLS13),
+    ) -> None:
+        self._sni = sni
+        self._ids = itertools.count(1)
+        self._f = _Facts()
+        self._chains: dict[int, _Chain] = {}
+        self._pending: dict[int, Probe] = {}  # chain id -> probe not yet handed out
+        self._out: dict[int, int] = {}  # probe id -> chain id
+        self._stage = 1
+        self.probes_planned = 0
+        first: list[_Chain] = []
+        for v in versions:
+            if v == SSL2:
+                first.append(self._ssl2())
+            elif v == TLS13:
+                first.append(self._suites13())
+            else:
+                first.append(self._suites_legacy(v))
+        self._start(first)
+
+    # --- the driver's interface ---------------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        return not self._chains
+
+    def ready(self) -> list[Probe]:
+        """Probes to send now; each is handed out once."""
+        out = []
+        for chain_id, probe in self._pending.items():
+            self._out[probe.id] = chain_id
+            out.append(probe)
+        self._pending.clear()
+        return out
+
+    def record(self, probe: Probe, outcome: Outcome) -> None:
+        chain_id = self._out.pop(probe.id)
+        chain = self._chains[chain_id]
+        try:
+            nxt = chain.send(outcome)
+        except StopIteration:
+            del self._chains[chain_id]
+            self._maybe_next_stage()
+            return
+        self._pending[chain_id] = nxt
+        self.probes_planned += 1
+
+    def result(self, *, connections: int) -> TlsScan:
+        f = self._f
+        versions = tuple(sorted(v for v, s in f.accepted.items() if s))
+        suites = tuple(
+            VersionSuites(version=v, suites=tuple(f.accepted[v]), server_order=f.order.get(v))
+            for v in versions
+        )
+        facts = self._hello_facts()
+        return TlsScan(
+            versions=versions,
+            suites=suites,
+            groups=tuple(f.groups13),
+            groups_tls12=tuple(f.groups12),
+            dh_bits=tuple(sorted(f.dh_bits)),
+            sigalgs=tuple(f.sigalgs),
+            secure_renegotiation=facts.get(EXT_RENEGOTIATION_INFO),
+            fallback_scsv=f.fallback,
+            compression=f.compression,
+            session_ticket=facts.get(EXT_SESSION_TICKET),
+            ocsp_stapling=facts.get(EXT_STATUS_REQUEST),
+            heartbeat=facts.get(EXT_HEARTBEAT),
+            extended_master_secret=facts.get(EXT_EXTENDED_MASTER_SECRET),
+            encrypt_then_mac=facts.get(EXT_ENCRYPT_THEN_MAC),
+            client_cert_request=f.cert_request,
+            leaf_certificates=tuple(f.leaves),
+            connections=connections,
+            incomplete=bool(f.incomplete),
+            incomplete_reason="; ".join(f.incomplete) if f.incomplete else None,
+        )
+
+    # --- machinery ----------------------------------------------------------------------------
+
+    def _start(self, chains: list[_Chain]) -> None:
+        for chain in chains:
+            try:
+                first = next(chain)
+            except StopIteration:
+                continue
+            chain_id = next(self._ids)
+            self._chains[chain_id] = chain
+            self._pending[chain_id] = first
+            self.probes_planned += 1
+
+    def _maybe_next_stage(self) -> None:
+        if self._chains or self._stage != 1:
+            return
+        self._stage = 2
+        self._start([self._groups13(), self._groups12(), self._fallback()])
+
+    def _probe(
+        self, hello: ClientHelloSpec | None, purpose: str, ssl2_kinds: tuple[int, ...] = ()
+    ) -> Probe:
+        return Probe(id=next(self._ids), hello=hello, purpose=purpose, ssl2_kinds=ssl2_kinds)
+
+    def _hello(
+        self,
+        version: int,
+        suites: tuple[int, ...],
+        *,
+        groups: tuple[int, ...] | None = None,
+        compression: tuple[int, ...] = (0,),
+        fallback_scsv: bool = False,
+    ) -> ClientHelloSpec:
+        return ClientHelloSpec(
+            version=version,
+            suites=suites,
+            groups=all_groups() if groups is None else groups,
+            sigalgs=all_sigalgs(),
+            sni=self._sni,
+            compression=compression,
+            fallback_scsv=fallback_scsv,
+        )
+
+    def _hello_facts(self) -> dict[int, bool]:
+        """Extension answers from the first ServerHello of the highest TLS ≤ 1.2 version."""
+        for v in (TLS12, TLS11, TLS10, SSL3):
+            ans = self._f.ext_hello.get(v)
+            if ans is not None and ans.hello is not None:
+                h = ans.hello
+                exts = (
+                    EXT_RENEGOTIATION_INFO,
+                    EXT_SESSION_TICKET,
+                    EXT_STATUS_REQUEST,
+                    EXT_HEARTBEAT,
+                    EXT_EXTENDED_MASTER_SECRET,
+                    EXT_ENCRYPT_THEN_MAC,
+                )
+                facts = {e: h.has_extension(e) for e in exts}
+                if v == SSL3:  # no extensions were offered: only renegotiation_info tells
+                    facts = {EXT_RENEGOTIATION_INFO: facts[EXT_RENEGOTIATION_INFO]}
+                return facts
+        return {}
+
+    def _unanswered(self, what: str, outcome: Unanswered) -> None:
+        self._f.incomplete.append(f"{what}: {outcome.reason}")
+
+    def _absorb(self, version: int, ans: ServerAnswer) -> None:
+        """Record what a TLS ≤ 1.2 flight tells beyond the suite."""
+        f = self._f
+        f.ext_hello.setdefault(version, ans)
+        kx = ans.key_exchange
+        if kx is not None:
+            if kx.kind == "dhe" and kx.bits is not None:
+                f.dh_bits.add(kx.bits)
+            if kx.sigalg is not None and kx.sigalg not in f.sigalgs:
+                f.sigalgs.append(kx.sigalg)
+        if ans.certificate_request is not None and f.cert_request is None:
+            cr = ans.certificate_request
+            f.cert_request = ClientCertRequest(ca_count=cr.ca_count, ca_bytes=cr.ca_bytes)
+        if ans.certificates and ans.certificates[0] not in f.leaves:
+            f.leaves.append(ans.certificates[0])
+
+    # --- chains -------------------------------------------------------------------------------
+
+    def _ssl2(self) -> _Chain:
+        kinds = tuple(sorted(registry().ssl2_kinds))
+        out = yield self._probe(None, "SSLv2", ssl2_kinds=kinds)
+        if isinstance(out, Unanswered):
+            self._unanswered("SSLv2", out)
+        elif isinstance(out, Answered) and out.answer.ssl2 is not None:
+            offered = set(kinds)
+            self._f.accepted[SSL2] = [k for k in out.answer.ssl2.cipher_kinds if k in offered]
+
+    def _suites_legacy(self, version: int) -> _Chain:
+        """SSLv3 … TLS 1.2: offer everything, remove the chosen, until refused."""
+        remaining = list(legacy_suites())
+        accepted: list[int] = []
+        self._f.accepted[version] = accepted
+        name = {SSL3: "SSLv3", TLS10: "TLS 1.0", TLS11: "TLS 1.1", TLS12: "TLS 1.2"}[version]
+        first = True
+        while remaining:
+            # DEFLATE is offered once per version: a server that takes it is open to CRIME.
+            hello = self._hello(version, tuple(remaining), compression=(1, 0) if first else (0,))
+            out = yield self._probe(hello, f"{name} suites")
+            if isinstance(out, Unanswered):
+                self._unanswered(f"{name} suites", out)
+                return
+            if isinstance(out, Refused):
+                break
+            h = out.answer.hello
+            if h is None or h.retry or h.version != version:
+                break  # an alert, or the server picked another version: none left here
+            if first:
+                self._f.compression = bool(self._f.compression) or h.compression == 1
+            first = False
+            if h.suite not in remaining:
+                # The server chose something not offered: a broken server; stop rather than
+                # loop. The suite is still what it accepts.
+                if h.suite not in accepted:
+                    accepted.append(h.suite)
+                return
+            accepted.append(h.suite)
+            remaining.remove(h.suite)
+            self._absorb(version, out.answer)
+        yield from self._order(version, accepted)
+
+    def _suites13(self) -> _Chain:
+        remaining = list(tls13_suites())
+        accepted: list[int] = []
+        self._f.accepted[TLS13] = accepted
+        while remaining:
+            out = yield self._probe(self._hello(TLS13, tuple(remaining)), "TLS 1.3 suites")
+            if isinstance(out, Unanswered):
+                self._unanswered("TLS 1.3 suites", out)
+                return
+            if isinstance(out, Refused):
+                break
+            h = out.answer.hello
+            if h is None or h.version != TLS13 or h.suite not in remaining:
+                break
+            accepted.append(h.suite)
+            remaining.remove(h.suite)
+            if h.group is not None and not self._f.groups13:
+                # Every hello so far offered every group: its pick is the first group.
+                self._f.groups13.append(h.group)
+        yield from self._order(TLS13, accepted)
+
+    def _order(self, version: int, accepted: list[int]) -> _Chain:
+        if len(accepted) < 2:
+            return
+        reverse = tuple(reversed(accepted))
+        out = yield self._probe(self._hello(version, reverse), f"{version:#06x} order")
+        if isinstance(out, Unanswered):
+            self._unanswered("server order", out)
+            return
+        if isinstance(out, Answered) and out.answer.hello is not None:
+            picked = out.answer.hello.suite
+            if picked == accepted[0]:
+                self._f.order[version] = True
+            elif picked == reverse[0]:
+                self._f.order[version] = False
+
+    def _groups13(self) -> _Chain:
+        f = self._f
+        if not f.accepted.get(TLS13):
+            return
+        suites = tuple(f.accepted[TLS13])
+        remaining = [g for g in all_groups() if g not in f.groups13]
+        while remaining:
+            hello = self._hello(TLS13, suites, groups=tuple(remaining))
+            out = yield self._probe(hello, "TLS 1.3 groups")
+            if isinstance(out, Unanswered):
+                self._unanswered("TLS 1.3 groups", out)
+                return
+            if not isinstance(out, Answered) or out.answer.hello is None:
+                return
+            g = out.answer.hello.group
+            if g is None or g not in remaining:
+                return
+            f.groups13.append(g)
+            remaining.remove(g)
+
+    def _groups12(self) -> _Chain:
+        """Curves for ECDHE in the highest TLS ≤ 1.2 version that has ECDHE suites."""
+        f = self._f
+        for version in (TLS12, TLS11, TLS10):
+            ecdhe = tuple(
+                c for c in f.accepted.get(version, ()) if (s := suite(c)) and s.kx == "ECDHE"
+            )
+            if ecdhe:
+                break
+        else:
+            return
+        remaining = [g for g in all_groups() if registry().groups[g].kind == "ec"]
+        while remaining:
+            hello = self._hello(version, ecdhe, groups=tuple(remaining))
+            out = yield self._probe(hello, "TLS 1.2 curves")
+            if isinstance(out, Unanswered):
+                self._unanswered("TLS 1.2 curves", out)
+                return
+            if not isinstance(out, Answered):
+                return
+            kx = out.answer.key_exchange
+            if kx is None or kx.group is None or kx.group not in remaining:
+                return
+            f.groups12.append(kx.group)
+            remaining.remove(kx.group)
+            self._absorb(version, out.answer)
+
+    def _fallback(self) -> _Chain:
+        """RFC 7507: a hello below the best version, with the SCSV, must get an alert."""
+        f = self._f
+        versions = sorted(v for v in (TLS10, TLS11, TLS12, TLS13) if f.accepted.get(v))
+        if len(versions) < 2:
+            return
+        version = versions[-2]  # the best version below the best: always TLS 1.2 or older
+        hello = self._hello(version, tuple(f.accepted[version]), fallback_scsv=True)
+        out = yield self._probe(hello, "fallback SCSV")
+        if isinstance(out, Unanswered):
+            self._unanswered("fallback SCSV", out)
+        elif isinstance(out, Answered):
+            a = out.answer
+            if a.alert is not None and a.hello is None:
+                f.fallback = a.alert[1] == ALERT_INAPPROPRIATE_FALLBACK
+            elif a.hello is not None:
+                f.fallback = False
