@@ -31,6 +31,8 @@ class ScanOptions:
         resolver: ``--resolver`` nameserver, ``None`` for /etc/resolv.conf's.
         ehlo_name: vedette's SMTP identity.
         limits: timeouts and bounds.
+        mode: ``quick`` (one handshake per endpoint) or ``full`` (plus the TLS enumeration of
+            ``vedette.probe.enumerate`` on every endpoint that reached TLS).
     """
 
     ports: tuple[int, ...] | None = None
@@ -40,6 +42,7 @@ class ScanOptions:
     resolver: tuple[str, int] | None = None
     ehlo_name: str = "vedette.invalid"
     limits: Limits = field(default_factory=Limits)
+    mode: str = "quick"
 
 
 def _pinned_for(spec: TargetSpec, port: int, options: ScanOptions) -> tuple[str, ...] | None:
@@ -99,7 +102,16 @@ async def scan(
 ) -> tuple[Observation, ...]:
     """Resolve, probe, and return one observation per endpoint (unresolved ones first)."""
     endpoints, unresolved = await plan_endpoints(specs, options)
-    observed = await run_probes(
-        endpoints, limits=options.limits, ehlo_name=options.ehlo_name, on_result=on_result
-    )
+    if options.mode != "full":
+        observed = await run_probes(
+            endpoints, limits=options.limits, ehlo_name=options.ehlo_name, on_result=on_result
+        )
+        return (*unresolved, *observed)
+    from vedette.probe.enumerate import enumerate_observed
+
+    quick = await run_probes(endpoints, limits=options.limits, ehlo_name=options.ehlo_name)
+    observed = await enumerate_observed(quick, limits=options.limits, ehlo_name=options.ehlo_name)
+    if on_result is not None:
+        for obs in observed:
+            on_result(obs)
     return (*unresolved, *observed)

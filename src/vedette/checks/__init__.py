@@ -23,6 +23,7 @@ CHECK_MODULES: tuple[str, ...] = (
     "vedette.checks.plaintext",
     "vedette.checks.certificate",
     "vedette.checks.consistency",
+    "vedette.checks.tls_protocols",
 )
 
 _loaded = False

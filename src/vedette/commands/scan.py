@@ -94,6 +94,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="connections at once to one address",
     )
     p.add_argument("--no-store", action="store_true", help="do not record the scan")
+    p.add_argument(
+        "--mode",
+        choices=("quick", "full"),
+        default=None,
+        help="quick: connect, dialogue, STARTTLS, one handshake, certificate; full: "
+        "everything vedette knows (default: quick for --targets and CIDRs, else full)",
+    )
     c.add_output_options(p)
 
 
@@ -105,6 +112,7 @@ def _scan_options(args: argparse.Namespace) -> ScanOptions:
         pins=tuple(parse_resolve(p) for p in args.resolve),
         resolver=parse_resolver(args.resolver) if args.resolver else None,
         ehlo_name=_ehlo(args.ehlo),
+        mode=getattr(args, "mode", None) or "full",
         limits=Limits(
             connect_timeout=args.connect_timeout,
             read_timeout=args.read_timeout,

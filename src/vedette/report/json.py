@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from vedette._version import __version__
 from vedette.model import Severity
 from vedette.report._certinfo import CertificateInfo, describe_certificate
+from vedette.report._tls_section import tls_scan_json
 
 if TYPE_CHECKING:
     from vedette.model import Finding, Observation, ScanReport, TlsObservation
@@ -99,6 +100,7 @@ def _endpoint(obs: Observation, finding_ids: list[str]) -> dict[str, Any]:
         if dialogue is None
         else _lines(dialogue.capabilities_after_tls),
         "tls": _tls(obs.tls),
+        "tls_scan": tls_scan_json(obs.tls_scan),
         "findings": finding_ids,
     }
 

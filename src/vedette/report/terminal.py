@@ -19,6 +19,7 @@ names, and finding details or evidence that quote them. Two rules keep that data
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 from rich.padding import Padding
@@ -298,6 +299,10 @@ def _endpoint(
             _field(console, "Chain", f"{len(obs.tls.chain_der)} certificates sent (leaf first)")
     elif obs.scanned:
         _field(console, "TLS", "not established", style="yellow")
+    if obs.tls_scan is not None:
+        from vedette.report._tls_section import render_tls_scan
+
+        render_tls_scan(partial(_field, console), obs.tls_scan, verbose=verbose)
     if verbose:
         _field(console, "Probe", f"{obs.duration_s:.2f} s, {obs.connections} connection(s)")
         if dialogue is not None and obs.endpoint.service.tls_mode is TlsMode.STARTTLS:

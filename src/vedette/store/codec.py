@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from vedette.errors import StoreError
+from vedette.store._tls_codec import tls_scan_from_dict, tls_scan_to_dict
 from vedette.model import (
     DialogueObservation,
     Endpoint,
@@ -112,7 +113,7 @@ def observation_to_dict(obs: Observation) -> dict[str, Any]:
             "stage": obs.failure.stage.value,
             "detail": obs.failure.detail,
         }
-    return {
+    out = {
         "format": OBSERVATION_FORMAT,
         "endpoint": endpoint_to_dict(obs.endpoint),
         "started_at": datetime_to_text(obs.started_at),
@@ -122,6 +123,10 @@ def observation_to_dict(obs: Observation) -> dict[str, Any]:
         "failure": failure,
         "connections": obs.connections,
     }
+    # Optional key, written only in full mode: rows stored before it existed still load.
+    if obs.tls_scan is not None:
+        out["tls_scan"] = tls_scan_to_dict(obs.tls_scan)
+    return out
 
 
 def finding_to_dict(f: Finding) -> dict[str, Any]:
@@ -167,6 +172,11 @@ class _Reader:
 
     def raw(self, key: str) -> object:
         return self._get(key)
+
+    def optional(self, key: str) -> object:
+        """The value of a key that older layouts may lack (``None`` when absent)."""
+        self._seen.add(key)
+        return self._data.get(key)
 
     def text(self, key: str) -> str:
         value = self._get(key)
@@ -315,6 +325,7 @@ def observation_from_dict(d: object) -> Observation:
     dialogue_raw = r.raw("dialogue")
     tls_raw = r.raw("tls")
     failure_raw = r.raw("failure")
+    tls_scan_raw = r.optional("tls_scan")
     obs = Observation(
         endpoint=endpoint_from_dict(r.raw("endpoint"), where=r.path("endpoint")),
         started_at=r.time("started_at"),
@@ -325,6 +336,9 @@ def observation_from_dict(d: object) -> Observation:
         tls=None if tls_raw is None else _tls_from_dict(tls_raw, r.path("tls")),
         failure=None if failure_raw is None else _failure_from_dict(failure_raw, r.path("failure")),
         connections=r.integer("connections", low=0),
+        tls_scan=None
+        if tls_scan_raw is None
+        else tls_scan_from_dict(tls_scan_raw, r.path("tls_scan")),
     )
     r.done()
     return obs

@@ -1,0 +1,115 @@
+"""The TLS enumeration (``Observation.tls_scan``) in the JSON document and on the terminal.
+
+Kept apart from ``report.json`` and ``report.terminal``, which call in here: codes are shown
+with their registry names, unknown codes as ``0x…``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+from vedette.tls.registry import SSL2, group_name, registry, sigalg_name, suite_name, version_name
+from vedette.tls.result import TlsScan
+
+_FLAGS = (
+    ("secure_renegotiation", "secure renegotiation"),
+    ("fallback_scsv", "fallback SCSV"),
+    ("compression", "compression"),
+    ("session_ticket", "session tickets"),
+    ("ocsp_stapling", "OCSP stapling"),
+    ("heartbeat", "heartbeat"),
+    ("extended_master_secret", "extended master secret"),
+    ("encrypt_then_mac", "encrypt-then-MAC"),
+)
+
+
+def _named(codes: tuple[int, ...], namer: Callable[[int], str]) -> list[dict[str, Any]]:
+    return [{"code": c, "name": namer(c)} for c in codes]
+
+
+def _ssl2_name(code: int) -> str:
+    return registry().ssl2_kinds.get(code, f"0x{code:06X}")
+
+
+def tls_scan_json(scan: TlsScan | None) -> dict[str, Any] | None:
+    """The ``tls_scan`` object of an endpoint in ``vedette.scan/1`` (docs/json-schema.md)."""
+    if scan is None:
+        return None
+    out: dict[str, Any] = {
+        "versions": [version_name(v) for v in scan.versions],
+        "suites": [
+            {
+                "version": version_name(vs.version),
+                "server_order": vs.server_order,
+                "suites": _named(vs.suites, _ssl2_name if vs.version == SSL2 else suite_name),
+            }
+            for vs in scan.suites
+        ],
+        "groups": _named(scan.groups, group_name),
+        "groups_tls12": _named(scan.groups_tls12, group_name),
+        "dh_bits": list(scan.dh_bits),
+        "sigalgs": _named(scan.sigalgs, sigalg_name),
+    }
+    for key, _ in _FLAGS:
+        out[key] = getattr(scan, key)
+    cr = scan.client_cert_request
+    out["client_cert_request"] = (
+        None if cr is None else {"ca_count": cr.ca_count, "ca_bytes": cr.ca_bytes}
+    )
+    out["leaf_certificates_sha256"] = [
+        hashlib.sha256(der).hexdigest() for der in scan.leaf_certificates
+    ]
+    out["connections"] = scan.connections
+    out["incomplete"] = scan.incomplete
+    out["incomplete_reason"] = scan.incomplete_reason
+    return out
+
+
+Field = Callable[..., None]
+
+
+def render_tls_scan(field: Field, scan: TlsScan | None, *, verbose: bool) -> None:
+    """A few lines under the endpoint: versions, suites per version, groups, DH, features.
+
+    ``field(console_label, value, style=...)`` is the terminal reporter's one-line printer
+    (it escapes and wraps); it is passed in so that this module prints nothing by itself.
+    """
+    if scan is None:
+        return
+    if scan.versions:
+        field("Versions", ", ".join(version_name(v) for v in scan.versions))
+    else:
+        field("Versions", "none accepted a hand-built hello", style="yellow")
+    for vs in scan.suites:
+        namer = _ssl2_name if vs.version == SSL2 else suite_name
+        names = [namer(c) for c in vs.suites]
+        order = {True: "server order", False: "client order", None: "order unknown"}
+        shown = names if verbose else names[:3]
+        more = "" if len(shown) == len(names) else f" … (+{len(names) - len(shown)})"
+        field(
+            version_name(vs.version),
+            f"{len(names)} suite(s), {order[vs.server_order]}: {', '.join(shown)}{more}",
+        )
+    if scan.groups:
+        field("Groups (1.3)", ", ".join(group_name(g) for g in scan.groups))
+    if scan.groups_tls12:
+        field("Curves (≤1.2)", ", ".join(group_name(g) for g in scan.groups_tls12))
+    if scan.dh_bits:
+        field("DH", ", ".join(f"{b} bits" for b in scan.dh_bits))
+    features = [
+        f"{label} {'yes' if value else 'no'}"
+        for key, label in _FLAGS
+        if (value := getattr(scan, key)) is not None
+    ]
+    if features:
+        field("Features", ", ".join(features))
+    cr = scan.client_cert_request
+    if cr is not None:
+        field("Client cert", f"requested, {cr.ca_count} CA name(s) in {cr.ca_bytes} bytes")
+    text = f"{scan.connections} connection(s)"
+    if scan.incomplete:
+        field("Enumeration", f"{text}, INCOMPLETE: {scan.incomplete_reason}", style="yellow")
+    else:
+        field("Enumeration", text)
