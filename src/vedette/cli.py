@@ -25,6 +25,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "vedette.commands.report",
     "vedette.commands.checks",
     "vedette.commands.demo",
+    "vedette.commands.key",
+    "vedette.commands.cert",
+    "vedette.commands.ca",
 )
 
 
@@ -64,7 +67,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # supports that through parse_intermixed_args, which refuses subparsers, so parse the
     # command's own arguments with its own parser.
     if args_list and args_list[0] in subparsers:
-        args = subparsers[args_list[0]].parse_intermixed_args(args_list[1:])
+        own = subparsers[args_list[0]]
+        # Commands with sub-commands of their own (`cert inspect`, `ca sign`) cannot be parsed
+        # intermixed; their sub-parsers take options anywhere after the sub-command anyway.
+        if any(isinstance(a, argparse._SubParsersAction) for a in own._actions):
+            args = own.parse_args(args_list[1:])
+        else:
+            args = own.parse_intermixed_args(args_list[1:])
         args.command = args_list[0]
     else:
         args = parser.parse_args(args_list)

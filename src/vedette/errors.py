@@ -10,7 +10,8 @@ escapes the scan.
     │   ├── NotProtocolError  the very first reply is not the protocol expected at all
     │   └── ServiceUnavailableError  the server refuses service (SMTP 421/554, IMAP BYE, -ERR)
     ├── ResolveError          a name has no usable address
-    └── StoreError            the database cannot be opened, migrated or read
+    ├── StoreError            the database cannot be opened, migrated or read
+    └── PkiError              a key, certificate, CSR, PKCS#12 or CA directory cannot be used
 """
 
 from __future__ import annotations
@@ -51,3 +52,9 @@ class StoreError(VedetteError):
 class ServiceUnavailableError(ProtocolError):
     """The server answered in its protocol but refused service (SMTP 421/554 greeting, IMAP
     ``* BYE`` greeting, POP3 ``-ERR`` greeting): often a rate limit or a block list."""
+
+
+class PkiError(VedetteError):
+    """A key, certificate, CSR, PKCS#12 file or CA directory that cannot be used as asked
+    (wrong passphrase, truncated or garbage file, key not matching the certificate, a CA
+    directory edited by hand). The CLI prints one line and exits 2."""

@@ -1,0 +1,200 @@
+"""What the PKI commands (``key``, ``cert``, ``ca``) share: options, inputs, outputs, display.
+
+Everything a certificate or a server says is printed through :func:`line`, which wraps it in a
+rich ``Text`` after ``safe_text`` escaping, like the scan report: a certificate fetched from a
+server is server data, and its subject may carry terminal escape sequences.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+
+from vedette.commands import _common as c
+from vedette.errors import PkiError
+from vedette.pki._files import atomic_write, read_input
+from vedette.pki.formats import Material, read_material
+from vedette.pki.keys import load_private_key
+from vedette.pki.passphrase import PassSource, parse_source, read_passphrase
+from vedette.report.escape import safe_text
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from rich.console import Console
+
+    from vedette.pki.ca import PrivateKey
+    from vedette.scan import ScanOptions
+
+
+def pass_source(text: str) -> PassSource:
+    try:
+        return parse_source(text)
+    except Exception as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_passin(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--passin",
+        type=pass_source,
+        metavar="SOURCE",
+        help=f"passphrase for {what}: file:PATH, env:NAME, fd:N or prompt (never on the "
+        "command line)",
+    )
+
+
+def add_passout(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--passout",
+        type=pass_source,
+        metavar="SOURCE",
+        help=f"encrypt {what} with a passphrase from file:PATH, env:NAME, fd:N or prompt",
+    )
+
+
+def add_force(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--force", action="store_true", help="replace output files that exist")
+
+
+def add_target_options(p: argparse.ArgumentParser) -> None:
+    """The scan's options for reaching a TARGET (``--ip``, ``--resolve``, ``--resolver``)."""
+    p.add_argument(
+        "--ip",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="connect to ADDRESS instead of resolving the target's name (SNI keeps the name)",
+    )
+    p.add_argument(
+        "--resolve",
+        action="append",
+        default=[],
+        metavar="HOST:PORT:ADDRESS",
+        help="like curl: pin HOST:PORT (PORT may be *) to ADDRESS[,ADDRESS...]",
+    )
+    p.add_argument("--resolver", metavar="ADDRESS[:PORT]", help="DNS server to ask")
+    p.add_argument(
+        "--connect-timeout", type=c.positive, default=c.DEFAULT_LIMITS.connect_timeout, metavar="S"
+    )
+
+
+def scan_options(args: argparse.Namespace) -> ScanOptions:
+    from vedette.probe.limits import Limits
+    from vedette.resolve import parse_resolver
+    from vedette.scan import ScanOptions
+    from vedette.targets import parse_address, parse_resolve
+
+    return ScanOptions(
+        pinned=tuple(parse_address(a, "--ip") for a in args.ip),
+        pins=tuple(parse_resolve(p) for p in args.resolve),
+        resolver=parse_resolver(args.resolver) if args.resolver else None,
+        limits=Limits(connect_timeout=args.connect_timeout),
+    )
+
+
+def secret_fn(source: PassSource | None, purpose: str) -> Callable[[], bytes | None]:
+    """A callable giving the passphrase once (cached), ``None`` when no source was given."""
+    cache: list[bytes | None] = []
+
+    def get() -> bytes | None:
+        if not cache:
+            cache.append(None if source is None else read_passphrase(source, purpose=purpose))
+        return cache[0]
+
+    return get
+
+
+def new_secret(source: PassSource | None, purpose: str) -> bytes | None:
+    return None if source is None else read_passphrase(source, purpose=purpose, confirm=True)
+
+
+def read_file(path: Path, passin: PassSource | None, *, what: str = "file") -> Material:
+    data = read_input(path, what=what)
+    return read_material(data, source=str(path), password=secret_fn(passin, str(path)))
+
+
+def read_key(path: Path, passin: PassSource | None) -> PrivateKey:
+    data = read_input(path, what="private key")
+    material = read_material(data, source=str(path), password=secret_fn(passin, str(path)))
+    if len(material.keys) != 1:
+        raise PkiError(
+            f"{path}: expected one private key, found {len(material.keys)}"
+            + (" (this is a certificate or request)" if not material.keys else "")
+        )
+    return material.keys[0]
+
+
+def load_key_bytes(data: bytes, passin: PassSource | None, source: str) -> PrivateKey:
+    secret = secret_fn(passin, source)() if b"ENCRYPTED" in data else None
+    return load_private_key(data, secret, source=source)
+
+
+def write(path: Path, data: bytes, *, force: bool, secret: bool = False) -> None:
+    atomic_write(path, data, mode=0o600 if secret else 0o644, overwrite=force)
+
+
+def line(console: Console, *parts: tuple[str, str] | str, indent: int = 0) -> None:
+    """One line; every part is escaped (``safe_text``) and never parsed as markup."""
+    text = Text(" " * indent)
+    for part in parts:
+        if isinstance(part, str):
+            text.append(safe_text(part))
+        else:
+            text.append(safe_text(part[0]), style=part[1])
+    console.print(text, highlight=False, markup=False, emoji=False, soft_wrap=True)
+
+
+def field(console: Console, label: str, value: str, *, indent: int = 2, style: str = "") -> None:
+    line(console, (f"{label}:".ljust(20), "bold"), (value, style), indent=indent)
+
+
+def note(message: str) -> None:
+    sys.stderr.write(f"vedette: {message}\n")
+
+
+def render_item(console: Console, item: dict[str, Any], *, verbose: bool, title: str) -> None:
+    """A described certificate / request / CRL (``pki.describe``) in the terminal."""
+    line(console, (title, "bold cyan"))
+    kind = item.get("type")
+    if kind == "certificate":
+        field(console, "subject", str(item["subject"]))
+        field(console, "issuer", str(item["issuer"]))
+        field(console, "names", ", ".join(item["sans"]) or "none (no subjectAltName)")
+        field(console, "valid", f"{item['not_before']} to {item['not_after']}")
+        field(console, "key", str(item["key"]))
+        field(console, "signature", str(item["signature_algorithm"]))
+        field(console, "serial", str(item["serial"]))
+        field(console, "sha256", str(item["sha256"]))
+        if verbose:
+            field(console, "sha1", str(item["sha1"]))
+            field(console, "spki sha256", str(item["spki_sha256"]))
+    elif kind == "request":
+        field(console, "subject", str(item["subject"]))
+        field(console, "names", ", ".join(item["sans"]) or "none")
+        field(console, "key", str(item["key"]))
+        field(console, "signature", str(item["signature_algorithm"]))
+        ok = bool(item["signature_valid"])
+        field(
+            console,
+            "self-signature",
+            "verifies" if ok else "DOES NOT VERIFY",
+            style="green" if ok else "bold red",
+        )
+    elif kind == "crl":
+        field(console, "issuer", str(item["issuer"]))
+        field(console, "number", str(item["crl_number"]))
+        field(console, "updated", f"{item['last_update']} (next {item['next_update']})")
+        field(console, "revoked", str(len(item["revoked"])))
+        if verbose:
+            for r in item["revoked"]:
+                line(console, f"serial {r['serial']} on {r['date']}", indent=4)
+    elif kind == "key":
+        field(console, "key", str(item["key"]))
+    for ext in item.get("extensions", []) if verbose else []:
+        crit = " (critical)" if ext.get("critical") else ""
+        field(console, f"  {ext.get('name', '?')}{crit}", str(ext.get("value", ext)), indent=2)

@@ -1,0 +1,300 @@
+"""``vedette ca init|sign|revoke|crl|list``: a small internal CA kept in a directory.
+
+See ``vedette.pki.cadir`` for the layout and the crash-safety rules. The CA directory of
+``sign``/``revoke``/``crl``/``list`` is ``--ca-dir DIR`` or ``$VEDETTE_CA_DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from vedette.commands import _common as c
+from vedette.commands import _pki as p
+from vedette.errors import PkiError, UsageError
+from vedette.pki import convert as conv
+from vedette.pki.cadir import REVOCATION_REASONS, CaDir, CaSettings, init_ca
+from vedette.pki.clients import default_key_type, parse_clients, signature_hash
+from vedette.pki.csr import general_name, name_text, verify_csr
+from vedette.pki.issue import PROFILES
+from vedette.pki.keys import KEY_TYPES
+from vedette.x509.validity import limit_at, max_validity_days
+
+NAME = "ca"
+HELP = "run a small internal CA: init, sign requests, revoke, publish CRLs"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    init = sub.add_parser("init", help="create a CA directory (root, optional intermediate)")
+    init.add_argument("directory", type=Path, metavar="DIR")
+    init.add_argument("--name", required=True, help="the root's common name")
+    init.add_argument("--org", help="organisation (O) of the CA certificates")
+    init.add_argument(
+        "--intermediate",
+        action="store_true",
+        help="also make an issuing CA under the root (the root then stays "
+        "offline-able: only the intermediate signs)",
+    )
+    init.add_argument("--key-type", choices=KEY_TYPES, help="CA key type (default by --clients)")
+    init.add_argument("--clients", action="append", metavar="FAMILY[,FAMILY]")
+    init.add_argument("--hash", choices=("sha256", "sha384", "sha512"))
+    init.add_argument("--root-days", type=_days, default=3650, metavar="N")
+    init.add_argument("--intermediate-days", type=_days, default=1825, metavar="N")
+    init.add_argument(
+        "--days",
+        type=_days,
+        default=398,
+        metavar="N",
+        help="default lifetime of issued certificates (398)",
+    )
+    init.add_argument(
+        "--permit",
+        action="append",
+        default=[],
+        metavar="DOMAIN",
+        help="name constraint: the CA may only certify DOMAIN and its subdomains; repeatable",
+    )
+    init.add_argument("--crl-url", metavar="URL", help="CRL distribution point to publish")
+    init.add_argument("--aia-url", metavar="URL", help="caIssuers URL (the issuing CA's cert)")
+    init.add_argument("--ocsp-url", metavar="URL", help="OCSP responder URL")
+    p.add_passout(init, "the CA keys")
+
+    sign = sub.add_parser("sign", help="issue a certificate for a request")
+    sign.add_argument("csr", type=Path, metavar="CSR")
+    _ca_dir(sign)
+    sign.add_argument("--profile", choices=PROFILES, default="server")
+    sign.add_argument("--days", type=_days, metavar="N", help="lifetime (default: the CA's)")
+    sign.add_argument(
+        "--public",
+        action="store_true",
+        help="cap the lifetime at the CA/Browser Forum limit in force",
+    )
+    sign.add_argument(
+        "--san",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="names to certify instead of the request's; repeatable",
+    )
+    sign.add_argument("--hash", choices=("sha256", "sha384", "sha512"))
+    sign.add_argument("--clients", action="append", metavar="FAMILY[,FAMILY]")
+    sign.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="the certificate followed by the CA chain (what a server sends)",
+    )
+    sign.add_argument("--leaf-only", action="store_true", help="write the certificate alone")
+    p.add_passin(sign, "the CA key")
+    p.add_force(sign)
+
+    revoke = sub.add_parser("revoke", help="revoke a certificate and publish a new CRL")
+    revoke.add_argument("certificate", metavar="SERIAL|FILE")
+    _ca_dir(revoke)
+    revoke.add_argument("--reason", choices=sorted(REVOCATION_REASONS), default="unspecified")
+    p.add_passin(revoke, "the CA key")
+
+    crl = sub.add_parser("crl", help="publish a new CRL (crl.pem, crl.der)")
+    _ca_dir(crl)
+    crl.add_argument("--out", type=Path, metavar="FILE", help="also write it here (PEM)")
+    p.add_passin(crl, "the CA key")
+    p.add_force(crl)
+
+    lst = sub.add_parser("list", help="list issued certificates")
+    _ca_dir(lst)
+
+
+def _days(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 36500:
+        raise argparse.ArgumentTypeError(f"a number of days from 1 to 36500: {text!r}")
+    return int(text)
+
+
+def _ca_dir(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--ca-dir", type=Path, metavar="DIR", help="the CA (default $VEDETTE_CA_DIR)")
+
+
+def _dir(args: argparse.Namespace) -> Path:
+    if args.ca_dir is not None:
+        return Path(args.ca_dir)
+    env = os.environ.get("VEDETTE_CA_DIR")
+    if not env:
+        raise UsageError("which CA? give --ca-dir DIR or set VEDETTE_CA_DIR")
+    return Path(env)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "init":
+        return _init(args)
+    if args.action == "sign":
+        return _sign(args)
+    if args.action == "revoke":
+        return _revoke(args)
+    if args.action == "crl":
+        return _crl(args)
+    return _list(args)
+
+
+def _init(args: argparse.Namespace) -> int:
+    clients = parse_clients(args.clients)
+    hash_alg = signature_hash(clients, args.hash)
+    permitted = [str(general_name(f"DNS:{d}").value) for d in args.permit]
+    settings = CaSettings(
+        issuer="intermediate" if args.intermediate else "root",
+        crl_url=args.crl_url,
+        aia_url=args.aia_url,
+        ocsp_url=args.ocsp_url,
+        default_days=args.days,
+        hash=hash_alg,
+    )
+    secret = p.new_secret(args.passout, f"the CA keys in {args.directory}")
+    root, inter = init_ca(
+        args.directory,
+        name=args.name,
+        org=args.org,
+        key_type=args.key_type or default_key_type(clients),
+        intermediate=args.intermediate,
+        root_days=args.root_days,
+        intermediate_days=args.intermediate_days,
+        permitted_dns=permitted,
+        settings=settings,
+        passphrase=secret,
+        now=datetime.now(UTC),
+    )
+    console = c.console()
+    p.line(console, f"created CA in {args.directory}")
+    p.field(console, "root", f"{root.subject.rfc4514_string()} ({args.directory}/root.pem)")
+    if inter is not None:
+        p.field(console, "issuing CA", f"{inter.subject.rfc4514_string()}")
+    if permitted:
+        p.field(console, "name constraints", ", ".join(permitted))
+    p.field(console, "keys", "encrypted (PKCS#8)" if secret else "NOT encrypted (mode 0600)")
+    p.line(console, f"give {args.directory}/root.pem to clients and to vedette scan --ca")
+    return 0
+
+
+def _sign(args: argparse.Namespace) -> int:
+    path = _dir(args)
+    if args.out.exists() and not args.force:
+        raise PkiError(f"{args.out}: already exists (use --force to replace it)")
+    material = p.read_file(args.csr, None, what="certificate request")
+    if len(material.csrs) != 1:
+        raise PkiError(f"{args.csr}: expected one certificate request, found {len(material.csrs)}")
+    csr = material.csrs[0]
+    verify_csr(csr, str(args.csr))
+    clients = parse_clients(args.clients)
+    now = datetime.now(UTC)
+    names = [general_name(s) for s in args.san] or None
+    with CaDir.locked(path):
+        ca = CaDir.open(path)
+        for serial in ca.recovered:
+            p.note(f"recovered issued/{serial:x}.pem into the index (interrupted issue)")
+        hash_alg = signature_hash(clients, args.hash or ca.settings.hash)
+        days = args.days or ca.settings.default_days
+        if args.public:
+            limit = max_validity_days(now)
+            source = limit_at(now)
+            if limit is not None and args.days is not None and args.days > limit:
+                raise UsageError(
+                    f"--days {args.days} exceeds the CA/Browser Forum limit of {limit} days "
+                    f"in force ({source.source if source else ''})"
+                )
+            if limit is not None and args.days is None:
+                days = limit
+        key = ca.issuer_key(p.secret_fn(args.passin, f"the CA key in {path}"))
+        cert = ca.sign(
+            csr, key=key, profile=args.profile, days=days, hash_alg=hash_alg, names=names, now=now
+        )
+        chain = [] if args.leaf_only else list(ca.chain)
+    p.write(args.out, conv.to_pem([cert, *chain]), force=args.force)
+    console = c.console()
+    p.line(console, f"issued serial {cert.serial_number:x}, wrote {args.out}")
+    p.field(console, "subject", cert.subject.rfc4514_string())
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        p.field(console, "names", ", ".join(name_text(n) for n in san))
+    except Exception:  # noqa: S110 - display only; smime/ocsp may have no SAN
+        pass
+    p.field(console, "valid until", f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC ({days} days)")
+    p.field(console, "profile", f"{args.profile}, signed with {hash_alg.upper()}")
+    return 0
+
+
+def _serial_of(args: argparse.Namespace) -> int:
+    text = args.certificate
+    candidate = Path(text)
+    if candidate.is_file():
+        material = p.read_file(candidate, None)
+        if not material.certificates:
+            raise PkiError(f"{text}: no certificate in this file")
+        return material.certificates[0].serial_number
+    cleaned = text.lower().replace(":", "").removeprefix("0x")
+    try:
+        return int(cleaned, 16)
+    except ValueError:
+        raise UsageError(f"{text!r} is neither a file nor a hexadecimal serial") from None
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    path = _dir(args)
+    serial = _serial_of(args)
+    now = datetime.now(UTC)
+    with CaDir.locked(path):
+        ca = CaDir.open(path)
+        key = ca.issuer_key(p.secret_fn(args.passin, f"the CA key in {path}"))
+        entry = ca.revoke(serial, args.reason, now)
+        crl = ca.crl(key=key, now=now)
+    console = c.console()
+    p.line(console, f"revoked serial {entry.serial_hex} ({entry.subject}), reason {args.reason}")
+    number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    p.field(console, "CRL", f"number {number}, {path}/crl.pem and crl.der")
+    return 0
+
+
+def _crl(args: argparse.Namespace) -> int:
+    path = _dir(args)
+    now = datetime.now(UTC)
+    if args.out is not None and args.out.exists() and not args.force:
+        raise PkiError(f"{args.out}: already exists (use --force to replace it)")
+    with CaDir.locked(path):
+        ca = CaDir.open(path)
+        key = ca.issuer_key(p.secret_fn(args.passin, f"the CA key in {path}"))
+        crl = ca.crl(key=key, now=now)
+        revoked = sum(1 for _ in crl)
+    if args.out is not None:
+        p.write(args.out, crl.public_bytes(serialization.Encoding.PEM), force=args.force)
+    p.line(c.console(), f"CRL published: {revoked} revoked, {path}/crl.pem and crl.der")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    path = _dir(args)
+    with CaDir.locked(path):
+        ca = CaDir.open(path)
+    console = c.console()
+    now = datetime.now(UTC)
+    for e in ca.entries:
+        if e.revoked_at is not None:
+            state, style = f"revoked ({e.reason})", "red"
+        elif e.not_after < now:
+            state, style = "expired", "yellow"
+        else:
+            state, style = "valid", "green"
+        p.line(
+            console,
+            (e.serial_hex, "bold"),
+            "  ",
+            (state, style),
+            f"  {e.profile}  until {e.not_after:%Y-%m-%d}  {e.subject}  {', '.join(e.names)}",
+        )
+    if not ca.entries:
+        p.line(console, "no certificate issued yet")
+    return 0

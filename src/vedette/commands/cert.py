@@ -1,0 +1,591 @@
+"""``vedette cert inspect|csr|convert|bundle|lint``: certificates in any format, and requests.
+
+FILE arguments are read in any format (``vedette.pki.formats``); TARGET arguments use the
+scan's grammar (``imaps://mail.example.com``, ``mail.example.com:587``) and fetch the chain the
+server sends, STARTTLS included. An argument that names an existing file is a file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from vedette import trust
+from vedette.commands import _common as c
+from vedette.commands import _pki as p
+from vedette.errors import PkiError, UsageError
+from vedette.pki import bundle as bundle_mod
+from vedette.pki import convert as conv
+from vedette.pki.clients import default_key_type, parse_clients, signature_hash
+from vedette.pki.csr import (
+    build_csr,
+    general_name,
+    merge_names,
+    name_text,
+    names_like,
+    parse_subject,
+)
+from vedette.pki.describe import describe_certificate, describe_chain, describe_crl, describe_csr
+from vedette.pki.fetch import fetch_chain, looks_like_target
+from vedette.pki.formats import Material
+from vedette.pki.keys import KEY_TYPES, describe_key, generate_key, key_matches, key_to_pem
+from vedette.pki.lint import PROFILES as LINT_PROFILES
+from vedette.pki.lint import lint_certificate
+
+NAME = "cert"
+HELP = "inspect, request, convert, bundle and lint certificates (any format, or a server's)"
+
+INSPECT_SCHEMA = "vedette.cert-inspect/1"
+LINT_SCHEMA = "vedette.cert-lint/1"
+
+try:  # `vedette cert clients` lives in the client-simulation work's own module.
+    from vedette.commands._cert_clients import (  # type: ignore[import-not-found,unused-ignore]
+        add_clients_subcommand,
+        run_clients,
+    )
+except ImportError:  # pragma: no cover - depends on what is installed
+    add_clients_subcommand = None
+    run_clients = None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    _add_inspect(sub)
+    _add_csr(sub)
+    _add_convert(sub)
+    _add_bundle(sub)
+    _add_lint(sub)
+    if add_clients_subcommand is not None:
+        add_clients_subcommand(sub)
+
+
+def run(args: argparse.Namespace) -> int:
+    action = args.action
+    if action == "inspect":
+        return _inspect(args)
+    if action == "csr":
+        return _csr(args)
+    if action == "convert":
+        return _convert(args)
+    if action == "bundle":
+        return _bundle(args)
+    if action == "lint":
+        return _lint(args)
+    if action == "clients" and run_clients is not None:
+        result: int = run_clients(args)
+        return result
+    raise UsageError(f"unknown cert action {action!r}")
+
+
+# --- sources -------------------------------------------------------------------------------------
+
+
+def _load(args: argparse.Namespace, source: str) -> tuple[Material, str | None]:
+    """(material, endpoint label when fetched from a server)."""
+    if looks_like_target(source):
+        fetched = fetch_chain(source, p.scan_options(args))
+        certs = []
+        for i, der in enumerate(fetched.chain_der):
+            try:
+                certs.append(x509.load_der_x509_certificate(der))
+            except ValueError as exc:
+                p.note(f"{fetched.endpoint.label}: certificate #{i + 1} does not parse: {exc}")
+        if not certs:
+            raise PkiError(f"{fetched.endpoint.label}: no certificate that parses")
+        return Material(format="tls", certificates=tuple(certs)), fetched.endpoint.label
+    return p.read_file(Path(source), getattr(args, "passin", None)), None
+
+
+# --- inspect -------------------------------------------------------------------------------------
+
+
+def _add_inspect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sp = sub.add_parser(
+        "inspect",
+        help="show what a file or a server's chain holds",
+        description="Show certificates, requests, CRLs and keys from any file format, or the "
+        "chain a server sends (TARGET as in vedette scan, STARTTLS included).",
+    )
+    sp.add_argument("source", metavar="FILE|TARGET")
+    p.add_passin(sp, "a PKCS#12 file or an encrypted key")
+    p.add_target_options(sp)
+    sp.add_argument("--json", action="store_true", help=f"print a {INSPECT_SCHEMA} document")
+    sp.add_argument("-v", "--verbose", action="store_true", help="extensions and more digests")
+    sp.add_argument("--out", type=Path, metavar="FILE", help="save the certificates as PEM")
+    p.add_force(sp)
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    material, endpoint = _load(args, args.source)
+    certs = [describe_certificate(cert) for cert in material.certificates]
+    keys: list[dict[str, Any]] = []
+    for key in material.keys:
+        match = next(
+            (i for i, cert in enumerate(material.certificates) if key_matches(key, cert)), None
+        )
+        keys.append({"type": "key", "key": describe_key(key), "matches_certificate": match})
+    doc: dict[str, Any] = {
+        "schema": INSPECT_SCHEMA,
+        "source": args.source,
+        "endpoint": endpoint,
+        "format": material.format,
+        "friendly_name": material.friendly_name,
+        "certificates": certs,
+        "chain": describe_chain(material.certificates) if material.certificates else None,
+        "requests": [describe_csr(r) for r in material.csrs],
+        "crls": [describe_crl(r) for r in material.crls],
+        "keys": keys,
+        "notes": list(material.notes),
+    }
+    if args.out is not None:
+        if not material.certificates:
+            raise PkiError(f"{args.source}: no certificate to save")
+        p.write(args.out, conv.to_pem(material.certificates), force=args.force)
+    if args.json:
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        return 0
+    console = c.console()
+    head = endpoint or args.source
+    p.line(console, (f"{head}", "bold"), f"  ({material.format})")
+    n = len(certs)
+    for i, item in enumerate(certs):
+        title = "Certificate" if n == 1 else f"Certificate {i + 1} of {n}"
+        p.render_item(console, item, verbose=args.verbose, title=title)
+    chain = doc["chain"]
+    if chain is not None and n > 1:
+        p.line(console, ("Chain", "bold cyan"))
+        p.field(console, "path", " <- ".join(chain["path"]))
+        for problem in chain["order_problems"]:
+            p.field(console, "order", problem, style="yellow")
+        if chain["missing_issuer"]:
+            p.field(console, "missing", f"issuer {chain['missing_issuer']}", style="yellow")
+    for i, item in enumerate(doc["requests"]):
+        p.render_item(console, item, verbose=args.verbose, title=f"Request {i + 1}")
+    for i, item in enumerate(doc["crls"]):
+        p.render_item(console, item, verbose=args.verbose, title=f"CRL {i + 1}")
+    for item in keys:
+        m = item["matches_certificate"]
+        where = f"matches certificate {m + 1}" if m is not None else "matches no certificate here"
+        p.line(console, ("Private key", "bold cyan"), f"  {item['key']}, {where}")
+    if material.friendly_name:
+        p.field(console, "friendly name", material.friendly_name)
+    for note in material.notes:
+        p.line(console, ("note: ", "dim"), note)
+    return 0
+
+
+# --- csr -----------------------------------------------------------------------------------------
+
+
+def _add_csr(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sp = sub.add_parser(
+        "csr",
+        help="make a certificate signing request (from names, or --like a certificate)",
+        description="Make a PKCS#10 request. --like copies the subject and every name of the "
+        "certificate being replaced, from a file or from a server; --san adds names.",
+    )
+    sp.add_argument("--like", metavar="FILE|TARGET", help="copy subject and names from this")
+    sp.add_argument("--cn", help="subject common name (also put in the SAN list)")
+    sp.add_argument("--subject", metavar="DN", help="whole subject, RFC 4514: CN=x,O=y,C=FR")
+    sp.add_argument("--org", help="subject O")
+    sp.add_argument("--ou", help="subject OU")
+    sp.add_argument("--country", help="subject C (two letters)")
+    sp.add_argument("--state", help="subject ST")
+    sp.add_argument("--locality", help="subject L")
+    sp.add_argument(
+        "--san",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a subjectAltName: host, IP, user@domain, or DNS:/IP:/email:/URI: prefixed; "
+        "repeatable",
+    )
+    sp.add_argument("--key", type=Path, metavar="FILE", help="reuse this private key")
+    sp.add_argument("--new-key", type=Path, metavar="FILE", help="generate a key into FILE")
+    sp.add_argument("--type", choices=KEY_TYPES, help="type of --new-key (default by --clients)")
+    sp.add_argument("--clients", action="append", metavar="FAMILY[,FAMILY]")
+    sp.add_argument("--hash", choices=("sha256", "sha384", "sha512"), help="default sha256")
+    sp.add_argument("--out", type=Path, required=True, metavar="FILE", help="the request (PEM)")
+    p.add_passin(sp, "--key or a PKCS#12 given to --like")
+    p.add_passout(sp, "the --new-key")
+    p.add_target_options(sp)
+    p.add_force(sp)
+
+
+def _csr(args: argparse.Namespace) -> int:
+    clients = parse_clients(args.clients)
+    hash_alg = signature_hash(clients, args.hash)
+    if (args.key is None) == (args.new_key is None):
+        raise UsageError("give --key FILE to reuse a key, or --new-key FILE to make one")
+    outputs = [args.out] + ([args.new_key] if args.new_key else [])
+    for out in outputs:
+        if out.exists() and not args.force:
+            raise PkiError(f"{out}: already exists (use --force to replace it)")
+    parts = {
+        "cn": args.cn,
+        "org": args.org,
+        "ou": args.ou,
+        "country": args.country,
+        "state": args.state,
+        "locality": args.locality,
+    }
+    like_names: tuple[x509.GeneralName, ...] = ()
+    if args.like:
+        material, _endpoint = _load(args, args.like)
+        if material.certificates:
+            subject, like_names = names_like(material.certificates[0])
+        elif material.csrs:
+            subject = material.csrs[0].subject
+            try:
+                like_names = tuple(
+                    material.csrs[0]
+                    .extensions.get_extension_for_class(x509.SubjectAlternativeName)
+                    .value
+                )
+            except x509.ExtensionNotFound:
+                like_names = ()
+        else:
+            raise PkiError(f"{args.like}: no certificate or request to copy")
+        if args.subject or any(v is not None for v in parts.values()):
+            subject = parse_subject(subject=args.subject, **parts)
+    else:
+        subject = parse_subject(subject=args.subject, **parts)
+    extra = [general_name(s) for s in args.san]
+    names = merge_names(subject, like_names, extra)
+    secret: bytes | None = None
+    if args.key is not None:
+        key = p.read_key(args.key, args.passin)
+    else:
+        secret = p.new_secret(args.passout, str(args.new_key))
+        key = generate_key(args.type or default_key_type(clients))
+    csr = build_csr(key, subject, names, hash_alg=hash_alg)
+    if args.new_key is not None:
+        p.write(args.new_key, key_to_pem(key, secret), force=args.force, secret=True)
+    p.write(args.out, csr.public_bytes(serialization.Encoding.PEM), force=args.force)
+    console = c.console()
+    p.line(console, f"wrote {args.out}: request for {subject.rfc4514_string()}")
+    p.field(console, "names", ", ".join(name_text(n) for n in names) or "none")
+    p.field(
+        console,
+        "key",
+        f"{describe_key(key)}" + (f" (new, {args.new_key})" if args.new_key else f" ({args.key})"),
+    )
+    return 0
+
+
+# --- convert -------------------------------------------------------------------------------------
+
+_EXT_FORMAT = {
+    ".pem": "pem",
+    ".der": "der",
+    ".p7b": "p7b",
+    ".p7c": "p7b",
+    ".p12": "p12",
+    ".pfx": "p12",
+}
+
+
+def _add_convert(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sp = sub.add_parser(
+        "convert",
+        help="convert between PEM, DER/CER, PKCS#7 (.p7b) and PKCS#12 (.pfx/.p12)",
+        description="Read IN in any format and write OUT as pem, der, p7b or p12. PKCS#12 "
+        "uses AES-256/PBKDF2 unless --legacy (SHA1-3DES, for Windows Server 2012/2016 and "
+        "appliances).",
+    )
+    sp.add_argument("input", metavar="IN")
+    sp.add_argument("output", type=Path, metavar="OUT")
+    sp.add_argument("--to", choices=conv.FORMATS, help="output format (default: from OUT's suffix)")
+    sp.add_argument(
+        "--chain",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="add the certificates of FILE after those of IN; repeatable",
+    )
+    sp.add_argument("--key", type=Path, metavar="FILE", help="private key (for p12)")
+    sp.add_argument("--friendly-name", metavar="NAME", help="PKCS#12 friendly name")
+    sp.add_argument("--legacy", action="store_true", help="PKCS#12 with SHA1-3DES (old Windows)")
+    sp.add_argument("--pem", action="store_true", help="write a .p7b in PEM instead of DER")
+    sp.add_argument("--key-out", type=Path, metavar="FILE", help="also write the key (0600)")
+    p.add_passin(sp, "IN (PKCS#12) or --key")
+    p.add_passout(sp, "the PKCS#12 file or --key-out")
+    p.add_force(sp)
+
+
+def _convert(args: argparse.Namespace) -> int:
+    to = args.to or _EXT_FORMAT.get(args.output.suffix.lower())
+    if to is None:
+        raise UsageError(
+            f"say the output format with --to pem|der|p7b|p12 ({args.output.suffix or 'no'} "
+            "suffix is ambiguous: Windows uses .cer and .crt for both DER and PEM)"
+        )
+    outputs = [args.output] + ([args.key_out] if args.key_out else [])
+    for out in outputs:
+        if out.exists() and not args.force:
+            raise PkiError(f"{out}: already exists (use --force to replace it)")
+    material = p.read_file(Path(args.input), args.passin)
+    certs = list(material.certificates)
+    for extra in args.chain:
+        certs.extend(p.read_file(extra, args.passin).certificates)
+    key = material.keys[0] if material.keys else None
+    if args.key is not None:
+        key = p.read_key(args.key, args.passin)
+    if key is not None and certs and not any(key_matches(key, cert) for cert in certs):
+        raise PkiError("the private key matches none of the certificates")
+    console = c.console()
+    if to == "p12":
+        if args.passout is None:
+            raise UsageError("a PKCS#12 file needs a password: --passout file:PATH|env:NAME|prompt")
+        leaf = next((cert for cert in certs if key is not None and key_matches(key, cert)), None)
+        if leaf is None and certs:
+            leaf = certs[0] if key is None else None
+        chain = [cert for cert in certs if cert is not leaf]
+        password = p.new_secret(args.passout, str(args.output))
+        assert password is not None
+        data = conv.to_p12(
+            key=key,
+            cert=leaf,
+            chain=chain,
+            password=password,
+            friendly_name=args.friendly_name,
+            legacy=args.legacy,
+        )
+        p.write(args.output, data, force=args.force, secret=key is not None)
+        how = "SHA1-3DES (legacy)" if args.legacy else "AES-256-CBC, PBKDF2-SHA256"
+        p.line(
+            console,
+            f"wrote {args.output}: PKCS#12, {len(certs)} certificate(s), "
+            f"{'a key' if key else 'no key'}, {how}",
+        )
+    elif not certs:
+        _convert_other(args, material, to)
+        return 0
+    elif to == "pem":
+        p.write(args.output, conv.to_pem(certs), force=args.force)
+        p.line(console, f"wrote {args.output}: {len(certs)} certificate(s), PEM")
+    elif to == "der":
+        p.write(args.output, conv.to_der(certs[0]), force=args.force)
+        p.line(console, f"wrote {args.output}: {certs[0].subject.rfc4514_string()}, DER")
+        if len(certs) > 1:
+            p.note(f"DER holds one certificate: wrote the first of {len(certs)}")
+    else:
+        p.write(args.output, conv.to_p7b(certs, pem=args.pem), force=args.force)
+        p.line(console, f"wrote {args.output}: PKCS#7 with {len(certs)} certificate(s)")
+    if args.key_out is not None:
+        if key is None:
+            raise PkiError(f"{args.input}: no private key to write to --key-out")
+        secret = p.new_secret(args.passout, str(args.key_out)) if to != "p12" else None
+        p.write(args.key_out, key_to_pem(key, secret), force=args.force, secret=True)
+        p.line(console, f"wrote {args.key_out}: {describe_key(key)} key, mode 0600")
+    elif key is not None and to != "p12":
+        p.note("the private key was not written (use --key-out FILE)")
+    return 0
+
+
+def _convert_other(args: argparse.Namespace, material: Material, to: str) -> None:
+    """Requests and CRLs convert between PEM and DER too."""
+    enc = serialization.Encoding.PEM if to == "pem" else serialization.Encoding.DER
+    if to not in ("pem", "der"):
+        raise PkiError(f"{args.input}: no certificate to write as {to}")
+    if material.csrs:
+        data = material.csrs[0].public_bytes(enc)
+    elif material.crls:
+        data = material.crls[0].public_bytes(enc)
+    elif material.keys:
+        raise PkiError(f"{args.input}: holds only a key; use --key-out or vedette key")
+    else:
+        raise PkiError(f"{args.input}: nothing to convert")
+    p.write(args.output, data, force=args.force)
+    p.line(c.console(), f"wrote {args.output} ({to.upper()})")
+
+
+# --- bundle --------------------------------------------------------------------------------------
+
+
+def _add_bundle(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sp = sub.add_parser(
+        "bundle",
+        help="build the full chain in order (leaf, intermediates) for a server",
+        description="Order the leaf and its intermediates from the files given (any order, "
+        "any format), say what is missing, and write what the server wants: PEM for "
+        "Postfix/Dovecot (leaf first), PKCS#12 for IIS/Exchange.",
+    )
+    sp.add_argument("leaf", metavar="LEAF|TARGET")
+    sp.add_argument(
+        "--intermediates",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="DIR|FILE",
+        help="candidate issuers; repeatable",
+    )
+    sp.add_argument(
+        "--ca",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE|DIR",
+        help="extra trusted root(s), as in vedette scan",
+    )
+    sp.add_argument("--fetch", action="store_true", help="download missing issuers (AIA)")
+    sp.add_argument("--include-root", action="store_true", help="append the root too")
+    sp.add_argument("--to", choices=("pem", "p12"), default="pem")
+    sp.add_argument("--key", type=Path, metavar="FILE", help="the leaf's key (p12, or checked)")
+    sp.add_argument("--legacy", action="store_true", help="PKCS#12 with SHA1-3DES")
+    sp.add_argument("--friendly-name", metavar="NAME")
+    sp.add_argument("--out", type=Path, required=True, metavar="FILE")
+    p.add_passin(sp, "--key or a PKCS#12 input")
+    p.add_passout(sp, "the PKCS#12 output")
+    p.add_target_options(sp)
+    p.add_force(sp)
+
+
+def _pool(paths: list[Path], passin: Any) -> list[x509.Certificate]:
+    out: list[x509.Certificate] = []
+    for path in paths:
+        if path.is_dir():
+            try:
+                entries = sorted(e for e in path.iterdir() if e.is_file())
+            except OSError as exc:
+                raise PkiError(f"cannot read {path}: {exc.strerror or exc}") from None
+            for entry in entries:
+                try:
+                    out.extend(p.read_file(entry, passin).certificates)
+                except PkiError as exc:
+                    p.note(f"skipped {exc}")
+        else:
+            out.extend(p.read_file(path, passin).certificates)
+    return out
+
+
+def _bundle(args: argparse.Namespace) -> int:
+    if args.out.exists() and not args.force:
+        raise PkiError(f"{args.out}: already exists (use --force to replace it)")
+    material, _endpoint = _load(args, args.leaf)
+    if not material.certificates:
+        raise PkiError(f"{args.leaf}: no certificate")
+    leaf = material.certificates[0]
+    pool = [*material.certificates[1:], *_pool(args.intermediates, args.passin)]
+    anchors = trust.mozilla_roots_der() + trust.load_extra_roots(args.ca)
+    result = bundle_mod.build_bundle(leaf, pool, anchors)
+    fetched = 0
+    while not result.complete and args.fetch and result.fetch_urls and fetched < 4:
+        from vedette.pki.aia import fetch_issuers
+
+        for url in result.fetch_urls:
+            p.note(f"fetching the issuer from {url}")
+            pool.extend(fetch_issuers(url, timeout=args.connect_timeout))
+        fetched += 1
+        result = bundle_mod.build_bundle(leaf, pool, anchors)
+    console = c.console()
+    if not result.complete:
+        assert result.missing_issuer is not None
+        last = result.chain[-1] if result.chain else leaf
+        hint = (
+            f"it can be downloaded from {', '.join(result.fetch_urls)} (add --fetch)"
+            if result.fetch_urls and not args.fetch
+            else "give the file with --intermediates"
+        )
+        raise PkiError(
+            f"incomplete chain: the issuer of {last.subject.rfc4514_string()} "
+            f"({result.missing_issuer.rfc4514_string()}) is in none of the files; {hint}"
+        )
+    chain = list(result.chain)
+    if args.include_root and result.root is not None:
+        chain.append(result.root)
+    key = p.read_key(args.key, args.passin) if args.key is not None else None
+    if key is not None and not key_matches(key, leaf):
+        raise PkiError(
+            f"{args.key}: does not match the certificate {leaf.subject.rfc4514_string()}"
+        )
+    if args.to == "p12":
+        if key is None or args.passout is None:
+            raise UsageError("a PKCS#12 bundle needs --key and --passout")
+        password = p.new_secret(args.passout, str(args.out))
+        assert password is not None
+        data = conv.to_p12(
+            key=key,
+            cert=leaf,
+            chain=chain[1:],
+            password=password,
+            friendly_name=args.friendly_name,
+            legacy=args.legacy,
+        )
+        p.write(args.out, data, force=args.force, secret=True)
+    else:
+        p.write(args.out, conv.to_pem(chain), force=args.force)
+    p.line(console, f"wrote {args.out}: {len(chain)} certificate(s), leaf first")
+    for i, cert in enumerate(chain):
+        p.field(console, f"  {i + 1}", cert.subject.rfc4514_string())
+    root = result.root
+    if root is not None:
+        trusted = "trusted" if result.trusted else "NOT in the trust store or --ca"
+        p.field(
+            console,
+            "  root",
+            f"{root.subject.rfc4514_string()} ({trusted}, not sent)"
+            if not args.include_root
+            else root.subject.rfc4514_string(),
+        )
+    for cert in result.unused:
+        p.note(f"not on the path, left out: {cert.subject.rfc4514_string()}")
+    return 0
+
+
+# --- lint ----------------------------------------------------------------------------------------
+
+
+def _add_lint(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sp = sub.add_parser(
+        "lint",
+        help="check a certificate against CA/B Forum, S/MIME and internal-CA rules",
+        description="Lint the first certificate of FILE|TARGET. Exit 1 when an error is found.",
+    )
+    sp.add_argument("source", metavar="FILE|TARGET")
+    sp.add_argument("--profile", choices=LINT_PROFILES, default="server")
+    sp.add_argument("--json", action="store_true", help=f"print a {LINT_SCHEMA} document")
+    p.add_passin(sp, "a PKCS#12 file")
+    p.add_target_options(sp)
+
+
+def _lint(args: argparse.Namespace) -> int:
+    material, _endpoint = _load(args, args.source)
+    if not material.certificates:
+        raise PkiError(f"{args.source}: no certificate to lint")
+    cert = material.certificates[0]
+    results = lint_certificate(cert, args.profile)
+    errors = sum(1 for r in results if r.level == "error")
+    if args.json:
+        doc = {
+            "schema": LINT_SCHEMA,
+            "source": args.source,
+            "profile": args.profile,
+            "subject": cert.subject.rfc4514_string(),
+            "checked_at": datetime.now(UTC).isoformat(),
+            "results": [{"level": r.level, "rule": r.rule, "message": r.message} for r in results],
+        }
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    else:
+        console = c.console()
+        p.line(console, (cert.subject.rfc4514_string(), "bold"), f"  (profile {args.profile})")
+        styles = {"error": "bold red", "warning": "yellow", "notice": "cyan"}
+        for r in results:
+            p.line(
+                console,
+                (f"{r.level.upper():8}", styles[r.level]),
+                (r.rule, "bold"),
+                f"  {r.message}",
+                indent=2,
+            )
+        if not results:
+            p.line(console, ("no problem found", "green"), indent=2)
+    return 1 if errors else 0

@@ -1,0 +1,43 @@
+"""``vedette key new``: a private key, written 0600, PKCS#8 (encrypted under a passphrase)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from vedette.commands import _common as c
+from vedette.commands import _pki as p
+from vedette.pki.clients import default_key_type, parse_clients
+from vedette.pki.keys import KEY_TYPES, describe_key, generate_key, key_to_pem
+
+NAME = "key"
+HELP = "make private keys (RSA, ECDSA, Ed25519), written 0600"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    new = sub.add_parser("new", help="generate a key", description="Generate a private key.")
+    new.add_argument(
+        "--type",
+        choices=KEY_TYPES,
+        help="key type (default: ec:p256, or rsa:3072 when --clients names a family without ECDSA)",
+    )
+    new.add_argument(
+        "--clients",
+        action="append",
+        metavar="FAMILY[,FAMILY]",
+        help="client families the key must suit (see docs/pki.md)",
+    )
+    new.add_argument("--out", type=Path, required=True, metavar="FILE", help="where to write it")
+    p.add_passout(new, "the key (PKCS#8, AES-256)")
+    p.add_force(new)
+
+
+def run(args: argparse.Namespace) -> int:
+    key_type = args.type or default_key_type(parse_clients(args.clients))
+    secret = p.new_secret(args.passout, str(args.out))
+    key = generate_key(key_type)
+    p.write(args.out, key_to_pem(key, secret), force=args.force, secret=True)
+    how = "encrypted PKCS#8" if secret else "unencrypted PKCS#8"
+    p.line(c.console(), f"wrote {args.out}: {describe_key(key)} key, {how}, mode 0600")
+    return 0

@@ -1,0 +1,112 @@
+"""File I/O for the PKI toolkit: bounded reads, atomic writes, and a directory lock.
+
+Atomic writes. Every output of ``vedette key|cert|ca`` is written to a temporary file in the
+target's own directory (same file system, so ``rename`` is atomic), flushed with ``fsync``,
+given its final mode *before* any byte of a secret is in it, and renamed over the target; then
+the directory itself is ``fsync``-ed so the rename survives a power loss. A crash or an error
+at any point leaves either the old file or the new one, never a half-written key or bundle.
+A failed write removes its temporary file.
+
+Refusing to overwrite. Outputs that already exist are refused unless the caller says
+``overwrite=True`` (the CLI's ``--force``): replacing a server's key by accident is the kind
+of mistake that takes a mail service down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vedette.errors import PkiError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+__all__ = ["MAX_INPUT", "atomic_write", "directory_lock", "read_input"]
+
+#: Largest file the toolkit reads (a PEM bundle of a few hundred certificates is ~1 MiB).
+MAX_INPUT = 16 * 1024 * 1024
+
+
+def read_input(path: Path, *, what: str = "file") -> bytes:
+    """The bytes of ``path`` (``-`` is not special); one-line :class:`PkiError` on failure."""
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_INPUT + 1)
+    except IsADirectoryError:
+        raise PkiError(f"{path}: is a directory, expected a {what}") from None
+    except OSError as exc:
+        raise PkiError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_INPUT:
+        raise PkiError(f"{path}: larger than {MAX_INPUT // (1024 * 1024)} MiB, not a {what}")
+    if not data:
+        raise PkiError(f"{path}: empty file, expected a {what}")
+    return data
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes, *, mode: int = 0o644, overwrite: bool = False) -> None:
+    """Write ``data`` to ``path`` atomically with permissions ``mode`` (0600 for keys)."""
+    directory = path.parent if str(path.parent) else Path()
+    if path.is_dir():
+        raise PkiError(f"{path}: is a directory")
+    if path.exists() and not overwrite:
+        raise PkiError(f"{path}: already exists (use --force to replace it)")
+    if not directory.is_dir():
+        raise PkiError(f"{path}: the directory {directory} does not exist")
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise PkiError(f"cannot write in {directory}: {exc.strerror or exc}") from None
+    tmp = Path(tmp_name)
+    try:
+        # mkstemp creates the file 0600; set the final mode before the content goes in, so a
+        # key is never readable by others even for an instant.
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(directory)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise PkiError(f"cannot write {path}: {exc.strerror or exc}") from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def directory_lock(directory: Path, *, name: str = ".lock") -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``directory/name`` (non-blocking: a busy CA is an error).
+
+    The lock dies with the process that holds it, so a crash never leaves a stale lock.
+    """
+    try:
+        fd = os.open(directory / name, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise PkiError(f"cannot lock {directory}: {exc.strerror or exc}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PkiError(
+                f"{directory}: another vedette process is using this CA (lock {name})"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
