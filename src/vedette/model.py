@@ -303,6 +303,8 @@ class Finding:
             first of them.
         evidence: verbatim server data backing the finding (capability lines, subjects).
         references: URLs or RFC numbers.
+        fix_commands: vedette command lines that fix the problem, arguments filled in for
+            this endpoint (run in order); empty when no command applies.
     """
 
     id: str
@@ -313,6 +315,7 @@ class Finding:
     endpoint: Endpoint
     evidence: tuple[str, ...] = ()
     references: tuple[str, ...] = field(default=())
+    fix_commands: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -335,3 +338,60 @@ class ScanReport:
     analysed_at: datetime
     observations: tuple[Observation, ...]
     findings: tuple[Finding, ...]
+    clients: tuple[ClientMatrix, ...] = ()
+
+
+class ClientOutcome(enum.StrEnum):
+    """What one client would see against one endpoint (the compatibility matrix)."""
+
+    WORKS = "works"
+    WARNING = "warning"  # works, with a caveat (fetches a missing intermediate, opportunistic...)
+    FAILS = "fails"
+    UNKNOWN = "unknown"  # the scan did not gather what this client needs (e.g. TLS versions)
+    NOT_RELEASED = "not-released"  # the client did not exist at the date judged (--as-of)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientReason:
+    """One reason behind a verdict: a stable code, a one-line sentence and the fix."""
+
+    code: str
+    outcome: ClientOutcome
+    text: str
+    fix: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientVerdict:
+    """One client profile against one endpoint (or one chain file).
+
+    Attributes:
+        profile: the profile id (``ios-10.2``); ``name`` and ``family`` as in the profile data.
+        outcome: the worst outcome among ``reasons`` (``works`` when there is none).
+        reasons: every reason found, worst first, not only the first.
+    """
+
+    profile: str
+    name: str
+    family: str
+    outcome: ClientOutcome
+    reasons: tuple[ClientReason, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientMatrix:
+    """The compatibility matrix of one endpoint.
+
+    Attributes:
+        endpoint: the endpoint judged; ``None`` for a chain file (``vedette cert clients``).
+        as_of: the date the clients' stores, rules and certificate dates were judged at.
+        verdicts: one per profile selected.
+        notes: statements that hold for the whole matrix (``--ca`` applies to..., interception).
+        inventory: lines such as ``412 devices will fail: ...`` from ``--inventory``.
+    """
+
+    endpoint: Endpoint | None
+    as_of: datetime
+    verdicts: tuple[ClientVerdict, ...]
+    notes: tuple[str, ...] = ()
+    inventory: tuple[str, ...] = ()

@@ -1,0 +1,973 @@
+"""Client simulation: which clients accept this server, and why not. Pure and offline.
+
+Theory of operation
+===================
+
+For one certificate chain (as the server sent it), what is known of the server's TLS, a date
+("as of") and a set of client profiles, each profile gets a verdict — ``works``, ``warning``,
+``fails``, ``unknown`` or ``not-released`` — with **every** reason found, each a one-line
+sentence and the fix. Nothing here does I/O or reads the clock: the caller passes the date and
+the data (:class:`vedette.trust._data.TrustData`), so a stored scan re-analysed tomorrow, with
+newer data, gives the newer answer.
+
+Two halves:
+
+1. **Trust** — one path is built from the leaf over the certificates sent, to any root vedette
+   knows (the union of all stores, plus the user's ``--ca`` roots). Then, per profile:
+
+   * the profile's *effective date*: ``as_of``, or its release date when the profile is
+     ``store_frozen`` (a device that never gets updates keeps the store and the distrust
+     rules it shipped with; an auto-updating Windows follows Microsoft's CTL);
+   * is the root in the profile's store at that date (``roots.json`` intervals, plus
+     ``added``/``removed`` events of the distrust timeline for stores known only by one
+     snapshot)? Microsoft's CTL adds a *Disallowed* date (the root stops working) and a
+     *NotBefore* date (certificates issued after it stop working);
+   * the distrust timeline (``distrust.json``): an event applies when its platform is the
+     profile's and it was in force at the effective date; ``issued-after`` compares the leaf's
+     notBefore with the cutoff (this is how iOS 10.2 keeps accepting a StartCom leaf from
+     November 2016 but refuses one from 2016-12-05), ``sct-after`` the earliest embedded SCT;
+   * the profile's certificate rules: SHA-1, RSA size, EKU, maximum validity, CT, names (with
+     or without the CN fallback), dates, and the SChannel SHA-512 rule (KB2973337: Windows 7,
+     8.1, 2012 and 2012 R2 do not accept a SHA-512 signed certificate *sent in the chain*
+     under TLS 1.2, and the handshake fails with SEC_E_ALGORITHM_MISMATCH).
+
+2. **Handshake** — does the profile's ClientHello meet the server? With only what a quick
+   probe records (the version and suite negotiated by vedette's own client), the answer is
+   often "unknown": a TLS 1.0-only client against a server that negotiated TLS 1.3 with
+   vedette may or may not be accepted. :class:`ServerTls` carries the accepted suites per
+   version when a full TLS enumeration is available, and then the answer is exact.
+
+Opportunistic MTAs (``opportunistic`` profiles: Postfix, Exim, Exchange as SMTP clients)
+accept any certificate unless DANE or MTA-STS applies; their trust reasons are downgraded to
+warnings that say so ("depends on DANE/MTA-STS, not checked").
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
+
+from vedette.errors import UsageError
+from vedette.model import ClientMatrix, ClientOutcome, ClientReason, ClientVerdict, Endpoint
+from vedette.trust._data import (
+    VERSIONS,
+    Profile,
+    TrustData,
+    sha256_hex,
+    suite_codes,
+    suite_names,
+)
+from vedette.x509.chain import ChainAnalysis, analyse_chain, describe, is_self_signed
+from vedette.x509.names import dns_name_matches, match_certificate
+
+__all__ = [
+    "ClientOptions",
+    "ServerTls",
+    "chain_notes",
+    "inventory_lines",
+    "parse_inventory",
+    "select_profiles",
+    "simulate",
+]
+
+_ORDER = {
+    ClientOutcome.FAILS: 0,
+    ClientOutcome.UNKNOWN: 1,
+    ClientOutcome.WARNING: 2,
+    ClientOutcome.WORKS: 3,
+    ClientOutcome.NOT_RELEASED: 4,
+}
+
+_ANY_EKU = x509.ObjectIdentifier("2.5.29.37.0")
+_SCT_OID = x509.ObjectIdentifier("1.3.6.1.4.1.11129.2.4.2")
+_SHA512_OIDS = frozenset(
+    {"1.2.840.113549.1.1.13", "1.2.840.10045.4.3.4"}  # sha512WithRSAEncryption, ecdsa-with-SHA512
+)
+_SHA1_MD5_OIDS: Mapping[str, str] = MappingProxyType(
+    {
+        "1.2.840.113549.1.1.4": "MD5",
+        "1.2.840.113549.1.1.5": "SHA-1",
+        "1.3.14.3.2.29": "SHA-1",
+        "1.2.840.10045.4.1": "SHA-1",
+        "1.2.840.10040.4.3": "SHA-1",
+    }
+)
+
+_REISSUE = (
+    "reissue the certificate from a CA this client trusts (e.g. Let's Encrypt) and install it "
+    "with its chain"
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerTls:
+    """What is known of the server's TLS.
+
+    Attributes:
+        negotiated_version, negotiated_suite: what vedette's probe negotiated (its own client
+            offers TLS 1.2 and 1.3 with a broad suite list), ``None`` when unknown.
+        accepted: version -> accepted suite code points, when a full enumeration was done;
+            ``None`` otherwise (the handshake half is then partly unknown).
+    """
+
+    negotiated_version: str | None = None
+    negotiated_suite: str | None = None
+    accepted: Mapping[str, frozenset[int]] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientOptions:
+    """What the user asked for (``--clients``, ``--client-profile``, ``--as-of``, ...).
+
+    Attributes:
+        families: profile ids or families to keep; empty = all that fit the endpoint's role.
+        as_of: judge at this time instead of the analysis time.
+        extra_profiles: the user's own profiles.
+        ca_applies_to: families (or profile ids) on which the ``--ca`` roots are installed;
+            empty = every profile.
+        inventory: (client, version, count) rows from ``--inventory``.
+        expect_issuer: ``--expect-issuer`` (substring of an issuer DN in the chain).
+        pins: ``--pin sha256:HEX`` values (SHA-256 of the leaf's SubjectPublicKeyInfo).
+    """
+
+    families: tuple[str, ...] = ()
+    as_of: dt.datetime | None = None
+    extra_profiles: tuple[Profile, ...] = ()
+    ca_applies_to: tuple[str, ...] = ()
+    inventory: tuple[tuple[str, str, int], ...] = ()
+    expect_issuer: tuple[str, ...] = ()
+    pins: tuple[str, ...] = ()
+    data: TrustData | None = field(default=None, compare=False)
+
+
+# --- profile selection -------------------------------------------------------------------------
+
+
+def select_profiles(
+    profiles: Sequence[Profile], families: Sequence[str], *, relay: bool | None
+) -> tuple[Profile, ...]:
+    """Profiles named (by id or family) in ``families``; all of them when empty.
+
+    ``relay``: for SMTP port 25 only MTA profiles make sense, and MTAs are left out elsewhere;
+    ``None`` (a chain file) keeps every profile but MTAs unless they are asked for.
+    """
+    if families:
+        wanted = {f.strip().lower() for f in families if f.strip()}
+        known = {p.id for p in profiles} | {p.family for p in profiles}
+        unknown = sorted(wanted - known)
+        if unknown:
+            raise UsageError(
+                f"--clients: unknown client {', '.join(unknown)} (families: "
+                f"{', '.join(sorted({p.family for p in profiles}))})"
+            )
+        return tuple(p for p in profiles if p.id in wanted or p.family in wanted)
+    if relay:
+        return tuple(p for p in profiles if p.opportunistic)
+    return tuple(p for p in profiles if not p.opportunistic)
+
+
+# --- facts about one chain, computed once ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _ChainFacts:
+    chain: ChainAnalysis
+    anchor_fp: str | None
+    anchor_is_extra: bool
+    top: x509.Certificate | None  # last certificate of the path (the root, when reached)
+    leaf_nb: dt.datetime | None
+    earliest_sct: dt.datetime | None
+    has_sct: bool
+    aia_url: str | None
+
+
+def _ext(cert: x509.Certificate, cls: type[x509.ExtensionType]) -> x509.ExtensionType | None:
+    try:
+        return cert.extensions.get_extension_for_class(cls).value
+    except (x509.ExtensionNotFound, ValueError):
+        return None
+
+
+def _scts(cert: x509.Certificate) -> tuple[bool, dt.datetime | None]:
+    try:
+        ext = cert.extensions.get_extension_for_oid(_SCT_OID).value
+    except (x509.ExtensionNotFound, ValueError):
+        return False, None
+    times = []
+    if isinstance(ext, x509.PrecertificateSignedCertificateTimestamps):
+        for sct in ext:
+            ts = sct.timestamp
+            times.append(ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC))
+    return True, min(times) if times else None
+
+
+def _facts(chain_der: Sequence[bytes], data: TrustData, extra: tuple[bytes, ...]) -> _ChainFacts:
+    with warnings.catch_warnings():
+        # A few store roots have over-long name attributes (cryptography warns on them); they
+        # are real roots, so parse them quietly.
+        warnings.simplefilter("ignore", UserWarning)
+        chain = analyse_chain(chain_der, data.roots_der + extra)
+    anchor_fp = sha256_hex(chain.anchor_der) if chain.anchor_der is not None else None
+    leaf = chain.leaf
+    has_sct, earliest = _scts(leaf) if leaf is not None else (False, None)
+    aia = None
+    if chain.path:
+        info = _ext(chain.path[-1], x509.AuthorityInformationAccess)
+        if isinstance(info, x509.AuthorityInformationAccess):
+            for d in info:
+                if d.access_method == AuthorityInformationAccessOID.CA_ISSUERS and isinstance(
+                    d.access_location, x509.UniformResourceIdentifier
+                ):
+                    aia = d.access_location.value
+                    break
+    return _ChainFacts(
+        chain=chain,
+        anchor_fp=anchor_fp,
+        anchor_is_extra=chain.anchor_der is not None and chain.anchor_der in set(extra),
+        top=chain.path[-1] if chain.path else None,
+        leaf_nb=leaf.not_valid_before_utc if leaf is not None else None,
+        earliest_sct=earliest,
+        has_sct=has_sct,
+        aia_url=aia,
+    )
+
+
+def _name(cert: x509.Certificate) -> str:
+    try:
+        cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        if cns and isinstance(cns[0].value, str):
+            return cns[0].value
+    except ValueError:
+        pass
+    return describe(cert.subject)
+
+
+def _day(d: dt.date | dt.datetime) -> str:
+    return d.strftime("%Y-%m-%d")
+
+
+# --- the trust half ----------------------------------------------------------------------------
+
+
+def _effective(profile: Profile, as_of: dt.datetime) -> dt.date:
+    day = as_of.date()
+    return min(day, profile.released) if profile.store_frozen else day
+
+
+def _in_store(profile: Profile, fp: str, when: dt.date, data: TrustData) -> tuple[bool, str]:
+    """(trusted, why-not) for root ``fp`` in the profile's store at ``when``."""
+    info = data.roots.get(fp)
+    store_name = profile.store
+    events = [e for e in data.events if e.platform == profile.platform and fp in e.roots]
+    removed = [e for e in events if e.mechanism == "removed"]
+    added = [e for e in events if e.mechanism == "added"]
+    for e in added:
+        if when < e.effective:
+            return (
+                False,
+                f"added to the {store_name} store only on {_day(e.effective)} ({e.products})",
+            )
+    for e in removed:
+        if e.effective <= when:
+            return False, (
+                f"distrusted by {profile.platform} since {_day(e.effective)} ({e.ca}: {e.products})"
+            )
+    if info is None:
+        return False, f"not in the {store_name} store"
+    member = info.stores.get(store_name)
+    if member is not None and member.contains(when, info.not_before):
+        if member.disallowed is not None and member.disallowed <= when:
+            return False, f"disallowed by Microsoft's root list since {_day(member.disallowed)}"
+        return True, ""
+    # A store known by one snapshot only (Apple, Android, Java): a later removal recorded in
+    # the timeline means the root was there before it.
+    if removed and when >= info.not_before:
+        return True, ""
+    snap = data.store_snapshots.get(store_name)
+    if member is not None:
+        first = min((a for a, _ in member.present if a is not None), default=None)
+        if first is not None and when < first:
+            return False, f"added to the {store_name} store only on {_day(first)}"
+        last = max((b for _, b in member.present if b is not None), default=None)
+        if last is not None:
+            return False, f"removed from the {store_name} store on {_day(last)}"
+    return False, "not in the {} store{}".format(
+        store_name, f" (snapshot of {_day(snap)})" if snap else ""
+    )
+
+
+def _reason(code: str, outcome: ClientOutcome, text: str, fix: str = "") -> ClientReason:
+    return ClientReason(code=code, outcome=outcome, text=text, fix=fix)
+
+
+def _trust_reasons(
+    profile: Profile,
+    facts: _ChainFacts,
+    data: TrustData,
+    as_of: dt.datetime,
+    options: ClientOptions,
+) -> list[ClientReason]:
+    out: list[ClientReason] = []
+    ch = facts.chain
+    when = _effective(profile, as_of)
+    leaf = ch.leaf
+    if leaf is None:
+        return [
+            _reason(
+                "chain.unparseable",
+                ClientOutcome.FAILS,
+                "the server certificate cannot be parsed",
+                "re-export the certificate in PEM and reinstall it",
+            )
+        ]
+    fails = ClientOutcome.FAILS
+    # --- path and store
+    if facts.anchor_fp is None:
+        if ch.leaf_self_signed:
+            out.append(
+                _reason(
+                    "cert.self-signed",
+                    fails,
+                    f"self-signed certificate {_name(leaf)}",
+                    "get a certificate from a public CA, or deploy this one to the clients and "
+                    "pass it with --ca",
+                )
+            )
+        elif ch.missing_issuer is not None:
+            missing = describe(ch.missing_issuer)
+            if profile.rules.aia_fetch and facts.aia_url:
+                out.append(
+                    _reason(
+                        "chain.incomplete-aia",
+                        ClientOutcome.WARNING,
+                        f"intermediate {missing} not sent; this client downloads it from "
+                        f"{facts.aia_url}",
+                        "send the full chain (server certificate, then the intermediates)",
+                    )
+                )
+            else:
+                out.append(
+                    _reason(
+                        "chain.incomplete",
+                        fails,
+                        f"intermediate {missing} not sent, and this client does not fetch it",
+                        "send the full chain (server certificate, then the intermediates)",
+                    )
+                )
+        else:
+            top = facts.top
+            label = _name(top) if top is not None else "?"
+            out.append(
+                _reason(
+                    "cert.unknown-root",
+                    fails,
+                    f"the chain ends at {label}, a root in no public store known to vedette",
+                    "use a certificate from a public CA, or deploy the root to the clients and "
+                    "pass it with --ca",
+                )
+            )
+    elif facts.anchor_is_extra:
+        applies = options.ca_applies_to
+        if applies and profile.id not in applies and profile.family not in applies:
+            top = facts.top
+            out.append(
+                _reason(
+                    "cert.private-root",
+                    fails,
+                    f"private root {_name(top) if top else '?'} (--ca) is not deployed on this "
+                    "client (--ca-for)",
+                    "deploy the private root to these clients, or use a public CA",
+                )
+            )
+    else:
+        assert facts.anchor_fp is not None
+        ok, why = _in_store(profile, facts.anchor_fp, when, data)
+        root = facts.top
+        root_name = _name(root) if root is not None else facts.anchor_fp[:16]
+        if not ok:
+            out.append(_reason("cert.root-not-trusted", fails, f"root {root_name} {why}", _REISSUE))
+        else:
+            out.extend(_distrust(profile, facts, data, when, root_name))
+    # --- certificate rules on the path the server answers for
+    rules = profile.rules
+    public = facts.anchor_fp is not None and not facts.anchor_is_extra
+    path = [c for c, i in zip(ch.path, ch.path_indexes, strict=True) if i is not None]
+    for cert in path:
+        if cert is not leaf and is_self_signed(cert):
+            continue  # a root's own signature is never checked
+        if cert is leaf and ch.leaf_self_signed:
+            continue
+        weak = _SHA1_MD5_OIDS.get(cert.signature_algorithm_oid.dotted_string)
+        if weak == "MD5" or (weak == "SHA-1" and not rules.sha1):
+            out.append(
+                _reason(
+                    "cert.sha1",
+                    fails,
+                    f"{_name(cert)} is signed with {weak}, which this client refuses",
+                    "reissue with SHA-256 (openssl req -sha256); use the CA's SHA-256 intermediate",
+                )
+            )
+    for cert in path:
+        try:
+            key = cert.public_key()
+        except (ValueError, UnsupportedAlgorithm):
+            continue
+        if isinstance(key, rsa.RSAPublicKey) and key.key_size < rules.min_rsa:
+            out.append(
+                _reason(
+                    "cert.weak-key",
+                    fails,
+                    f"{_name(cert)} has an RSA {key.key_size}-bit key; this client needs "
+                    f"{rules.min_rsa} bits or more",
+                    "generate a new RSA 2048+ or ECDSA P-256 key and reissue",
+                )
+            )
+    eku = _ext(leaf, x509.ExtendedKeyUsage)
+    nb = leaf.not_valid_before_utc
+    if isinstance(eku, x509.ExtendedKeyUsage):
+        oids = list(eku)
+        if ExtendedKeyUsageOID.SERVER_AUTH not in oids and _ANY_EKU not in oids:
+            out.append(
+                _reason(
+                    "cert.eku",
+                    fails,
+                    f"{_name(leaf)} is not allowed for TLS servers (no serverAuth in its extended "
+                    "key usage)",
+                    "request a TLS server certificate (EKU serverAuth)",
+                )
+            )
+    elif rules.eku_required_from is not None and nb.date() >= rules.eku_required_from:
+        out.append(
+            _reason(
+                "cert.no-eku",
+                fails,
+                f"{_name(leaf)} has no extended key usage; this client requires serverAuth for "
+                f"certificates issued from {_day(rules.eku_required_from)}",
+                "reissue with extendedKeyUsage = serverAuth",
+            )
+        )
+    period = leaf.not_valid_after_utc - nb
+    for start, days, public_only in rules.max_validity:
+        if nb.date() >= start and (public or not public_only) and period > dt.timedelta(days=days):
+            out.append(
+                _reason(
+                    "cert.validity",
+                    fails,
+                    f"{_name(leaf)} is valid {period.days} days; this client accepts at most "
+                    f"{days} days for certificates issued from {_day(start)}",
+                    f"reissue with a validity of {days} days or less",
+                )
+            )
+            break
+    if (
+        rules.ct_required_from is not None
+        and public
+        and nb.date() >= rules.ct_required_from
+        and not facts.has_sct
+    ):
+        out.append(
+            _reason(
+                "cert.no-sct",
+                fails,
+                f"{_name(leaf)} carries no embedded SCTs and this client requires Certificate "
+                "Transparency (SCTs sent in the handshake or OCSP were not checked)",
+                "use a public CA that logs to CT and embeds SCTs (all current ones do)",
+            )
+        )
+    for cert in path:
+        if cert.not_valid_after_utc < as_of:
+            out.append(
+                _reason(
+                    "cert.expired",
+                    fails,
+                    f"{_name(cert)} expired on {_day(cert.not_valid_after_utc)}",
+                    "renew the certificate and install it with its chain",
+                )
+            )
+        elif cert.not_valid_before_utc > as_of:
+            out.append(
+                _reason(
+                    "cert.not-yet-valid",
+                    fails,
+                    f"{_name(cert)} is valid only from {_day(cert.not_valid_before_utc)}",
+                    "check the server's clock and install a certificate valid now",
+                )
+            )
+    return out
+
+
+def _distrust(
+    profile: Profile, facts: _ChainFacts, data: TrustData, when: dt.date, root_name: str
+) -> list[ClientReason]:
+    out: list[ClientReason] = []
+    fp = facts.anchor_fp
+    nb = facts.leaf_nb
+    if fp is None or nb is None:
+        return out
+    info = data.roots.get(fp)
+    member = info.stores.get(profile.store) if info is not None else None
+    if (
+        profile.platform == "microsoft"
+        and member is not None
+        and member.not_before is not None
+        and member.not_before <= when
+        and (not member.not_before_ekus or "server_auth" in member.not_before_ekus)
+        and nb.date() > member.not_before
+    ):
+        out.append(
+            _reason(
+                "cert.distrusted-ca",
+                ClientOutcome.FAILS,
+                f"issued {_day(nb)} under {root_name}, which Windows no longer trusts for "
+                f"certificates issued after {_day(member.not_before)} (Microsoft root list "
+                "NotBefore)",
+                _REISSUE,
+            )
+        )
+    for e in data.events:
+        if e.platform != profile.platform or fp not in e.roots or e.effective > when:
+            continue
+        if e.cutoff is None or e.mechanism not in ("issued-after", "issued-before", "sct-after"):
+            continue
+        if e.mechanism == "issued-after" and nb >= e.cutoff:
+            what = f"issued {_day(nb)}, on or after {_day(e.cutoff)}"
+        elif e.mechanism == "issued-before" and nb < e.cutoff:
+            what = f"issued {_day(nb)}, before {_day(e.cutoff)}"
+        elif e.mechanism == "sct-after":
+            stamp = facts.earliest_sct or nb
+            if stamp <= e.cutoff:
+                continue
+            what = f"first logged {_day(stamp)}, after {_day(e.cutoff)}"
+        else:
+            continue
+        unverified = " [date of the client release unverified]" if e.status == "unverified" else ""
+        out.append(
+            _reason(
+                "cert.distrusted-ca",
+                ClientOutcome.FAILS,
+                f"{e.ca} certificate {what}: distrusted by {e.products} since "
+                f"{_day(e.effective)}{unverified}",
+                _REISSUE,
+            )
+        )
+    return out
+
+
+# --- the handshake half ------------------------------------------------------------------------
+
+
+def _vindex(v: str | None) -> int:
+    return VERSIONS.index(v) if v in VERSIONS else -1
+
+
+def _leaf_kind(facts: _ChainFacts) -> str | None:
+    leaf = facts.chain.leaf
+    if leaf is None:
+        return None
+    try:
+        key = leaf.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        return None
+    if isinstance(key, rsa.RSAPublicKey):
+        return "RSA"
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return "ECDSA"
+    return "other"
+
+
+def _handshake(
+    profile: Profile, server: ServerTls | None, facts: _ChainFacts
+) -> tuple[list[ClientReason], str | None]:
+    """Reasons from the hello side, and the version the client would use (if known)."""
+    hello = profile.hello
+    out: list[ClientReason] = []
+    client_max = max((_vindex(v) for v in hello.versions), default=-1)
+    if server is None or (server.negotiated_version is None and server.accepted is None):
+        return [
+            _reason(
+                "tls.unknown",
+                ClientOutcome.UNKNOWN,
+                "the TLS session was not observed",
+                "scan the endpoint",
+            )
+        ], None
+    if server.accepted is not None:
+        common = [v for v in hello.versions if server.accepted.get(v)]
+        if not common:
+            offered = ", ".join(hello.versions)
+            server_v = ", ".join(v for v in VERSIONS if server.accepted.get(v))
+            return [
+                _reason(
+                    "tls.version",
+                    ClientOutcome.FAILS,
+                    f"no common TLS version: the client offers {offered}, the server accepts "
+                    f"{server_v}",
+                    "enable TLS 1.2 on the client (or, as a stop-gap, the client's version on the "
+                    "server)",
+                )
+            ], None
+        best = max(common, key=_vindex)
+        suites = set(hello.suites) & server.accepted.get(best, frozenset())
+        if not suites:
+            return [
+                _reason(
+                    "tls.suite",
+                    ClientOutcome.FAILS,
+                    f"no common cipher suite at {best}",
+                    "enable a suite this client offers (e.g. ECDHE-RSA-AES128-GCM-SHA256) on the "
+                    "server",
+                )
+            ], best
+        return out, best
+    neg = server.negotiated_version
+    if client_max < 0:
+        return [
+            _reason("tls.unknown", ClientOutcome.UNKNOWN, "the profile offers no TLS version", "")
+        ], None
+    if _vindex(neg) > client_max:
+        top = VERSIONS[client_max]
+        return [
+            _reason(
+                "tls.version-untested",
+                ClientOutcome.UNKNOWN,
+                f"the server negotiated {neg} with vedette; whether it also accepts {top} (this "
+                "client's highest) was not tested",
+                "run a full TLS scan; enable TLS 1.2 on old clients (KB3140245 on Windows 7)",
+            )
+        ], top
+    version = neg
+    kind = _leaf_kind(facts)
+    names = suite_names()
+    offered_names = {names.get(c, "") for c in hello.suites}
+    if version != "TLSv1.3" and kind == "ECDSA" and not any("ECDSA" in n for n in offered_names):
+        out.append(
+            _reason(
+                "tls.no-ecdsa",
+                ClientOutcome.FAILS,
+                "the server certificate has an ECDSA key, and this client offers no ECDSA cipher "
+                "suite",
+                "add an RSA certificate next to the ECDSA one (dual certificates)",
+            )
+        )
+    if server.negotiated_suite and server.negotiated_suite not in offered_names:
+        code = suite_codes().get(server.negotiated_suite)
+        if code is None or code not in hello.suites:
+            out.append(
+                _reason(
+                    "tls.suite-untested",
+                    ClientOutcome.UNKNOWN,
+                    f"the server chose {server.negotiated_suite} with vedette, which this client "
+                    "does not offer; whether it accepts one of the client's suites was not tested",
+                    "run a full TLS scan",
+                )
+            )
+    return out, version
+
+
+def _sha512_rule(profile: Profile, facts: _ChainFacts, version: str | None) -> list[ClientReason]:
+    if profile.rules.sha512_tls12:
+        return []
+    if version not in (None, "TLSv1.2") and _vindex(version) < _vindex("TLSv1.2"):
+        return []
+    if "TLSv1.2" not in profile.hello.versions:
+        return []
+    out = []
+    for sent in facts.chain.sent:
+        cert = sent.cert
+        if cert is None or cert.signature_algorithm_oid.dotted_string not in _SHA512_OIDS:
+            continue
+        position = "server certificate" if sent.index == 0 else f"certificate #{sent.index + 1}"
+        out.append(
+            _reason(
+                "cert.sha512-legacy-schannel",
+                ClientOutcome.FAILS,
+                f"{position} {_name(cert)} is signed with SHA-512, which SChannel on this OS does "
+                "not accept under TLS 1.2 (KB2973337, SEC_E_ALGORITHM_MISMATCH)",
+                "reissue with SHA-256, or install KB2973337 on the clients",
+            )
+        )
+    return out
+
+
+def _name_reasons(profile: Profile, leaf: x509.Certificate, host: str) -> list[ClientReason]:
+    result = match_certificate(leaf, host)
+    if result.matched:
+        return []
+    no_san_name = not result.dns_names and not result.ip_addresses
+    cn_match = any(dns_name_matches(cn, host) for cn in result.common_names)
+    if profile.rules.cn_fallback and no_san_name and cn_match:
+        return [
+            _reason(
+                "cert.cn-only",
+                ClientOutcome.WARNING,
+                f"{host} is only in the subject CN (no subjectAltName); this client still "
+                "accepts it, newer ones do not",
+                "reissue with the name in the subjectAltName",
+            )
+        ]
+    return [
+        _reason(
+            "cert.name-mismatch",
+            ClientOutcome.FAILS,
+            f"the certificate is not valid for {host} ({result.describe()})",
+            "get a certificate whose subjectAltName lists every name clients use",
+        )
+    ]
+
+
+def _verdict(profile: Profile, reasons: list[ClientReason]) -> ClientVerdict:
+    # Drop duplicates (the same rule from two sources), keep the worst first.
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for r in sorted(reasons, key=lambda r: _ORDER[r.outcome]):
+        if (r.code, r.text) not in seen:
+            seen.add((r.code, r.text))
+            unique.append(r)
+    outcome = unique[0].outcome if unique else ClientOutcome.WORKS
+    return ClientVerdict(
+        profile=profile.id,
+        name=profile.name,
+        family=profile.family,
+        outcome=outcome,
+        reasons=tuple(unique),
+    )
+
+
+_DANE = "depends on DANE/MTA-STS, not checked: an opportunistic MTA accepts it otherwise"
+
+
+def simulate(
+    chain_der: Sequence[bytes],
+    *,
+    host: str | None,
+    as_of: dt.datetime,
+    data: TrustData,
+    profiles: Sequence[Profile],
+    server: ServerTls | None = None,
+    extra_roots: tuple[bytes, ...] = (),
+    options: ClientOptions | None = None,
+    endpoint: Endpoint | None = None,
+    check_handshake: bool = True,
+) -> ClientMatrix:
+    """The matrix for one chain: a verdict per profile, every reason listed."""
+    options = options or ClientOptions()
+    if as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=dt.UTC)
+    facts = _facts(chain_der, data, extra_roots)
+    verdicts = []
+    for profile in profiles:
+        if as_of.date() < profile.released:
+            verdicts.append(
+                ClientVerdict(
+                    profile=profile.id,
+                    name=profile.name,
+                    family=profile.family,
+                    outcome=ClientOutcome.NOT_RELEASED,
+                    reasons=(
+                        _reason(
+                            "client.not-released",
+                            ClientOutcome.NOT_RELEASED,
+                            f"released {_day(profile.released)}, after {_day(as_of)}",
+                        ),
+                    ),
+                )
+            )
+            continue
+        if not chain_der:
+            verdicts.append(
+                _verdict(
+                    profile,
+                    [
+                        _reason(
+                            "cert.none",
+                            ClientOutcome.FAILS,
+                            "the server sent no certificate",
+                            "configure a certificate",
+                        )
+                    ],
+                )
+            )
+            continue
+        reasons = _trust_reasons(profile, facts, data, as_of, options)
+        if facts.chain.leaf is not None and host is not None:
+            reasons.extend(_name_reasons(profile, facts.chain.leaf, host))
+        version: str | None = None
+        if check_handshake:
+            hs, version = _handshake(profile, server, facts)
+            reasons.extend(hs)
+        else:
+            version = max(profile.hello.versions, key=_vindex, default=None)
+        reasons.extend(_sha512_rule(profile, facts, version))
+        if profile.opportunistic:
+            reasons = [
+                r
+                if r.outcome is not ClientOutcome.FAILS or r.code.startswith("tls.")
+                else _reason(r.code, ClientOutcome.WARNING, f"{r.text} — {_DANE}", r.fix)
+                for r in reasons
+            ]
+        verdicts.append(_verdict(profile, reasons))
+    return ClientMatrix(
+        endpoint=endpoint,
+        as_of=as_of,
+        verdicts=tuple(verdicts),
+        notes=chain_notes(facts, data, extra_roots, options),
+        inventory=inventory_lines(verdicts, options.inventory, profiles),
+    )
+
+
+# --- notes: --ca, interception, expectations ---------------------------------------------------
+
+
+def _issuer_texts(facts: _ChainFacts) -> list[str]:
+    out = []
+    for s in facts.chain.sent:
+        if s.cert is not None:
+            out.append(describe(s.cert.issuer))
+            out.append(describe(s.cert.subject))
+    return out
+
+
+def interception_product(facts_or_chain: Sequence[bytes], data: TrustData) -> str | None:
+    """The SSL-inspection product whose CA name appears in the chain, if any."""
+    facts = _facts(facts_or_chain, data, ())
+    return _interception(facts, data)
+
+
+def _interception(facts: _ChainFacts, data: TrustData) -> str | None:
+    names = [t.lower() for t in _issuer_texts(facts)]
+    for product in data.interception:
+        for pattern in product.patterns:
+            p = pattern.lower()
+            if any(p in n for n in names):
+                return product.product
+    return None
+
+
+def chain_notes(
+    facts: _ChainFacts, data: TrustData, extra: tuple[bytes, ...], options: ClientOptions
+) -> tuple[str, ...]:
+    notes = []
+    if facts.anchor_is_extra:
+        who = ", ".join(options.ca_applies_to) if options.ca_applies_to else "every client"
+        notes.append(
+            f"The chain ends at a private root given with --ca; assumed installed on: {who}."
+        )
+    elif (
+        facts.anchor_fp is None
+        and facts.chain.leaf is not None
+        and facts.chain.missing_issuer is None
+    ):
+        notes.append("The chain ends at a root that is in no public store known to vedette.")
+    product = _interception(facts, data)
+    if product is not None:
+        notes.append(
+            f"The chain was issued by {product}, an SSL-inspection product: the connection is "
+            "intercepted between vedette and the server; clients without its root fail."
+        )
+    return tuple(notes)
+
+
+# --- inventory ---------------------------------------------------------------------------------
+
+
+def parse_inventory(text: str, source: str) -> tuple[tuple[str, str, int], ...]:
+    """Rows of a ``client,version,count`` CSV (header optional; ``#`` comments allowed)."""
+    rows = []
+    reader = csv.reader(io.StringIO(text))
+    for n, row in enumerate(reader, start=1):
+        if not row or not "".join(row).strip() or row[0].strip().startswith("#"):
+            continue
+        cells = [c.strip() for c in row]
+        if n == 1 and cells[0].lower() == "client":
+            continue
+        if len(cells) != 3 or not cells[2].isdigit():
+            raise UsageError(f"{source}:{n}: expected client,version,count (count a whole number)")
+        rows.append((cells[0].lower(), cells[1], int(cells[2])))
+    if not rows:
+        raise UsageError(f"{source}: no inventory row (columns: client,version,count)")
+    return tuple(rows)
+
+
+def _vkey(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", text)) or (0,)
+
+
+def _profile_for(client: str, version: str, profiles: Sequence[Profile]) -> Profile | None:
+    for p in profiles:
+        if p.id == client:
+            return p
+    family = [p for p in profiles if p.family == client]
+    if not family:
+        return None
+    if not version:
+        return max(family, key=lambda p: p.released)
+    want = _vkey(version)
+    older = [p for p in family if _vkey(p.version) <= want]
+    if older:
+        return max(older, key=lambda p: _vkey(p.version))
+    return min(family, key=lambda p: _vkey(p.version))
+
+
+def inventory_lines(
+    verdicts: Iterable[ClientVerdict],
+    inventory: Sequence[tuple[str, str, int]],
+    profiles: Sequence[Profile],
+) -> tuple[str, ...]:
+    if not inventory:
+        return ()
+    by_id = {v.profile: v for v in verdicts}
+    buckets: dict[ClientOutcome, list[tuple[int, str]]] = {}
+    unmatched = 0
+    for client, version, count in inventory:
+        p = _profile_for(client, version, profiles)
+        verdict = by_id.get(p.id) if p is not None else None
+        if p is None or verdict is None:
+            unmatched += count
+            continue
+        label = f"{client} {version}".strip() + f" (as {p.id})"
+        buckets.setdefault(verdict.outcome, []).append((count, label))
+    lines = []
+    words = {
+        ClientOutcome.FAILS: "will fail",
+        ClientOutcome.UNKNOWN: "unknown",
+        ClientOutcome.WARNING: "work with a warning",
+        ClientOutcome.WORKS: "work",
+        ClientOutcome.NOT_RELEASED: "not released at that date",
+    }
+    for outcome in sorted(buckets, key=lambda o: _ORDER[o]):
+        items = sorted(buckets[outcome], reverse=True)
+        total = sum(c for c, _ in items)
+        detail = ", ".join(f"{c} {label}" for c, label in items)
+        lines.append(f"{total} device{'s' if total != 1 else ''} {words[outcome]}: {detail}")
+    if unmatched:
+        lines.append(
+            f"{unmatched} devices match no client profile (see vedette cert clients --list)"
+        )
+    return tuple(lines)
+
+
+# --- expectations: --expect-issuer, --pin -------------------------------------------------------
+
+
+def spki_sha256(cert: x509.Certificate) -> str:
+    """SHA-256 of the SubjectPublicKeyInfo, hex (HPKP's pin-sha256, in hex rather than base64)."""
+    from cryptography.hazmat.primitives import serialization
+
+    spki = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    h = hashes.Hash(hashes.SHA256())
+    h.update(spki)
+    return h.finalize().hex()
