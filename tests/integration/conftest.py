@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.integration.fleet_support import PgCluster, start_postgresql
 from tests.integration.realservers import (
     MAIL_HOST,
     NODES_HOST,
@@ -184,3 +185,9 @@ def dns_server(realservers_lock: None) -> Iterator[RunningServer]:
         (MAIL_HOST, "127.0.0.13"),
     ]
     yield from _started(lambda: start_dnsmasq(records))
+
+
+@pytest.fixture(scope="session")
+def postgresql() -> Iterator[PgCluster]:
+    """A private PostgreSQL cluster on 127.0.0.1 (fleet tests); each test makes its database."""
+    yield from _started(start_postgresql)  # type: ignore[arg-type]

@@ -54,10 +54,10 @@ def add_output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--fail-on",
         type=severity,
-        default=Severity.HIGH,
+        default=None,
         metavar="SEVERITY",
         help="exit 1 when a finding reaches this severity (info|low|medium|high|critical; "
-        "default high)",
+        "default high; fleet scans only when given)",
     )
     p.add_argument(
         "--db",
@@ -114,7 +114,8 @@ def emit(report: ScanReport, args: argparse.Namespace) -> int:
     if not any(o.scanned for o in report.observations):
         err("no endpoint could be scanned")
         return 2
-    return 1 if any(f.severity >= args.fail_on for f in report.findings) else 0
+    threshold = Severity.HIGH if args.fail_on is None else args.fail_on
+    return 1 if any(f.severity >= threshold for f in report.findings) else 0
 
 
 def db_url(args: argparse.Namespace) -> str:

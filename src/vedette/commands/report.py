@@ -14,7 +14,20 @@ HELP = "analyse a stored scan again, without the network"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("scan", nargs="?", default="last", help="scan id or 'last' (default)")
+    p.add_argument(
+        "scan",
+        nargs="?",
+        default="last",
+        help="scan id or 'last' (default); 'diff A B' compares two scans",
+    )
+    p.add_argument("diff_scans", nargs="*", metavar="A B", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--format",
+        choices=("text", "json", "csv", "jsonl", "html"),
+        default=None,
+        help="text (default), json (as --json), or csv, jsonl, html streamed from the store",
+    )
+    p.add_argument("-o", "--output", metavar="FILE", help="write csv/jsonl/html to FILE")
     p.add_argument("--list", action="store_true", help="list stored scans")
     p.add_argument(
         "--at",
@@ -40,6 +53,14 @@ def _parse_at(text: str, scan_time: datetime) -> datetime:
 def run(args: argparse.Namespace) -> int:
     from vedette.store.db import Store
 
+    if args.scan == "diff":
+        from vedette.report.diff import run_diff
+
+        return run_diff(args)
+    if args.diff_scans:
+        raise UsageError(f"unexpected argument(s): {' '.join(args.diff_scans)}")
+    if args.format == "json":
+        args.json = True
     with Store.open(c.db_url(args)) as store:
         if args.list:
             for s in store.list_scans():
@@ -56,6 +77,11 @@ def run(args: argparse.Namespace) -> int:
             scan_id = int(args.scan)
         else:
             raise UsageError(f"scan must be a number or 'last', not {args.scan!r}")
+        if args.format in ("csv", "jsonl", "html"):
+            from vedette.report.stored import write_stored
+
+            scan_time = store.scan_summary(scan_id).started_at
+            return write_stored(store, scan_id, args, _parse_at(args.at, scan_time))
         stored = store.load_scan(scan_id)
     extra = tuple(bytes.fromhex(h) for h in stored.options.get("ca_roots_der_hex", []))
     finished = stored.finished_at or stored.started_at

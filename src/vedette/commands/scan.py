@@ -23,10 +23,10 @@ HELP = "probe the mail services of hosts and report what is wrong"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "targets",
-        nargs="+",
+        nargs="*",
         metavar="TARGET",
         help="host, host:port or scheme://host[:port] (smtp submission smtps imap "
-        "imaps pop3 pop3s https sips); IPv6 in brackets",
+        "imaps pop3 pop3s https sips); IPv6 in brackets; a CIDR makes a fleet scan",
     )
     p.add_argument("--ports", type=str, help="comma-separated ports for targets without a port")
     p.add_argument(
@@ -102,6 +102,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "everything vedette knows (default: quick for --targets and CIDRs, else full)",
     )
     c.add_output_options(p)
+    from vedette.scale.fleet import add_fleet_arguments
+
+    add_fleet_arguments(p)
 
 
 def _scan_options(args: argparse.Namespace) -> ScanOptions:
@@ -131,6 +134,12 @@ def _ehlo(name: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vedette.scale import fleet
+
+    if fleet.wanted(args):
+        return fleet.run_fleet(args)
+    if not args.targets:
+        raise UsageError("no targets given")
     specs = [parse_target(t) for t in args.targets]
     options = _scan_options(args)
     extra = trust.load_extra_roots(args.ca)

@@ -358,6 +358,7 @@ class StoredRow:
     observation: Observation
     ptr: str | None
     depth: str | None
+    target_id: int | None = None
 
 
 def endpoint_key(obs: Observation, depth: str) -> str:
@@ -705,17 +706,24 @@ class Store:
         self,
         scan_id: int,
         *,
-        after: int | None,
+        after: tuple[int, int] | None,
         limit: int,
         lo: int | None = None,
         hi: int | None = None,
     ) -> tuple[PendingTarget, ...]:
         """Up to ``limit`` targets not done, in permutation order, with ``order_key`` past
-        ``after`` and within ``[lo, hi)`` when given (keyset paging: no OFFSET scans)."""
+        ``after`` (an ``(order_key, target_id)`` pair) and within ``[lo, hi)`` when given
+        (keyset paging: no OFFSET scans, no target skipped when two share a key)."""
         query = sa.select(_targets.c.id, _targets.c.target, _targets.c.pin, _targets.c.order_key)
         query = query.where(_targets.c.scan_id == scan_id, _targets.c.done == 0)
         if after is not None:
-            query = query.where(_targets.c.order_key > after)
+            key, target_id = after
+            query = query.where(
+                sa.or_(
+                    _targets.c.order_key > key,
+                    sa.and_(_targets.c.order_key == key, _targets.c.id > target_id),
+                )
+            )
         if lo is not None:
             query = query.where(_targets.c.order_key >= lo)
         if hi is not None:
@@ -791,6 +799,13 @@ class Store:
                 conn.execute(_insert_ignoring_conflicts(conn, _observations), rows)
         return len(fresh)
 
+    def delete_scan(self, scan_id: int) -> None:
+        """Remove a scan and everything stored for it (a fleet scan whose targets were bad)."""
+        with _mapped(f"cannot delete scan {scan_id} in {self._url}"), self._engine.begin() as conn:
+            for table in (_observations, _targets, _shards):
+                conn.execute(sa.delete(table).where(table.c.scan_id == scan_id))
+            conn.execute(sa.delete(_scans).where(_scans.c.id == scan_id))
+
     def finish_fleet_scan(self, scan_id: int, finished_at: datetime) -> None:
         with _mapped(f"cannot finish scan {scan_id} in {self._url}"), self._engine.begin() as conn:
             self._scan_row(conn, scan_id)
@@ -816,6 +831,7 @@ class Store:
                     _observations.c.observation_json,
                     _observations.c.ptr,
                     _observations.c.endpoint_key,
+                    _observations.c.target_id,
                 )
                 .where(_observations.c.scan_id == scan_id, _observations.c.seq > after)
                 .order_by(_observations.c.seq)
@@ -837,8 +853,39 @@ class Store:
                     ),
                     ptr=row.ptr,
                     depth=depth,
+                    target_id=None if row.target_id is None else int(row.target_id),
                 )
             after = int(rows[-1].seq)
+
+    def scan_options(self, scan_id: int) -> Mapping[str, Any]:
+        """The options recorded with a scan."""
+        with (
+            _mapped(f"cannot read scan {scan_id} from {self._url}"),
+            self._engine.connect() as conn,
+        ):
+            row = self._scan_row(conn, scan_id)
+        return MappingProxyType(_json_object(row.options_json, f"scan {scan_id} options"))
+
+    def scan_summary(self, scan_id: int) -> ScanSummary:
+        """One scan's ``list_scans`` line."""
+        failed = sa.func.sum(sa.case((_observations.c.status != "ok", 1), else_=0))
+        with (
+            _mapped(f"cannot read scan {scan_id} from {self._url}"),
+            self._engine.connect() as conn,
+        ):
+            row = self._scan_row(conn, scan_id)
+            endpoints, failures = conn.execute(
+                sa.select(sa.func.count(), failed).where(_observations.c.scan_id == scan_id)
+            ).one()
+        return ScanSummary(
+            scan_id=scan_id,
+            targets=_json_strings(row.targets_json, f"scan {scan_id} targets"),
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            endpoints=int(endpoints or 0),
+            failed=int(failures or 0),
+            vedette_version=row.vedette_version,
+        )
 
     def endpoint_keys(self, scan_id: int) -> list[str]:
         """Every endpoint key stored for a scan (tests and diagnostics)."""

@@ -1,0 +1,71 @@
+"""Aggregates over a stored scan: how many endpoints per finding, TLS version, issuer, expiry
+month, status and protocol. One pass over the records (``report.rows``), counters only."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from vedette.model import Severity
+from vedette.report.rows import EndpointRecord
+
+__all__ = ["Aggregates", "aggregate"]
+
+
+@dataclass(slots=True)
+class Aggregates:
+    """Counts of endpoints (a finding counts once per endpoint).
+
+    Attributes:
+        severity_of: the severity of each finding id (the highest seen).
+        titles: one title per finding id.
+    """
+
+    endpoints: int = 0
+    failed: int = 0
+    by_finding: Counter[str] = field(default_factory=Counter)
+    by_severity: Counter[str] = field(default_factory=Counter)
+    by_tls_version: Counter[str] = field(default_factory=Counter)
+    by_issuer: Counter[str] = field(default_factory=Counter)
+    by_expiry_month: Counter[str] = field(default_factory=Counter)
+    by_status: Counter[str] = field(default_factory=Counter)
+    by_protocol: Counter[str] = field(default_factory=Counter)
+    severity_of: dict[str, Severity] = field(default_factory=dict)
+    titles: dict[str, str] = field(default_factory=dict)
+
+    def add(self, record: EndpointRecord) -> None:
+        self.endpoints += 1
+        if record.status != "ok":
+            self.failed += 1
+        self.by_status[record.status] += 1
+        self.by_protocol[record.protocol] += 1
+        if record.tls_version:
+            self.by_tls_version[record.tls_version] += 1
+        if record.cert_issuer:
+            self.by_issuer[record.cert_issuer] += 1
+        if record.cert_not_after:
+            self.by_expiry_month[record.cert_not_after[:7]] += 1
+        worst: Severity | None = None
+        for finding_id in {f.id for f in record.findings}:
+            self.by_finding[finding_id] += 1
+        for f in record.findings:
+            if f.id not in self.severity_of or f.severity > self.severity_of[f.id]:
+                self.severity_of[f.id] = f.severity
+            self.titles.setdefault(f.id, f.title)
+            worst = f.severity if worst is None or f.severity > worst else worst
+        self.by_severity[worst.label if worst is not None else "none"] += 1
+
+
+def aggregate(records: Iterable[EndpointRecord]) -> Aggregates:
+    result = Aggregates()
+    for record in records:
+        result.add(record)
+    return result
+
+
+def tee(records: Iterable[EndpointRecord], into: Aggregates) -> Iterator[EndpointRecord]:
+    """Pass ``records`` through while counting them (one pass feeds a table and the charts)."""
+    for record in records:
+        into.add(record)
+        yield record

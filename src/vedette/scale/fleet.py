@@ -1,0 +1,402 @@
+"""``vedette scan`` for fleets: target files, CIDR sweeps, resume, cluster (the CLI glue).
+
+``commands/scan.py`` hands over here when a fleet option is present (``wanted``). The flow:
+
+1. open the store (SQLite or PostgreSQL), or the scan to resume;
+2. spool the targets into it (``vedette.scale.spool``): deduplicated and permuted there;
+3. probe the pending targets locally (``vedette.scale.runner``) or on a Dask cluster
+   (``vedette.scale.cluster``), results stored in batches as they come;
+4. mark the scan finished and print a summary; reports come from the store
+   (``vedette report SCAN --format csv|jsonl|html``).
+
+Exit status: 0 even when findings were found (cron jobs and CI sweeps should not alarm on the
+state of other people's servers), 2 for an operational error (bad input, store unusable);
+``--fail-on SEVERITY`` given explicitly restores exit 1 on findings at or above it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from vedette import trust
+from vedette.commands import _common as c
+from vedette.errors import StoreError, UsageError
+from vedette.scale.runner import FleetSettings, Progress, RunStats, run_targets
+from vedette.scale.spool import spool
+from vedette.scale.targets import (
+    DEFAULT_MAX_CIDR,
+    Exclusions,
+    TargetLine,
+    exclusions_from_entries,
+    parse_exclusions,
+    parse_target_line,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from vedette.store.db import Store
+
+__all__ = ["add_fleet_arguments", "run_fleet", "wanted"]
+
+#: What is stored with a fleet scan so that ``--resume`` probes the same way. The values are
+#: the command-line strings, parsed again on resume by the same code.
+_STORED_ARGS = (
+    "ports",
+    "service",
+    "ip",
+    "resolve",
+    "resolver",
+    "ehlo",
+    "connect_timeout",
+    "read_timeout",
+    "endpoint_timeout",
+    "concurrency",
+    "per_host",
+    "rate",
+)
+
+
+def add_fleet_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("fleet scans (results stored; see 'vedette report')")
+    g.add_argument(
+        "--targets",
+        dest="targets_file",
+        metavar="FILE|-",
+        help="read targets from FILE ('-': standard input), one a line: TARGET [ADDRESS]",
+    )
+    g.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="never contact these CIDRs, addresses or names (checked after resolution); repeatable",
+    )
+    g.add_argument("--rate", type=_rate, metavar="N", help="new connections per second, in all")
+    g.add_argument(
+        "--deep",
+        type=_finding_ids,
+        metavar="FINDING_ID,...",
+        help="re-scan in full the endpoints whose quick result has one of these findings",
+    )
+    g.add_argument("--resume", type=_scan_id, metavar="SCAN_ID", help="finish a stopped scan")
+    g.add_argument(
+        "--cluster",
+        metavar="tcp://HOST:PORT",
+        help="run on a Dask cluster (needs --db postgresql+psycopg://...)",
+    )
+    g.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+    g.add_argument(
+        "--max-cidr",
+        type=_max_cidr,
+        default=DEFAULT_MAX_CIDR,
+        metavar="N",
+        help=f"most addresses one CIDR may hold (default {DEFAULT_MAX_CIDR})",
+    )
+    g.add_argument(
+        "--allow-reserved",
+        action="store_true",
+        help="let CIDR sweeps include reserved and bogon ranges (private, loopback...)",
+    )
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1000000: {text!r}")
+    return value
+
+
+def _finding_ids(text: str) -> frozenset[str]:
+    from vedette.checks import load_checks
+
+    known = {check.id for check in load_checks()}
+    ids = frozenset(part.strip() for part in text.split(",") if part.strip())
+    unknown = sorted(ids - known)
+    if not ids or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown finding id(s): {', '.join(unknown) or text!r} (see 'vedette checks')"
+        )
+    return ids
+
+
+def _scan_id(text: str) -> int:
+    if not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"not a scan id: {text!r}")
+    return int(text)
+
+
+def _max_cidr(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) <= 1 << 32:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 2**32: {text!r}")
+    return int(text)
+
+
+def _has_cidr(targets: list[str]) -> bool:
+    return any("/" in t.split("://", 1)[-1] for t in targets)
+
+
+def wanted(args: argparse.Namespace) -> bool:
+    """True when the command line asks for a fleet scan."""
+    return bool(
+        args.targets_file
+        or args.resume
+        or args.cluster
+        or args.exclude
+        or args.rate
+        or args.deep
+        or args.quiet
+        or _has_cidr(args.targets)
+    )
+
+
+# --- target lines ----------------------------------------------------------------------------
+
+
+def _lines(args: argparse.Namespace) -> Iterator[TargetLine]:
+    for text in args.targets:
+        yield TargetLine(text=text, where=f"target {text!r}")
+    if args.targets_file:
+        name = args.targets_file
+        if name == "-":
+            yield from _file_lines(sys.stdin, "<stdin>")
+            return
+        try:
+            with open(name, encoding="utf-8", errors="strict") as handle:
+                yield from _file_lines(handle, name)
+        except OSError as exc:
+            raise UsageError(f"--targets {name}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"--targets {name}: not UTF-8 text") from None
+
+
+def _file_lines(handle: Any, name: str) -> Iterator[TargetLine]:
+    for number, line in enumerate(handle, 1):
+        if len(line) > 4096:
+            raise UsageError(f"{name}:{number}: line too long")
+        parsed = parse_target_line(line, f"{name}:{number}")
+        if parsed is not None:
+            yield parsed
+
+
+def _exclusions(paths: list[Path]) -> Exclusions:
+    result = Exclusions()
+    for path in paths:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"--exclude {path}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"--exclude {path}: not UTF-8 text") from None
+        result = result.union(parse_exclusions(text.splitlines(), str(path)))
+    return result
+
+
+# --- settings stored with the scan -----------------------------------------------------------
+
+
+def _settings(stored: dict[str, Any], exclusions: Exclusions) -> FleetSettings:
+    from vedette.commands.scan import _scan_options
+
+    ns = argparse.Namespace(**{k: stored.get(k) for k in _STORED_ARGS})
+    ns.ip = ns.ip or []
+    ns.resolve = ns.resolve or []
+    ns.mode = stored["mode"]
+    return FleetSettings(
+        options=_scan_options(ns),
+        exclusions=exclusions,
+        rate=stored.get("rate"),
+        mode=str(stored["mode"]),
+        deep=frozenset(stored.get("deep") or ()),
+        ptr=stored.get("resolver") is not None,
+    )
+
+
+def _new_options(args: argparse.Namespace, mode: str, exclusions: Exclusions) -> dict[str, Any]:
+    extra = trust.load_extra_roots(args.ca)
+    stored: dict[str, Any] = {k: getattr(args, k) for k in _STORED_ARGS}
+    stored.update(
+        mode=mode,
+        deep=sorted(args.deep or ()),
+        exclude=list(exclusions.entries),
+        ca_roots_der_hex=[r.hex() for r in extra],
+        fleet=True,
+    )
+    return stored
+
+
+# --- progress --------------------------------------------------------------------------------
+
+
+class _Bar(Progress):
+    """A rich progress bar on standard error: targets, rate, ETA, errors, findings."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+        from rich.progress import Progress as RichProgress
+
+        self._bar = RichProgress(
+            TextColumn("scan"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]:.1f} targets/s"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            TextColumn("errors {task.fields[errors]} findings {task.fields[findings]}"),
+            console=Console(stderr=True, highlight=False),
+            transient=False,
+        )
+        self._task: Any = None
+        self._base = 0
+        self._t0 = time.monotonic()
+
+    def start(self, total: int, done: int) -> None:
+        self._base = done
+        self._t0 = time.monotonic()
+        self._bar.start()
+        self._task = self._bar.add_task(
+            "scan", total=total, completed=done, rate=0.0, errors=0, findings=0
+        )
+
+    def update(self, stats: RunStats) -> None:
+        elapsed = max(1e-6, time.monotonic() - self._t0)
+        self._bar.update(
+            self._task,
+            completed=self._base + stats.targets,
+            rate=stats.targets / elapsed,
+            errors=stats.errors,
+            findings=stats.findings,
+        )
+
+    def stop(self) -> None:
+        self._bar.stop()
+
+
+# --- the command -----------------------------------------------------------------------------
+
+
+def run_fleet(args: argparse.Namespace) -> int:
+    if args.no_store:
+        raise UsageError("fleet scans keep their results in the store; drop --no-store")
+    if args.json:
+        raise UsageError("fleet scans report from the store: vedette report SCAN --format json")
+    if args.resume and (args.targets or args.targets_file):
+        raise UsageError("--resume takes the targets of the stored scan; give no targets")
+    if not args.resume and not args.targets and not args.targets_file:
+        raise UsageError("no targets: give TARGET..., --targets FILE or --resume SCAN_ID")
+    from vedette.store.db import Store
+
+    extra_exclusions = _exclusions(args.exclude)
+    with Store.open(c.db_url(args)) as store:
+        if args.resume:
+            scan_id, settings, roots = _resume(store, args, extra_exclusions)
+        else:
+            scan_id, settings, roots = _start(store, args, extra_exclusions)
+        state = store.fleet_scan(scan_id)
+        ctx = c.context(datetime.now(UTC), roots)
+        progress: Progress = Progress() if args.quiet else _Bar()
+        progress.start(state.total, state.done)
+        try:
+            if args.cluster:
+                from vedette.scale.cluster import run_on_cluster
+
+                stats = run_on_cluster(
+                    args.cluster, c.db_url(args), store, scan_id, settings, roots, progress=progress
+                )
+            else:
+                stats = asyncio.run(run_targets(store, scan_id, settings, ctx, progress=progress))
+        finally:
+            progress.stop()
+        final = store.fleet_scan(scan_id)
+        if final.done < final.total:
+            c.err(
+                f"scan {scan_id}: {final.total - final.done} target(s) left; "
+                f"finish with: vedette scan --resume {scan_id}"
+            )
+            return 2
+        store.finish_fleet_scan(scan_id, datetime.now(UTC))
+    if not args.quiet:
+        _summary(scan_id, final.total, stats, settings)
+    fail_on = getattr(args, "fail_on", None)
+    if fail_on is not None and stats.worst is not None and stats.worst >= fail_on:
+        return 1
+    return 0
+
+
+def _start(
+    store: Store, args: argparse.Namespace, exclusions: Exclusions
+) -> tuple[int, FleetSettings, tuple[bytes, ...]]:
+    from_file_or_cidr = bool(args.targets_file) or _has_cidr(args.targets)
+    mode = args.mode or ("quick" if from_file_or_cidr else "full")
+    stored = _new_options(args, mode, exclusions)
+    settings = _settings(stored, exclusions)
+    shown = list(args.targets) + ([f"--targets {args.targets_file}"] if args.targets_file else [])
+    scan_id = store.begin_fleet_scan(shown, stored, datetime.now(UTC), mode)
+    seed = os.urandom(16)
+    try:
+        spool(
+            store,
+            scan_id,
+            _lines(args),
+            seed=seed,
+            settings=settings,
+            max_cidr=args.max_cidr,
+            allow_reserved=args.allow_reserved,
+        )
+    except (UsageError, StoreError, KeyboardInterrupt):
+        # Nothing was probed: leave no half-made scan behind.
+        store.delete_scan(scan_id)
+        raise
+    roots = tuple(bytes.fromhex(h) for h in stored["ca_roots_der_hex"])
+    return scan_id, settings, roots
+
+
+def _resume(
+    store: Store, args: argparse.Namespace, extra: Exclusions
+) -> tuple[int, FleetSettings, tuple[bytes, ...]]:
+    state = store.fleet_scan(args.resume)
+    if state.status == "spooling":
+        raise UsageError(
+            f"scan {args.resume} was stopped while its targets were read; nothing was "
+            "probed: start it again"
+        )
+    stored = dict(state.options)
+    # Exclusions only grow: the stored list always holds, and one given now is added to it.
+    exclusions = exclusions_from_entries(stored.get("exclude") or ()).union(extra)
+    settings = _settings(stored, exclusions)
+    roots = tuple(bytes.fromhex(h) for h in stored.get("ca_roots_der_hex") or ())
+    return args.resume, settings, roots
+
+
+def _summary(scan_id: int, total: int, stats: RunStats, settings: FleetSettings) -> None:
+    out = sys.stdout
+    out.write(
+        f"scan {scan_id} ({settings.mode}): {total} targets; this run stored {stats.endpoints} "
+        f"endpoints of {stats.targets} targets, {stats.errors} failed, "
+        f"{stats.excluded} excluded"
+    )
+    if stats.deep:
+        out.write(f", {stats.deep} re-scanned in full")
+    out.write("\n")
+    for finding_id, n in sorted(stats.by_finding.items(), key=lambda kv: (-kv[1], kv[0])):
+        out.write(f"  {n:>8}  {finding_id}\n")
+    out.write(f"report: vedette report {scan_id} --format csv|jsonl|html\n")

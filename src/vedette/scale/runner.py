@@ -1,0 +1,367 @@
+"""The resumable fleet runner: spooled targets in, stored observations out.
+
+One asyncio loop probes many targets at once. The targets come from the store page by page in
+permutation order (``Store.pending_targets``), so memory holds only what is in flight; the
+results go back in batches (``Store.record_results``), each batch one transaction that stores
+the observations of its targets *and* marks those targets done. A process killed at any moment
+therefore leaves every target either fully stored or not at all, and ``--resume`` probes
+again exactly the second kind.
+
+Limits that hold across the whole run:
+
+* ``concurrency`` endpoints probed at once, and ``per_host`` at once on one address;
+* ``rate``: new connections per second, a token bucket (one connection per endpoint probe);
+* the exclusion list, checked again here on the address actually connected to (after
+  resolution), whatever was checked when the targets were spooled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import dns.asyncresolver
+import dns.exception
+import dns.resolver
+import dns.reversename
+
+from vedette.checks import CheckContext, analyse
+from vedette.errors import ResolveError
+from vedette.model import Endpoint, Observation, Severity
+from vedette.probe.runner import probe_endpoint, unresolved_observation
+from vedette.probe.transport import scanner_ssl_context
+from vedette.resolve import Resolver
+from vedette.scale.targets import Exclusions
+from vedette.scan import ScanOptions
+from vedette.store.db import PendingTarget, Store, TargetResult
+from vedette.targets import parse_target, plan_ports
+
+__all__ = ["FleetSettings", "Progress", "RateLimiter", "RunStats", "run_targets"]
+
+#: Targets read from the store at a time.
+_PAGE = 500
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FleetSettings:
+    """How a fleet scan probes (stored with the scan, so a resumed scan probes the same way).
+
+    Attributes:
+        options: ports, service, pins, resolver, EHLO name and limits, as for ``vedette scan``.
+        exclusions: never contacted, checked after resolution.
+        rate: new connections per second over the whole run, ``None`` for no limit.
+        mode: ``quick`` or ``full``.
+        deep: finding ids whose endpoints a quick scan probes again in full.
+        ptr: look up the reverse name of bare-IP targets (only through ``--resolver``).
+        batch: targets per store transaction.
+    """
+
+    options: ScanOptions
+    exclusions: Exclusions = field(default_factory=Exclusions)
+    rate: float | None = None
+    mode: str = "quick"
+    deep: frozenset[str] = frozenset()
+    ptr: bool = False
+    batch: int = 100
+
+
+@dataclass(slots=True)
+class RunStats:
+    """What the run did, for the progress bar and the closing summary."""
+
+    targets: int = 0
+    endpoints: int = 0
+    errors: int = 0
+    excluded: int = 0
+    findings: int = 0
+    deep: int = 0
+    worst: Severity | None = None
+    by_finding: dict[str, int] = field(default_factory=dict)
+
+
+class Progress:
+    """Receives counts as results are stored; the default does nothing (``--quiet``)."""
+
+    def start(self, total: int, done: int) -> None:
+        """``total`` targets in the scan, ``done`` already stored before this run."""
+
+    def update(self, stats: RunStats) -> None:
+        """Called after each stored batch."""
+
+    def stop(self) -> None:
+        """Called once at the end (also on Ctrl-C)."""
+
+
+class RateLimiter:
+    """A token bucket: at most ``rate`` acquisitions a second, bursts of at most one second's
+    worth. ``None`` means no limit. Waiters are served in order (one lock), so a slow start
+    cannot be overtaken by later arrivals."""
+
+    def __init__(self, rate: float | None, clock: Callable[[], float] = time.monotonic) -> None:
+        self._rate = rate
+        self._clock = clock
+        self._capacity = max(1.0, rate or 1.0)
+        self._tokens = 1.0  # start with one token: no burst at the very start of a sweep
+        self._last = clock()
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        if self._rate is None:
+            return
+        async with self._lock:
+            while True:
+                now = self._clock()
+                self._tokens = min(self._capacity, self._tokens + (now - self._last) * self._rate)
+                self._last = now
+                if self._tokens >= 1.0:
+                    self._tokens -= 1.0
+                    return
+                await asyncio.sleep((1.0 - self._tokens) / self._rate)
+
+
+class _HostSlots:
+    """Per-address semaphores that vanish when unused, so a sweep of millions of addresses
+    does not keep one semaphore per address it ever saw."""
+
+    def __init__(self, per_host: int) -> None:
+        self._per_host = per_host
+        self._slots: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}
+
+    async def acquire(self, ip: str) -> None:
+        if ip not in self._slots:
+            self._slots[ip] = (asyncio.Semaphore(self._per_host), [0])
+        sem, users = self._slots[ip]
+        users[0] += 1
+        try:
+            await sem.acquire()
+        except BaseException:
+            self._drop(ip)
+            raise
+
+    def release(self, ip: str) -> None:
+        self._slots[ip][0].release()
+        self._drop(ip)
+
+    def _drop(self, ip: str) -> None:
+        users = self._slots[ip][1]
+        users[0] -= 1
+        if users[0] == 0:
+            del self._slots[ip]
+
+
+async def reverse_name(resolver: dns.asyncresolver.Resolver, ip: str) -> str | None:
+    """The first PTR name of ``ip`` (without the trailing dot), ``None`` when there is none."""
+    try:
+        answer = await resolver.resolve(dns.reversename.from_address(ip), "PTR")
+    except (dns.exception.DNSException, ValueError):
+        return None
+    for rr in answer:
+        return str(rr.to_text()).rstrip(".")
+    return None
+
+
+class _Run:
+    def __init__(
+        self,
+        store: Store,
+        scan_id: int,
+        settings: FleetSettings,
+        ctx: CheckContext,
+        progress: Progress,
+    ) -> None:
+        self.store = store
+        self.scan_id = scan_id
+        self.settings = settings
+        self.options = settings.options
+        self.limits = settings.options.limits
+        self.ctx = ctx
+        self.progress = progress
+        self.stats = RunStats()
+        self.rate = RateLimiter(settings.rate)
+        self.overall = asyncio.Semaphore(self.limits.concurrency)
+        self.hosts = _HostSlots(self.limits.per_host)
+        self.ssl = scanner_ssl_context()
+        self.resolver = Resolver(self.options.resolver, timeout=self.limits.connect_timeout)
+        self.ptr_resolver: dns.asyncresolver.Resolver | None = None
+        if settings.ptr and self.options.resolver is not None:
+            r = dns.asyncresolver.Resolver(configure=False)
+            r.nameservers = [self.options.resolver[0]]
+            r.port = self.options.resolver[1]
+            r.lifetime = r.timeout = self.limits.connect_timeout
+            self.ptr_resolver = r
+
+    # --- one target ---------------------------------------------------------------------------
+
+    async def addresses(self, host: str, is_ip: bool, port: int, pin: str) -> tuple[str, ...]:
+        if is_ip:
+            return (host,)
+        if pin:
+            return (pin,)
+        for p in self.options.pins:
+            if p.host == host and p.port in (port, None):
+                return p.addresses
+        if self.options.pinned:
+            return self.options.pinned
+        return await self.resolver.resolve(host)
+
+    async def target(self, pending: PendingTarget) -> TargetResult:
+        spec = parse_target(pending.target)
+        observations: list[Observation] = []
+        endpoints: list[Endpoint] = []
+        host = None if spec.is_ip else spec.host
+        if host is not None and self.settings.exclusions.name_excluded(host):
+            self.stats.excluded += 1
+            return TargetResult(target_id=pending.target_id, observations=())
+        for port, svc in plan_ports(spec, ports=self.options.ports, service=self.options.service):
+            try:
+                ips = await self.addresses(spec.host, spec.is_ip, port, pending.pin)
+            except ResolveError as exc:
+                ep = Endpoint(host=host, ip=None, port=port, service=svc)
+                observations.append(unresolved_observation(ep, str(exc)))
+                continue
+            for ip in ips:
+                # The exclusion list is honoured on the address actually connected to.
+                if self.settings.exclusions.address_excluded(ip):
+                    self.stats.excluded += 1
+                    continue
+                endpoints.append(Endpoint(host=host, ip=ip, port=port, service=svc))
+        ptr_task = None
+        if spec.is_ip and self.ptr_resolver is not None and endpoints:
+            ptr_task = asyncio.ensure_future(reverse_name(self.ptr_resolver, spec.host))
+        depth = self.settings.mode
+        observations.extend(await asyncio.gather(*(self.probe(ep, depth) for ep in endpoints)))
+        ptr = await ptr_task if ptr_task is not None else None
+        return TargetResult(
+            target_id=pending.target_id,
+            observations=tuple(observations),
+            ptr=ptr,
+            depth=self.settings.mode,
+        )
+
+    async def probe(self, ep: Endpoint, depth: str) -> Observation:
+        assert ep.ip is not None
+        async with self.overall:
+            await self.hosts.acquire(ep.ip)
+            try:
+                await self.rate.acquire()
+                obs = await probe_endpoint(
+                    ep, limits=self.limits, ehlo_name=self.options.ehlo_name, ssl_context=self.ssl
+                )
+                if depth == "full" and obs.tls is not None:
+                    # Full: the TLS enumeration (versions, suites, groups) on top of the quick
+                    # probe. Its connections share this endpoint's slot; the rate limit counts
+                    # the endpoint once.
+                    from vedette.probe.enumerate import enumerate_observed
+
+                    (obs,) = await enumerate_observed(
+                        (obs,), limits=self.limits, ehlo_name=self.options.ehlo_name
+                    )
+                return obs
+            finally:
+                self.hosts.release(ep.ip)
+
+    async def deepen(self, result: TargetResult) -> TargetResult | None:
+        """``--deep``: the endpoints of a quick result that carry a listed finding, in full."""
+        findings = analyse(result.observations, self.ctx)
+        hit = {f.endpoint for f in findings if f.id in self.settings.deep}
+        todo = [o.endpoint for o in result.observations if o.endpoint in hit and o.endpoint.ip]
+        if not todo:
+            return None
+        # The full pass is stored beside the quick one (its own endpoint keys).
+        full = await asyncio.gather(*(self.probe(ep, "full") for ep in todo))
+        self.stats.deep += len(full)
+        return TargetResult(
+            target_id=result.target_id, observations=tuple(full), ptr=result.ptr, depth="full"
+        )
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    def count(self, results: Sequence[TargetResult]) -> None:
+        for result in results:
+            self.stats.targets += 1
+            self.stats.endpoints += len(result.observations)
+            self.stats.errors += sum(1 for o in result.observations if o.failure is not None)
+            for f in analyse(result.observations, self.ctx):
+                self.stats.findings += 1
+                self.stats.by_finding[f.id] = self.stats.by_finding.get(f.id, 0) + 1
+                if self.stats.worst is None or f.severity > self.stats.worst:
+                    self.stats.worst = f.severity
+
+    async def run(self, lo: int | None, hi: int | None, keep_going: Callable[[], bool]) -> None:
+        queue: asyncio.Queue[PendingTarget | None] = asyncio.Queue(maxsize=_PAGE)
+        workers = max(1, self.limits.concurrency)
+
+        async def feed() -> None:
+            after: tuple[int, int] | None = None
+            while keep_going():
+                page = await asyncio.to_thread(
+                    self.store.pending_targets, self.scan_id, after=after, limit=_PAGE, lo=lo, hi=hi
+                )
+                if not page:
+                    break
+                for pending in page:
+                    await queue.put(pending)
+                after = (page[-1].order_key, page[-1].target_id)
+            for _ in range(workers):
+                await queue.put(None)
+
+        batch: list[TargetResult] = []
+        flush_lock = asyncio.Lock()
+
+        async def flush() -> None:
+            nonlocal batch
+            async with flush_lock:
+                if not batch:
+                    return
+                todo, batch = batch, []
+                await asyncio.to_thread(self.store.record_results, self.scan_id, todo)
+                self.count([r for r in todo if r.depth == self.settings.mode])
+                self.progress.update(self.stats)
+
+        async def work() -> None:
+            while (pending := await queue.get()) is not None:
+                result = await self.target(pending)
+                extra = None
+                if self.settings.deep and self.settings.mode == "quick":
+                    extra = await self.deepen(result)
+                # A target's quick and full passes land in the same batch (one transaction).
+                batch.append(result)
+                if extra is not None:
+                    batch.append(extra)
+                if len(batch) >= self.settings.batch:
+                    await flush()
+
+        async def tick() -> None:
+            # Results of a slow sweep still reach the store (and the progress bar) twice a
+            # second: a kill loses at most half a second of work.
+            while True:
+                await asyncio.sleep(0.5)
+                await flush()
+
+        ticker = asyncio.create_task(tick())
+        try:
+            await asyncio.gather(feed(), *(work() for _ in range(workers)))
+        finally:
+            ticker.cancel()
+        await flush()
+
+
+async def run_targets(
+    store: Store,
+    scan_id: int,
+    settings: FleetSettings,
+    ctx: CheckContext,
+    *,
+    progress: Progress | None = None,
+    lo: int | None = None,
+    hi: int | None = None,
+    keep_going: Callable[[], bool] = lambda: True,
+) -> RunStats:
+    """Probe every pending target of ``scan_id`` (within the key range ``[lo, hi)`` when
+    given) and store the results. ``keep_going`` is asked before each page of targets (a
+    Dask shard stops when it loses its lease)."""
+    run = _Run(store, scan_id, settings, ctx, progress or Progress())
+    await run.run(lo, hi, keep_going)
+    return run.stats
