@@ -200,7 +200,7 @@ _SUITE_FIX = (
     explanation="Export suites use 40- or 56-bit keys or 512-bit key exchange, breakable in "
     "hours (FREAK, Logjam).",
     remediation=_SUITE_FIX,
-    severity=Severity.CRITICAL,
+    severity=Severity.HIGH,
     relay_severity=Severity.MEDIUM,
     references=("https://weakdh.org", "CVE-2015-0204"),
 )
@@ -211,10 +211,11 @@ def export_suites(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
 @endpoint_check(
     "tls.null-suites",
     title="Cipher suites without encryption (NULL) are accepted",
-    explanation="A NULL suite authenticates the peer but sends everything in clear.",
+    explanation="A NULL suite authenticates the peer but sends everything in clear, with any "
+    "client that offers it (mainstream clients do not, hence medium).",
     remediation=_SUITE_FIX,
-    severity=Severity.HIGH,
-    relay_severity=Severity.MEDIUM,
+    severity=Severity.MEDIUM,
+    relay_severity=Severity.LOW,
     references=("RFC 9325 §4.1",),
 )
 def null_suites(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
@@ -225,10 +226,11 @@ def null_suites(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
     "tls.anon-suites",
     title="Anonymous cipher suites (no server authentication) are accepted",
     explanation="Anonymous Diffie-Hellman suites send no certificate, so a man in the middle "
-    "needs no key to intercept. Between MTAs on port 25, where certificates are not checked "
-    "anyway, they are harmless and Postfix enables them on purpose.",
+    "needs no key to intercept a client that offers them (mainstream clients do not, hence "
+    "medium). Between MTAs on port 25, where certificates are not checked anyway, they are "
+    "harmless and Postfix enables them on purpose.",
     remediation=_SUITE_FIX,
-    severity=Severity.HIGH,
+    severity=Severity.MEDIUM,
     relay_severity=Severity.INFO,
     references=("RFC 9325 §4.1", "RFC 7672 §8.2"),
 )
