@@ -1,0 +1,169 @@
+"""The enumeration planner against simulated servers: sets, order, connection counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from vedette.tls.plan import Answered, Outcome, Planner, Probe, Refused, Unanswered
+from vedette.tls.registry import SSL2, SSL3, TLS10, TLS11, TLS12, TLS13, suite
+from vedette.tls.server import KeyExchange, ServerAnswer, ServerHello
+
+
+@dataclass
+class SimServer:
+    """A server policy at the level of parsed answers (no bytes, no vedette codec)."""
+
+    suites: dict[int, list[int]]  # version -> suites in the server's preference order
+    server_order: bool = True
+    groups13: list[int] = field(default_factory=list)
+    curves: list[int] = field(default_factory=list)
+    dh_bits: int = 2048
+    fallback_scsv: bool = True
+    secure_reneg: bool = True
+    fail_after: int | None = None  # Unanswered from this probe number on (rate limiting)
+    seen: int = 0
+
+    def answer(self, probe: Probe) -> Outcome:
+        self.seen += 1
+        if self.fail_after is not None and self.seen > self.fail_after:
+            return Unanswered("421 too many connections")
+        hello = probe.hello
+        if hello is None:
+            return Refused("closed")
+        if hello.version == TLS13:
+            ours = self.suites.get(TLS13, [])
+            pick = self._pick(ours, hello.suites)
+            group = self._pick(self.groups13, hello.groups)
+            if pick is None or group is None:
+                return Answered(ServerAnswer(alert=(2, 40)))
+            return Answered(ServerAnswer(hello=self._hello(TLS13, pick, retry=True, group=group)))
+        supported = [v for v in self.suites if v <= hello.version and v != TLS13]
+        if not supported:
+            return Answered(ServerAnswer(alert=(2, 70)))
+        version = max(supported)
+        if hello.fallback_scsv and self.fallback_scsv and version < max(self.suites):
+            return Answered(ServerAnswer(alert=(2, 86)))
+        pick = self._pick(self.suites[version], hello.suites)
+        if pick is None:
+            return Answered(ServerAnswer(alert=(2, 40)))
+        kx = None
+        info = suite(pick)
+        if info is not None and info.kx == "ECDHE":
+            curve = self._pick(self.curves, hello.groups)
+            if curve is None:
+                return Answered(ServerAnswer(alert=(2, 40)))
+            kx = KeyExchange(kind="ecdhe", group=curve, sigalg=0x0804)
+        elif info is not None and info.kx == "DHE":
+            kx = KeyExchange(kind="dhe", bits=self.dh_bits, sigalg=0x0401)
+        exts = ((0xFF01, b"\x00"),) if self.secure_reneg else ()
+        h = self._hello(version, pick, exts=exts)
+        return Answered(ServerAnswer(hello=h, key_exchange=kx, hello_done=True))
+
+    def _pick(self, ours: list[int], offered: tuple[int, ...]) -> int | None:
+        if self.server_order:
+            return next((c for c in ours if c in offered), None)
+        return next((c for c in offered if c in ours), None)
+
+    @staticmethod
+    def _hello(
+        version: int,
+        pick: int,
+        *,
+        retry: bool = False,
+        group: int | None = None,
+        exts: tuple[tuple[int, bytes], ...] = (),
+    ) -> ServerHello:
+        return ServerHello(
+            version=version,
+            legacy_version=min(version, TLS12),
+            random=bytes(32),
+            session_id=b"",
+            suite=pick,
+            compression=0,
+            extensions=tuple(exts),
+            retry=retry,
+            group=group,
+        )
+
+
+def run(server: SimServer, **kw):
+    planner = Planner("mail.example.test", **kw)
+    sent = 0
+    for _ in range(10_000):
+        if planner.done:
+            break
+        for probe in planner.ready():
+            sent += 1
+            planner.record(probe, server.answer(probe))
+    assert planner.done
+    return planner.result(connections=sent), sent
+
+
+ECDHE_GCM = 0xC02F
+ECDHE_CBC = 0xC013
+RSA_GCM = 0x009C
+DHE_GCM = 0x009E
+RSA_3DES = 0x000A
+
+
+def test_finds_exact_sets_and_server_order_with_few_connections():
+    server = SimServer(
+        suites={
+            TLS12: [ECDHE_GCM, DHE_GCM, ECDHE_CBC, RSA_GCM, RSA_3DES],
+            TLS13: [0x1302, 0x1301],
+        },
+        groups13=[0x11EC, 0x001D, 0x0017],
+        curves=[0x001D, 0x0017],
+        dh_bits=1024,
+    )
+    result, sent = run(server)
+    assert result.versions == (TLS12, TLS13)
+    assert result.suites_for(TLS12) == (ECDHE_GCM, DHE_GCM, ECDHE_CBC, RSA_GCM, RSA_3DES)
+    assert result.suites_for(TLS13) == (0x1302, 0x1301)
+    assert all(vs.server_order for vs in result.suites)
+    assert result.groups == (0x11EC, 0x001D, 0x0017)
+    assert result.groups_tls12 == (0x001D, 0x0017)
+    assert result.dh_bits == (1024,)
+    assert result.fallback_scsv is True and result.secure_renegotiation is True
+    assert not result.incomplete
+    # SSLv2 1 + SSLv3/1.0/1.1 1 each + TLS 1.2 (5 + 1 refusal) + order 1 + TLS 1.3 (2 + 1)
+    # + order 1 + groups (the first came with the suites: 2 more + 1) + curves (2 + 1)
+    # + fallback 1 = 22, where one hello per registry suite would be over 400.
+    assert sent == 22
+
+
+def test_client_order_is_recognised():
+    server = SimServer(
+        suites={TLS12: [ECDHE_GCM, RSA_GCM, RSA_3DES]}, server_order=False, curves=[0x17]
+    )
+    result, _ = run(server)
+    assert set(result.suites_for(TLS12)) == {ECDHE_GCM, RSA_GCM, RSA_3DES}
+    assert result.suites[0].server_order is False
+    assert result.fallback_scsv is None  # a single version: nothing to fall back to
+
+
+def test_legacy_versions_and_no_fallback_scsv():
+    server = SimServer(
+        suites={SSL3: [RSA_3DES], TLS10: [ECDHE_CBC, RSA_3DES], TLS11: [ECDHE_CBC]},
+        curves=[0x17],
+        fallback_scsv=False,
+        secure_reneg=False,
+    )
+    result, _ = run(server)
+    assert result.versions == (SSL3, TLS10, TLS11)
+    assert result.suites_for(SSL3) == (RSA_3DES,)
+    assert result.fallback_scsv is False
+    assert result.secure_renegotiation is False
+
+
+def test_rate_limited_server_gives_an_incomplete_result_not_refusals():
+    server = SimServer(suites={TLS12: [ECDHE_GCM, RSA_GCM, RSA_3DES]}, curves=[0x17], fail_after=2)
+    result, _ = run(server, versions=(TLS12,))
+    assert result.incomplete
+    assert "421" in (result.incomplete_reason or "")
+    assert set(result.suites_for(TLS12)) < {ECDHE_GCM, RSA_GCM, RSA_3DES}
+
+
+def test_sslv2_only_probe():
+    result, sent = run(SimServer(suites={}), versions=(SSL2,))
+    assert result.versions == () and sent == 1
