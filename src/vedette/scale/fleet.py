@@ -207,11 +207,16 @@ def _exclusions(paths: list[Path]) -> Exclusions:
 
 
 def _settings(stored: dict[str, Any], exclusions: Exclusions) -> FleetSettings:
-    from vedette.commands.scan import _scan_options
+    from vedette.commands.scan import _scan_options, add_arguments
 
-    ns = argparse.Namespace(**{k: stored.get(k) for k in _STORED_ARGS})
-    ns.ip = ns.ip or []
-    ns.resolve = ns.resolve or []
+    # The scan command's own defaults, overridden by what was stored: a value missing from
+    # the record (a scan stored before an option existed) takes today's default.
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser)
+    ns = parser.parse_args([])
+    for key in _STORED_ARGS:
+        if stored.get(key) is not None:
+            setattr(ns, key, stored[key])
     ns.mode = stored["mode"]
     return FleetSettings(
         options=_scan_options(ns),
@@ -397,6 +402,11 @@ def _summary(scan_id: int, total: int, stats: RunStats, settings: FleetSettings)
     if stats.deep:
         out.write(f", {stats.deep} re-scanned in full")
     out.write("\n")
+    if total == 0:
+        out.write(
+            "  no target to probe: excluded, or in reserved ranges, which CIDR sweeps skip "
+            "unless --allow-reserved\n"
+        )
     for finding_id, n in sorted(stats.by_finding.items(), key=lambda kv: (-kv[1], kv[0])):
         out.write(f"  {n:>8}  {finding_id}\n")
     out.write(f"report: vedette report {scan_id} --format csv|jsonl|html\n")
