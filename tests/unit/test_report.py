@@ -233,6 +233,7 @@ FINDING_KEYS = {
     "service",
     "evidence",
     "references",
+    "fix_commands",
 }
 
 
@@ -252,6 +253,7 @@ def test_json_document_has_the_documented_shape() -> None:
         "summary",
         "endpoints",
         "findings",
+        "clients",
     }
     assert doc["schema"] == JSON_SCHEMA == "vedette.scan/1"
     assert doc["vedette_version"] == __version__
@@ -345,6 +347,7 @@ def test_json_findings_in_report_order_with_endpoint_identity() -> None:
         "service": "submission",
         "evidence": ["250 AUTH PLAIN LOGIN"],
         "references": ["RFC 8314"],
+        "fix_commands": [],
     }
     assert second["endpoint"] == "imaps://imap.example.test:993 (192.0.2.11)"
 

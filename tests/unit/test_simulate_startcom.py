@@ -195,8 +195,8 @@ def test_real_startcom_chain_fails_everywhere_today_with_every_reason():
     assert all(v.outcome is ClientOutcome.FAILS for v in m.values())
     codes = {v.profile: {r.code for r in v.reasons} for v in m.values()}
     # Every reason, not only the first: distrusted root, SHA-1 where refused, expiry.
-    assert {"cert.root-not-trusted", "cert.sha1", "cert.expired"} <= codes["chrome-current"]
-    assert {"cert.root-not-trusted", "cert.expired"} <= codes["outlook-win11"]
+    assert {"cert.distrusted-ca", "cert.sha1", "cert.expired"} <= codes["chrome-current"]
+    assert {"cert.distrusted-ca", "cert.expired"} <= codes["outlook-win11"]
     assert "cert.sha1" not in codes["outlook-win11"]  # SChannel still accepts SHA-1 chains
     texts = " ".join(r.text for r in m["outlook-win11"].reasons)
     assert "disallowed by Microsoft's root list since 2019-02-01" in texts

@@ -24,6 +24,7 @@ CHECK_MODULES: tuple[str, ...] = (
     "vedette.checks.certificate",
     "vedette.checks.consistency",
     "vedette.checks.tls_protocols",
+    "vedette.checks.clients",
 )
 
 _loaded = False

@@ -21,9 +21,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from vedette.model import Endpoint, Finding, Observation, Role, Severity
+
+if TYPE_CHECKING:
+    from vedette.trust.simulate import ClientOptions
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,12 +38,14 @@ class Hit:
         evidence: verbatim server data (escaped later, at output).
         severity: overrides the registered severity (e.g. expiring in 3 days vs 25 days).
         endpoint: for group checks, which endpoint to attach to (default: the first).
+        fix_commands: vedette command lines fixing this occurrence (``Finding.fix_commands``).
     """
 
     detail: str
     evidence: tuple[str, ...] = ()
     severity: Severity | None = None
     endpoint: Endpoint | None = None
+    fix_commands: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,12 +57,15 @@ class CheckContext:
         trust_roots_der: DER certificates of the trust anchors (Mozilla via certifi, plus
             the user's ``--ca`` roots).
         extra_roots_der: the subset of ``trust_roots_der`` given by the user with ``--ca``.
+        clients: the client-matrix options (``--clients``, ``--as-of``, ``--pin``...);
+            ``None`` means the defaults.
     """
 
     now: datetime
     trust_roots_der: tuple[bytes, ...] = ()
     extra_roots_der: tuple[bytes, ...] = ()
     cache: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
+    clients: ClientOptions | None = None
 
 
 EndpointFn = Callable[[CheckContext, Observation], Iterable[Hit]]
@@ -103,6 +111,7 @@ class Check:
             endpoint=hit.endpoint or endpoint,
             evidence=hit.evidence,
             references=self.references,
+            fix_commands=hit.fix_commands,
         )
 
 

@@ -21,6 +21,8 @@ from vedette.checks import CheckContext, analyse
 from vedette.errors import StoreError
 from vedette.model import Observation, ScanReport, Severity
 from vedette.probe.limits import Limits
+from vedette.trust.matrix import report_matrices
+from vedette.trust.simulate import ClientOptions
 
 DEFAULT_LIMITS = Limits()
 
@@ -74,11 +76,14 @@ def err(message: str) -> None:
     sys.stderr.write(f"vedette: {message}\n")
 
 
-def context(now: datetime, extra_roots: tuple[bytes, ...]) -> CheckContext:
+def context(
+    now: datetime, extra_roots: tuple[bytes, ...], clients: ClientOptions | None = None
+) -> CheckContext:
     return CheckContext(
         now=now,
         trust_roots_der=trust.mozilla_roots_der() + extra_roots,
         extra_roots_der=extra_roots,
+        clients=clients,
     )
 
 
@@ -99,6 +104,7 @@ def make_report(
         analysed_at=ctx.now,
         observations=tuple(observations),
         findings=analyse(observations, ctx),
+        clients=report_matrices(observations, ctx),
     )
 
 

@@ -45,14 +45,8 @@ HELP = "inspect, request, convert, bundle and lint certificates (any format, or 
 INSPECT_SCHEMA = "vedette.cert-inspect/1"
 LINT_SCHEMA = "vedette.cert-lint/1"
 
-try:  # `vedette cert clients` lives in the client-simulation work's own module.
-    from vedette.commands._cert_clients import (  # type: ignore[import-not-found,unused-ignore]
-        add_clients_subcommand,
-        run_clients,
-    )
-except ImportError:  # pragma: no cover - depends on what is installed
-    add_clients_subcommand = None
-    run_clients = None
+# `vedette cert clients` lives in the client-simulation work's own module.
+from vedette.commands._cert_clients import add_clients_subcommand, run_clients  # noqa: E402
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,8 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add_convert(sub)
     _add_bundle(sub)
     _add_lint(sub)
-    if add_clients_subcommand is not None:
-        add_clients_subcommand(sub)
+    add_clients_subcommand(sub)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,9 +71,8 @@ def run(args: argparse.Namespace) -> int:
         return _bundle(args)
     if action == "lint":
         return _lint(args)
-    if action == "clients" and run_clients is not None:
-        result: int = run_clients(args)
-        return result
+    if action == "clients":
+        return run_clients(args)
     raise UsageError(f"unknown cert action {action!r}")
 
 
@@ -340,7 +332,7 @@ def _convert(args: argparse.Namespace) -> int:
     if args.key is not None:
         key = p.read_key(args.key, args.passin)
     if key is not None and certs and not any(key_matches(key, cert) for cert in certs):
-        raise PkiError("the private key matches none of the certificates")
+        raise PkiError("the private key does not match any of the certificates")
     console = c.console()
     if to == "p12":
         if args.passout is None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from vedette._version import __version__
 from vedette.model import Severity
 from vedette.report._certinfo import CertificateInfo, describe_certificate
+from vedette.report._clients_section import matrix_to_json
 from vedette.report._tls_section import tls_scan_json
 
 if TYPE_CHECKING:
@@ -120,6 +121,7 @@ def _finding(f: Finding) -> dict[str, Any]:
         "service": ep.service.value,
         "evidence": list(f.evidence),
         "references": list(f.references),
+        "fix_commands": list(f.fix_commands),
     }
 
 
@@ -149,4 +151,5 @@ def report_to_json(report: ScanReport) -> dict[str, Any]:
             _endpoint(o, list(ids_by_endpoint.get(o.endpoint, ()))) for o in report.observations
         ],
         "findings": [_finding(f) for f in report.findings],
+        "clients": [matrix_to_json(m) for m in report.clients],
     }

@@ -28,6 +28,7 @@ from rich.text import Text
 from vedette.model import FailureKind, Protocol, Severity, Stage, TlsMode
 from vedette.protocols.capabilities import parse_capabilities, plaintext_password_mechanisms
 from vedette.report._certinfo import CertificateInfo, describe_certificate
+from vedette.report._clients_section import render_endpoint_clients
 from vedette.report.escape import safe_text
 
 if TYPE_CHECKING:
@@ -248,6 +249,8 @@ def _finding(console: Console, f: Finding, *, verbose: bool) -> None:
         for ref in f.references:
             _put(console, ("see: ", "dim"), _s(ref), indent=6)
     _put(console, ("Fix: ", "bold green"), _s(f.remediation), indent=6)
+    for command in f.fix_commands:
+        _put(console, ("Run: ", "bold green"), _s(command), indent=6)
 
 
 def _badge_style(sev: Severity) -> str:
@@ -347,6 +350,7 @@ def render_terminal(report: ScanReport, console: Console, *, verbose: bool = Fal
         for obs in members:
             seen.add(obs.endpoint)
             _endpoint(console, obs, by_endpoint.get(obs.endpoint, []), now, verbose=verbose)
+            render_endpoint_clients(console, report, obs.endpoint, verbose=verbose)
     # Findings about endpoints with no observation in this report (should not happen, but a
     # finding must never be silently dropped from the report).
     orphans = [f for ep, fs in by_endpoint.items() if ep not in seen for f in fs]

@@ -62,6 +62,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 from vedette.errors import UsageError
 from vedette.model import ClientMatrix, ClientOutcome, ClientReason, ClientVerdict, Endpoint
 from vedette.trust._data import (
+    GROUP_CODES,
     VERSIONS,
     Profile,
     TrustData,
@@ -120,11 +121,16 @@ class ServerTls:
             offers TLS 1.2 and 1.3 with a broad suite list), ``None`` when unknown.
         accepted: version -> accepted suite code points, when a full enumeration was done;
             ``None`` otherwise (the handshake half is then partly unknown).
+        groups_tls13: TLS 1.3 groups the server accepted (empty: not learnt).
+        incomplete: the enumeration did not finish, so its sets are lower bounds: what is
+            missing from them is "unknown", not "refused".
     """
 
     negotiated_version: str | None = None
     negotiated_suite: str | None = None
     accepted: Mapping[str, frozenset[int]] | None = None
+    groups_tls13: frozenset[int] = frozenset()
+    incomplete: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -266,8 +272,23 @@ def _effective(profile: Profile, as_of: dt.datetime) -> dt.date:
     return min(day, profile.released) if profile.store_frozen else day
 
 
-def _in_store(profile: Profile, fp: str, when: dt.date, data: TrustData) -> tuple[bool, str]:
-    """(trusted, why-not) for root ``fp`` in the profile's store at ``when``."""
+_PLATFORM_NAMES = {
+    "apple": "Apple",
+    "microsoft": "Microsoft",
+    "mozilla": "Mozilla",
+    "chrome": "Chrome",
+    "android": "Android",
+    "java": "Java",
+    "certifi": "certifi",
+}
+
+#: Reason codes: the root was trusted once and was distrusted or removed since.
+DISTRUSTED = "cert.distrusted-ca"
+NOT_IN_STORE = "cert.root-not-trusted"
+
+
+def _in_store(profile: Profile, fp: str, when: dt.date, data: TrustData) -> tuple[bool, str, str]:
+    """(trusted, why-not, reason code) for root ``fp`` in the profile's store at ``when``."""
     info = data.roots.get(fp)
     store_name = profile.store
     events = [e for e in data.events if e.platform == profile.platform and fp in e.roots]
@@ -275,37 +296,38 @@ def _in_store(profile: Profile, fp: str, when: dt.date, data: TrustData) -> tupl
     added = [e for e in events if e.mechanism == "added"]
     for e in added:
         if when < e.effective:
-            return (
-                False,
-                f"added to the {store_name} store only on {_day(e.effective)} ({e.products})",
-            )
+            why = f"added to the {store_name} store only on {_day(e.effective)} ({e.products})"
+            return False, why, NOT_IN_STORE
     for e in removed:
         if e.effective <= when:
-            return False, (
-                f"distrusted by {profile.platform} since {_day(e.effective)} ({e.ca}: {e.products})"
+            who = _PLATFORM_NAMES.get(profile.platform, profile.platform)
+            return (
+                False,
+                f"distrusted by {who} since {_day(e.effective)} ({e.ca}: {e.products})",
+                DISTRUSTED,
             )
     if info is None:
-        return False, f"not in the {store_name} store"
+        return False, f"not in the {store_name} store", NOT_IN_STORE
     member = info.stores.get(store_name)
     if member is not None and member.contains(when, info.not_before):
         if member.disallowed is not None and member.disallowed <= when:
-            return False, f"disallowed by Microsoft's root list since {_day(member.disallowed)}"
-        return True, ""
+            why = f"disallowed by Microsoft's root list since {_day(member.disallowed)}"
+            return False, why, DISTRUSTED
+        return True, "", ""
     # A store known by one snapshot only (Apple, Android, Java): a later removal recorded in
     # the timeline means the root was there before it.
     if removed and when >= info.not_before:
-        return True, ""
+        return True, "", ""
     snap = data.store_snapshots.get(store_name)
     if member is not None:
         first = min((a for a, _ in member.present if a is not None), default=None)
         if first is not None and when < first:
-            return False, f"added to the {store_name} store only on {_day(first)}"
+            return False, f"added to the {store_name} store only on {_day(first)}", NOT_IN_STORE
         last = max((b for _, b in member.present if b is not None), default=None)
         if last is not None:
-            return False, f"removed from the {store_name} store on {_day(last)}"
-    return False, "not in the {} store{}".format(
-        store_name, f" (snapshot of {_day(snap)})" if snap else ""
-    )
+            return False, f"removed from the {store_name} store on {_day(last)}", DISTRUSTED
+    suffix = f" (snapshot of {_day(snap)})" if snap else ""
+    return False, f"not in the {store_name} store{suffix}", NOT_IN_STORE
 
 
 def _reason(code: str, outcome: ClientOutcome, text: str, fix: str = "") -> ClientReason:
@@ -393,11 +415,11 @@ def _trust_reasons(
             )
     else:
         assert facts.anchor_fp is not None
-        ok, why = _in_store(profile, facts.anchor_fp, when, data)
+        ok, why, code = _in_store(profile, facts.anchor_fp, when, data)
         root = facts.top
         root_name = _name(root) if root is not None else facts.anchor_fp[:16]
         if not ok:
-            out.append(_reason("cert.root-not-trusted", fails, f"root {root_name} {why}", _REISSUE))
+            out.append(_reason(code, fails, f"root {root_name} {why}", _REISSUE))
         else:
             out.extend(_distrust(profile, facts, data, when, root_name))
     # --- certificate rules on the path the server answers for
@@ -604,18 +626,22 @@ def _handshake(
             )
         ], None
     if server.accepted is not None:
+        # Exact: replay the client's offer against what the enumeration saw accepted. When the
+        # enumeration did not finish, a missing entry is "not seen", not "refused".
+        failed = ClientOutcome.UNKNOWN if server.incomplete else ClientOutcome.FAILS
+        caveat = " (the TLS enumeration was incomplete)" if server.incomplete else ""
         common = [v for v in hello.versions if server.accepted.get(v)]
         if not common:
             offered = ", ".join(hello.versions)
-            server_v = ", ".join(v for v in VERSIONS if server.accepted.get(v))
+            server_v = ", ".join(v for v in VERSIONS if server.accepted.get(v)) or "none"
             return [
                 _reason(
                     "tls.version",
-                    ClientOutcome.FAILS,
+                    failed,
                     f"no common TLS version: the client offers {offered}, the server accepts "
-                    f"{server_v}",
-                    "enable TLS 1.2 on the client (or, as a stop-gap, the client's version on the "
-                    "server)",
+                    f"{server_v}{caveat}",
+                    "enable TLS 1.2 on the client (KB3140245 on Windows 7; an update on old "
+                    "Android/Java), or as a stop-gap the client's version on the server",
                 )
             ], None
         best = max(common, key=_vindex)
@@ -624,12 +650,24 @@ def _handshake(
             return [
                 _reason(
                     "tls.suite",
-                    ClientOutcome.FAILS,
-                    f"no common cipher suite at {best}",
-                    "enable a suite this client offers (e.g. ECDHE-RSA-AES128-GCM-SHA256) on the "
-                    "server",
+                    failed,
+                    f"no common cipher suite at {best}{caveat}",
+                    "enable a suite this client offers (e.g. ECDHE-RSA-AES128-GCM-SHA256) on "
+                    "the server",
                 )
             ], best
+        if best == "TLSv1.3" and server.groups_tls13:
+            mine = {GROUP_CODES[g] for g in hello.groups if g in GROUP_CODES}
+            if mine and not mine & server.groups_tls13:
+                out.append(
+                    _reason(
+                        "tls.group",
+                        failed,
+                        f"no common key-exchange group at TLS 1.3 (client: "
+                        f"{', '.join(hello.groups)}){caveat}",
+                        "enable x25519 and secp256r1 on the server",
+                    )
+                )
         return out, best
     neg = server.negotiated_version
     if client_max < 0:
@@ -644,7 +682,8 @@ def _handshake(
                 ClientOutcome.UNKNOWN,
                 f"the server negotiated {neg} with vedette; whether it also accepts {top} (this "
                 "client's highest) was not tested",
-                "run a full TLS scan; enable TLS 1.2 on old clients (KB3140245 on Windows 7)",
+                "run vedette scan --mode full to test it; enable TLS 1.2 on old clients "
+                "(KB3140245 on Windows 7)",
             )
         ], top
     version = neg
@@ -670,7 +709,7 @@ def _handshake(
                     ClientOutcome.UNKNOWN,
                     f"the server chose {server.negotiated_suite} with vedette, which this client "
                     "does not offer; whether it accepts one of the client's suites was not tested",
-                    "run a full TLS scan",
+                    "run vedette scan --mode full to test it",
                 )
             )
     return out, version

@@ -1,0 +1,180 @@
+"""The client-compatibility matrix in the terminal and in JSON.
+
+Terminal: per endpoint (or chain file), one summary line ("as of 2026-11-23: 30 work, 3 fail,
+2 unknown"), then each client that does not simply work with **every** reason and its fix, then
+the clients that work, on one line. Reason texts quote certificate names, which a server
+chose, so they go through ``safe_text`` and reach ``rich`` only inside ``Text`` objects, as in
+``report.terminal``.
+
+JSON: ``matrix_to_json`` gives the ``clients`` object documented in ``docs/json-schema.md``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.padding import Padding
+from rich.text import Text
+
+from vedette.model import ClientMatrix, ClientOutcome, ClientVerdict
+from vedette.report.escape import safe_text
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from vedette.model import Endpoint, ScanReport
+
+__all__ = ["matrix_to_json", "render_endpoint_clients", "render_matrix", "summary_counts"]
+
+_STYLE = {
+    ClientOutcome.FAILS: "bold white on dark_red",
+    ClientOutcome.UNKNOWN: "black on white",
+    ClientOutcome.WARNING: "bold black on yellow",
+    ClientOutcome.WORKS: "bold white on green",
+    ClientOutcome.NOT_RELEASED: "dim",
+}
+_ORDER = (
+    ClientOutcome.FAILS,
+    ClientOutcome.UNKNOWN,
+    ClientOutcome.WARNING,
+    ClientOutcome.WORKS,
+    ClientOutcome.NOT_RELEASED,
+)
+_WORDS = {
+    ClientOutcome.FAILS: "fail",
+    ClientOutcome.UNKNOWN: "unknown",
+    ClientOutcome.WARNING: "work with a warning",
+    ClientOutcome.WORKS: "work",
+    ClientOutcome.NOT_RELEASED: "not released yet",
+}
+
+
+def _line(console: Console, text: Text, indent: int) -> None:
+    console.print(
+        Padding(text, (0, 0, 0, indent), expand=False), highlight=False, markup=False, emoji=False
+    )
+
+
+def summary_counts(matrix: ClientMatrix) -> dict[ClientOutcome, int]:
+    counts = dict.fromkeys(_ORDER, 0)
+    for v in matrix.verdicts:
+        counts[v.outcome] += 1
+    return counts
+
+
+def _summary(matrix: ClientMatrix) -> str:
+    counts = summary_counts(matrix)
+    parts = [f"{counts[o]} {_WORDS[o]}" for o in _ORDER if counts[o]]
+    return f"as of {matrix.as_of.strftime('%Y-%m-%d')}: " + (", ".join(parts) or "no client")
+
+
+def _verdict(console: Console, v: ClientVerdict, indent: int) -> None:
+    badge = f" {v.outcome.value.upper()} "
+    head = Text()
+    head.append(badge, style=_STYLE[v.outcome])
+    head.append(" ")
+    head.append(safe_text(v.name), style="bold")
+    head.append(f"  [{v.profile}]", style="dim")
+    _line(console, head, indent)
+    for r in v.reasons:
+        line = Text()
+        line.append("- ", style="dim")
+        line.append(safe_text(r.text))
+        if r.fix:
+            line.append(" — fix: ", style="bold green")
+            line.append(safe_text(r.fix))
+        _line(console, line, indent + 4)
+
+
+def _group(console: Console, members: list[ClientVerdict], indent: int) -> None:
+    first = members[0]
+    head = Text()
+    head.append(f" {first.outcome.value.upper()} ", style=_STYLE[first.outcome])
+    head.append(" ")
+    head.append(", ".join(safe_text(v.name) for v in members), style="bold")
+    _line(console, head, indent)
+    for r in first.reasons:
+        line = Text()
+        line.append("- ", style="dim")
+        line.append(safe_text(r.text))
+        if r.fix:
+            line.append(" — fix: ", style="bold green")
+            line.append(safe_text(r.fix))
+        _line(console, line, indent + 4)
+
+
+def render_matrix(
+    console: Console, matrix: ClientMatrix, *, indent: int = 4, verbose: bool = False
+) -> None:
+    """Print one matrix: summary, every non-working client with all reasons, then the rest."""
+    title = Text()
+    title.append("Clients".ljust(18) if indent else "Clients ", style="bold")
+    title.append(_summary(matrix))
+    _line(console, title, indent)
+    for note in matrix.notes:
+        _line(console, Text(safe_text(note), style="yellow"), indent + 2)
+    for outcome in (ClientOutcome.FAILS, ClientOutcome.UNKNOWN, ClientOutcome.WARNING):
+        chosen = [v for v in matrix.verdicts if v.outcome is outcome]
+        if verbose:
+            for v in chosen:
+                _verdict(console, v, indent + 2)
+            continue
+        # Clients with exactly the same reasons are listed together, reasons once: a quick
+        # scan leaves twenty old clients "unknown" for the same reason.
+        groups: dict[tuple[tuple[str, str], ...], list[ClientVerdict]] = {}
+        for v in chosen:
+            groups.setdefault(tuple((r.text, r.fix) for r in v.reasons), []).append(v)
+        for members in groups.values():
+            if len(members) == 1:
+                _verdict(console, members[0], indent + 2)
+            else:
+                _group(console, members, indent + 2)
+    works = [v for v in matrix.verdicts if v.outcome is ClientOutcome.WORKS]
+    if works:
+        if verbose:
+            for v in works:
+                _verdict(console, v, indent + 2)
+        else:
+            line = Text()
+            line.append(" WORKS ", style=_STYLE[ClientOutcome.WORKS])
+            line.append(" " + ", ".join(safe_text(v.name) for v in works))
+            _line(console, line, indent + 2)
+    later = [v for v in matrix.verdicts if v.outcome is ClientOutcome.NOT_RELEASED]
+    if later and verbose:
+        line = Text("not released at that date: " + ", ".join(v.profile for v in later))
+        _line(console, line, indent + 2)
+    for text in matrix.inventory:
+        _line(console, Text(safe_text(text), style="bold"), indent + 2)
+
+
+def matrix_to_json(matrix: ClientMatrix) -> dict[str, Any]:
+    counts = summary_counts(matrix)
+    return {
+        "as_of": matrix.as_of.isoformat(),
+        "endpoint": matrix.endpoint.label if matrix.endpoint is not None else None,
+        "summary": {o.value.replace("-", "_"): counts[o] for o in _ORDER},
+        "notes": list(matrix.notes),
+        "inventory": list(matrix.inventory),
+        "verdicts": [
+            {
+                "profile": v.profile,
+                "name": v.name,
+                "family": v.family,
+                "outcome": v.outcome.value,
+                "reasons": [
+                    {"code": r.code, "outcome": r.outcome.value, "text": r.text, "fix": r.fix}
+                    for r in v.reasons
+                ],
+            }
+            for v in matrix.verdicts
+        ],
+    }
+
+
+def render_endpoint_clients(
+    console: Console, report: ScanReport, endpoint: Endpoint, *, verbose: bool = False
+) -> None:
+    """The matrix of ``endpoint`` in ``report``, if it has one (called by report.terminal)."""
+    for matrix in report.clients:
+        if matrix.endpoint == endpoint:
+            render_matrix(console, matrix, indent=4, verbose=verbose)
