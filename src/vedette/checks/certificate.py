@@ -50,6 +50,7 @@ from cryptography.x509.oid import (
 
 from vedette.checks.registry import CheckContext, Hit, endpoint_check
 from vedette.model import Observation, Role, Severity
+from vedette.pki.fixes import bundle_command, renewal_commands
 from vedette.x509.chain import ChainAnalysis, analyse_chain, describe
 from vedette.x509.names import match_certificate
 from vedette.x509.validity import limit_at, validity_period
@@ -231,7 +232,10 @@ def cert_self_signed(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
         return
     if facts.chain.leaf_self_signed and facts.chain.anchor_der is None:
         leaf = facts.chain.leaf
-        yield Hit(detail=f"Self-signed certificate: subject and issuer are {_subject(leaf)}")
+        yield Hit(
+            detail=f"Self-signed certificate: subject and issuer are {_subject(leaf)}",
+            fix_commands=renewal_commands(obs.endpoint),
+        )
 
 
 @endpoint_check(
@@ -261,6 +265,7 @@ def cert_untrusted(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
         f"#{(ch.path_indexes[-1] or 0) + 1}), which is not among the {len(ctx.trust_roots_der)} "
         "trusted roots",
         evidence=(_subject(top),),
+        fix_commands=renewal_commands(obs.endpoint),
     )
 
 
@@ -297,7 +302,11 @@ def cert_chain_incomplete(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
         ]
         if urls:
             detail += f"; the certificate says it can be downloaded from {urls[0]}"
-    yield Hit(detail=detail, evidence=(describe(facts.chain.missing_issuer),))
+    yield Hit(
+        detail=detail,
+        evidence=(describe(facts.chain.missing_issuer),),
+        fix_commands=bundle_command(obs.endpoint, fetchable="downloaded from" in detail),
+    )
 
 
 @endpoint_check(
@@ -370,6 +379,7 @@ def cert_expired(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
                 detail=f"The {_position(facts, cert)} {_subject(cert)} expired on {_when(end)} "
                 f"({days} day{'s' if days != 1 else ''} ago)",
                 evidence=(f"notAfter={end.isoformat()}",),
+                fix_commands=renewal_commands(obs.endpoint) if cert is facts.chain.leaf else (),
             )
 
 
@@ -435,6 +445,7 @@ def cert_expiring_soon(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
             f"(in {_days_text(left)})",
             evidence=(f"notAfter={end.isoformat()}",),
             severity=Severity.MEDIUM if urgent and not relay else None,
+            fix_commands=renewal_commands(obs.endpoint) if cert is facts.chain.leaf else (),
         )
 
 
@@ -475,7 +486,11 @@ def cert_validity_too_long(ctx: CheckContext, obs: Observation) -> Iterator[Hit]
     )
     if not facts.public:
         detail += "; the chain does not end at a public root, so the limit is advisory"
-    yield Hit(detail=detail, severity=None if facts.public else Severity.INFO)
+    yield Hit(
+        detail=detail,
+        severity=None if facts.public else Severity.INFO,
+        fix_commands=renewal_commands(obs.endpoint),
+    )
 
 
 # --- names -------------------------------------------------------------------------------------
@@ -520,6 +535,7 @@ def cert_name_mismatch(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
             + [f"IP:{a}" for a in result.ip_addresses]
             + [f"CN={c}" for c in result.common_names]
         ),
+        fix_commands=renewal_commands(obs.endpoint, add_name=True),
     )
 
 
@@ -634,7 +650,8 @@ def cert_missing_server_auth_eku(ctx: CheckContext, obs: Observation) -> Iterato
         return
     names = ", ".join(_EKU_NAMES.get(o, o.dotted_string) for o in oids) or "none"
     yield Hit(
-        detail=f"{_subject(facts.chain.leaf)} has extendedKeyUsage {names}, without serverAuth"
+        detail=f"{_subject(facts.chain.leaf)} has extendedKeyUsage {names}, without serverAuth",
+        fix_commands=renewal_commands(obs.endpoint),
     )
 
 
@@ -682,4 +699,7 @@ def cert_wrong_key_usage(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
         return
     present = ", ".join(_usages(ku)) or "none"
     needed = "digitalSignature or keyEncipherment" if is_rsa else "digitalSignature"
-    yield Hit(detail=f"{_subject(leaf)} has keyUsage {present}; a TLS server needs {needed}")
+    yield Hit(
+        detail=f"{_subject(leaf)} has keyUsage {present}; a TLS server needs {needed}",
+        fix_commands=renewal_commands(obs.endpoint),
+    )

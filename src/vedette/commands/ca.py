@@ -131,6 +131,13 @@ def _dir(args: argparse.Namespace) -> Path:
     return Path(env)
 
 
+def _open(path: Path) -> CaDir:
+    ca = CaDir.open(path)
+    for serial in ca.recovered:
+        p.note(f"recovered issued/{serial:x}.pem into the index (an issue was interrupted)")
+    return ca
+
+
 def run(args: argparse.Namespace) -> int:
     if args.action == "init":
         return _init(args)
@@ -194,9 +201,7 @@ def _sign(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     names = [general_name(s) for s in args.san] or None
     with CaDir.locked(path):
-        ca = CaDir.open(path)
-        for serial in ca.recovered:
-            p.note(f"recovered issued/{serial:x}.pem into the index (interrupted issue)")
+        ca = _open(path)
         hash_alg = signature_hash(clients, args.hash or ca.settings.hash)
         days = args.days or ca.settings.default_days
         if args.public:
@@ -248,7 +253,7 @@ def _revoke(args: argparse.Namespace) -> int:
     serial = _serial_of(args)
     now = datetime.now(UTC)
     with CaDir.locked(path):
-        ca = CaDir.open(path)
+        ca = _open(path)
         key = ca.issuer_key(p.secret_fn(args.passin, f"the CA key in {path}"))
         entry = ca.revoke(serial, args.reason, now)
         crl = ca.crl(key=key, now=now)
@@ -265,7 +270,7 @@ def _crl(args: argparse.Namespace) -> int:
     if args.out is not None and args.out.exists() and not args.force:
         raise PkiError(f"{args.out}: already exists (use --force to replace it)")
     with CaDir.locked(path):
-        ca = CaDir.open(path)
+        ca = _open(path)
         key = ca.issuer_key(p.secret_fn(args.passin, f"the CA key in {path}"))
         crl = ca.crl(key=key, now=now)
         revoked = sum(1 for _ in crl)
@@ -278,7 +283,7 @@ def _crl(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     path = _dir(args)
     with CaDir.locked(path):
-        ca = CaDir.open(path)
+        ca = _open(path)
     console = c.console()
     now = datetime.now(UTC)
     for e in ca.entries:

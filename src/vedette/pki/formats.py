@@ -38,6 +38,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -194,6 +195,15 @@ def _open_pkcs12(der: bytes, password: PasswordFn | None, source: str) -> Materi
     )
 
 
+def _load_pkcs7(der: bytes) -> list[x509.Certificate]:
+    # OpenSSL (crl2pkcs7) and Windows write the SET OF certificates in file order, which is
+    # BER, not DER (DER sorts a SET). cryptography reads it with a UserWarning; the order is
+    # normalised by order_set anyway, so the warning says nothing useful here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return pkcs7.load_der_pkcs7_certificates(der)
+
+
 def order_set(certs: list[x509.Certificate]) -> tuple[x509.Certificate, ...]:
     """Leaf first, then each issuer, for certificates from an unordered container.
 
@@ -234,7 +244,7 @@ def _read_der(der: bytes, password: PasswordFn | None, source: str, fmt: str) ->
     except ValueError:
         pass
     try:
-        certs = pkcs7.load_der_pkcs7_certificates(der)
+        certs = _load_pkcs7(der)
         return Material(
             format="pkcs7" if fmt == "der" else f"pkcs7+{fmt}",
             certificates=order_set(certs),
@@ -299,7 +309,7 @@ def _read_pem(text: bytes, password: PasswordFn | None, source: str, fmt: str) -
             elif label in _CSR_LABELS:
                 csrs.append(x509.load_der_x509_csr(der))
             elif label in _P7_LABELS:
-                certs.extend(order_set(pkcs7.load_der_pkcs7_certificates(der)))
+                certs.extend(order_set(_load_pkcs7(der)))
             elif label in _CRL_LABELS:
                 crls.append(x509.load_der_x509_crl(der))
             else:
