@@ -62,9 +62,10 @@ def spool(
     settings: FleetSettings,
     max_cidr: int,
     allow_reserved: bool,
+    batch: int = 5000,
 ) -> int:
     """Spool ``lines`` into scan ``scan_id``; the number of distinct targets stored."""
     rows = spooled_rows(
         lines, seed=seed, settings=settings, max_cidr=max_cidr, allow_reserved=allow_reserved
     )
-    return store.spool_targets(scan_id, rows)
+    return store.spool_targets(scan_id, rows, batch=batch)
