@@ -235,3 +235,39 @@ def test_report_diff_between_two_scans(
     doc = json.loads(capsys.readouterr().out)
     assert doc["gone"] == [{"endpoint": bad.endpoint.label, "findings": ["cert.expired"]}]
     assert main(["report", "diff", "1", "--db", url]) == 2
+
+
+def test_deep_rescans_in_full_only_the_endpoints_with_those_findings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], lab: Lab
+) -> None:
+    url = f"sqlite:///{tmp_path / 'v.db'}"
+    targets = tmp_path / "targets"
+    targets.write_text("".join(f"{s.target} {s.ip}\n" for s in lab.servers))
+    code, out, err = _scan(
+        capsys,
+        "--targets",
+        str(targets),
+        "--deep",
+        "cert.expired,cert.self-signed",
+        "--db",
+        url,
+        "--ca",
+        str(lab.root_ca_path),
+    )
+    assert code == 0, err
+    assert ", 2 re-scanned in full" in out
+    deep = {lab.server("smtps-expired"), lab.server("pop3s-self-signed")}
+    expected = {f"quick|{s.host}|{s.ip}|{s.port}|{s.service.value}" for s in lab.servers}
+    expected |= {f"full|{s.host}|{s.ip}|{s.port}|{s.service.value}" for s in deep}
+    assert _keys(url) == expected
+    assert main(["report", "--db", url, "--format", "jsonl"]) == 0
+    docs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    full = [d for d in docs if d["depth"] == "full"]
+    assert sorted(d["port"] for d in full) == sorted(s.port for s in deep)
+    # The full pass carries the TLS enumeration the quick one does not.
+    assert all(d["observation"].get("tls_scan") for d in full)
+    assert not any(d["observation"].get("tls_scan") for d in docs if d["depth"] == "quick")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["scan", "--targets", str(targets), "--deep", "no.such-check", "--db", url])
+    assert exit_info.value.code == 2
+    assert "unknown finding id(s): no.such-check (see 'vedette checks')" in capsys.readouterr().err

@@ -126,7 +126,7 @@ def _finding_ids(text: str) -> frozenset[str]:
     unknown = sorted(ids - known)
     if not ids or unknown:
         raise argparse.ArgumentTypeError(
-            f"unknown finding id(s): {', '.join(unknown) or text!r} (see 'vedette checks')"
+            f"unknown finding id(s): {', '.join(unknown) or repr(text)} (see 'vedette checks')"
         )
     return ids
 
