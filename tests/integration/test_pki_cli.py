@@ -67,6 +67,7 @@ def openssl(*args: str | Path, cwd: Path, ok: bool = True) -> subprocess.Complet
     proc = subprocess.run(
         [_require_openssl(), *map(str, args)],
         cwd=cwd,
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=60,
@@ -883,3 +884,125 @@ def test_printed_fix_command_fixes_the_finding(work: Path, ca: Path, sserver: SS
         )
         sserver.serve(work / "fixed.pem", work / f"{HOST}.key", ca / "chain.pem")
     assert _cert_findings(sserver.scan("--ca", ca / "root.pem")) == []
+
+
+# --- real Dovecot: STARTTLS --like, and a vedette-issued certificate in service ----------------
+
+DOVE_HOST = "mail.pkidove.test"
+DOVE_ADDRESS = "127.0.0.41"
+
+
+@pytest.fixture(scope="module")
+def dovecot_vedette_ca(realservers_lock: None) -> Iterator[tuple[Path, object]]:
+    """Dovecot (imap 143 STARTTLS + imaps 993) serving a chain made with vedette's CLI."""
+    from tests.integration import realservers as rs
+
+    directory = rs.WORK_ROOT / "pkitoolkit"
+    if directory.exists():
+        shutil.rmtree(directory)
+    directory.mkdir(mode=0o755, parents=True)
+    vedette("ca", "init", "ca", "--name", "Dovecot PKI Root", "--intermediate", cwd=directory)
+    vedette(
+        "cert",
+        "csr",
+        "--cn",
+        DOVE_HOST,
+        "--san",
+        "imap.pkidove.test",
+        "--new-key",
+        "mail.key",
+        "--out",
+        "mail.csr",
+        cwd=directory,
+    )
+    vedette(
+        "ca",
+        "sign",
+        "mail.csr",
+        "--ca-dir",
+        "ca",
+        "--public",
+        "--out",
+        "fullchain.pem",
+        cwd=directory,
+    )
+    spec = rs.DovecotSpec(
+        name="pkitoolkit-dovecot",
+        address=DOVE_ADDRESS,
+        imap=True,
+        imaps=True,
+        ssl="yes",
+        chain_pem=directory / "fullchain.pem",
+        key_pem=directory / "mail.key",
+    )
+    try:
+        server = rs.start_dovecot(spec)
+    except rs.ServerUnavailable as exc:
+        if os.environ.get("VEDETTE_REQUIRE_REAL_SERVERS", "") not in ("", "0"):
+            pytest.fail(f"VEDETTE_REQUIRE_REAL_SERVERS is set but {exc}", pytrace=False)
+        pytest.skip(str(exc))
+    try:
+        yield directory, server
+    finally:
+        server.stop()
+
+
+@pytest.mark.realserver
+def test_real_dovecot_serves_vedette_ca_certificate_and_scans_clean(
+    dovecot_vedette_ca: tuple[Path, object],
+) -> None:
+    directory, _server = dovecot_vedette_ca
+    from tests.integration.realservers import run_scan
+
+    pin = f"{DOVE_HOST}:*:{DOVE_ADDRESS}"
+    targets = (f"imap://{DOVE_HOST}", f"imaps://{DOVE_HOST}")
+    run = run_scan("--mode", "quick", "--resolve", pin, *targets, ca=directory / "ca" / "root.pem")
+    for port in (143, 993):
+        endpoint = run.endpoint(DOVE_ADDRESS, port)
+        assert endpoint["tls"] is not None, endpoint
+        assert len(endpoint["tls"]["chain"]) == 2  # leaf + vedette's intermediate
+        assert {i for i in run.finding_ids(DOVE_ADDRESS, port) if i.startswith("cert.")} == set()
+    # Independent check of the same server: openssl s_client over STARTTLS verifies the chain.
+    proc = openssl(
+        "s_client",
+        "-connect",
+        f"{DOVE_ADDRESS}:143",
+        "-starttls",
+        "imap",
+        "-servername",
+        DOVE_HOST,
+        "-verify_hostname",
+        DOVE_HOST,
+        "-CAfile",
+        directory / "ca" / "root.pem",
+        "-verify_return_error",
+        cwd=directory,
+    )
+    assert "Verify return code: 0 (ok)" in proc.stdout
+
+
+@pytest.mark.realserver
+def test_csr_like_real_dovecot_over_starttls_carries_exactly_its_names(
+    dovecot_vedette_ca: tuple[Path, object], work: Path
+) -> None:
+    directory, _server = dovecot_vedette_ca
+    served = x509.load_pem_x509_certificates((directory / "fullchain.pem").read_bytes())[0]
+    vedette(
+        "cert",
+        "csr",
+        "--like",
+        f"imap://{DOVE_HOST}",
+        "--ip",
+        DOVE_ADDRESS,
+        "--new-key",
+        "renew.key",
+        "--out",
+        "renew.csr",
+        cwd=work,
+    )
+    csr = x509.load_pem_x509_csr((work / "renew.csr").read_bytes())
+    assert csr.subject == served.subject
+    got = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    want = served.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert list(got) == list(want)
+    assert [n.value for n in got] == [DOVE_HOST, "imap.pkidove.test"]
