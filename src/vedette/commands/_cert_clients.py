@@ -289,3 +289,15 @@ def run_clients(args: argparse.Namespace) -> int:
             console.print("(no --host given: names were not checked)", markup=False)
     failing = any(v.outcome.value == "fails" for v in matrix.verdicts)
     return 1 if failing else 0
+
+
+def options_for_report(
+    args: argparse.Namespace, stored: dict[str, Any] | None
+) -> tuple[ClientOptions, dict[str, Any]]:
+    """``vedette report``: the options stored with the scan, overridden field by field by the
+    ones given now (``--as-of`` on the command line replaces the stored one, and so on)."""
+    merged = dict(stored or {})
+    for key, value in options_to_stored(args).items():
+        if value:
+            merged[key] = value
+    return options_from_stored(merged), merged

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from rich.console import Console
 
 from vedette.commands import _common as c
+from vedette.commands._cert_clients import add_matrix_arguments, options_from_args
 from vedette.model import Observation, ScanReport, Severity
 from vedette.probe.limits import Limits
 from vedette.scan import ScanOptions, scan
@@ -24,6 +25,7 @@ HELP = "start the built-in lab servers and scan them"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-store", action="store_true", help="do not record the scan")
     c.add_output_options(p)
+    add_matrix_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
             )
             return lab.servers, lab.root_ca_pem, await scan(specs, options)
 
+    clients, stored_clients = options_from_args(args)
     started = datetime.now(UTC)
     servers, root_pem, observations = asyncio.run(run())
     finished = datetime.now(UTC)
@@ -56,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     )
     targets = [srv.target for srv in servers]
     stored = {"ca_roots_der_hex": [r.hex() for r in extra], "demo": True}
+    stored["clients"] = stored_clients
     scan_id = c.store_scan(args, targets, stored, started, finished, observations)
     report = c.make_report(
         scan_id=scan_id,
@@ -63,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         started=started,
         finished=finished,
         observations=observations,
-        ctx=c.context(finished, extra),
+        ctx=c.context(finished, extra, clients),
     )
     c.emit(report, args)
     ok = _demo_verdict(servers, report, time.monotonic() - t0, quiet=args.json)

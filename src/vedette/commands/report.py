@@ -7,6 +7,7 @@ import sys
 from datetime import UTC, datetime
 
 from vedette.commands import _common as c
+from vedette.commands._cert_clients import add_matrix_arguments, options_for_report
 from vedette.errors import UsageError
 
 NAME = "report"
@@ -36,6 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="judge certificate dates now (default), at the scan's time, or at an ISO date",
     )
     c.add_output_options(p)
+    add_matrix_arguments(p)
 
 
 def _parse_at(text: str, scan_time: datetime) -> datetime:
@@ -84,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
             return write_stored(store, scan_id, args, _parse_at(args.at, scan_time))
         stored = store.load_scan(scan_id)
     extra = tuple(bytes.fromhex(h) for h in stored.options.get("ca_roots_der_hex", []))
+    clients, _ = options_for_report(args, stored.options.get("clients"))
     finished = stored.finished_at or stored.started_at
     report = c.make_report(
         scan_id=stored.scan_id,
@@ -91,6 +94,6 @@ def run(args: argparse.Namespace) -> int:
         started=stored.started_at,
         finished=finished,
         observations=stored.observations,
-        ctx=c.context(_parse_at(args.at, finished), extra),
+        ctx=c.context(_parse_at(args.at, finished), extra, clients),
     )
     return c.emit(report, args)

@@ -6,9 +6,11 @@ import argparse
 import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from vedette import trust
 from vedette.commands import _common as c
+from vedette.commands._cert_clients import add_matrix_arguments, options_from_args
 from vedette.errors import UsageError
 from vedette.model import Service
 from vedette.probe.limits import Limits
@@ -102,6 +104,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "everything vedette knows (default: quick for --targets and CIDRs, else full)",
     )
     c.add_output_options(p)
+    add_matrix_arguments(p)
     from vedette.scale.fleet import add_fleet_arguments
 
     add_fleet_arguments(p)
@@ -143,10 +146,15 @@ def run(args: argparse.Namespace) -> int:
     specs = [parse_target(t) for t in args.targets]
     options = _scan_options(args)
     extra = trust.load_extra_roots(args.ca)
+    clients, stored_clients = options_from_args(args)  # bad options fail before the scan
     started = datetime.now(UTC)
     observations = asyncio.run(scan(specs, options))
     finished = datetime.now(UTC)
-    stored_options = {"ca_roots_der_hex": [r.hex() for r in extra], "ehlo": options.ehlo_name}
+    stored_options: dict[str, Any] = {
+        "ca_roots_der_hex": [r.hex() for r in extra],
+        "ehlo": options.ehlo_name,
+        "clients": stored_clients,
+    }
     scan_id = c.store_scan(args, args.targets, stored_options, started, finished, observations)
     report = c.make_report(
         scan_id=scan_id,
@@ -154,6 +162,6 @@ def run(args: argparse.Namespace) -> int:
         started=started,
         finished=finished,
         observations=observations,
-        ctx=c.context(finished, extra),
+        ctx=c.context(finished, extra, clients),
     )
     return c.emit(report, args)
