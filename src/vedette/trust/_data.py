@@ -336,8 +336,10 @@ def suite_codes() -> Mapping[str, int]:
     for s in doc["suites"]:
         code = int(s["code"], 16)
         out[s["iana"]] = code
-        if s.get("openssl"):
-            out.setdefault(s["openssl"], code)
+        # OpenSSL reuses a name for a draft code point and the final one (the pre-RFC 7905
+        # ChaCha20 suites 0xCC13-0xCC15 are "OLD_..."): the final code wins.
+        if s.get("openssl") and not s["iana"].startswith("OLD_"):
+            out[s["openssl"]] = code
     return MappingProxyType(out)
 
 
