@@ -11,10 +11,14 @@ import asyncio
 import contextlib
 import socket
 import threading
+import warnings
 from collections.abc import Iterator
 
-import tlslite  # tlslite-ng, in the test extra
-from tlslite.constants import CipherSuite, GroupName
+with warnings.catch_warnings():
+    # tlslite-ng imports asyncore (deprecated in 3.11) for an integration vedette does not use.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import tlslite  # tlslite-ng, in the test extra
+    from tlslite.constants import CipherSuite, GroupName
 
 from vedette.model import Endpoint, Service
 from vedette.pki.ca import CertificateAuthority
