@@ -208,7 +208,7 @@ def test_csr_signed_by_vedette_ca_verifies_with_openssl(work: Path, ca: Path):
     assert "TLS Web Server Authentication" in text
     assert "CA:FALSE" in text
     assert "http://pki.pkitest.test/ca.crl" in text
-    assert "ecdsa-with-SHA256" in text
+    assert "sha256WithRSAEncryption" in text
     # 398 days inclusive: notAfter - notBefore + 1 s
     leaf = chain[0]
     assert (leaf.not_valid_after_utc - leaf.not_valid_before_utc).total_seconds() + 1 == 398 * 86400
@@ -263,7 +263,7 @@ def test_sha512_refused_for_legacy_schannel_clients(work: Path, ca: Path):
             "--hash",
             "sha512",
             "--clients",
-            "lync2013,ios",
+            "lync,ios",
             "--out",
             "x.pem",
             cwd=work,
@@ -274,7 +274,8 @@ def test_sha512_refused_for_legacy_schannel_clients(work: Path, ca: Path):
     assert not (work / "x.pem").exists()
     vedette("ca", "sign", "m.csr", "--ca-dir", ca, "--hash", "sha384", "--out", "y.pem", cwd=work)
     text = openssl("x509", "-in", "y.pem", "-noout", "-text", cwd=work).stdout
-    assert "ecdsa-with-SHA384" in text
+    # With every client in play (Java 6 and Android 2.3 have no ECDSA) the CA key is RSA.
+    assert "sha384WithRSAEncryption" in text
 
 
 def test_name_constraints_enforced_before_signing(work: Path):
@@ -1006,3 +1007,16 @@ def test_csr_like_real_dovecot_over_starttls_carries_exactly_its_names(
     want = served.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert list(got) == list(want)
     assert [n.value for n in got] == [DOVE_HOST, "imap.pkidove.test"]
+
+
+@pytest.mark.parametrize(
+    ("clients", "expected"),
+    [((), "RSA 2048"), (("--clients", "ios,outlook-win11"), "EC P-256")],
+)
+def test_default_key_type_suits_every_client_in_play(work: Path, clients, expected):
+    out = vedette("key", "new", "--out", "k.pem", *clients, cwd=work).stdout
+    assert expected in out
+    _bad(
+        vedette("key", "new", "--out", "x.pem", "--clients", "nokia", cwd=work, ok=False),
+        "unknown client",
+    )

@@ -203,14 +203,19 @@ def test_subject_parts_and_rfc4514():
 # --- client rules ----------------------------------------------------------------------------
 
 
-def test_client_rules():
-    assert signature_hash(frozenset()) == "sha256"
+def test_client_rules_come_from_the_client_profiles():
+    everyone = parse_clients(None)
+    assert everyone and not any(p.opportunistic for p in everyone)  # MTAs only when asked
+    # Java 6 and Android 2.3 have no ECDSA: with every client in play the key is RSA.
+    assert default_key_type(everyone) == "rsa:2048"
+    assert default_key_type(parse_clients("ios,outlook-win11")) == "ec:p256"
+    assert default_key_type(parse_clients(["java-6"])) == "rsa:2048"
+    assert signature_hash(everyone) == "sha256"
     assert signature_hash(parse_clients("ios,android"), "sha512") == "sha512"
-    with pytest.raises(UsageError, match="SEC_E_ALGORITHM_MISMATCH"):
-        signature_hash(parse_clients(["ios", "Lync2013"]), "sha512")
-    assert signature_hash(parse_clients("lync2013"), "sha256") == "sha256"
-    assert default_key_type(frozenset()) == "ec:p256"
-    assert default_key_type(parse_clients("windowsxp")) == "rsa:3072"
+    with pytest.raises(UsageError, match="SEC_E_ALGORITHM_MISMATCH") as err:
+        signature_hash(parse_clients(["ios", "lync"]), "sha512")
+    assert "lync-2013-win7" in str(err.value)
+    assert signature_hash(parse_clients("lync"), "sha384") == "sha384"
     with pytest.raises(UsageError, match="unknown client"):
         parse_clients("lync2031")
 

@@ -57,6 +57,17 @@ def add_passout(p: argparse.ArgumentParser, what: str) -> None:
     )
 
 
+def add_clients(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--clients",
+        action="append",
+        metavar="FAMILY[,FAMILY]",
+        help="client families or profile ids in play, as in vedette scan (default: all but "
+        "MTAs): the default key is ECDSA P-256 only if all of them support it, else RSA 2048; "
+        "SHA-512 is refused if legacy SChannel (Lync 2013) is among them",
+    )
+
+
 def add_force(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="replace output files that exist")
 

@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "offline-able: only the intermediate signs)",
     )
     init.add_argument("--key-type", choices=KEY_TYPES, help="CA key type (default by --clients)")
-    init.add_argument("--clients", action="append", metavar="FAMILY[,FAMILY]")
+    p.add_clients(init)
     init.add_argument("--hash", choices=("sha256", "sha384", "sha512"))
     init.add_argument("--root-days", type=_days, default=3650, metavar="N")
     init.add_argument("--intermediate-days", type=_days, default=1825, metavar="N")
@@ -84,7 +84,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="names to certify instead of the request's; repeatable",
     )
     sign.add_argument("--hash", choices=("sha256", "sha384", "sha512"))
-    sign.add_argument("--clients", action="append", metavar="FAMILY[,FAMILY]")
+    p.add_clients(sign)
     sign.add_argument(
         "--out",
         type=Path,

@@ -202,7 +202,7 @@ def _add_csr(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp.add_argument("--key", type=Path, metavar="FILE", help="reuse this private key")
     sp.add_argument("--new-key", type=Path, metavar="FILE", help="generate a key into FILE")
     sp.add_argument("--type", choices=KEY_TYPES, help="type of --new-key (default by --clients)")
-    sp.add_argument("--clients", action="append", metavar="FAMILY[,FAMILY]")
+    p.add_clients(sp)
     sp.add_argument("--hash", choices=("sha256", "sha384", "sha512"), help="default sha256")
     sp.add_argument("--out", type=Path, required=True, metavar="FILE", help="the request (PEM)")
     p.add_passin(sp, "--key or a PKCS#12 given to --like")

@@ -20,14 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     new.add_argument(
         "--type",
         choices=KEY_TYPES,
-        help="key type (default: ec:p256, or rsa:3072 when --clients names a family without ECDSA)",
+        help="key type (default: what every client in --clients accepts)",
     )
-    new.add_argument(
-        "--clients",
-        action="append",
-        metavar="FAMILY[,FAMILY]",
-        help="client families the key must suit (see docs/pki.md)",
-    )
+    p.add_clients(new)
     new.add_argument("--out", type=Path, required=True, metavar="FILE", help="where to write it")
     p.add_passout(new, "the key (PKCS#8, AES-256)")
     p.add_force(new)

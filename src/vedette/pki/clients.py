@@ -1,28 +1,23 @@
-"""Which key type and signature hash the clients in play accept.
+"""Which key type and signature hash every client in play accepts.
 
-``--clients`` names client families, as in ``vedette scan``. Until the client-profile data of
-the simulation work is in the tree, this module carries the two facts the PKI toolkit needs,
-with their sources, keyed by family name:
+``--clients`` names client families or profile ids exactly as in ``vedette scan`` (``ios``,
+``outlook``, ``lync``, ``skype``, ``android``, ``java``, ``thunderbird``, ``mta``…, or
+``lync-2013-win7``), resolved by the client simulation's own selector over its profile data
+(``vedette/trust/data/profiles.json``; ``vedette cert clients --list``). Without
+``--clients`` every profile the scan would judge is in play (all but the MTAs).
 
-* **SHA-512 signatures break legacy SChannel.** Windows 7 / Server 2008 R2 and older SChannel
-  (and therefore Lync 2013 / Skype for Business 2015 clients and phones on them, Outlook 2010
-  on Windows 7) do not offer rsa_pkcs1_sha512 / ecdsa_secp521r1_sha512 in TLS 1.2
-  ``signature_algorithms``; a chain signed with SHA-512 then fails with
-  ``SEC_E_ALGORITHM_MISMATCH`` (Microsoft KB 2973337; the Lync 2013 reports in vedette's
-  seeds). SHA-256 is accepted by every family here, so it is the default, and SHA-384/512 are
-  refused when such a family is in play.
-* **ECDSA keys need a modern client.** Windows XP / Server 2003, Android before 4.0, Java 6,
-  and many appliance MTAs and desk phones have no ECDSA: for them the key must be RSA.
+Two facts of those profiles drive the PKI toolkit's defaults:
 
-Family names (case-insensitive):
-
-    legacy SChannel (no SHA-512):  lync2013, sfb2015, windows7, windows2008r2, outlook2010,
-                                   schannel-legacy, windowsxp, windows2003
-    no ECDSA:                      windowsxp, windows2003, android2, java6, appliance-legacy
-    modern (everything here):      windows10, windows11, macos, ios, android, thunderbird,
-                                   outlook, java8, java11, openssl3, postfix, exim, dovecot
-
-An unknown name is an error, so a typo cannot silently weaken the rule.
+* **SHA-512 signatures.** A profile whose rules say ``sha512_tls12: false`` — SChannel on
+  Windows 7 / 8.1 / Server 2012 (R2) before KB2973337, hence Lync 2013 and Skype for Business
+  2015 clients and Outlook 2013 there — fails a TLS 1.2 handshake with a SHA-512-signed chain
+  (``SEC_E_ALGORITHM_MISMATCH``, the seeds' Lync reports). SHA-256 is accepted by every
+  profile and is the default; ``--hash sha512`` is refused while such a profile is in play.
+  SHA-384 is not affected by that bug and stays allowed.
+* **ECDSA.** A profile whose ClientHello offers neither an ECDSA signature algorithm nor an
+  ECDHE_ECDSA suite nor TLS 1.3 (Android 2.3, Java 6) cannot use an ECDSA certificate, so the
+  default key becomes RSA 2048 — the one key every client accepts — when one is in play, and
+  ECDSA P-256 otherwise.
 """
 
 from __future__ import annotations
@@ -30,89 +25,62 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from vedette.errors import UsageError
+from vedette.trust._data import Profile, trust_data
+from vedette.trust.simulate import select_profiles
 
 __all__ = [
-    "DEFAULT_KEY_TYPE",
-    "LEGACY_SCHANNEL",
-    "NO_ECDSA",
+    "ECDSA_KEY_TYPE",
+    "RSA_KEY_TYPE",
     "default_key_type",
     "parse_clients",
     "signature_hash",
+    "supports_ecdsa",
 ]
 
-LEGACY_SCHANNEL = frozenset(
-    {
-        "lync2013",
-        "sfb2015",
-        "windows7",
-        "windows2008r2",
-        "outlook2010",
-        "schannel-legacy",
-        "windowsxp",
-        "windows2003",
-    }
-)
-NO_ECDSA = frozenset({"windowsxp", "windows2003", "android2", "java6", "appliance-legacy"})
-MODERN = frozenset(
-    {
-        "windows10",
-        "windows11",
-        "macos",
-        "ios",
-        "android",
-        "thunderbird",
-        "outlook",
-        "java8",
-        "java11",
-        "openssl3",
-        "postfix",
-        "exim",
-        "dovecot",
-    }
-)
-KNOWN = LEGACY_SCHANNEL | NO_ECDSA | MODERN
+ECDSA_KEY_TYPE = "ec:p256"
+RSA_KEY_TYPE = "rsa:2048"
 
-#: The key type when no client family is named: P-256 is accepted by every client made
-#: after 2011 and is fast; RSA is chosen when a family without ECDSA is named.
-DEFAULT_KEY_TYPE = "ec:p256"
-RSA_KEY_TYPE = "rsa:3072"
+# TLS 1.2 and older ECDHE_ECDSA / ECDH_ECDSA suites (IANA code points).
+_ECDSA_SUITES = frozenset(
+    {0xC006, 0xC007, 0xC008, 0xC009, 0xC00A, 0xC023, 0xC024, 0xC02B, 0xC02C, 0xCCA9,
+     0xC0AC, 0xC0AD, 0xC0AE, 0xC0AF, 0xC048, 0xC049, 0xC05C, 0xC05D, 0xC072, 0xC073}
+)  # fmt: skip
 
 
-def parse_clients(text: str | Iterable[str] | None) -> frozenset[str]:
-    """``--clients a,b`` (repeatable) as a set of known family names; UsageError otherwise."""
-    if text is None:
-        return frozenset()
-    parts = [text] if isinstance(text, str) else list(text)
-    names = {n.strip().lower() for part in parts for n in part.split(",") if n.strip()}
-    unknown = sorted(names - KNOWN)
-    if unknown:
-        raise UsageError(
-            f"unknown client famil{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)} "
-            f"(known: {', '.join(sorted(KNOWN))})"
-        )
-    return frozenset(names)
+def parse_clients(values: str | Iterable[str] | None) -> tuple[Profile, ...]:
+    """The profiles in play for ``--clients a,b`` (repeatable); all non-MTA ones when none."""
+    parts = [] if values is None else [values] if isinstance(values, str) else list(values)
+    names = [n.strip() for part in parts for n in part.split(",") if n.strip()]
+    return select_profiles(trust_data().profiles, names, relay=None)
 
 
-def default_key_type(clients: frozenset[str]) -> str:
-    """The key type every named client accepts."""
-    return RSA_KEY_TYPE if clients & NO_ECDSA else DEFAULT_KEY_TYPE
+def supports_ecdsa(profile: Profile) -> bool:
+    hello = profile.hello
+    return (
+        "TLSv1.3" in hello.versions
+        or any("ecdsa" in s for s in hello.sigalgs)
+        or bool(set(hello.suites) & _ECDSA_SUITES)
+    )
 
 
-def signature_hash(clients: frozenset[str], requested: str | None = None) -> str:
-    """The signature hash for a certificate these clients must accept.
+def default_key_type(profiles: Iterable[Profile]) -> str:
+    """ECDSA P-256 when every profile can use it, else RSA 2048."""
+    return ECDSA_KEY_TYPE if all(supports_ecdsa(p) for p in profiles) else RSA_KEY_TYPE
 
-    ``requested`` (``--hash``) is honoured unless a legacy SChannel family is in play and it
-    is not SHA-256, which is a UsageError naming the family.
-    """
+
+def signature_hash(profiles: Iterable[Profile], requested: str | None = None) -> str:
+    """``requested`` (``--hash``) or SHA-256; SHA-512 refused for legacy SChannel profiles."""
     if requested is None:
         return "sha256"
     requested = requested.lower()
     if requested not in ("sha256", "sha384", "sha512"):
         raise UsageError(f"unknown hash {requested!r} (expected sha256, sha384 or sha512)")
-    legacy = sorted(clients & LEGACY_SCHANNEL)
-    if requested != "sha256" and legacy:
+    legacy = sorted(p.id for p in profiles if not p.rules.sha512_tls12)
+    if requested == "sha512" and legacy:
+        shown = ", ".join(legacy[:4]) + (f" and {len(legacy) - 4} more" if len(legacy) > 4 else "")
         raise UsageError(
-            f"--hash {requested}: {', '.join(legacy)} (legacy SChannel) fail on "
-            f"{requested.upper()}-signed chains with SEC_E_ALGORITHM_MISMATCH; use sha256"
+            f"--hash sha512: {shown} (SChannel before KB2973337) fail on SHA-512-signed "
+            "chains with SEC_E_ALGORITHM_MISMATCH; use sha256, or leave those clients out "
+            "with --clients"
         )
     return requested
