@@ -1,0 +1,397 @@
+"""The simulation, pure: chains from the test CA with one problem each, judged per profile.
+
+The test root is declared public (in every store) so the public-only rules (CT, 398 days) apply;
+a chain ending at a ``--ca`` root is private and exempt from them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cryptography.hazmat.primitives import hashes
+
+from vedette.checks import CheckContext, analyse
+from vedette.errors import UsageError
+from vedette.model import (
+    ClientOutcome,
+    Endpoint,
+    Observation,
+    Service,
+    TlsObservation,
+)
+from vedette.pki import CertificateAuthority
+from vedette.trust._data import load_profile_file, trust_data
+from vedette.trust.simulate import (
+    ClientOptions,
+    ServerTls,
+    parse_inventory,
+    select_profiles,
+    simulate,
+    spki_sha256,
+)
+
+from .trust_helpers import HOST, der, leaf
+
+NOW = datetime.now(UTC)
+STORES = ("apple", "microsoft", "mozilla", "chrome", "android", "openjdk", "oracle")
+
+
+@pytest.fixture(scope="module")
+def pki():
+    # Backdated like a real public root: a frozen store (iOS 10, Android 7) can only hold a
+    # root that existed when the OS shipped.
+    root = CertificateAuthority.create_root(
+        "Sim Public Root",
+        key_spec="rsa:2048",
+        not_before=datetime(2005, 1, 1, tzinfo=UTC),
+        days=365 * 30,
+    )
+    inter = root.issue_intermediate("Sim Issuing CA", key_spec="rsa:2048")
+    data = trust_data().with_root(der(root), STORES)
+    return root, inter, data
+
+
+def judge(chain, data, *, ids=None, server=None, extra=(), options=None, host=HOST, as_of=NOW):
+    profiles = [p for p in data.profiles if ids is None or p.id in ids]
+    m = simulate(
+        chain,
+        host=host,
+        as_of=as_of,
+        data=data,
+        profiles=profiles,
+        server=server,
+        extra_roots=extra,
+        options=options,
+        check_handshake=server is not None,
+    )
+    return {v.profile: v for v in m.verdicts}, m
+
+
+def codes(v):
+    return {r.code for r in v.reasons}
+
+
+def test_clean_public_chain_works_for_every_user_client(pki):
+    _, inter, data = pki
+    chain = (der(leaf(inter)), der(inter))
+    vs, m = judge(chain, data, ids=None)
+    failing = {
+        p: [r.text for r in v.reasons]
+        for p, v in vs.items()
+        if v.outcome is not ClientOutcome.WORKS
+    }
+    assert failing == {}
+    assert m.notes == ()
+
+
+def test_no_sct_fails_only_clients_requiring_ct(pki):
+    _, inter, data = pki
+    chain = (der(leaf(inter, sct=False)), der(inter))
+    vs, _ = judge(chain, data)
+    assert {p for p, v in vs.items() if "cert.no-sct" in codes(v)} >= {
+        "chrome-current",
+        "ios-13",
+        "ios-current",
+        "ios-12",
+    }
+    assert vs["outlook-2016-win10"].outcome is ClientOutcome.WORKS
+    assert vs["thunderbird-current"].outcome is ClientOutcome.WORKS
+    # Private chains are not held to CT.
+    root, inter2, _ = pki
+    private = trust_data()
+    vs2, m = judge(chain, private, extra=(der(root),))
+    assert all("cert.no-sct" not in codes(v) for v in vs2.values())
+    assert any("--ca" in n for n in m.notes)
+
+
+def test_long_validity_public_vs_private(pki):
+    root, inter, data = pki
+    chain = (der(leaf(inter, days=500)), der(inter))
+    vs, _ = judge(chain, data, ids={"ios-current", "chrome-current", "outlook-win11"})
+    assert (
+        "cert.validity" in codes(vs["ios-current"]) and "398" in vs["ios-current"].reasons[0].text
+    )
+    assert "cert.validity" in codes(vs["chrome-current"])
+    assert vs["outlook-win11"].outcome is ClientOutcome.WORKS
+    # Private root: 825 days still apply on Apple, 398 do not.
+    vs, _ = judge(chain, trust_data(), ids={"ios-current"}, extra=(der(root),))
+    assert vs["ios-current"].outcome is ClientOutcome.WORKS
+
+
+def test_missing_intermediate_is_a_warning_only_where_the_client_fetches_it(pki):
+    _, inter, data = pki
+    # The leaf names where its issuer can be downloaded (caIssuers), as public CAs do.
+    from cryptography import x509
+
+    cert = leaf(inter)
+    builder = x509.CertificateBuilder(
+        issuer_name=cert.issuer,
+        subject_name=cert.subject,
+        public_key=cert.public_key(),
+        serial_number=cert.serial_number,
+        not_valid_before=cert.not_valid_before_utc,
+        not_valid_after=cert.not_valid_after_utc,
+        extensions=[
+            *cert.extensions,
+            x509.Extension(
+                x509.AuthorityInformationAccess(
+                    [
+                        x509.AccessDescription(
+                            x509.oid.AuthorityInformationAccessOID.CA_ISSUERS,
+                            x509.UniformResourceIdentifier("http://ca.example.test/issuing.crt"),
+                        )
+                    ]
+                ).oid,
+                False,
+                x509.AuthorityInformationAccess(
+                    [
+                        x509.AccessDescription(
+                            x509.oid.AuthorityInformationAccessOID.CA_ISSUERS,
+                            x509.UniformResourceIdentifier("http://ca.example.test/issuing.crt"),
+                        )
+                    ]
+                ),
+            ),
+        ],
+    )
+    with_aia = builder.sign(inter.issued.key, hashes.SHA256())
+    vs, _ = judge((der(with_aia),), data, ids={"outlook-2016-win10", "android-11", "ios-current"})
+    assert vs["outlook-2016-win10"].outcome is ClientOutcome.WARNING
+    assert "http://ca.example.test/issuing.crt" in vs["outlook-2016-win10"].reasons[0].text
+    assert vs["android-11"].outcome is ClientOutcome.FAILS
+    assert codes(vs["android-11"]) == {"chain.incomplete"}
+
+
+def test_name_mismatch_and_cn_only(pki):
+    _, inter, data = pki
+    cn_only = leaf(inter, san=False)
+    vs, _ = judge((der(cn_only), der(inter)), data, ids={"outlook-2016-win10", "ios-13"})
+    assert vs["outlook-2016-win10"].outcome is ClientOutcome.WARNING
+    assert codes(vs["outlook-2016-win10"]) == {"cert.cn-only"}
+    assert "cert.name-mismatch" in codes(vs["ios-13"])
+    vs, _ = judge((der(leaf(inter)), der(inter)), data, ids={"ios-13"}, host="other.example.test")
+    assert codes(vs["ios-13"]) == {"cert.name-mismatch"}
+
+
+def test_every_failing_reason_is_listed(pki):
+    _, inter, data = pki
+    bad = leaf(inter, sct=False, eku=False, days=1000, not_before=NOW - timedelta(days=999))
+    vs, _ = judge((der(bad), der(inter)), data, ids={"ios-current"}, host="other.example.test")
+    assert codes(vs["ios-current"]) >= {
+        "cert.no-sct",
+        "cert.no-eku",
+        "cert.validity",
+        "cert.name-mismatch",
+    }
+    assert all(r.fix for r in vs["ios-current"].reasons)
+
+
+def test_handshake_with_an_enumeration_is_exact(pki):
+    _, inter, data = pki
+    chain = (der(leaf(inter, key_spec="rsa:2048")), der(inter))
+    tls12_only = ServerTls(
+        negotiated_version="TLSv1.2",
+        negotiated_suite="ECDHE-RSA-AES128-GCM-SHA256",
+        accepted={"TLSv1.2": frozenset({0xC02F, 0xC030})},
+    )
+    vs, _ = judge(
+        chain, data, ids={"android-4.4", "android-11", "outlook-2013-win7"}, server=tls12_only
+    )
+    assert codes(vs["android-4.4"]) == {"tls.version"}
+    assert vs["android-11"].outcome is ClientOutcome.WORKS
+    # Windows 7 IE11-style SChannel offers no ECDHE-RSA-GCM suite: no common suite at 1.2.
+    assert codes(vs["outlook-2013-win7"]) == {"tls.suite"}
+    partial = dataclasses.replace(tls12_only, incomplete=True)
+    vs, _ = judge(chain, data, ids={"android-4.4"}, server=partial)
+    assert vs["android-4.4"].outcome is ClientOutcome.UNKNOWN
+
+
+def test_quick_scan_leaves_old_clients_unknown_not_failing(pki):
+    _, inter, data = pki
+    chain = (der(leaf(inter)), der(inter))
+    quick = ServerTls(negotiated_version="TLSv1.3", negotiated_suite="TLS_AES_256_GCM_SHA384")
+    vs, _ = judge(chain, data, ids={"android-4.4", "ios-current"}, server=quick)
+    assert vs["android-4.4"].outcome is ClientOutcome.UNKNOWN
+    assert "vedette scan --mode full" in vs["android-4.4"].reasons[0].fix
+    assert vs["ios-current"].outcome is ClientOutcome.WORKS
+
+
+def test_opportunistic_mta_only_warns_on_trust(pki):
+    _, inter, data = pki
+    chain = (der(leaf(inter)), der(inter))
+    vs, _ = judge(chain, trust_data(), ids={"postfix-debian12", "exchange-2016"})
+    for v in vs.values():
+        assert v.outcome is ClientOutcome.WARNING
+        assert all("depends on DANE/MTA-STS, not checked" in r.text for r in v.reasons)
+
+
+def test_select_profiles_by_family_and_role():
+    profiles = trust_data().profiles
+    ios = select_profiles(profiles, ("ios",), relay=False)
+    assert ios and all(p.family == "ios" for p in ios)
+    assert all(p.opportunistic for p in select_profiles(profiles, (), relay=True))
+    assert not any(p.opportunistic for p in select_profiles(profiles, (), relay=False))
+    with pytest.raises(UsageError, match="unknown client nokia"):
+        select_profiles(profiles, ("nokia",), relay=False)
+
+
+def test_inventory_counts_devices_per_outcome(pki):
+    _, inter, data = pki
+    chain = (
+        der(leaf(inter, hash_alg=hashes.SHA256())),
+        der(inter.issue_intermediate("x") if False else inter),
+    )
+    rows = parse_inventory(
+        "client,version,count\nios,10.3,380\nlync-2013-win7,,32\nandroid,12,7\nnokia,1,3\n",
+        "inv.csv",
+    )
+    sha512_inter = pki[0].issue_intermediate(
+        "Sim SHA-512 CA", key_spec="rsa:2048", hash_alg="sha512"
+    )
+    chain = (der(leaf(sha512_inter)), der(sha512_inter))
+    data_ = data
+    profiles = [p for p in data_.profiles if not p.opportunistic]
+    m = simulate(
+        chain,
+        host=HOST,
+        as_of=NOW,
+        data=data_,
+        profiles=profiles,
+        options=ClientOptions(inventory=rows),
+        check_handshake=False,
+    )
+    assert m.inventory[0] == "32 devices will fail: 32 lync-2013-win7 (as lync-2013-win7)"
+    assert any(
+        line.startswith(
+            "387 devices work: 380 ios 10.3 (as ios-10.2), 7 android 12 (as android-11)"
+        )
+        for line in m.inventory
+    )
+    assert m.inventory[-1].startswith("3 devices match no client profile")
+    with pytest.raises(UsageError, match="inv.csv:2"):
+        parse_inventory("client,version,count\nios,10,many\n", "inv.csv")
+
+
+def test_user_profile_file(tmp_path):
+    f = tmp_path / "mine.json"
+    f.write_text(
+        json.dumps(
+            {
+                "profiles": [
+                    {
+                        "id": "kiosk-mail",
+                        "family": "kiosk",
+                        "name": "Kiosk mail client",
+                        "released": "2020-01-01",
+                        "platform": "android",
+                        "store": "android",
+                        "store_frozen": True,
+                        "hello": "android-7",
+                        "rules": {"sha1": False, "min_rsa": 4096},
+                        "sources": {"all": "our lab"},
+                    }
+                ]
+            }
+        )
+    )
+    (p,) = load_profile_file(f)
+    assert p.family == "kiosk" and p.rules.min_rsa == 4096 and p.hello.id == "android-7"
+    f.write_text(
+        json.dumps(
+            {
+                "profiles": [
+                    {
+                        "id": "x",
+                        "family": "f",
+                        "name": "n",
+                        "released": "2020-01-01",
+                        "platform": "android",
+                        "store": "nowhere",
+                        "hello": "android-7",
+                        "rules": "android",
+                    }
+                ]
+            }
+        )
+    )
+    with pytest.raises(UsageError, match="unknown store 'nowhere'"):
+        load_profile_file(f)
+    f.write_text("{not json")
+    with pytest.raises(UsageError, match="not a JSON profile file"):
+        load_profile_file(f)
+
+
+# --- the checks built on the matrix --------------------------------------------------------------
+
+
+def _obs(chain, host=HOST, service=Service.IMAPS):
+    return Observation(
+        endpoint=Endpoint(host=host, ip="127.0.0.1", port=service.default_port, service=service),
+        started_at=NOW,
+        duration_s=0.1,
+        tls=TlsObservation(
+            version="TLSv1.2", cipher="ECDHE-RSA-AES128-GCM-SHA256", sni=host, chain_der=chain
+        ),
+    )
+
+
+def _ids(findings):
+    return {f.id for f in findings}
+
+
+def test_checks_pin_and_expected_issuer(pki):
+    root, inter, _ = pki
+    cert = leaf(inter)
+    chain = (der(cert), der(inter))
+    good_pin = spki_sha256(cert)
+    ctx = CheckContext(
+        now=NOW,
+        trust_roots_der=(der(root),),
+        extra_roots_der=(der(root),),
+        clients=ClientOptions(pins=(good_pin,), expect_issuer=("Sim Issuing",)),
+    )
+    assert not _ids(analyse([_obs(chain)], ctx)) & {"cert.pin-mismatch", "cert.unexpected-issuer"}
+    ctx = CheckContext(
+        now=NOW,
+        trust_roots_der=(der(root),),
+        extra_roots_der=(der(root),),
+        clients=ClientOptions(pins=("00" * 32,), expect_issuer=("Let's Encrypt",)),
+    )
+    found = _ids(analyse([_obs(chain)], ctx))
+    assert {"cert.pin-mismatch", "cert.unexpected-issuer"} <= found
+
+
+def test_checks_interception_and_sha512(pki):
+    zs = CertificateAuthority.create_root("Zscaler Root CA", organization="Zscaler Inc.")
+    z_inter = zs.issue_intermediate("Zscaler Intermediate Root CA")
+    chain = (der(leaf(z_inter)), der(z_inter))
+    ctx = CheckContext(now=NOW)
+    findings = analyse([_obs(chain)], ctx)
+    (f,) = [f for f in findings if f.id == "cert.interception-proxy"]
+    assert "Zscaler" in f.detail
+    root, _, _ = pki
+    s512 = root.issue_intermediate("SHA-512 CA", key_spec="rsa:2048", hash_alg="sha512")
+    findings = analyse(
+        [_obs((der(leaf(s512)), der(s512)))],
+        CheckContext(now=NOW, extra_roots_der=(der(root),), trust_roots_der=(der(root),)),
+    )
+    (f,) = [f for f in findings if f.id == "cert.sha512-legacy-schannel"]
+    assert "Lync 2013 on Windows 7 SP1" in f.detail and "sha512WithRSAEncryption" in f.detail
+    assert "cert.interception-proxy" not in _ids(findings)
+
+
+def test_distrusted_ca_finding_from_the_matrix():
+    from pathlib import Path
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    pem = (Path(__file__).parents[1] / "data" / "startcom-chain.pem").read_bytes()
+    chain = tuple(c.public_bytes(Encoding.DER) for c in x509.load_pem_x509_certificates(pem))
+    ctx = CheckContext(now=NOW)
+    findings = analyse([_obs(chain, host="www.dnssec-exp.org")], ctx)
+    (f,) = [f for f in findings if f.id == "cert.distrusted-ca"]
+    assert "StartCom" in f.detail and "refuse it" in f.detail
