@@ -262,10 +262,12 @@ class DovecotSpec:
         disable_plaintext_auth: Dovecot's setting of that name.
         chain_pem, key_pem: certificate chain (leaf first) and key; unused when ``ssl = no``.
         postfix_auth_socket: also export an auth socket for Postfix's SASL.
+        extra_config: lines appended to dovecot.conf (protocol and cipher settings).
     """
 
     name: str
     address: str
+    extra_config: str = ""
     imap: bool = False
     pop3: bool = False
     imaps: bool = False
@@ -339,7 +341,7 @@ service pop3-login {{
 }}
 service auth {{
 {postfix_listener}}}
-"""
+{spec.extra_config}"""
 
 
 def start_dovecot(spec: DovecotSpec) -> RunningServer:
@@ -412,10 +414,12 @@ class PostfixSpec:
         tls_auth_only: ``smtpd_tls_auth_only``.
         chain_pem, key_pem: certificate chain (leaf first) and key.
         sasl_socket: Dovecot auth socket for ``smtpd_sasl_type = dovecot``.
+        extra_config: lines appended to main.cf (protocol, cipher, anvil settings).
     """
 
     name: str
     address: str
+    extra_config: str = ""
     smtps: bool = False
     tls_auth_only: bool = True
     chain_pem: Path
@@ -461,7 +465,7 @@ smtpd_tls_auth_only = {"yes" if spec.tls_auth_only else "no"}
 smtpd_sasl_auth_enable = yes
 smtpd_sasl_type = dovecot
 smtpd_sasl_path = {spec.sasl_socket}
-"""
+{spec.extra_config}"""
 
 
 # Every service runs unchrooted (column 5 = n): the queue directory is ours, not a prepared jail.

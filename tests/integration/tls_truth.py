@@ -124,12 +124,15 @@ def start_s_server(tmp: Path, *flags: str, ecdsa: bool = False) -> SServer:
 class Truth:
     """One s_client per question, many at once."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, *, ip: str = "127.0.0.1", starttls: str | None = None) -> None:
         self.port = port
+        self.ip = ip
+        # s_client -starttls smtp|imap|pop3 runs the mail dialogue first, as vedette does.
+        self.prefix = ("-starttls", starttls) if starttls else ()
 
     def _client(self, *args: str) -> str | None:
         r = subprocess.run(
-            [openssl(), "s_client", "-connect", f"127.0.0.1:{self.port}", *args],
+            [openssl(), "s_client", "-connect", f"{self.ip}:{self.port}", *self.prefix, *args],
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
