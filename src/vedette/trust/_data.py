@@ -171,6 +171,8 @@ class Rules:
 
     Attributes:
         sha1: SHA-1 signed certificates (leaf, intermediates) are accepted.
+        sha1_public_only: the SHA-1 refusal applies only to chains ending at a root of the
+            client's own store (Java's ``SHA1 jdkCA``); a private root still gets SHA-1.
         min_rsa: smallest RSA key accepted in the chain.
         cn_fallback: the subject CN is matched when the SAN has no DNS name.
         aia_fetch: a missing intermediate is downloaded from the caIssuers URL.
@@ -187,6 +189,7 @@ class Rules:
     cn_fallback: bool
     aia_fetch: bool
     sha512_tls12: bool
+    sha1_public_only: bool = False
     ct_required_from: dt.date | None = None
     eku_required_from: dt.date | None = None
     max_validity: tuple[tuple[dt.date, int, bool], ...] = ()
@@ -433,6 +436,7 @@ def _rules(rid: str, d: Mapping[str, Any], where: str) -> Rules:
         cn_fallback=_bool(d, "cn_fallback", w, True),
         aia_fetch=_bool(d, "aia_fetch", w, False),
         sha512_tls12=_bool(d, "sha512_tls12", w, True),
+        sha1_public_only=_bool(d, "sha1_public_only", w, False),
         ct_required_from=_opt_date(d.get("ct_required_from"), f"{w} ct_required_from"),
         eku_required_from=_opt_date(d.get("eku_required_from"), f"{w} eku_required_from"),
         max_validity=tuple(mv),

@@ -432,7 +432,8 @@ def _trust_reasons(
         if cert is leaf and ch.leaf_self_signed:
             continue
         weak = _SHA1_MD5_OIDS.get(cert.signature_algorithm_oid.dotted_string)
-        if weak == "MD5" or (weak == "SHA-1" and not rules.sha1):
+        refused_sha1 = not rules.sha1 and (public or not rules.sha1_public_only)
+        if weak == "MD5" or (weak == "SHA-1" and refused_sha1):
             out.append(
                 _reason(
                     "cert.sha1",

@@ -1,0 +1,94 @@
+"""The java-17 profile against a real Java 17 client (the JDK that scripts/install-deps installs).
+
+A small Java program (written here, run with the single-file launcher) connects with JSSE's
+defaults — the JDK's own algorithm constraints, PKIX validation, HTTPS hostname check — trusting
+only the test root, to an s_server that serves one problem each time. Its verdict must be the one
+vedette simulates for the ``java-17`` profile with that root given as ``--ca``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from tests.integration.test_clients_scan import HOST, _build, s_server, scan, verdicts
+
+PROBE = """
+import java.io.FileInputStream;
+import java.io.InputStream;
+import java.net.Socket;
+import java.security.KeyStore;
+import java.security.cert.CertificateFactory;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLParameters;
+import javax.net.ssl.SSLSocket;
+import javax.net.ssl.TrustManagerFactory;
+
+public class Probe {
+    public static void main(String[] a) throws Exception {
+        CertificateFactory cf = CertificateFactory.getInstance("X.509");
+        KeyStore ks = KeyStore.getInstance(KeyStore.getDefaultType());
+        ks.load(null, null);
+        try (InputStream in = new FileInputStream(a[2])) {
+            ks.setCertificateEntry("root", cf.generateCertificate(in));
+        }
+        TrustManagerFactory tmf =
+            TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+        tmf.init(ks);
+        SSLContext ctx = SSLContext.getInstance("TLS");
+        ctx.init(null, tmf.getTrustManagers(), null);
+        Socket raw = new Socket("127.0.0.1", Integer.parseInt(a[1]));
+        raw.setSoTimeout(10000);
+        SSLSocket s = (SSLSocket) ctx.getSocketFactory()
+            .createSocket(raw, a[0], Integer.parseInt(a[1]), true);
+        SSLParameters p = s.getSSLParameters();
+        p.setEndpointIdentificationAlgorithm("HTTPS");
+        s.setSSLParameters(p);
+        try {
+            s.startHandshake();
+            System.out.println("OK " + s.getSession().getProtocol());
+        } catch (Exception e) {
+            System.out.println("FAIL " + e);
+            System.exit(1);
+        }
+        s.close();
+    }
+}
+"""
+
+
+def _java() -> str:
+    found = shutil.which("java")
+    if found is None:
+        if os.environ.get("VEDETTE_REQUIRE_REAL_SERVERS"):
+            pytest.fail("java is not installed (scripts/install-deps installs a JDK)")
+        pytest.skip("java is not installed")
+    return found
+
+
+@pytest.mark.parametrize(
+    "problem", ["clean", "sha1", "rsa1024", "missing-intermediate", "no-eku", "validity"]
+)
+def test_java_17_agrees_with_the_simulation(tmp_path, problem):
+    java = _java()
+    (tmp_path / "Probe.java").write_text(PROBE)
+    _build(tmp_path, problem)
+    with s_server(tmp_path, "-tls1_2") as port:
+        doc = scan(port, tmp_path, "--clients", "java-17")
+        real = subprocess.run(
+            [java, str(tmp_path / "Probe.java"), HOST, str(port), str(tmp_path / "root.pem")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    simulated = verdicts(doc)["java-17"]
+    assert simulated["outcome"] in ("works", "fails"), simulated
+    assert (simulated["outcome"] == "works") == (real.returncode == 0), (
+        problem,
+        simulated,
+        real.stdout,
+    )
