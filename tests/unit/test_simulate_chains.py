@@ -395,3 +395,41 @@ def test_distrusted_ca_finding_from_the_matrix():
     findings = analyse([_obs(chain, host="www.dnssec-exp.org")], ctx)
     (f,) = [f for f in findings if f.id == "cert.distrusted-ca"]
     assert "StartCom" in f.detail and "refuse it" in f.detail
+
+
+def test_matrix_rendering_escapes_server_text_and_groups_clients():
+    import io
+
+    from rich.console import Console
+
+    from vedette.model import ClientMatrix, ClientReason, ClientVerdict
+    from vedette.report._clients_section import matrix_to_json, render_matrix
+
+    evil = ClientReason(
+        code="cert.expired",
+        outcome=ClientOutcome.FAILS,
+        text="CN=\x1b[2Jevil [bold]x[/bold] expired",
+        fix="renew",
+    )
+    verdicts = tuple(
+        ClientVerdict(
+            profile=f"p{i}",
+            name=f"Client {i}",
+            family="f",
+            outcome=ClientOutcome.FAILS,
+            reasons=(evil,),
+        )
+        for i in range(3)
+    )
+    works = ClientVerdict(profile="ok", name="Fine client", family="f", outcome=ClientOutcome.WORKS)
+    matrix = ClientMatrix(endpoint=None, as_of=NOW, verdicts=(*verdicts, works), notes=("note",))
+    out = io.StringIO()
+    render_matrix(Console(file=out, width=200, color_system=None), matrix, indent=0)
+    text = out.getvalue()
+    assert "\x1b" not in text and "\\x1b[2J" in text
+    assert "[bold]x[/bold]" in text  # not interpreted as markup
+    assert "Client 0, Client 1, Client 2" in text and text.count("expired") == 1
+    assert "3 fail, 1 work" in text and "Fine client" in text
+    doc = matrix_to_json(matrix)
+    assert doc["summary"] == {"fails": 3, "unknown": 0, "warning": 0, "works": 1, "not_released": 0}
+    assert doc["verdicts"][0]["reasons"][0]["text"] == evil.text  # JSON keeps data verbatim
