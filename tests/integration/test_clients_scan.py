@@ -58,7 +58,7 @@ def _pem(cert) -> bytes:
 
 
 def _build(tmp: Path, problem: str) -> None:
-    """Write root.pem, chain.pem (what the server sends) and key.pem for ``problem``."""
+    """Write root.pem, leaf.pem + extra.pem (what the server sends) and key.pem for ``problem``."""
     root = CertificateAuthority.create_root("Clients Test Root", key_spec="rsa:2048")
     inter = root.issue_intermediate(
         "Clients Test CA",
@@ -88,9 +88,10 @@ def _build(tmp: Path, problem: str) -> None:
     cert = b.sign(inter.issued.key, hashes.SHA256())  # type: ignore[arg-type]
     if problem == "sha1":
         cert = _resign_sha1(cert, inter.issued.key)
-    chain = _pem(cert) + (b"" if problem == "missing-intermediate" else _pem(inter.cert))
     (tmp / "root.pem").write_bytes(_pem(root.cert))
-    (tmp / "chain.pem").write_bytes(chain)
+    (tmp / "leaf.pem").write_bytes(_pem(cert))
+    # What the server sends after its own certificate (nothing when the intermediate is missing).
+    (tmp / "extra.pem").write_bytes(b"" if problem == "missing-intermediate" else _pem(inter.cert))
     key_path = tmp / "key.pem"
     key_path.write_bytes(leaf_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
     key_path.chmod(0o600)
@@ -100,11 +101,12 @@ def _build(tmp: Path, problem: str) -> None:
 def s_server(tmp: Path, *flags: str) -> Iterator[int]:
     openssl = _openssl()
     port = _free_port()
+    extra = tmp / "extra.pem"
+    chain = ["-cert_chain", str(extra)] if extra.read_bytes() else []
     proc = subprocess.Popen(
         [
             openssl, "s_server", "-accept", f"127.0.0.1:{port}", "-www", "-quiet",
-            "-cert", str(tmp / "chain.pem"), "-key", str(tmp / "key.pem"),
-            "-cert_chain", str(tmp / "chain.pem"),
+            "-cert", str(tmp / "leaf.pem"), "-key", str(tmp / "key.pem"), *chain,
             "-cipher", "ALL:@SECLEVEL=0", *flags,
         ],
         stdin=subprocess.DEVNULL,
