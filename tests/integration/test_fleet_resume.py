@@ -9,7 +9,9 @@ exactly the targets minus the exclusions.
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -142,3 +144,28 @@ def test_resume_after_sigkill_at_random_moments(
     again = run_vedette("scan", "--resume", str(scan_id), *common)
     assert again.returncode == 0, again.stderr
     assert sorted(stored_keys(db_url, scan_id)) == sorted(keys)
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(
+    lab: Lab, forbidden: Listener, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'fleet.db'}"
+    targets, exclude, expected = fleet_files(lab, forbidden, tmp_path)
+    common = ["--db", url, "--rate", "60", "--ca", str(lab.root_ca_path)]
+    proc = spawn_vedette("scan", "--targets", str(targets), "--exclude", str(exclude), *common)
+    time.sleep(1.5)
+    os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    scan_id = latest_fleet_scan(url)
+    assert proc.returncode == 130, err
+    assert f"scan {scan_id} interrupted; finish it with: vedette scan --resume {scan_id}" in err
+    assert "Traceback" not in err
+    partial = stored_keys(url, scan_id)
+    assert 0 < len(partial) < len(expected)
+    result = run_vedette("scan", "--resume", str(scan_id), *common)
+    assert result.returncode == 0, result.stderr
+    # The progress bar (standard error) and the summary (standard output).
+    assert "targets/s" in result.stderr and "ETA" in result.stderr
+    assert result.stdout.startswith(f"scan {scan_id} (quick): {len(expected)} targets")
+    keys = stored_keys(url, scan_id)
+    assert len(keys) == len(set(keys)) and set(keys) == expected

@@ -42,6 +42,7 @@ from vedette.scale.targets import (
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from vedette.checks import CheckContext
     from vedette.store.db import Store
 
 __all__ = ["add_fleet_arguments", "run_fleet", "wanted"]
@@ -321,14 +322,10 @@ def run_fleet(args: argparse.Namespace) -> int:
         progress: Progress = Progress() if args.quiet else _Bar()
         progress.start(state.total, state.done)
         try:
-            if args.cluster:
-                from vedette.scale.cluster import run_on_cluster
-
-                stats = run_on_cluster(
-                    args.cluster, c.db_url(args), store, scan_id, settings, roots, progress=progress
-                )
-            else:
-                stats = asyncio.run(run_targets(store, scan_id, settings, ctx, progress=progress))
+            stats = _run(args, store, scan_id, settings, roots, ctx, progress)
+        except KeyboardInterrupt:
+            c.err(f"scan {scan_id} interrupted; finish it with: vedette scan --resume {scan_id}")
+            return 130
         finally:
             progress.stop()
         final = store.fleet_scan(scan_id)
@@ -345,6 +342,24 @@ def run_fleet(args: argparse.Namespace) -> int:
     if fail_on is not None and stats.worst is not None and stats.worst >= fail_on:
         return 1
     return 0
+
+
+def _run(
+    args: argparse.Namespace,
+    store: Store,
+    scan_id: int,
+    settings: FleetSettings,
+    roots: tuple[bytes, ...],
+    ctx: CheckContext,
+    progress: Progress,
+) -> RunStats:
+    if args.cluster:
+        from vedette.scale.cluster import run_on_cluster
+
+        return run_on_cluster(
+            args.cluster, c.db_url(args), store, scan_id, settings, roots, progress=progress
+        )
+    return asyncio.run(run_targets(store, scan_id, settings, ctx, progress=progress))
 
 
 def _start(
