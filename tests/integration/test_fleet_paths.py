@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -199,6 +200,15 @@ def test_reports_from_the_store_escape_server_text(
     assert all(line.isascii() for line in lines)
     hostile_doc = next(d for d in docs if d["ip"] == "127.0.6.40")
     assert "\x1b[2J" in hostile_doc["observation"]["dialogue"]["greeting"][0]
+
+    assert main(["report", "--db", url, "--format", "summary"]) == 0
+    summary = capsys.readouterr().out
+    assert summary.startswith(f"endpoints {len(rows)}, stopped short ")
+    for finding_id in ("cert.expired", "tls.plaintext-auth"):
+        n = sum(1 for r in rows if finding_id in r["findings"].split())
+        assert re.search(rf"^ +{n}  {re.escape(finding_id)} \[\w+\]$", summary, re.M)
+    tls13 = sum(1 for r in rows if r["tls_version"] == "TLSv1.3")
+    assert tls13 >= 9 and re.search(rf"^ +{tls13}  TLSv1\.3$", summary, re.M)
 
     out_file = tmp_path / "report.html"
     assert main(["report", "--db", url, "--format", "html", "-o", str(out_file)]) == 0

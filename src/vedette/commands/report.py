@@ -24,9 +24,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("diff_scans", nargs="*", metavar="A B", help=argparse.SUPPRESS)
     p.add_argument(
         "--format",
-        choices=("text", "json", "csv", "jsonl", "html"),
+        choices=("text", "json", "csv", "jsonl", "html", "summary"),
         default=None,
-        help="text (default), json (as --json), or csv, jsonl, html streamed from the store",
+        help="text (default), json (as --json), or csv, jsonl, html, summary (aggregates) "
+        "streamed from the store",
     )
     p.add_argument("-o", "--output", metavar="FILE", help="write csv/jsonl/html to FILE")
     p.add_argument("--list", action="store_true", help="list stored scans")
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
             scan_id = int(args.scan)
         else:
             raise UsageError(f"scan must be a number or 'last', not {args.scan!r}")
-        if args.format in ("csv", "jsonl", "html"):
+        if args.format in ("csv", "jsonl", "html", "summary"):
             from vedette.report.stored import write_stored
 
             scan_time = store.scan_summary(scan_id).started_at

@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TextIO
 
 from vedette.model import Severity
 from vedette.report.rows import EndpointRecord
 
-__all__ = ["Aggregates", "aggregate"]
+__all__ = ["Aggregates", "aggregate", "tee", "write_summary"]
 
 
 @dataclass(slots=True)
@@ -69,3 +70,34 @@ def tee(records: Iterable[EndpointRecord], into: Aggregates) -> Iterator[Endpoin
     for record in records:
         into.add(record)
         yield record
+
+
+def write_summary(agg: Aggregates, out: TextIO, *, top: int = 15) -> None:
+    """The aggregates as plain-text tables (``vedette report SCAN --format summary``).
+
+    Issuer names come from certificates (server-controlled): shown through ``safe_text``."""
+    from vedette.report.escape import safe_text
+
+    out.write(f"endpoints {agg.endpoints}, stopped short {agg.failed}\n")
+    tables: list[tuple[str, list[tuple[str, int]]]] = [
+        (
+            "finding",
+            sorted(
+                agg.by_finding.items(),
+                key=lambda kv: (-agg.severity_of[kv[0]], -kv[1], kv[0]),
+            ),
+        ),
+        ("worst severity", agg.by_severity.most_common()),
+        ("TLS version", sorted(agg.by_tls_version.items())),
+        ("certificate issuer", agg.by_issuer.most_common(top)),
+        ("certificate expiry month", sorted(agg.by_expiry_month.items())),
+        ("status", agg.by_status.most_common()),
+        ("protocol", agg.by_protocol.most_common()),
+    ]
+    for title, rows in tables:
+        out.write(f"\nby {title}:\n")
+        if not rows:
+            out.write("  (none)\n")
+        for label, n in rows:
+            sev = f" [{agg.severity_of[label].label}]" if title == "finding" else ""
+            out.write(f"  {n:>9}  {safe_text(label)}{sev}\n")

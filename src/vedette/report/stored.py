@@ -1,4 +1,4 @@
-"""``vedette report SCAN --format csv|jsonl|html``: reports over a stored scan, streamed.
+"""``vedette report SCAN --format csv|jsonl|html|summary``: reports over a stored scan, streamed.
 
 The terminal and JSON reports (``--format text|json``) load a scan whole and analyse it; they
 suit one host or a domain. These formats read the store in batches (``report.rows``) so they
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["STREAMED_FORMATS", "write_stored"]
 
-STREAMED_FORMATS = ("csv", "jsonl", "html")
+STREAMED_FORMATS = ("csv", "jsonl", "html", "summary")
 
 
 def write_stored(store: Store, scan_id: int, args: argparse.Namespace, at: datetime) -> int:
@@ -41,6 +41,10 @@ def write_stored(store: Store, scan_id: int, args: argparse.Namespace, at: datet
                 from vedette.report.csv import write_csv
 
                 write_csv(records, handle)
+            elif args.format == "summary":
+                from vedette.report.aggregate import aggregate, write_summary
+
+                write_summary(aggregate(records), handle)
             elif args.format == "jsonl":
                 from vedette.report.jsonl import write_jsonl
 
