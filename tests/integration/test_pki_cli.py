@@ -1020,3 +1020,94 @@ def test_default_key_type_suits_every_client_in_play(work: Path, clients, expect
         vedette("key", "new", "--out", "x.pem", "--clients", "nokia", cwd=work, ok=False),
         "unknown client",
     )
+
+
+@pytest.fixture
+def aia_server() -> Iterator[tuple[str, dict[str, bytes]]]:
+    """An HTTP server on loopback publishing CA certificates (the caIssuers URL's target)."""
+    import http.server
+    import threading
+
+    files: dict[str, bytes] = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = files.get(self.path)
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Type", "application/pkix-cert")
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer((ADDRESS, 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{ADDRESS}:{server.server_address[1]}", files
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_incomplete_chain_fixed_by_fetching_the_issuer(work: Path, sserver: SServer, aia_server):
+    base, files = aia_server
+    vedette(
+        "ca",
+        "init",
+        "aia",
+        "--name",
+        "AIA Root",
+        "--intermediate",
+        "--key-type",
+        "ec:p256",
+        "--aia-url",
+        f"{base}/issuing.cer",
+        cwd=work,
+    )
+    inter = x509.load_pem_x509_certificate((work / "aia" / "intermediate.pem").read_bytes())
+    files["/issuing.cer"] = inter.public_bytes(serialization.Encoding.DER)
+    vedette("cert", "csr", "--cn", HOST, "--new-key", "m.key", "--out", "m.csr", cwd=work)
+    vedette(
+        "ca",
+        "sign",
+        "m.csr",
+        "--ca-dir",
+        "aia",
+        "--public",
+        "--leaf-only",
+        "--out",
+        "m.pem",
+        cwd=work,
+    )
+    sserver.serve(work / "m.pem", work / "m.key")  # the intermediate is not sent
+    findings = {f["id"]: f for f in _cert_findings(sserver.scan("--ca", work / "aia" / "root.pem"))}
+    assert set(findings) == {"cert.chain-incomplete"}
+    (command,) = findings["cert.chain-incomplete"]["fix_commands"]
+    assert "--fetch" in command
+    words = shlex.split(command)
+    proc = vedette(*words[1:], cwd=work)  # exactly as printed
+    # The private root is in no trust store: the bundle says where it stops, and why.
+    assert "its issuer CN=AIA Root is in no file given nor the trust store" in proc.stderr
+    full = x509.load_pem_x509_certificates((work / f"{HOST}-fullchain.pem").read_bytes())
+    assert full[1] == inter
+    openssl(
+        "verify",
+        "-CAfile",
+        work / "aia" / "root.pem",
+        "-untrusted",
+        f"{HOST}-fullchain.pem",
+        f"{HOST}-fullchain.pem",
+        cwd=work,
+    )
+    (work / "rest.pem").write_bytes(inter.public_bytes(serialization.Encoding.PEM))
+    sserver.serve(work / "m.pem", work / "m.key", work / "rest.pem")
+    assert _cert_findings(sserver.scan("--ca", work / "aia" / "root.pem")) == []
+    # Without --fetch the error names what is missing and where to get it.
+    _bad(
+        vedette("cert", "bundle", "m.pem", "--out", "x.pem", cwd=work, ok=False),
+        "incomplete chain",
+        f"{base}/issuing.cer",
+    )
+    assert not (work / "x.pem").exists()

@@ -578,7 +578,8 @@ def cert_weak_rsa_key(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
         weak = _weak_key(sent.cert)
         if weak is not None:
             yield Hit(
-                detail=f"Certificate #{sent.index + 1} {_subject(sent.cert)} has a {weak} key"
+                detail=f"Certificate #{sent.index + 1} {_subject(sent.cert)} has a {weak} key",
+                fix_commands=renewal_commands(obs.endpoint) if sent.index == 0 else (),
             )
 
 
@@ -624,6 +625,7 @@ def cert_sha1_signature(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
             yield Hit(
                 detail=f"Certificate #{sent.index + 1} {_subject(sent.cert)} is signed with {weak}",
                 evidence=(sent.cert.signature_algorithm_oid.dotted_string,),
+                fix_commands=renewal_commands(obs.endpoint) if sent.index == 0 else (),
             )
 
 

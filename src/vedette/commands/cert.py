@@ -479,7 +479,17 @@ def _bundle(args: argparse.Namespace) -> int:
         fetched += 1
         result = bundle_mod.build_bundle(leaf, pool, anchors)
     console = c.console()
-    if not result.complete:
+    if not result.complete and len(result.chain) > 1 and (args.fetch or not result.fetch_urls):
+        # The path reached a CA certificate whose issuer nobody has: most often the private
+        # root the server never sends anyway. The bundle a server needs is complete up to
+        # there, so write it, and say what could not be checked.
+        assert result.missing_issuer is not None
+        p.note(
+            f"the chain stops at {result.chain[-1].subject.rfc4514_string()}: its issuer "
+            f"{result.missing_issuer.rfc4514_string()} is in no file given nor the trust store "
+            "(a private root? check with --ca ROOT)"
+        )
+    elif not result.complete:
         assert result.missing_issuer is not None
         last = result.chain[-1] if result.chain else leaf
         hint = (
