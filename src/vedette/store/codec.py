@@ -31,7 +31,6 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from vedette.errors import StoreError
-from vedette.store._tls_codec import tls_scan_from_dict, tls_scan_to_dict
 from vedette.model import (
     DialogueObservation,
     Endpoint,
@@ -44,6 +43,7 @@ from vedette.model import (
     Stage,
     TlsObservation,
 )
+from vedette.store._tls_codec import tls_scan_from_dict, tls_scan_to_dict
 
 __all__ = [
     "OBSERVATION_FORMAT",
