@@ -849,7 +849,7 @@ def test_printed_fix_command_fixes_the_finding(work: Path, ca: Path, sserver: SS
         cwd=work,
         ok=False,
     ).stdout
-    assert f"Run: {commands[0]}" in " ".join(text.split())
+    assert f"      Run: {commands[0]}\n" in text  # one line, ready to copy
     for command in commands:
         words = shlex.split(command)
         assert words[0] == "vedette"

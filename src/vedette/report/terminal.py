@@ -77,11 +77,14 @@ _LABEL_WIDTH = 18
 # --- output primitives: the only path to the console -------------------------------------------
 
 
-def _put(console: Console, *parts: tuple[str, str] | str, indent: int = 0) -> None:
+def _put(
+    console: Console, *parts: tuple[str, str] | str, indent: int = 0, wrap: bool = True
+) -> None:
     """Print one line made of ``(text, style)`` parts; plain ``str`` parts are unstyled.
 
     Server data must already be ``safe_text``-escaped by the caller (``_s``); the ``Text`` object
-    guarantees no markup is interpreted either way.
+    guarantees no markup is interpreted either way. ``wrap=False`` keeps the line whole (a
+    command to copy and paste must not be broken over lines).
     """
     line = Text()
     for part in parts:
@@ -89,6 +92,11 @@ def _put(console: Console, *parts: tuple[str, str] | str, indent: int = 0) -> No
             line.append(part)
         else:
             line.append(part[0], style=part[1])
+    if not wrap:
+        console.print(
+            Text(" " * indent) + line, highlight=False, markup=False, emoji=False, soft_wrap=True
+        )
+        return
     # Padding keeps the indent on continuation lines when a long line wraps.
     console.print(
         Padding(line, (0, 0, 0, indent), expand=False), highlight=False, markup=False, emoji=False
@@ -250,7 +258,7 @@ def _finding(console: Console, f: Finding, *, verbose: bool) -> None:
             _put(console, ("see: ", "dim"), _s(ref), indent=6)
     _put(console, ("Fix: ", "bold green"), _s(f.remediation), indent=6)
     for command in f.fix_commands:
-        _put(console, ("Run: ", "bold green"), _s(command), indent=6)
+        _put(console, ("Run: ", "bold green"), _s(command), indent=6, wrap=False)
 
 
 def _badge_style(sev: Severity) -> str:
