@@ -7,6 +7,7 @@ a chain ending at a ``--ca`` root is private and exempt from them.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -433,3 +434,16 @@ def test_matrix_rendering_escapes_server_text_and_groups_clients():
     doc = matrix_to_json(matrix)
     assert doc["summary"] == {"fails": 3, "unknown": 0, "warning": 0, "works": 1, "not_released": 0}
     assert doc["verdicts"][0]["reasons"][0]["text"] == evil.text  # JSON keeps data verbatim
+
+
+def test_snapshot_only_store_is_honest_about_old_devices():
+    """ISRG Root X2 is in today's AOSP store, but entered Mozilla's only in 2022: on a frozen
+    Android 11 (2020) vedette cannot know, and says unknown rather than works."""
+    data = trust_data()
+    x2 = "69729b8e15a86efc177a57afb7171dfc64add28c2fca8cf1507e34453ccb1470"
+    (root,) = [d for d in data.roots_der if hashlib.sha256(d).hexdigest() == x2]
+    vs, _ = judge((root,), data, ids={"android-11", "android-current"}, host=None)
+    assert vs["android-11"].outcome is ClientOutcome.UNKNOWN
+    assert codes(vs["android-11"]) == {"cert.root-membership-unknown"}
+    assert "2022-05-18" in vs["android-11"].reasons[0].text
+    assert "cert.root-membership-unknown" not in codes(vs["android-current"])

@@ -65,6 +65,7 @@ from vedette.trust._data import (
     GROUP_CODES,
     VERSIONS,
     Profile,
+    RootInfo,
     TrustData,
     sha256_hex,
     suite_codes,
@@ -285,10 +286,26 @@ _PLATFORM_NAMES = {
 #: Reason codes: the root was trusted once and was distrusted or removed since.
 DISTRUSTED = "cert.distrusted-ca"
 NOT_IN_STORE = "cert.root-not-trusted"
+UNCERTAIN = "cert.root-membership-unknown"
 
 
-def _in_store(profile: Profile, fp: str, when: dt.date, data: TrustData) -> tuple[bool, str, str]:
-    """(trusted, why-not, reason code) for root ``fp`` in the profile's store at ``when``."""
+def _first_public(info: RootInfo) -> dt.date | None:
+    """When the root entered Mozilla's store, from certifi's releases (the deepest history in
+    the data, from 2015); ``None`` when it was already there in 2015 or never was."""
+    member = info.stores.get("mozilla")
+    if member is None:
+        return None
+    starts = [start for start, _ in member.present]
+    if not starts or None in starts:
+        return None
+    return min(s for s in starts if s is not None)
+
+
+def _in_store(
+    profile: Profile, fp: str, when: dt.date, data: TrustData
+) -> tuple[bool | None, str, str]:
+    """(trusted, why-not, reason code) for root ``fp`` in the profile's store at ``when``;
+    trusted is ``None`` when the data cannot tell."""
     info = data.roots.get(fp)
     store_name = profile.store
     events = [e for e in data.events if e.platform == profile.platform and fp in e.roots]
@@ -313,6 +330,18 @@ def _in_store(profile: Profile, fp: str, when: dt.date, data: TrustData) -> tupl
         if member.disallowed is not None and member.disallowed <= when:
             why = f"disallowed by Microsoft's root list since {_day(member.disallowed)}"
             return False, why, DISTRUSTED
+        estimate = _first_public(info) if store_name not in data.store_snapshots else None
+        if estimate is not None and when < estimate and not added:
+            # One snapshot of this store, and the root entered the stores whose history is
+            # known (Mozilla, Chrome, Microsoft) only later: this old client probably lacks it.
+            return (
+                None,
+                (
+                    f"is in today's {store_name} store, but entered public root stores only on "
+                    f"{_day(estimate)} (the history of the {store_name} store is not recorded)"
+                ),
+                UNCERTAIN,
+            )
         return True, "", ""
     # A store known by one snapshot only (Apple, Android, Java): a later removal recorded in
     # the timeline means the root was there before it.
@@ -418,7 +447,10 @@ def _trust_reasons(
         ok, why, code = _in_store(profile, facts.anchor_fp, when, data)
         root = facts.top
         root_name = _name(root) if root is not None else facts.anchor_fp[:16]
-        if not ok:
+        if ok is None:
+            out.append(_reason(code, ClientOutcome.UNKNOWN, f"root {root_name} {why}", _REISSUE))
+            out.extend(_distrust(profile, facts, data, when, root_name))
+        elif not ok:
             out.append(_reason(code, fails, f"root {root_name} {why}", _REISSUE))
         else:
             out.extend(_distrust(profile, facts, data, when, root_name))
