@@ -447,3 +447,21 @@ def test_snapshot_only_store_is_honest_about_old_devices():
     assert codes(vs["android-11"]) == {"cert.root-membership-unknown"}
     assert "2022-05-18" in vs["android-11"].reasons[0].text
     assert "cert.root-membership-unknown" not in codes(vs["android-current"])
+
+
+def test_ecdhe_needs_a_common_curve_at_tls12(pki):
+    _, inter, data = pki
+    chain = (der(leaf(inter, key_spec="rsa:2048")), der(inter))
+    x25519_only = ServerTls(
+        negotiated_version="TLSv1.2",
+        accepted={"TLSv1.2": frozenset({0xC02F})},  # ECDHE-RSA-AES128-GCM-SHA256
+        groups_tls12=frozenset({29}),
+    )
+    vs, _ = judge(chain, data, ids={"outlook-2016-win10", "android-11"}, server=x25519_only)
+    assert codes(vs["outlook-2016-win10"]) == {"tls.group"}  # SChannel on 10: P-256/P-384 only
+    assert vs["android-11"].outcome is ClientOutcome.WORKS
+    with_rsa_kx = dataclasses.replace(
+        x25519_only, accepted={"TLSv1.2": frozenset({0xC02F, 0x009C})}
+    )
+    vs, _ = judge(chain, data, ids={"outlook-2016-win10"}, server=with_rsa_kx)
+    assert vs["outlook-2016-win10"].outcome is ClientOutcome.WORKS

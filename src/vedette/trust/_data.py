@@ -347,6 +347,13 @@ def suite_codes() -> Mapping[str, int]:
 
 
 @functools.cache
+def suite_kx() -> Mapping[int, str]:
+    """Code point -> key exchange (``ECDHE``, ``DHE``, ``RSA``...; TLS 1.3 suites have none)."""
+    doc = json.loads((DATA_DIR / "cipher_suites.json").read_text())
+    return MappingProxyType({int(s["code"], 16): s["kx"] for s in doc["suites"] if s.get("kx")})
+
+
+@functools.cache
 def suite_names() -> Mapping[int, str]:
     """Code point -> OpenSSL name (IANA name when OpenSSL has none)."""
     doc = json.loads((DATA_DIR / "cipher_suites.json").read_text())

@@ -32,6 +32,7 @@ def server_tls(obs: Observation) -> ServerTls | None:
         return None
     accepted = None
     groups: frozenset[int] = frozenset()
+    groups12: frozenset[int] = frozenset()
     incomplete = False
     scan = obs.tls_scan
     if scan is not None and scan.suites:
@@ -41,12 +42,14 @@ def server_tls(obs: Observation) -> ServerTls | None:
             if vs.version in _WIRE_VERSIONS
         }
         groups = frozenset(scan.groups)
+        groups12 = frozenset(scan.groups_tls12)
         incomplete = scan.incomplete
     return ServerTls(
         negotiated_version=obs.tls.version if obs.tls is not None else None,
         negotiated_suite=obs.tls.cipher if obs.tls is not None else None,
         accepted=accepted,
         groups_tls13=groups,
+        groups_tls12=groups12,
         incomplete=incomplete,
     )
 

@@ -69,6 +69,7 @@ from vedette.trust._data import (
     TrustData,
     sha256_hex,
     suite_codes,
+    suite_kx,
     suite_names,
 )
 from vedette.x509.chain import ChainAnalysis, analyse_chain, describe, is_self_signed
@@ -123,6 +124,7 @@ class ServerTls:
         accepted: version -> accepted suite code points, when a full enumeration was done;
             ``None`` otherwise (the handshake half is then partly unknown).
         groups_tls13: TLS 1.3 groups the server accepted (empty: not learnt).
+        groups_tls12: curves the server used for ECDHE in TLS <= 1.2 (empty: not learnt).
         incomplete: the enumeration did not finish, so its sets are lower bounds: what is
             missing from them is "unknown", not "refused".
     """
@@ -131,6 +133,7 @@ class ServerTls:
     negotiated_suite: str | None = None
     accepted: Mapping[str, frozenset[int]] | None = None
     groups_tls13: frozenset[int] = frozenset()
+    groups_tls12: frozenset[int] = frozenset()
     incomplete: bool = False
 
 
@@ -689,18 +692,31 @@ def _handshake(
                     "the server",
                 )
             ], best
-        if best == "TLSv1.3" and server.groups_tls13:
-            mine = {GROUP_CODES[g] for g in hello.groups if g in GROUP_CODES}
-            if mine and not mine & server.groups_tls13:
-                out.append(
-                    _reason(
-                        "tls.group",
-                        failed,
-                        f"no common key-exchange group at TLS 1.3 (client: "
-                        f"{', '.join(hello.groups)}){caveat}",
-                        "enable x25519 and secp256r1 on the server",
-                    )
+        mine = {GROUP_CODES[g] for g in hello.groups if g in GROUP_CODES}
+        kx = suite_kx()
+        # ECDHE needs a common curve; without one only the other common suites remain.
+        no_curve = bool(server.groups_tls12) and bool(mine) and not mine & server.groups_tls12
+        if best != "TLSv1.3" and no_curve and all(kx.get(c) == "ECDHE" for c in suites):
+            out.append(
+                _reason(
+                    "tls.group",
+                    failed,
+                    f"every common suite at {best} is ECDHE, and the client's curves "
+                    f"({', '.join(hello.groups)}) are not among the server's{caveat}",
+                    "enable secp256r1 (P-256) for ECDHE on the server",
                 )
+            )
+        no_group = bool(server.groups_tls13) and bool(mine) and not mine & server.groups_tls13
+        if best == "TLSv1.3" and no_group:
+            out.append(
+                _reason(
+                    "tls.group",
+                    failed,
+                    f"no common key-exchange group at TLS 1.3 (client: "
+                    f"{', '.join(hello.groups)}){caveat}",
+                    "enable x25519 and secp256r1 on the server",
+                )
+            )
         return out, best
     neg = server.negotiated_version
     if client_max < 0:
