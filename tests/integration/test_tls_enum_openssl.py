@@ -42,6 +42,8 @@ def test_wide_legacy_server_matches_s_client(tmp_path):
             assert len(scan.suites_for(version)) == len(expected)  # no suite twice
         assert set(scan.groups) == truth.groups13()
         assert set(scan.dh_bits) == truth.dh_bits(TLS12, set(scan.suites_for(TLS12)))
+        assert set(scan.sigalgs) == truth.sigalgs12()
+        assert len(scan.sigalgs) == len(set(scan.sigalgs)) >= 4  # PKCS#1 and PSS, 3 hashes+
         assert all(vs.server_order is False for vs in scan.suites)
         assert scan.secure_renegotiation is True
         assert scan.fallback_scsv is True
@@ -86,6 +88,7 @@ def test_server_order_groups_and_dual_certificates(tmp_path):
         assert scan.groups_tls12 == (GROUPS["X448"], 23)  # in the server's order
         assert set(scan.dh_bits) == truth.dh_bits(TLS12, expected12)
         assert len(scan.leaf_certificates) == 2  # an RSA and an ECDSA certificate
+        assert set(scan.sigalgs) == truth.sigalgs12()  # RSA and ECDSA schemes
     finally:
         server.stop()
 

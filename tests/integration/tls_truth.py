@@ -44,6 +44,28 @@ GROUPS = {
     "ffdhe8192": 260,
 }
 
+# OpenSSL's signature scheme names (``-sigalgs``) and their IANA codes (RFC 8446 §4.2.3).
+SIGALGS = {
+    "RSA+SHA1": 0x0201,
+    "ECDSA+SHA1": 0x0203,
+    "RSA+SHA224": 0x0301,
+    "ECDSA+SHA224": 0x0303,
+    "rsa_pkcs1_sha256": 0x0401,
+    "rsa_pkcs1_sha384": 0x0501,
+    "rsa_pkcs1_sha512": 0x0601,
+    "ecdsa_secp256r1_sha256": 0x0403,
+    "ecdsa_secp384r1_sha384": 0x0503,
+    "ecdsa_secp521r1_sha512": 0x0603,
+    "rsa_pss_rsae_sha256": 0x0804,
+    "rsa_pss_rsae_sha384": 0x0805,
+    "rsa_pss_rsae_sha512": 0x0806,
+    "ed25519": 0x0807,
+    "ed448": 0x0808,
+    "rsa_pss_pss_sha256": 0x0809,
+    "rsa_pss_pss_sha384": 0x080A,
+    "rsa_pss_pss_sha512": 0x080B,
+}
+
 
 def openssl() -> str:
     path = shutil.which("openssl")
@@ -168,6 +190,12 @@ class Truth:
         names = list(GROUPS)
         outs = self._many([("-tls1_3", "-groups", n) for n in names])
         return {GROUPS[n] for n, out in zip(names, outs, strict=True) if out}
+
+    def sigalgs12(self) -> set[int]:
+        """Schemes the server signs a TLS 1.2 ECDHE exchange with, one offered at a time."""
+        names = list(SIGALGS)
+        jobs = [("-tls1_2", "-cipher", "ECDHE:@SECLEVEL=0", "-sigalgs", n) for n in names]
+        return {SIGALGS[n] for n, out in zip(names, self._many(jobs), strict=True) if out}
 
     def dh_bits(self, version: int, suites: set[int]) -> set[int]:
         names = {c: n for c, n in openssl_ciphers("ALL:COMPLEMENTOFALL:@SECLEVEL=0")}

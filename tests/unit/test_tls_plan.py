@@ -18,6 +18,7 @@ class SimServer:
     groups13: list[int] = field(default_factory=list)
     curves: list[int] = field(default_factory=list)
     dh_bits: int = 2048
+    sigalgs: list[int] = field(default_factory=lambda: [0x0804, 0x0401])
     fallback_scsv: bool = True
     secure_reneg: bool = True
     fail_after: int | None = None  # Unanswered from this probe number on (rate limiting)
@@ -52,9 +53,15 @@ class SimServer:
             curve = self._pick(self.curves, hello.groups)
             if curve is None:
                 return Answered(ServerAnswer(alert=(2, 40)))
-            kx = KeyExchange(kind="ecdhe", group=curve, sigalg=0x0804)
+            sigalg = self._pick(self.sigalgs, hello.sigalgs)
+            if sigalg is None:
+                return Answered(ServerAnswer(alert=(2, 40)))
+            kx = KeyExchange(kind="ecdhe", group=curve, sigalg=sigalg)
         elif info is not None and info.kx == "DHE":
-            kx = KeyExchange(kind="dhe", bits=self.dh_bits, sigalg=0x0401)
+            sigalg = self._pick(self.sigalgs, hello.sigalgs)
+            if sigalg is None:
+                return Answered(ServerAnswer(alert=(2, 40)))
+            kx = KeyExchange(kind="dhe", bits=self.dh_bits, sigalg=sigalg)
         exts = ((0xFF01, b"\x00"),) if self.secure_reneg else ()
         h = self._hello(version, pick, exts=exts)
         return Answered(ServerAnswer(hello=h, key_exchange=kx, hello_done=True))
@@ -128,8 +135,10 @@ def test_finds_exact_sets_and_server_order_with_few_connections():
     assert not result.incomplete
     # SSLv2 1 + SSLv3/1.0/1.1 1 each + TLS 1.2 (5 + 1 refusal) + order 1 + TLS 1.3 (2 + 1)
     # + order 1 + groups (the first came with the suites: 2 more + 1) + curves (2 + 1)
-    # + fallback 1 = 22, where one hello per registry suite would be over 400.
-    assert sent == 22
+    # + signature schemes (the first came with the suites: 1 more + 1) + fallback 1 = 24,
+    # where one hello per registry suite would be over 400.
+    assert sent == 24
+    assert result.sigalgs == (0x0804, 0x0401)
 
 
 def test_client_order_is_recognised():

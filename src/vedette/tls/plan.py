@@ -221,7 +221,7 @@ class Planner:
         if self._chains or self._stage != 1:
             return
         self._stage = 2
-        self._start([self._groups13(), self._groups12(), self._fallback()])
+        self._start([self._groups13(), self._groups12(), self._sigalgs12(), self._fallback()])
 
     def _probe(
         self, hello: ClientHelloSpec | None, purpose: str, ssl2_kinds: tuple[int, ...] = ()
@@ -234,6 +234,7 @@ class Planner:
         suites: tuple[int, ...],
         *,
         groups: tuple[int, ...] | None = None,
+        sigalgs: tuple[int, ...] | None = None,
         compression: tuple[int, ...] = (0,),
         fallback_scsv: bool = False,
     ) -> ClientHelloSpec:
@@ -241,7 +242,7 @@ class Planner:
             version=version,
             suites=suites,
             groups=all_groups() if groups is None else groups,
-            sigalgs=all_sigalgs(),
+            sigalgs=all_sigalgs() if sigalgs is None else sigalgs,
             sni=self._sni,
             compression=compression,
             fallback_scsv=fallback_scsv,
@@ -412,6 +413,36 @@ class Planner:
             f.groups12.append(kx.group)
             remaining.remove(kx.group)
             self._absorb(version, out.answer)
+
+    def _sigalgs12(self) -> _Chain:
+        """Signature schemes the server signs TLS 1.2 key exchanges with.
+
+        The ServerKeyExchange of an ECDHE or DHE suite names its scheme, so the same trick
+        applies: offer every scheme, remove the one used, until the server refuses. Every
+        stage-one hello offered every scheme, so the schemes seen there are already accepted.
+        """
+        f = self._f
+        signed = tuple(
+            c
+            for c in f.accepted.get(TLS12, ())
+            if (s := suite(c)) and s.kx in ("ECDHE", "DHE") and not s.anonymous
+        )
+        if not signed:
+            return
+        remaining = [a for a in all_sigalgs() if a not in f.sigalgs]
+        while remaining:
+            hello = self._hello(TLS12, signed, sigalgs=tuple(remaining))
+            out = yield self._probe(hello, "TLS 1.2 signature schemes")
+            if isinstance(out, Unanswered):
+                self._unanswered("TLS 1.2 signature schemes", out)
+                return
+            if not isinstance(out, Answered):
+                return
+            kx = out.answer.key_exchange
+            if kx is None or kx.sigalg is None or kx.sigalg not in remaining:
+                return  # refused, or a default scheme not offered (RFC 5246 §7.4.1.4.1)
+            f.sigalgs.append(kx.sigalg)
+            remaining.remove(kx.sigalg)
 
     def _fallback(self) -> _Chain:
         """RFC 7507: a hello below the best version, with the SCSV, must get an alert."""

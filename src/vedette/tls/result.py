@@ -51,7 +51,8 @@ class TlsScan:
             post-quantum groups such as X25519MLKEM768 (0x11EC) included.
         groups_tls12: curves accepted for ECDHE in TLS ≤ 1.2 (ServerKeyExchange), pick order.
         dh_bits: distinct DH prime sizes seen in DHE ServerKeyExchanges, smallest first.
-        sigalgs: signature schemes seen in TLS 1.2 ServerKeyExchanges (not an enumeration).
+        sigalgs: signature schemes the server signs TLS 1.2 ServerKeyExchanges with, in pick
+            order (enumerated when the server accepts a signed ECDHE or DHE suite).
         secure_renegotiation: the server answered the RFC 5746 SCSV with renegotiation_info.
         fallback_scsv: the server refused a downgraded hello carrying TLS_FALLBACK_SCSV.
         compression: the server chose DEFLATE when offered (CRIME).
