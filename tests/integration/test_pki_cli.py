@@ -228,9 +228,9 @@ def test_public_lifetime_follows_the_cab_forum_limit(work: Path, ca: Path):
 
     limit = max_validity_days(leaf.not_valid_before_utc)
     assert limit is not None
-    assert (
-        leaf.not_valid_after_utc - leaf.not_valid_before_utc
-    ).total_seconds() + 1 == limit * 86400
+    # One day under the MUST NOT: SC-081v3's SHOULD NOT (e.g. 199 for the 200-day limit).
+    period = (leaf.not_valid_after_utc - leaf.not_valid_before_utc).total_seconds() + 1
+    assert period == (limit - 1) * 86400
     _bad(
         vedette(
             "ca",
@@ -1111,3 +1111,48 @@ def test_incomplete_chain_fixed_by_fetching_the_issuer(work: Path, sserver: SSer
         f"{base}/issuing.cer",
     )
     assert not (work / "x.pem").exists()
+
+
+def test_lint_with_pkilint_as_a_second_linter(work: Path, ca: Path):
+    from vedette.pki import _pkilint
+
+    assert _pkilint.available(), "pkilint is a test dependency (pyproject [test] extra)"
+    vedette(
+        "cert",
+        "csr",
+        "--cn",
+        "mail.example.com",
+        "--san",
+        "under_score.example.com",
+        "--new-key",
+        "m.key",
+        "--out",
+        "m.csr",
+        cwd=work,
+    )
+    vedette(
+        "ca", "sign", "m.csr", "--ca-dir", ca, "--public", "--leaf-only", "--out", "m.pem", cwd=work
+    )
+    proc = vedette("cert", "lint", "m.pem", "--json", cwd=work, ok=False)
+    assert proc.returncode == 1  # errors found
+    doc = json.loads(proc.stdout)
+    assert doc["schema"] == "vedette.cert-lint/1" and doc["pkilint"] is True
+    rules = {r["rule"]: r for r in doc["results"]}
+    assert "dns-underscore" in rules  # vedette's rule
+    pk = [r for r in doc["results"] if r["rule"].startswith("pkilint:")]
+    assert pk, doc
+    # pkilint independently flags the underscore and the missing AIA, and finds the CRL
+    # distribution point that `ca init --crl-url` configured.
+    assert any("under_score" in r["message"] for r in pk if r["level"] == "error"), pk
+    assert any("authority_info_access_extension_absent" in r["rule"] for r in pk), pk
+    assert not any("revocation_information_absent" in r["rule"] for r in pk), pk
+    # The --public lifetime passes pkilint's validity check, SHOULD NOT included.
+    assert not any("validity_period" in r["rule"] for r in pk), pk
+    doc = json.loads(
+        vedette("cert", "lint", "m.pem", "--json", "--no-pkilint", cwd=work, ok=False).stdout
+    )
+    assert doc["pkilint"] is False
+    assert not any(r["rule"].startswith("pkilint:") for r in doc["results"])
+    # The terminal view names both linters and exits 1.
+    proc = vedette("cert", "lint", "m.pem", cwd=work, ok=False)
+    assert proc.returncode == 1 and "vedette + pkilint" in proc.stdout

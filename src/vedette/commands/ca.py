@@ -213,7 +213,9 @@ def _sign(args: argparse.Namespace) -> int:
                     f"in force ({source.source if source else ''})"
                 )
             if limit is not None and args.days is None:
-                days = limit
+                # SC-081v3 pairs each MUST NOT with a SHOULD NOT one day shorter ("SHOULD NOT
+                # exceed 199 days and MUST NOT exceed 200"): follow the SHOULD.
+                days = limit - 1
         key = ca.issuer_key(p.secret_fn(args.passin, f"the CA key in {path}"))
         cert = ca.sign(
             csr, key=key, profile=args.profile, days=days, hash_alg=hash_alg, names=names, now=now

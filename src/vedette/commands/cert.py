@@ -555,6 +555,9 @@ def _add_lint(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp.add_argument("source", metavar="FILE|TARGET")
     sp.add_argument("--profile", choices=LINT_PROFILES, default="server")
     sp.add_argument("--json", action="store_true", help=f"print a {LINT_SCHEMA} document")
+    sp.add_argument(
+        "--no-pkilint", action="store_true", help="skip pkilint even when it is installed"
+    )
     p.add_passin(sp, "a PKCS#12 file")
     p.add_target_options(sp)
 
@@ -564,7 +567,10 @@ def _lint(args: argparse.Namespace) -> int:
     if not material.certificates:
         raise PkiError(f"{args.source}: no certificate to lint")
     cert = material.certificates[0]
-    results = lint_certificate(cert, args.profile)
+    from vedette.pki import _pkilint
+
+    use_pkilint = not args.no_pkilint and args.profile != "internal" and _pkilint.available()
+    results = lint_certificate(cert, args.profile, pkilint=use_pkilint)
     errors = sum(1 for r in results if r.level == "error")
     if args.json:
         doc = {
@@ -573,12 +579,18 @@ def _lint(args: argparse.Namespace) -> int:
             "profile": args.profile,
             "subject": cert.subject.rfc4514_string(),
             "checked_at": datetime.now(UTC).isoformat(),
+            "pkilint": use_pkilint,
             "results": [{"level": r.level, "rule": r.rule, "message": r.message} for r in results],
         }
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
         console = c.console()
-        p.line(console, (cert.subject.rfc4514_string(), "bold"), f"  (profile {args.profile})")
+        linters = "vedette + pkilint" if use_pkilint else "vedette"
+        p.line(
+            console,
+            (cert.subject.rfc4514_string(), "bold"),
+            f"  (profile {args.profile}; {linters})",
+        )
         styles = {"error": "bold red", "warning": "yellow", "notice": "cyan"}
         for r in results:
             p.line(

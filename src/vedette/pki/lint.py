@@ -18,7 +18,9 @@ SChannel clients (Lync 2013 on Windows 7, ``SEC_E_ALGORITHM_MISMATCH``), and an 
 without keyEncipherment cannot do TLS 1.2 RSA key exchange, which old MTAs still offer.
 
 Each result is ``error`` (clients or the rules reject it), ``warning`` (works, but a rule or
-common clients object) or ``notice``.
+common clients object) or ``notice``. When DigiCert's ``pkilint`` is installed (the
+``pkilint`` extra), its findings for the ``server`` and ``smime`` profiles are added with the
+``pkilint:`` prefix (see ``_pkilint``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from datetime import timedelta
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -88,7 +91,10 @@ def _sig_hash(cert: x509.Certificate) -> str | None:
     return None if algo is None else algo.name
 
 
-def lint_certificate(cert: x509.Certificate, profile: str) -> tuple[LintResult, ...]:
+def lint_certificate(
+    cert: x509.Certificate, profile: str, *, pkilint: bool = False
+) -> tuple[LintResult, ...]:
+    """vedette's rules for ``profile``, then pkilint's when ``pkilint`` (and installed)."""
     out: list[LintResult] = []
 
     def add(level: str, rule: str, message: str) -> None:
@@ -218,6 +224,13 @@ def lint_certificate(cert: x509.Certificate, profile: str) -> tuple[LintResult, 
             add("warning", "revocation-info", "neither CRL distribution point nor OCSP URL")
         if aia is None:
             add("warning", "aia-missing", "no authorityInfoAccess (caIssuers/OCSP)")
+    if pkilint and profile in ("server", "smime"):
+        from vedette.pki import _pkilint
+
+        if _pkilint.available():
+            der = cert.public_bytes(serialization.Encoding.DER)
+            for level, code, message in _pkilint.run(der, profile):
+                add(level, f"pkilint:{code}", message)
     return tuple(out)
 
 
