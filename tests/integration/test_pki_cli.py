@@ -1156,3 +1156,106 @@ def test_lint_with_pkilint_as_a_second_linter(work: Path, ca: Path):
     # The terminal view names both linters and exits 1.
     proc = vedette("cert", "lint", "m.pem", cwd=work, ok=False)
     assert proc.returncode == 1 and "vedette + pkilint" in proc.stdout
+
+
+def test_encrypted_ca_keys_need_the_passphrase(work: Path):
+    vedette(
+        "ca",
+        "init",
+        "enc",
+        "--name",
+        "Encrypted Root",
+        "--key-type",
+        "ec:p256",
+        "--passout",
+        "file:pw",
+        cwd=work,
+    )
+    assert (
+        (work / "enc" / "root-key.pem")
+        .read_bytes()
+        .startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    )
+    assert (work / "enc" / "root-key.pem").stat().st_mode & 0o777 == 0o600
+    openssl("pkey", "-in", work / "enc" / "root-key.pem", "-passin", "file:pw", "-noout", cwd=work)
+    vedette("cert", "csr", "--cn", HOST, "--new-key", "m.key", "--out", "m.csr", cwd=work)
+    # No terminal in the tests: a missing passphrase is an error, not a hang.
+    _bad(
+        vedette("ca", "sign", "m.csr", "--ca-dir", "enc", "--out", "m.pem", cwd=work, ok=False),
+        "encrypted",
+    )
+    _bad(
+        vedette(
+            "ca",
+            "sign",
+            "m.csr",
+            "--ca-dir",
+            "enc",
+            "--passin",
+            "file:pw2",
+            "--out",
+            "m.pem",
+            cwd=work,
+            ok=False,
+        ),
+        "wrong passphrase",
+    )
+    _bad(
+        vedette(
+            "ca",
+            "sign",
+            "m.csr",
+            "--ca-dir",
+            "enc",
+            "--passin",
+            "prompt",
+            "--out",
+            "m.pem",
+            cwd=work,
+            ok=False,
+        ),
+        "no terminal",
+    )
+    assert not (work / "m.pem").exists()
+    assert json.loads((work / "enc" / "index.json").read_text())["certificates"] == []
+    vedette(
+        "ca", "sign", "m.csr", "--ca-dir", "enc", "--passin", "file:pw", "--out", "m.pem", cwd=work
+    )
+    openssl("verify", "-CAfile", work / "enc" / "root.pem", "m.pem", cwd=work)
+
+
+def test_pfx_to_pem_and_key_out(work: Path, ca: Path):
+    _issue(work, ca)
+    vedette(
+        "cert",
+        "convert",
+        "m.pem",
+        "m.pfx",
+        "--key",
+        "k.pem",
+        "--passin",
+        "file:pw",
+        "--passout",
+        "file:pw2",
+        "--legacy",
+        cwd=work,
+    )
+    proc = vedette("cert", "convert", "m.pfx", "back.pem", "--passin", "file:pw2", cwd=work)
+    assert "the private key was not written" in proc.stderr
+    vedette(
+        "cert",
+        "convert",
+        "m.pfx",
+        "back2.pem",
+        "--passin",
+        "file:pw2",
+        "--key-out",
+        "back.key",
+        cwd=work,
+    )
+    assert (work / "back.key").stat().st_mode & 0o777 == 0o600
+    a = openssl("pkey", "-in", "back.key", "-pubout", cwd=work).stdout
+    b = openssl("x509", "-in", "back2.pem", "-noout", "-pubkey", cwd=work).stdout
+    assert a == b
+    assert (work / "back.pem").read_bytes() == (work / "back2.pem").read_bytes()
+    openssl("verify", "-CAfile", ca / "root.pem", "-untrusted", "back.pem", "back.pem", cwd=work)

@@ -423,3 +423,14 @@ def test_cn_attribute_kept_from_like(pki):
     old = inter.issue_server(["mail.example.test"])
     subject, _ = names_like(old.cert)
     assert subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "mail.example.test"
+
+
+def test_cadir_ignores_temporary_files_left_by_a_crash(tmp_path):
+    path = _ca(tmp_path)
+    _sign(path, ["a.example.test"])
+    # What a crash between mkstemp and rename leaves: dot-named temporaries.
+    (path / "issued" / ".123abc.pem.x1y2.tmp").write_bytes(b"-----BEGIN CERTIFICATE-----\nMII")
+    (path / ".index.json.q9.tmp").write_text("{")
+    with CaDir.locked(path):
+        ca = CaDir.open(path)
+    assert len(ca.entries) == 1 and ca.recovered == ()
