@@ -67,6 +67,20 @@ def test_tls13_hello_asks_for_a_retry_with_an_empty_key_share():
     assert hello.extension(10) == H("000211ec")  # X25519MLKEM768 by its code alone
 
 
+def test_tls13_key_share_layout():
+    spec = ClientHelloSpec(
+        version=TLS13, suites=(0x1301,), extras=False, key_shares=((0x001D, b"\x09" + bytes(31)),)
+    )
+    hello = parse_client_hello(build_client_hello(spec))
+    assert hello.extension(51) == (
+        H("0024")  # client_shares: 36 bytes
+        + H("001d")  # x25519
+        + H("0020")  # key_exchange: 32 bytes
+        + b"\x09"
+        + bytes(31)
+    )
+
+
 def test_sslv3_hello_has_no_extensions_and_ssl3_record():
     spec = ClientHelloSpec(version=SSL3, suites=(0x000A,), groups=(23,), sni="a.example")
     wire = client_hello_records(spec)

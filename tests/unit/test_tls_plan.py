@@ -21,6 +21,7 @@ class SimServer:
     sigalgs: list[int] = field(default_factory=lambda: [0x0804, 0x0401])
     fallback_scsv: bool = True
     secure_reneg: bool = True
+    needs_key_share: bool = False
     fail_after: int | None = None  # Unanswered from this probe number on (rate limiting)
     seen: int = 0
 
@@ -32,6 +33,8 @@ class SimServer:
         if hello is None:
             return Refused("closed")
         if hello.version == TLS13:
+            if self.needs_key_share and not hello.key_shares:
+                return Answered(ServerAnswer(alert=(2, 47)))  # illegal_parameter
             ours = self.suites.get(TLS13, [])
             pick = self._pick(ours, hello.suites)
             group = self._pick(self.groups13, hello.groups)
@@ -176,3 +179,10 @@ def test_rate_limited_server_gives_an_incomplete_result_not_refusals():
 def test_sslv2_only_probe():
     result, sent = run(SimServer(suites={}), versions=(SSL2,))
     assert result.versions == () and sent == 1
+
+
+def test_tls13_server_that_refuses_an_empty_key_share():
+    server = SimServer(suites={TLS13: [0x1301, 0x1302]}, groups13=[29], needs_key_share=True)
+    result, _ = run(server, versions=(TLS13,))
+    assert result.versions == (TLS13,)
+    assert set(result.suites_for(TLS13)) == {0x1301, 0x1302}

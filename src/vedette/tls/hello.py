@@ -37,6 +37,11 @@ from vedette.tls.registry import (
     TLS13,
 )
 
+#: An X25519 key share for servers that will not answer an empty key_share with a
+#: HelloRetryRequest: the base point (u = 9), the public key of the scalar 1. Any 32 bytes are
+#: a valid X25519 public value and vedette never completes the exchange, so a fixed one serves.
+X25519_SHARE = (0x001D, b"\x09" + bytes(31))
+
 # Extension types (RFC 6066, 8422, 8446, 6520, 7627, 7366, 5077).
 EXT_SERVER_NAME = 0
 EXT_STATUS_REQUEST = 5
@@ -72,6 +77,8 @@ class ClientHelloSpec:
         fallback_scsv: append TLS_FALLBACK_SCSV (RFC 7507).
         renegotiation_scsv: append TLS_EMPTY_RENEGOTIATION_INFO_SCSV.
         extras: facts to ask about (status_request, heartbeat, session ticket, EMS, ETM).
+        key_shares: TLS 1.3 (group, key_exchange) shares; empty asks for a
+            HelloRetryRequest (see the module docstring).
         extra_extensions: (type, body) pairs appended as given (GREASE, tests).
         random, session_id: 32 bytes and 0–32 bytes; the caller chooses (no randomness here).
     """
@@ -85,6 +92,7 @@ class ClientHelloSpec:
     fallback_scsv: bool = False
     renegotiation_scsv: bool = True
     extras: bool = True
+    key_shares: tuple[tuple[int, bytes], ...] = ()
     extra_extensions: tuple[tuple[int, bytes], ...] = ()
     random: bytes = bytes(32)
     session_id: bytes = b""
@@ -146,7 +154,8 @@ def _extensions(spec: ClientHelloSpec) -> list[tuple[int, bytes]]:
     if spec.version >= TLS13:
         exts.append((EXT_SUPPORTED_VERSIONS, vec(1, u16(TLS13))))
         exts.append((EXT_PSK_KEY_EXCHANGE_MODES, vec(1, b"\x01")))
-        exts.append((EXT_KEY_SHARE, vec(2, b"")))  # empty: ask for a HelloRetryRequest
+        shares = b"".join(u16(g) + vec(2, key) for g, key in spec.key_shares)
+        exts.append((EXT_KEY_SHARE, vec(2, shares)))  # empty: ask for a HelloRetryRequest
     exts.extend(spec.extra_extensions)
     return exts
 

@@ -45,6 +45,7 @@ from vedette.tls.hello import (
     EXT_RENEGOTIATION_INFO,
     EXT_SESSION_TICKET,
     EXT_STATUS_REQUEST,
+    X25519_SHARE,
     ClientHelloSpec,
 )
 from vedette.tls.registry import (
@@ -237,6 +238,7 @@ class Planner:
         sigalgs: tuple[int, ...] | None = None,
         compression: tuple[int, ...] = (0,),
         fallback_scsv: bool = False,
+        key_shares: tuple[tuple[int, bytes], ...] = (),
     ) -> ClientHelloSpec:
         return ClientHelloSpec(
             version=version,
@@ -246,6 +248,7 @@ class Planner:
             sni=self._sni,
             compression=compression,
             fallback_scsv=fallback_scsv,
+            key_shares=key_shares,
         )
 
     def _hello_facts(self) -> dict[int, bool]:
@@ -335,8 +338,18 @@ class Planner:
         remaining = list(tls13_suites())
         accepted: list[int] = []
         self._f.accepted[TLS13] = accepted
+        shares: tuple[tuple[int, bytes], ...] = ()
         while remaining:
-            out = yield self._probe(self._hello(TLS13, tuple(remaining)), "TLS 1.3 suites")
+            hello = self._hello(TLS13, tuple(remaining), key_shares=shares)
+            out = yield self._probe(hello, "TLS 1.3 suites")
+            if not accepted and not shares and not isinstance(out, Unanswered):
+                h = out.answer.hello if isinstance(out, Answered) else None
+                if h is None or h.version != TLS13:
+                    # Some servers refuse an empty key_share instead of asking for a retry:
+                    # ask once more with an X25519 share before concluding "no TLS 1.3".
+                    shares = (X25519_SHARE,)
+                    hello = self._hello(TLS13, tuple(remaining), key_shares=shares)
+                    out = yield self._probe(hello, "TLS 1.3 suites (key share)")
             if isinstance(out, Unanswered):
                 self._unanswered("TLS 1.3 suites", out)
                 return
