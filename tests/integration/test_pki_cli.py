@@ -1259,3 +1259,164 @@ def test_pfx_to_pem_and_key_out(work: Path, ca: Path):
     assert a == b
     assert (work / "back.pem").read_bytes() == (work / "back2.pem").read_bytes()
     openssl("verify", "-CAfile", ca / "root.pem", "-untrusted", "back.pem", "back.pem", cwd=work)
+
+
+def test_client_and_ocsp_profiles_and_san_override(work: Path, ca: Path):
+    vedette("cert", "csr", "--cn", "device-17", "--new-key", "d.key", "--out", "d.csr", cwd=work)
+    vedette(
+        "ca",
+        "sign",
+        "d.csr",
+        "--ca-dir",
+        ca,
+        "--profile",
+        "client",
+        "--leaf-only",
+        "--out",
+        "d.pem",
+        cwd=work,
+    )
+    out = openssl(
+        "verify",
+        "-CAfile",
+        ca / "root.pem",
+        "-untrusted",
+        ca / "chain.pem",
+        "-purpose",
+        "sslclient",
+        "d.pem",
+        cwd=work,
+    )
+    assert "d.pem: OK" in out.stdout
+    vedette(
+        "ca",
+        "sign",
+        "d.csr",
+        "--ca-dir",
+        ca,
+        "--profile",
+        "ocsp",
+        "--leaf-only",
+        "--out",
+        "o.pem",
+        cwd=work,
+    )
+    text = openssl("x509", "-in", "o.pem", "-noout", "-text", cwd=work).stdout
+    assert "OCSP Signing" in text and "OCSP No Check" in text
+    # The signer's --san replaces the request's names.
+    vedette(
+        "cert",
+        "csr",
+        "--cn",
+        HOST,
+        "--san",
+        "old.pkitest.test",
+        "--new-key",
+        "s.key",
+        "--out",
+        "s.csr",
+        cwd=work,
+    )
+    vedette(
+        "ca",
+        "sign",
+        "s.csr",
+        "--ca-dir",
+        ca,
+        "--san",
+        HOST,
+        "--san",
+        "new.pkitest.test",
+        "--leaf-only",
+        "--out",
+        "s.pem",
+        cwd=work,
+    )
+    text = openssl("x509", "-in", "s.pem", "-noout", "-ext", "subjectAltName", cwd=work).stdout
+    assert "DNS:mail.pkitest.test, DNS:new.pkitest.test" in text and "old." not in text
+
+
+def test_bundle_to_pkcs12_for_iis(work: Path, ca: Path):
+    _issue(work, ca)
+    leaf = x509.load_pem_x509_certificates((work / "m.pem").read_bytes())[0]
+    (work / "leaf.pem").write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    vedette(
+        "cert",
+        "bundle",
+        "leaf.pem",
+        "--intermediates",
+        ca,
+        "--ca",
+        ca / "root.pem",
+        "--to",
+        "p12",
+        "--key",
+        "k.pem",
+        "--passin",
+        "file:pw",
+        "--passout",
+        "file:pw2",
+        "--legacy",
+        "--out",
+        "iis.pfx",
+        cwd=work,
+    )
+    dump = openssl(
+        "pkcs12", "-in", "iis.pfx", "-nodes", "-legacy", "-passin", "file:pw2", cwd=work
+    ).stdout
+    assert dump.count("BEGIN CERTIFICATE") == 2 and "PRIVATE KEY" in dump
+    # A key that is not the leaf's is refused, and nothing is written.
+    vedette("key", "new", "--out", "other.key", cwd=work)
+    _bad(
+        vedette(
+            "cert",
+            "bundle",
+            "leaf.pem",
+            "--intermediates",
+            ca,
+            "--key",
+            "other.key",
+            "--out",
+            "x.pem",
+            cwd=work,
+            ok=False,
+        ),
+        "does not match",
+    )
+    assert not (work / "x.pem").exists()
+
+
+def test_unreachable_target_is_a_clean_error(work: Path):
+    port = _free_port()  # nothing listens there
+    _bad(
+        vedette(
+            "cert",
+            "inspect",
+            f"imaps://{HOST}:{port}",
+            "--ip",
+            ADDRESS,
+            "--connect-timeout",
+            "2",
+            cwd=work,
+            ok=False,
+        ),
+        "no certificate received",
+    )
+    _bad(
+        vedette(
+            "cert",
+            "csr",
+            "--like",
+            f"https://{HOST}:{port}",
+            "--ip",
+            ADDRESS,
+            "--new-key",
+            "k.key",
+            "--out",
+            "r.csr",
+            cwd=work,
+            ok=False,
+        ),
+        "no certificate received",
+    )
+    assert not (work / "k.key").exists() and not (work / "r.csr").exists()

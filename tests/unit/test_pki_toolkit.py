@@ -434,3 +434,24 @@ def test_cadir_ignores_temporary_files_left_by_a_crash(tmp_path):
     with CaDir.locked(path):
         ca = CaDir.open(path)
     assert len(ca.entries) == 1 and ca.recovered == ()
+
+
+def test_cadir_crash_between_certificate_and_index_loses_nothing(tmp_path, monkeypatch):
+    path = _ca(tmp_path)
+    _sign(path, ["a.example.test"])
+
+    def crash(self: CaDir) -> None:
+        raise OSError("power lost")  # the index rewrite never happens
+
+    monkeypatch.setattr(CaDir, "_write_index", crash)
+    with pytest.raises(OSError, match="power lost"):
+        _sign(path, ["b.example.test"])
+    monkeypatch.undo()
+    on_disk = sorted(p.name for p in (path / "issued").iterdir())
+    assert len(on_disk) == 2  # the certificate was durable before the index
+    with CaDir.locked(path):
+        ca = CaDir.open(path)
+    assert len(ca.recovered) == 1
+    assert {e.names for e in ca.entries} == {("DNS:a.example.test",), ("DNS:b.example.test",)}
+    index = json.loads((path / "index.json").read_text())
+    assert len(index["certificates"]) == 2  # written back at once

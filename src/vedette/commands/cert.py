@@ -450,10 +450,14 @@ def _pool(paths: list[Path], passin: Any) -> list[x509.Certificate]:
             except OSError as exc:
                 raise PkiError(f"cannot read {path}: {exc.strerror or exc}") from None
             for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                # A folder of CA files also holds READMEs, CRLs, keys, JSON: skip what holds
+                # no certificate, silently, as `scan --ca DIR` does.
                 try:
                     out.extend(p.read_file(entry, passin).certificates)
-                except PkiError as exc:
-                    p.note(f"skipped {exc}")
+                except PkiError:
+                    continue
         else:
             out.extend(p.read_file(path, passin).certificates)
     return out
