@@ -1420,3 +1420,15 @@ def test_unreachable_target_is_a_clean_error(work: Path):
         "no certificate received",
     )
     assert not (work / "k.key").exists() and not (work / "r.csr").exists()
+
+
+def test_inspect_terminal_view_escapes_and_dates(work: Path):
+    from datetime import UTC, datetime, timedelta
+
+    root = CertificateAuthority.create_root("Hostile\x1b[2J Root")
+    old = root.issue_server([HOST], not_before=datetime.now(UTC) - timedelta(days=100), days=40)
+    (work / "old.pem").write_bytes(old.cert_pem() + root.issued.cert_pem())
+    out = vedette("cert", "inspect", "old.pem", "-v", cwd=work).stdout
+    assert "\x1b" not in out and "\\x1b[2J" in out
+    assert "expired 60 days ago" in out
+    assert "subjectAltName" in out or "Subject Alternative Name" in out or "DNS:" in out

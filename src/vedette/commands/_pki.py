@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -168,6 +169,17 @@ def note(message: str) -> None:
     sys.stderr.write(f"vedette: {message}\n")
 
 
+def _validity_state(not_before: str, not_after: str) -> tuple[str, str]:
+    now = datetime.now(UTC)
+    start, end = datetime.fromisoformat(not_before), datetime.fromisoformat(not_after)
+    if now < start:
+        return "not valid yet", "bold red"
+    if end < now:
+        return f"expired {(now - end).days} days ago", "bold red"
+    left = (end - now).days
+    return f"{left} days left", "yellow" if left < 30 else "green"
+
+
 def render_item(console: Console, item: dict[str, Any], *, verbose: bool, title: str) -> None:
     """A described certificate / request / CRL (``pki.describe``) in the terminal."""
     line(console, (title, "bold cyan"))
@@ -176,7 +188,10 @@ def render_item(console: Console, item: dict[str, Any], *, verbose: bool, title:
         field(console, "subject", str(item["subject"]))
         field(console, "issuer", str(item["issuer"]))
         field(console, "names", ", ".join(item["sans"]) or "none (no subjectAltName)")
-        field(console, "valid", f"{item['not_before']} to {item['not_after']}")
+        state, style = _validity_state(str(item["not_before"]), str(item["not_after"]))
+        field(
+            console, "valid", f"{item['not_before']} to {item['not_after']} ({state})", style=style
+        )
         field(console, "key", str(item["key"]))
         field(console, "signature", str(item["signature_algorithm"]))
         field(console, "serial", str(item["serial"]))

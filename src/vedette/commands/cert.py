@@ -334,6 +334,7 @@ def _convert(args: argparse.Namespace) -> int:
     if key is not None and certs and not any(key_matches(key, cert) for cert in certs):
         raise PkiError("the private key does not match any of the certificates")
     console = c.console()
+    password: bytes | None = None
     if to == "p12":
         if args.passout is None:
             raise UsageError("a PKCS#12 file needs a password: --passout file:PATH|env:NAME|prompt")
@@ -375,7 +376,8 @@ def _convert(args: argparse.Namespace) -> int:
     if args.key_out is not None:
         if key is None:
             raise PkiError(f"{args.input}: no private key to write to --key-out")
-        secret = p.new_secret(args.passout, str(args.key_out)) if to != "p12" else None
+        # With a PKCS#12 output the key file gets the same passphrase (asked once).
+        secret = password if to == "p12" else p.new_secret(args.passout, str(args.key_out))
         p.write(args.key_out, key_to_pem(key, secret), force=args.force, secret=True)
         p.line(console, f"wrote {args.key_out}: {describe_key(key)} key, mode 0600")
     elif key is not None and to != "p12":
