@@ -1432,3 +1432,88 @@ def test_inspect_terminal_view_escapes_and_dates(work: Path):
     assert "\x1b" not in out and "\\x1b[2J" in out
     assert "expired 60 days ago" in out
     assert "subjectAltName" in out or "Subject Alternative Name" in out or "DNS:" in out
+
+
+def test_bundle_uses_intermediates_vedette_knows(work: Path, ca: Path, sserver: SServer):
+    _issue(work, ca)
+    leaf = x509.load_pem_x509_certificates((work / "m.pem").read_bytes())[0]
+    (work / "leaf.pem").write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    # Nothing given, nothing known: a clean error naming the missing issuer.
+    _bad(
+        vedette(
+            "cert",
+            "bundle",
+            "leaf.pem",
+            "--db",
+            f"sqlite:///{work}/none.db",
+            "--out",
+            "x.pem",
+            cwd=work,
+            ok=False,
+        ),
+        "CN=PKI Test Root Issuing CA 1",
+    )
+    assert not (work / "none.db").exists()  # looking did not create a store
+    # The CA directory is known: its intermediate and root complete the chain.
+    vedette(
+        "cert",
+        "bundle",
+        "leaf.pem",
+        "--ca-dir",
+        ca,
+        "--db",
+        f"sqlite:///{work}/none.db",
+        "--out",
+        "a.pem",
+        cwd=work,
+    )
+    assert len(x509.load_pem_x509_certificates((work / "a.pem").read_bytes())) == 2
+    # A stored scan of a server that sends the full chain is known too.
+    (work / "k.key").write_bytes(
+        openssl("pkey", "-in", "k.pem", "-passin", "file:pw", cwd=work).stdout.encode()
+    )
+    sserver.serve(work / "leaf.pem", work / "k.key", ca / "chain.pem")
+    db = f"sqlite:///{work}/scans.db"
+    proc = vedette(
+        "scan",
+        sserver.target,
+        "--resolve",
+        f"{HOST}:{sserver.port}:{ADDRESS}",
+        "--mode",
+        "quick",
+        "--db",
+        db,
+        "--ca",
+        ca / "root.pem",
+        cwd=work,
+        ok=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    proc = vedette(
+        "cert",
+        "bundle",
+        "leaf.pem",
+        "--db",
+        db,
+        "--ca",
+        ca / "root.pem",
+        "--out",
+        "b.pem",
+        cwd=work,
+    )
+    assert (work / "b.pem").read_bytes() == (work / "a.pem").read_bytes()
+    _bad(
+        vedette(
+            "cert",
+            "bundle",
+            "leaf.pem",
+            "--db",
+            db,
+            "--no-known",
+            "--out",
+            "c.pem",
+            cwd=work,
+            ok=False,
+        ),
+        "incomplete chain",
+    )

@@ -431,6 +431,23 @@ def _add_bundle(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="extra trusted root(s), as in vedette scan",
     )
     sp.add_argument("--fetch", action="store_true", help="download missing issuers (AIA)")
+    sp.add_argument(
+        "--ca-dir",
+        type=Path,
+        metavar="DIR",
+        help="a vedette CA whose root and intermediates to use (default $VEDETTE_CA_DIR)",
+    )
+    sp.add_argument(
+        "--db",
+        metavar="URL",
+        help="result store whose recent scans' intermediates to use (default: $VEDETTE_DB or "
+        "the usual SQLite file, when it exists)",
+    )
+    sp.add_argument(
+        "--no-known",
+        action="store_true",
+        help="use only the files given, not the CA directory nor the stored scans",
+    )
     sp.add_argument("--include-root", action="store_true", help="append the root too")
     sp.add_argument("--to", choices=("pem", "p12"), default="pem")
     sp.add_argument("--key", type=Path, metavar="FILE", help="the leaf's key (p12, or checked)")
@@ -465,6 +482,52 @@ def _pool(paths: list[Path], passin: Any) -> list[x509.Certificate]:
     return out
 
 
+#: Stored scans searched for intermediates, newest first, and the largest one read.
+_KNOWN_SCANS = 20
+_KNOWN_MAX_ENDPOINTS = 2000
+
+
+def _known(args: argparse.Namespace) -> tuple[list[x509.Certificate], tuple[bytes, ...]]:
+    """The intermediates vedette knows: its CA directory's, and those servers sent in the
+    recent stored scans (a chain seen complete on one node completes another's)."""
+    import os
+
+    from vedette.x509.chain import is_ca
+
+    pool: list[x509.Certificate] = []
+    anchors: list[bytes] = []
+    ca_dir = args.ca_dir or (
+        Path(os.environ["VEDETTE_CA_DIR"]) if os.environ.get("VEDETTE_CA_DIR") else None
+    )
+    if ca_dir is not None:
+        root = p.read_file(ca_dir / "root.pem", None).certificates
+        anchors.extend(cert.public_bytes(serialization.Encoding.DER) for cert in root)
+        if (ca_dir / "chain.pem").is_file() and (ca_dir / "chain.pem").stat().st_size:
+            pool.extend(p.read_file(ca_dir / "chain.pem", None).certificates)
+    from vedette.errors import StoreError
+    from vedette.store.db import Store, default_db_url
+
+    url = args.db or default_db_url()
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        return pool, tuple(anchors)  # no store yet: nothing known, and none created
+    try:
+        with Store.open(url) as store:
+            for summary in store.list_scans(limit=_KNOWN_SCANS):
+                if summary.endpoints > _KNOWN_MAX_ENDPOINTS:
+                    continue
+                for obs in store.load_scan(summary.scan_id).observations:
+                    for der in obs.tls.chain_der[1:] if obs.tls is not None else ():
+                        try:
+                            cert = x509.load_der_x509_certificate(der)
+                        except ValueError:
+                            continue
+                        if is_ca(cert):
+                            pool.append(cert)
+    except StoreError as exc:
+        p.note(f"stored scans not searched: {exc}")
+    return pool, tuple(anchors)
+
+
 def _bundle(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.force:
         raise PkiError(f"{args.out}: already exists (use --force to replace it)")
@@ -474,6 +537,10 @@ def _bundle(args: argparse.Namespace) -> int:
     leaf = material.certificates[0]
     pool = [*material.certificates[1:], *_pool(args.intermediates, args.passin)]
     anchors = trust.mozilla_roots_der() + trust.load_extra_roots(args.ca)
+    if not args.no_known:
+        known_pool, known_anchors = _known(args)
+        pool.extend(known_pool)
+        anchors += known_anchors
     result = bundle_mod.build_bundle(leaf, pool, anchors)
     fetched = 0
     while not result.complete and args.fetch and result.fetch_urls and fetched < 4:
