@@ -21,6 +21,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -1517,3 +1518,56 @@ def test_bundle_uses_intermediates_vedette_knows(work: Path, ca: Path, sserver: 
         ),
         "incomplete chain",
     )
+
+
+def test_malformed_extensions_are_one_line_errors(work: Path, ca: Path):
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import ExtensionOID
+
+    from vedette.pki.keys import generate_key
+
+    key = generate_key("ec:p256")
+    broken_san = x509.UnrecognizedExtension(ExtensionOID.SUBJECT_ALTERNATIVE_NAME, b"\x30\x03\x82")
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name.from_rfc4514_string(f"CN={HOST}"))
+        .add_extension(broken_san, critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    (work / "bad.csr").write_bytes(csr.public_bytes(serialization.Encoding.PEM))
+    _bad(
+        vedette("ca", "sign", "bad.csr", "--ca-dir", ca, "--out", "x.pem", cwd=work, ok=False),
+        "do not parse",
+    )
+    assert not (work / "x.pem").exists()
+    root = CertificateAuthority.create_root("Broken SAN Root")
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name.from_rfc4514_string(f"CN={HOST}"))
+        .issuer_name(root.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(12345678901234567890)
+        .not_valid_before(datetime.now(UTC) - timedelta(days=1))
+        .not_valid_after(datetime.now(UTC) + timedelta(days=30))
+        .add_extension(broken_san, critical=False)
+        .sign(root.issued.key, hashes.SHA256())
+    )
+    (work / "bad.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    out = vedette("cert", "inspect", "bad.pem", "-v", cwd=work).stdout
+    assert "unreadable" in out
+    proc = vedette("cert", "lint", "bad.pem", "--no-pkilint", cwd=work, ok=False)
+    assert proc.returncode in (1, 2) and "Traceback" not in proc.stderr
+    proc = vedette(
+        "cert",
+        "csr",
+        "--like",
+        "bad.pem",
+        "--new-key",
+        "n.key",
+        "--out",
+        "n.csr",
+        cwd=work,
+        ok=False,
+    )
+    _bad(proc, "subjectAltName does not parse")
+    assert not (work / "n.key").exists()

@@ -8,11 +8,13 @@ server is server data, and its subject may carry terminal escape sequences.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from rich.text import Text
 
 from vedette.commands import _common as c
@@ -24,12 +26,22 @@ from vedette.pki.passphrase import PassSource, parse_source, read_passphrase
 from vedette.report.escape import safe_text
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from rich.console import Console
 
     from vedette.pki.ca import PrivateKey
     from vedette.scan import ScanOptions
+
+
+@contextlib.contextmanager
+def certificate_errors() -> Iterator[None]:
+    """Turn what cryptography raises on a malformed field it parses lazily (a subject, an
+    extension) into the one-line PkiError of the CLI, instead of a traceback."""
+    try:
+        yield
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise PkiError(f"cannot use this certificate data: {' '.join(str(exc).split())}") from None
 
 
 def pass_source(text: str) -> PassSource:

@@ -139,6 +139,11 @@ def _open(path: Path) -> CaDir:
 
 
 def run(args: argparse.Namespace) -> int:
+    with p.certificate_errors():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.action == "init":
         return _init(args)
     if args.action == "sign":

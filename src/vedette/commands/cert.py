@@ -60,6 +60,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == "clients":
+        return run_clients(args)
+    with p.certificate_errors():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     action = args.action
     if action == "inspect":
         return _inspect(args)
@@ -71,8 +78,6 @@ def run(args: argparse.Namespace) -> int:
         return _bundle(args)
     if action == "lint":
         return _lint(args)
-    if action == "clients":
-        return run_clients(args)
     raise UsageError(f"unknown cert action {action!r}")
 
 
