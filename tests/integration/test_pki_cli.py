@@ -760,6 +760,12 @@ def test_vedette_ca_certificate_serves_tls_and_scans_clean(work: Path, ca: Path,
         "CN=PKI Test Root Issuing CA 1,O=Vedette",
     ]
     assert doc["chain"]["order_problems"] == []
+    # --out keeps the chain as served, in PEM, for bundle or convert.
+    vedette("cert", "inspect", sserver.target, "--ip", ADDRESS, "--out", "served.pem", cwd=work)
+    served = x509.load_pem_x509_certificates((work / "served.pem").read_bytes())
+    assert [c.subject.rfc4514_string() for c in served] == [
+        c["subject"] for c in doc["certificates"]
+    ]
 
 
 def test_csr_like_a_served_certificate_carries_exactly_its_names(work: Path, sserver: SServer):
@@ -1424,8 +1430,6 @@ def test_unreachable_target_is_a_clean_error(work: Path):
 
 
 def test_inspect_terminal_view_escapes_and_dates(work: Path):
-    from datetime import UTC, datetime, timedelta
-
     root = CertificateAuthority.create_root("Hostile\x1b[2J Root")
     old = root.issue_server([HOST], not_before=datetime.now(UTC) - timedelta(days=100), days=40)
     (work / "old.pem").write_bytes(old.cert_pem() + root.issued.cert_pem())
