@@ -823,17 +823,27 @@ def _broken(kind: str, work: Path, ca: Path) -> tuple[Path, Path, Path | None]:
             "--leaf-only",
             cwd=work,
         )
-        return (
-            work / "b.pem",
-            work / "b.key",
-            None if kind == "chain-incomplete" else ca / "chain.pem",
-        )
+        if kind == "chain-incomplete":
+            return work / "b.pem", work / "b.key", None
+        if kind == "chain-order":  # root, then the intermediate: out of order (and root sent)
+            (work / "bad-chain.pem").write_bytes(
+                (ca / "root.pem").read_bytes() + (ca / "chain.pem").read_bytes()
+            )
+            return work / "b.pem", work / "b.key", work / "bad-chain.pem"
+        if kind == "chain-root-sent":
+            (work / "bad-chain.pem").write_bytes(
+                (ca / "chain.pem").read_bytes() + (ca / "root.pem").read_bytes()
+            )
+            return work / "b.pem", work / "b.key", work / "bad-chain.pem"
+        return work / "b.pem", work / "b.key", ca / "chain.pem"
     (work / "b.pem").write_bytes(issued.cert_pem())
     (work / "b.key").write_bytes(issued.key_pem())
     return work / "b.pem", work / "b.key", chain
 
 
-@pytest.mark.parametrize("kind", ["self-signed", "name-mismatch", "chain-incomplete"])
+@pytest.mark.parametrize(
+    "kind", ["self-signed", "name-mismatch", "chain-incomplete", "chain-order", "chain-root-sent"]
+)
 def test_printed_fix_command_fixes_the_finding(work: Path, ca: Path, sserver: SServer, kind: str):
     cert, key, chain = _broken(kind, work, ca)
     sserver.serve(cert, key, chain)
@@ -864,8 +874,11 @@ def test_printed_fix_command_fixes_the_finding(work: Path, ca: Path, sserver: SS
             # The one argument vedette cannot know: where the admin keeps the CA's files.
             words[words.index("/path/to/ca-certificates")] = str(ca)
         vedette(*words[1:], cwd=work)
-    if kind == "chain-incomplete":
-        assert "--intermediates" in commands[0]
+    if kind.startswith("chain-"):
+        if kind == "chain-incomplete":
+            assert "--intermediates" in commands[0]
+        else:
+            assert "--intermediates" not in commands[0] and "--fetch" not in commands[0]
         full = x509.load_pem_x509_certificates((work / f"{HOST}-fullchain.pem").read_bytes())
         assert full[0] == x509.load_pem_x509_certificate(cert.read_bytes())
         assert [c.subject.rfc4514_string() for c in full[1:]] == [

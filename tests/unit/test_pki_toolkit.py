@@ -397,6 +397,11 @@ def test_fix_commands_are_filled_in_and_quoted():
         "vedette cert bundle 'submission://[2001:db8::1]:587' --fetch "
         "--out 2001_db8__1-fullchain.pem"
     )
+    (cmd,) = bundle_command(ep, fetchable=False, complete=True)
+    assert cmd == (
+        "vedette cert bundle imaps://mail.example.test:993 --ip 192.0.2.10 "
+        "--out mail.example.test-fullchain.pem"
+    )
 
 
 # --- passphrases -----------------------------------------------------------------------------

@@ -326,7 +326,10 @@ def cert_chain_order(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
     if facts is None or not facts.chain.order_problems:
         return
     text = "; ".join(facts.chain.order_problems)
-    yield Hit(detail=text[:1].upper() + text[1:])
+    yield Hit(
+        detail=text[:1].upper() + text[1:],
+        fix_commands=bundle_command(obs.endpoint, fetchable=False, complete=True),
+    )
 
 
 @endpoint_check(
@@ -349,7 +352,10 @@ def cert_chain_root_sent(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
         cert = facts.chain.sent[i].cert
         assert cert is not None
         parts.append(f"#{i + 1} {_subject(cert)}")
-    yield Hit(detail="Self-signed root sent: " + "; ".join(parts))
+    yield Hit(
+        detail="Self-signed root sent: " + "; ".join(parts),
+        fix_commands=bundle_command(obs.endpoint, fetchable=False, complete=True),
+    )
 
 
 # --- dates -------------------------------------------------------------------------------------

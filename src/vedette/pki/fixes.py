@@ -16,6 +16,8 @@ Which command for which problem:
 * an incomplete chain: ``vedette cert bundle TARGET`` completing the served chain, downloading
   the missing issuer (``--fetch``) when the certificate names where it is published, or from a
   directory of CA certificates otherwise.
+* a chain in the wrong order, or with the root: ``vedette cert bundle TARGET`` alone, which
+  rebuilds the served certificates in issuing order without the root.
 """
 
 from __future__ import annotations
@@ -67,10 +69,15 @@ def renewal_commands(endpoint: Endpoint, *, add_name: bool = False) -> tuple[str
     return (_join(words),)
 
 
-def bundle_command(endpoint: Endpoint, *, fetchable: bool) -> tuple[str, ...]:
-    """The served chain completed into ``HOST-fullchain.pem``."""
+def bundle_command(
+    endpoint: Endpoint, *, fetchable: bool, complete: bool = False
+) -> tuple[str, ...]:
+    """The served chain completed (or, when ``complete``, only put in order and stripped of
+    its root) into ``HOST-fullchain.pem``."""
     words = ["vedette", "cert", "bundle", target_text(endpoint), *_pin(endpoint)]
-    if fetchable:
+    if complete:
+        pass  # every certificate needed is in what the server sends
+    elif fetchable:
         words.append("--fetch")
     else:
         words += ["--intermediates", "/path/to/ca-certificates"]
