@@ -15,11 +15,14 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vedette.errors import PkiError
 from vedette.model import Endpoint
-from vedette.scan import ScanOptions, scan
 from vedette.targets import parse_target
+
+if TYPE_CHECKING:
+    from vedette.scan import ScanOptions
 
 __all__ = ["FetchedChain", "fetch_chain", "looks_like_target"]
 
@@ -55,6 +58,8 @@ _FILE_EXTENSIONS = frozenset(
 
 def fetch_chain(target: str, options: ScanOptions) -> FetchedChain:
     """Connect to ``target`` and return the first chain received; PkiError when none."""
+    from vedette.scan import scan  # the probe stack: imported only when a server is asked
+
     spec = parse_target(target)
     observations = asyncio.run(scan([spec], options))
     failures: list[str] = []
