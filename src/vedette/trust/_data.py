@@ -559,7 +559,7 @@ def _packaged() -> tuple[TrustData, Mapping[str, Hello], Mapping[str, Rules], Ma
             for r in roots_doc["roots"]
         }
         snapshots: dict[str, dt.date] = {}
-        for store in ("mozilla", "chrome", "microsoft"):
+        for store in ("mozilla", "chrome", "microsoft", "android"):
             releases = roots_doc["sources"][store]["releases"]
             snapshots[store] = _date(releases[-1]["date"], "roots.json")
         recorded = json.loads((DATA_DIR / "hellos.json").read_text())["hellos"]

