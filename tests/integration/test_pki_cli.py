@@ -109,6 +109,8 @@ def ca(work: Path) -> Path:
         "--org",
         "Vedette",
         "--intermediate",
+        "--key-type",
+        "ec:p256",
         "--crl-url",
         "http://pki.pkitest.test/ca.crl",
         cwd=work,
@@ -209,7 +211,7 @@ def test_csr_signed_by_vedette_ca_verifies_with_openssl(work: Path, ca: Path):
     assert "TLS Web Server Authentication" in text
     assert "CA:FALSE" in text
     assert "http://pki.pkitest.test/ca.crl" in text
-    assert "sha256WithRSAEncryption" in text
+    assert "ecdsa-with-SHA256" in text
     # 398 days inclusive: notAfter - notBefore + 1 s
     leaf = chain[0]
     assert (leaf.not_valid_after_utc - leaf.not_valid_before_utc).total_seconds() + 1 == 398 * 86400
@@ -275,14 +277,21 @@ def test_sha512_refused_for_legacy_schannel_clients(work: Path, ca: Path):
     assert not (work / "x.pem").exists()
     vedette("ca", "sign", "m.csr", "--ca-dir", ca, "--hash", "sha384", "--out", "y.pem", cwd=work)
     text = openssl("x509", "-in", "y.pem", "-noout", "-text", cwd=work).stdout
-    # With every client in play (Java 6 and Android 2.3 have no ECDSA) the CA key is RSA.
-    assert "sha384WithRSAEncryption" in text
+    assert "ecdsa-with-SHA384" in text
 
 
 def test_name_constraints_enforced_before_signing(work: Path):
     vedette("ca", "init", "nc", "--name", "Constrained", "--permit", "pkitest.test", cwd=work)
     text = openssl("x509", "-in", "nc/root.pem", "-noout", "-text", cwd=work).stdout
     assert "Permitted" in text and "DNS:pkitest.test" in text
+    # No --key-type, every client in play (Java 6, Android 2.3: no ECDSA): an RSA 3072 CA.
+    assert "Public-Key: (3072 bit)" in text and "sha256WithRSAEncryption" in text
+    _bad(
+        vedette(
+            "ca", "init", "nc2", "--name", "X", "--permit", "*.pkitest.test", cwd=work, ok=False
+        ),
+        "--permit",
+    )
     vedette(
         "cert", "csr", "--cn", "www.bank.example", "--new-key", "b.key", "--out", "b.csr", cwd=work
     )

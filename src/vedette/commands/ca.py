@@ -23,6 +23,7 @@ from vedette.pki.clients import default_key_type, parse_clients, signature_hash
 from vedette.pki.csr import general_name, name_text, verify_csr
 from vedette.pki.issue import PROFILES
 from vedette.pki.keys import KEY_TYPES
+from vedette.trust._data import Profile
 from vedette.x509.validity import limit_at, max_validity_days
 
 NAME = "ca"
@@ -155,9 +156,18 @@ def _run(args: argparse.Namespace) -> int:
     return _list(args)
 
 
+def _ca_key_type(clients: tuple[Profile, ...]) -> str:
+    # A CA key lives for years: when the clients need RSA, use 3072 bits (NIST SP 800-57's
+    # choice beyond 2030), which every client that takes RSA 2048 also takes.
+    key_type = default_key_type(clients)
+    return "rsa:3072" if key_type.startswith("rsa") else key_type
+
+
 def _init(args: argparse.Namespace) -> int:
     clients = parse_clients(args.clients)
     hash_alg = signature_hash(clients, args.hash)
+    if any("*" in d for d in args.permit):
+        raise UsageError("--permit takes a domain (example.com covers its subdomains), no '*'")
     permitted = [str(general_name(f"DNS:{d}").value) for d in args.permit]
     settings = CaSettings(
         issuer="intermediate" if args.intermediate else "root",
@@ -172,7 +182,7 @@ def _init(args: argparse.Namespace) -> int:
         args.directory,
         name=args.name,
         org=args.org,
-        key_type=args.key_type or default_key_type(clients),
+        key_type=args.key_type or _ca_key_type(clients),
         intermediate=args.intermediate,
         root_days=args.root_days,
         intermediate_days=args.intermediate_days,
