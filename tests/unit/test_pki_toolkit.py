@@ -460,3 +460,12 @@ def test_cadir_crash_between_certificate_and_index_loses_nothing(tmp_path, monke
     assert {e.names for e in ca.entries} == {("DNS:a.example.test",), ("DNS:b.example.test",)}
     index = json.loads((path / "index.json").read_text())
     assert len(index["certificates"]) == 2  # written back at once
+
+
+def test_cadir_refuses_a_replaced_issued_file(tmp_path):
+    path = _ca(tmp_path)
+    a = _sign(path, ["a.example.test"])
+    b = _sign(path, ["b.example.test"])
+    (path / "issued" / f"{a.serial_number:x}.pem").write_bytes(_pem(b))
+    with pytest.raises(PkiError, match="replaced or edited by hand"):
+        CaDir.open(path)

@@ -330,6 +330,12 @@ class CaDir:
         for serial, entry in known.items():
             if serial not in on_disk:
                 raise PkiError(f"{issued}/{entry.serial_hex}.pem: listed in index.json but missing")
+            cert = _load_cert_file(on_disk[serial])
+            if cert.fingerprint(hashes.SHA256()).hex() != entry.sha256:
+                raise PkiError(
+                    f"{on_disk[serial]}: not the certificate index.json lists for this serial "
+                    "(replaced or edited by hand)"
+                )
         recovered: list[int] = []
         for serial, p in sorted(on_disk.items()):
             if serial in known:
