@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -271,3 +272,55 @@ def test_tls_version_verdict_matches_openssl_s_client(tmp_path):
     for p in ("android-4.4", "outlook-2010-win7"):
         assert vs[p]["outcome"] == "fails" and "tls.version" in codes(vs[p]), vs[p]
     assert vs["android-11"]["outcome"] == "works", vs["android-11"]
+
+
+def _openssl_sigalg(name: str) -> str:
+    """IANA scheme name -> OpenSSL's -sigalgs spelling (legacy PKCS#1/ECDSA/DSA as ALG+HASH)."""
+    m = re.fullmatch(r"(rsa_pkcs1|ecdsa|dsa)(?:_secp\d+r1)?_(sha\d+)", name)
+    if m is None:
+        return name  # rsa_pss_rsae_sha256, ed25519... are OpenSSL names too
+    alg = {"rsa_pkcs1": "RSA", "ecdsa": "ECDSA", "dsa": "DSA"}[m.group(1)]
+    return f"{alg}+{m.group(2).upper()}"
+
+
+def _s_client_as(profile_id: str, port: int, tmp: Path) -> bool:
+    """openssl s_client offering what the profile's hello offers: versions, suites, sigalgs."""
+    from vedette.trust._data import suite_names, trust_data
+
+    profile = next(p for p in trust_data().profiles if p.id == profile_id)
+    names = suite_names()
+    hello = profile.hello
+    tls12 = ":".join(names[c] for c in hello.suites if not names[c].startswith("TLS_"))
+    tls13 = ":".join(names[c] for c in hello.suites if names[c].startswith("TLS_"))
+    flags = ["-cipher", f"{tls12}:@SECLEVEL=0", "-CAfile", str(tmp / "root.pem")]
+    flags += ["-verify_return_error", "-verify_hostname", HOST]
+    if tls13:
+        flags += ["-ciphersuites", tls13]
+    if hello.sigalgs:
+        flags += ["-sigalgs", ":".join(_openssl_sigalg(a) for a in hello.sigalgs)]
+    order = ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
+    offered = [v for v in order if v in hello.versions]
+    flags += ["-min_protocol", offered[0], "-max_protocol", offered[-1]]
+    return _s_client(port, *flags)
+
+
+@pytest.mark.parametrize(
+    ("profile", "expected"),
+    [
+        ("outlook-2013-win7", "fails"),  # SChannel on 7 has no ECDHE-RSA with AES-GCM
+        ("android-11", "works"),
+        ("ios-10.2", "works"),
+        ("java-8", "works"),
+        ("outlook-2016-win10", "works"),
+    ],
+)
+def test_profile_hello_replayed_with_s_client_agrees(tmp_path, profile, expected):
+    """A server offering only ECDHE-RSA-AES128-GCM-SHA256 at TLS 1.2: the full scan's
+    simulated handshake for each profile agrees with s_client offering that profile's hello."""
+    _build(tmp_path, "clean")
+    with s_server(tmp_path, "-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256") as port:
+        doc = scan(port, tmp_path, "--clients", profile, mode="full")
+        real = _s_client_as(profile, port, tmp_path)
+    simulated = verdicts(doc)[profile]
+    assert simulated["outcome"] == expected, simulated
+    assert (simulated["outcome"] == "works") == real, (simulated, real)
