@@ -9,9 +9,12 @@ import sys
 import time
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from tests.integration.tls_truth import GROUPS, Truth, openssl_ciphers, start_s_server
 from vedette.model import Endpoint, Service
+from vedette.pki.ca import CertificateAuthority
 from vedette.probe.enumerate import RetryPolicy, enumerate_endpoint
 from vedette.tls.result import TlsScan
 
@@ -125,3 +128,27 @@ def test_fallback_and_single_version(tmp_path, flag):
         assert scan.versions == (TLS13,) and scan.fallback_scsv is None
     else:
         assert TLS13 not in scan.versions and scan.fallback_scsv is True
+
+
+def test_certificate_without_sni_is_the_default_one(tmp_path):
+    # s_server serves -cert2 to clients naming -servername, and -cert to everyone else.
+    other = CertificateAuthority.create_root("sni test").issue_server(["tls.vedette.test"])
+    (tmp_path / "sni.pem").write_bytes(other.cert_pem())
+    (tmp_path / "sni.key").write_bytes(other.key_pem())
+    (tmp_path / "sni.key").chmod(0o600)
+    server = start_s_server(
+        tmp_path,
+        "-servername",
+        "tls.vedette.test",
+        "-cert2",
+        str(tmp_path / "sni.pem"),
+        "-key2",
+        str(tmp_path / "sni.key"),
+    )
+    try:
+        scan, _ = enumerate_port(server.port)
+    finally:
+        server.stop()
+    sni_leaf = x509.load_pem_x509_certificate(other.cert_pem()).public_bytes(Encoding.DER)
+    assert scan.leaf_certificates == (sni_leaf,)
+    assert scan.leaf_without_sni is not None and scan.leaf_without_sni != sni_leaf

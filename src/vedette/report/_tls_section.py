@@ -61,6 +61,9 @@ def tls_scan_json(scan: TlsScan | None) -> dict[str, Any] | None:
     out["leaf_certificates_sha256"] = [
         hashlib.sha256(der).hexdigest() for der in scan.leaf_certificates
     ]
+    out["leaf_without_sni_sha256"] = (
+        None if scan.leaf_without_sni is None else hashlib.sha256(scan.leaf_without_sni).hexdigest()
+    )
     out["connections"] = scan.connections
     out["incomplete"] = scan.incomplete
     out["incomplete_reason"] = scan.incomplete_reason
@@ -108,6 +111,9 @@ def render_tls_scan(field: Field, scan: TlsScan | None, *, verbose: bool) -> Non
     cr = scan.client_cert_request
     if cr is not None:
         field("Client cert", f"requested, {cr.ca_count} CA name(s) in {cr.ca_bytes} bytes")
+    if scan.leaf_without_sni is not None and scan.leaf_certificates:
+        same = scan.leaf_without_sni in scan.leaf_certificates
+        field("Without SNI", "the same certificate" if same else "another certificate")
     text = f"{scan.connections} connection(s)"
     if scan.incomplete:
         field("Enumeration", f"{text}, INCOMPLETE: {scan.incomplete_reason}", style="yellow")

@@ -43,6 +43,11 @@ def tls_scan_to_dict(scan: TlsScan) -> dict[str, Any]:
     out["leaf_certificates"] = [
         base64.b64encode(der).decode("ascii") for der in scan.leaf_certificates
     ]
+    out["leaf_without_sni"] = (
+        None
+        if scan.leaf_without_sni is None
+        else base64.b64encode(scan.leaf_without_sni).decode("ascii")
+    )
     out["connections"] = scan.connections
     out["incomplete"] = scan.incomplete
     out["incomplete_reason"] = scan.incomplete_reason
@@ -86,6 +91,7 @@ def tls_scan_from_dict(data: object, where: str = "tls_scan") -> TlsScan:
         *_FLAGS,
         "client_cert_request",
         "leaf_certificates",
+        "leaf_without_sni",
         "connections",
         "incomplete",
         "incomplete_reason",
@@ -124,6 +130,15 @@ def tls_scan_from_dict(data: object, where: str = "tls_scan") -> TlsScan:
             leaves.append(base64.b64decode(item, validate=True))
         except (binascii.Error, ValueError):
             raise StoreError(f"{where}.leaf_certificates[{i}]: invalid base64") from None
+    no_sni_raw = d["leaf_without_sni"]
+    no_sni = None
+    if no_sni_raw is not None:
+        try:
+            if not isinstance(no_sni_raw, str):
+                raise ValueError
+            no_sni = base64.b64decode(no_sni_raw, validate=True)
+        except (binascii.Error, ValueError):
+            raise StoreError(f"{where}.leaf_without_sni: invalid base64") from None
     incomplete = d["incomplete"]
     if not isinstance(incomplete, bool):
         raise StoreError(f"{where}.incomplete: expected true or false")
@@ -140,6 +155,7 @@ def tls_scan_from_dict(data: object, where: str = "tls_scan") -> TlsScan:
         sigalgs=_ints(d["sigalgs"], f"{where}.sigalgs"),
         client_cert_request=cr,
         leaf_certificates=tuple(leaves),
+        leaf_without_sni=no_sni,
         connections=_int(d["connections"], f"{where}.connections"),
         incomplete=incomplete,
         incomplete_reason=reason,

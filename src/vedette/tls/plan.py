@@ -113,6 +113,7 @@ class _Facts:
         self.fallback: bool | None = None
         self.cert_request: ClientCertRequest | None = None
         self.leaves: list[bytes] = []
+        self.leaf_without_sni: bytes | None = None
         self.incomplete: list[str] = []
 
 
@@ -200,6 +201,7 @@ class Planner:
             encrypt_then_mac=facts.get(EXT_ENCRYPT_THEN_MAC),
             client_cert_request=f.cert_request,
             leaf_certificates=tuple(f.leaves),
+            leaf_without_sni=f.leaf_without_sni,
             connections=connections,
             incomplete=bool(f.incomplete),
             incomplete_reason="; ".join(f.incomplete) if f.incomplete else None,
@@ -222,7 +224,15 @@ class Planner:
         if self._chains or self._stage != 1:
             return
         self._stage = 2
-        self._start([self._groups13(), self._groups12(), self._sigalgs12(), self._fallback()])
+        self._start(
+            [
+                self._groups13(),
+                self._groups12(),
+                self._sigalgs12(),
+                self._fallback(),
+                self._without_sni(),
+            ]
+        )
 
     def _probe(
         self, hello: ClientHelloSpec | None, purpose: str, ssl2_kinds: tuple[int, ...] = ()
@@ -456,6 +466,25 @@ class Planner:
                 return  # refused, or a default scheme not offered (RFC 5246 §7.4.1.4.1)
             f.sigalgs.append(kx.sigalg)
             remaining.remove(kx.sigalg)
+
+    def _without_sni(self) -> _Chain:
+        """The certificate a client that sends no SNI gets (TLS ≤ 1.2: it is in clear)."""
+        if self._sni is None:
+            return
+        version = next((v for v in (TLS12, TLS11, TLS10, SSL3) if self._f.accepted.get(v)), None)
+        if version is None:
+            return
+        # Every suite, not only those accepted with SNI: the default certificate may be of
+        # another key type (an RSA default behind an ECDSA certificate for the name).
+        spec = self._hello(version, legacy_suites())
+        hello = ClientHelloSpec(
+            version=spec.version, suites=spec.suites, groups=spec.groups, sigalgs=spec.sigalgs
+        )
+        out = yield self._probe(hello, "certificate without SNI")
+        if isinstance(out, Unanswered):
+            self._unanswered("certificate without SNI", out)
+        elif isinstance(out, Answered) and out.answer.certificates:
+            self._f.leaf_without_sni = out.answer.certificates[0]
 
     def _fallback(self) -> _Chain:
         """RFC 7507: a hello below the best version, with the SCSV, must get an alert."""

@@ -61,6 +61,9 @@ class TlsScan:
         client_cert_request: the server asked for a client certificate; ``None`` if not.
         leaf_certificates: distinct leaf certificates (DER) served in TLS ≤ 1.2 flights: an
             RSA and an ECDSA one for a dual-certificate server.
+        leaf_without_sni: the leaf served to a TLS ≤ 1.2 hello that names no server (a
+            client without SNI, or a scanner given an IP); ``None`` when not tested (bare-IP
+            target, TLS 1.3 only) or when no certificate came.
         connections: TCP connections the enumeration opened (retries included).
         incomplete: the enumeration could not finish; ``incomplete_reason`` says why. Sets
             are then lower bounds: nothing missing from them was seen refused.
@@ -82,6 +85,7 @@ class TlsScan:
     encrypt_then_mac: bool | None = None
     client_cert_request: ClientCertRequest | None = None
     leaf_certificates: tuple[bytes, ...] = ()
+    leaf_without_sni: bytes | None = None
     connections: int = 0
     incomplete: bool = False
     incomplete_reason: str | None = None
