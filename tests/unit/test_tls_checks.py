@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from datetime import UTC, datetime
@@ -111,6 +112,8 @@ MODERN = TlsScan(
     secure_renegotiation=True,
     fallback_scsv=True,
     compression=False,
+    leaf_certificates=(b"leaf-der",),
+    leaf_without_sni=b"default-der",
     connections=14,
 )
 
@@ -171,9 +174,11 @@ def test_json_and_terminal_show_the_enumeration():
     }
     assert section["groups"][0] == {"code": 0x11EC, "name": "X25519_ML_KEM_768"}
     assert section["connections"] == 14 and section["incomplete"] is False
+    assert section["leaf_without_sni_sha256"] == hashlib.sha256(b"default-der").hexdigest()
     out = io.StringIO()
     render_terminal(_report(obs(MODERN)), Console(file=out, width=120, color_system=None))
     text = out.getvalue()
     assert "Versions:" in text and "TLSv1.2, TLSv1.3" in text
     assert "2 suite(s), server order: TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256" in text
     assert "14 connection(s)" in text
+    assert "Without SNI:" in text and "another certificate" in text
