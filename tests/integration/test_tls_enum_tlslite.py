@@ -12,7 +12,7 @@ import contextlib
 import socket
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 with warnings.catch_warnings():
     # tlslite-ng imports asyncore (deprecated in 3.11) for an integration vedette does not use.
@@ -49,8 +49,19 @@ def expected(version: int) -> list[int]:
     return list(CipherSuite.filterForVersion(suites, minVersion=v, maxVersion=v))
 
 
+def _settings13() -> object:
+    """TLS 1.2 and 1.3 with the hybrid post-quantum group first (ML-KEM from kyber-py)."""
+    s = tlslite.HandshakeSettings()
+    s.minVersion = (3, 3)
+    s.maxVersion = (3, 4)
+    s.eccCurves = ["x25519mlkem768", "x25519", "secp256r1"]
+    s.dhGroups = ["ffdhe2048"]
+    s.keyShares = []
+    return s
+
+
 @contextlib.contextmanager
-def tlslite_server() -> Iterator[int]:
+def tlslite_server(settings: Callable[[], object] = _settings) -> Iterator[int]:
     root = CertificateAuthority.create_root("tlslite test root")
     leaf = root.issue_server(["tls.vedette.test"], key_spec="rsa:2048")
     chain = tlslite.X509CertChain()
@@ -67,7 +78,7 @@ def tlslite_server() -> Iterator[int]:
         conn.settimeout(5)
         with conn, contextlib.suppress(Exception):
             tlslite.TLSConnection(conn).handshakeServer(
-                certChain=chain, privateKey=key, settings=_settings()
+                certChain=chain, privateKey=key, settings=settings()
             )
 
     def serve() -> None:
@@ -109,5 +120,21 @@ def test_sslv3_rc4_and_3des_against_tlslite():
         True,
         True,
     )
-    curves = {getattr(GroupName, n) for n in _settings().eccCurves if not n.endswith("tls13")}
+    curves = {
+        getattr(GroupName, n)
+        for n in _settings().eccCurves
+        if not n.endswith("tls13") and "mlkem" not in n  # TLS 1.3-only groups
+    }
     assert set(scan.groups_tls12) == curves
+
+
+def test_hybrid_post_quantum_group_against_tlslite():
+    with tlslite_server(_settings13) as port:
+        ep = Endpoint(host="tls.vedette.test", ip="127.0.0.1", port=port, service=Service.HTTPS)
+        scan = asyncio.run(enumerate_endpoint(ep, policy=RetryPolicy(hello_timeout=3)))
+    assert not scan.incomplete, scan.incomplete_reason
+    assert 0x0304 in scan.versions
+    s = _settings13()
+    expected = {getattr(GroupName, n) for n in (*s.eccCurves, *s.dhGroups)}
+    assert set(scan.groups) == expected
+    assert GroupName.x25519mlkem768 == 0x11EC and 0x11EC in scan.groups

@@ -60,6 +60,7 @@ from vedette.tls.registry import (
     legacy_suites,
     registry,
     suite,
+    tls13_groups,
     tls13_suites,
 )
 from vedette.tls.result import ClientCertRequest, TlsScan, VersionSuites
@@ -253,7 +254,9 @@ class Planner:
         return ClientHelloSpec(
             version=version,
             suites=suites,
-            groups=all_groups() if groups is None else groups,
+            groups=(tls13_groups() if version == TLS13 else all_groups())
+            if groups is None
+            else groups,
             sigalgs=all_sigalgs() if sigalgs is None else sigalgs,
             sni=self._sni,
             compression=compression,
@@ -395,7 +398,7 @@ class Planner:
         if not f.accepted.get(TLS13):
             return
         suites = tuple(f.accepted[TLS13])
-        remaining = [g for g in all_groups() if g not in f.groups13]
+        remaining = [g for g in tls13_groups() if g not in f.groups13]
         while remaining:
             hello = self._hello(TLS13, suites, groups=tuple(remaining))
             out = yield self._probe(hello, "TLS 1.3 groups")

@@ -186,5 +186,16 @@ def all_groups() -> tuple[int, ...]:
     return tuple(c for c, g in sorted(registry().groups.items()) if g.kind != "other")
 
 
+def _tls13_obsolete(code: int) -> bool:
+    # RFC 8446 §4.2.7: obsolete_RESERVED groups "MUST NOT be offered or negotiated by TLS 1.3
+    # implementations", and strict servers (tlslite-ng) refuse a TLS 1.3-only hello that does.
+    return 0x0001 <= code <= 0x0016 or 0x001A <= code <= 0x001C or 0xFF01 <= code <= 0xFF02
+
+
+def tls13_groups() -> tuple[int, ...]:
+    """The groups a TLS 1.3 hello may offer: ``all_groups()`` minus the obsolete ranges."""
+    return tuple(c for c in all_groups() if not _tls13_obsolete(c))
+
+
 def all_sigalgs() -> tuple[int, ...]:
     return tuple(sorted(registry().signature_schemes))
