@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -22,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from vedette.errors import UsageError
+from vedette.errors import UsageError, VedetteError
 from vedette.trust._anchors import _read_file, load_extra_roots
 from vedette.trust._data import _profiles, trust_data
 from vedette.trust.simulate import ClientOptions, parse_inventory, select_profiles, simulate
@@ -218,6 +219,16 @@ def add_clients_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentPars
         help="private root(s) the clients have (see --ca-for)",
     )
     p.add_argument("--list", action="store_true", help="list the client profiles and exit")
+    p.add_argument(
+        "--check-revocation",
+        action="store_true",
+        help="ask the leaf's OCSP responder (network: sends the serial to the CA)",
+    )
+    p.add_argument(
+        "--resolver",
+        metavar="ADDRESS[:PORT]",
+        help="DNS server for the OCSP responder's name (default: /etc/resolv.conf's)",
+    )
     p.add_argument("--mta", action="store_true", help="include MTAs (SMTP clients) by default")
     p.add_argument("--json", action="store_true", help="print JSON (vedette.clients/1)")
     p.add_argument("-v", "--verbose", action="store_true", help="show the reasons of every client")
@@ -272,6 +283,8 @@ def run_clients(args: argparse.Namespace) -> int:
         options=options,
         check_handshake=False,
     )
+    if args.check_revocation:
+        matrix = dataclasses.replace(matrix, notes=(*matrix.notes, _revocation_note(chain, args)))
     if args.json:
         from vedette.report._clients_section import matrix_to_json
 
@@ -288,7 +301,38 @@ def run_clients(args: argparse.Namespace) -> int:
         if args.host is None:
             console.print("(no --host given: names were not checked)", markup=False)
     failing = any(v.outcome.value == "fails" for v in matrix.verdicts)
-    return 1 if failing else 0
+    revoked = any(n.startswith("Revocation: REVOKED") for n in matrix.notes)
+    return 1 if failing or revoked else 0
+
+
+def _revocation_note(chain: tuple[bytes, ...], args: argparse.Namespace) -> str:
+    """One line on the leaf's revocation status (the only network I/O of cert clients)."""
+    import asyncio
+
+    from vedette.resolve import Resolver, parse_resolver
+    from vedette.trust.revocation import check_revocation
+    from vedette.x509.chain import parse_sent, signed_by
+
+    sent = [s.cert for s in parse_sent(chain) if s.cert is not None]
+    if not sent:
+        return "Revocation: not checked (the server certificate does not parse)"
+    leaf = sent[0]
+    issuer = next((c for c in sent[1:] if signed_by(leaf, c)), None)
+    if issuer is None:
+        return "Revocation: not checked (the issuer of the server certificate is not in the file)"
+    resolver = Resolver(parse_resolver(args.resolver) if args.resolver else None)
+
+    def resolve(name: str) -> tuple[str, ...]:
+        try:
+            return asyncio.run(resolver.resolve(name))
+        except VedetteError:  # the name does not resolve: reported as "does not resolve"
+            return ()
+
+    result = check_revocation(leaf, issuer, dt.datetime.now(dt.UTC), resolve=resolve)
+    where = f" ({result.url})" if result.url else ""
+    if result.status == "revoked":
+        return f"Revocation: {result.detail}{where}"
+    return f"Revocation: {result.status}: {result.detail}{where}"
 
 
 def options_for_report(
