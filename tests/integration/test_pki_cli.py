@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 
 from vedette import cli
 from vedette.pki import CertificateAuthority, self_signed_server
@@ -816,6 +816,32 @@ def _broken(kind: str, work: Path, ca: Path) -> tuple[Path, Path, Path | None]:
     if kind == "self-signed":
         issued = self_signed_server([HOST])
         chain = None
+    elif kind == "expired":
+        # Signed by the test CA's own intermediate key, dated a year ago, valid 30 days.
+        from vedette.pki.issue import issue_from_csr
+        from vedette.pki.keys import generate_key, key_to_pem, load_private_key
+
+        key = generate_key("ec:p256")
+        csr = (
+            x509.CertificateSigningRequestBuilder()
+            .subject_name(x509.Name.from_rfc4514_string(f"CN={HOST}"))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(HOST)]), critical=False)
+            .sign(key, hashes.SHA256())
+        )
+        inter_key = load_private_key(
+            (ca / "intermediate-key.pem").read_bytes(), None, source="test"
+        )
+        old = issue_from_csr(
+            csr=csr,
+            issuer=x509.load_pem_x509_certificate((ca / "intermediate.pem").read_bytes()),
+            issuer_key=inter_key,
+            profile="server",
+            now=datetime.now(UTC) - timedelta(days=365),
+            days=30,
+        )
+        (work / "b.pem").write_bytes(old.public_bytes(serialization.Encoding.PEM))
+        (work / "b.key").write_bytes(key_to_pem(key))
+        return work / "b.pem", work / "b.key", ca / "chain.pem"
     else:
         # Issued by the test's own CA, through vedette's CLI, broken in one way.
         cn = "other.pkitest.test" if kind == "name-mismatch" else HOST
@@ -851,7 +877,15 @@ def _broken(kind: str, work: Path, ca: Path) -> tuple[Path, Path, Path | None]:
 
 
 @pytest.mark.parametrize(
-    "kind", ["self-signed", "name-mismatch", "chain-incomplete", "chain-order", "chain-root-sent"]
+    "kind",
+    [
+        "expired",
+        "self-signed",
+        "name-mismatch",
+        "chain-incomplete",
+        "chain-order",
+        "chain-root-sent",
+    ],
 )
 def test_printed_fix_command_fixes_the_finding(work: Path, ca: Path, sserver: SServer, kind: str):
     cert, key, chain = _broken(kind, work, ca)
