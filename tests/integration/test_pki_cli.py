@@ -19,6 +19,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -1631,3 +1632,53 @@ def test_malformed_extensions_are_one_line_errors(work: Path, ca: Path):
     )
     _bad(proc, "subjectAltName does not parse")
     assert not (work / "n.key").exists()
+
+
+def _on_a_terminal(argv: list[str], answers: list[str], cwd: Path) -> tuple[int, str]:
+    """Run ``python -m vedette ARGV`` with a pseudo-terminal as its controlling terminal and
+    type ``answers`` at each "Passphrase" prompt (getpass reads /dev/tty, not stdin)."""
+    import pty
+    import select
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: becomes vedette
+        os.chdir(cwd)
+        os.execv(sys.executable, [sys.executable, "-m", "vedette", *argv])
+    output = b""
+    pending = list(answers)
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break  # the child closed the terminal
+            if not chunk:
+                break
+            output += chunk
+            if pending and output.rstrip().endswith(b":") and b"Passphrase" in output[-200:]:
+                os.write(fd, pending.pop(0).encode() + b"\n")
+                output += b"\n"
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    return os.waitstatus_to_exitcode(status), output.decode(errors="replace")
+
+
+def test_passphrase_prompt_on_a_terminal(work: Path):
+    code, out = _on_a_terminal(
+        ["key", "new", "--type", "ec:p256", "--out", "k.pem", "--passout", "prompt"],
+        ["tty secret", "tty secret"],
+        work,
+    )
+    assert code == 0, out
+    assert "tty secret" not in out  # not echoed
+    openssl("pkey", "-in", "k.pem", "-passin", "pass:tty secret", "-noout", cwd=work)
+    code, out = _on_a_terminal(
+        ["key", "new", "--out", "k2.pem", "--passout", "prompt"], ["one", "two"], work
+    )
+    assert code == 2 and "the two passphrases differ" in out
+    assert not (work / "k2.pem").exists()
