@@ -640,6 +640,18 @@ def test_hand_edited_ca_directory_is_refused(work: Path, ca: Path):
     _bad(vedette("ca", "list", "--ca-dir", work, cwd=work, ok=False), "not a vedette CA")
 
 
+def test_sign_to_a_missing_directory_issues_nothing(work: Path, ca: Path):
+    vedette("cert", "csr", "--cn", HOST, "--new-key", "m.key", "--out", "m.csr", cwd=work)
+    _bad(
+        vedette(
+            "ca", "sign", "m.csr", "--ca-dir", ca, "--out", "no/such/dir/m.pem", cwd=work, ok=False
+        ),
+        "does not exist",
+    )
+    assert json.loads((ca / "index.json").read_text())["certificates"] == []
+    assert list((ca / "issued").iterdir()) == []
+
+
 def test_interrupted_issue_is_recovered_not_lost(work: Path, ca: Path):
     vedette("cert", "csr", "--cn", HOST, "--new-key", "m.key", "--out", "m.csr", cwd=work)
     vedette("ca", "sign", "m.csr", "--ca-dir", ca, "--out", "a.pem", cwd=work)

@@ -207,6 +207,11 @@ def _sign(args: argparse.Namespace) -> int:
     path = _dir(args)
     if args.out.exists() and not args.force:
         raise PkiError(f"{args.out}: already exists (use --force to replace it)")
+    parent = args.out.parent if str(args.out.parent) else Path()
+    if not parent.is_dir():
+        # Checked before issuing: an issued certificate whose --out cannot be written would
+        # be recorded in the CA but not where the administrator looks for it.
+        raise PkiError(f"{args.out}: the directory {parent} does not exist")
     material = p.read_file(args.csr, None, what="certificate request")
     if len(material.csrs) != 1:
         raise PkiError(f"{args.csr}: expected one certificate request, found {len(material.csrs)}")
