@@ -100,9 +100,10 @@ def test_cli_full_scan_reports_the_enumeration(tmp_path):
     server = start_s_server(
         tmp_path, "-cipher", "ALL:COMPLEMENTOFALL:@SECLEVEL=0", "-min_protocol", "TLSv1"
     )
+    db = f"sqlite:///{tmp_path / 'scans.db'}"
     try:
         r = subprocess.run(
-            [sys.executable, "-m", "vedette", "scan", "--json", "--no-store",
+            [sys.executable, "-m", "vedette", "scan", "--json", "--db", db,
              "--ip", "127.0.0.1", f"https://tls.vedette.test:{server.port}"],
             capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
@@ -110,6 +111,13 @@ def test_cli_full_scan_reports_the_enumeration(tmp_path):
         server.stop()
     assert "Traceback" not in r.stderr
     doc = json.loads(r.stdout)
+    # The stored observation keeps the exact sets: re-analysed offline, the same section.
+    again = subprocess.run(
+        [sys.executable, "-m", "vedette", "report", "last", "--json", "--db", db],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    stored = json.loads(again.stdout)
+    assert stored["endpoints"][0]["tls_scan"] == doc["endpoints"][0]["tls_scan"]
     ep = doc["endpoints"][0]
     assert ep["tls_scan"]["versions"] == ["TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
     assert {"tls.tls10", "tls.tls11", "tls.anon-suites", "tls.null-suites"} <= set(ep["findings"])

@@ -288,3 +288,17 @@ def test_registry_carries_the_whole_iana_table_with_properties():
     assert not set(tls13_suites()) & set(legacy_suites())
     assert reg.groups[0x11EC].kind == "hybrid-pq"
     assert group_name(0x001D) == "X25519"
+
+
+def _endless_certificate(reader: FlightReader) -> None:
+    # A Certificate message announcing 16 MiB, then 16 KiB records that never complete it.
+    reader.receive_data(SERVER_HELLO_TLS12 + H("16030300040bffffff"))
+    for _ in range(100):
+        reader.receive_data(H("1603034000") + bytes(0x4000))
+
+
+def test_a_flight_over_the_size_bound_is_refused():
+    reader = FlightReader()
+    with pytest.raises(TlsParseError) as info:
+        _endless_certificate(reader)
+    assert info.value.too_large

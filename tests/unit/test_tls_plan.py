@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from vedette.tls.plan import Answered, Outcome, Planner, Probe, Refused, Unanswered
@@ -22,6 +23,7 @@ class SimServer:
     fallback_scsv: bool = True
     secure_reneg: bool = True
     needs_key_share: bool = False
+    compress: bool = False
     fail_after: int | None = None  # Unanswered from this probe number on (rate limiting)
     seen: int = 0
 
@@ -67,6 +69,8 @@ class SimServer:
             kx = KeyExchange(kind="dhe", bits=self.dh_bits, sigalg=sigalg)
         exts = ((0xFF01, b"\x00"),) if self.secure_reneg else ()
         h = self._hello(version, pick, exts=exts)
+        if self.compress and 1 in hello.compression:
+            h = dataclasses.replace(h, compression=1)
         return Answered(ServerAnswer(hello=h, key_exchange=kx, hello_done=True))
 
     def _pick(self, ours: list[int], offered: tuple[int, ...]) -> int | None:
@@ -186,3 +190,11 @@ def test_tls13_server_that_refuses_an_empty_key_share():
     result, _ = run(server, versions=(TLS13,))
     assert result.versions == (TLS13,)
     assert set(result.suites_for(TLS13)) == {0x1301, 0x1302}
+
+
+def test_deflate_is_offered_once_per_version_and_detected():
+    server = SimServer(suites={TLS12: [RSA_GCM]}, compress=True)
+    result, _ = run(server, versions=(TLS12,))
+    assert result.compression is True
+    result, _ = run(SimServer(suites={TLS12: [RSA_GCM]}), versions=(TLS12,))
+    assert result.compression is False
