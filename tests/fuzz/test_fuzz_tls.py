@@ -25,7 +25,13 @@ from tests.unit.test_tls_codec_wire import (
 )
 from vedette.tls._wire import TlsParseError
 from vedette.tls.hello import parse_client_hello
-from vedette.tls.server import FlightReader
+from vedette.tls.registry import registry
+from vedette.tls.server import (
+    FlightReader,
+    parse_certificate,
+    parse_certificate_request,
+    parse_server_key_exchange,
+)
 
 _SSL2_HELLO = (
     bytes.fromhex("801f0400010002000000060010") + bytes.fromhex("0100800700c0") + bytes(16)
@@ -107,3 +113,22 @@ def test_random_bytes_raise_only_tls_parse_error(data):
 def test_client_hello_parser_raises_only_tls_parse_error(data):
     with contextlib.suppress(TlsParseError):
         parse_client_hello(b"\x01" + data)
+
+
+_SUITES = sorted(registry().suites)
+
+
+@FUZZ
+@given(
+    st.sampled_from(_SUITES),
+    st.sampled_from([0x0300, 0x0301, 0x0303]),
+    st.binary(max_size=300),
+)
+def test_key_exchange_and_certificate_request_parsers(suite_code, version, body):
+    # Every key exchange kind of the registry (ECDHE, DHE, export RSA, PSK, SRP, GOST...).
+    with contextlib.suppress(TlsParseError):
+        parse_server_key_exchange(body, suite_code, version)
+    with contextlib.suppress(TlsParseError):
+        parse_certificate_request(body, version)
+    with contextlib.suppress(TlsParseError):
+        parse_certificate(body)
