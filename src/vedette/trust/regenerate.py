@@ -454,7 +454,9 @@ def build(src: Path) -> tuple[dict[str, Any], bytes, dict[str, Any], list[dict[s
                 "version": CRYPTODATAHUB_VERSION,
                 "licence": "MPL-2.0",
                 "stores": sorted(_CDH_STORES.values()),
-                "note": "one snapshot of each store (the package's release), no history",
+                "note": "one snapshot of each store (the package's release), no history; its "
+                "APPLE list is older than Apple's current store (it still has the StartCom roots "
+                "Apple removed in 2022 and 2024): removals come from distrust.json",
             },
         },
         "roots": records,
