@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from vedette.checks.registry import CheckContext, Hit, endpoint_check
 from vedette.model import ClientOutcome, Observation, Severity
 from vedette.trust._data import trust_data
-from vedette.trust.matrix import endpoint_matrix
+from vedette.trust.matrix import distrust_candidate, endpoint_matrix
 from vedette.trust.simulate import DISTRUSTED, interception_product, spki_sha256
 from vedette.x509.chain import describe, parse_sent
 
@@ -60,6 +60,8 @@ def _names(verdicts: list[str], limit: int = 6) -> str:
     ),
 )
 def cert_distrusted_ca(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
+    if not distrust_candidate(ctx, obs):
+        return
     matrix = endpoint_matrix(ctx, obs)
     if matrix is None:
         return

@@ -8,19 +8,25 @@ roots, the client options). The result is cached in ``ctx.cache`` so the checks 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from cryptography import x509
+
 from vedette.model import ClientMatrix, Observation, Role
-from vedette.trust._data import TrustData, trust_data
+from vedette.trust._data import TrustData, sha256_hex, trust_data
 from vedette.trust.simulate import ClientOptions, ServerTls, select_profiles, simulate
+from vedette.x509.chain import load_der, parse_sent
 
 if TYPE_CHECKING:
     from vedette.checks.registry import CheckContext
 
-__all__ = ["endpoint_matrix", "report_matrices", "server_tls"]
+__all__ = ["distrust_candidate", "endpoint_matrix", "report_matrices", "server_tls"]
 
 _CACHE_KEY = "vedette.trust.matrix"
+#: The report and the checks of one endpoint reuse its matrix; older ones are dropped.
+_CACHE_MAX = 256
 
 _WIRE_VERSIONS = {0x0300: "SSLv3", 0x0301: "TLSv1", 0x0302: "TLSv1.1", 0x0303: "TLSv1.2",
                   0x0304: "TLSv1.3"}  # fmt: skip
@@ -68,6 +74,8 @@ def endpoint_matrix(ctx: CheckContext, obs: Observation) -> ClientMatrix | None:
     if obs.endpoint in cache:
         found = cache[obs.endpoint]
         return found if isinstance(found, ClientMatrix) else None
+    if len(cache) >= _CACHE_MAX:
+        cache.clear()  # a fleet analysis shares one context: keep memory bounded
     options = ctx.clients or ClientOptions()
     data = _data(options)
     relay = obs.endpoint.service.role is Role.RELAY
@@ -96,3 +104,43 @@ def report_matrices(
         if m is not None:
             out.append(m)
     return tuple(out)
+
+
+_NAMES: dict[int, tuple[TrustData, frozenset[x509.Name]]] = {}
+
+
+def _distrusted_names(data: TrustData) -> frozenset[x509.Name]:
+    """Subjects of every root with a distrust event or a Microsoft NotBefore/Disallowed date
+    (computed once per TrustData object; the packaged one lives for the whole process)."""
+    found = _NAMES.get(id(data))
+    if found is not None and found[0] is data:
+        return found[1]
+    fps = {fp for e in data.events for fp in e.roots}
+    for fp, info in data.roots.items():
+        ms = info.stores.get("microsoft")
+        if ms is not None and (ms.not_before is not None or ms.disallowed is not None):
+            fps.add(fp)
+    names = set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        for der in data.roots_der:
+            if sha256_hex(der) in fps:
+                names.add(load_der(der).subject)
+    if len(_NAMES) > 8:
+        _NAMES.clear()
+    _NAMES[id(data)] = (data, frozenset(names))
+    return _NAMES[id(data)][1]
+
+
+def distrust_candidate(ctx: CheckContext, obs: Observation) -> bool:
+    """Cheap pre-check: could this chain lead to a distrusted root at all? (A certificate sent
+    names, as issuer or subject, a root that some platform distrusts.) Lets a fleet analysis
+    skip the full simulation for the vast majority of endpoints."""
+    if obs.tls is None or not obs.tls.chain_der:
+        return False
+    options = ctx.clients or ClientOptions()
+    names = _distrusted_names(_data(options))
+    for sent in parse_sent(obs.tls.chain_der):
+        if sent.cert is not None and (sent.cert.issuer in names or sent.cert.subject in names):
+            return True
+    return False

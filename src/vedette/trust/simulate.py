@@ -72,7 +72,7 @@ from vedette.trust._data import (
     suite_kx,
     suite_names,
 )
-from vedette.x509.chain import ChainAnalysis, analyse_chain, describe, is_self_signed
+from vedette.x509.chain import ChainAnalysis, analyse_chain, describe, is_self_signed, parse_sent
 from vedette.x509.names import dns_name_matches, match_certificate
 
 __all__ = [
@@ -934,14 +934,22 @@ def _issuer_texts(facts: _ChainFacts) -> list[str]:
     return out
 
 
-def interception_product(facts_or_chain: Sequence[bytes], data: TrustData) -> str | None:
-    """The SSL-inspection product whose CA name appears in the chain, if any."""
-    facts = _facts(facts_or_chain, data, ())
-    return _interception(facts, data)
+def interception_product(chain_der: Sequence[bytes], data: TrustData) -> str | None:
+    """The SSL-inspection product whose CA name appears in the chain, if any (cheap: names
+    only, no path building)."""
+    texts = []
+    for s in parse_sent(chain_der):
+        if s.cert is not None:
+            texts += [describe(s.cert.issuer), describe(s.cert.subject)]
+    return _match_product(texts, data)
 
 
 def _interception(facts: _ChainFacts, data: TrustData) -> str | None:
-    names = [t.lower() for t in _issuer_texts(facts)]
+    return _match_product(_issuer_texts(facts), data)
+
+
+def _match_product(texts: list[str], data: TrustData) -> str | None:
+    names = [t.lower() for t in texts]
     for product in data.interception:
         for pattern in product.patterns:
             p = pattern.lower()
