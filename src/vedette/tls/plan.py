@@ -62,6 +62,7 @@ from vedette.tls.registry import (
     suite,
     tls13_groups,
     tls13_suites,
+    version_name,
 )
 from vedette.tls.result import ClientCertRequest, TlsScan, VersionSuites
 from vedette.tls.server import ServerAnswer
@@ -382,7 +383,7 @@ class Planner:
         if len(accepted) < 2:
             return
         reverse = tuple(reversed(accepted))
-        out = yield self._probe(self._hello(version, reverse), f"{version:#06x} order")
+        out = yield self._probe(self._hello(version, reverse), f"{version_name(version)} order")
         if isinstance(out, Unanswered):
             self._unanswered("server order", out)
             return
