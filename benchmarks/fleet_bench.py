@@ -85,6 +85,15 @@ def main() -> int:
     parser.add_argument("--sslyze", help="the sslyze executable (skipped when not given)")
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
+    # Byte-compile vedette first, as an installation from a wheel would: an editable install
+    # under PYTHONDONTWRITEBYTECODE=1 would otherwise recompile it at every start.
+    import vedette
+
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(Path(vedette.__file__).parent)],
+        check=True,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""},
+    )
     limit = raise_nofile()
     print(f"RLIMIT_NOFILE {limit}")
     work = Path(tempfile.mkdtemp(prefix="vedette-fleet-bench-"))

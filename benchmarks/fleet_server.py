@@ -35,16 +35,18 @@ BASE = ipaddress.IPv4Address("127.42.0.1")
 FIRST_PORT = 20993
 
 
-def endpoints(count: int, ports_per_address: int) -> list[tuple[str, int]]:
+def endpoints(
+    count: int, ports_per_address: int, base: ipaddress.IPv4Address = BASE
+) -> list[tuple[str, int]]:
     out = []
     for i in range(count):
-        address = str(BASE + i // ports_per_address)
+        address = str(base + i // ports_per_address)
         out.append((address, FIRST_PORT + i % ports_per_address))
     return out
 
 
 def raise_nofile() -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return hard
 
@@ -114,6 +116,7 @@ def main() -> int:
     parser.add_argument("--ports-per-address", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--root-out", type=Path, required=True)
+    parser.add_argument("--base", type=ipaddress.IPv4Address, default=BASE)
     args = parser.parse_args()
     from vedette.pki.ca import CertificateAuthority
 
@@ -127,7 +130,9 @@ def main() -> int:
     key.touch(0o600)
     key.write_bytes(leaf.key_pem())
     args.root_out.write_bytes(root.issued.cert_pem())
-    eps = endpoints(args.endpoints, args.ports_per_address)
+    if not args.base.is_loopback:
+        parser.error("--base must be a loopback address (127.0.0.0/8)")
+    eps = endpoints(args.endpoints, args.ports_per_address, args.base)
     events = [multiprocessing.Event() for _ in range(args.workers)]
     procs = [
         multiprocessing.Process(target=_serve, args=(eps, str(chain), str(key), ev), daemon=True)

@@ -8,6 +8,7 @@ import asyncio
 import resource
 import ssl
 import sys
+from pathlib import Path
 
 
 async def one(ip: str, port: int, ctx: ssl.SSLContext, sem: asyncio.Semaphore) -> bool:
@@ -22,16 +23,19 @@ async def one(ip: str, port: int, ctx: ssl.SSLContext, sem: asyncio.Semaphore) -
             return False
 
 
-async def main(path: str, concurrency: int) -> int:
+def read_targets(path: str) -> list[tuple[str, int]]:
+    targets = []
+    for line in Path(path).read_text(encoding="ascii").splitlines():
+        ip, port = line.split("://", 1)[1].strip().rsplit(":", 1)
+        targets.append((ip, int(port)))
+    return targets
+
+
+async def main(targets: list[tuple[str, int]], concurrency: int) -> int:
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     sem = asyncio.Semaphore(concurrency)
-    targets = []
-    for line in open(path, encoding="ascii"):
-        host_port = line.split("://", 1)[1].strip()
-        ip, port = host_port.rsplit(":", 1)
-        targets.append((ip, int(port)))
     results = await asyncio.gather(*(one(ip, port, ctx, sem) for ip, port in targets))
     ok = sum(results)
     print(f"{ok} of {len(results)} ok")
@@ -39,6 +43,6 @@ async def main(path: str, concurrency: int) -> int:
 
 
 if __name__ == "__main__":
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    raise SystemExit(asyncio.run(main(sys.argv[1], int(sys.argv[2]))))
+    raise SystemExit(asyncio.run(main(read_targets(sys.argv[1]), int(sys.argv[2]))))

@@ -21,6 +21,7 @@ import asyncio
 import os
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -317,6 +318,8 @@ def run_fleet(args: argparse.Namespace) -> int:
             scan_id, settings, roots = _resume(store, args, extra_exclusions)
         else:
             scan_id, settings, roots = _start(store, args, extra_exclusions)
+        fail_on = getattr(args, "fail_on", None)
+        settings = replace(settings, count_findings=not args.quiet or fail_on is not None)
         state = store.fleet_scan(scan_id)
         ctx = c.context(datetime.now(UTC), roots)
         progress: Progress = Progress() if args.quiet else _Bar()
@@ -338,7 +341,6 @@ def run_fleet(args: argparse.Namespace) -> int:
         store.finish_fleet_scan(scan_id, datetime.now(UTC))
     if not args.quiet:
         _summary(scan_id, final.total, stats, settings)
-    fail_on = getattr(args, "fail_on", None)
     if fail_on is not None and stats.worst is not None and stats.worst >= fail_on:
         return 1
     return 0

@@ -56,6 +56,8 @@ class FleetSettings:
         deep: finding ids whose endpoints a quick scan probes again in full.
         ptr: look up the reverse name of bare-IP targets (only through ``--resolver``).
         batch: targets per store transaction.
+        count_findings: analyse results as they are stored, for the progress bar, the summary
+            and ``--fail-on`` (a cron run with ``--quiet`` skips it: reports analyse later).
     """
 
     options: ScanOptions
@@ -65,6 +67,7 @@ class FleetSettings:
     deep: frozenset[str] = frozenset()
     ptr: bool = False
     batch: int = 100
+    count_findings: bool = True
 
 
 @dataclass(slots=True)
@@ -283,6 +286,8 @@ class _Run:
             self.stats.targets += 1
             self.stats.endpoints += len(result.observations)
             self.stats.errors += sum(1 for o in result.observations if o.failure is not None)
+            if not self.settings.count_findings:
+                continue
             for f in analyse(result.observations, self.ctx):
                 self.stats.findings += 1
                 self.stats.by_finding[f.id] = self.stats.by_finding.get(f.id, 0) + 1
