@@ -37,7 +37,13 @@ from vedette.trust.simulate import (
 
 from .trust_helpers import HOST, der, leaf
 
-NOW = datetime.now(UTC)
+
+def now() -> datetime:
+    # Called at use, not at import: a long suite runs tests minutes after collecting them, and
+    # certificates minted then must not look "not yet valid" against an import-time clock.
+    return datetime.now(UTC)
+
+
 STORES = ("apple", "microsoft", "mozilla", "chrome", "android", "openjdk", "oracle")
 
 
@@ -56,8 +62,9 @@ def pki():
     return root, inter, data
 
 
-def judge(chain, data, *, ids=None, server=None, extra=(), options=None, host=HOST, as_of=NOW):
+def judge(chain, data, *, ids=None, server=None, extra=(), options=None, host=HOST, as_of=None):
     profiles = [p for p in data.profiles if ids is None or p.id in ids]
+    as_of = as_of or now()
     m = simulate(
         chain,
         host=host,
@@ -180,7 +187,7 @@ def test_name_mismatch_and_cn_only(pki):
 
 def test_every_failing_reason_is_listed(pki):
     _, inter, data = pki
-    bad = leaf(inter, sct=False, eku=False, days=1000, not_before=NOW - timedelta(days=999))
+    bad = leaf(inter, sct=False, eku=False, days=1000, not_before=now() - timedelta(days=999))
     vs, _ = judge((der(bad), der(inter)), data, ids={"ios-current"}, host="other.example.test")
     assert codes(vs["ios-current"]) >= {
         "cert.no-sct",
@@ -259,7 +266,7 @@ def test_inventory_counts_devices_per_outcome(pki):
     m = simulate(
         chain,
         host=HOST,
-        as_of=NOW,
+        as_of=now(),
         data=data_,
         profiles=profiles,
         options=ClientOptions(inventory=rows),
@@ -332,7 +339,7 @@ def test_user_profile_file(tmp_path):
 def _obs(chain, host=HOST, service=Service.IMAPS):
     return Observation(
         endpoint=Endpoint(host=host, ip="127.0.0.1", port=service.default_port, service=service),
-        started_at=NOW,
+        started_at=now(),
         duration_s=0.1,
         tls=TlsObservation(
             version="TLSv1.2", cipher="ECDHE-RSA-AES128-GCM-SHA256", sni=host, chain_der=chain
@@ -350,14 +357,14 @@ def test_checks_pin_and_expected_issuer(pki):
     chain = (der(cert), der(inter))
     good_pin = spki_sha256(cert)
     ctx = CheckContext(
-        now=NOW,
+        now=now(),
         trust_roots_der=(der(root),),
         extra_roots_der=(der(root),),
         clients=ClientOptions(pins=(good_pin,), expect_issuer=("Sim Issuing",)),
     )
     assert not _ids(analyse([_obs(chain)], ctx)) & {"cert.pin-mismatch", "cert.unexpected-issuer"}
     ctx = CheckContext(
-        now=NOW,
+        now=now(),
         trust_roots_der=(der(root),),
         extra_roots_der=(der(root),),
         clients=ClientOptions(pins=("00" * 32,), expect_issuer=("Let's Encrypt",)),
@@ -370,7 +377,7 @@ def test_checks_interception_and_sha512(pki):
     zs = CertificateAuthority.create_root("Zscaler Root CA", organization="Zscaler Inc.")
     z_inter = zs.issue_intermediate("Zscaler Intermediate Root CA")
     chain = (der(leaf(z_inter)), der(z_inter))
-    ctx = CheckContext(now=NOW)
+    ctx = CheckContext(now=now())
     findings = analyse([_obs(chain)], ctx)
     (f,) = [f for f in findings if f.id == "cert.interception-proxy"]
     assert "Zscaler" in f.detail
@@ -378,7 +385,7 @@ def test_checks_interception_and_sha512(pki):
     s512 = root.issue_intermediate("SHA-512 CA", key_spec="rsa:2048", hash_alg="sha512")
     findings = analyse(
         [_obs((der(leaf(s512)), der(s512)))],
-        CheckContext(now=NOW, extra_roots_der=(der(root),), trust_roots_der=(der(root),)),
+        CheckContext(now=now(), extra_roots_der=(der(root),), trust_roots_der=(der(root),)),
     )
     (f,) = [f for f in findings if f.id == "cert.sha512-legacy-schannel"]
     assert "Lync 2013 on Windows 7 SP1" in f.detail and "sha512WithRSAEncryption" in f.detail
@@ -393,7 +400,7 @@ def test_distrusted_ca_finding_from_the_matrix():
 
     pem = (Path(__file__).parents[1] / "data" / "startcom-chain.pem").read_bytes()
     chain = tuple(c.public_bytes(Encoding.DER) for c in x509.load_pem_x509_certificates(pem))
-    ctx = CheckContext(now=NOW)
+    ctx = CheckContext(now=now())
     findings = analyse([_obs(chain, host="www.dnssec-exp.org")], ctx)
     (f,) = [f for f in findings if f.id == "cert.distrusted-ca"]
     assert "StartCom" in f.detail and "refuse it" in f.detail
@@ -424,7 +431,7 @@ def test_matrix_rendering_escapes_server_text_and_groups_clients():
         for i in range(3)
     )
     works = ClientVerdict(profile="ok", name="Fine client", family="f", outcome=ClientOutcome.WORKS)
-    matrix = ClientMatrix(endpoint=None, as_of=NOW, verdicts=(*verdicts, works), notes=("note",))
+    matrix = ClientMatrix(endpoint=None, as_of=now(), verdicts=(*verdicts, works), notes=("note",))
     out = io.StringIO()
     render_matrix(Console(file=out, width=200, color_system=None), matrix, indent=0)
     text = out.getvalue()
