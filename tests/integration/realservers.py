@@ -15,7 +15,7 @@ port-to-service logic runs as it does in real life::
     127.0.0.12  D2 Dovecot  imap 143, pop3 110    disable_plaintext_auth = yes
     127.0.0.13  D3 Dovecot  imaps 993, pop3s 995  implicit TLS, leaf + intermediate
     127.0.0.14  D4 Dovecot  pop3 110              ssl = no
-    127.0.0.15  D5 Dovecot  imap 143              TLS policy (test_tls_enum_mail.py)
+    127.0.0.15  D5 Dovecot  imap 143, pop3 110    TLS policy (test_tls_enum_mail.py)
     127.0.0.16  bench       imap 143              benchmarks/tls_enum.py (not in tests)
     127.0.0.21  P1 Postfix  25, 587               STARTTLS, smtpd_tls_auth_only = no
     127.0.0.22  P2 Postfix  25, 587, 465          smtpd_tls_auth_only = yes, 465 wrapper mode

@@ -82,6 +82,7 @@ def dovecot_d5(realtest_pki: Pki) -> Iterator[RunningServer]:
         name="d5",
         address=D5,
         imap=True,
+        pop3=True,
         ssl="yes",
         chain_pem=realtest_pki.chain_pem,
         key_pem=realtest_pki.key_pem,
@@ -138,3 +139,9 @@ def test_tight_budget_marks_incomplete_instead_of_refused(postfix_p4):
     )
     assert scan.incomplete
     assert "421" in (scan.incomplete_reason or "") or "too many" in (scan.incomplete_reason or "")
+
+
+def test_dovecot_pop3_stls_matches_s_client(dovecot_d5):
+    scan = enumerate_at(D5, 110, Service.POP3, RetryPolicy())
+    assert_matches_truth(scan, Truth(110, ip=D5, starttls="pop3"))
+    assert set(scan.groups) == Truth(110, ip=D5, starttls="pop3").groups13()
