@@ -23,6 +23,7 @@ class SimServer:
     fallback_scsv: bool = True
     secure_reneg: bool = True
     needs_key_share: bool = False
+    max_suites: int | None = None  # hangs up on longer hellos
     compress: bool = False
     fail_after: int | None = None  # Unanswered from this probe number on (rate limiting)
     seen: int = 0
@@ -34,6 +35,8 @@ class SimServer:
         hello = probe.hello
         if hello is None:
             return Refused("closed")
+        if self.max_suites is not None and len(hello.suites) > self.max_suites:
+            return Refused("reset", hung_up=True)
         if hello.version == TLS13:
             if self.needs_key_share and not hello.key_shares:
                 return Answered(ServerAnswer(alert=(2, 47)))  # illegal_parameter
@@ -198,3 +201,12 @@ def test_deflate_is_offered_once_per_version_and_detected():
     assert result.compression is True
     result, _ = run(SimServer(suites={TLS12: [RSA_GCM]}), versions=(TLS12,))
     assert result.compression is False
+
+
+def test_a_server_that_chokes_on_long_hellos_gets_slices():
+    server = SimServer(suites={TLS12: [ECDHE_GCM, RSA_GCM, RSA_3DES]}, curves=[23], max_suites=130)
+    result, _ = run(server, versions=(TLS12,))
+    assert set(result.suites_for(TLS12)) == {ECDHE_GCM, RSA_GCM, RSA_3DES}
+    # A server that refuses cleanly is believed at once: one hello for an absent version.
+    _, sent = run(SimServer(suites={TLS12: [ECDHE_GCM]}, curves=[23]), versions=(TLS10,))
+    assert sent == 1

@@ -149,7 +149,7 @@ class _Enumeration:
             try:
                 await conn.write(data, self.limits.read_timeout, Stage.TLS_HANDSHAKE)
             except ProbeFailed as exc:
-                return Refused(exc.failure.detail)
+                return Refused(exc.failure.detail, hung_up=True)
             return await self._read_flight(conn, ssl2=probe.hello is None)
         finally:
             await conn.close()
@@ -165,11 +165,11 @@ class _Enumeration:
                     return Answered(reader.answer())
                 if exc.failure.kind is FailureKind.TIMEOUT and not ssl2:
                     raise _Transient("no answer to the ClientHello in time") from None
-                return Refused(exc.failure.detail)
+                return Refused(exc.failure.detail, hung_up=True)
             if not chunk:
                 if reader.started:
                     return Answered(reader.answer())
-                return Refused("the server closed the connection after the hello")
+                return Refused("the server closed the connection after the hello", hung_up=True)
             try:
                 reader.receive_data(chunk)
             except TlsParseError as exc:

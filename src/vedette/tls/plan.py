@@ -68,6 +68,11 @@ from vedette.tls.result import ClientCertRequest, TlsScan, VersionSuites
 from vedette.tls.server import ServerAnswer
 
 ALERT_INAPPROPRIATE_FALLBACK = 86
+#: Alerts that mean "no" and nothing else: handshake_failure, protocol_version,
+#: insufficient_security (RFC 8446 §6.2).
+CLEAN_REFUSALS = frozenset({40, 70, 71})
+#: Suites per hello when a server hangs up on the full registry.
+SLICE = 128
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,7 +93,11 @@ class Answered:
 
 @dataclass(frozen=True, slots=True)
 class Refused:
+    """No answer to the hello: ``hung_up`` when the server closed or reset without a byte
+    (as servers that choke on long hellos do), False for bytes that are not TLS."""
+
     reason: str
+    hung_up: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,24 +325,51 @@ class Planner:
             self._f.accepted[SSL2] = [k for k in out.answer.ssl2.cipher_kinds if k in offered]
 
     def _suites_legacy(self, version: int) -> _Chain:
-        """SSLv3 … TLS 1.2: offer everything, remove the chosen, until refused."""
-        remaining = list(legacy_suites())
+        """SSLv3 … TLS 1.2: offer everything, remove the chosen, until refused.
+
+        A few servers choke on long hellos (testssl.sh keeps to 128 suites a hello for them)
+        and hang up instead of answering. A clean refusal — ``handshake_failure`` (no suite in
+        common) or ``protocol_version`` — is believed; any other refusal of the very first,
+        400-suite hello is retried in slices of ``SLICE`` suites before concluding that the
+        version is off, which costs nothing on servers that answer properly.
+        """
+        everything = list(legacy_suites())
         accepted: list[int] = []
         self._f.accepted[version] = accepted
         name = {SSL3: "SSLv3", TLS10: "TLS 1.0", TLS11: "TLS 1.1", TLS12: "TLS 1.2"}[version]
-        first = True
+        status = yield from self._drain(version, name, everything, accepted, first=True)
+        if status == "choked" and not accepted:
+            for i in range(0, len(everything), SLICE):
+                pool = everything[i : i + SLICE]
+                status = yield from self._drain(version, name, pool, accepted, first=False)
+                if status in ("unanswered", "broken"):
+                    return
+        elif status in ("unanswered", "broken"):
+            return
+        yield from self._order(version, accepted)
+
+    def _drain(
+        self, version: int, name: str, pool: list[int], accepted: list[int], *, first: bool
+    ) -> Generator[Probe, Outcome, str]:
+        """Offer ``pool``, remove the chosen suite, until refused; say how it ended."""
+        remaining = list(pool)
         while remaining:
             # DEFLATE is offered once per version: a server that takes it is open to CRIME.
             hello = self._hello(version, tuple(remaining), compression=(1, 0) if first else (0,))
             out = yield self._probe(hello, f"{name} suites")
             if isinstance(out, Unanswered):
                 self._unanswered(f"{name} suites", out)
-                return
-            if isinstance(out, Refused):
-                break
+                return "unanswered"
+            clean = isinstance(out, Answered) and (
+                out.answer.hello is not None
+                or (out.answer.alert is not None and out.answer.alert[1] in CLEAN_REFUSALS)
+            )
+            if isinstance(out, Refused) or (not clean and out.answer.hello is None):
+                choked = not isinstance(out, Refused) or out.hung_up
+                return "choked" if first and choked else "done"
             h = out.answer.hello
             if h is None or h.retry or h.version != version:
-                break  # an alert, or the server picked another version: none left here
+                return "done"  # an alert, or the server picked another version: none left here
             if first:
                 self._f.compression = bool(self._f.compression) or h.compression == 1
             first = False
@@ -342,11 +378,11 @@ class Planner:
                 # loop. The suite is still what it accepts.
                 if h.suite not in accepted:
                     accepted.append(h.suite)
-                return
+                return "broken"
             accepted.append(h.suite)
             remaining.remove(h.suite)
             self._absorb(version, out.answer)
-        yield from self._order(version, accepted)
+        return "done"
 
     def _suites13(self) -> _Chain:
         remaining = list(tls13_suites())
