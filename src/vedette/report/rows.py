@@ -106,7 +106,8 @@ def _auth_before_tls(obs: Observation) -> tuple[str, str]:
     """(tls_required_before_auth, auth mechanisms offered before TLS)."""
     ep = obs.endpoint
     if ep.service.tls_mode is TlsMode.IMPLICIT:
-        return "yes", ""
+        # TLS comes first by construction, once there is a server to speak to.
+        return ("yes" if obs.scanned else "unknown"), ""
     d = obs.dialogue
     if ep.service.protocol not in _MAIL or d is None or d.capabilities_before_tls is None:
         return "unknown", ""
