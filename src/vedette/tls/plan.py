@@ -16,9 +16,10 @@ its first choice it orders suites itself; if it picks our first, it follows the 
 
 Work is split into *chains*: generators that yield a ``Probe`` (one hello, one connection) and
 receive its ``Outcome``. Each chain has at most one probe outstanding; chains of one stage run
-concurrently (the driver bounds how many connections are open at once per host), and stage two
-(groups, curves, fallback SCSV) starts when stage one (versions and suites) is done, since it
-needs its answers. The planner never touches a socket or a clock: ``ready()`` hands out probes,
+concurrently (the driver bounds how many connections are open at once per host). Stage two
+(curves, signature schemes, fallback SCSV, the certificate without SNI) starts when stage one
+(versions and suites) is done, since it needs its answers; the TLS 1.3 groups start as soon as
+the TLS 1.3 suites are known, alongside the longer TLS 1.2 chain. The planner never touches a socket or a clock: ``ready()`` hands out probes,
 ``record()`` takes outcomes, ``result()`` folds everything into a ``TlsScan``. Unit tests drive
 it with simulated servers.
 
@@ -148,17 +149,19 @@ class Planner:
         self._chains: dict[int, _Chain] = {}
         self._pending: dict[int, Probe] = {}  # chain id -> probe not yet handed out
         self._out: dict[int, int] = {}  # probe id -> chain id
-        self._stage = 1
+        self._stage2_started = False
         self.probes_planned = 0
         first: list[_Chain] = []
         for v in versions:
             if v == SSL2:
                 first.append(self._ssl2())
-            elif v == TLS13:
-                first.append(self._suites13())
-            else:
+            elif v != TLS13:
                 first.append(self._suites_legacy(v))
-        self._start(first)
+        self._stage1 = set(self._start(first))
+        # TLS 1.3 groups need only the TLS 1.3 suites: they start as soon as those are known,
+        # alongside the (longer) TLS 1.2 chain, which keeps the critical path short.
+        self._tls13 = set(self._start([self._suites13()] if TLS13 in versions else []))
+        self._stage1 |= self._tls13
 
     # --- the driver's interface ---------------------------------------------------------------
 
@@ -182,7 +185,7 @@ class Planner:
             nxt = chain.send(outcome)
         except StopIteration:
             del self._chains[chain_id]
-            self._maybe_next_stage()
+            self._chain_done(chain_id)
             return
         self._pending[chain_id] = nxt
         self.probes_planned += 1
@@ -220,7 +223,9 @@ class Planner:
 
     # --- machinery ----------------------------------------------------------------------------
 
-    def _start(self, chains: list[_Chain]) -> None:
+    def _start(self, chains: list[_Chain]) -> list[int]:
+        """Start ``chains``; the ids of those that have a first probe."""
+        ids = []
         for chain in chains:
             try:
                 first = next(chain)
@@ -230,20 +235,18 @@ class Planner:
             self._chains[chain_id] = chain
             self._pending[chain_id] = first
             self.probes_planned += 1
+            ids.append(chain_id)
+        return ids
 
-    def _maybe_next_stage(self) -> None:
-        if self._chains or self._stage != 1:
+    def _chain_done(self, chain_id: int) -> None:
+        """Start what waited for this chain: stage two needs every version's suites."""
+        if chain_id in self._tls13:
+            self._start([self._groups13()])
+        self._stage1.discard(chain_id)
+        if self._stage1 or self._stage2_started:
             return
-        self._stage = 2
-        self._start(
-            [
-                self._groups13(),
-                self._groups12(),
-                self._sigalgs12(),
-                self._fallback(),
-                self._without_sni(),
-            ]
-        )
+        self._stage2_started = True
+        self._start([self._groups12(), self._sigalgs12(), self._fallback(), self._without_sni()])
 
     def _probe(
         self, hello: ClientHelloSpec | None, purpose: str, ssl2_kinds: tuple[int, ...] = ()
