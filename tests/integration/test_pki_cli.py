@@ -1657,8 +1657,9 @@ def _on_a_terminal(argv: list[str], answers: list[str], cwd: Path) -> tuple[int,
         os.chdir(cwd)
         os.execv(sys.executable, [sys.executable, "-m", "vedette", *argv])
     output = b""
+    answered = 0
     pending = list(answers)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 20
     try:
         while time.monotonic() < deadline:
             ready, _, _ = select.select([fd], [], [], 0.5)
@@ -1671,11 +1672,24 @@ def _on_a_terminal(argv: list[str], answers: list[str], cwd: Path) -> tuple[int,
             if not chunk:
                 break
             output += chunk
-            if pending and output.rstrip().endswith(b":") and b"Passphrase" in output[-200:]:
+            # Answer a prompt only once, and only when it is fully written ("...: "): typing
+            # earlier would race getpass turning echo off and flushing the input.
+            fresh = output[answered:]
+            if pending and b"Passphrase" in fresh and fresh.endswith(b": "):
                 os.write(fd, pending.pop(0).encode() + b"\n")
-                output += b"\n"
+                answered = len(output)
     finally:
-        _, status = os.waitpid(pid, 0)
+        end = time.monotonic() + 10
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if time.monotonic() > end:  # still running: stop it and say what it printed
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                os.close(fd)
+                raise AssertionError(f"vedette {argv} did not finish; it printed: {output!r}")
+            time.sleep(0.05)
         os.close(fd)
     return os.waitstatus_to_exitcode(status), output.decode(errors="replace")
 

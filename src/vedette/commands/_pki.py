@@ -158,6 +158,20 @@ def load_key_bytes(data: bytes, passin: PassSource | None, source: str) -> Priva
     return load_private_key(data, secret, source=source)
 
 
+def check_outputs(*paths: Path | None, force: bool) -> None:
+    """Before any work: every output can be written (its directory exists, and it does not
+    exist unless ``force``), so a command never stops with some outputs written and not
+    others (a new key without its request, an issued certificate without its file)."""
+    for path in paths:
+        if path is None:
+            continue
+        if path.exists() and not force:
+            raise PkiError(f"{path}: already exists (use --force to replace it)")
+        parent = path.parent if str(path.parent) else Path()
+        if not parent.is_dir():
+            raise PkiError(f"{path}: the directory {parent} does not exist")
+
+
 def write(path: Path, data: bytes, *, force: bool, secret: bool = False) -> None:
     atomic_write(path, data, mode=0o600 if secret else 0o644, overwrite=force)
 

@@ -205,13 +205,9 @@ def _init(args: argparse.Namespace) -> int:
 
 def _sign(args: argparse.Namespace) -> int:
     path = _dir(args)
-    if args.out.exists() and not args.force:
-        raise PkiError(f"{args.out}: already exists (use --force to replace it)")
-    parent = args.out.parent if str(args.out.parent) else Path()
-    if not parent.is_dir():
-        # Checked before issuing: an issued certificate whose --out cannot be written would
-        # be recorded in the CA but not where the administrator looks for it.
-        raise PkiError(f"{args.out}: the directory {parent} does not exist")
+    # Checked before issuing: an issued certificate whose --out cannot be written would be
+    # recorded in the CA but not where the administrator looks for it.
+    p.check_outputs(args.out, force=args.force)
     material = p.read_file(args.csr, None, what="certificate request")
     if len(material.csrs) != 1:
         raise PkiError(f"{args.csr}: expected one certificate request, found {len(material.csrs)}")
@@ -289,8 +285,7 @@ def _revoke(args: argparse.Namespace) -> int:
 def _crl(args: argparse.Namespace) -> int:
     path = _dir(args)
     now = datetime.now(UTC)
-    if args.out is not None and args.out.exists() and not args.force:
-        raise PkiError(f"{args.out}: already exists (use --force to replace it)")
+    p.check_outputs(args.out, force=args.force)
     with CaDir.locked(path):
         ca = _open(path)
         key = ca.issuer_key(p.secret_fn(args.passin, f"the CA key in {path}"))

@@ -120,6 +120,7 @@ def _add_inspect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _inspect(args: argparse.Namespace) -> int:
+    p.check_outputs(args.out, force=args.force)
     material, endpoint = _load(args, args.source)
     certs = [describe_certificate(cert) for cert in material.certificates]
     keys: list[dict[str, Any]] = []
@@ -221,10 +222,7 @@ def _csr(args: argparse.Namespace) -> int:
     hash_alg = signature_hash(clients, args.hash)
     if (args.key is None) == (args.new_key is None):
         raise UsageError("give --key FILE to reuse a key, or --new-key FILE to make one")
-    outputs = [args.out] + ([args.new_key] if args.new_key else [])
-    for out in outputs:
-        if out.exists() and not args.force:
-            raise PkiError(f"{out}: already exists (use --force to replace it)")
+    p.check_outputs(args.out, args.new_key, force=args.force)
     parts = {
         "cn": args.cn,
         "org": args.org,
@@ -325,10 +323,7 @@ def _convert(args: argparse.Namespace) -> int:
             f"say the output format with --to pem|der|p7b|p12 ({args.output.suffix or 'no'} "
             "suffix is ambiguous: Windows uses .cer and .crt for both DER and PEM)"
         )
-    outputs = [args.output] + ([args.key_out] if args.key_out else [])
-    for out in outputs:
-        if out.exists() and not args.force:
-            raise PkiError(f"{out}: already exists (use --force to replace it)")
+    p.check_outputs(args.output, args.key_out, force=args.force)
     material = p.read_file(Path(args.input), args.passin)
     certs = list(material.certificates)
     for extra in args.chain:
@@ -534,8 +529,7 @@ def _known(args: argparse.Namespace) -> tuple[list[x509.Certificate], tuple[byte
 
 
 def _bundle(args: argparse.Namespace) -> int:
-    if args.out.exists() and not args.force:
-        raise PkiError(f"{args.out}: already exists (use --force to replace it)")
+    p.check_outputs(args.out, force=args.force)
     material, _endpoint = _load(args, args.leaf)
     if not material.certificates:
         raise PkiError(f"{args.leaf}: no certificate")

@@ -29,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    p.check_outputs(args.out, force=args.force)
     key_type = args.type or default_key_type(parse_clients(args.clients))
     secret = p.new_secret(args.passout, str(args.out))
     key = generate_key(key_type)
