@@ -1708,3 +1708,30 @@ def test_passphrase_prompt_on_a_terminal(work: Path):
     )
     assert code == 2 and "the two passphrases differ" in out
     assert not (work / "k2.pem").exists()
+
+
+def test_no_partial_outputs_when_one_output_cannot_be_written(work: Path):
+    _bad(
+        vedette(
+            "cert",
+            "csr",
+            "--cn",
+            HOST,
+            "--new-key",
+            "k.key",
+            "--out",
+            "nodir/r.csr",
+            cwd=work,
+            ok=False,
+        ),
+        "does not exist",
+    )
+    assert not (work / "k.key").exists()
+    (work / "r.csr").write_text("keep me")
+    _bad(
+        vedette(
+            "cert", "csr", "--cn", HOST, "--new-key", "k.key", "--out", "r.csr", cwd=work, ok=False
+        ),
+        "already exists",
+    )
+    assert not (work / "k.key").exists() and (work / "r.csr").read_text() == "keep me"
