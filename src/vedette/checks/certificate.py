@@ -77,6 +77,19 @@ _CHAIN_FIX = (
     "Authorities store."
 )
 
+# The vedette half of the remediations; the finding itself carries the command with this
+# endpoint's arguments filled in (Finding.fix_commands, see vedette.pki.fixes).
+_RENEW_WITH_VEDETTE = (
+    " With vedette: the command printed with the finding (vedette cert csr --like TARGET "
+    "--new-key KEY --out CSR) makes a new key and a request with every name of the current "
+    "certificate; an internal CA signs it with vedette ca sign (--public for the CA/B limit)."
+)
+_BUNDLE_WITH_VEDETTE = (
+    " With vedette: the command printed with the finding (vedette cert bundle TARGET --out "
+    "fullchain.pem) writes the chain in order, without the root, from what the server sends, "
+    "--intermediates files, or the issuer's caIssuers URL (--fetch)."
+)
+
 # Signature algorithms whose hash is broken for certificates (collisions: MD5 2008 rogue CA,
 # SHA-1 SHAttered 2017). Checked by OID so algorithms cryptography cannot name still count.
 _WEAK_SIG_OIDS: dict[str, str] = {
@@ -221,7 +234,7 @@ def cert_unparseable(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
     remediation="Get a certificate from a public CA (e.g. Let's Encrypt via certbot or "
     "acme.sh, DNS-01 if the mail host has no web server) or from your internal CA, and install "
     "it with its chain. If a private self-signed certificate is intended, distribute it to "
-    "clients and pass it to vedette with --ca.",
+    "clients and pass it to vedette with --ca." + _RENEW_WITH_VEDETTE,
     severity=Severity.HIGH,
     relay_severity=Severity.LOW,
     references=("RFC 5280 section 6.1", "RFC 7672", "RFC 8461"),
@@ -247,7 +260,7 @@ def cert_self_signed(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
     "SSL-inspection proxy." + _RELAY_NOTE,
     remediation="Replace the certificate with one from a CA that clients trust. If the root is "
     "your organisation's private CA, deploy it to every client (Group Policy, MDM profile) "
-    "and pass it to vedette with --ca.",
+    "and pass it to vedette with --ca." + _RENEW_WITH_VEDETTE,
     severity=Severity.HIGH,
     relay_severity=Severity.LOW,
     references=("RFC 5280 section 6.1", "https://wiki.mozilla.org/CA/Included_Certificates"),
@@ -278,7 +291,9 @@ def cert_untrusted(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
     explanation="The server does not send the certificate that issued its own (or that of an "
     "intermediate), and it is not a trusted root. Browsers may fetch it, but phones, mail "
     "clients and MTAs usually do not, and fail with an 'unknown issuer' error." + _RELAY_NOTE,
-    remediation=_CHAIN_FIX + " If the missing issuer is your private root, pass it with --ca.",
+    remediation=_CHAIN_FIX
+    + " If the missing issuer is your private root, pass it with --ca."
+    + _BUNDLE_WITH_VEDETTE,
     severity=Severity.HIGH,
     relay_severity=Severity.LOW,
     references=("RFC 5246 section 7.4.2", "RFC 8446 section 4.4.2"),
@@ -316,7 +331,8 @@ def cert_chain_incomplete(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
     "leaf first. TLS 1.3 clients should cope with any order, but older clients (Java, "
     "embedded, some MTAs) fail or build the wrong path.",
     remediation="Rebuild the chain file in order: the server certificate, then its issuer, "
-    "then that one's issuer, and drop certificates that belong to other chains.",
+    "then that one's issuer, and drop certificates that belong to other chains."
+    + _BUNDLE_WITH_VEDETTE,
     severity=Severity.LOW,
     relay_severity=Severity.INFO,
     references=("RFC 5246 section 7.4.2", "RFC 8446 section 4.4.2"),
@@ -338,7 +354,7 @@ def cert_chain_order(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
     explanation="A root is trusted because the client already has it; sending it adds bytes "
     "to every handshake and changes nothing (clients ignore it).",
     remediation="Remove the root from the chain file; keep the server certificate and the "
-    "intermediates.",
+    "intermediates." + _BUNDLE_WITH_VEDETTE,
     severity=Severity.INFO,
     relay_severity=Severity.INFO,
     references=("RFC 5246 section 7.4.2", "RFC 8446 section 4.4.2"),
@@ -368,7 +384,7 @@ def cert_chain_root_sent(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
     "dates; users see an error or learn to click through it." + _RELAY_NOTE,
     remediation="Renew the certificate and install it with its chain, then reload the service "
     "(postfix reload; doveadm reload). Automate renewal (certbot/acme.sh with a deploy hook "
-    "that reloads the mail services).",
+    "that reloads the mail services)." + _RENEW_WITH_VEDETTE,
     severity=Severity.CRITICAL,
     relay_severity=Severity.MEDIUM,
     references=("RFC 5280 section 4.1.2.5",),
@@ -430,7 +446,8 @@ def _days_text(delta: timedelta) -> str:
     "clients will refuse the server. Severity rises under "
     f"{EXPIRING_URGENT_DAYS} days.",
     remediation="Renew now and install the new certificate with its chain; automate renewal "
-    "(certbot/acme.sh renew with a deploy hook reloading Postfix and Dovecot).",
+    "(certbot/acme.sh renew with a deploy hook reloading Postfix and Dovecot)."
+    + _RENEW_WITH_VEDETTE,
     severity=Severity.LOW,
     relay_severity=Severity.LOW,
     references=("RFC 5280 section 4.1.2.5",),
@@ -463,7 +480,7 @@ def cert_expiring_soon(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
     "by 2029). Browsers and Apple platforms reject longer ones. A private CA is not bound by "
     "it, so the finding is informational for chains ending at a --ca root.",
     remediation="Reissue the certificate with a validity within the current limit; prefer "
-    "automated short-lived certificates (ACME).",
+    "automated short-lived certificates (ACME)." + _RENEW_WITH_VEDETTE,
     severity=Severity.MEDIUM,
     relay_severity=Severity.LOW,
     references=(
@@ -519,7 +536,8 @@ def _is_ip(text: str) -> bool:
     remediation="Get a certificate whose subjectAltName lists every name clients use (e.g. "
     "mail.example.com, imap.example.com, autodiscover.example.com), or point clients at a name "
     "the certificate has. Wildcards cover one label only: *.example.com does not cover "
-    "example.com nor a.b.example.com.",
+    "example.com nor a.b.example.com." + _RENEW_WITH_VEDETTE + " The printed command adds the "
+    "scanned name with --san.",
     severity=Severity.HIGH,
     relay_severity=Severity.LOW,
     references=("RFC 9525", "RFC 6125 section 6.4", "CA/Browser Forum BR section 7.1.2.7.12"),
@@ -569,7 +587,7 @@ def _weak_key(cert: x509.Certificate) -> str | None:
     "to it; CAs stopped issuing them in 2013 and current clients reject them.",
     remediation="Generate a new key (RSA 2048+ or ECDSA P-256: openssl req -newkey ec "
     "-pkeyopt ec_paramgen_curve:P-256) and get a new certificate; replace any old "
-    "intermediate by the CA's current one.",
+    "intermediate by the CA's current one." + _RENEW_WITH_VEDETTE,
     severity=Severity.HIGH,
     relay_severity=Severity.MEDIUM,
     references=("NIST SP 800-131A Rev. 2", "CA/Browser Forum BR section 6.1.5"),
@@ -611,7 +629,8 @@ def _weak_signature(cert: x509.Certificate) -> str | None:
     "2008, SHAttered for SHA-1 in 2017); browsers and current OpenSSL security levels reject "
     "them. A root's own self-signature does not matter and is not reported.",
     remediation="Reissue the certificate with SHA-256 (openssl req -sha256); if an "
-    "intermediate is SHA-1, install the CA's current SHA-256 intermediate instead.",
+    "intermediate is SHA-1, install the CA's current SHA-256 intermediate instead."
+    + _RENEW_WITH_VEDETTE,
     severity=Severity.HIGH,
     relay_severity=Severity.MEDIUM,
     references=("RFC 6194", "https://shattered.io/", "CA/Browser Forum BR section 7.1.3"),
@@ -641,7 +660,8 @@ def cert_sha1_signature(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
     explanation="The certificate restricts its use with an extendedKeyUsage that lacks "
     "serverAuth (e.g. only clientAuth or emailProtection), so clients refuse it for a server.",
     remediation="Request a TLS server certificate (EKU serverAuth), e.g. from the "
-    "'Web Server' template on a Windows CA, or extendedKeyUsage = serverAuth in OpenSSL.",
+    "'Web Server' template on a Windows CA, or extendedKeyUsage = serverAuth in OpenSSL."
+    + _RENEW_WITH_VEDETTE,
     severity=Severity.HIGH,
     relay_severity=Severity.LOW,
     references=("RFC 5280 section 4.2.1.12",),
@@ -686,7 +706,7 @@ def _usages(ku: x509.KeyUsage) -> list[str]:
     "in ECDHE and TLS 1.3) and, for RSA, keyEncipherment (RSA key exchange): clients reject "
     "the certificate or every handshake fails.",
     remediation="Reissue the certificate with keyUsage digitalSignature (plus keyEncipherment "
-    "for RSA keys); on a Windows CA use the 'Web Server' template.",
+    "for RSA keys); on a Windows CA use the 'Web Server' template." + _RENEW_WITH_VEDETTE,
     severity=Severity.MEDIUM,
     relay_severity=Severity.LOW,
     references=("RFC 5280 section 4.2.1.3", "RFC 5246 section 7.4.2"),
