@@ -60,26 +60,29 @@ public class Probe {
 """
 
 
-def _java() -> str:
-    found = shutil.which("java")
-    if found is None:
+@pytest.fixture(scope="module")
+def probe(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """``java -cp DIR Probe``, compiled once for the module."""
+    java, javac = shutil.which("java"), shutil.which("javac")
+    if java is None or javac is None:
         if os.environ.get("VEDETTE_REQUIRE_REAL_SERVERS"):
-            pytest.fail("java is not installed (scripts/install-deps installs a JDK)")
+            pytest.fail("java/javac are not installed (scripts/install-deps installs a JDK)")
         pytest.skip("java is not installed")
-    return found
+    out = tmp_path_factory.mktemp("javaprobe")
+    (out / "Probe.java").write_text(PROBE)
+    subprocess.run([javac, "-d", str(out), str(out / "Probe.java")], check=True, timeout=120)
+    return [java, "-cp", str(out), "Probe"]
 
 
 @pytest.mark.parametrize(
     "problem", ["clean", "sha1", "rsa1024", "missing-intermediate", "no-eku", "validity"]
 )
-def test_java_17_agrees_with_the_simulation(tmp_path, problem):
-    java = _java()
-    (tmp_path / "Probe.java").write_text(PROBE)
+def test_java_17_agrees_with_the_simulation(tmp_path, probe, problem):
     _build(tmp_path, problem)
     with s_server(tmp_path, "-tls1_2") as port:
         doc = scan(port, tmp_path, "--clients", "java-17")
         real = subprocess.run(
-            [java, str(tmp_path / "Probe.java"), HOST, str(port), str(tmp_path / "root.pem")],
+            [*probe, HOST, str(port), str(tmp_path / "root.pem")],
             capture_output=True,
             text=True,
             timeout=60,
