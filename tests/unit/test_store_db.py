@@ -376,3 +376,31 @@ def test_default_url_falls_back_to_home(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert (
         default_db_url() == f"sqlite:///{tmp_path / '.local' / 'share' / 'vedette' / 'vedette.db'}"
     )
+
+
+def test_processes_opening_a_new_database_at_once_all_succeed(url: str) -> None:
+    """Several vedette processes (a scan, a report, a progress poll) may open a fresh SQLite
+    file at the same moment: each waits its turn to migrate instead of failing "locked"."""
+    import threading
+
+    errors: list[BaseException] = []
+    go = threading.Barrier(6)
+
+    def open_and_write() -> None:
+        try:
+            go.wait()
+            with Store.open(url) as store:
+                scan_id = store.begin_scan(["x"], {}, T0)
+                store.add_observations(scan_id, [_obs(25)])
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_and_write) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert _stored_version(url) == SCHEMA_VERSION
+    with Store.open(url) as store:
+        assert len(store.list_scans()) == 6

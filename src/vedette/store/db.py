@@ -396,6 +396,10 @@ def _mapped(action: str) -> Iterator[None]:
 # --- the store -------------------------------------------------------------------------------
 
 
+#: Execution option marking the store's write transactions (see ``_sqlite_hooks``).
+_WRITE_OPTION = "vedette_write"
+
+
 def _sqlite_hooks(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -409,7 +413,11 @@ def _sqlite_hooks(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN")
+        # Writers start with BEGIN IMMEDIATE (the write lock at once): two processes that
+        # both begin deferred, read, then write would deadlock, and SQLite breaks that by
+        # failing one at once ("database is locked") instead of letting it wait its turn.
+        write = conn.get_execution_options().get(_WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 class Store:
@@ -421,6 +429,8 @@ class Store:
 
     def __init__(self, engine: Engine, shown_url: str) -> None:
         self._engine = engine
+        # Same pool and hooks; its transactions are writes (BEGIN IMMEDIATE on SQLite).
+        self._writer = engine.execution_options(**{_WRITE_OPTION: True})
         self._url = shown_url
 
     @classmethod
@@ -461,7 +471,7 @@ class Store:
 
     def _migrate(self, migrations: tuple[Callable[[Connection], None], ...]) -> None:
         target = len(migrations)
-        with self._engine.begin() as conn:
+        with self._writer.begin() as conn:
             names = set(sa.inspect(conn).get_table_names())
             if "schema_version" not in names:
                 ours = names & {"scans", "observations"}
@@ -519,7 +529,7 @@ class Store:
             options_json = json.dumps(dict(options), sort_keys=True)
         except (TypeError, ValueError) as err:
             raise StoreError(f"scan options cannot be stored as JSON: {err}") from err
-        with _mapped(f"cannot record a scan in {self._url}"), self._engine.begin() as conn:
+        with _mapped(f"cannot record a scan in {self._url}"), self._writer.begin() as conn:
             result = conn.execute(
                 sa.insert(_scans).values(
                     started_at=started_at,
@@ -541,7 +551,7 @@ class Store:
         """
         if not observations:
             return
-        with _mapped(f"cannot store observations in {self._url}"), self._engine.begin() as conn:
+        with _mapped(f"cannot store observations in {self._url}"), self._writer.begin() as conn:
             finished = self._scan_row(conn, scan_id).finished_at
             if finished is not None:
                 raise StoreError(f"scan {scan_id} is finished; it takes no more observations")
@@ -556,7 +566,7 @@ class Store:
 
     def finish_scan(self, scan_id: int, finished_at: datetime) -> None:
         """Mark a scan finished at ``finished_at``."""
-        with _mapped(f"cannot finish scan {scan_id} in {self._url}"), self._engine.begin() as conn:
+        with _mapped(f"cannot finish scan {scan_id} in {self._url}"), self._writer.begin() as conn:
             self._scan_row(conn, scan_id)
             conn.execute(
                 sa.update(_scans).where(_scans.c.id == scan_id).values(finished_at=finished_at)
@@ -642,7 +652,7 @@ class Store:
     ) -> int:
         """Record a fleet scan in state ``spooling``; ``spool_targets`` fills it."""
         scan_id = self.begin_scan(targets, options, started_at)
-        with _mapped(f"cannot record a scan in {self._url}"), self._engine.begin() as conn:
+        with _mapped(f"cannot record a scan in {self._url}"), self._writer.begin() as conn:
             conn.execute(
                 sa.update(_scans).where(_scans.c.id == scan_id).values(mode=mode, status="spooling")
             )
@@ -658,7 +668,7 @@ class Store:
         lazily in batches, so memory does not grow with the input. Returns the number of
         distinct targets.
         """
-        with _mapped(f"cannot store targets in {self._url}"), self._engine.begin() as conn:
+        with _mapped(f"cannot store targets in {self._url}"), self._writer.begin() as conn:
             insert = _insert_ignoring_conflicts(conn, _targets)
             chunk: list[dict[str, Any]] = []
             for target, pin, key in rows:
@@ -751,7 +761,7 @@ class Store:
         if not results:
             return 0
         ids = [r.target_id for r in results]
-        with _mapped(f"cannot store observations in {self._url}"), self._engine.begin() as conn:
+        with _mapped(f"cannot store observations in {self._url}"), self._writer.begin() as conn:
             # Serialise writers of one scan (PostgreSQL row lock; SQLite has one writer anyway)
             # so that the sequence numbers below do not collide.
             scan = conn.execute(
@@ -801,13 +811,13 @@ class Store:
 
     def delete_scan(self, scan_id: int) -> None:
         """Remove a scan and everything stored for it (a fleet scan whose targets were bad)."""
-        with _mapped(f"cannot delete scan {scan_id} in {self._url}"), self._engine.begin() as conn:
+        with _mapped(f"cannot delete scan {scan_id} in {self._url}"), self._writer.begin() as conn:
             for table in (_observations, _targets, _shards):
                 conn.execute(sa.delete(table).where(table.c.scan_id == scan_id))
             conn.execute(sa.delete(_scans).where(_scans.c.id == scan_id))
 
     def finish_fleet_scan(self, scan_id: int, finished_at: datetime) -> None:
-        with _mapped(f"cannot finish scan {scan_id} in {self._url}"), self._engine.begin() as conn:
+        with _mapped(f"cannot finish scan {scan_id} in {self._url}"), self._writer.begin() as conn:
             self._scan_row(conn, scan_id)
             conn.execute(
                 sa.update(_scans)
@@ -906,7 +916,7 @@ class Store:
 
     def create_shards(self, scan_id: int, bounds: Sequence[tuple[int, int]]) -> None:
         """Record the shards ``[lo, hi)`` of a scan once; a resumed scan keeps its own."""
-        with _mapped(f"cannot record shards in {self._url}"), self._engine.begin() as conn:
+        with _mapped(f"cannot record shards in {self._url}"), self._writer.begin() as conn:
             existing = conn.execute(
                 sa.select(sa.func.count()).where(_shards.c.scan_id == scan_id)
             ).scalar_one()
@@ -944,7 +954,7 @@ class Store:
     ) -> bool:
         """Take (or renew) the lease on a shard. False while another owner's lease runs, or
         when the shard is done: one worker works a shard at a time."""
-        with _mapped(f"cannot claim shard {shard} in {self._url}"), self._engine.begin() as conn:
+        with _mapped(f"cannot claim shard {shard} in {self._url}"), self._writer.begin() as conn:
             row = conn.execute(
                 sa.select(
                     _shards.c.owner, _shards.c.lease_until, _shards.c.done, _shards.c.attempts
@@ -966,7 +976,7 @@ class Store:
             return True
 
     def finish_shard(self, scan_id: int, shard: int, owner: str) -> None:
-        with _mapped(f"cannot finish shard {shard} in {self._url}"), self._engine.begin() as conn:
+        with _mapped(f"cannot finish shard {shard} in {self._url}"), self._writer.begin() as conn:
             conn.execute(
                 sa.update(_shards)
                 .where(
