@@ -19,9 +19,9 @@ receive its ``Outcome``. Each chain has at most one probe outstanding; chains of
 concurrently (the driver bounds how many connections are open at once per host). Stage two
 (curves, signature schemes, fallback SCSV, the certificate without SNI) starts when stage one
 (versions and suites) is done, since it needs its answers; the TLS 1.3 groups start as soon as
-the TLS 1.3 suites are known, alongside the longer TLS 1.2 chain. The planner never touches a socket or a clock: ``ready()`` hands out probes,
-``record()`` takes outcomes, ``result()`` folds everything into a ``TlsScan``. Unit tests drive
-it with simulated servers.
+the TLS 1.3 suites are known, alongside the longer TLS 1.2 chain. The planner never touches a
+socket or a clock: ``ready()`` hands out probes, ``record()`` takes outcomes, ``result()``
+folds everything into a ``TlsScan``. Unit tests drive it with simulated servers.
 
 Outcomes the driver reports:
 
