@@ -19,7 +19,7 @@ long-lived login process, no fork per connection). See ``tests/integration/reals
 
 Run as root on Debian 12, from the repository root, with the tools installed::
 
-    apt-get install nmap testssl.sh          # sslscan is not compared
+    apt-get install nmap testssl.sh sslscan
     python3 -m venv /tmp/bench && /tmp/bench/bin/pip install sslyze
     SSLYZE=/tmp/bench/bin/sslyze .venv/bin/python -m benchmarks.tls_enum
 
@@ -188,6 +188,18 @@ def nmap_sets(xml: str) -> dict[int, set[int]]:
     return out
 
 
+def sslscan_sets(out: str) -> dict[int, set[int]]:
+    by_name = {"SSLv3": 0x0300, "TLSv1.0": 0x0301, "TLSv1.1": 0x0302, "TLSv1.2": 0x0303,
+               "TLSv1.3": 0x0304}  # fmt: skip
+    root = ET.fromstring(out[out.index("<?xml") :])  # noqa: S314 - sslscan's own report
+    result: dict[int, set[int]] = {}
+    for c in root.iter("cipher"):
+        v = by_name.get(c.get("sslversion", ""))
+        if v is not None and c.get("status") in ("accepted", "preferred"):
+            result.setdefault(v, set()).add(int(c.get("id", "-1"), 16))
+    return result
+
+
 def compare(got: dict[int, set[int]], truth: dict[int, set[int]]) -> str:
     if got == truth:
         return "identical"
@@ -239,6 +251,8 @@ def _bench() -> int:
                        str(tmp / "testssl.json"), f"{RELAY_IP}:{PORT}"],
         "nmap": ["nmap", "-n", "-Pn", "-p", str(PORT), "--script", "ssl-enum-ciphers",
                  "-oX", "-", RELAY_IP],
+        "sslscan": ["sslscan", "--starttls-imap", "--no-colour", "--xml=-",
+                    f"{RELAY_IP}:{PORT}"],
     }  # fmt: skip
     with Relay() as relay:
         # The engine alone, in this process: what a full enumeration of one endpoint costs
@@ -270,8 +284,10 @@ def _bench() -> int:
                     got = sslyze_sets(tmp / "sslyze.json")
                 elif name == "testssl.sh":
                     got = testssl_sets(tmp / "testssl.json")
-                else:
+                elif name == "nmap":
                     got = nmap_sets(proc.stdout)
+                else:
+                    got = sslscan_sets(proc.stdout)
                 verdict = compare(got, truth)
             except (OSError, ValueError, KeyError, IndexError, ET.ParseError) as exc:
                 verdict = f"unreadable output ({type(exc).__name__}: {exc})"
