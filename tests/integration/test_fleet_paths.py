@@ -7,6 +7,9 @@ import csv
 import io
 import json
 import re
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -281,3 +284,88 @@ def test_deep_rescans_in_full_only_the_endpoints_with_those_findings(
         main(["scan", "--targets", str(targets), "--deep", "no.such-check", "--db", url])
     assert exit_info.value.code == 2
     assert "unknown finding id(s): no.such-check (see 'vedette checks')" in capsys.readouterr().err
+
+
+def test_per_host_limit_holds_across_targets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Twelve targets (names pinned to one address): never more than --per-host connections
+    open on that address at once, although --concurrency would allow all of them."""
+    url = f"sqlite:///{tmp_path / 'v.db'}"
+    active = 0
+    peak = 0
+    lock = threading.Lock()
+    sock = socket.socket()
+    sock.bind(("127.0.6.50", 0))
+    sock.listen(64)
+    port = sock.getsockname()[1]
+    stop = threading.Event()
+
+    def handle(conn: socket.socket) -> None:
+        # Counted from accept (the client holds its slot from connect) until just before the
+        # reply to QUIT (the client holds it until that reply): never more than the client's.
+        nonlocal active, peak
+        counted = True
+        with lock:
+            active += 1
+            peak = max(peak, active)
+        try:
+            conn.settimeout(5)
+            conn.sendall(b"+OK slow\r\n")
+            reader = conn.makefile("rb")
+            while line := reader.readline(1024):
+                command = line.strip().upper()
+                if command == b"CAPA":
+                    time.sleep(0.3)  # hold the connection: concurrent probes overlap here
+                    conn.sendall(b"+OK\r\nUSER\r\n.\r\n")
+                elif command == b"QUIT":
+                    with lock:
+                        active -= 1
+                    counted = False
+                    conn.sendall(b"+OK bye\r\n")
+                    break
+                else:
+                    conn.sendall(b"-ERR\r\n")
+        except OSError:
+            pass
+        finally:
+            if counted:
+                with lock:
+                    active -= 1
+            conn.close()
+
+    def serve() -> None:
+        sock.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = sock.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    try:
+        targets = tmp_path / "targets"
+        targets.write_text(
+            "".join(f"pop3://p{i}.fleet.test:{port} 127.0.6.50\n" for i in range(12))
+        )
+        code, _, err = _scan(
+            capsys,
+            "--targets",
+            str(targets),
+            "--per-host",
+            "2",
+            "--concurrency",
+            "50",
+            "--db",
+            url,
+            "--quiet",
+        )
+    finally:
+        stop.set()
+        server.join(5)
+        sock.close()
+    assert code == 0, err
+    assert peak == 2
+    assert len(_keys(url)) == 12
