@@ -18,6 +18,7 @@ Limits that hold across the whole run:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -338,18 +339,25 @@ class _Run:
                 if len(batch) >= self.settings.batch:
                     await flush()
 
+        stopping = asyncio.Event()
+
         async def tick() -> None:
             # Results of a slow sweep still reach the store (and the progress bar) twice a
             # second: a kill loses at most half a second of work.
-            while True:
-                await asyncio.sleep(0.5)
+            while not stopping.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), 0.5)
                 await flush()
 
         ticker = asyncio.create_task(tick())
         try:
             await asyncio.gather(feed(), *(work() for _ in range(workers)))
         finally:
-            ticker.cancel()
+            # Never cancel the ticker in the middle of a flush: the write runs in a thread
+            # that a cancellation cannot stop, and the caller would read the store before
+            # that transaction commits (targets seen as left over). Let it finish instead.
+            stopping.set()
+            await ticker
         await flush()
 
 
