@@ -478,3 +478,43 @@ def test_ecdhe_needs_a_common_curve_at_tls12(pki):
     )
     vs, _ = judge(chain, data, ids={"outlook-2016-win10"}, server=with_rsa_kx)
     assert vs["outlook-2016-win10"].outcome is ClientOutcome.WORKS
+
+
+def test_compact_matrix_counts_unknown_and_working_clients():
+    import io
+
+    from rich.console import Console
+
+    from vedette.model import ClientMatrix, ClientReason, ClientVerdict
+    from vedette.report._clients_section import render_matrix
+
+    why = ClientReason(
+        code="tls.version-untested",
+        outcome=ClientOutcome.UNKNOWN,
+        text="TLSv1.2 was not tested",
+        fix="run vedette scan --mode full",
+    )
+    unknown = tuple(
+        ClientVerdict(
+            profile=f"u{i}",
+            name=f"Old client {i}",
+            family="f",
+            outcome=ClientOutcome.UNKNOWN,
+            reasons=(why,),
+        )
+        for i in range(4)
+    )
+    works = ClientVerdict(profile="ok", name="Fine client", family="f", outcome=ClientOutcome.WORKS)
+    matrix = ClientMatrix(endpoint=None, as_of=now(), verdicts=(*unknown, works))
+
+    def render(**kw: bool) -> str:
+        out = io.StringIO()
+        render_matrix(Console(file=out, width=200, color_system=None), matrix, indent=0, **kw)
+        return out.getvalue()
+
+    compact = render(compact=True)
+    assert "4 unknown, 1 work" in compact
+    assert "4 clients" in compact and "TLSv1.2 was not tested" in compact
+    assert "Old client" not in compact and "Fine client" not in compact
+    full = render(compact=True, verbose=True)
+    assert "Old client 3" in full and "Fine client" in full

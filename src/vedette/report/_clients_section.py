@@ -103,10 +103,37 @@ def _group(console: Console, members: list[ClientVerdict], indent: int) -> None:
         _line(console, line, indent + 4)
 
 
+def _unknown_group(console: Console, members: list[ClientVerdict], indent: int) -> None:
+    """Compact form: how many clients are unknown for one reason, without their names."""
+    head = Text()
+    head.append(" UNKNOWN ", style=_STYLE[ClientOutcome.UNKNOWN])
+    head.append(f" {len(members)} client{'s' if len(members) > 1 else ''}", style="bold")
+    head.append(" (-v names them)", style="dim")
+    _line(console, head, indent)
+    for r in members[0].reasons:
+        line = Text()
+        line.append("- ", style="dim")
+        line.append(safe_text(r.text))
+        if r.fix:
+            line.append(" — fix: ", style="bold green")
+            line.append(safe_text(r.fix))
+        _line(console, line, indent + 4)
+
+
 def render_matrix(
-    console: Console, matrix: ClientMatrix, *, indent: int = 4, verbose: bool = False
+    console: Console,
+    matrix: ClientMatrix,
+    *,
+    indent: int = 4,
+    verbose: bool = False,
+    compact: bool = False,
 ) -> None:
-    """Print one matrix: summary, every non-working client with all reasons, then the rest."""
+    """Print one matrix: summary, every non-working client with all reasons, then the rest.
+
+    ``compact`` (the per-endpoint matrix of a scan report) names only the clients that fail
+    or warn; unknown ones are counted per reason and working ones only in the summary line,
+    so that a quick scan of many endpoints does not bury the findings. ``verbose`` wins.
+    """
     title = Text()
     title.append("Clients".ljust(18) if indent else "Clients ", style="bold")
     title.append(_summary(matrix))
@@ -125,12 +152,14 @@ def render_matrix(
         for v in chosen:
             groups.setdefault(tuple((r.text, r.fix) for r in v.reasons), []).append(v)
         for members in groups.values():
-            if len(members) == 1:
+            if compact and outcome is ClientOutcome.UNKNOWN:
+                _unknown_group(console, members, indent + 2)
+            elif len(members) == 1:
                 _verdict(console, members[0], indent + 2)
             else:
                 _group(console, members, indent + 2)
     works = [v for v in matrix.verdicts if v.outcome is ClientOutcome.WORKS]
-    if works:
+    if works and (verbose or not compact):
         if verbose:
             for v in works:
                 _verdict(console, v, indent + 2)
@@ -177,4 +206,4 @@ def render_endpoint_clients(
     """The matrix of ``endpoint`` in ``report``, if it has one (called by report.terminal)."""
     for matrix in report.clients:
         if matrix.endpoint == endpoint:
-            render_matrix(console, matrix, indent=4, verbose=verbose)
+            render_matrix(console, matrix, indent=4, verbose=verbose, compact=True)
