@@ -22,6 +22,7 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import dns.asyncresolver
 import dns.exception
@@ -36,8 +37,11 @@ from vedette.probe.transport import scanner_ssl_context
 from vedette.resolve import Resolver
 from vedette.scale.targets import Exclusions
 from vedette.scan import ScanOptions
-from vedette.store.db import PendingTarget, Store, TargetResult
+from vedette.store.records import PendingTarget, TargetResult
 from vedette.targets import parse_target, plan_ports
+
+if TYPE_CHECKING:
+    from vedette.store.db import Store
 
 __all__ = ["FleetSettings", "Progress", "RateLimiter", "RunStats", "run_targets"]
 

@@ -10,11 +10,14 @@ Each target is stored in canonical form, so ``IMAPS://Mail.Example.org`` and
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from vedette.scale.runner import FleetSettings
 from vedette.scale.targets import TargetLine, expand_line, order_key
-from vedette.store.db import Store
 from vedette.targets import TargetSpec, plan_ports
+
+if TYPE_CHECKING:
+    from vedette.store.db import Store
 
 __all__ = ["canonical", "spool"]
 

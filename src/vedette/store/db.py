@@ -48,6 +48,8 @@ from sqlalchemy import event, exc
 from vedette._version import __version__
 from vedette.errors import StoreError
 from vedette.store.codec import observation_from_dict, observation_to_dict
+from vedette.store.records import PendingTarget as PendingTarget
+from vedette.store.records import TargetResult as TargetResult
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -320,34 +322,6 @@ class FleetScan:
     finished_at: datetime | None
     total: int
     done: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PendingTarget:
-    """A spooled target whose results are not stored yet."""
-
-    target_id: int
-    target: str
-    pin: str
-    order_key: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TargetResult:
-    """What probing one spooled target gave, written with ``record_results``.
-
-    Attributes:
-        observations: one per endpoint the target expanded to (after exclusions; may be
-            empty when every address was excluded).
-        ptr: reverse name of a bare-IP target, ``None`` when not looked up or absent.
-        depth: ``quick`` or ``full``; a ``--deep`` re-scan stores its full pass beside
-            the quick one.
-    """
-
-    target_id: int
-    observations: tuple[Observation, ...]
-    ptr: str | None = None
-    depth: str = "quick"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
