@@ -30,6 +30,7 @@ from cryptography.x509.oid import NameOID
 from vedette.errors import PkiError, UsageError
 from vedette.pki.ca import _HASHES as _HASH
 from vedette.pki.ca import PrivateKey
+from vedette.x509.names import name_text as name_text
 
 __all__ = [
     "build_csr",
@@ -83,25 +84,6 @@ def general_name(text: str) -> x509.GeneralName:
     if _EMAIL.match(text.strip()):
         return x509.RFC822Name(text.strip())
     return x509.DNSName(_dns(text))
-
-
-def name_text(name: x509.GeneralName) -> str:
-    """``DNS:x``, ``IP:x``, ``email:x``, ``URI:x`` (OpenSSL's spelling)."""
-    if isinstance(name, x509.DNSName):
-        return f"DNS:{name.value}"
-    if isinstance(name, x509.IPAddress):
-        return f"IP:{name.value}"
-    if isinstance(name, x509.RFC822Name):
-        return f"email:{name.value}"
-    if isinstance(name, x509.UniformResourceIdentifier):
-        return f"URI:{name.value}"
-    if isinstance(name, x509.DirectoryName):
-        return f"DirName:{name.value.rfc4514_string()}"
-    if isinstance(name, x509.RegisteredID):
-        return f"RID:{name.value.dotted_string}"
-    if isinstance(name, x509.OtherName):
-        return f"othername:{name.type_id.dotted_string}"
-    return repr(name)
 
 
 def parse_subject(

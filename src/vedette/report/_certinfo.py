@@ -22,6 +22,8 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
+from vedette.x509.names import name_text
+
 if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import datetime
@@ -100,30 +102,12 @@ def _key_text(cert: x509.Certificate) -> str:
     return type(key).__name__
 
 
-def _san_text(name: x509.GeneralName) -> str:
-    if isinstance(name, x509.DNSName):
-        return f"DNS:{name.value}"
-    if isinstance(name, x509.IPAddress):
-        return f"IP:{name.value}"
-    if isinstance(name, x509.RFC822Name):
-        return f"email:{name.value}"
-    if isinstance(name, x509.UniformResourceIdentifier):
-        return f"URI:{name.value}"
-    if isinstance(name, x509.DirectoryName):
-        return f"DirName:{name.value.rfc4514_string()}"
-    if isinstance(name, x509.RegisteredID):
-        return f"RID:{name.value.dotted_string}"
-    if isinstance(name, x509.OtherName):
-        return f"othername:{name.type_id.dotted_string}"
-    return repr(name)
-
-
 def _sans(cert: x509.Certificate) -> tuple[str, ...]:
     try:
         ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except x509.ExtensionNotFound:
         return ()
-    return tuple(_san_text(n) for n in ext.value)
+    return tuple(name_text(n) for n in ext.value)
 
 
 def describe_certificate(der: bytes) -> CertificateInfo | UnparsedCertificate:

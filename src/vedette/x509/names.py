@@ -196,3 +196,22 @@ def match_certificate(cert: x509.Certificate, target: str) -> NameMatch:
         common_names=cns,
         has_san=has_san,
     )
+
+
+def name_text(name: x509.GeneralName) -> str:
+    """``DNS:x``, ``IP:x``, ``email:x``, ``URI:x`` (OpenSSL's spelling)."""
+    if isinstance(name, x509.DNSName):
+        return f"DNS:{name.value}"
+    if isinstance(name, x509.IPAddress):
+        return f"IP:{name.value}"
+    if isinstance(name, x509.RFC822Name):
+        return f"email:{name.value}"
+    if isinstance(name, x509.UniformResourceIdentifier):
+        return f"URI:{name.value}"
+    if isinstance(name, x509.DirectoryName):
+        return f"DirName:{name.value.rfc4514_string()}"
+    if isinstance(name, x509.RegisteredID):
+        return f"RID:{name.value.dotted_string}"
+    if isinstance(name, x509.OtherName):
+        return f"othername:{name.type_id.dotted_string}"
+    return repr(name)
