@@ -39,6 +39,18 @@ from typing import Any
 from vedette.model import Failure, FailureKind, Stage
 
 _LEGACY_SERVER_CONNECT = getattr(ssl, "OP_LEGACY_SERVER_CONNECT", 0x4)
+
+# Memory per connection. asyncio's TLS layer (``asyncio.sslproto.SSLProtocol``) allocates a
+# read buffer of ``max_size`` bytes (256 KiB) for every TLS connection, written once in full,
+# so 5,000 connections in flight cost 1.3 GB in buffers alone. A TLS record carries at most
+# 16 KiB of plaintext and vedette reads replies of a few KiB, so 16 KiB loses nothing but a
+# few extra loop iterations on bulk data, which a scanner never receives. ``max_size`` is a
+# documented-in-source class attribute read at each protocol's construction; setting it here
+# affects every TLS connection of the process, which is vedette's own.
+_SSL_READ_BUFFER = 16 * 1024
+_sslproto = getattr(asyncio, "sslproto", None)
+if _sslproto is not None and getattr(_sslproto.SSLProtocol, "max_size", 0) > _SSL_READ_BUFFER:
+    _sslproto.SSLProtocol.max_size = _SSL_READ_BUFFER
 # ``_ssl.ENCODING_DER``: the argument of ``_ssl.Certificate.public_bytes`` for DER output.
 _ENCODING_DER: int = getattr(getattr(ssl, "_ssl", None), "ENCODING_DER", 2)
 
