@@ -176,3 +176,19 @@ def test_nodes_behind_one_name_that_differ():
     # Different names are different services: no comparison.
     c = obs(Service.IMAP, DOVECOT_OPEN, ip="192.0.2.2", host="other.example.test")
     assert "endpoint.inconsistent" not in ids(a, c)
+
+
+def test_old_version_defers_to_a_complete_enumeration():
+    from dataclasses import replace
+
+    from vedette.tls.result import TlsScan
+
+    tls = TlsObservation(version="TLSv1", cipher="AES128-SHA", sni=None, chain_der=())
+    quick = obs(Service.IMAPS, None, tls=tls, starttls=None)
+    assert "tls.old-version" in ids(quick)
+    full = replace(quick, tls_scan=TlsScan(versions=(0x0301,)))
+    found = ids(full)
+    assert "tls.old-version" not in found
+    assert "tls.tls10" in found and "tls.no-tls12" in found
+    unfinished = replace(quick, tls_scan=TlsScan(versions=(0x0301,), incomplete=True))
+    assert "tls.old-version" in ids(unfinished)

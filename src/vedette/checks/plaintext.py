@@ -137,5 +137,8 @@ _OLD_VERSIONS = frozenset({"SSLv2", "SSLv3", "TLSv1", "TLSv1.1"})
     references=("RFC 8996",),
 )
 def old_version(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
+    scan = obs.tls_scan
+    if scan is not None and not scan.incomplete and scan.versions:
+        return  # a full enumeration says it precisely: tls.no-tls12, tls.tls10, tls.tls11
     if obs.tls is not None and obs.tls.version in _OLD_VERSIONS:
         yield Hit(detail=f"negotiated {obs.tls.version} ({obs.tls.cipher})")
