@@ -42,8 +42,16 @@ class SimServer:
                 return Answered(ServerAnswer(alert=(2, 47)))  # illegal_parameter
             ours = self.suites.get(TLS13, [])
             pick = self._pick(ours, hello.suites)
+            if any(g not in hello.groups for g, _ in hello.key_shares):
+                return Answered(ServerAnswer(alert=(2, 47)))  # a share for an unoffered group
+            for g, _ in hello.key_shares:
+                if g in self.groups13 and pick is not None:
+                    # A usable share: a real ServerHello for its group, no retry.
+                    return Answered(ServerAnswer(hello=self._hello(TLS13, pick, group=g)))
             group = self._pick(self.groups13, hello.groups)
             if pick is None or group is None:
+                if self.needs_key_share:
+                    return Answered(ServerAnswer(alert=(2, 47)))
                 return Answered(ServerAnswer(alert=(2, 40)))
             return Answered(ServerAnswer(hello=self._hello(TLS13, pick, retry=True, group=group)))
         supported = [v for v in self.suites if v <= hello.version and v != TLS13]
@@ -193,6 +201,23 @@ def test_tls13_server_that_refuses_an_empty_key_share():
     result, _ = run(server, versions=(TLS13,))
     assert result.versions == (TLS13,)
     assert set(result.suites_for(TLS13)) == {0x1301, 0x1302}
+
+
+def test_tls13_groups_of_a_server_that_refuses_an_empty_key_share():
+    # X448 and P-384 are taken from a share; P-256 is named by a HelloRetryRequest when the
+    # share offered is for a group the server lacks (P-521); ffdhe groups cannot be shared.
+    groups = [0x001E, 0x0017, 0x0018]
+    server = SimServer(suites={TLS13: [0x1301]}, groups13=groups, needs_key_share=True)
+    result, sent = run(server, versions=(TLS13,))
+    assert result.versions == (TLS13,)
+    assert set(result.groups) == set(groups)
+    assert len(result.groups) == 3
+    assert sent <= 12
+    # Without the share fallback the same server would show no group at all beyond the first.
+    server = SimServer(suites={TLS13: [0x1301]}, groups13=[0x0017, 0x0100], needs_key_share=True)
+    result, _ = run(server, versions=(TLS13,))
+    assert 0x0017 in result.groups
+    assert result.incomplete  # ffdhe2048 could not be tested without a share
 
 
 def test_deflate_is_offered_once_per_version_and_detected():

@@ -35,9 +35,13 @@ Outcomes the driver reports:
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Generator
 from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric import ec, x448
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from vedette.tls.hello import (
     EXT_ENCRYPT_THEN_MAC,
@@ -125,6 +129,7 @@ class _Facts:
         self.fallback: bool | None = None
         self.cert_request: ClientCertRequest | None = None
         self.leaves: list[bytes] = []
+        self.needs_share = False  # TLS 1.3 hellos must carry a key share to be answered
         self.leaf_without_sni: bytes | None = None
         self.incomplete: list[str] = []
 
@@ -403,6 +408,9 @@ class Planner:
                     shares = (X25519_SHARE,)
                     hello = self._hello(TLS13, tuple(remaining), key_shares=shares)
                     out = yield self._probe(hello, "TLS 1.3 suites (key share)")
+                    self._f.needs_share = isinstance(out, Answered) and (
+                        out.answer.hello is not None and out.answer.hello.version == TLS13
+                    )
             if isinstance(out, Unanswered):
                 self._unanswered("TLS 1.3 suites", out)
                 return
@@ -440,16 +448,36 @@ class Planner:
         suites = tuple(f.accepted[TLS13])
         remaining = [g for g in tls13_groups() if g not in f.groups13]
         while remaining:
-            hello = self._hello(TLS13, suites, groups=tuple(remaining))
+            shares: tuple[tuple[int, bytes], ...] = ()
+            if f.needs_share:
+                # The server refuses an empty key_share, so each hello carries a real share
+                # for one offered group (RFC 8446 §4.2.8: only for a group also offered in
+                # supported_groups). The server either takes it (the group is supported) or
+                # asks for another offered group by HelloRetryRequest: one group learnt per
+                # connection either way. A refusal condemns only the group of the share.
+                testable = [g for g in remaining if key_share_for(g) is not None]
+                if not testable:
+                    if remaining:
+                        self._f.incomplete.append(
+                            "TLS 1.3 groups: no key share can be built for "
+                            + ", ".join(f"0x{g:04x}" for g in remaining)
+                        )
+                    return
+                share = key_share_for(testable[0])
+                assert share is not None
+                shares = ((testable[0], share),)
+            hello = self._hello(TLS13, suites, groups=tuple(remaining), key_shares=shares)
             out = yield self._probe(hello, "TLS 1.3 groups")
             if isinstance(out, Unanswered):
                 self._unanswered("TLS 1.3 groups", out)
                 return
-            if not isinstance(out, Answered) or out.answer.hello is None:
-                return
-            g = out.answer.hello.group
+            h = out.answer.hello if isinstance(out, Answered) else None
+            g = h.group if h is not None and h.version == TLS13 else None
             if g is None or g not in remaining:
-                return
+                if not shares:
+                    return
+                remaining.remove(shares[0][0])
+                continue
             f.groups13.append(g)
             remaining.remove(g)
 
@@ -546,3 +574,27 @@ class Planner:
                 f.fallback = a.alert[1] == ALERT_INAPPROPRIATE_FALLBACK
             elif a.hello is not None:
                 f.fallback = False
+
+
+@functools.cache
+def key_share_for(group: int) -> bytes | None:
+    """A valid public key share for ``group``, or None for groups without one here.
+
+    Deterministic (private key 1 for the NIST curves: the base point, a valid public key; a
+    fixed scalar for X448): the handshake is abandoned after the ServerHello, so the share
+    only has to pass the server's point validation, never to be secret.
+    """
+    if group == X25519_SHARE[0]:
+        return X25519_SHARE[1]
+    curves: dict[int, ec.EllipticCurve] = {
+        0x0017: ec.SECP256R1(),
+        0x0018: ec.SECP384R1(),
+        0x0019: ec.SECP521R1(),
+    }
+    if group in curves:
+        key = ec.derive_private_key(1, curves[group]).public_key()
+        return key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+    if group == 0x001E:
+        priv = x448.X448PrivateKey.from_private_bytes(bytes([9]) * 56)
+        return priv.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return None
