@@ -182,3 +182,13 @@ def test_json_and_terminal_show_the_enumeration():
     assert "2 suite(s), server order: TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256" in text
     assert "14 connection(s)" in text
     assert "Without SNI:" in text and "another certificate" in text
+
+
+def test_tls_scan_stored_before_resumption_was_probed_still_loads() -> None:
+    from vedette.store._tls_codec import tls_scan_from_dict, tls_scan_to_dict
+    from vedette.tls.result import TlsScan
+
+    stored = tls_scan_to_dict(TlsScan(versions=(0x0303,), resumption=True))
+    assert tls_scan_from_dict(stored).resumption is True
+    del stored["resumption"]
+    assert tls_scan_from_dict(stored).resumption is None

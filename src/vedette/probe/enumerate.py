@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from vedette.model import Endpoint, FailureKind, Observation, Protocol, Stage, TlsMode
 from vedette.probe.limits import Limits
+from vedette.probe.resumption import probe_resumption
 from vedette.probe.runner import drive_to_starttls
 from vedette.probe.transport import Connection, ProbeFailed
 from vedette.protocols.dialogues import new_dialogue
@@ -40,6 +41,7 @@ from vedette.tls.plan import Answered, Outcome, Planner, Probe, Refused, Unanswe
 from vedette.tls.result import TlsScan
 from vedette.tls.server import FlightReader
 
+_LEGACY = (0x0301, 0x0302, 0x0303)  # versions whose sessions resumption is probed on
 _DIALOGUE = frozenset({Protocol.SMTP, Protocol.IMAP, Protocol.POP3})
 
 
@@ -86,6 +88,7 @@ class _Enumeration:
         planner = Planner(self.ep.host)
         tasks: dict[asyncio.Task[Outcome], Probe] = {}
         timed_out = False
+        resumed: bool | None = None
         try:
             async with asyncio.timeout(self.limits.endpoint_timeout):
                 while not planner.done:
@@ -96,6 +99,10 @@ class _Enumeration:
                     finished, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
                     for task in finished:
                         planner.record(tasks.pop(task), task.result())
+                if any(v in planner.result(connections=0).versions for v in _LEGACY):
+                    async with self.slots:
+                        resumed, used = await probe_resumption(self.ep, self.limits, self.ehlo_name)
+                    self.connections += used
         except TimeoutError:
             timed_out = True
         finally:
@@ -103,7 +110,9 @@ class _Enumeration:
                 task.cancel()
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
-        result = planner.result(connections=self.connections)
+        result = dataclasses.replace(
+            planner.result(connections=self.connections), resumption=resumed
+        )
         if timed_out:
             reason = f"took longer than {self.limits.endpoint_timeout:g} s"
             if result.incomplete_reason:

@@ -22,6 +22,7 @@ _FLAGS = (
     ("heartbeat", "heartbeat"),
     ("extended_master_secret", "extended master secret"),
     ("encrypt_then_mac", "encrypt-then-MAC"),
+    ("resumption", "session resumption"),
 )
 
 

@@ -24,6 +24,7 @@ _FLAGS = (
     "heartbeat",
     "extended_master_secret",
     "encrypt_then_mac",
+    "resumption",
 )
 _CODE_LISTS = ("versions", "groups", "groups_tls12", "dh_bits", "sigalgs")
 
@@ -85,6 +86,8 @@ def _opt_bool(value: object, where: str) -> bool | None:
 
 
 def tls_scan_from_dict(data: object, where: str = "tls_scan") -> TlsScan:
+    if isinstance(data, Mapping) and "resumption" not in data:
+        data = {**data, "resumption": None}  # stored before resumption was probed
     keys = (
         *_CODE_LISTS,
         "suites",

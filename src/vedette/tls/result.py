@@ -58,6 +58,8 @@ class TlsScan:
         compression: the server chose DEFLATE when offered (CRIME).
         session_ticket, ocsp_stapling, heartbeat, extended_master_secret, encrypt_then_mac:
             the server acknowledged the extension in a TLS ≤ 1.2 ServerHello.
+        resumption: a TLS ≤ 1.2 session (ticket or session id) from one full handshake was
+            resumed on a second connection; ``None`` if not tried or no handshake completed.
         client_cert_request: the server asked for a client certificate; ``None`` if not.
         leaf_certificates: distinct leaf certificates (DER) served in TLS ≤ 1.2 flights: an
             RSA and an ECDSA one for a dual-certificate server.
@@ -83,6 +85,7 @@ class TlsScan:
     heartbeat: bool | None = None
     extended_master_secret: bool | None = None
     encrypt_then_mac: bool | None = None
+    resumption: bool | None = None
     client_cert_request: ClientCertRequest | None = None
     leaf_certificates: tuple[bytes, ...] = ()
     leaf_without_sni: bytes | None = None

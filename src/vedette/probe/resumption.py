@@ -1,0 +1,95 @@
+"""Session resumption: does the server resume a TLS 1.2 session it handed out?
+
+Resumption needs a completed handshake (the session's master secret), so this is the one part
+of the enumeration that uses real crypto: Python's ``ssl`` driven over memory BIOs (asyncio's
+``start_tls`` cannot offer a saved ``SSLSession``), on top of vedette's own ``Connection`` so
+that STARTTLS dialogues, timeouts and read bounds are the scanner's usual ones.
+
+TLS 1.2 is pinned: a TLS 1.2 session (ticket or session id) is usable as soon as the handshake
+ends, whereas TLS 1.3 tickets arrive after it, only once the client reads application data.
+Two connections: the first saves the session, the second offers it and reads
+``session_reused``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+
+from vedette.model import Endpoint, Protocol, Stage, TlsMode
+from vedette.probe.limits import Limits
+from vedette.probe.runner import drive_to_starttls
+from vedette.probe.transport import Connection, ProbeFailed, scanner_ssl_context
+from vedette.protocols.dialogues import new_dialogue
+
+_DIALOGUE = frozenset({Protocol.SMTP, Protocol.IMAP, Protocol.POP3})
+
+
+def _context() -> ssl.SSLContext:
+    # Nothing is authenticated here: the question is resumption, not trust.
+    ctx = scanner_ssl_context()
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+async def _handshake(
+    ep: Endpoint,
+    ctx: ssl.SSLContext,
+    limits: Limits,
+    ehlo_name: str,
+    session: ssl.SSLSession | None,
+) -> ssl.SSLObject:
+    assert ep.ip is not None
+    conn = await Connection.connect(ep.ip, ep.port, timeout=limits.connect_timeout)
+    try:
+        if ep.service.tls_mode is TlsMode.STARTTLS and ep.service.protocol in _DIALOGUE:
+            await drive_to_starttls(conn, new_dialogue(ep.service, ehlo_name=ehlo_name), limits)
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        sslobj = ctx.wrap_bio(
+            incoming, outgoing, server_side=False, server_hostname=ep.host, session=session
+        )
+        deadline = asyncio.get_running_loop().time() + limits.read_timeout
+        while True:
+            try:
+                sslobj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                if outgoing.pending:
+                    await conn.write(outgoing.read(), limits.read_timeout, Stage.TLS_HANDSHAKE)
+                chunk = await conn.read(limits.max_read, deadline, Stage.TLS_HANDSHAKE)
+                if not chunk:
+                    raise ConnectionError("closed during the handshake") from None
+                incoming.write(chunk)
+        # A clean close_notify: OpenSSL drops a session from its cache when the connection
+        # ends without one, so an abrupt close would hide session-id resumption.
+        with contextlib.suppress(ssl.SSLError):  # SSLWantReadError: no reply awaited
+            sslobj.unwrap()
+        if outgoing.pending:
+            await conn.write(outgoing.read(), limits.read_timeout, Stage.TLS_HANDSHAKE)
+        # Let the server close first (its close_notify, then EOF; at most a second): the
+        # connection is then really gone before the next one opens under the per-host limit.
+        closing = asyncio.get_running_loop().time() + 1.0
+        with contextlib.suppress(ProbeFailed):
+            while await conn.read(limits.max_read, closing, Stage.TLS_HANDSHAKE):
+                pass
+        return sslobj
+    finally:
+        await conn.close()
+
+
+async def probe_resumption(ep: Endpoint, limits: Limits, ehlo_name: str) -> tuple[bool | None, int]:
+    """(resumed?, connections used); ``None`` when no TLS 1.2 session could be obtained."""
+    ctx = _context()
+    used = 0
+    try:
+        used += 1
+        first = await _handshake(ep, ctx, limits, ehlo_name, None)
+        session = first.session
+        if session is None or (not session.has_ticket and not session.id):
+            return False, used  # neither a ticket nor a session id: nothing to resume
+        used += 1
+        second = await _handshake(ep, ctx, limits, ehlo_name, session)
+        return second.session_reused, used
+    except (ProbeFailed, ssl.SSLError, OSError, ValueError):
+        return None, used
