@@ -67,9 +67,10 @@ async def _handshake(
             sslobj.unwrap()
         if outgoing.pending:
             await conn.write(outgoing.read(), limits.read_timeout, Stage.TLS_HANDSHAKE)
-        # Let the server close first (its close_notify, then EOF; at most a second): the
-        # connection is then really gone before the next one opens under the per-host limit.
-        closing = asyncio.get_running_loop().time() + 1.0
+        # Let the server close first (its close_notify, then EOF): the
+        # connection is then really gone before the next one opens under the per-host limit
+        # (bounded: a mail server waiting for a command after TLS never closes first).
+        closing = asyncio.get_running_loop().time() + 0.3
         with contextlib.suppress(ProbeFailed):
             while await conn.read(limits.max_read, closing, Stage.TLS_HANDSHAKE):
                 pass
