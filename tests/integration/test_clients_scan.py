@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import secrets
-import shutil
 import socket
 import ssl
 import subprocess
@@ -29,6 +27,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tests.tools import require_program
 from vedette.pki import CertificateAuthority
 from vedette.pki.ca import _resign_sha1, new_key
 
@@ -40,11 +39,7 @@ HOST = "mail.vedette.test"
 
 
 def _openssl() -> str:
-    found = shutil.which("openssl")
-    if found is None:
-        if os.environ.get("VEDETTE_REQUIRE_REAL_SERVERS"):
-            pytest.fail("openssl is not installed")
-        pytest.skip("openssl is not installed")
+    found = require_program("openssl")
     return found
 
 

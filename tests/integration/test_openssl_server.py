@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -13,6 +11,7 @@ import time
 
 import pytest
 
+from tests.tools import require_program
 from vedette.pki.ca import CertificateAuthority
 
 
@@ -24,11 +23,7 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def s_server(tmp_path, *flags: str):
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        if os.environ.get("VEDETTE_REQUIRE_REAL_SERVERS"):
-            pytest.fail("openssl is not installed")
-        pytest.skip("openssl is not installed")
+    openssl = require_program("openssl")
     root = CertificateAuthority.create_root("s_server test root")
     leaf = root.issue_server(["tls.vedette.test"], key_spec="rsa:2048")
     (tmp_path / "root.pem").write_bytes(root.issued.cert_pem())

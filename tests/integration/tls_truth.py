@@ -8,9 +8,7 @@ uses vedette's TLS code.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import socket
 import subprocess
 import time
@@ -20,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.tools import require_program
 from vedette.pki.ca import CertificateAuthority
 
 VERSION_FLAGS = {0x0301: "-tls1", 0x0302: "-tls1_1", 0x0303: "-tls1_2", 0x0304: "-tls1_3"}
@@ -68,11 +67,7 @@ SIGALGS = {
 
 
 def openssl() -> str:
-    path = shutil.which("openssl")
-    if path is None:
-        if os.environ.get("VEDETTE_REQUIRE_REAL_SERVERS"):
-            pytest.fail("openssl is not installed")
-        pytest.skip("openssl is not installed")
+    path = require_program("openssl")
     return path
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -14,6 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, SignatureAlgorithmOID
 
+from tests.tools import require_program
 from vedette.pki import CertificateAuthority, Issued, new_key, self_signed_server
 
 if TYPE_CHECKING:
@@ -215,11 +215,11 @@ def test_results_are_immutable(inter: CertificateAuthority):
         leaf.cert = leaf.cert  # type: ignore[misc]
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not installed")
 @pytest.mark.parametrize("hash_alg", ["sha256", "sha1"])
 def test_openssl_verifies_chain_against_root(
     tmp_path: Path, root: CertificateAuthority, inter: CertificateAuthority, hash_alg: str
 ):
+    require_program("openssl")
     leaf = inter.issue_server(["mail.example.test", "127.0.0.1"], hash_alg=hash_alg)
     (tmp_path / "root.pem").write_bytes(root.issued.cert_pem())
     (tmp_path / "chain.pem").write_bytes(inter.chain_pem())
@@ -248,8 +248,8 @@ def test_openssl_verifies_chain_against_root(
     assert "leaf.pem: OK" in res.stdout
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not installed")
 def test_openssl_rejects_expired(tmp_path: Path, root: CertificateAuthority):
+    require_program("openssl")
     leaf = root.issue_server(
         ["x.example.test"], not_before=datetime.now(UTC) - timedelta(days=100), days=10
     )
