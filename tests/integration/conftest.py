@@ -8,7 +8,6 @@ run that silently skipped every real-server test would prove nothing.
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 import pytest
@@ -29,22 +28,17 @@ from tests.integration.realservers import (
     start_dovecot,
     start_postfix,
 )
+from tests.tools import unavailable
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-
-
-def _require_real_servers() -> bool:
-    return os.environ.get("VEDETTE_REQUIRE_REAL_SERVERS", "") not in ("", "0")
 
 
 def _started(start: Callable[[], RunningServer]) -> Iterator[RunningServer]:
     try:
         server = start()
     except ServerUnavailable as exc:
-        if _require_real_servers():
-            pytest.fail(f"VEDETTE_REQUIRE_REAL_SERVERS is set but {exc}", pytrace=False)
-        pytest.skip(str(exc))
+        unavailable(str(exc))
     try:
         yield server
     finally:

@@ -8,13 +8,13 @@ vedette simulates for the ``java-17`` profile with that root given as ``--ca``.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 
 import pytest
 
 from tests.integration.test_clients_scan import HOST, _build, s_server, scan, verdicts
+from tests.tools import unavailable
 
 PROBE = """
 import java.io.FileInputStream;
@@ -65,9 +65,7 @@ def probe(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     """``java -cp DIR Probe``, compiled once for the module."""
     java, javac = shutil.which("java"), shutil.which("javac")
     if java is None or javac is None:
-        if os.environ.get("VEDETTE_REQUIRE_REAL_SERVERS"):
-            pytest.fail("java/javac are not installed (scripts/install-deps installs a JDK)")
-        pytest.skip("java is not installed")
+        unavailable("java/javac are not installed")
     out = tmp_path_factory.mktemp("javaprobe")
     (out / "Probe.java").write_text(PROBE)
     subprocess.run([javac, "-d", str(out), str(out / "Probe.java")], check=True, timeout=120)

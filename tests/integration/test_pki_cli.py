@@ -29,6 +29,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
+from tests.tools import require_program, unavailable
 from vedette import cli
 from vedette.pki import CertificateAuthority, self_signed_server
 
@@ -38,11 +39,7 @@ HOST = "mail.pkitest.test"
 
 
 def _require_openssl() -> str:
-    if OPENSSL is None:
-        if os.environ.get("VEDETTE_REQUIRE_REAL_SERVERS", "") not in ("", "0"):
-            pytest.fail("openssl is not installed (./scripts/install-deps installs it)")
-        pytest.skip("openssl is not installed")
-    return OPENSSL
+    return require_program("openssl")
 
 
 def vedette(*args: str | Path, cwd: Path, ok: bool = True) -> subprocess.CompletedProcess[str]:
@@ -1015,9 +1012,7 @@ def dovecot_vedette_ca(realservers_lock: None) -> Iterator[tuple[Path, object]]:
     try:
         server = rs.start_dovecot(spec)
     except rs.ServerUnavailable as exc:
-        if os.environ.get("VEDETTE_REQUIRE_REAL_SERVERS", "") not in ("", "0"):
-            pytest.fail(f"VEDETTE_REQUIRE_REAL_SERVERS is set but {exc}", pytrace=False)
-        pytest.skip(str(exc))
+        unavailable(str(exc))
     try:
         yield directory, server
     finally:

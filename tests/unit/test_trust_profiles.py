@@ -10,12 +10,12 @@ purpose (``reference_differs``) the test checks the stated difference instead.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
 
+from tests.tools import unavailable
 from vedette.trust._data import GROUP_CODES, SIGALG_CODES, VERSIONS, trust_data
 
 TESTSSL = Path("/etc/testssl/client-simulation.txt")
@@ -58,9 +58,7 @@ def parse_client_hello(record: bytes) -> dict[str, list[int]]:
 
 def _testssl_clients() -> dict[str, dict[str, object]]:
     if not TESTSSL.exists():
-        if os.environ.get("VEDETTE_REQUIRE_REAL_SERVERS"):
-            pytest.fail("testssl.sh is not installed (scripts/install-deps installs it)")
-        pytest.skip("testssl.sh is not installed")
+        unavailable("testssl.sh is not installed")
     out: dict[str, dict[str, object]] = {}
     for block in TESTSSL.read_text(encoding="utf-8", errors="replace").split("names+=(")[1:]:
         name = block.split('"')[1]
