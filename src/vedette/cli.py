@@ -2,6 +2,9 @@
 
 Each command is a module of ``vedette.commands`` (``NAME``, ``HELP``, ``add_arguments``,
 ``run``), listed in ``COMMAND_MODULES``; adding a command means adding a module and a line here.
+``vedette COMMAND ...`` imports that command's module only (start-up time: ``cert`` and ``ca``
+pull in the PKI code, ``scan`` the probes); ``vedette --help`` and usage errors before a
+command name import them all, to list them.
 
 Exit status (every command): 0 when no finding reaches ``--fail-on`` (default ``high``), 1 when
 one does, 2 on a usage error or when no endpoint could be scanned at all. Errors are one line on
@@ -20,15 +23,16 @@ from typing import NoReturn
 from vedette._version import __version__
 from vedette.errors import VedetteError
 
-COMMAND_MODULES: tuple[str, ...] = (
-    "vedette.commands.scan",
-    "vedette.commands.report",
-    "vedette.commands.checks",
-    "vedette.commands.demo",
-    "vedette.commands.key",
-    "vedette.commands.cert",
-    "vedette.commands.ca",
-)
+#: Command name -> its module (whose ``NAME`` is that name), in the order ``--help`` lists them.
+COMMAND_MODULES: dict[str, str] = {
+    "scan": "vedette.commands.scan",
+    "report": "vedette.commands.report",
+    "checks": "vedette.commands.checks",
+    "demo": "vedette.commands.demo",
+    "key": "vedette.commands.key",
+    "cert": "vedette.commands.cert",
+    "ca": "vedette.commands.ca",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,12 +43,15 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def _commands() -> dict[str, ModuleType]:
-    modules = (importlib.import_module(m) for m in COMMAND_MODULES)
-    return {mod.NAME: mod for mod in modules}
+def _commands(only: str | None = None) -> dict[str, ModuleType]:
+    names = [only] if only is not None else list(COMMAND_MODULES)
+    return {name: importlib.import_module(COMMAND_MODULES[name]) for name in names}
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+def build_parser(
+    only: str | None = None,
+) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The parser of every command, or of command ``only`` alone (its module alone imported)."""
     parser = _Parser(
         prog="vedette",
         description="A lookout for mail servers: TLS, certificates, plaintext logins, and fixes.",
@@ -52,7 +59,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     parser.add_argument("--version", action="version", version=f"vedette {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     subparsers: dict[str, argparse.ArgumentParser] = {}
-    for name, mod in _commands().items():
+    for name, mod in _commands(only).items():
         p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
         mod.add_arguments(p)
         p.set_defaults(run=mod.run)
@@ -61,8 +68,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser, subparsers = build_parser()
     args_list = list(sys.argv[1:] if argv is None else argv)
+    command = args_list[0] if args_list and args_list[0] in COMMAND_MODULES else None
+    parser, subparsers = build_parser(command)
     # Options may come between targets (`scan a.example --json b.example`): argparse only
     # supports that through parse_intermixed_args, which refuses subparsers, so parse the
     # command's own arguments with its own parser.

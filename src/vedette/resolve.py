@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-
-import dns.asyncresolver
-import dns.exception
-import dns.resolver
+from typing import TYPE_CHECKING
 
 from vedette.errors import ResolveError, UsageError
+
+if TYPE_CHECKING:
+    import dns.asyncresolver
 
 
 def parse_resolver(text: str) -> tuple[str, int]:
@@ -48,18 +48,31 @@ class Resolver:
     """Resolves names to every A and AAAA address, with a bounded time per query."""
 
     def __init__(self, nameserver: tuple[str, int] | None = None, *, timeout: float = 5.0):
-        if nameserver is None:
-            try:
-                self._resolver = dns.asyncresolver.Resolver(configure=True)
-            except dns.resolver.NoResolverConfiguration:
-                self._resolver = dns.asyncresolver.Resolver(configure=False)
-        else:
-            self._resolver = dns.asyncresolver.Resolver(configure=False)
-            self._resolver.nameservers = [nameserver[0]]
-            self._resolver.port = nameserver[1]
-        self._resolver.lifetime = timeout
-        self._resolver.timeout = timeout
+        self._nameserver = nameserver
+        self._timeout = timeout
+        # Made at the first lookup: a scan of addresses only needs neither dnspython (whose
+        # import is a noticeable part of start-up) nor /etc/resolv.conf.
+        self._resolver: dns.asyncresolver.Resolver | None = None
         self._cache: dict[str, asyncio.Future[tuple[str, ...]]] = {}
+
+    def _dns(self) -> dns.asyncresolver.Resolver:
+        if self._resolver is None:
+            import dns.asyncresolver
+            import dns.resolver
+
+            if self._nameserver is None:
+                try:
+                    resolver = dns.asyncresolver.Resolver(configure=True)
+                except dns.resolver.NoResolverConfiguration:
+                    resolver = dns.asyncresolver.Resolver(configure=False)
+            else:
+                resolver = dns.asyncresolver.Resolver(configure=False)
+                resolver.nameservers = [self._nameserver[0]]
+                resolver.port = self._nameserver[1]
+            resolver.lifetime = self._timeout
+            resolver.timeout = self._timeout
+            self._resolver = resolver
+        return self._resolver
 
     async def resolve(self, name: str) -> tuple[str, ...]:
         """All addresses of ``name`` (IPv4 first), or ResolveError with the reason."""
@@ -85,8 +98,11 @@ class Resolver:
         raise ResolveError(errors[0] if errors else f"{name} has no A or AAAA record")
 
     async def _query(self, name: str, rdtype: str) -> tuple[str, ...]:
+        import dns.exception
+        import dns.resolver
+
         try:
-            answer = await self._resolver.resolve(name, rdtype, search=False)
+            answer = await self._dns().resolve(name, rdtype, search=False)
         except dns.resolver.NXDOMAIN:
             raise ResolveError(f"{name} does not exist (NXDOMAIN)") from None
         except dns.resolver.NoAnswer:

@@ -21,12 +21,14 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vedette.errors import UsageError, VedetteError
-from vedette.trust._anchors import _read_file, load_extra_roots
-from vedette.trust._data import _profiles, trust_data
-from vedette.trust.simulate import ClientOptions, parse_inventory, select_profiles, simulate
+
+if TYPE_CHECKING:
+    # The trust data and the simulation are imported where used: the parsers of scan,
+    # report and demo take these options without loading them.
+    from vedette.trust.simulate import ClientOptions
 
 __all__ = [
     "add_clients_subcommand",
@@ -158,6 +160,9 @@ def options_to_stored(args: argparse.Namespace) -> dict[str, Any]:
 
 def options_from_stored(stored: dict[str, Any]) -> ClientOptions:
     """A :class:`ClientOptions` from :func:`options_to_stored`'s JSON (or ``{}``)."""
+    from vedette.trust._data import _profiles, trust_data
+    from vedette.trust.simulate import ClientOptions, parse_inventory, select_profiles
+
     data = trust_data()
     extra = []
     for i, doc in enumerate(stored.get("profiles") or []):
@@ -236,6 +241,8 @@ def add_clients_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentPars
 
 
 def _list_profiles(json_out: bool) -> int:
+    from vedette.trust._data import trust_data
+
     data = trust_data()
     if json_out:
         doc = [
@@ -258,6 +265,10 @@ def _list_profiles(json_out: bool) -> int:
 
 
 def run_clients(args: argparse.Namespace) -> int:
+    from vedette.trust._anchors import _read_file, load_extra_roots
+    from vedette.trust._data import trust_data
+    from vedette.trust.simulate import select_profiles, simulate
+
     if args.list:
         return _list_profiles(args.json)
     if args.chain is None:

@@ -12,17 +12,19 @@ import json
 import sys
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-
-from vedette import trust
-from vedette.checks import CheckContext, analyse
 from vedette.errors import StoreError
 from vedette.model import Observation, ScanReport, Severity
 from vedette.probe.limits import Limits
-from vedette.trust.matrix import report_matrices
-from vedette.trust.simulate import ClientOptions
+
+if TYPE_CHECKING:
+    # Imported where used: building a command's parser (and a fleet scan, which analyses
+    # later from the store) needs neither rich nor the checks, nor the trust data.
+    from rich.console import Console
+
+    from vedette.checks import CheckContext
+    from vedette.trust.simulate import ClientOptions
 
 DEFAULT_LIMITS = Limits()
 
@@ -69,6 +71,8 @@ def add_output_options(p: argparse.ArgumentParser) -> None:
 
 
 def console() -> Console:
+    from rich.console import Console
+
     return Console(highlight=False, soft_wrap=False)
 
 
@@ -79,6 +83,9 @@ def err(message: str) -> None:
 def context(
     now: datetime, extra_roots: tuple[bytes, ...], clients: ClientOptions | None = None
 ) -> CheckContext:
+    from vedette import trust
+    from vedette.checks import CheckContext
+
     return CheckContext(
         now=now,
         trust_roots_der=trust.mozilla_roots_der() + extra_roots,
@@ -96,6 +103,9 @@ def make_report(
     observations: Sequence[Observation],
     ctx: CheckContext,
 ) -> ScanReport:
+    from vedette.checks import analyse
+    from vedette.trust.matrix import report_matrices
+
     return ScanReport(
         scan_id=scan_id,
         targets=tuple(targets),

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from vedette import trust
 from vedette.commands import _common as c
 from vedette.commands._cert_clients import add_matrix_arguments, options_from_args
 from vedette.errors import UsageError
@@ -137,6 +136,7 @@ def _ehlo(name: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vedette import trust
     from vedette.scale import fleet
 
     if fleet.wanted(args):

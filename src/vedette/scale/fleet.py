@@ -26,7 +26,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vedette import trust
 from vedette.commands import _common as c
 from vedette.errors import StoreError, UsageError
 from vedette.scale.runner import FleetSettings, Progress, RunStats, run_targets
@@ -231,6 +230,8 @@ def _settings(stored: dict[str, Any], exclusions: Exclusions) -> FleetSettings:
 
 
 def _new_options(args: argparse.Namespace, mode: str, exclusions: Exclusions) -> dict[str, Any]:
+    from vedette import trust
+
     extra = trust.load_extra_roots(args.ca)
     stored: dict[str, Any] = {k: getattr(args, k) for k in _STORED_ARGS}
     stored.update(

@@ -24,11 +24,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import dns.asyncresolver
-import dns.exception
-import dns.resolver
-import dns.reversename
-
 from vedette.checks import CheckContext, analyse
 from vedette.errors import ResolveError
 from vedette.model import Endpoint, Observation, Severity
@@ -41,6 +36,8 @@ from vedette.store.records import PendingTarget, TargetResult
 from vedette.targets import parse_target, plan_ports
 
 if TYPE_CHECKING:
+    import dns.asyncresolver
+
     from vedette.store.db import Store
 
 __all__ = ["FleetSettings", "Progress", "RateLimiter", "RunStats", "run_targets"]
@@ -161,6 +158,9 @@ class _HostSlots:
 
 async def reverse_name(resolver: dns.asyncresolver.Resolver, ip: str) -> str | None:
     """The first PTR name of ``ip`` (without the trailing dot), ``None`` when there is none."""
+    import dns.exception
+    import dns.reversename
+
     try:
         answer = await resolver.resolve(dns.reversename.from_address(ip), "PTR")
     except (dns.exception.DNSException, ValueError):
@@ -194,6 +194,8 @@ class _Run:
         self.resolver = Resolver(self.options.resolver, timeout=self.limits.connect_timeout)
         self.ptr_resolver: dns.asyncresolver.Resolver | None = None
         if settings.ptr and self.options.resolver is not None:
+            import dns.asyncresolver  # only here: dnspython is a noticeable part of start-up
+
             r = dns.asyncresolver.Resolver(configure=False)
             r.nameservers = [self.options.resolver[0]]
             r.port = self.options.resolver[1]
