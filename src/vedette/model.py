@@ -227,6 +227,33 @@ class TlsObservation:
     chain_der: tuple[bytes, ...]
 
 
+class DefenceKind(enum.StrEnum):
+    """How a mail server defended itself against the scanner (``vedette.probe.defence``)."""
+
+    TARPIT = "tarpit"  # replies slower than a threshold: a late greeting, bytes trickled
+    RATE_LIMITED = "rate-limited"  # 421 / "too many connections", or resets after successes
+    GREYLISTED = "greylisted"  # 450/451 (4.7.1) temporary rejection of the dialogue
+    CONNECTION_CAP = "connection-cap"  # new connections turned away while others were open
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Defence:
+    """One kind of defence seen on an endpoint, with its evidence.
+
+    Attributes:
+        kind: what the server did.
+        evidence: the server's own words (its reply line, verbatim) or what was measured
+            ("no greeting within 10 s"); escaped only at output.
+        after: connections that got through before the first defended one.
+        hits: connections it turned away or slowed down.
+    """
+
+    kind: DefenceKind
+    evidence: str
+    after: int = 0
+    hits: int = 1
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Observation:
     """Everything seen on one endpoint during one probe.
@@ -243,6 +270,8 @@ class Observation:
         tls_scan: the full TLS enumeration (``vedette scan --mode full``): accepted versions,
             suites, groups…; ``None`` in quick mode or when no TLS was reached. Its own
             ``connections`` are not counted in ``connections``.
+        defences: tarpits, rate limits, greylisting or connection caps met by the probe and
+            the enumeration, one per kind (``vedette.probe.defence``); empty when none.
     """
 
     endpoint: Endpoint
@@ -253,6 +282,7 @@ class Observation:
     failure: Failure | None = None
     connections: int = 1
     tls_scan: TlsScan | None = None
+    defences: tuple[Defence, ...] = ()
 
     @property
     def reachable(self) -> bool:

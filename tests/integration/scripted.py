@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import threading
+import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import dns.flags
 import dns.message
@@ -71,6 +74,12 @@ async def busy_421(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -
     writer.close()
 
 
+async def blocked_554(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    writer.write(b"554 5.7.1 Service unavailable; client host [127.0.0.1] blocked\r\n")
+    await writer.drain()
+    writer.close()
+
+
 async def http_on_imap(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
     await writer.drain()
@@ -85,8 +94,160 @@ BEHAVIOURS: dict[str, Handler] = {
     "byte_by_byte": byte_by_byte,
     "silent": silent,
     "busy_421": busy_421,
+    "blocked_554": blocked_554,
     "http_on_imap": http_on_imap,
 }
+
+
+def server_tls_context(directory: Path) -> ssl.SSLContext:
+    """A server context (OpenSSL through Python's ``ssl``) with a certificate for
+    tls.vedette.test, accepting everything this OpenSSL build still can."""
+    from vedette.pki.ca import CertificateAuthority
+
+    root = CertificateAuthority.create_root("scripted servers test root")
+    leaf = root.issue_server(["tls.vedette.test"], key_spec="rsa:2048")
+    (directory / "leaf.pem").write_bytes(leaf.cert_pem())
+    (directory / "leaf.key").write_bytes(leaf.key_pem())
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(directory / "leaf.pem", directory / "leaf.key")
+    ctx.set_ciphers("ALL:@SECLEVEL=0")
+    return ctx
+
+
+class SmtpFront:
+    """A scripted SMTP server with STARTTLS, speaking TLS with Python's ``ssl`` (OpenSSL).
+
+    The dialogue is scripted (greeting, EHLO with STARTTLS, ``220`` to STARTTLS, then EHLO
+    and QUIT inside TLS), so both the quick probe and the enumeration meet a real TLS stack
+    behind a mail server's defences:
+
+    * ``greeting_delay``: seconds before the greeting (a tarpit: sendmail's greet_pause);
+    * ``refuse_after``: connections served normally; every later one gets ``reply_421``
+      (Postfix anvil once the rate is exceeded), until ``refuse_for`` seconds have passed
+      since the first refusal (``None``: for ever);
+    * ``greylist_first``: the first connections get ``451 4.7.1`` (greylisting), later ones
+      are served.
+
+    ``accepted`` keeps the monotonic time of every accepted connection.
+    """
+
+    def __init__(
+        self,
+        tls: ssl.SSLContext | None = None,
+        *,
+        greeting_delay: float = 0.0,
+        refuse_after: int | None = None,
+        refuse_for: float | None = None,
+        greylist_first: int = 0,
+        reply_421: bytes = b"421 4.7.0 mx.example.test Error: too many connections from "
+        b"127.0.0.1\r\n",
+    ) -> None:
+        self.tls = tls
+        self.greeting_delay = greeting_delay
+        self.refuse_after = refuse_after
+        self.refuse_for = refuse_for
+        self.greylist_first = greylist_first
+        self.reply_421 = reply_421
+        self.accepted: list[float] = []
+        self.served = 0
+        self.refused = 0
+        self._refusing_since: float | None = None
+
+    def _refuse(self, now: float) -> bool:
+        if self.refuse_after is None or self.served < self.refuse_after:
+            return False
+        if self._refusing_since is None:
+            self._refusing_since = now
+        return self.refuse_for is None or now - self._refusing_since < self.refuse_for
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """``handle``, closing the connection whatever happens (for ``asyncio.start_server``)."""
+        try:
+            with contextlib.suppress(Exception):
+                await self.handle(reader, writer)
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        now = time.monotonic()
+        self.accepted.append(now)
+        if len(self.accepted) <= self.greylist_first:
+            writer.write(b"451 4.7.1 Greylisting in action, please come back later\r\n")
+            await writer.drain()
+            return
+        if self._refuse(now):
+            self.refused += 1
+            writer.write(self.reply_421)
+            await writer.drain()
+            return
+        self.served += 1
+        if self.greeting_delay:
+            await asyncio.sleep(self.greeting_delay)
+        writer.write(b"220 mx.example.test ESMTP\r\n")
+        await writer.drain()
+        in_tls = False
+        while line := await reader.readline():
+            verb = line.strip().upper()
+            if verb.startswith((b"EHLO", b"HELO")):
+                offer = b"" if in_tls or self.tls is None else b"250-STARTTLS\r\n"
+                writer.write(b"250-mx.example.test\r\n" + offer + b"250 PIPELINING\r\n")
+            elif verb == b"STARTTLS" and self.tls is not None and not in_tls:
+                writer.write(b"220 2.0.0 Ready to start TLS\r\n")
+                await writer.drain()
+                await writer.start_tls(self.tls)
+                in_tls = True
+                continue
+            elif verb == b"QUIT":
+                writer.write(b"221 2.0.0 Bye\r\n")
+                await writer.drain()
+                return
+            else:
+                writer.write(b"502 5.5.2 Error: command not recognized\r\n")
+            await writer.drain()
+
+
+class ThreadedServer:
+    """Context manager: ``handler`` listening on 127.0.0.1 in a loop of its own thread (for
+    tests that run the CLI in a subprocess). ``port`` is set once entered."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server: asyncio.AbstractServer | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def _run(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        self._tasks.add(task)  # type: ignore[arg-type]
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await self.handler(reader, writer)
+        writer.close()
+        self._tasks.discard(task)  # type: ignore[arg-type]
+
+    async def _start(self) -> None:
+        self._server = await asyncio.start_server(self._run, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _stop(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+
+    def __enter__(self) -> ThreadedServer:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
 
 
 class _Dns(asyncio.DatagramProtocol):

@@ -7,6 +7,7 @@ asserts the status a user sees, the absence of a traceback, and a wall-time boun
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -88,12 +89,16 @@ def test_byte_by_byte_tarpit_hits_the_reply_deadline(servers):
     ep = only_endpoint(doc)
     assert ep["status"] == "timeout"
     assert ep["failure"]["stage"] == "greeting"
+    (defence,) = ep["defences"]
+    assert defence["kind"] == "tarpit"
+    assert re.fullmatch(r"\d+ byte\(s\) of the greeting trickled, then no end", defence["evidence"])
     assert elapsed < 8  # 1.5 s reply deadline, not 0.3 s per byte forever
 
 
 def test_silent_server_times_out(servers):
     doc, rc, elapsed = scan_json(f"pop3://127.0.0.1:{servers.ports['silent']}")
     assert only_endpoint(doc)["status"] == "timeout"
+    assert only_endpoint(doc)["defences"] == []  # one silent connection: no proof of a tarpit
     assert elapsed < 8
 
 
@@ -109,10 +114,25 @@ def test_refused_connection():
     assert elapsed < 8
 
 
-def test_421_greeting_is_unavailable(servers):
+def test_421_too_many_connections_is_a_rate_limit_not_a_refusal(servers):
     doc, rc, elapsed = scan_json(f"smtp://127.0.0.1:{servers.ports['busy_421']}")
     ep = only_endpoint(doc)
     assert ep["status"] == "unavailable"
+    (defence,) = ep["defences"]
+    assert defence["kind"] == "rate-limited"
+    assert defence["evidence"] == (
+        "421 4.7.0 mx.example.test Error: too many connections from 127.0.0.1"
+    )
+    assert "endpoint.defended" in ep["findings"]
+    assert "endpoint.unavailable" not in ep["findings"]
+    assert elapsed < 8
+
+
+def test_554_greeting_is_unavailable_and_no_defence(servers):
+    doc, rc, elapsed = scan_json(f"smtp://127.0.0.1:{servers.ports['blocked_554']}")
+    ep = only_endpoint(doc)
+    assert ep["status"] == "unavailable"
+    assert ep["defences"] == []
     assert "endpoint.unavailable" in ep["findings"]
     assert elapsed < 8
 

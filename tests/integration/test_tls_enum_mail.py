@@ -25,8 +25,8 @@ from tests.integration.realservers import (
     start_postfix,
 )
 from tests.integration.tls_truth import Truth, openssl_ciphers
-from vedette.model import Endpoint, Service
-from vedette.probe.enumerate import RetryPolicy, enumerate_endpoint
+from vedette.model import Defence, DefenceKind, Endpoint, Service
+from vedette.probe.enumerate import RetryPolicy, enumerate_defended, enumerate_endpoint
 from vedette.tls.result import TlsScan
 
 TLS12, TLS13 = 0x0303, 0x0304
@@ -96,6 +96,23 @@ def enumerate_at(ip: str, port: int, service: Service, policy: RetryPolicy) -> T
     return asyncio.run(enumerate_endpoint(ep, policy=policy))
 
 
+def enumerate_defended_at(
+    ip: str, port: int, service: Service, policy: RetryPolicy
+) -> tuple[TlsScan, tuple[Defence, ...]]:
+    ep = Endpoint(host=MAIL_HOST, ip=ip, port=port, service=service)
+    return asyncio.run(enumerate_defended(ep, policy=policy))
+
+
+def assert_anvil(defences: tuple[Defence, ...]) -> Defence:
+    """Postfix anvil's refusal, classified as a rate limit with its reply as evidence."""
+    (d,) = defences
+    assert d.kind is DefenceKind.RATE_LIMITED
+    assert d.evidence.startswith("421 4.7.0 ")
+    assert "mail.realtest.test Error: too many connections from 127.0.0.1" in d.evidence
+    assert d.hits >= 1
+    return d
+
+
 def assert_matches_truth(scan: TlsScan, truth: Truth) -> None:
     assert not scan.incomplete, scan.incomplete_reason
     assert set(scan.versions) == truth.versions()
@@ -123,8 +140,12 @@ def test_backs_off_from_postfix_anvil_and_still_gets_the_exact_answer(postfix_p3
     # Ground truth from the unlimited twin with the same policy (P4 would rate-limit s_client).
     truth = enumerate_at(P3, 587, Service.SUBMISSION, RetryPolicy())
     assert not truth.incomplete
-    scan = enumerate_at(P4, 587, Service.SUBMISSION, RetryPolicy(attempts=6, budget=200))
+    scan, defences = enumerate_defended_at(
+        P4, 587, Service.SUBMISSION, RetryPolicy(attempts=6, budget=200)
+    )
     assert not scan.incomplete, scan.incomplete_reason
+    # 12 connections a second: the first refusal comes after about a second's worth.
+    assert assert_anvil(defences).after <= 12 + 4
     assert scan.versions == truth.versions
     assert {v: set(scan.suites_for(v)) for v in scan.versions} == {
         v: set(truth.suites_for(v)) for v in truth.versions
@@ -134,10 +155,11 @@ def test_backs_off_from_postfix_anvil_and_still_gets_the_exact_answer(postfix_p3
 
 
 def test_tight_budget_marks_incomplete_instead_of_refused(postfix_p4):
-    scan = enumerate_at(
+    scan, defences = enumerate_defended_at(
         P4, 587, Service.SUBMISSION, RetryPolicy(attempts=2, budget=1, backoff=0.05)
     )
     assert scan.incomplete
+    assert_anvil(defences)
     assert "421" in (scan.incomplete_reason or "") or "too many" in (scan.incomplete_reason or "")
 
 

@@ -189,6 +189,7 @@ def _visible(text: str) -> str:
 
 ENDPOINT_KEYS = {
     "tls_scan",
+    "defences",
     "label",
     "host",
     "ip",

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from vedette.checks.registry import CheckContext, Hit, endpoint_check
-from vedette.model import FailureKind, Observation, Severity, Stage
+from vedette.model import DefenceKind, FailureKind, Observation, Severity, Stage
+from vedette.probe.defence import describe
 
 
 def _failure(obs: Observation, *kinds: FailureKind) -> bool:
@@ -67,9 +68,36 @@ def not_protocol(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
     severity=Severity.LOW,
 )
 def unavailable(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
+    if any(d.kind is not DefenceKind.TARPIT for d in obs.defences):
+        return  # a rate limit, greylisting or a cap turned the scanner away: endpoint.defended
     if obs.failure is not None and obs.failure.kind is FailureKind.UNAVAILABLE:
         greeting = obs.dialogue.greeting if obs.dialogue is not None else ()
         yield Hit(detail=obs.failure.detail, evidence=greeting[:3])
+
+
+@endpoint_check(
+    "endpoint.defended",
+    title="The server defended itself against the scanner",
+    explanation="A tarpit (replies later than 3 s, or trickled), a rate limit (421, 'too many "
+    "connections', resets after earlier successes), greylisting (450/451) or a cap on "
+    "simultaneous connections met the scanner's connections. Nothing is wrong with the server; "
+    "but what those connections would have asked is unknown: an incomplete enumeration proves "
+    "what was accepted, not what was refused.",
+    remediation="To get a complete answer, scan from an address the server exempts from its "
+    "limits (Postfix: smtpd_client_event_limit_exceptions; postscreen: "
+    "postscreen_access_list; greylisting: its client whitelist), or scan more gently "
+    "(--per-host 1, --rate) and give the endpoint more time (--endpoint-timeout).",
+    severity=Severity.INFO,
+)
+def defended(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
+    if not obs.defences:
+        return
+    detail = "; ".join(describe(d) for d in obs.defences)
+    if obs.tls_scan is not None and obs.tls_scan.incomplete:
+        detail += ". The TLS enumeration is incomplete: suites not seen may still be accepted"
+    elif obs.failure is not None:
+        detail += f". The probe stopped: {obs.failure.detail}"
+    yield Hit(detail=detail + ".", evidence=tuple(d.evidence for d in obs.defences))
 
 
 @endpoint_check(

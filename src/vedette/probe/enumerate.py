@@ -29,10 +29,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from vedette.model import Endpoint, FailureKind, Observation, Protocol, Stage, TlsMode
+from vedette.model import Defence, Endpoint, FailureKind, Observation, Protocol, Stage, TlsMode
+from vedette.probe.defence import DefenceLog, ReplyTimer, merge
 from vedette.probe.limits import Limits
 from vedette.probe.resumption import probe_resumption
-from vedette.probe.runner import drive_to_starttls
+from vedette.probe.runner import attempt_of, drive_to_starttls
 from vedette.probe.transport import Connection, ProbeFailed
 from vedette.protocols.dialogues import new_dialogue
 from vedette.tls._wire import TlsParseError
@@ -83,6 +84,8 @@ class _Enumeration:
         self.policy = policy
         self.connections = 0
         self.retries_left = policy.budget
+        self.open = 0  # connections of this endpoint open now
+        self.defences = DefenceLog()  # what each connection attempt showed (probe.defence)
 
     async def run(self) -> TlsScan:
         planner = Planner(self.ep.host)
@@ -141,15 +144,22 @@ class _Enumeration:
         try:
             conn = await Connection.connect(ep.ip, ep.port, timeout=self.limits.connect_timeout)
         except ProbeFailed as exc:
+            self.defences.record(attempt_of(exc.failure, None, None, None, others_open=self.open))
             raise _Transient(exc.failure.detail) from None
         self.connections += 1
+        self.open += 1
         try:
+            dialogue = timer = None
             if ep.service.tls_mode is TlsMode.STARTTLS and ep.service.protocol in _DIALOGUE:
-                dialogue = new_dialogue(ep.service, ehlo_name=self.ehlo_name)
+                dialogue, timer = new_dialogue(ep.service, ehlo_name=self.ehlo_name), ReplyTimer()
                 try:
-                    await drive_to_starttls(conn, dialogue, self.limits)
+                    await drive_to_starttls(conn, dialogue, self.limits, timer)
                 except ProbeFailed as exc:
+                    self.defences.record(
+                        attempt_of(exc.failure, dialogue, conn, timer, others_open=self.open - 1)
+                    )
                     raise _Transient(f"{exc.failure.stage.value}: {exc.failure.detail}") from None
+            self.defences.record(attempt_of(None, dialogue, conn, timer, others_open=self.open - 1))
             if probe.hello is None:
                 data = build_ssl2_client_hello(probe.ssl2_kinds, os.urandom(16))
             else:
@@ -161,6 +171,7 @@ class _Enumeration:
                 return Refused(exc.failure.detail, hung_up=True)
             return await self._read_flight(conn, ssl2=probe.hello is None)
         finally:
+            self.open -= 1
             await conn.close()
 
     async def _read_flight(self, conn: Connection, *, ssl2: bool) -> Outcome:
@@ -197,14 +208,31 @@ async def enumerate_endpoint(
     policy: RetryPolicy | None = None,
 ) -> TlsScan:
     """Enumerate what ``endpoint`` accepts; never raises for what the server does."""
+    scan, _ = await enumerate_defended(
+        endpoint, limits=limits, ehlo_name=ehlo_name, slots=slots, policy=policy
+    )
+    return scan
+
+
+async def enumerate_defended(
+    endpoint: Endpoint,
+    *,
+    limits: Limits | None = None,
+    ehlo_name: str = "vedette.invalid",
+    slots: asyncio.Semaphore | None = None,
+    policy: RetryPolicy | None = None,
+) -> tuple[TlsScan, tuple[Defence, ...]]:
+    """``enumerate_endpoint`` and the defences its connections met (``probe.defence``)."""
     limits = limits or Limits()
-    return await _Enumeration(
+    enumeration = _Enumeration(
         endpoint,
         limits,
         ehlo_name,
         slots or asyncio.Semaphore(limits.per_host),
         policy or RetryPolicy(),
-    ).run()
+    )
+    scan = await enumeration.run()
+    return scan, enumeration.defences.defences()
 
 
 async def enumerate_observed(
@@ -227,13 +255,13 @@ async def enumerate_observed(
         if obs.tls is None or obs.endpoint.ip is None:
             return obs
         async with overall:
-            scan = await enumerate_endpoint(
+            scan, defences = await enumerate_defended(
                 obs.endpoint,
                 limits=limits,
                 ehlo_name=ehlo_name,
                 slots=per_ip[obs.endpoint.ip],
                 policy=policy,
             )
-        return dataclasses.replace(obs, tls_scan=scan)
+        return dataclasses.replace(obs, tls_scan=scan, defences=merge(obs.defences, defences))
 
     return tuple(await asyncio.gather(*(one(o) for o in observations)))

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 
 from vedette.errors import NotProtocolError, ProtocolError, ServiceUnavailableError
 from vedette.model import (
+    Defence,
     DialogueObservation,
     Endpoint,
     Failure,
@@ -33,6 +34,7 @@ from vedette.model import (
     TlsMode,
     TlsObservation,
 )
+from vedette.probe.defence import Attempt, DefenceLog, ReplyTimer
 from vedette.probe.limits import Limits
 from vedette.probe.transport import Connection, ProbeFailed, fail, scanner_ssl_context
 from vedette.protocols import Close, NeedData, Send, StartTls
@@ -55,6 +57,7 @@ class _Probe:
         self.conn: Connection | None = None
         self.stage = Stage.CONNECT
         self.tls: TlsObservation | None = None
+        self.timer = ReplyTimer()
 
     @property
     def sni(self) -> str | None:
@@ -98,10 +101,13 @@ class _Probe:
                 action = dialogue.next_action()
             except ProtocolError as exc:
                 raise _protocol_failure(exc, dialogue.stage) from exc
+            if not isinstance(action, NeedData):
+                self.timer.answered(loop.time())
             if isinstance(action, Send):
                 deadline = None
                 await self.conn.write(action.data, self.limits.read_timeout, dialogue.stage)
             elif isinstance(action, NeedData):
+                self.timer.waiting(loop.time(), dialogue.stage)
                 if deadline is None:
                     deadline = loop.time() + self.limits.read_timeout
                 data = await self.conn.read(self.limits.max_read, deadline, dialogue.stage)
@@ -122,6 +128,32 @@ class _Probe:
                     )
                 return
         raise fail(FailureKind.PROTOCOL_ERROR, dialogue.stage, "dialogue did not terminate")
+
+
+def attempt_of(
+    failure: Failure | None,
+    dialogue: MailDialogue | None,
+    conn: Connection | None,
+    timer: ReplyTimer | None,
+    *,
+    others_open: int = 0,
+) -> Attempt:
+    """What ``vedette.probe.defence`` needs to know about one connection attempt."""
+    reply: tuple[str, ...] = ()
+    if failure is not None and failure.kind is FailureKind.UNAVAILABLE and dialogue is not None:
+        seen = dialogue.observation()
+        if failure.stage is not Stage.GREETING and seen.starttls_reply:
+            reply = seen.starttls_reply
+        else:
+            reply = seen.greeting
+    return Attempt(
+        failure=failure,
+        reply=reply,
+        others_open=others_open,
+        slowest_reply=None if timer is None else timer.slowest,
+        slowest_stage=None if timer is None else timer.stage,
+        trickled=0 if conn is None else conn.received_since_write,
+    )
 
 
 def _protocol_failure(exc: ProtocolError, stage: Stage) -> ProbeFailed:
@@ -167,6 +199,9 @@ async def probe_endpoint(
     dialogue_obs: DialogueObservation | None = None
     if probe.dialogue is not None and probe.dialogue.observation() != DialogueObservation():
         dialogue_obs = probe.dialogue.observation()
+    log = DefenceLog()
+    log.record(attempt_of(failure, probe.dialogue, probe.conn, probe.timer))
+    defences: tuple[Defence, ...] = log.defences()
     return Observation(
         endpoint=endpoint,
         started_at=started,
@@ -175,6 +210,7 @@ async def probe_endpoint(
         tls=probe.tls,
         failure=failure,
         connections=0 if probe.conn is None else 1,
+        defences=defences,
     )
 
 
@@ -212,26 +248,32 @@ async def run_probes(
     return tuple(await asyncio.gather(*(one(ep) for ep in endpoints)))
 
 
-async def drive_to_starttls(conn: Connection, dialogue: MailDialogue, limits: Limits) -> None:
+async def drive_to_starttls(
+    conn: Connection, dialogue: MailDialogue, limits: Limits, timer: ReplyTimer | None = None
+) -> None:
     """Drive a STARTTLS-mode ``dialogue`` on ``conn`` until it asks for the handshake.
 
     The same loop as ``_Probe._drive`` minus the handshake: it returns as soon as the
     dialogue says ``StartTls()``, leaving the TLS bytes to the caller (the enumeration writes
     hand-built ClientHellos there). Raises ``ProbeFailed`` like the probe does (421 greeting,
     STARTTLS refused, timeouts, resets); a dialogue that closes without STARTTLS is a failure
-    at its stage.
+    at its stage. ``timer``, when given, learns how long the slowest reply took.
     """
     loop = asyncio.get_running_loop()
     deadline: float | None = None
+    timer = timer or ReplyTimer()
     for _ in range(_MAX_ACTIONS):
         try:
             action = dialogue.next_action()
         except ProtocolError as exc:
             raise _protocol_failure(exc, dialogue.stage) from exc
+        if not isinstance(action, NeedData):
+            timer.answered(loop.time())
         if isinstance(action, Send):
             deadline = None
             await conn.write(action.data, limits.read_timeout, dialogue.stage)
         elif isinstance(action, NeedData):
+            timer.waiting(loop.time(), dialogue.stage)
             if deadline is None:
                 deadline = loop.time() + limits.read_timeout
             data = await conn.read(limits.max_read, deadline, dialogue.stage)

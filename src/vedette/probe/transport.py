@@ -139,6 +139,8 @@ class Connection:
         self.tls_cipher: str | None = None
         self.chain_der: tuple[bytes, ...] = ()
         self.discarded_before_tls = 0
+        #: bytes read since the last write: what a tarpit trickled into a late reply.
+        self.received_since_write = 0
 
     @classmethod
     async def connect(cls, ip: str, port: int, *, timeout: float) -> Connection:
@@ -158,7 +160,9 @@ class Connection:
         """At most ``max_bytes``; ``b""`` at EOF; a TIMEOUT failure past ``deadline``."""
         try:
             async with asyncio.timeout_at(deadline):
-                return await self._reader.read(max_bytes)
+                data = await self._reader.read(max_bytes)
+            self.received_since_write += len(data)
+            return data
         except TimeoutError:
             raise fail(
                 FailureKind.TIMEOUT, stage, f"{self.where} sent no complete reply in time"
@@ -169,6 +173,7 @@ class Connection:
             raise _os_failure(exc, stage, self.where) from exc
 
     async def write(self, data: bytes, timeout: float, stage: Stage) -> None:
+        self.received_since_write = 0
         try:
             self._writer.write(data)
             async with asyncio.timeout(timeout):

@@ -10,6 +10,9 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
+from vedette.model import Defence
+from vedette.probe.defence import describe
+from vedette.report.escape import safe_text
 from vedette.tls.registry import SSL2, group_name, registry, sigalg_name, suite_name, version_name
 from vedette.tls.result import TlsScan
 
@@ -74,7 +77,9 @@ def tls_scan_json(scan: TlsScan | None) -> dict[str, Any] | None:
 Field = Callable[..., None]
 
 
-def render_tls_scan(field: Field, scan: TlsScan | None, *, verbose: bool) -> None:
+def render_tls_scan(
+    field: Field, scan: TlsScan | None, *, verbose: bool, defences: tuple[Defence, ...] = ()
+) -> None:
     """A few lines under the endpoint: versions, suites per version, groups, DH, features.
 
     ``field(console_label, value, style=...)`` is the terminal reporter's one-line printer
@@ -117,6 +122,15 @@ def render_tls_scan(field: Field, scan: TlsScan | None, *, verbose: bool) -> Non
         field("Without SNI", "the same certificate" if same else "another certificate")
     text = f"{scan.connections} connection(s)"
     if scan.incomplete:
-        field("Enumeration", f"{text}, INCOMPLETE: {scan.incomplete_reason}", style="yellow")
+        # Say who stopped the enumeration when a defence was seen: what is missing from the
+        # sets above was not seen refused.
+        why = "; ".join(describe(d) for d in defences) or scan.incomplete_reason or "unknown"
+        if defences and verbose and scan.incomplete_reason:
+            why += f" [{scan.incomplete_reason}]"
+        field(
+            "Enumeration",
+            safe_text(f"{text}, INCOMPLETE: {why}; suites not seen may still be accepted"),
+            style="yellow",
+        )
     else:
         field("Enumeration", text)

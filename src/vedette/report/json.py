@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from vedette._version import __version__
 from vedette.model import Severity
+from vedette.probe.defence import describe
 from vedette.report._certinfo import CertificateInfo, describe_certificate
 from vedette.report._clients_section import matrix_to_json
 from vedette.report._tls_section import tls_scan_json
@@ -92,6 +93,16 @@ def _endpoint(obs: Observation, finding_ids: list[str]) -> dict[str, Any]:
         else {"kind": failure.kind.value, "stage": failure.stage.value, "detail": failure.detail},
         "duration_s": obs.duration_s,
         "connections": obs.connections,
+        "defences": [
+            {
+                "kind": d.kind.value,
+                "evidence": d.evidence,
+                "after": d.after,
+                "hits": d.hits,
+                "summary": describe(d),
+            }
+            for d in obs.defences
+        ],
         "greeting": [] if dialogue is None else list(dialogue.greeting),
         "capabilities_before_tls": None
         if dialogue is None

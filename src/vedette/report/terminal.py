@@ -26,6 +26,7 @@ from rich.padding import Padding
 from rich.text import Text
 
 from vedette.model import FailureKind, Protocol, Severity, Stage, TlsMode
+from vedette.probe.defence import describe as describe_defence
 from vedette.protocols.capabilities import parse_capabilities, plaintext_password_mechanisms
 from vedette.report._certinfo import CertificateInfo, describe_certificate
 from vedette.report._clients_section import render_endpoint_clients
@@ -293,6 +294,8 @@ def _endpoint(
     dialogue = obs.dialogue
     if dialogue is not None and dialogue.greeting:
         _field(console, "Greeting", _s(dialogue.greeting[0]))
+    for defence in obs.defences:
+        _field(console, "Defence", _s(describe_defence(defence)), style="yellow")
     if obs.scanned:
         login, login_style = _login_before_tls(obs)
         _field(console, "TLS before login", login, style=login_style)
@@ -313,7 +316,9 @@ def _endpoint(
     if obs.tls_scan is not None:
         from vedette.report._tls_section import render_tls_scan
 
-        render_tls_scan(partial(_field, console), obs.tls_scan, verbose=verbose)
+        render_tls_scan(
+            partial(_field, console), obs.tls_scan, verbose=verbose, defences=obs.defences
+        )
     if verbose:
         _field(console, "Probe", f"{obs.duration_s:.2f} s, {obs.connections} connection(s)")
         if dialogue is not None and obs.endpoint.service.tls_mode is TlsMode.STARTTLS:

@@ -32,6 +32,8 @@ from typing import Any, TypeVar
 
 from vedette.errors import StoreError
 from vedette.model import (
+    Defence,
+    DefenceKind,
     DialogueObservation,
     Endpoint,
     Failure,
@@ -126,6 +128,12 @@ def observation_to_dict(obs: Observation) -> dict[str, Any]:
     # Optional key, written only in full mode: rows stored before it existed still load.
     if obs.tls_scan is not None:
         out["tls_scan"] = tls_scan_to_dict(obs.tls_scan)
+    # Optional too: written only when the server defended itself.
+    if obs.defences:
+        out["defences"] = [
+            {"kind": d.kind.value, "evidence": d.evidence, "after": d.after, "hits": d.hits}
+            for d in obs.defences
+        ]
     return out
 
 
@@ -308,6 +316,24 @@ def _failure_from_dict(data: object, where: str) -> Failure:
     return failure
 
 
+def _defences_from_dict(data: object, where: str) -> tuple[Defence, ...]:
+    if not isinstance(data, list):
+        raise StoreError(f"{where}: expected a list, got {_kind(data)}")
+    out: list[Defence] = []
+    for i, item in enumerate(data):
+        r = _Reader(item, f"{where}[{i}]")
+        out.append(
+            Defence(
+                kind=r.enum("kind", DefenceKind),
+                evidence=r.text("evidence"),
+                after=r.integer("after", low=0),
+                hits=r.integer("hits", low=0),
+            )
+        )
+        r.done()
+    return tuple(out)
+
+
 def observation_from_dict(d: object) -> Observation:
     """Rebuild an ``Observation`` from ``observation_to_dict``'s output.
 
@@ -326,6 +352,7 @@ def observation_from_dict(d: object) -> Observation:
     tls_raw = r.raw("tls")
     failure_raw = r.raw("failure")
     tls_scan_raw = r.optional("tls_scan")
+    defences_raw = r.optional("defences")
     obs = Observation(
         endpoint=endpoint_from_dict(r.raw("endpoint"), where=r.path("endpoint")),
         started_at=r.time("started_at"),
@@ -339,6 +366,9 @@ def observation_from_dict(d: object) -> Observation:
         tls_scan=None
         if tls_scan_raw is None
         else tls_scan_from_dict(tls_scan_raw, r.path("tls_scan")),
+        defences=()
+        if defences_raw is None
+        else _defences_from_dict(defences_raw, r.path("defences")),
     )
     r.done()
     return obs
