@@ -37,6 +37,7 @@ import warnings
 from typing import Any
 
 from vedette.model import Failure, FailureKind, Stage
+from vedette.probe.limits import admit_connection
 
 _LEGACY_SERVER_CONNECT = getattr(ssl, "OP_LEGACY_SERVER_CONNECT", 0x4)
 
@@ -145,6 +146,7 @@ class Connection:
     @classmethod
     async def connect(cls, ip: str, port: int, *, timeout: float) -> Connection:
         where = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+        await admit_connection()  # the scan's --rate, outside the connect timeout
         try:
             async with asyncio.timeout(timeout):
                 reader, writer = await asyncio.open_connection(ip, port, limit=1 << 20)

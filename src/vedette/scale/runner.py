@@ -10,7 +10,9 @@ again exactly the second kind.
 Limits that hold across the whole run:
 
 * ``concurrency`` endpoints probed at once, and ``per_host`` at once on one address;
-* ``rate``: new connections per second, a token bucket (one connection per endpoint probe);
+* ``rate``: new TCP connections per second, a token bucket (``probe.limits.RateLimiter``)
+  that every connection waits on — the quick probe's, and in full mode every connection of
+  the TLS enumeration, its retries and the resumption probe;
 * the exclusion list, checked again here on the address actually connected to (after
   resolution), whatever was checked when the targets were spooled.
 """
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING
 from vedette.checks import CheckContext, analyse
 from vedette.errors import ResolveError
 from vedette.model import Endpoint, Observation, Severity
+from vedette.probe.limits import RateLimiter, connection_rate
 from vedette.probe.runner import probe_endpoint, unresolved_observation
 from vedette.probe.transport import scanner_ssl_context
 from vedette.resolve import Resolver
@@ -97,33 +99,6 @@ class Progress:
 
     def stop(self) -> None:
         """Called once at the end (also on Ctrl-C)."""
-
-
-class RateLimiter:
-    """A token bucket: at most ``rate`` acquisitions a second, bursts of at most one second's
-    worth. ``None`` means no limit. Waiters are served in order (one lock), so a slow start
-    cannot be overtaken by later arrivals."""
-
-    def __init__(self, rate: float | None, clock: Callable[[], float] = time.monotonic) -> None:
-        self._rate = rate
-        self._clock = clock
-        self._capacity = max(1.0, rate or 1.0)
-        self._tokens = 1.0  # start with one token: no burst at the very start of a sweep
-        self._last = clock()
-        self._lock = asyncio.Lock()
-
-    async def acquire(self) -> None:
-        if self._rate is None:
-            return
-        async with self._lock:
-            while True:
-                now = self._clock()
-                self._tokens = min(self._capacity, self._tokens + (now - self._last) * self._rate)
-                self._last = now
-                if self._tokens >= 1.0:
-                    self._tokens -= 1.0
-                    return
-                await asyncio.sleep((1.0 - self._tokens) / self._rate)
 
 
 class _HostSlots:
@@ -255,14 +230,13 @@ class _Run:
         async with self.overall:
             await self.hosts.acquire(ep.ip)
             try:
-                await self.rate.acquire()
                 obs = await probe_endpoint(
                     ep, limits=self.limits, ehlo_name=self.options.ehlo_name, ssl_context=self.ssl
                 )
                 if depth == "full" and obs.tls is not None:
                     # Full: the TLS enumeration (versions, suites, groups) on top of the quick
-                    # probe. Its connections share this endpoint's slot; the rate limit counts
-                    # the endpoint once.
+                    # probe. Its connections share this endpoint's slot; each one waits for
+                    # the scan's connection rate (``connection_rate`` in ``run_targets``).
                     from vedette.probe.enumerate import enumerate_observed
 
                     (obs,) = await enumerate_observed(
@@ -382,5 +356,7 @@ async def run_targets(
     given) and store the results. ``keep_going`` is asked before each page of targets (a
     Dask shard stops when it loses its lease)."""
     run = _Run(store, scan_id, settings, ctx, progress or Progress())
-    await run.run(lo, hi, keep_going)
+    # Every connection opened by the tasks of this run waits for the one rate limiter.
+    with connection_rate(run.rate):
+        await run.run(lo, hi, keep_going)
     return run.stats

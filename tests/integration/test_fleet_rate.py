@@ -1,0 +1,65 @@
+"""``--rate`` holds for every connection of a full fleet scan, the TLS enumeration's included.
+
+A scripted STARTTLS SMTP server (real TLS through Python's ``ssl``) records the time of
+every connection it accepts; the fleet scan runs in full mode, where each endpoint costs
+dozens of connections (one per accepted suite, version and group, plus resumption). The
+server-side count must stay under the rate over every window, and equal the connections the
+stored results account for.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.integration.scripted import SmtpFront, ThreadedServer, server_tls_context
+
+RATE = 20
+
+
+def vedette(*args: str) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "vedette", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+def test_rate_counts_every_connection_of_a_full_scan(tmp_path: Path) -> None:
+    front = SmtpFront(server_tls_context(tmp_path))
+    db = f"sqlite:///{tmp_path / 'v.db'}"
+    with ThreadedServer(front.serve) as server:
+        targets = tmp_path / "targets"
+        targets.write_text(
+            "".join(f"smtp://n{i}.fleet.test:{server.port} 127.0.0.1\n" for i in range(2))
+        )
+        proc = vedette(
+            "scan", "--targets", str(targets), "--mode", "full", "--rate", str(RATE),
+            "--db", db, "--quiet", "--read-timeout", "5",
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        accepted = sorted(front.accepted)
+    doc = json.loads(vedette("report", "1", "--json", "--db", db).stdout)
+    endpoints = doc["endpoints"]
+    assert len(endpoints) == 2
+    scans = [ep["tls_scan"] for ep in endpoints]
+    assert all(s is not None and not s["incomplete"] for s in scans), scans
+    stored = sum(ep["connections"] + ep["tls_scan"]["connections"] for ep in endpoints)
+    # Every connection the server saw is accounted for in the stored results, and the
+    # enumeration did open many more than the two quick probes.
+    assert stored == len(accepted)
+    assert len(accepted) > 4 * RATE
+    # A token bucket at RATE/s with a burst of one second's worth: any window of W seconds
+    # holds at most RATE * (W + 1) connections. Without the limit the enumeration opens
+    # its dozens of connections in well under a second.
+    for window in (1.0, 2.0):
+        worst = max(sum(1 for t in accepted if start <= t < start + window) for start in accepted)
+        assert worst <= RATE * (window + 1), (window, worst)
+    span = accepted[-1] - accepted[0]
+    assert len(accepted) <= RATE * span + RATE + 1
