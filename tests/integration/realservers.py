@@ -17,10 +17,12 @@ port-to-service logic runs as it does in real life::
     127.0.0.14  D4 Dovecot  pop3 110              ssl = no
     127.0.0.15  D5 Dovecot  imap 143, pop3 110    TLS policy (test_tls_enum_mail.py)
     127.0.0.16  bench       imap 143              benchmarks/tls_enum.py (not in tests)
+    127.0.0.18  D6 Dovecot  imap 143, pop3 110    high-security login mode (test_resumption_real)
     127.0.0.21  P1 Postfix  25, 587               STARTTLS, smtpd_tls_auth_only = no
     127.0.0.22  P2 Postfix  25, 587, 465          smtpd_tls_auth_only = yes, 465 wrapper mode
     127.0.0.23  P3 Postfix  25, 587               TLS policy (test_tls_enum_mail.py)
     127.0.0.24  P4 Postfix  25, 587               P3 + anvil rate limit, loopback not exempt
+    127.0.0.26  P5 Postfix  25, 587               smtpd_tls_session_cache_timeout = 0 (same)
     127.0.0.31  N1 Dovecot  imaps 993             nodes.realtest.test: the right certificate
     127.0.0.32  N2 Dovecot  imaps 993             nodes.realtest.test: a leaf for another name
     127.0.0.53  dnsmasq     5353 (udp+tcp)        A records for the names above

@@ -392,6 +392,39 @@ def compression(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
         yield Hit(detail="the server chose DEFLATE when offered")
 
 
+@endpoint_check(
+    "tls.no-resumption",
+    title="TLS sessions are not resumed",
+    explanation="vedette completed a TLS 1.2 handshake, then offered its session again (ticket "
+    "or session id) on a new connection, and the server ran a full handshake instead. Mail "
+    "clients reconnect often (phones at every wake-up and network change, IMAP clients for "
+    "each extra connection, POP3 at every poll), so each reconnection pays a full handshake: "
+    "an extra round trip on slow mobile links, and a private-key operation on the server. "
+    "Not a security problem.",
+    remediation="Postfix: keep smtpd_tls_session_cache_timeout above 0 (default 3600s; 0 "
+    "disables the session cache and RFC 5077 tickets alike) and tls_session_ticket_cipher "
+    "non-empty (default aes-256-cbc; empty disables tickets); smtpd_tls_session_cache_database "
+    "= btree:${data_directory}/smtpd_scache adds a session-id cache shared by all smtpd "
+    "processes. Dovecot: in its default high-security mode (service imap-login and pop3-login "
+    "with service_count = 1; restart_request_count in 2.4) every connection gets a new login "
+    "process with its own session cache and ticket keys, so nothing is ever resumed; "
+    "high-performance mode (service_count = 0, with process_min_avail) resumes, at the price "
+    "of login processes shared between connections; ssl_options = no_ticket turns tickets "
+    "off. Other servers: enable session tickets or a session cache shared by the processes "
+    "that accept connections.",
+    severity=Severity.INFO,
+    references=("RFC 5077", "RFC 5246 section 7.3"),
+)
+def no_resumption(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
+    scan = _scan(obs)
+    if scan is None or scan.resumption is not False:
+        return
+    detail = "a TLS 1.2 session from a full handshake was not resumed on a second connection"
+    if TLS13 in scan.versions:
+        detail += " (TLS 1.3 clients resume with TLS 1.3 tickets, not tested here)"
+    yield Hit(detail=detail)
+
+
 #: SChannel (Windows) clients fail when the CA list exceeds 16 KiB (Microsoft KB 933430).
 CA_LIST_LIMIT = 16384
 

@@ -1,0 +1,34 @@
+"""tls.no-resumption: only a tested, refused resumption is reported (None means not learnt)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from vedette.checks import CheckContext, analyse
+from vedette.model import Endpoint, Observation, Service
+from vedette.tls.result import TlsScan
+
+EP = Endpoint(host="imap.example.org", ip="192.0.2.1", port=143, service=Service.IMAP)
+NOW = datetime(2026, 5, 1, tzinfo=UTC)
+
+
+def hit(scan: TlsScan) -> str | None:
+    obs = Observation(endpoint=EP, started_at=NOW, duration_s=0.1, tls_scan=scan)
+    found = [f for f in analyse((obs,), CheckContext(now=NOW)) if f.id == "tls.no-resumption"]
+    return found[0].detail if found else None
+
+
+@pytest.mark.parametrize("resumption", [True, None])
+def test_resumed_or_untested_is_silent(resumption):
+    assert hit(TlsScan(versions=(0x0303,), resumption=resumption)) is None
+
+
+def test_not_resumed_is_info_and_says_what_was_tested():
+    detail = hit(TlsScan(versions=(0x0303,), resumption=False))
+    assert detail == (
+        "a TLS 1.2 session from a full handshake was not resumed on a second connection"
+    )
+    with_13 = hit(TlsScan(versions=(0x0303, 0x0304), resumption=False))
+    assert with_13 is not None and "TLS 1.3" in with_13
