@@ -182,7 +182,7 @@ def _stored_version(url: str) -> int:
 
 def test_new_database_gets_current_schema(url: str) -> None:
     with Store.open(url) as store:
-        assert store.schema_version() == SCHEMA_VERSION == len(MIGRATIONS) == 2
+        assert store.schema_version() == SCHEMA_VERSION == len(MIGRATIONS) == 3
     assert _tables(url) == {
         "schema_version",
         "scans",

@@ -285,6 +285,10 @@ class _Bar(Progress):
             "scan", total=total, completed=done, rate=0.0, errors=0, findings=0
         )
 
+    def retotal(self, total: int, done: int) -> None:
+        self._base = done
+        self._bar.update(self._task, total=total, completed=done)
+
     def update(self, stats: RunStats) -> None:
         elapsed = max(1e-6, time.monotonic() - self._t0)
         self._bar.update(
@@ -371,10 +375,12 @@ def _start(
     from_file_or_cidr = bool(args.targets_file) or _has_cidr(args.targets)
     mode = args.mode or ("quick" if from_file_or_cidr else "full")
     stored = _new_options(args, mode, exclusions)
+    # The permutation's key, stored: the cluster runner keys targets it pins with it too.
+    seed = os.urandom(16)
+    stored["seed"] = seed.hex()
     settings = _settings(stored, exclusions)
     shown = list(args.targets) + ([f"--targets {args.targets_file}"] if args.targets_file else [])
     scan_id = store.begin_fleet_scan(shown, stored, datetime.now(UTC), mode)
-    seed = os.urandom(16)
     try:
         spool(
             store,

@@ -97,6 +97,9 @@ class Progress:
     def update(self, stats: RunStats) -> None:
         """Called after each stored batch."""
 
+    def retotal(self, total: int, done: int) -> None:
+        """The scan's size changed before probing (the cluster runner pins named targets)."""
+
     def stop(self) -> None:
         """Called once at the end (also on Ctrl-C)."""
 
@@ -308,6 +311,8 @@ class _Run:
 
         async def work() -> None:
             while (pending := await queue.get()) is not None:
+                if not keep_going():
+                    continue  # stopping: the rest of the page stays pending (drained)
                 result = await self.target(pending)
                 extra = None
                 if self.settings.deep and self.settings.mode == "quick":

@@ -53,7 +53,7 @@ def spooled_rows(
                 continue
             if pin and exclusions.address_excluded(pin):
                 continue
-            yield canonical(spec), pin, order_key(seed, spec)
+            yield canonical(spec), pin, order_key(seed, spec, pin)
 
 
 def spool(

@@ -328,16 +328,25 @@ KEY_BITS = 62
 _HOST_SHIFT = 16
 
 
-def order_key(seed: bytes, spec: TargetSpec) -> int:
+def order_key(seed: bytes, spec: TargetSpec, address: str = "") -> int:
     """A keyed pseudo-random position for a target.
 
     Targets are probed in key order, which scatters consecutive addresses of a sweep (no
     network sees a burst) without holding a shuffled list in memory: the database's index on
-    the key is the permutation. Every target of one host shares the key's high bits, so the
-    targets of a host sit together and a shard boundary on a multiple of 2**16 never splits a
-    host: per-host limits hold even when shards run on different machines.
+    the key is the permutation. The key's high bits come from the address the target
+    connects to when it is known (an IP target, or ``address``: a pinned one), else from its
+    name; so every target of one address (or of one unresolved name) sits together and a
+    shard boundary on a multiple of 2**16 never splits them: per-host limits hold even when
+    shards run on different machines. (The cluster runner pins named targets to their
+    addresses before probing: ``vedette.scale.cluster``.)
     """
-    host = hashlib.blake2b(spec.host.encode(), key=seed, digest_size=8).digest()
+    if address:
+        where = str(ipaddress.ip_address(address))
+    elif spec.is_ip:
+        where = str(ipaddress.ip_address(spec.host))
+    else:
+        where = spec.host
+    host = hashlib.blake2b(where.encode(), key=seed, digest_size=8).digest()
     line = hashlib.blake2b(spec.text.encode(), key=seed, digest_size=8).digest()
     high = int.from_bytes(host, "big") >> (64 - (KEY_BITS - _HOST_SHIFT))
     return (high << _HOST_SHIFT) | (int.from_bytes(line, "big") & 0xFFFF)

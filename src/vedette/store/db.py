@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import sqlalchemy as sa
 from sqlalchemy import event, exc
@@ -64,6 +64,7 @@ __all__ = [
     "FleetScan",
     "PendingTarget",
     "ScanSummary",
+    "ShardState",
     "Store",
     "StoredRow",
     "StoredScan",
@@ -208,6 +209,14 @@ def _v2_new_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
     return targets, shards
 
 
+#: Columns schema version 3 adds to ``scan_shards`` (the Dask runner's budgets), as above.
+_V3_SHARD_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("run", "TEXT"),  # the client run allowed to work the shard; NULL: stopped
+    ("concurrency", "INTEGER"),  # endpoints at once granted to the lease holder
+    ("rate_milli", "INTEGER"),  # its connections per 1000 s; NULL: no rate limit
+)
+
+
 def _v2_endpoint_index(observations: sa.Table) -> sa.Index:
     # The database itself refuses a second row for one endpoint of a scan, whatever a resumed
     # or retried worker does. Rows of version 1 have a NULL key, and NULLs never collide.
@@ -228,6 +237,8 @@ def _current_tables(
         table = scans if table_name == "scans" else observations
         table.append_column(sa.Column(column, types[sql_type], nullable=True))
     targets, shards = _v2_new_tables(metadata)
+    for column, sql_type in _V3_SHARD_COLUMNS:
+        shards.append_column(sa.Column(column, types[sql_type], nullable=True))
     return version, scans, observations, targets, shards
 
 
@@ -252,8 +263,17 @@ def _migrate_1_to_2(conn: Connection) -> None:
     _v2_endpoint_index(observations).create(conn)
 
 
+def _migrate_2_to_3(conn: Connection) -> None:
+    for column, sql_type in _V3_SHARD_COLUMNS:
+        conn.exec_driver_sql(f"ALTER TABLE scan_shards ADD COLUMN {column} {sql_type}")
+
+
 #: ``MIGRATIONS[i]`` upgrades a database from schema version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migrate_0_to_1, _migrate_1_to_2)
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
+    _migrate_0_to_1,
+    _migrate_1_to_2,
+    _migrate_2_to_3,
+)
 #: The schema version this vedette writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -322,6 +342,20 @@ class FleetScan:
     finished_at: datetime | None
     total: int
     done: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShardState:
+    """One shard of a cluster scan: its key range ``[lo, hi)``, the last lease holder, how
+    many leases were granted to a new holder, whether it is done, the client run it is for."""
+
+    shard: int
+    lo: int
+    hi: int
+    owner: str | None
+    attempts: int
+    done: bool
+    run: str | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -923,43 +957,219 @@ class Store:
             ).all()
         return [(int(r.shard), int(r.lo), int(r.hi)) for r in rows]
 
+    def start_shard_run(self, scan_id: int, run: str) -> None:
+        """Hand the open shards of a scan to client run ``run``. A task of an earlier run (a
+        client killed or stopped, whose task still runs on a worker) sees at its next lease
+        renewal that its run is over, stops taking targets and gives its lease back."""
+        with _mapped(f"cannot record shards in {self._url}"), self._writer.begin() as conn:
+            conn.execute(
+                sa.update(_shards)
+                .where(_shards.c.scan_id == scan_id, _shards.c.done == 0)
+                .values(run=run)
+            )
+
+    def stop_shard_run(self, scan_id: int, run: str) -> None:
+        """Ctrl-C on the client: the tasks of ``run`` stop (unless another run took over)."""
+        with _mapped(f"cannot record shards in {self._url}"), self._writer.begin() as conn:
+            conn.execute(
+                sa.update(_shards)
+                .where(_shards.c.scan_id == scan_id, _shards.c.run == run)
+                .values(run=None)
+            )
+
+    def reopen_shards(self, scan_id: int) -> int:
+        """Mark not done the shards that still have pending targets (a target re-pinned into
+        a shard after it finished, a task that stopped early); how many were reopened."""
+        pending = (
+            sa.select(_targets.c.id)
+            .where(
+                _targets.c.scan_id == _shards.c.scan_id,
+                _targets.c.done == 0,
+                _targets.c.order_key >= _shards.c.lo,
+                _targets.c.order_key < _shards.c.hi,
+            )
+            .exists()
+        )
+        with _mapped(f"cannot record shards in {self._url}"), self._writer.begin() as conn:
+            result = conn.execute(
+                sa.update(_shards)
+                .where(_shards.c.scan_id == scan_id, _shards.c.done == 1, pending)
+                .values(done=0)
+            )
+        return int(result.rowcount)
+
     def claim_shard(
-        self, scan_id: int, shard: int, owner: str, now: datetime, lease_until: datetime
-    ) -> bool:
-        """Take (or renew) the lease on a shard. False while another owner's lease runs, or
-        when the shard is done: one worker works a shard at a time."""
+        self,
+        scan_id: int,
+        shard: int,
+        *,
+        owner: str,
+        run: str,
+        now: datetime,
+        lease_until: datetime,
+        budget: tuple[int, int | None],
+        limits: tuple[int, int | None],
+    ) -> Literal["claimed", "wait", "done", "stale"]:
+        """Take the lease on a shard with a budget ``(concurrency, connections per 1000 s)``.
+
+        ``done``: nothing left to do. ``stale``: the shard belongs to another client run.
+        ``wait``: another owner's lease runs, or the budgets of the live leases of the scan
+        plus this one would exceed ``limits`` (the scan's own). The check and the grant are
+        one transaction holding the scan row, so the sum of the budgets of the live leases
+        never exceeds the limits, however many workers come and go.
+        """
         with _mapped(f"cannot claim shard {shard} in {self._url}"), self._writer.begin() as conn:
+            conn.execute(sa.select(_scans.c.id).where(_scans.c.id == scan_id).with_for_update())
             row = conn.execute(
                 sa.select(
-                    _shards.c.owner, _shards.c.lease_until, _shards.c.done, _shards.c.attempts
+                    _shards.c.owner,
+                    _shards.c.lease_until,
+                    _shards.c.done,
+                    _shards.c.attempts,
+                    _shards.c.run,
                 )
                 .where(_shards.c.scan_id == scan_id, _shards.c.shard == shard)
                 .with_for_update()
             ).first()
             if row is None or row.done:
-                return False
-            held = row.owner not in (None, owner) and row.lease_until is not None
-            if held and row.lease_until > now:
-                return False
+                return "done"
+            if row.run != run:
+                return "stale"
+            live = sa.and_(_shards.c.lease_until.is_not(None), _shards.c.lease_until > now)
+            lease = row.lease_until
+            if row.owner not in (None, owner) and lease is not None and lease > now:
+                return "wait"
+            used_c, used_r = conn.execute(
+                sa.select(
+                    sa.func.coalesce(sa.func.sum(_shards.c.concurrency), 0),
+                    sa.func.coalesce(sa.func.sum(_shards.c.rate_milli), 0),
+                ).where(_shards.c.scan_id == scan_id, _shards.c.shard != shard, live)
+            ).one()
+            concurrency, rate_milli = budget
+            limit_c, limit_r = limits
+            if int(used_c) + concurrency > limit_c and int(used_c) > 0:
+                return "wait"
+            over_rate = limit_r is not None and int(used_r) + (rate_milli or 0) > limit_r
+            if over_rate and int(used_r) > 0:
+                return "wait"
             attempts = int(row.attempts) + (0 if row.owner == owner else 1)
             conn.execute(
                 sa.update(_shards)
                 .where(_shards.c.scan_id == scan_id, _shards.c.shard == shard)
-                .values(owner=owner, lease_until=lease_until, attempts=attempts)
+                .values(
+                    owner=owner,
+                    lease_until=lease_until,
+                    attempts=attempts,
+                    concurrency=concurrency,
+                    rate_milli=rate_milli,
+                )
             )
-            return True
+            return "claimed"
 
-    def finish_shard(self, scan_id: int, shard: int, owner: str) -> None:
-        with _mapped(f"cannot finish shard {shard} in {self._url}"), self._writer.begin() as conn:
+    def renew_shard(
+        self, scan_id: int, shard: int, *, owner: str, run: str, lease_until: datetime
+    ) -> tuple[bool, bool]:
+        """Extend ``owner``'s lease: ``(held, current)``. ``held`` is False when the lease
+        was lost (it lapsed and another took it); ``current`` is False when the shard's run
+        is no longer ``run`` (the client stopped, or a resumed scan took over): the holder
+        keeps its lease (its budget stays counted) while it winds down, then finishes."""
+        with _mapped(f"cannot renew shard {shard} in {self._url}"), self._writer.begin() as conn:
+            row = conn.execute(
+                sa.select(_shards.c.owner, _shards.c.done, _shards.c.run)
+                .where(_shards.c.scan_id == scan_id, _shards.c.shard == shard)
+                .with_for_update()
+            ).first()
+            if row is None or row.owner != owner:
+                return False, False
             conn.execute(
                 sa.update(_shards)
-                .where(
-                    _shards.c.scan_id == scan_id,
-                    _shards.c.shard == shard,
-                    _shards.c.owner == owner,
-                )
-                .values(done=1, lease_until=None)
+                .where(_shards.c.scan_id == scan_id, _shards.c.shard == shard)
+                .values(lease_until=lease_until)
             )
+            return True, row.run == run and not row.done
+
+    def finish_shard(self, scan_id: int, shard: int, owner: str) -> bool:
+        """Give ``owner``'s lease back; the shard is marked done (True) only when none of its
+        targets is pending (a task that stopped early leaves it open for another run)."""
+        with _mapped(f"cannot finish shard {shard} in {self._url}"), self._writer.begin() as conn:
+            row = conn.execute(
+                sa.select(_shards.c.owner, _shards.c.lo, _shards.c.hi)
+                .where(_shards.c.scan_id == scan_id, _shards.c.shard == shard)
+                .with_for_update()
+            ).first()
+            if row is None or row.owner != owner:
+                return False
+            left = conn.execute(
+                sa.select(_targets.c.id)
+                .where(
+                    _targets.c.scan_id == scan_id,
+                    _targets.c.done == 0,
+                    _targets.c.order_key >= row.lo,
+                    _targets.c.order_key < row.hi,
+                )
+                .limit(1)
+            ).first()
+            conn.execute(
+                sa.update(_shards)
+                .where(_shards.c.scan_id == scan_id, _shards.c.shard == shard)
+                .values(done=1 if left is None else 0, lease_until=None)
+            )
+            return left is None
+
+    def pin_targets(
+        self, scan_id: int, pins: Sequence[tuple[int, Sequence[tuple[str, str, int]]]]
+    ) -> int:
+        """Replace pending targets by pinned ones: for each ``(target_id, rows)``, the
+        ``(target, pin, order_key)`` rows are added (repeats dropped) and the target is marked
+        done without results, in one transaction. A target done meanwhile is left alone.
+        Returns the number of targets replaced."""
+        if not pins:
+            return 0
+        with _mapped(f"cannot store targets in {self._url}"), self._writer.begin() as conn:
+            fresh = {
+                int(i)
+                for (i,) in conn.execute(
+                    sa.select(_targets.c.id)
+                    .where(
+                        _targets.c.scan_id == scan_id,
+                        _targets.c.id.in_([target_id for target_id, _ in pins]),
+                        _targets.c.done == 0,
+                    )
+                    .with_for_update()
+                )
+            }
+            rows = [
+                {"scan_id": scan_id, "target": target, "pin": pin, "order_key": key, "done": 0}
+                for target_id, new in pins
+                if target_id in fresh
+                for target, pin, key in new
+            ]
+            if rows:
+                conn.execute(_insert_ignoring_conflicts(conn, _targets), rows)
+            if fresh:
+                conn.execute(
+                    sa.update(_targets).where(_targets.c.id.in_(sorted(fresh))).values(done=1)
+                )
+        return len(fresh)
+
+    def shard_states(self, scan_id: int) -> list[ShardState]:
+        """Every shard of a scan as stored (tests and diagnostics)."""
+        with _mapped(f"cannot read shards from {self._url}"), self._engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(_shards).where(_shards.c.scan_id == scan_id).order_by(_shards.c.shard)
+            ).all()
+        return [
+            ShardState(
+                shard=int(r.shard),
+                lo=int(r.lo),
+                hi=int(r.hi),
+                owner=r.owner,
+                attempts=int(r.attempts),
+                done=bool(r.done),
+                run=r.run,
+            )
+            for r in rows
+        ]
 
     def shard_attempts(self, scan_id: int) -> dict[int, int]:
         with _mapped(f"cannot read shards from {self._url}"), self._engine.connect() as conn:
