@@ -14,9 +14,11 @@ stderr; a traceback is a bug.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import importlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
 from typing import NoReturn
 
@@ -33,6 +35,25 @@ COMMAND_MODULES: dict[str, str] = {
     "cert": "vedette.commands.cert",
     "ca": "vedette.commands.ca",
 }
+
+
+#: While a command runs, the cyclic garbage collector's youngest generation is collected every
+#: this many allocations instead of Python's 700: importing the store, the checks and the PKI
+#: code and probing thousands of endpoints allocate millions of objects, nearly all freed by
+#: reference counting, and with the default each older-generation pass walks the whole,
+#: mostly long-lived heap again (a tenth of a fleet scan's CPU time, measured).
+GC_THRESHOLD0 = 20_000
+
+
+@contextlib.contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Raise the collector's youngest-generation threshold for the block; restore it after."""
+    old = gc.get_threshold()
+    gc.set_threshold(max(old[0], GC_THRESHOLD0), old[1], old[2])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -68,7 +89,20 @@ def build_parser(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args_list = list(sys.argv[1:] if argv is None else argv)
+    """Run one command. ``argv=None`` (the console script, ``python -m vedette``) means this
+    process's arguments, and that the process exits when this returns."""
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    finally:
+        if argv is None:
+            # Exiting next: move every object to the collector's permanent generation, so the
+            # interpreter's shutdown collections do not walk the whole heap once more (they
+            # took 0.06 s after a 1,000-endpoint sweep; the memory goes back to the OS anyway).
+            gc.freeze()
+
+
+def _main(argv: Sequence[str]) -> int:
+    args_list = list(argv)
     command = args_list[0] if args_list and args_list[0] in COMMAND_MODULES else None
     parser, subparsers = build_parser(command)
     # Options may come between targets (`scan a.example --json b.example`): argparse only
@@ -87,7 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(args_list)
     run: Callable[[argparse.Namespace], int] = args.run
     try:
-        return run(args)
+        with fewer_collections():
+            return run(args)
     except VedetteError as exc:
         sys.stderr.write(f"vedette: error: {exc}\n")
         return 2

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import sys
 import time
@@ -366,7 +367,13 @@ def _run(
         return run_on_cluster(
             args.cluster, c.db_url(args), store, scan_id, settings, roots, progress=progress
         )
-    return asyncio.run(run_targets(store, scan_id, settings, ctx, progress=progress))
+    # What exists now (modules, store, settings) lives to the end of the scan, while the
+    # probes make and drop objects by the million: keep the collector's full passes off it.
+    gc.freeze()
+    try:
+        return asyncio.run(run_targets(store, scan_id, settings, ctx, progress=progress))
+    finally:
+        gc.unfreeze()
 
 
 def _start(
