@@ -273,6 +273,8 @@ class Exclusions:
         return Exclusions((*self._networks, *other._networks), self._names | other._names)
 
     def address_excluded(self, ip: str) -> bool:
+        if not self._networks:  # the usual case, asked once per target and per endpoint
+            return False
         try:
             address = ipaddress.ip_address(ip)
         except ValueError:
