@@ -369,6 +369,10 @@ class StoredRow:
     target_id: int | None = None
 
 
+#: ``(host or "", ip or "", port, service)`` of a stored row, as its columns hold them.
+EndpointColumns = tuple[str, str, int, str]
+
+
 def endpoint_key(obs: Observation, depth: str) -> str:
     """The identity of an endpoint within a scan: no two observations of a scan share it.
 
@@ -874,6 +878,59 @@ class Store:
                     target_id=None if row.target_id is None else int(row.target_id),
                 )
             after = int(rows[-1].seq)
+
+    def iter_rows_by_endpoint(
+        self, scan_id: int, *, batch: int = 1000
+    ) -> Iterator[tuple[EndpointColumns, StoredRow]]:
+        """Every observation of a scan ordered for merging with another scan's, streamed.
+
+        The order is that of ``(host or "", ip or "", port, service)`` — Python's order of the
+        yielded ``EndpointColumns`` — except that inside one *unit* (the rows of one host
+        name, or of one bare address) rows come ordered by port, service, address, so that
+        every ``name:port`` group a group check needs is contiguous; a caller re-sorts within
+        a unit. Text is compared by code point on both backends (SQLite's binary collation,
+        PostgreSQL's ``"C"``), as Python compares strings. One query, read through a
+        streaming cursor ``batch`` rows at a time: memory stays flat however large the scan.
+        """
+        o = _observations
+
+        def text(expr: Any) -> Any:
+            return expr if self.backend != "postgresql" else sa.collate(expr, "C")
+
+        host = text(sa.func.coalesce(o.c.host, ""))
+        unit = text(sa.case((o.c.host.is_(None), sa.func.coalesce(o.c.ip, "")), else_=""))
+        ip = text(sa.func.coalesce(o.c.ip, ""))
+        query = (
+            sa.select(
+                o.c.seq,
+                o.c.observation_json,
+                o.c.ptr,
+                o.c.endpoint_key,
+                o.c.target_id,
+                o.c.host,
+                o.c.ip,
+                o.c.port,
+                o.c.service,
+            )
+            .where(o.c.scan_id == scan_id)
+            .order_by(host, unit, o.c.port, text(o.c.service), ip, o.c.seq)
+        )
+        where = f"cannot read scan {scan_id} from {self._url}"
+        with _mapped(where), self._engine.connect() as conn:
+            self._scan_row(conn, scan_id)
+            result = conn.execution_options(stream_results=True, yield_per=batch).execute(query)
+            for row in result:
+                depth = None if row.endpoint_key is None else row.endpoint_key.split("|", 1)[0]
+                stored = StoredRow(
+                    seq=int(row.seq),
+                    observation=_decode(
+                        row.observation_json, f"scan {scan_id}, observation {row.seq}"
+                    ),
+                    ptr=row.ptr,
+                    depth=depth,
+                    target_id=None if row.target_id is None else int(row.target_id),
+                )
+                yield (row.host or "", row.ip or "", int(row.port), str(row.service)), stored
 
     def scan_options(self, scan_id: int) -> Mapping[str, Any]:
         """The options recorded with a scan."""
