@@ -41,6 +41,7 @@ Guarantees, and where they come from:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import os
 import socket
@@ -382,6 +383,8 @@ def _probe_pass(
     run: str,
     progress: Progress,
 ) -> RunStats:
+    from distributed import wait
+
     limits = _limits(settings)
     total = RunStats()
     base = store.fleet_scan(scan_id).done
@@ -437,7 +440,10 @@ def _probe_pass(
             store.start_shard_run(scan_id, run)
             queue.extend(store.open_shards(scan_id))
             continue
-        time.sleep(_POLL)
+        # Back as soon as a shard ends (its worker thread takes the next one), or to poll
+        # the worker count and the progress.
+        with contextlib.suppress(TimeoutError):
+            wait(list(running), timeout=_POLL, return_when="FIRST_COMPLETED")  # type: ignore[no-untyped-call]
     done = store.fleet_scan(scan_id).done
     progress.update(RunStats(targets=done - base, errors=total.errors, findings=total.findings))
     return total

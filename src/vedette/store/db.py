@@ -347,7 +347,8 @@ class FleetScan:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ShardState:
     """One shard of a cluster scan: its key range ``[lo, hi)``, the last lease holder, how
-    many leases were granted to a new holder, whether it is done, the client run it is for."""
+    many leases were granted to a new holder, whether it is done, the client run it is for,
+    whether a lease is held (not given back; it may have lapsed)."""
 
     shard: int
     lo: int
@@ -356,6 +357,7 @@ class ShardState:
     attempts: int
     done: bool
     run: str | None
+    leased: bool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -1224,6 +1226,7 @@ class Store:
                 attempts=int(r.attempts),
                 done=bool(r.done),
                 run=r.run,
+                leased=r.lease_until is not None,
             )
             for r in rows
         ]
