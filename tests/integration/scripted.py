@@ -149,6 +149,8 @@ class SmtpFront:
         self.greylist_first = greylist_first
         self.reply_421 = reply_421
         self.accepted: list[float] = []
+        self.open = 0
+        self.peak = 0
         self.served = 0
         self.refused = 0
         self._refusing_since: float | None = None
@@ -161,7 +163,10 @@ class SmtpFront:
         return self.refuse_for is None or now - self._refusing_since < self.refuse_for
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """``handle``, closing the connection whatever happens (for ``asyncio.start_server``)."""
+        """``handle``, closing the connection whatever happens (for ``asyncio.start_server``);
+        ``open`` and ``peak`` count the connections open at once, from accept to close."""
+        self.open += 1
+        self.peak = max(self.peak, self.open)
         try:
             with contextlib.suppress(Exception):
                 await self.handle(reader, writer)
@@ -169,6 +174,7 @@ class SmtpFront:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+            self.open -= 1
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         now = time.monotonic()

@@ -1,4 +1,5 @@
-"""``--rate`` holds for every connection of a full fleet scan, the TLS enumeration's included.
+"""``--rate`` and ``--per-host`` hold for every connection of a full fleet scan, the TLS
+enumeration's included.
 
 A scripted STARTTLS SMTP server (real TLS through Python's ``ssl``) records the time of
 every connection it accepts; the fleet scan runs in full mode, where each endpoint costs
@@ -31,7 +32,7 @@ def vedette(*args: str) -> subprocess.CompletedProcess[str]:
     return proc
 
 
-def test_rate_counts_every_connection_of_a_full_scan(tmp_path: Path) -> None:
+def test_rate_and_per_host_count_every_connection_of_a_full_scan(tmp_path: Path) -> None:
     front = SmtpFront(server_tls_context(tmp_path))
     db = f"sqlite:///{tmp_path / 'v.db'}"
     with ThreadedServer(front.serve) as server:
@@ -41,10 +42,13 @@ def test_rate_counts_every_connection_of_a_full_scan(tmp_path: Path) -> None:
         )
         proc = vedette(
             "scan", "--targets", str(targets), "--mode", "full", "--rate", str(RATE),
-            "--db", db, "--quiet", "--read-timeout", "5",
+            "--per-host", "2", "--db", db, "--quiet", "--read-timeout", "5",
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr
         accepted = sorted(front.accepted)
+    # Both endpoints are on one address: --per-host counts their connections together,
+    # the enumeration's included (each endpoint alone would open up to --per-host).
+    assert front.peak <= 2, front.peak
     doc = json.loads(vedette("report", "1", "--json", "--db", db).stdout)
     endpoints = doc["endpoints"]
     assert len(endpoints) == 2
@@ -63,3 +67,21 @@ def test_rate_counts_every_connection_of_a_full_scan(tmp_path: Path) -> None:
         assert worst <= RATE * (window + 1), (window, worst)
     span = accepted[-1] - accepted[0]
     assert len(accepted) <= RATE * span + RATE + 1
+
+
+def test_per_host_counts_connections_across_endpoints_in_full_mode(tmp_path: Path) -> None:
+    # A short greeting delay makes the connections of the three endpoints overlap: without
+    # connection-level slots each endpoint's enumeration opens up to --per-host on its own.
+    front = SmtpFront(server_tls_context(tmp_path), greeting_delay=0.05)
+    with ThreadedServer(front.serve) as server:
+        targets = tmp_path / "targets"
+        targets.write_text(
+            "".join(f"smtp://n{i}.fleet.test:{server.port} 127.0.0.1\n" for i in range(3))
+        )
+        proc = vedette(
+            "scan", "--targets", str(targets), "--mode", "full", "--per-host", "2",
+            "--db", f"sqlite:///{tmp_path / 'v.db'}", "--quiet",
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+    assert len(front.accepted) > 60  # three enumerations ran
+    assert front.peak <= 2, front.peak

@@ -1,6 +1,6 @@
 """Every bound a probe obeys: ``Limits``, one value the CLI fills from its options, and the
-connection rate of a fleet scan (``RateLimiter``, ``connection_rate``), which holds across
-every connection of every endpoint."""
+connection limits of a fleet scan (``ConnectionLimits``: the rate and the per-address slots,
+set with ``connection_limits``), which hold for every connection of every endpoint."""
 
 from __future__ import annotations
 
@@ -69,26 +69,90 @@ class RateLimiter:
                 await asyncio.sleep((1.0 - self._tokens) / self._rate)
 
 
-# The connection rate of the scan running in this context. Every TCP connection vedette opens
-# goes through ``transport.Connection.connect``, which waits here first: the quick probe, each
-# hello of the TLS enumeration and its retries, the resumption probe, every STARTTLS re-dial.
-# A context variable rather than a parameter so that no code path can open a connection
-# outside the limit; asyncio tasks inherit it from the task that created them.
-_CONNECTION_RATE: ContextVar[RateLimiter | None] = ContextVar("connection_rate", default=None)
+class HostSlots:
+    """At most ``per_host`` holders at once per IP address. The semaphores vanish when
+    unused, so a sweep of millions of addresses does not keep one per address it ever saw."""
+
+    def __init__(self, per_host: int) -> None:
+        self._per_host = per_host
+        self._slots: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}
+
+    async def acquire(self, ip: str) -> None:
+        if ip not in self._slots:
+            self._slots[ip] = (asyncio.Semaphore(self._per_host), [0])
+        sem, users = self._slots[ip]
+        users[0] += 1
+        try:
+            await sem.acquire()
+        except BaseException:
+            self._drop(ip)
+            raise
+
+    def release(self, ip: str) -> None:
+        self._slots[ip][0].release()
+        self._drop(ip)
+
+    def _drop(self, ip: str) -> None:
+        users = self._slots[ip][1]
+        users[0] -= 1
+        if users[0] == 0:
+            del self._slots[ip]
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLimits:
+    """What every TCP connection of a scan waits for: a slot on its address (``hosts``,
+    held until the connection closes) and a token of the connection rate (``rate``)."""
+
+    rate: RateLimiter | None = None
+    hosts: HostSlots | None = None
+
+
+# The connection limits of the scan running in this context. Every TCP connection vedette
+# opens goes through ``transport.Connection.connect``, which waits here first: the quick
+# probe, each hello of the TLS enumeration and its retries, the resumption probe, every
+# STARTTLS re-dial. A context variable rather than a parameter so that no code path can open
+# a connection outside the limits; asyncio tasks inherit it from the task that created them.
+_SCAN_LIMITS: ContextVar[ConnectionLimits | None] = ContextVar("scan_limits", default=None)
 
 
 @contextlib.contextmanager
-def connection_rate(limiter: RateLimiter | None) -> Iterator[RateLimiter | None]:
-    """Within this block (and in tasks created in it) new connections obey ``limiter``."""
-    token = _CONNECTION_RATE.set(limiter)
+def connection_limits(limits: ConnectionLimits) -> Iterator[ConnectionLimits]:
+    """Within this block (and in tasks created in it) new connections obey ``limits``."""
+    token = _SCAN_LIMITS.set(limits)
     try:
-        yield limiter
+        yield limits
     finally:
-        _CONNECTION_RATE.reset(token)
+        _SCAN_LIMITS.reset(token)
 
 
-async def admit_connection() -> None:
-    """Wait for the scan's connection rate, if one is set; called before every TCP connect."""
-    limiter = _CONNECTION_RATE.get()
-    if limiter is not None:
-        await limiter.acquire()
+def _nothing() -> None:
+    return None
+
+
+async def admit_connection(ip: str) -> Callable[[], None]:
+    """Wait for a slot on ``ip`` and a rate token, when the scan sets them; called before
+    every TCP connect. Returns what releases the slot: call it once, when the connection
+    closes (or failed to open)."""
+    limits = _SCAN_LIMITS.get()
+    if limits is None:
+        return _nothing
+    release = _nothing
+    hosts = limits.hosts
+    if hosts is not None:
+        await hosts.acquire(ip)
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                hosts.release(ip)
+
+    try:
+        if limits.rate is not None:
+            await limits.rate.acquire()
+    except BaseException:
+        release()
+        raise
+    return release

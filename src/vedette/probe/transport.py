@@ -34,6 +34,7 @@ import errno
 import socket
 import ssl
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 from vedette.model import Failure, FailureKind, Stage
@@ -54,6 +55,10 @@ if _sslproto is not None and getattr(_sslproto.SSLProtocol, "max_size", 0) > _SS
     _sslproto.SSLProtocol.max_size = _SSL_READ_BUFFER
 # ``_ssl.ENCODING_DER``: the argument of ``_ssl.Certificate.public_bytes`` for DER output.
 _ENCODING_DER: int = getattr(getattr(ssl, "_ssl", None), "ENCODING_DER", 2)
+
+
+def _nothing() -> None:
+    return None
 
 
 class ProbeFailed(Exception):
@@ -142,21 +147,30 @@ class Connection:
         self.discarded_before_tls = 0
         #: bytes read since the last write: what a tarpit trickled into a late reply.
         self.received_since_write = 0
+        self._release: Callable[[], None] = _nothing  # the scan's per-host slot
 
     @classmethod
     async def connect(cls, ip: str, port: int, *, timeout: float) -> Connection:
         where = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
-        await admit_connection()  # the scan's --rate, outside the connect timeout
+        # The scan's --per-host slot and --rate token, outside the connect timeout.
+        release = await admit_connection(ip)
         try:
             async with asyncio.timeout(timeout):
                 reader, writer = await asyncio.open_connection(ip, port, limit=1 << 20)
         except TimeoutError:
+            release()
             raise fail(
                 FailureKind.TIMEOUT, Stage.CONNECT, f"no answer from {where} within {timeout:g} s"
             ) from None
         except OSError as exc:
+            release()
             raise _os_failure(exc, Stage.CONNECT, where) from exc
-        return cls(reader, writer, where)
+        except BaseException:
+            release()
+            raise
+        conn = cls(reader, writer, where)
+        conn._release = release
+        return conn
 
     async def read(self, max_bytes: int, deadline: float, stage: Stage) -> bytes:
         """At most ``max_bytes``; ``b""`` at EOF; a TIMEOUT failure past ``deadline``."""
@@ -225,11 +239,15 @@ class Connection:
         self.chain_der = peer_chain_der(sslobj)
 
     async def close(self) -> None:
-        """Close without waiting on a peer that does not answer the TLS close_notify."""
-        self._writer.close()
+        """Close without waiting on a peer that does not answer the TLS close_notify; the
+        scan's per-host slot is given back once the socket is gone."""
         try:
-            async with asyncio.timeout(1.0):
-                await self._writer.wait_closed()
-        except (TimeoutError, OSError, ssl.SSLError):
-            transport = self._writer.transport
-            transport.abort()
+            self._writer.close()
+            try:
+                async with asyncio.timeout(1.0):
+                    await self._writer.wait_closed()
+            except (TimeoutError, OSError, ssl.SSLError):
+                transport = self._writer.transport
+                transport.abort()
+        finally:
+            self._release()

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from vedette.checks import CheckContext, analyse
 from vedette.errors import ResolveError
 from vedette.model import Endpoint, Observation, Severity
-from vedette.probe.limits import RateLimiter, connection_rate
+from vedette.probe.limits import ConnectionLimits, HostSlots, RateLimiter, connection_limits
 from vedette.probe.runner import probe_endpoint, unresolved_observation
 from vedette.probe.transport import scanner_ssl_context
 from vedette.resolve import Resolver
@@ -104,36 +104,6 @@ class Progress:
         """Called once at the end (also on Ctrl-C)."""
 
 
-class _HostSlots:
-    """Per-address semaphores that vanish when unused, so a sweep of millions of addresses
-    does not keep one semaphore per address it ever saw."""
-
-    def __init__(self, per_host: int) -> None:
-        self._per_host = per_host
-        self._slots: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}
-
-    async def acquire(self, ip: str) -> None:
-        if ip not in self._slots:
-            self._slots[ip] = (asyncio.Semaphore(self._per_host), [0])
-        sem, users = self._slots[ip]
-        users[0] += 1
-        try:
-            await sem.acquire()
-        except BaseException:
-            self._drop(ip)
-            raise
-
-    def release(self, ip: str) -> None:
-        self._slots[ip][0].release()
-        self._drop(ip)
-
-    def _drop(self, ip: str) -> None:
-        users = self._slots[ip][1]
-        users[0] -= 1
-        if users[0] == 0:
-            del self._slots[ip]
-
-
 async def reverse_name(resolver: dns.asyncresolver.Resolver, ip: str) -> str | None:
     """The first PTR name of ``ip`` (without the trailing dot), ``None`` when there is none."""
     import dns.exception
@@ -167,7 +137,7 @@ class _Run:
         self.stats = RunStats()
         self.rate = RateLimiter(settings.rate)
         self.overall = asyncio.Semaphore(self.limits.concurrency)
-        self.hosts = _HostSlots(self.limits.per_host)
+        self.hosts = HostSlots(self.limits.per_host)
         self.ssl = scanner_ssl_context()
         self.resolver = Resolver(self.options.resolver, timeout=self.limits.connect_timeout)
         self.ptr_resolver: dns.asyncresolver.Resolver | None = None
@@ -361,7 +331,10 @@ async def run_targets(
     given) and store the results. ``keep_going`` is asked before each page of targets (a
     Dask shard stops when it loses its lease)."""
     run = _Run(store, scan_id, settings, ctx, progress or Progress())
-    # Every connection opened by the tasks of this run waits for the one rate limiter.
-    with connection_rate(run.rate):
+    # Every connection opened by the tasks of this run waits for the one rate limiter and
+    # holds a slot on its address: --per-host counts connections, whichever endpoint (and in
+    # full mode, whichever probe of the enumeration) they serve.
+    limits = ConnectionLimits(rate=run.rate, hosts=HostSlots(run.limits.per_host))
+    with connection_limits(limits):
         await run.run(lo, hi, keep_going)
     return run.stats
