@@ -122,7 +122,8 @@ def test_slow_greeting_is_a_tarpit():
     (ep,) = doc["endpoints"]
     (d,) = ep["defences"]
     assert d["kind"] == "tarpit"
-    assert re.fullmatch(r"the greeting took 3\.\d s", d["evidence"]), d
+    took = re.fullmatch(r"the greeting took (\d+\.\d) s", d["evidence"])
+    assert took is not None and float(took.group(1)) >= 3.3, d  # a loaded machine adds, never less
     assert "endpoint.defended" in ep["findings"]
 
 
