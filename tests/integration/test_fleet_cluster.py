@@ -325,7 +325,7 @@ def test_a_stopped_and_a_killed_client_resume_without_probing_anything_twice(
             raise
         assert first.returncode == 130, err
         assert f"vedette scan --resume {scan_id}" in err
-        time.sleep(3)  # a renewal (2 s) tells the tasks; what they had in flight is stored
+        time.sleep(4)  # a renewal (every 2 s) tells the tasks; their probes in flight end
         settled = servers.total()
         time.sleep(2.5)
         assert servers.total() == settled, "the cluster went on scanning after Ctrl-C"
