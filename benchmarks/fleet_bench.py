@@ -12,9 +12,12 @@ other, each as a child process measured with ``wait4`` (CPU seconds user+system,
 4. with ``--full N``: ``vedette scan --mode full`` and sslyze's default full scan on the first
    N endpoints.
 
-Prints endpoints per second, CPU seconds per endpoint and peak memory per tool, and writes them
-as JSON with ``--json-out``. sslyze is not a vedette dependency: install it in its own virtual
-environment (``python3 -m venv /tmp/sslyze && /tmp/sslyze/bin/pip install sslyze``).
+Prints endpoints per second, CPU seconds per endpoint, peak memory and the 1-minute load average
+when the tool started (the machine may be shared: a load above the core count means the
+figures of that row were taken while other work competed for the CPU) per tool, and writes
+them as JSON with ``--json-out``. Compare tools within one run only. sslyze is not a vedette
+dependency: install it in its own virtual environment (``python3 -m venv /tmp/sslyze &&
+/tmp/sslyze/bin/pip install sslyze``).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ class Result:
     cpu_s: float
     peak_rss_mb: float
     exit_code: int
+    load_1min: float
 
     @property
     def rate(self) -> float:
@@ -55,6 +59,7 @@ class Result:
 
 
 def measure(tool: str, n: int, argv: list[str]) -> Result:
+    load = os.getloadavg()[0]
     t0 = time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -72,6 +77,7 @@ def measure(tool: str, n: int, argv: list[str]) -> Result:
         cpu_s=round(usage.ru_utime + usage.ru_stime, 3),
         peak_rss_mb=round(usage.ru_maxrss / 1024, 1),  # Linux: KiB
         exit_code=code,
+        load_1min=round(load, 2),
     )
 
 
@@ -125,12 +131,12 @@ def main() -> int:
         targets.write_text("".join(f"imaps://{ip}:{port}\n" for ip, port in eps))
         sslyze_targets = work / "sslyze.txt"
         sslyze_targets.write_text("".join(f"{ip}:{port}\n" for ip, port in eps))
-        vedette = [sys.executable, "-m", "vedette"]
+        vedette_cli = [sys.executable, "-m", "vedette"]
         per_host = str(args.ports_per_address)
 
         def vedette_scan(mode: str, file: Path, db: str) -> list[str]:
             return [
-                *vedette,
+                *vedette_cli,
                 "scan",
                 "--targets",
                 str(file),
@@ -191,13 +197,25 @@ def main() -> int:
         server.terminate()
         server.wait(30)
         shutil.rmtree(work, ignore_errors=True)
-    print(f"\n{'tool':<18}{'endpoints':>10}{'wall s':>9}{'ep/s':>9}{'CPU ms/ep':>11}{'peak MB':>9}")
+    print(
+        f"\n{'tool':<18}{'endpoints':>10}{'wall s':>9}{'ep/s':>9}{'CPU ms/ep':>11}{'peak MB':>9}"
+        f"{'load':>7}"
+    )
     for r in results:
         print(
             f"{r.tool:<18}{r.endpoints:>10}{r.wall_s:>9.2f}{r.rate:>9.1f}"
-            f"{r.cpu_per_endpoint_ms:>11.2f}{r.peak_rss_mb:>9.1f}"
+            f"{r.cpu_per_endpoint_ms:>11.2f}{r.peak_rss_mb:>9.1f}{r.load_1min:>7.2f}"
             + ("" if r.exit_code == 0 else f"  (exit {r.exit_code})")
         )
+    # The issue's goals (#6), as ratios of rates measured in this one run.
+    by_tool = {r.tool: r for r in results}
+    quick = by_tool.get("vedette quick")
+    if quick is not None and "minimal client" in by_tool:
+        share = quick.rate / by_tool["minimal client"].rate
+        print(f"vedette quick / minimal client: {share:.0%} (goal: at least 80%)")
+    if quick is not None and "sslyze certinfo" in by_tool:
+        times = quick.rate / by_tool["sslyze certinfo"].rate
+        print(f"vedette quick / sslyze certinfo: {times:.1f}x (goal: at least 10x)")
     if args.json_out:
         args.json_out.write_text(
             json.dumps([asdict(r) | {"endpoints_per_s": r.rate} for r in results], indent=2) + "\n"
