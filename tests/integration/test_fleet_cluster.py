@@ -6,8 +6,8 @@ processes, PostgreSQL as the shared store.
 * a client stopped with Ctrl-C, then SIGKILLed, is resumed with ``--resume --cluster``: every
   target is probed exactly once over the three runs (finished shards are not run again, and
   the dead client's tasks still running on the workers do not collide with the resumed ones);
-* a worker joining mid-scan takes shards, and the scan's ``--concurrency`` holds over the
-  cluster at every moment (measured at the servers);
+* a worker joining mid-scan takes shards, and the scan's ``--concurrency`` and ``--rate``
+  hold over the cluster at every moment (measured at the servers);
 * names resolving (through a loopback dnsmasq, or pinned) to one address never get more than
   ``--per-host`` connections at once there, though two workers scan.
 """
@@ -15,6 +15,7 @@ processes, PostgreSQL as the shared store.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import os
 import signal
@@ -151,6 +152,7 @@ class HoldingServers:
         self.hold = hold
         self.ports: dict[str, int] = {}
         self.accepted: dict[str, int] = dict.fromkeys(ips, 0)
+        self.times: list[float] = []
         self.open_now = 0
         self.most_open = 0
         self.open_at: dict[str, int] = dict.fromkeys(ips, 0)
@@ -184,6 +186,7 @@ class HoldingServers:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         ip = writer.get_extra_info("sockname")[0]
         self.accepted[ip] += 1
+        self.times.append(time.monotonic())
         self.open_now += 1
         self.open_at[ip] += 1
         self.most_open = max(self.most_open, self.open_now)
@@ -200,6 +203,13 @@ class HoldingServers:
 
     def total(self) -> int:
         return sum(self.accepted.values())
+
+    def most_in(self, window: float) -> int:
+        """The most connections accepted within any ``window`` seconds."""
+        times = sorted(self.times)
+        return max(
+            (bisect.bisect_right(times, t + window) - i for i, t in enumerate(times)), default=0
+        )
 
 
 def _wait_done(url: str, at_least: int, timeout: float) -> int:
@@ -371,7 +381,7 @@ def test_a_worker_joining_mid_scan_takes_shards_within_the_global_concurrency(
     cluster = dask_factory(1)
     url = postgresql.database()
     ips = [f"127.0.15.{i}" for i in range(1, 121)]
-    with HoldingServers(ips, hold=0.3) as servers:
+    with HoldingServers(ips, hold=0.2) as servers:
         targets = tmp_path / "targets.txt"
         targets.write_text("".join(f"pop3://{ip}:{servers.ports[ip]}\n" for ip in ips))
         proc = spawn_vedette(
@@ -380,6 +390,8 @@ def test_a_worker_joining_mid_scan_takes_shards_within_the_global_concurrency(
             str(targets),
             "--concurrency",
             "4",
+            "--rate",
+            "12",
             "--db",
             url,
             "--cluster",
@@ -399,7 +411,10 @@ def test_a_worker_joining_mid_scan_takes_shards_within_the_global_concurrency(
         shards = store.shard_states(scan_id)
     assert len(keys) == len(set(keys)) == len(ips)
     assert servers.most_open <= 4, f"{servers.most_open} connections open at once (limit 4)"
-    assert servers.most_open >= 3  # the limit was used, not just respected
+    assert servers.most_open >= 2  # the limits were used, not just respected
+    # The rate too: 12 a second in all (each shard's bucket may start with one token).
+    assert servers.most_in(1.0) <= 12 + 3, servers.most_in(1.0)
+    assert servers.most_in(3.0) <= 36 + 3, servers.most_in(3.0)
     # Both workers stored shards: the one there from the start and the one that joined.
     assert _pids([s.owner for s in shards]) == {cluster.workers[0].pid, joined.pid}
 
