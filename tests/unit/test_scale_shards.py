@@ -102,6 +102,8 @@ def test_a_new_run_takes_the_shards_over_and_a_stopped_run_ends(store: Store) ->
     assert _claim(store, scan_id, 1, "x", (5, None), run="r1") == "stale"
     assert _claim(store, scan_id, 0, "b", (5, None), run="r2") == "wait"
     assert store.finish_shard(scan_id, 0, "a") is False  # gave back, targets left
+    # A renewal that was under way when the lease was given back does not extend it.
+    assert store.renew_shard(scan_id, 0, owner="a", run="r1", lease_until=until) == (False, False)
     assert _claim(store, scan_id, 0, "b", (5, None), run="r2") == "claimed"
     assert store.renew_shard(scan_id, 0, owner="a", run="r1", lease_until=until) == (False, False)
     # Ctrl-C on r2's client; a stop from r1 (long gone) would change nothing.

@@ -148,13 +148,14 @@ async def _run_leased(
     from vedette.commands import _common as c
 
     held = current = True
-    working = True
+    stopping = asyncio.Event()
 
     async def renew() -> None:
         nonlocal held, current
-        while working and held:
-            await asyncio.sleep(LEASE_SECONDS / 3)
-            if not working:
+        while held:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), LEASE_SECONDS / 3)
+            if stopping.is_set():
                 return
             held, now_current = await asyncio.to_thread(
                 store.renew_shard,
@@ -173,8 +174,10 @@ async def _run_leased(
             store, scan_id, settings, ctx, lo=lo, hi=hi, keep_going=lambda: held and current
         )
     finally:
-        working = False
-        renewer.cancel()
+        # Not cancelled: a renewal runs in a thread that a cancellation would not stop, and
+        # could extend the lease after the shard is given back. Let it end instead.
+        stopping.set()
+        await renewer
 
 
 def pin_range(

@@ -1134,12 +1134,12 @@ class Store:
         keeps its lease (its budget stays counted) while it winds down, then finishes."""
         with _mapped(f"cannot renew shard {shard} in {self._url}"), self._writer.begin() as conn:
             row = conn.execute(
-                sa.select(_shards.c.owner, _shards.c.done, _shards.c.run)
+                sa.select(_shards.c.owner, _shards.c.lease_until, _shards.c.done, _shards.c.run)
                 .where(_shards.c.scan_id == scan_id, _shards.c.shard == shard)
                 .with_for_update()
             ).first()
-            if row is None or row.owner != owner:
-                return False, False
+            if row is None or row.owner != owner or row.lease_until is None:
+                return False, False  # taken over, or given back
             conn.execute(
                 sa.update(_shards)
                 .where(_shards.c.scan_id == scan_id, _shards.c.shard == shard)
