@@ -178,4 +178,4 @@ def test_the_pin_pass_puts_every_target_of_an_address_in_one_shard(
     on_7 = {key >> 16 for (target, pin), key in rows.items() if "192.0.2.7" in (pin, target)}
     assert len(on_7) == 1  # one address, one host part of the key: never split by a shard
     state = store.fleet_scan(scan_id)
-    assert (state.total, state.done) == (8, 2)  # a.example and b.example:110 replaced
+    assert (state.total, state.done) == (6, 0)  # a.example and b.example:110 replaced

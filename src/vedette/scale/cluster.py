@@ -7,7 +7,8 @@ Each shard is one Dask task running the same resumable runner as a local scan
 
 1. *Pin pass*: named targets are resolved (on the workers, one task per shard range, all
    finished before any probe) and each is replaced in the store by one target pinned to each
-   of its addresses, keyed by that address (``Store.pin_targets``). Every target of one
+   of its addresses, keyed by that address (``Store.pin_targets``; the scan's total then
+   counts these). Every target of one
    address is then in one shard, which runs on one worker at a time: ``--per-host`` holds
    across the cluster, whichever names lead to the address. A name that does not resolve in
    this pass is resolved again when probed (and recorded as unresolved if it still fails).

@@ -1179,9 +1179,11 @@ class Store:
         self, scan_id: int, pins: Sequence[tuple[int, Sequence[tuple[str, str, int]]]]
     ) -> int:
         """Replace pending targets by pinned ones: for each ``(target_id, rows)``, the
-        ``(target, pin, order_key)`` rows are added (repeats dropped) and the target is marked
-        done without results, in one transaction. A target done meanwhile is left alone.
-        Returns the number of targets replaced."""
+        ``(target, pin, order_key)`` rows are added (repeats dropped) and the target removed,
+        in one transaction (the scan's total counts the pinned targets instead). A target
+        done meanwhile is left alone, and a result for a removed one is never stored
+        (``record_results`` skips targets it does not find pending). Returns the number of
+        targets replaced."""
         if not pins:
             return 0
         with _mapped(f"cannot store targets in {self._url}"), self._writer.begin() as conn:
@@ -1206,9 +1208,7 @@ class Store:
             if rows:
                 conn.execute(_insert_ignoring_conflicts(conn, _targets), rows)
             if fresh:
-                conn.execute(
-                    sa.update(_targets).where(_targets.c.id.in_(sorted(fresh))).values(done=1)
-                )
+                conn.execute(sa.delete(_targets).where(_targets.c.id.in_(sorted(fresh))))
         return len(fresh)
 
     def shard_states(self, scan_id: int) -> list[ShardState]:
