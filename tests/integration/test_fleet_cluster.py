@@ -346,7 +346,7 @@ def test_a_stopped_and_a_killed_client_resume_without_probing_anything_twice(
         # 2. Resume, and SIGKILL this client mid-scan: its running tasks go on for a while.
         second = spawn_vedette("scan", "--resume", str(scan_id), "--rate", "15", *common)
         try:
-            _wait_done(url, stopped.done + 10, timeout=60)
+            _wait_done(url, stopped.done + 20, timeout=60)
             os.kill(second.pid, signal.SIGKILL)
             second.communicate(timeout=30)
         except BaseException:
