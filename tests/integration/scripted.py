@@ -164,17 +164,19 @@ class SmtpFront:
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """``handle``, closing the connection whatever happens (for ``asyncio.start_server``);
-        ``open`` and ``peak`` count the connections open at once, from accept to close."""
+        ``open`` and ``peak`` count the connections open at once, from accept until the
+        dialogue ends (the client hung up or said QUIT): the server's own closing handshake is
+        not counted, or a client that has closed and reconnected would count twice."""
         self.open += 1
         self.peak = max(self.peak, self.open)
         try:
             with contextlib.suppress(Exception):
                 await self.handle(reader, writer)
         finally:
+            self.open -= 1
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
-            self.open -= 1
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         now = time.monotonic()
