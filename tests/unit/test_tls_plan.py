@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from vedette.tls.plan import Answered, Outcome, Planner, Probe, Refused, Unanswered
 from vedette.tls.registry import SSL2, SSL3, TLS10, TLS11, TLS12, TLS13, suite
 from vedette.tls.server import KeyExchange, ServerAnswer, ServerHello
+from vedette.tls.tls13 import Tls13Flight
 
 
 @dataclass
@@ -20,6 +21,7 @@ class SimServer:
     curves: list[int] = field(default_factory=list)
     dh_bits: int = 2048
     sigalgs: list[int] = field(default_factory=lambda: [0x0804, 0x0401])
+    sigalgs13: list[int] = field(default_factory=lambda: [0x0804, 0x0805])
     fallback_scsv: bool = True
     secure_reneg: bool = True
     needs_key_share: bool = False
@@ -44,6 +46,17 @@ class SimServer:
             pick = self._pick(ours, hello.suites)
             if any(g not in hello.groups for g, _ in hello.key_shares):
                 return Answered(ServerAnswer(alert=(2, 47)))  # a share for an unoffered group
+            if probe.decrypt and pick is not None:
+                # The driver's Tls13Client sends shares for every offered group it computes.
+                group = self._pick(self.groups13, hello.groups)
+                if group is None:
+                    return Answered(ServerAnswer(alert=(2, 40)))
+                sigalg = self._pick(self.sigalgs13, hello.sigalgs)
+                if sigalg is None:
+                    return Answered(ServerAnswer(alert=(2, 40)))
+                flight = Tls13Flight(certificates=(b"leaf13",), sigalg=sigalg, finished=True)
+                h13 = self._hello(TLS13, pick, group=group)
+                return Answered(ServerAnswer(hello=h13, tls13=flight))
             for g, _ in hello.key_shares:
                 if g in self.groups13 and pick is not None:
                     # A usable share: a real ServerHello for its group, no retry.
@@ -154,8 +167,12 @@ def test_finds_exact_sets_and_server_order_with_few_connections():
     # SSLv2 1 + SSLv3/1.0/1.1 1 each + TLS 1.2 (5 + 1 refusal) + order 1 + TLS 1.3 (2 + 1)
     # + order 1 + groups (the first came with the suites: 2 more + 1) + curves (2 + 1)
     # + signature schemes (the first came with the suites: 1 more + 1) + fallback 1
-    # + a hello without SNI 1 = 25, where one hello per registry suite would be over 400.
-    assert sent == 25
+    # + a hello without SNI 1 + TLS 1.3 signature schemes (2 + 1) = 28, where one hello per
+    # registry suite would be over 400.
+    assert sent == 28
+    assert result.sigalgs_tls13 == (0x0804, 0x0805)
+    assert result.ocsp_staple_tls13 is False
+    assert result.ocsp_staple_tls12 is None  # the simulated TLS 1.2 flights carry no certificate
     assert result.sigalgs == (0x0804, 0x0401)
 
 

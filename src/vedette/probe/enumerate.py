@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from vedette.model import Defence, Endpoint, FailureKind, Observation, Protocol, Stage, TlsMode
 from vedette.probe.defence import DefenceLog, ReplyTimer, merge
 from vedette.probe.limits import Limits
-from vedette.probe.resumption import probe_resumption
+from vedette.probe.resumption import probe_resumption, probe_resumption_tls13
 from vedette.probe.runner import attempt_of, drive_to_starttls
 from vedette.probe.transport import Connection, ProbeFailed
 from vedette.protocols.dialogues import new_dialogue
@@ -41,8 +41,10 @@ from vedette.tls.hello import build_ssl2_client_hello, client_hello_records
 from vedette.tls.plan import Answered, Outcome, Planner, Probe, Refused, Unanswered
 from vedette.tls.result import TlsScan
 from vedette.tls.server import FlightReader
+from vedette.tls.tls13 import Tls13Client
 
 _LEGACY = (0x0301, 0x0302, 0x0303)  # versions whose sessions resumption is probed on
+_TLS13 = 0x0304
 _DIALOGUE = frozenset({Protocol.SMTP, Protocol.IMAP, Protocol.POP3})
 
 
@@ -92,6 +94,7 @@ class _Enumeration:
         tasks: dict[asyncio.Task[Outcome], Probe] = {}
         timed_out = False
         resumed: bool | None = None
+        resumed13: bool | None = None
         try:
             async with asyncio.timeout(self.limits.endpoint_timeout):
                 while not planner.done:
@@ -102,9 +105,16 @@ class _Enumeration:
                     finished, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
                     for task in finished:
                         planner.record(tasks.pop(task), task.result())
-                if any(v in planner.result(connections=0).versions for v in _LEGACY):
+                versions = planner.result(connections=0).versions
+                if any(v in versions for v in _LEGACY):
                     async with self.slots:
                         resumed, used = await probe_resumption(self.ep, self.limits, self.ehlo_name)
+                    self.connections += used
+                if _TLS13 in versions:
+                    async with self.slots:
+                        resumed13, used = await probe_resumption_tls13(
+                            self.ep, self.limits, self.ehlo_name
+                        )
                     self.connections += used
         except TimeoutError:
             timed_out = True
@@ -114,7 +124,9 @@ class _Enumeration:
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
         result = dataclasses.replace(
-            planner.result(connections=self.connections), resumption=resumed
+            planner.result(connections=self.connections),
+            resumption=resumed,
+            resumption_tls13=resumed13,
         )
         if timed_out:
             reason = f"took longer than {self.limits.endpoint_timeout:g} s"
@@ -160,22 +172,28 @@ class _Enumeration:
                     )
                     raise _Transient(f"{exc.failure.stage.value}: {exc.failure.detail}") from None
             self.defences.record(attempt_of(None, dialogue, conn, timer, others_open=self.open - 1))
+            reader: FlightReader | Tls13Client = FlightReader()
             if probe.hello is None:
                 data = build_ssl2_client_hello(probe.ssl2_kinds, os.urandom(16))
             else:
                 spec = dataclasses.replace(probe.hello, random=os.urandom(32))
-                data = client_hello_records(spec)
+                if probe.decrypt:
+                    reader = Tls13Client(spec)
+                    data = reader.hello_bytes()
+                else:
+                    data = client_hello_records(spec)
             try:
                 await conn.write(data, self.limits.read_timeout, Stage.TLS_HANDSHAKE)
             except ProbeFailed as exc:
                 return Refused(exc.failure.detail, hung_up=True)
-            return await self._read_flight(conn, ssl2=probe.hello is None)
+            return await self._read_flight(conn, reader, ssl2=probe.hello is None)
         finally:
             self.open -= 1
             await conn.close()
 
-    async def _read_flight(self, conn: Connection, *, ssl2: bool) -> Outcome:
-        reader = FlightReader()
+    async def _read_flight(
+        self, conn: Connection, reader: FlightReader | Tls13Client, *, ssl2: bool
+    ) -> Outcome:
         deadline = asyncio.get_running_loop().time() + self.policy.hello_timeout
         while not reader.done:
             try:

@@ -1,4 +1,4 @@
-"""Session resumption: does the server resume a TLS 1.2 session it handed out?
+"""Session resumption: does the server resume a session it handed out (TLS 1.2, TLS 1.3)?
 
 Resumption needs a completed handshake (the session's master secret), so this is the one part
 of the enumeration that uses real crypto: Python's ``ssl`` driven over memory BIOs (asyncio's
@@ -9,6 +9,13 @@ TLS 1.2 is pinned: a TLS 1.2 session (ticket or session id) is usable as soon as
 ends, whereas TLS 1.3 tickets arrive after it, only once the client reads application data.
 Two connections: the first saves the session, the second offers it and reads
 ``session_reused``.
+
+TLS 1.3 is probed apart (``probe_resumption_tls13``), pinned to TLS 1.3: after the handshake
+the client keeps reading (``SSLObject.read`` until it wants more bytes) so that OpenSSL
+processes the NewSessionTicket messages servers send right after their Finished, for at most
+``TICKET_WAIT`` seconds — a mail server after STARTTLS never sends application data, so the
+wait is bounded, and a server that issues no ticket costs that wait. The ticket is then
+offered as a PSK on a second connection.
 """
 
 from __future__ import annotations
@@ -24,13 +31,49 @@ from vedette.probe.transport import Connection, ProbeFailed, scanner_ssl_context
 from vedette.protocols.dialogues import new_dialogue
 
 _DIALOGUE = frozenset({Protocol.SMTP, Protocol.IMAP, Protocol.POP3})
+#: Seconds to wait for TLS 1.3 session tickets after the handshake.
+TICKET_WAIT = 1.0
 
 
-def _context() -> ssl.SSLContext:
+def _context(tls13: bool = False) -> ssl.SSLContext:
     # Nothing is authenticated here: the question is resumption, not trust.
     ctx = scanner_ssl_context()
-    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    if tls13:
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_3
+    else:
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     return ctx
+
+
+async def _read_tickets(
+    conn: Connection,
+    sslobj: ssl.SSLObject,
+    bios: tuple[ssl.MemoryBIO, ssl.MemoryBIO],
+    limits: Limits,
+) -> None:
+    """Feed the server's post-handshake bytes until a ticket made the session resumable."""
+    incoming, outgoing = bios
+    if outgoing.pending:  # the client Finished: servers send tickets once they have it
+        await conn.write(outgoing.read(), limits.read_timeout, Stage.TLS_HANDSHAKE)
+    deadline = asyncio.get_running_loop().time() + min(TICKET_WAIT, limits.read_timeout)
+    while True:
+        try:
+            sslobj.read(1)  # processes NewSessionTicket; data would be the server's, unwanted
+        except ssl.SSLWantReadError:
+            pass
+        except ssl.SSLError:
+            return
+        session = sslobj.session
+        if session is not None and session.has_ticket:
+            return
+        try:
+            chunk = await conn.read(limits.max_read, deadline, Stage.TLS_HANDSHAKE)
+        except ProbeFailed:
+            return  # no (further) ticket in time
+        if not chunk:
+            return
+        incoming.write(chunk)
 
 
 async def _handshake(
@@ -39,6 +82,8 @@ async def _handshake(
     limits: Limits,
     ehlo_name: str,
     session: ssl.SSLSession | None,
+    *,
+    tickets: bool = False,
 ) -> ssl.SSLObject:
     assert ep.ip is not None
     conn = await Connection.connect(ep.ip, ep.port, timeout=limits.connect_timeout)
@@ -61,6 +106,8 @@ async def _handshake(
                 if not chunk:
                     raise ConnectionError("closed during the handshake") from None
                 incoming.write(chunk)
+        if tickets:
+            await _read_tickets(conn, sslobj, (incoming, outgoing), limits)
         # A clean close_notify: OpenSSL drops a session from its cache when the connection
         # ends without one, so an abrupt close would hide session-id resumption.
         with contextlib.suppress(ssl.SSLError):  # SSLWantReadError: no reply awaited
@@ -89,6 +136,25 @@ async def probe_resumption(ep: Endpoint, limits: Limits, ehlo_name: str) -> tupl
         session = first.session
         if session is None or (not session.has_ticket and not session.id):
             return False, used  # neither a ticket nor a session id: nothing to resume
+        used += 1
+        second = await _handshake(ep, ctx, limits, ehlo_name, session)
+        return second.session_reused, used
+    except (ProbeFailed, ssl.SSLError, OSError, ValueError):
+        return None, used
+
+
+async def probe_resumption_tls13(
+    ep: Endpoint, limits: Limits, ehlo_name: str
+) -> tuple[bool | None, int]:
+    """(resumed?, connections used) for TLS 1.3; False when no ticket came in time."""
+    ctx = _context(tls13=True)
+    used = 0
+    try:
+        used += 1
+        first = await _handshake(ep, ctx, limits, ehlo_name, None, tickets=True)
+        session = first.session
+        if session is None or not session.has_ticket:
+            return False, used
         used += 1
         second = await _handshake(ep, ctx, limits, ehlo_name, session)
         return second.session_reused, used

@@ -14,7 +14,7 @@ from vedette.model import Defence
 from vedette.probe.defence import describe
 from vedette.report.escape import safe_text
 from vedette.tls.registry import SSL2, group_name, registry, sigalg_name, suite_name, version_name
-from vedette.tls.result import TlsScan
+from vedette.tls.result import TlsScan, staple_info
 
 _FLAGS = (
     ("secure_renegotiation", "secure renegotiation"),
@@ -25,8 +25,44 @@ _FLAGS = (
     ("heartbeat", "heartbeat"),
     ("extended_master_secret", "extended master secret"),
     ("encrypt_then_mac", "encrypt-then-MAC"),
-    ("resumption", "session resumption"),
+    ("resumption", "session resumption (TLS 1.2)"),
+    ("resumption_tls13", "session resumption (TLS 1.3)"),
 )
+
+
+def _staple_json(scan: TlsScan) -> dict[str, Any] | None:
+    """The stapled OCSP response: what it says, and its hash (the DER stays in the store)."""
+    if scan.ocsp_response is None:
+        return None
+    info = staple_info(scan.ocsp_response)
+    return {
+        "sha256": hashlib.sha256(scan.ocsp_response).hexdigest(),
+        "response_status": None if info is None else info.response_status,
+        "cert_status": None if info is None else info.cert_status,
+        "produced_at": None
+        if info is None or info.produced_at is None
+        else info.produced_at.isoformat(),
+        "next_update": None
+        if info is None or info.next_update is None
+        else info.next_update.isoformat(),
+    }
+
+
+def _stapling_text(scan: TlsScan) -> str | None:
+    """E.g. ``TLS 1.3 good, next update 2026-11-30 00:00 UTC; TLS 1.2 none``."""
+    if scan.ocsp_staple_tls12 is None and scan.ocsp_staple_tls13 is None:
+        return None
+    info = None if scan.ocsp_response is None else staple_info(scan.ocsp_response)
+    what = "stapled" if info is None else info.summary()
+    parts = [
+        f"{label} {what if stapled else 'none'}"
+        for label, stapled in (
+            ("TLS 1.3", scan.ocsp_staple_tls13),
+            ("TLS 1.2", scan.ocsp_staple_tls12),
+        )
+        if stapled is not None
+    ]
+    return "; ".join(parts)
 
 
 def _named(codes: tuple[int, ...], namer: Callable[[int], str]) -> list[dict[str, Any]]:
@@ -55,6 +91,10 @@ def tls_scan_json(scan: TlsScan | None) -> dict[str, Any] | None:
         "groups_tls12": _named(scan.groups_tls12, group_name),
         "dh_bits": list(scan.dh_bits),
         "sigalgs": _named(scan.sigalgs, sigalg_name),
+        "sigalgs_tls13": _named(scan.sigalgs_tls13, sigalg_name),
+        "ocsp_staple_tls12": scan.ocsp_staple_tls12,
+        "ocsp_staple_tls13": scan.ocsp_staple_tls13,
+        "ocsp_staple": _staple_json(scan),
     }
     for key, _ in _FLAGS:
         out[key] = getattr(scan, key)
@@ -107,6 +147,13 @@ def render_tls_scan(
         field("Curves (≤1.2)", ", ".join(group_name(g) for g in scan.groups_tls12))
     if scan.dh_bits:
         field("DH", ", ".join(f"{b} bits" for b in scan.dh_bits))
+    if scan.sigalgs:
+        field("Sig. schemes (1.2)", ", ".join(sigalg_name(a) for a in scan.sigalgs))
+    if scan.sigalgs_tls13:
+        field("Sig. schemes (1.3)", ", ".join(sigalg_name(a) for a in scan.sigalgs_tls13))
+    stapling = _stapling_text(scan)
+    if stapling is not None:
+        field("OCSP stapled", stapling)
     features = [
         f"{label} {'yes' if value else 'no'}"
         for key, label in _FLAGS

@@ -25,8 +25,35 @@ _FLAGS = (
     "extended_master_secret",
     "encrypt_then_mac",
     "resumption",
+    "resumption_tls13",
+    "ocsp_staple_tls12",
+    "ocsp_staple_tls13",
 )
-_CODE_LISTS = ("versions", "groups", "groups_tls12", "dh_bits", "sigalgs")
+_CODE_LISTS = ("versions", "groups", "groups_tls12", "dh_bits", "sigalgs", "sigalgs_tls13")
+#: Fields added after scans were first stored, with the value an older scan decodes to.
+_LATER: dict[str, Any] = {
+    "resumption": None,
+    "resumption_tls13": None,
+    "ocsp_staple_tls12": None,
+    "ocsp_staple_tls13": None,
+    "sigalgs_tls13": [],
+    "ocsp_response": None,
+}
+
+
+def _b64(der: bytes | None) -> str | None:
+    return None if der is None else base64.b64encode(der).decode("ascii")
+
+
+def _unb64(value: object, where: str) -> bytes | None:
+    if value is None:
+        return None
+    try:
+        if not isinstance(value, str):
+            raise ValueError
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise StoreError(f"{where}: invalid base64") from None
 
 
 def tls_scan_to_dict(scan: TlsScan) -> dict[str, Any]:
@@ -49,6 +76,7 @@ def tls_scan_to_dict(scan: TlsScan) -> dict[str, Any]:
         if scan.leaf_without_sni is None
         else base64.b64encode(scan.leaf_without_sni).decode("ascii")
     )
+    out["ocsp_response"] = _b64(scan.ocsp_response)
     out["connections"] = scan.connections
     out["incomplete"] = scan.incomplete
     out["incomplete_reason"] = scan.incomplete_reason
@@ -86,8 +114,8 @@ def _opt_bool(value: object, where: str) -> bool | None:
 
 
 def tls_scan_from_dict(data: object, where: str = "tls_scan") -> TlsScan:
-    if isinstance(data, Mapping) and "resumption" not in data:
-        data = {**data, "resumption": None}  # stored before resumption was probed
+    if isinstance(data, Mapping):  # stored before these were learnt
+        data = {**{k: v for k, v in _LATER.items() if k not in data}, **data}
     keys = (
         *_CODE_LISTS,
         "suites",
@@ -95,6 +123,7 @@ def tls_scan_from_dict(data: object, where: str = "tls_scan") -> TlsScan:
         "client_cert_request",
         "leaf_certificates",
         "leaf_without_sni",
+        "ocsp_response",
         "connections",
         "incomplete",
         "incomplete_reason",
@@ -156,6 +185,8 @@ def tls_scan_from_dict(data: object, where: str = "tls_scan") -> TlsScan:
         groups_tls12=_ints(d["groups_tls12"], f"{where}.groups_tls12"),
         dh_bits=_ints(d["dh_bits"], f"{where}.dh_bits"),
         sigalgs=_ints(d["sigalgs"], f"{where}.sigalgs"),
+        sigalgs_tls13=_ints(d["sigalgs_tls13"], f"{where}.sigalgs_tls13"),
+        ocsp_response=_unb64(d["ocsp_response"], f"{where}.ocsp_response"),
         client_cert_request=cr,
         leaf_certificates=tuple(leaves),
         leaf_without_sni=no_sni,

@@ -71,6 +71,8 @@ from vedette.tls.registry import (
 )
 from vedette.tls.result import ClientCertRequest, TlsScan, VersionSuites
 from vedette.tls.server import ServerAnswer
+from vedette.tls.tls13 import GROUPS as DECRYPTABLE_GROUPS
+from vedette.tls.tls13 import SUITES as DECRYPTABLE_SUITES
 
 ALERT_INAPPROPRIATE_FALLBACK = 86
 #: Alerts that mean "no" and nothing else: handshake_failure, protocol_version,
@@ -83,12 +85,14 @@ SLICE = 128
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Probe:
     """One question: a ClientHello (``hello``) or, when ``hello`` is None, the SSLv2 hello
-    offering ``ssl2_kinds``."""
+    offering ``ssl2_kinds``. ``decrypt``: a TLS 1.3 hello whose server flight the driver reads
+    through ``vedette.tls.tls13.Tls13Client`` (real key shares, decrypted records)."""
 
     id: int
     hello: ClientHelloSpec | None
     ssl2_kinds: tuple[int, ...] = ()
     purpose: str = ""
+    decrypt: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +128,11 @@ class _Facts:
         self.groups12: list[int] = []
         self.dh_bits: set[int] = set()
         self.sigalgs: list[int] = []
+        self.sigalgs13: list[int] = []
+        self.staple12: bytes | None = None
+        self.cert_flights12 = 0  # TLS 1.0-1.2 flights with a certificate (status_request sent)
+        self.staple13: bytes | None = None
+        self.decrypted13 = False
         self.ext_hello: dict[int, ServerAnswer] = {}
         self.compression: bool | None = None
         self.fallback: bool | None = None
@@ -210,6 +219,10 @@ class Planner:
             groups_tls12=tuple(f.groups12),
             dh_bits=tuple(sorted(f.dh_bits)),
             sigalgs=tuple(f.sigalgs),
+            sigalgs_tls13=tuple(f.sigalgs13),
+            ocsp_staple_tls12=(f.staple12 is not None) if f.cert_flights12 else None,
+            ocsp_staple_tls13=(f.staple13 is not None) if f.decrypted13 else None,
+            ocsp_response=f.staple13 if f.staple13 is not None else f.staple12,
             secure_renegotiation=facts.get(EXT_RENEGOTIATION_INFO),
             fallback_scsv=f.fallback,
             compression=f.compression,
@@ -246,7 +259,7 @@ class Planner:
     def _chain_done(self, chain_id: int) -> None:
         """Start what waited for this chain: stage two needs every version's suites."""
         if chain_id in self._tls13:
-            self._start([self._groups13()])
+            self._start([self._groups13(), self._sigalgs13()])
         self._stage1.discard(chain_id)
         if self._stage1 or self._stage2_started:
             return
@@ -254,9 +267,20 @@ class Planner:
         self._start([self._groups12(), self._sigalgs12(), self._fallback(), self._without_sni()])
 
     def _probe(
-        self, hello: ClientHelloSpec | None, purpose: str, ssl2_kinds: tuple[int, ...] = ()
+        self,
+        hello: ClientHelloSpec | None,
+        purpose: str,
+        ssl2_kinds: tuple[int, ...] = (),
+        *,
+        decrypt: bool = False,
     ) -> Probe:
-        return Probe(id=next(self._ids), hello=hello, purpose=purpose, ssl2_kinds=ssl2_kinds)
+        return Probe(
+            id=next(self._ids),
+            hello=hello,
+            purpose=purpose,
+            ssl2_kinds=ssl2_kinds,
+            decrypt=decrypt,
+        )
 
     def _hello(
         self,
@@ -320,6 +344,10 @@ class Planner:
             f.cert_request = ClientCertRequest(ca_count=cr.ca_count, ca_bytes=cr.ca_bytes)
         if ans.certificates and ans.certificates[0] not in f.leaves:
             f.leaves.append(ans.certificates[0])
+        if ans.certificates and version >= TLS10:
+            f.cert_flights12 += 1
+            if ans.ocsp_response is not None and f.staple12 is None:
+                f.staple12 = ans.ocsp_response
 
     # --- chains -------------------------------------------------------------------------------
 
@@ -537,6 +565,48 @@ class Planner:
                 return  # refused, or a default scheme not offered (RFC 5246 §7.4.1.4.1)
             f.sigalgs.append(kx.sigalg)
             remaining.remove(kx.sigalg)
+
+    def _sigalgs13(self) -> _Chain:
+        """Signature schemes of TLS 1.3 CertificateVerify, with the OCSP staple on the way.
+
+        CertificateVerify is encrypted, so these hellos carry real key shares (X25519 and
+        P-256) and the driver decrypts the server's flight (``vedette.tls.tls13``). Then the
+        usual trick: offer every scheme, remove the one the server signed with, until it
+        refuses. A dual-certificate server shows both keys' schemes (it picks its certificate
+        by the schemes offered), so the chains seen are added to the leaf certificates.
+        """
+        f = self._f
+        suites = tuple(c for c in f.accepted.get(TLS13, ()) if c in DECRYPTABLE_SUITES)
+        if not suites:
+            return
+        remaining = list(all_sigalgs())
+        while remaining:
+            hello = self._hello(TLS13, suites, groups=DECRYPTABLE_GROUPS, sigalgs=tuple(remaining))
+            out = yield self._probe(hello, "TLS 1.3 signature schemes", decrypt=True)
+            if isinstance(out, Unanswered):
+                self._unanswered("TLS 1.3 signature schemes", out)
+                return
+            if not isinstance(out, Answered):
+                return
+            ans = out.answer
+            flight = ans.tls13
+            if flight is None or flight.sigalg is None:
+                h = ans.hello
+                if h is not None and h.version == TLS13 and not f.sigalgs13:
+                    why = "its encrypted flight could not be read"
+                    if h.retry and h.group not in DECRYPTABLE_GROUPS:
+                        why = f"the server wants group {h.group or 0:#06x}, not X25519 or P-256"
+                    f.incomplete.append(f"TLS 1.3 signature schemes: {why}")
+                return
+            if not f.decrypted13:
+                f.decrypted13 = True
+                f.staple13 = flight.ocsp_response
+            if flight.certificates and flight.certificates[0] not in f.leaves:
+                f.leaves.append(flight.certificates[0])
+            if flight.sigalg not in remaining:
+                return  # a scheme not offered: a broken server; stop rather than loop
+            f.sigalgs13.append(flight.sigalg)
+            remaining.remove(flight.sigalg)
 
     def _without_sni(self) -> _Chain:
         """The certificate a client that sends no SNI gets (TLS ≤ 1.2: it is in clear)."""

@@ -7,6 +7,7 @@ against them offline, and everything the checks judge. ``None`` always means "no
 
 from __future__ import annotations
 
+import datetime as _dt
 from dataclasses import dataclass
 
 
@@ -60,9 +61,20 @@ class TlsScan:
             the server acknowledged the extension in a TLS ≤ 1.2 ServerHello.
         resumption: a TLS ≤ 1.2 session (ticket or session id) from one full handshake was
             resumed on a second connection; ``None`` if not tried or no handshake completed.
+        resumption_tls13: the same for TLS 1.3: a ticket (NewSessionTicket, read after the
+            handshake) was offered as a PSK on a second connection and accepted; False when
+            no ticket came or it was not accepted, ``None`` if not tried or no handshake.
+        sigalgs_tls13: signature schemes the server signs TLS 1.3 CertificateVerify with, in
+            pick order (learnt by decrypting its flight, ``vedette.tls.tls13``).
+        ocsp_staple_tls12: a TLS ≤ 1.2 server sent a CertificateStatus (an OCSP response
+            really stapled, not only the extension acknowledged); ``None`` if no TLS ≤ 1.2
+            certificate was seen.
+        ocsp_staple_tls13: the TLS 1.3 leaf carried a stapled OCSP response; ``None`` if no
+            TLS 1.3 flight was decrypted.
+        ocsp_response: the stapled OCSP response (DER), TLS 1.3's when both were seen.
         client_cert_request: the server asked for a client certificate; ``None`` if not.
-        leaf_certificates: distinct leaf certificates (DER) served in TLS ≤ 1.2 flights: an
-            RSA and an ECDSA one for a dual-certificate server.
+        leaf_certificates: distinct leaf certificates (DER) served in TLS ≤ 1.2 flights and in
+            decrypted TLS 1.3 ones: an RSA and an ECDSA one for a dual-certificate server.
         leaf_without_sni: the leaf served to a TLS ≤ 1.2 hello that names no server (a
             client without SNI, or a scanner given an IP); ``None`` when not tested (bare-IP
             target, TLS 1.3 only) or when no certificate came.
@@ -86,6 +98,11 @@ class TlsScan:
     extended_master_secret: bool | None = None
     encrypt_then_mac: bool | None = None
     resumption: bool | None = None
+    resumption_tls13: bool | None = None
+    sigalgs_tls13: tuple[int, ...] = ()
+    ocsp_staple_tls12: bool | None = None
+    ocsp_staple_tls13: bool | None = None
+    ocsp_response: bytes | None = None
     client_cert_request: ClientCertRequest | None = None
     leaf_certificates: tuple[bytes, ...] = ()
     leaf_without_sni: bytes | None = None
@@ -102,3 +119,47 @@ class TlsScan:
     def all_suites(self) -> frozenset[int]:
         """Every accepted TLS/SSLv3 suite code, whatever the version (SSLv2 kinds excluded)."""
         return frozenset(c for vs in self.suites if vs.version != 0x0002 for c in vs.suites)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StapleInfo:
+    """A stapled OCSP response, read for the report.
+
+    Attributes:
+        response_status: ``successful``, ``unauthorized``… (RFC 6960 §4.2.1).
+        cert_status: ``good``, ``revoked`` or ``unknown`` (successful responses only).
+        produced_at, next_update: UTC times (``next_update`` may be absent from a response).
+    """
+
+    response_status: str
+    cert_status: str | None = None
+    produced_at: _dt.datetime | None = None
+    next_update: _dt.datetime | None = None
+
+    def summary(self) -> str:
+        """E.g. ``good, next update 2026-11-30``."""
+        if self.cert_status is None:
+            return f"response {self.response_status}"
+        text = self.cert_status
+        if self.next_update is not None:
+            text += f", next update {self.next_update:%Y-%m-%d %H:%M} UTC"
+        return text
+
+
+def staple_info(der: bytes) -> StapleInfo | None:
+    """Parse a stapled OCSP response (``None`` when it is not a valid DER OCSPResponse)."""
+    from cryptography.x509 import ocsp
+
+    try:
+        resp = ocsp.load_der_ocsp_response(der)
+        status = resp.response_status.name.lower()
+        if resp.response_status is not ocsp.OCSPResponseStatus.SUCCESSFUL:
+            return StapleInfo(response_status=status)
+        return StapleInfo(
+            response_status=status,
+            cert_status=resp.certificate_status.name.lower(),
+            produced_at=resp.produced_at_utc,
+            next_update=resp.next_update_utc,
+        )
+    except (ValueError, TypeError):
+        return None

@@ -21,6 +21,7 @@ Malformed input raises ``TlsParseError`` and nothing else.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from vedette.tls._wire import Reader, TlsParseError
 from vedette.tls.hello import (
@@ -29,6 +30,9 @@ from vedette.tls.hello import (
     SSL2_SERVER_HELLO,
 )
 from vedette.tls.registry import SSL2, TLS12, TLS13, suite
+
+if TYPE_CHECKING:
+    from vedette.tls.tls13 import Tls13Flight
 
 CONTENT_CHANGE_CIPHER_SPEC = 20
 CONTENT_ALERT = 21
@@ -40,6 +44,7 @@ HS_CERTIFICATE = 11
 HS_SERVER_KEY_EXCHANGE = 12
 HS_CERTIFICATE_REQUEST = 13
 HS_SERVER_HELLO_DONE = 14
+HS_CERTIFICATE_STATUS = 22
 
 MAX_FLIGHT = 1 << 20
 MAX_RECORD = (1 << 14) + 2048
@@ -143,7 +148,9 @@ class ServerAnswer:
     """Everything read of the server's first flight.
 
     Exactly one of ``hello``, ``alert`` and ``ssl2`` is the headline; an alert may also follow a
-    ServerHello (``hello`` and ``alert`` both set).
+    ServerHello (``hello`` and ``alert`` both set). ``ocsp_response`` is a stapled OCSP response
+    (DER): the TLS ≤ 1.2 CertificateStatus message, or the TLS 1.3 leaf's ``status_request``
+    entry extension. ``tls13`` is the decrypted TLS 1.3 flight (``vedette.tls.tls13``).
     """
 
     hello: ServerHello | None = None
@@ -153,6 +160,8 @@ class ServerAnswer:
     hello_done: bool = False
     alert: tuple[int, int] | None = None
     ssl2: Ssl2ServerHello | None = None
+    ocsp_response: bytes | None = None
+    tls13: Tls13Flight | None = None
 
 
 def parse_server_hello(body: bytes) -> ServerHello:
@@ -206,6 +215,16 @@ def parse_certificate(body: bytes) -> tuple[bytes, ...]:
     while lst.remaining:
         out.append(lst.vector(3, minimum=1))
     return tuple(out)
+
+
+def parse_certificate_status(body: bytes) -> bytes:
+    """A CertificateStatus body (RFC 6066 §8): status_type ocsp (1), then the DER response."""
+    r = Reader(body, "CertificateStatus")
+    if r.u8() != 1:
+        raise TlsParseError("CertificateStatus of a type other than ocsp")
+    der = r.vector(3, minimum=1)
+    r.end()
+    return der
 
 
 def _bits(number: bytes) -> int:
@@ -305,6 +324,7 @@ class FlightReader:
         self._hello_done = False
         self._alert: tuple[int, int] | None = None
         self._ssl2: Ssl2ServerHello | None = None
+        self._staple: bytes | None = None
         self._encrypted = False
 
     def answer(self) -> ServerAnswer:
@@ -316,6 +336,7 @@ class FlightReader:
             hello_done=self._hello_done,
             alert=self._alert,
             ssl2=self._ssl2,
+            ocsp_response=self._staple,
         )
 
     @property
@@ -413,12 +434,14 @@ class FlightReader:
             self._kx = parse_server_key_exchange(body, self._hello.suite, version)
         elif msg_type == HS_CERTIFICATE_REQUEST:
             self._cr = parse_certificate_request(body, version)
+        elif msg_type == HS_CERTIFICATE_STATUS:
+            self._staple = parse_certificate_status(body)
         elif msg_type == HS_SERVER_HELLO_DONE:
             if body:
                 raise TlsParseError("ServerHelloDone with a body")
             self._hello_done = True
             self.done = True
-        # CertificateStatus (22), NewSessionTicket… are skipped.
+        # NewSessionTicket… are skipped.
 
 
 def parse_flight(data: bytes) -> ServerAnswer:

@@ -1,0 +1,471 @@
+"""A sans-I/O TLS 1.3 client that reads the server's encrypted flight (RFC 8446).
+
+What a TLS 1.3 server says after its ServerHello is encrypted with the handshake traffic keys:
+the signature scheme of its CertificateVerify, its certificate chain and the OCSP response it
+staples to the leaf. To see them vedette does the client's half of the key exchange (an
+ephemeral X25519 or P-256 key), runs the key schedule of RFC 8446 §7.1 up to the server
+handshake traffic secret, and decrypts the server's records (AES-GCM or ChaCha20-Poly1305,
+nonce = IV XOR sequence number, §5.3). It then parses EncryptedExtensions, CertificateRequest,
+Certificate (with each entry's extensions), CertificateVerify and Finished, checks the
+Finished MAC (which proves the key schedule and transcript right), and stops: no client
+Finished is ever sent, the connection is simply closed.
+
+``Tls13Client`` is fed socket bytes (``receive_data``) and says when it is ``done``; like
+``vedette.tls.server.FlightReader`` its ``answer()`` is a ``ServerAnswer`` (``tls13`` holds
+what the encrypted part told). A HelloRetryRequest (the server wants a group we sent no share
+for) ends it too: the caller falls back. Everything is bounded and any malformed input raises
+``TlsParseError``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.asymmetric import ec, x25519
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from vedette.tls._wire import Reader, TlsParseError, u16, vec
+from vedette.tls.hello import (
+    EXT_STATUS_REQUEST,
+    ClientHelloSpec,
+    build_client_hello,
+    records,
+)
+from vedette.tls.registry import TLS13
+from vedette.tls.server import (
+    CONTENT_ALERT,
+    CONTENT_APPLICATION_DATA,
+    CONTENT_CHANGE_CIPHER_SPEC,
+    CONTENT_HANDSHAKE,
+    HS_CERTIFICATE,
+    HS_CERTIFICATE_REQUEST,
+    HS_SERVER_HELLO,
+    MAX_FLIGHT,
+    MAX_RECORD,
+    ServerAnswer,
+    ServerHello,
+    parse_certificate_status,
+    parse_server_hello,
+)
+
+X25519 = 0x001D
+SECP256R1 = 0x0017
+#: Groups whose key exchange this module computes, in the order they are offered.
+GROUPS = (X25519, SECP256R1)
+
+HS_ENCRYPTED_EXTENSIONS = 8
+HS_CERTIFICATE_VERIFY = 15
+HS_FINISHED = 20
+
+#: (hash, key length) per TLS 1.3 suite (RFC 8446 §B.4).
+SUITES: dict[int, tuple[str, int]] = {
+    0x1301: ("sha256", 16),  # TLS_AES_128_GCM_SHA256
+    0x1302: ("sha384", 32),  # TLS_AES_256_GCM_SHA384
+    0x1303: ("sha256", 32),  # TLS_CHACHA20_POLY1305_SHA256
+}
+
+
+# --- the key schedule (RFC 8446 §7.1) ---------------------------------------------------------
+
+
+def hkdf_extract(hash_name: str, salt: bytes, ikm: bytes) -> bytes:
+    """HKDF-Extract (RFC 5869 §2.2); an empty salt is a string of zeros of the hash length."""
+    size = hashlib.new(hash_name).digest_size
+    return hmac.new(salt or bytes(size), ikm, hash_name).digest()
+
+
+def hkdf_expand(hash_name: str, prk: bytes, info: bytes, length: int) -> bytes:
+    """HKDF-Expand (RFC 5869 §2.3)."""
+    out = b""
+    block = b""
+    counter = 1
+    while len(out) < length:
+        block = hmac.new(prk, block + info + bytes([counter]), hash_name).digest()
+        out += block
+        counter += 1
+    return out[:length]
+
+
+def hkdf_expand_label(
+    hash_name: str, secret: bytes, label: str, context: bytes, length: int
+) -> bytes:
+    """HKDF-Expand-Label: ``HkdfLabel`` = length, "tls13 " + label, context."""
+    info = u16(length) + vec(1, b"tls13 " + label.encode("ascii")) + vec(1, context)
+    return hkdf_expand(hash_name, secret, info, length)
+
+
+def derive_secret(hash_name: str, secret: bytes, label: str, transcript: bytes) -> bytes:
+    """Derive-Secret(Secret, Label, Messages) with ``transcript`` the concatenated messages."""
+    h = hashlib.new(hash_name, transcript)
+    return hkdf_expand_label(hash_name, secret, label, h.digest(), h.digest_size)
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeSecrets:
+    """The handshake-stage secrets of one connection."""
+
+    handshake_secret: bytes
+    client_handshake_traffic: bytes
+    server_handshake_traffic: bytes
+
+
+def handshake_secrets(hash_name: str, shared: bytes, ch_sh: bytes) -> HandshakeSecrets:
+    """From the (EC)DHE shared secret and ClientHello..ServerHello (no PSK: zeros)."""
+    size = hashlib.new(hash_name).digest_size
+    early = hkdf_extract(hash_name, b"", bytes(size))
+    derived = derive_secret(hash_name, early, "derived", b"")
+    hs = hkdf_extract(hash_name, derived, shared)
+    return HandshakeSecrets(
+        handshake_secret=hs,
+        client_handshake_traffic=derive_secret(hash_name, hs, "c hs traffic", ch_sh),
+        server_handshake_traffic=derive_secret(hash_name, hs, "s hs traffic", ch_sh),
+    )
+
+
+def traffic_key_iv(hash_name: str, secret: bytes, key_length: int) -> tuple[bytes, bytes]:
+    """The record protection key and IV of a traffic secret (RFC 8446 §7.3)."""
+    return (
+        hkdf_expand_label(hash_name, secret, "key", b"", key_length),
+        hkdf_expand_label(hash_name, secret, "iv", b"", 12),
+    )
+
+
+class RecordDecryptor:
+    """Decrypts TLSCiphertext records under one traffic key (RFC 8446 §5.2–5.3)."""
+
+    def __init__(self, suite_code: int, key: bytes, iv: bytes) -> None:
+        self._aead: AESGCM | ChaCha20Poly1305 = (
+            ChaCha20Poly1305(key) if suite_code == 0x1303 else AESGCM(key)
+        )
+        self._iv = iv
+        self._seq = 0
+
+    def decrypt(self, header: bytes, fragment: bytes) -> tuple[int, bytes]:
+        """(inner content type, content) of one record; ``header`` is its 5 bytes."""
+        nonce = bytes(a ^ b for a, b in zip(self._iv, self._seq.to_bytes(12, "big"), strict=True))
+        self._seq += 1
+        try:
+            plain = self._aead.decrypt(nonce, fragment, header)
+        except InvalidTag:
+            raise TlsParseError("a TLS 1.3 record failed to decrypt") from None
+        inner = plain.rstrip(b"\x00")
+        if not inner:
+            raise TlsParseError("a TLS 1.3 record without an inner content type")
+        return inner[-1], inner[:-1]
+
+
+# --- ephemeral keys -------------------------------------------------------------------------
+
+
+class KeyShares:
+    """One ephemeral private key per group of ``GROUPS`` (fresh each instance)."""
+
+    def __init__(
+        self,
+        x25519_key: x25519.X25519PrivateKey | None = None,
+        p256_key: ec.EllipticCurvePrivateKey | None = None,
+    ) -> None:
+        self._x = x25519_key or x25519.X25519PrivateKey.generate()
+        self._p = p256_key or ec.generate_private_key(ec.SECP256R1())
+
+    def shares(self) -> tuple[tuple[int, bytes], ...]:
+        return (
+            (X25519, self._x.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)),
+            (
+                SECP256R1,
+                self._p.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint),
+            ),
+        )
+
+    def shared_secret(self, group: int, peer: bytes) -> bytes:
+        try:
+            if group == X25519:
+                if len(peer) != 32:
+                    raise ValueError
+                return self._x.exchange(x25519.X25519PublicKey.from_public_bytes(peer))
+            if group == SECP256R1:
+                point = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), peer)
+                return self._p.exchange(ec.ECDH(), point)
+        except ValueError:
+            raise TlsParseError(
+                f"the server's key share for group 0x{group:04x} is invalid"
+            ) from None
+        raise TlsParseError(f"the server chose group 0x{group:04x}, for which no share was sent")
+
+
+# --- the server's encrypted flight ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tls13Flight:
+    """What the encrypted part of a TLS 1.3 server flight told.
+
+    Attributes:
+        certificates: the DER chain of the Certificate message, leaf first.
+        ocsp_response: the DER OCSPResponse stapled to the leaf (its ``status_request``
+            CertificateEntry extension), ``None`` when the server stapled nothing.
+        sigalg: the signature scheme of CertificateVerify.
+        certificate_request: the server asked for a client certificate.
+        extensions: the EncryptedExtensions types, in order.
+        finished: the Finished MAC was checked and is right.
+    """
+
+    certificates: tuple[bytes, ...] = ()
+    ocsp_response: bytes | None = None
+    sigalg: int | None = None
+    certificate_request: bool = False
+    extensions: tuple[int, ...] = ()
+    finished: bool = False
+
+
+def parse_certificate13(body: bytes) -> tuple[tuple[bytes, ...], bytes | None]:
+    """A TLS 1.3 Certificate body: the DER chain and the leaf's stapled OCSP response."""
+    r = Reader(body, "Certificate")
+    r.vector(1)  # certificate_request_context: empty in a server's Certificate
+    lst = r.sub(3, "certificate_list")
+    r.end()
+    certs: list[bytes] = []
+    staple: bytes | None = None
+    while lst.remaining:
+        certs.append(lst.vector(3, minimum=1))
+        exts = lst.sub(2, "CertificateEntry extensions")
+        while exts.remaining:
+            ext_type = exts.u16()
+            data = exts.vector(2)
+            if ext_type == EXT_STATUS_REQUEST and len(certs) == 1:
+                staple = parse_certificate_status(data)
+    return tuple(certs), staple
+
+
+def _extension_types(body: bytes) -> tuple[int, ...]:
+    r = Reader(body, "EncryptedExtensions")
+    exts = r.sub(2, "EncryptedExtensions extensions")
+    r.end()
+    types = []
+    while exts.remaining:
+        types.append(exts.u16())
+        exts.vector(2)
+    return tuple(types)
+
+
+class Tls13Client:
+    """Sans-I/O: the ClientHello to send (``hello_bytes``), then the server's flight parsed.
+
+    Args:
+        spec: the hello to send; its ``key_shares`` are replaced by ours, its version must be
+            TLS 1.3 and its ``random`` chosen by the caller.
+        keys: the ephemeral keys (fresh ones when omitted; tests pass fixed ones).
+    """
+
+    def __init__(self, spec: ClientHelloSpec, keys: KeyShares | None = None) -> None:
+        if spec.version != TLS13:
+            raise ValueError("Tls13Client needs a TLS 1.3 hello")
+        self._keys = keys or KeyShares()
+        offered = {g for g, _ in self._keys.shares()}
+        groups = spec.groups or GROUPS
+        shares = tuple(s for s in self._keys.shares() if s[0] in groups)
+        if not offered.intersection(groups):
+            raise ValueError("the hello must offer x25519 or secp256r1")
+        self._client_hello = build_client_hello(
+            ClientHelloSpec(
+                version=spec.version,
+                suites=spec.suites,
+                groups=groups,
+                sigalgs=spec.sigalgs,
+                sni=spec.sni,
+                compression=(0,),
+                extras=spec.extras,
+                key_shares=shares,
+                extra_extensions=spec.extra_extensions,
+                random=spec.random,
+                session_id=spec.session_id,
+            )
+        )
+        self._buf = bytearray()
+        self._hs = bytearray()
+        self._total = 0
+        self._transcript = bytearray(self._client_hello)
+        self._hello: ServerHello | None = None
+        self._alert: tuple[int, int] | None = None
+        self._hash = "sha256"
+        self._decryptor: RecordDecryptor | None = None
+        self._server_secret = b""
+        self._certs: tuple[bytes, ...] = ()
+        self._staple: bytes | None = None
+        self._sigalg: int | None = None
+        self._cert_request = False
+        self._ext_types: tuple[int, ...] = ()
+        self._finished = False
+        self.done = False
+
+    def hello_bytes(self) -> bytes:
+        """The ClientHello records to write."""
+        return records(CONTENT_HANDSHAKE, self._client_hello)
+
+    @property
+    def started(self) -> bool:
+        return self._hello is not None or self._alert is not None
+
+    @property
+    def server_handshake_traffic_secret(self) -> bytes:
+        """SERVER_HANDSHAKE_TRAFFIC_SECRET (empty before the ServerHello)."""
+        return self._server_secret
+
+    def flight(self) -> Tls13Flight | None:
+        if self._decryptor is None:
+            return None
+        return Tls13Flight(
+            certificates=self._certs,
+            ocsp_response=self._staple,
+            sigalg=self._sigalg,
+            certificate_request=self._cert_request,
+            extensions=self._ext_types,
+            finished=self._finished,
+        )
+
+    def answer(self) -> ServerAnswer:
+        return ServerAnswer(
+            hello=self._hello,
+            certificates=self._certs,
+            alert=self._alert,
+            tls13=self.flight(),
+            ocsp_response=self._staple,
+        )
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed socket bytes; raises ``TlsParseError`` on malformed input."""
+        if self.done:
+            return
+        self._total += len(data)
+        if self._total > MAX_FLIGHT:
+            raise TlsParseError(f"server flight larger than {MAX_FLIGHT} bytes", too_large=True)
+        self._buf += data
+        while not self.done and self._next_record():
+            pass
+
+    def _next_record(self) -> bool:
+        buf = self._buf
+        if len(buf) < 5:
+            return False
+        ctype = buf[0]
+        if ctype not in (20, 21, 22, 23) or buf[1] != 0x03:
+            raise TlsParseError("the server's answer is not TLS")
+        length = int.from_bytes(buf[3:5], "big")
+        if length > MAX_RECORD:
+            raise TlsParseError(f"record of {length} bytes", too_large=True)
+        if len(buf) < 5 + length:
+            return False
+        header = bytes(buf[:5])
+        fragment = bytes(buf[5 : 5 + length])
+        del buf[: 5 + length]
+        if ctype == CONTENT_APPLICATION_DATA:
+            if self._decryptor is None:
+                raise TlsParseError("encrypted data before a TLS 1.3 ServerHello")
+            ctype, fragment = self._decryptor.decrypt(header, fragment)
+            if ctype not in (CONTENT_ALERT, CONTENT_HANDSHAKE):
+                raise TlsParseError(f"content type {ctype} inside the server's handshake flight")
+        elif ctype == CONTENT_HANDSHAKE and self._decryptor is not None:
+            raise TlsParseError("a handshake record in clear after the ServerHello")
+        if ctype == CONTENT_ALERT:
+            if len(fragment) != 2:
+                raise TlsParseError("malformed alert")
+            self._alert = (fragment[0], fragment[1])
+            self.done = True
+        elif ctype == CONTENT_HANDSHAKE:
+            if not fragment:
+                raise TlsParseError("empty handshake record")
+            self._hs += fragment
+            self._messages()
+        # ChangeCipherSpec (middlebox compatibility, §D.4) carries nothing.
+        elif ctype == CONTENT_CHANGE_CIPHER_SPEC and fragment != b"\x01":
+            raise TlsParseError("malformed ChangeCipherSpec")
+        return True
+
+    def _messages(self) -> None:
+        hs = self._hs
+        while len(hs) >= 4 and not self.done:
+            length = int.from_bytes(hs[1:4], "big")
+            if len(hs) < 4 + length:
+                return
+            message = bytes(hs[: 4 + length])
+            del hs[: 4 + length]
+            self._message(message[0], message[4:], message)
+        if self._hello is not None and self._decryptor is None and hs:
+            # §5.1: handshake messages must not span a key change.
+            raise TlsParseError("the ServerHello record holds more than the ServerHello")
+
+    def _message(self, msg_type: int, body: bytes, message: bytes) -> None:
+        if self._hello is None:
+            if msg_type != HS_SERVER_HELLO:
+                raise TlsParseError(f"handshake message {msg_type} before the ServerHello")
+            self._hello = hello = parse_server_hello(body)
+            if hello.retry or hello.version != TLS13:
+                self.done = True  # a HelloRetryRequest or an older version: nothing to decrypt
+                return
+            self._transcript += message
+            self._start_decryption(hello)
+            return
+        if msg_type == HS_FINISHED:
+            size = hashlib.new(self._hash).digest_size
+            finished_key = hkdf_expand_label(self._hash, self._server_secret, "finished", b"", size)
+            expected = hmac.new(
+                finished_key, hashlib.new(self._hash, self._transcript).digest(), self._hash
+            ).digest()
+            if not hmac.compare_digest(expected, body):
+                raise TlsParseError("the server's Finished does not verify")
+            self._finished = True
+            self.done = True
+            return
+        self._transcript += message
+        if msg_type == HS_ENCRYPTED_EXTENSIONS:
+            self._ext_types = _extension_types(body)
+        elif msg_type == HS_CERTIFICATE_REQUEST:
+            self._cert_request = True
+        elif msg_type == HS_CERTIFICATE:
+            self._certs, self._staple = parse_certificate13(body)
+        elif msg_type == HS_CERTIFICATE_VERIFY:
+            r = Reader(body, "CertificateVerify")
+            self._sigalg = r.u16()
+            r.vector(2, minimum=1)
+            r.end()
+        else:
+            raise TlsParseError(f"unexpected handshake message {msg_type} in the server's flight")
+
+    def _start_decryption(self, hello: ServerHello) -> None:
+        params = SUITES.get(hello.suite)
+        if params is None:
+            raise TlsParseError(f"TLS 1.3 suite 0x{hello.suite:04x} is not decryptable here")
+        self._hash, key_length = params
+        peer = b""
+        for ext_type, data in hello.extensions:
+            if ext_type == 51:  # key_share: group, key_exchange
+                r = Reader(data, "key_share")
+                r.u16()
+                peer = r.vector(2, minimum=1)
+        if hello.group is None or not peer:
+            raise TlsParseError("a TLS 1.3 ServerHello without a key share")
+        shared = self._keys.shared_secret(hello.group, peer)
+        secrets = handshake_secrets(self._hash, shared, bytes(self._transcript))
+        self._server_secret = secrets.server_handshake_traffic
+        key, iv = traffic_key_iv(self._hash, self._server_secret, key_length)
+        self._decryptor = RecordDecryptor(hello.suite, key, iv)
+
+
+__all__ = [
+    "GROUPS",
+    "KeyShares",
+    "RecordDecryptor",
+    "Tls13Client",
+    "Tls13Flight",
+    "derive_secret",
+    "handshake_secrets",
+    "hkdf_expand_label",
+    "hkdf_extract",
+    "parse_certificate13",
+    "parse_certificate_status",
+    "traffic_key_iv",
+]
