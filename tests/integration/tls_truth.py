@@ -192,6 +192,12 @@ class Truth:
         jobs = [("-tls1_2", "-cipher", "ECDHE:@SECLEVEL=0", "-sigalgs", n) for n in names]
         return {SIGALGS[n] for n, out in zip(names, self._many(jobs), strict=True) if out}
 
+    def sigalgs13(self) -> set[int]:
+        """Schemes the server signs a TLS 1.3 CertificateVerify with, one offered at a time."""
+        names = list(SIGALGS)
+        jobs = [("-tls1_3", "-sigalgs", n) for n in names]
+        return {SIGALGS[n] for n, out in zip(names, self._many(jobs), strict=True) if out}
+
     def dh_bits(self, version: int, suites: set[int]) -> set[int]:
         names = {c: n for c, n in openssl_ciphers("ALL:COMPLEMENTOFALL:@SECLEVEL=0")}
         dhe = [

@@ -311,6 +311,10 @@ class Tls13Client:
         return self._hello is not None or self._alert is not None
 
     @property
+    def client_random(self) -> bytes:
+        return self._client_hello[6:38]
+
+    @property
     def server_handshake_traffic_secret(self) -> bytes:
         """SERVER_HANDSHAKE_TRAFFIC_SECRET (empty before the ServerHello)."""
         return self._server_secret
