@@ -129,7 +129,12 @@ def test_postfix_submission_after_starttls_matches_s_client(postfix_p3):
 
 def test_dovecot_imap_starttls_matches_s_client_and_server_order(dovecot_d5):
     scan = enumerate_at(D5, 143, Service.IMAP, RetryPolicy())
-    assert_matches_truth(scan, Truth(143, ip=D5, starttls="imap"))
+    truth = Truth(143, ip=D5, starttls="imap")
+    assert_matches_truth(scan, truth)
+    # TLS 1.3's encrypted flight, read after STARTTLS: CertificateVerify's schemes.
+    assert scan.sigalgs_tls13 and set(scan.sigalgs_tls13) == truth.sigalgs13()
+    assert scan.ocsp_staple_tls13 is False  # Dovecot staples nothing
+    assert scan.resumption_tls13 is True, (scan.resumption, scan.resumption_tls13)
     accepted = set(scan.suites_for(TLS12))
     configured = [c for c, _ in openssl_ciphers(DOVECOT_CIPHERS, "-tls1_2") if c in accepted]
     assert list(scan.suites_for(TLS12)) == configured
