@@ -247,3 +247,43 @@ def test_staple_info_reads_an_ocsp_response_made_by_cryptography() -> None:
     assert info is not None
     assert info.summary() == "good, next update 2026-11-30 00:00 UTC"
     assert staple_info(b"not an ocsp response") is None
+
+
+def test_new_fields_round_trip_through_the_store_and_old_scans_still_load() -> None:
+    import json
+
+    from vedette.report._tls_section import tls_scan_json
+    from vedette.store._tls_codec import tls_scan_from_dict, tls_scan_to_dict
+    from vedette.tls.result import TlsScan
+
+    scan = TlsScan(
+        versions=(0x0303, 0x0304),
+        sigalgs_tls13=(0x0804, 0x0403),
+        ocsp_staple_tls12=False,
+        ocsp_staple_tls13=True,
+        ocsp_response=b"\x30\x03\x0a\x01\x00",
+        resumption=True,
+        resumption_tls13=False,
+    )
+    stored = json.loads(json.dumps(tls_scan_to_dict(scan)))
+    assert tls_scan_from_dict(stored) == scan
+    for key in (
+        "sigalgs_tls13",
+        "ocsp_staple_tls12",
+        "ocsp_staple_tls13",
+        "ocsp_response",
+        "resumption_tls13",
+    ):
+        del stored[key]  # a scan stored before these were learnt
+    old = tls_scan_from_dict(stored)
+    assert old.sigalgs_tls13 == () and old.ocsp_response is None
+    assert old.ocsp_staple_tls13 is None and old.resumption_tls13 is None
+    section = tls_scan_json(scan)
+    assert section is not None
+    assert section["sigalgs_tls13"] == [
+        {"code": 0x0804, "name": "RSA_PSS_RSAE_SHA256"},
+        {"code": 0x0403, "name": "ECDSA_SHA256"},
+    ]
+    # Not a parsable OCSP response: its hash is shown, its contents are not made up.
+    assert section["ocsp_staple"]["cert_status"] is None
+    assert section["ocsp_staple"]["sha256"] == hashlib.sha256(scan.ocsp_response or b"").hexdigest()
