@@ -56,10 +56,24 @@ def handshake(port: int, suite: int, group: int) -> Tls13Client:
     return client
 
 
-@pytest.mark.parametrize(("suite", "group"), [(0x1301, 0x001D), (0x1302, 0x0017), (0x1303, 0x001D)])
-def test_server_handshake_secret_equals_openssl_keylog(tmp_path, suite, group):
+CCM = ("-ciphersuites", "TLS_AES_128_CCM_SHA256:TLS_AES_128_CCM_8_SHA256")
+
+
+@pytest.mark.parametrize(
+    ("suite", "group", "flags"),
+    [
+        (0x1301, 0x001D, ()),  # AES-128-GCM, X25519
+        (0x1302, 0x0017, ()),  # AES-256-GCM, P-256
+        (0x1303, 0x001D, ()),  # ChaCha20-Poly1305
+        (0x1301, 0x0018, ()),  # P-384
+        (0x1301, 0x001E, ()),  # X448
+        (0x1304, 0x0019, CCM),  # AES-128-CCM, P-521
+        (0x1305, 0x001D, CCM),  # AES-128-CCM-8
+    ],
+)
+def test_server_handshake_secret_equals_openssl_keylog(tmp_path, suite, group, flags):
     keylog = tmp_path / "keys.log"
-    server = start_s_server(tmp_path, "-keylogfile", str(keylog))
+    server = start_s_server(tmp_path, "-keylogfile", str(keylog), *flags)
     try:
         client = handshake(server.port, suite, group)
         spec_random = client.client_random.hex()
@@ -103,6 +117,32 @@ def test_tls13_signature_schemes_match_s_client(tmp_path, sigalgs, ecdsa, expect
     assert scan.ocsp_staple_tls13 is False and scan.ocsp_staple_tls12 is False
     assert scan.ocsp_response is None
     assert scan.resumption_tls13 is True  # s_server issues tickets by default
+
+
+def test_tls13_signature_schemes_after_a_hello_retry_for_p384(tmp_path):
+    # The server takes neither default share (X25519, P-256): it asks for P-384 by
+    # HelloRetryRequest, and the schemes are learnt on connections offering P-384 alone.
+    server = start_s_server(tmp_path, "-groups", "P-384", "-sigalgs", "rsa_pss_rsae_sha384")
+    try:
+        scan, _ = enumerate_port(server.port)
+    finally:
+        server.stop()
+    assert not scan.incomplete, scan.incomplete_reason
+    assert scan.groups == (0x0018,)
+    assert scan.sigalgs_tls13 == (0x0805,)
+
+
+def test_a_server_whose_only_group_is_not_computed_is_marked_incomplete(tmp_path):
+    server = start_s_server(tmp_path, "-groups", "ffdhe2048")
+    try:
+        scan, _ = enumerate_port(server.port)
+    finally:
+        server.stop()
+    assert scan.sigalgs_tls13 == ()
+    assert scan.incomplete
+    assert "TLS 1.3 signature schemes: the server's groups (0x0100) are not computed here" in (
+        scan.incomplete_reason or ""
+    )
 
 
 def run(*args: str, cwd: Path) -> None:

@@ -80,7 +80,7 @@ def client() -> Tls13Client:
         sni="mail.example.test",
         random=os.urandom(32),
     )
-    return Tls13Client(spec, KeyShares(x25519_key=CLIENT_KEY))
+    return Tls13Client(spec, KeyShares({0x001D: CLIENT_KEY}))
 
 
 def server_flight(

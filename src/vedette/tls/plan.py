@@ -71,6 +71,7 @@ from vedette.tls.registry import (
 )
 from vedette.tls.result import ClientCertRequest, TlsScan, VersionSuites
 from vedette.tls.server import ServerAnswer
+from vedette.tls.tls13 import COMPUTABLE as COMPUTABLE_GROUPS
 from vedette.tls.tls13 import GROUPS as DECRYPTABLE_GROUPS
 from vedette.tls.tls13 import SUITES as DECRYPTABLE_SUITES
 
@@ -580,8 +581,14 @@ class Planner:
         if not suites:
             return
         remaining = list(all_sigalgs())
+        # Shares go with the first two (X25519, P-256); the others are offered so that a server
+        # preferring them answers with a HelloRetryRequest naming one.
+        groups: tuple[int, ...] = (
+            *DECRYPTABLE_GROUPS,
+            *sorted(COMPUTABLE_GROUPS - set(DECRYPTABLE_GROUPS)),
+        )
         while remaining:
-            hello = self._hello(TLS13, suites, groups=DECRYPTABLE_GROUPS, sigalgs=tuple(remaining))
+            hello = self._hello(TLS13, suites, groups=groups, sigalgs=tuple(remaining))
             out = yield self._probe(hello, "TLS 1.3 signature schemes", decrypt=True)
             if isinstance(out, Unanswered):
                 self._unanswered("TLS 1.3 signature schemes", out)
@@ -592,10 +599,26 @@ class Planner:
             flight = ans.tls13
             if flight is None or flight.sigalg is None:
                 h = ans.hello
-                if h is not None and h.version == TLS13 and not f.sigalgs13:
-                    why = "its encrypted flight could not be read"
-                    if h.retry and h.group not in DECRYPTABLE_GROUPS:
-                        why = f"the server wants group {h.group or 0:#06x}, not X25519 or P-256"
+                if (
+                    h is not None
+                    and h.retry
+                    and h.group in COMPUTABLE_GROUPS
+                    and groups != (h.group,)
+                ):
+                    # A HelloRetryRequest for a group we can compute but sent no share for
+                    # (P-384, X448…): a new connection offers just that one.
+                    groups = (h.group,)
+                    continue
+                if not f.sigalgs13:
+                    # Every scheme was offered: no answer to that is not a "no" to schemes.
+                    why = "the server refused every hello"
+                    if h is not None and h.retry:
+                        why = f"the server wants group {h.group or 0:#06x}, not computed here"
+                    elif h is not None and h.version == TLS13:
+                        why = "its encrypted flight could not be read"
+                    elif f.groups13 and not COMPUTABLE_GROUPS.intersection(f.groups13):
+                        listed = ", ".join(f"{g:#06x}" for g in f.groups13)
+                        why = f"the server's groups ({listed}) are not computed here"
                     f.incomplete.append(f"TLS 1.3 signature schemes: {why}")
                 return
             if not f.decrypted13:

@@ -3,18 +3,19 @@
 What a TLS 1.3 server says after its ServerHello is encrypted with the handshake traffic keys:
 the signature scheme of its CertificateVerify, its certificate chain and the OCSP response it
 staples to the leaf. To see them vedette does the client's half of the key exchange (an
-ephemeral X25519 or P-256 key), runs the key schedule of RFC 8446 §7.1 up to the server
-handshake traffic secret, and decrypts the server's records (AES-GCM or ChaCha20-Poly1305,
-nonce = IV XOR sequence number, §5.3). It then parses EncryptedExtensions, CertificateRequest,
-Certificate (with each entry's extensions), CertificateVerify and Finished, checks the
-Finished MAC (which proves the key schedule and transcript right), and stops: no client
-Finished is ever sent, the connection is simply closed.
+ephemeral X25519 or P-256 key; X448, P-384 or P-521 when the server asks for one), runs the
+key schedule of RFC 8446 §7.1 up to the server handshake traffic secret, and decrypts the
+server's records (AES-GCM, AES-CCM or ChaCha20-Poly1305, nonce = IV XOR sequence number,
+§5.3). It then parses EncryptedExtensions, CertificateRequest, Certificate (with each entry's
+extensions), CertificateVerify and Finished, checks the Finished MAC (which proves the key
+schedule and transcript right), and stops: no client Finished is ever sent, the connection is
+simply closed.
 
 ``Tls13Client`` is fed socket bytes (``receive_data``) and says when it is ``done``; like
 ``vedette.tls.server.FlightReader`` its ``answer()`` is a ``ServerAnswer`` (``tls13`` holds
 what the encrypted part told). A HelloRetryRequest (the server wants a group we sent no share
-for) ends it too: the caller falls back. Everything is bounded and any malformed input raises
-``TlsParseError``.
+for) ends it too: the caller asks again, on a new connection, offering that group. Everything
+is bounded and any malformed input raises ``TlsParseError``.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ import hmac
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.asymmetric import ec, x25519
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+from cryptography.hazmat.primitives.asymmetric import ec, x448, x25519
+from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from vedette.tls._wire import Reader, TlsParseError, u16, vec
@@ -53,9 +54,15 @@ from vedette.tls.server import (
 )
 
 X25519 = 0x001D
+X448 = 0x001E
 SECP256R1 = 0x0017
-#: Groups whose key exchange this module computes, in the order they are offered.
+SECP384R1 = 0x0018
+SECP521R1 = 0x0019
+#: Groups whose shares are sent by default, in the order they are offered.
 GROUPS = (X25519, SECP256R1)
+#: Every group whose key exchange this module computes (a HelloRetryRequest naming one of the
+#: others is answered by a new connection whose hello offers just that group).
+COMPUTABLE = frozenset({X25519, X448, SECP256R1, SECP384R1, SECP521R1})
 
 HS_ENCRYPTED_EXTENSIONS = 8
 HS_CERTIFICATE_VERIFY = 15
@@ -66,6 +73,8 @@ SUITES: dict[int, tuple[str, int]] = {
     0x1301: ("sha256", 16),  # TLS_AES_128_GCM_SHA256
     0x1302: ("sha384", 32),  # TLS_AES_256_GCM_SHA384
     0x1303: ("sha256", 32),  # TLS_CHACHA20_POLY1305_SHA256
+    0x1304: ("sha256", 16),  # TLS_AES_128_CCM_SHA256
+    0x1305: ("sha256", 16),  # TLS_AES_128_CCM_8_SHA256
 }
 
 
@@ -138,9 +147,13 @@ class RecordDecryptor:
     """Decrypts TLSCiphertext records under one traffic key (RFC 8446 §5.2–5.3)."""
 
     def __init__(self, suite_code: int, key: bytes, iv: bytes) -> None:
-        self._aead: AESGCM | ChaCha20Poly1305 = (
-            ChaCha20Poly1305(key) if suite_code == 0x1303 else AESGCM(key)
-        )
+        self._aead: AESGCM | AESCCM | ChaCha20Poly1305
+        if suite_code == 0x1303:
+            self._aead = ChaCha20Poly1305(key)
+        elif suite_code in (0x1304, 0x1305):
+            self._aead = AESCCM(key, tag_length=8 if suite_code == 0x1305 else 16)
+        else:
+            self._aead = AESGCM(key)
         self._iv = iv
         self._seq = 0
 
@@ -161,40 +174,62 @@ class RecordDecryptor:
 # --- ephemeral keys -------------------------------------------------------------------------
 
 
+_CURVES: dict[int, type[ec.EllipticCurve]] = {
+    SECP256R1: ec.SECP256R1,
+    SECP384R1: ec.SECP384R1,
+    SECP521R1: ec.SECP521R1,
+}
+_PrivateKey = x25519.X25519PrivateKey | x448.X448PrivateKey | ec.EllipticCurvePrivateKey
+
+
 class KeyShares:
-    """One ephemeral private key per group of ``GROUPS`` (fresh each instance)."""
+    """Ephemeral private keys, one per group, made when first needed (``COMPUTABLE`` only).
 
-    def __init__(
-        self,
-        x25519_key: x25519.X25519PrivateKey | None = None,
-        p256_key: ec.EllipticCurvePrivateKey | None = None,
-    ) -> None:
-        self._x = x25519_key or x25519.X25519PrivateKey.generate()
-        self._p = p256_key or ec.generate_private_key(ec.SECP256R1())
+    Args:
+        keys: fixed keys by group (tests); any other group gets a fresh key.
+    """
 
-    def shares(self) -> tuple[tuple[int, bytes], ...]:
-        return (
-            (X25519, self._x.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)),
-            (
-                SECP256R1,
-                self._p.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint),
-            ),
-        )
+    def __init__(self, keys: dict[int, _PrivateKey] | None = None) -> None:
+        self._keys: dict[int, _PrivateKey] = dict(keys or {})
+
+    def _key(self, group: int) -> _PrivateKey:
+        key = self._keys.get(group)
+        if key is None:
+            if group == X25519:
+                key = x25519.X25519PrivateKey.generate()
+            elif group == X448:
+                key = x448.X448PrivateKey.generate()
+            elif group in _CURVES:
+                key = ec.generate_private_key(_CURVES[group]())
+            else:
+                raise ValueError(f"no key exchange for group 0x{group:04x} here")
+            self._keys[group] = key
+        return key
+
+    def share(self, group: int) -> bytes:
+        """The public key_exchange value for ``group`` (RFC 8446 §4.2.8.2)."""
+        key = self._key(group)
+        if isinstance(key, ec.EllipticCurvePrivateKey):
+            return key.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+        return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
     def shared_secret(self, group: int, peer: bytes) -> bytes:
+        key = self._keys.get(group)
+        if key is None:
+            raise TlsParseError(
+                f"the server chose group 0x{group:04x}, for which no share was sent"
+            )
         try:
-            if group == X25519:
-                if len(peer) != 32:
-                    raise ValueError
-                return self._x.exchange(x25519.X25519PublicKey.from_public_bytes(peer))
-            if group == SECP256R1:
-                point = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), peer)
-                return self._p.exchange(ec.ECDH(), point)
+            if isinstance(key, x25519.X25519PrivateKey):
+                return key.exchange(x25519.X25519PublicKey.from_public_bytes(peer))
+            if isinstance(key, x448.X448PrivateKey):
+                return key.exchange(x448.X448PublicKey.from_public_bytes(peer))
+            point = ec.EllipticCurvePublicKey.from_encoded_point(key.curve, peer)
+            return key.exchange(ec.ECDH(), point)
         except ValueError:
             raise TlsParseError(
                 f"the server's key share for group 0x{group:04x} is invalid"
             ) from None
-        raise TlsParseError(f"the server chose group 0x{group:04x}, for which no share was sent")
 
 
 # --- the server's encrypted flight ----------------------------------------------------------
@@ -265,11 +300,15 @@ class Tls13Client:
         if spec.version != TLS13:
             raise ValueError("Tls13Client needs a TLS 1.3 hello")
         self._keys = keys or KeyShares()
-        offered = {g for g, _ in self._keys.shares()}
         groups = spec.groups or GROUPS
-        shares = tuple(s for s in self._keys.shares() if s[0] in groups)
-        if not offered.intersection(groups):
-            raise ValueError("the hello must offer x25519 or secp256r1")
+        # Shares for the default groups offered, else for the first computable one (after a
+        # HelloRetryRequest); the other groups are offered without a share.
+        share_groups = [g for g in groups if g in GROUPS] or [g for g in groups if g in COMPUTABLE][
+            :1
+        ]
+        if not share_groups:
+            raise ValueError("the hello must offer a group whose key exchange is computed here")
+        shares = tuple((g, self._keys.share(g)) for g in share_groups)
         self._client_hello = build_client_hello(
             ClientHelloSpec(
                 version=spec.version,
@@ -460,6 +499,7 @@ class Tls13Client:
 
 
 __all__ = [
+    "COMPUTABLE",
     "GROUPS",
     "KeyShares",
     "RecordDecryptor",
