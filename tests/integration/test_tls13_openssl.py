@@ -239,7 +239,10 @@ def test_cli_json_and_terminal_show_tls13_facts(tmp_path):
     assert dt.timedelta(days=6) < next_update - dt.datetime.now(dt.UTC) <= dt.timedelta(days=7)
     assert tls["resumption"] is True and tls["resumption_tls13"] is True
     assert f"TLS 1.3 good, next update {next_update:%Y-%m-%d}" in text
-    assert "Sig. schemes (1.3)" in text and "session resumption (TLS 1.3) yes" in text
+    assert (
+        "Sigalgs (1.3):    RSA_PSS_RSAE_SHA256" in text
+        and "session resumption (TLS 1.3) yes" in text
+    )
 
 
 def test_tls13_resumption_probe_counts_its_connections(tmp_path):

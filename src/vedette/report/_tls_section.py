@@ -148,9 +148,9 @@ def render_tls_scan(
     if scan.dh_bits:
         field("DH", ", ".join(f"{b} bits" for b in scan.dh_bits))
     if scan.sigalgs:
-        field("Sig. schemes (1.2)", ", ".join(sigalg_name(a) for a in scan.sigalgs))
+        field("Sigalgs (≤1.2)", ", ".join(sigalg_name(a) for a in scan.sigalgs))
     if scan.sigalgs_tls13:
-        field("Sig. schemes (1.3)", ", ".join(sigalg_name(a) for a in scan.sigalgs_tls13))
+        field("Sigalgs (1.3)", ", ".join(sigalg_name(a) for a in scan.sigalgs_tls13))
     stapling = _stapling_text(scan)
     if stapling is not None:
         field("OCSP stapled", stapling)
