@@ -21,7 +21,7 @@ _FLAGS = (
     ("fallback_scsv", "fallback SCSV"),
     ("compression", "compression"),
     ("session_ticket", "session tickets"),
-    ("ocsp_stapling", "OCSP stapling"),
+    ("ocsp_stapling", "OCSP status_request ack (≤1.2)"),
     ("heartbeat", "heartbeat"),
     ("extended_master_secret", "extended master secret"),
     ("encrypt_then_mac", "encrypt-then-MAC"),
