@@ -80,7 +80,15 @@ def test_mutated_plaintext_messages_raise_only_tls_parse_error(data: st.DataObje
     c = client()
     messages = flight_messages(staple=os.urandom(data.draw(st.integers(1, 40))))
     index = data.draw(st.integers(0, len(messages) - 1))
-    messages[index] = mutate(data.draw, bytearray(messages[index]), data.draw(st.integers(1, 4)))
+    if data.draw(st.booleans()):
+        # Mutate the body and keep the message length right, so the message is parsed.
+        msg = messages[index]
+        body = mutate(data.draw, bytearray(msg[4:]), data.draw(st.integers(1, 4)))
+        messages[index] = msg[:1] + len(body).to_bytes(3, "big") + body
+    else:
+        messages[index] = mutate(
+            data.draw, bytearray(messages[index]), data.draw(st.integers(1, 4))
+        )
     if data.draw(st.booleans()):
         messages.insert(index, data.draw(st.binary(max_size=64)))
     wire = server_flight(c, messages, finished=data.draw(st.booleans()))
