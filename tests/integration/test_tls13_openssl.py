@@ -27,11 +27,12 @@ import pytest
 from tests.integration.test_tls_enum_openssl import enumerate_port
 from tests.integration.tls_truth import Truth, free_port, openssl, start_s_server
 from vedette.model import Endpoint, Service
+from vedette.probe.enumerate import RetryPolicy, enumerate_endpoint
 from vedette.probe.limits import Limits
 from vedette.probe.resumption import probe_resumption_tls13
 from vedette.tls.hello import ClientHelloSpec
 from vedette.tls.registry import all_sigalgs
-from vedette.tls.result import staple_info
+from vedette.tls.result import TlsScan, staple_info
 from vedette.tls.tls13 import Tls13Client
 
 
@@ -253,3 +254,67 @@ def test_tls13_resumption_probe_counts_its_connections(tmp_path):
     finally:
         server.stop()
     assert (resumed, used) == (True, 2)
+
+
+# --- a hostile TLS 1.3 server: a good ServerHello, then garbage or silence ------------------
+
+
+def _fake_tls13(after_hello: str):
+    from vedette.tls.hello import parse_client_hello
+
+    hrr_random = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
+
+    def server_hello(random: bytes, suite: int, key_share: bytes) -> bytes:
+        exts = b"\x00\x2b\x00\x02\x03\x04" + b"\x00\x33" + len(key_share).to_bytes(2, "big")
+        exts += key_share
+        body = b"\x03\x03" + random + b"\x00" + suite.to_bytes(2, "big") + b"\x00"
+        body += len(exts).to_bytes(2, "big") + exts
+        msg = b"\x02" + len(body).to_bytes(3, "big") + body
+        return b"\x16\x03\x03" + len(msg).to_bytes(2, "big") + msg
+
+    async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        try:
+            head = await r.readexactly(5)
+            record = await r.readexactly(int.from_bytes(head[3:5], "big"))
+            hello = parse_client_hello(record)
+            versions = hello.extension(43) or b""
+            suites = [s for s in hello.suites if s in (0x1301, 0x1302, 0x1303)]
+            if b"\x03\x04" not in versions or not suites:
+                w.write(b"\x15\x03\x03\x00\x02\x02\x28")  # handshake_failure
+                return
+            shares = hello.extension(51) or b"\x00\x00"
+            if b"\x00\x1d\x00\x20" not in shares[2:6]:
+                w.write(server_hello(hrr_random, suites[0], b"\x00\x1d"))
+                return
+            w.write(server_hello(os.urandom(32), suites[0], b"\x00\x1d\x00\x20" + bytes([9] * 32)))
+            if after_hello == "garbage":
+                w.write(b"\x17\x03\x03\x00\x40" + os.urandom(64))
+            await w.drain()
+            await asyncio.sleep(30)
+        except (OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            w.close()
+
+    return handle
+
+
+@pytest.mark.parametrize("after_hello", ["garbage", "silence"])
+def test_a_tls13_server_whose_encrypted_flight_is_bad_leaves_the_scan_incomplete(after_hello):
+    async def scan_it() -> tuple[TlsScan, float]:
+        server = await asyncio.start_server(_fake_tls13(after_hello), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            ep = Endpoint(host="tls.vedette.test", ip="127.0.0.1", port=port, service=Service.HTTPS)
+            t0 = time.monotonic()
+            policy = RetryPolicy(hello_timeout=0.5)
+            result = await enumerate_endpoint(ep, limits=Limits(endpoint_timeout=20), policy=policy)
+            return result, time.monotonic() - t0
+
+    scan, elapsed = asyncio.run(scan_it())
+    assert scan.versions == (0x0304,)
+    assert scan.sigalgs_tls13 == ()
+    assert scan.incomplete
+    reason = scan.incomplete_reason or ""
+    assert "TLS 1.3 signature schemes: its encrypted flight could not be read" in reason
+    assert elapsed < 10
