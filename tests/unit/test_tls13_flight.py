@@ -287,3 +287,14 @@ def test_new_fields_round_trip_through_the_store_and_old_scans_still_load() -> N
     # Not a parsable OCSP response: its hash is shown, its contents are not made up.
     assert section["ocsp_staple"]["cert_status"] is None
     assert section["ocsp_staple"]["sha256"] == hashlib.sha256(scan.ocsp_response or b"").hexdigest()
+
+
+def test_handshake_bytes_after_the_server_hello_in_its_record_are_refused() -> None:
+    c = client()
+    wire = server_flight(c, flight_messages())
+    length = int.from_bytes(wire[3:5], "big")
+    sh_record = wire[: 5 + length]
+    smuggled = b"\x08\x00\x00\x02\x00\x00"  # an EncryptedExtensions in clear
+    bad = b"\x16\x03\x03" + (length + len(smuggled)).to_bytes(2, "big") + sh_record[5:]
+    with pytest.raises(TlsParseError, match="more than the ServerHello"):
+        c.receive_data(bad + smuggled)

@@ -437,9 +437,6 @@ class Tls13Client:
             message = bytes(hs[: 4 + length])
             del hs[: 4 + length]
             self._message(message[0], message[4:], message)
-        if self._hello is not None and self._decryptor is None and hs:
-            # §5.1: handshake messages must not span a key change.
-            raise TlsParseError("the ServerHello record holds more than the ServerHello")
 
     def _message(self, msg_type: int, body: bytes, message: bytes) -> None:
         if self._hello is None:
@@ -451,6 +448,8 @@ class Tls13Client:
                 return
             self._transcript += message
             self._start_decryption(hello)
+            if self._hs:  # §5.1: handshake messages must not span a key change
+                raise TlsParseError("the ServerHello record holds more than the ServerHello")
             return
         if msg_type == HS_FINISHED:
             size = hashlib.new(self._hash).digest_size
