@@ -593,9 +593,7 @@ class Planner:
             if isinstance(out, Unanswered):
                 self._unanswered("TLS 1.3 signature schemes", out)
                 return
-            if not isinstance(out, Answered):
-                return
-            ans = out.answer
+            ans = out.answer if isinstance(out, Answered) else ServerAnswer()
             flight = ans.tls13
             if flight is None or flight.sigalg is None:
                 h = ans.hello
@@ -611,7 +609,7 @@ class Planner:
                     continue
                 if not f.sigalgs13:
                     # Every scheme was offered: no answer to that is not a "no" to schemes.
-                    why = "the server refused every hello"
+                    why = "the server refused a hello offering every scheme"
                     if h is not None and h.retry:
                         why = f"the server wants group {h.group or 0:#06x}, not computed here"
                     elif h is not None and h.version == TLS13:
