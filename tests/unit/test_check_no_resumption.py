@@ -30,5 +30,17 @@ def test_not_resumed_is_info_and_says_what_was_tested():
     assert detail == (
         "a TLS 1.2 session from a full handshake was not resumed on a second connection"
     )
-    with_13 = hit(TlsScan(versions=(0x0303, 0x0304), resumption=False))
-    assert with_13 is not None and "TLS 1.3" in with_13
+    untested_13 = hit(TlsScan(versions=(0x0303, 0x0304), resumption=False))
+    assert untested_13 is not None and "TLS 1.3 resumption could not be tested" in untested_13
+
+
+def test_tls13_tickets_count_too():
+    both = hit(TlsScan(versions=(0x0303, 0x0304), resumption=False, resumption_tls13=False))
+    assert both is not None and "TLS 1.2" in both and "TLS 1.3 ticket" in both
+    only_13 = hit(TlsScan(versions=(0x0303, 0x0304), resumption=True, resumption_tls13=False))
+    assert only_13 is not None and "clients that use TLS 1.3 pay" in only_13
+    assert only_13.startswith("no TLS 1.3 ticket")
+    only_12 = hit(TlsScan(versions=(0x0303, 0x0304), resumption=False, resumption_tls13=True))
+    assert only_12 is not None and "only TLS 1.2 clients pay" in only_12
+    assert hit(TlsScan(versions=(0x0303, 0x0304), resumption=True, resumption_tls13=True)) is None
+    assert hit(TlsScan(versions=(0x0304,), resumption_tls13=None)) is None

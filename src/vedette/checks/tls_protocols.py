@@ -395,8 +395,9 @@ def compression(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
 @endpoint_check(
     "tls.no-resumption",
     title="TLS sessions are not resumed",
-    explanation="vedette completed a TLS 1.2 handshake, then offered its session again (ticket "
-    "or session id) on a new connection, and the server ran a full handshake instead. Mail "
+    explanation="vedette completed a handshake, then offered its session again on a new "
+    "connection (TLS 1.2: the ticket or session id; TLS 1.3: a NewSessionTicket as a PSK), and "
+    "the server issued no TLS 1.3 ticket or ran a full handshake instead. Mail "
     "clients reconnect often (phones at every wake-up and network change, IMAP clients for "
     "each extra connection, POP3 at every poll), so each reconnection pays a full handshake: "
     "an extra round trip on slow mobile links, and a private-key operation on the server. "
@@ -417,11 +418,20 @@ def compression(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
 )
 def no_resumption(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
     scan = _scan(obs)
-    if scan is None or scan.resumption is not False:
+    if scan is None or False not in (scan.resumption, scan.resumption_tls13):
         return
-    detail = "a TLS 1.2 session from a full handshake was not resumed on a second connection"
-    if TLS13 in scan.versions:
-        detail += " (TLS 1.3 clients resume with TLS 1.3 tickets, not tested here)"
+    failed = []
+    if scan.resumption is False:
+        failed.append("a TLS 1.2 session from a full handshake was not resumed")
+    if scan.resumption_tls13 is False:
+        failed.append("no TLS 1.3 ticket was issued or the ticket offered was refused")
+    detail = " and ".join(failed) + " on a second connection"
+    if scan.resumption is True:
+        detail += " (TLS 1.2 sessions are resumed: clients that use TLS 1.3 pay the full handshake)"
+    elif scan.resumption_tls13 is True:
+        detail += " (TLS 1.3 tickets work: only TLS 1.2 clients pay the full handshake)"
+    elif scan.resumption_tls13 is None and TLS13 in scan.versions:
+        detail += " (TLS 1.3 resumption could not be tested)"
     yield Hit(detail=detail)
 
 
