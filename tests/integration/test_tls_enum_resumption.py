@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
+import time
 from pathlib import Path
 
 import pytest
 
+from tests.integration.scripted import SmtpFront, ThreadedServer, server_tls_context
 from tests.integration.tls_truth import start_s_server
 from vedette.model import Endpoint, Service
 from vedette.probe.enumerate import RetryPolicy, enumerate_endpoint
+from vedette.probe.limits import Limits
+from vedette.probe.resumption import TICKET_WAIT, probe_resumption_tls13
 
 
 @pytest.mark.parametrize(
@@ -33,3 +38,24 @@ def test_resumption_as_s_server_allows(
         assert scan.session_ticket is (not flags)
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("tickets", [2, 0])
+def test_tls13_resumption_after_starttls_needs_no_long_wait(tmp_path: Path, tickets: int) -> None:
+    """After STARTTLS the client speaks next, so a server without TLS 1.3 tickets would leave
+    the probe waiting; the probe's NOOP draws a reply, and tickets always precede it."""
+    ctx = server_tls_context(tmp_path)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.num_tickets = tickets
+    front = SmtpFront(ctx)
+    with ThreadedServer(front.serve) as server:
+        ep = Endpoint(
+            host="tls.vedette.test", ip="127.0.0.1", port=server.port, service=Service.SUBMISSION
+        )
+        started = time.monotonic()
+        resumed, used = asyncio.run(probe_resumption_tls13(ep, Limits(), "scanner.test"))
+        elapsed = time.monotonic() - started
+    assert resumed is (tickets > 0)
+    assert used == (2 if tickets else 1)
+    # The ticket wait is 1 s; without tickets the NOOP's reply ends it after one round trip.
+    assert elapsed < TICKET_WAIT * 0.8, elapsed

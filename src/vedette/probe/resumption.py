@@ -12,10 +12,13 @@ Two connections: the first saves the session, the second offers it and reads
 
 TLS 1.3 is probed apart (``probe_resumption_tls13``), pinned to TLS 1.3: after the handshake
 the client keeps reading (``SSLObject.read`` until it wants more bytes) so that OpenSSL
-processes the NewSessionTicket messages servers send right after their Finished, for at most
-``TICKET_WAIT`` seconds — a mail server after STARTTLS never sends application data, so the
-wait is bounded, and a server that issues no ticket costs that wait. The ticket is then
-offered as a PSK on a second connection.
+processes the NewSessionTicket messages servers send right after their Finished. Servers
+write their tickets before any application data, so the first application bytes end the
+wait: a mail server on implicit TLS greets, and after STARTTLS (where the client speaks next)
+the probe sends the protocol's harmless ``NOOP`` and reads its reply. Otherwise (HTTPS, SIPS)
+it waits at most ``TICKET_WAIT`` seconds. A server that issues no ticket thus costs one round
+trip on mail ports, not the whole wait. The ticket is then offered as a PSK on a second
+connection.
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ from vedette.protocols.dialogues import new_dialogue
 _DIALOGUE = frozenset({Protocol.SMTP, Protocol.IMAP, Protocol.POP3})
 #: Seconds to wait for TLS 1.3 session tickets after the handshake.
 TICKET_WAIT = 1.0
+#: After STARTTLS the client speaks next: a command that changes nothing, whose reply comes
+#: after any ticket the server sends (POP3 answers -ERR to NOOP before login: a reply too).
+_NUDGE = {Protocol.SMTP: b"NOOP\r\n", Protocol.IMAP: b"V1 NOOP\r\n", Protocol.POP3: b"NOOP\r\n"}
 
 
 def _context(tls13: bool = False) -> ssl.SSLContext:
@@ -51,22 +57,29 @@ async def _read_tickets(
     sslobj: ssl.SSLObject,
     bios: tuple[ssl.MemoryBIO, ssl.MemoryBIO],
     limits: Limits,
+    nudge: bytes | None,
 ) -> None:
-    """Feed the server's post-handshake bytes until a ticket made the session resumable."""
+    """Feed the server's post-handshake bytes until a ticket made the session resumable, or
+    application data shows that no ticket is coming (``nudge``, if any, asks for some)."""
     incoming, outgoing = bios
+    if nudge is not None:
+        with contextlib.suppress(ssl.SSLError):
+            sslobj.write(nudge)
     if outgoing.pending:  # the client Finished: servers send tickets once they have it
         await conn.write(outgoing.read(), limits.read_timeout, Stage.TLS_HANDSHAKE)
     deadline = asyncio.get_running_loop().time() + min(TICKET_WAIT, limits.read_timeout)
     while True:
         try:
-            sslobj.read(1)  # processes NewSessionTicket; data would be the server's, unwanted
+            data = sslobj.read(1)  # processes NewSessionTicket messages on the way
         except ssl.SSLWantReadError:
-            pass
+            data = b""
         except ssl.SSLError:
             return
         session = sslobj.session
         if session is not None and session.has_ticket:
             return
+        if data:
+            return  # the server's application data: its tickets, if any, came before it
         try:
             chunk = await conn.read(limits.max_read, deadline, Stage.TLS_HANDSHAKE)
         except ProbeFailed:
@@ -107,7 +120,9 @@ async def _handshake(
                     raise ConnectionError("closed during the handshake") from None
                 incoming.write(chunk)
         if tickets:
-            await _read_tickets(conn, sslobj, (incoming, outgoing), limits)
+            starttls = ep.service.tls_mode is TlsMode.STARTTLS
+            nudge = _NUDGE.get(ep.service.protocol) if starttls else None
+            await _read_tickets(conn, sslobj, (incoming, outgoing), limits, nudge)
         # A clean close_notify: OpenSSL drops a session from its cache when the connection
         # ends without one, so an abrupt close would hide session-id resumption.
         with contextlib.suppress(ssl.SSLError):  # SSLWantReadError: no reply awaited
