@@ -14,7 +14,8 @@ complete a chain the scenario meant to leave incomplete.
 SHA-1: OpenSSL 3's default security level (1, or 2 on Debian) refuses to *load* a certificate
 signed with SHA-1 ("ca md too weak"), so the context of such a server is set to
 ``@SECLEVEL=0`` before loading. That widens the cipher list too, which is harmless here: the
-finding the scenario demonstrates is the signature.
+finding the scenario demonstrates is the signature. Every lab context is pinned to TLS 1.2 and
+1.3, so the lower security level cannot let older versions in.
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ class TlsFiles:
     ) -> ssl.SSLContext:
         """A server context sending ``chain_pem`` (leaf first) with ``key_pem``."""
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        # TLS 1.2 and 1.3 whatever the Python build's default: python.org builds raise the
+        # floor to TLS 1.2 themselves, Debian's leave it to OpenSSL, and @SECLEVEL=0 below
+        # would then let TLS 1.0/1.1 in (findings the scenario was not built with).
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         if legacy:
             ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
         cert_path = self.write(f"{name}.crt", chain_pem)
