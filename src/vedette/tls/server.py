@@ -309,14 +309,38 @@ def parse_ssl2_server_hello(message: bytes) -> Ssl2ServerHello:
     return Ssl2ServerHello(certificate=cert, cipher_kinds=kinds)
 
 
-class FlightReader:
-    """Sans-I/O reader of one server flight (see the module docstring)."""
+class RecordFeed:
+    """Socket bytes in, at most ``MAX_FLIGHT`` of them, records out: the buffering shared by
+    the readers of a server's flight (this module's, and ``tls13.Tls13Client``). Subclasses
+    set ``done`` and consume ``_buf`` in ``_next_record``, which returns False when it needs
+    more bytes."""
 
     def __init__(self) -> None:
         self._buf = bytearray()
-        self._hs = bytearray()
         self._total = 0
         self.done = False
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed socket bytes; raises ``TlsParseError`` on malformed input."""
+        if self.done:
+            return
+        self._total += len(data)
+        if self._total > MAX_FLIGHT:
+            raise TlsParseError(f"server flight larger than {MAX_FLIGHT} bytes", too_large=True)
+        self._buf += data
+        while not self.done and self._next_record():
+            pass
+
+    def _next_record(self) -> bool:
+        raise NotImplementedError
+
+
+class FlightReader(RecordFeed):
+    """Sans-I/O reader of one server flight (see the module docstring)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._hs = bytearray()
         self._hello: ServerHello | None = None
         self._certs: tuple[bytes, ...] = ()
         self._kx: KeyExchange | None = None
@@ -343,17 +367,6 @@ class FlightReader:
     def started(self) -> bool:
         """True once a ServerHello, an alert or an SSLv2 hello was read."""
         return self._hello is not None or self._alert is not None or self._ssl2 is not None
-
-    def receive_data(self, data: bytes) -> None:
-        """Feed socket bytes; raises ``TlsParseError`` on malformed input."""
-        if self.done:
-            return
-        self._total += len(data)
-        if self._total > MAX_FLIGHT:
-            raise TlsParseError(f"server flight larger than {MAX_FLIGHT} bytes", too_large=True)
-        self._buf += data
-        while not self.done and self._next_record():
-            pass
 
     def _next_record(self) -> bool:
         buf = self._buf

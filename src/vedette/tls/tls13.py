@@ -45,8 +45,8 @@ from vedette.tls.server import (
     HS_CERTIFICATE,
     HS_CERTIFICATE_REQUEST,
     HS_SERVER_HELLO,
-    MAX_FLIGHT,
     MAX_RECORD,
+    RecordFeed,
     ServerAnswer,
     ServerHello,
     parse_certificate_status,
@@ -287,7 +287,7 @@ def _extension_types(body: bytes) -> tuple[int, ...]:
     return tuple(types)
 
 
-class Tls13Client:
+class Tls13Client(RecordFeed):
     """Sans-I/O: the ClientHello to send (``hello_bytes``), then the server's flight parsed.
 
     Args:
@@ -324,9 +324,8 @@ class Tls13Client:
                 session_id=spec.session_id,
             )
         )
-        self._buf = bytearray()
+        super().__init__()
         self._hs = bytearray()
-        self._total = 0
         self._transcript = bytearray(self._client_hello)
         self._hello: ServerHello | None = None
         self._alert: tuple[int, int] | None = None
@@ -339,7 +338,6 @@ class Tls13Client:
         self._cert_request = False
         self._ext_types: tuple[int, ...] = ()
         self._finished = False
-        self.done = False
 
     def hello_bytes(self) -> bytes:
         """The ClientHello records to write."""
@@ -378,17 +376,6 @@ class Tls13Client:
             tls13=self.flight(),
             ocsp_response=self._staple,
         )
-
-    def receive_data(self, data: bytes) -> None:
-        """Feed socket bytes; raises ``TlsParseError`` on malformed input."""
-        if self.done:
-            return
-        self._total += len(data)
-        if self._total > MAX_FLIGHT:
-            raise TlsParseError(f"server flight larger than {MAX_FLIGHT} bytes", too_large=True)
-        self._buf += data
-        while not self.done and self._next_record():
-            pass
 
     def _next_record(self) -> bool:
         buf = self._buf
