@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import http.server
 import ssl
+import threading
 import time
 from pathlib import Path
 
@@ -58,4 +60,36 @@ def test_tls13_resumption_after_starttls_needs_no_long_wait(tmp_path: Path, tick
     assert resumed is (tickets > 0)
     assert used == (2 if tickets else 1)
     # The ticket wait is 1 s; without tickets the NOOP's reply ends it after one round trip.
+    assert elapsed < TICKET_WAIT * 0.8, elapsed
+
+
+class _Head(http.server.BaseHTTPRequestHandler):
+    def do_HEAD(self) -> None:
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("tickets", [2, 0])
+def test_tls13_resumption_on_https_asks_with_head(tmp_path: Path, tickets: int) -> None:
+    """HTTPS servers wait for a request: the probe's HEAD draws the answer that ends the wait."""
+    ctx = server_tls_context(tmp_path)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.num_tickets = tickets
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Head)
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = httpd.server_address[1]
+        ep = Endpoint(host="tls.vedette.test", ip="127.0.0.1", port=port, service=Service.HTTPS)
+        started = time.monotonic()
+        resumed, _ = asyncio.run(probe_resumption_tls13(ep, Limits(), "scanner.test"))
+        elapsed = time.monotonic() - started
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert resumed is (tickets > 0)
     assert elapsed < TICKET_WAIT * 0.8, elapsed

@@ -15,10 +15,10 @@ the client keeps reading (``SSLObject.read`` until it wants more bytes) so that 
 processes the NewSessionTicket messages servers send right after their Finished. Servers
 write their tickets before any application data, so the first application bytes end the
 wait: a mail server on implicit TLS greets, and after STARTTLS (where the client speaks next)
-the probe sends the protocol's harmless ``NOOP`` and reads its reply. Otherwise (HTTPS, SIPS)
-it waits at most ``TICKET_WAIT`` seconds. A server that issues no ticket thus costs one round
-trip on mail ports, not the whole wait. The ticket is then offered as a PSK on a second
-connection.
+the probe sends the protocol's harmless ``NOOP`` and reads its reply; on HTTPS it sends
+``HEAD /``. Otherwise (SIPS) it waits at most ``TICKET_WAIT`` seconds. A server that issues
+no ticket thus costs one round trip, not the whole wait. The ticket is then offered as a PSK
+on a second connection.
 """
 
 from __future__ import annotations
@@ -39,6 +39,19 @@ TICKET_WAIT = 1.0
 #: After STARTTLS the client speaks next: a command that changes nothing, whose reply comes
 #: after any ticket the server sends (POP3 answers -ERR to NOOP before login: a reply too).
 _NUDGE = {Protocol.SMTP: b"NOOP\r\n", Protocol.IMAP: b"V1 NOOP\r\n", Protocol.POP3: b"NOOP\r\n"}
+
+
+def _nudge(ep: Endpoint) -> bytes | None:
+    """What to send after the handshake so that the server answers (and so shows that its
+    tickets, written before any answer, are all in); ``None`` when it speaks first or when
+    no harmless request exists (SIP)."""
+    if ep.service.tls_mode is TlsMode.STARTTLS:
+        return _NUDGE.get(ep.service.protocol)
+    if ep.service.protocol is Protocol.HTTP:
+        name = ep.host or ep.ip or ""
+        host = f"[{name}]" if ":" in name else name
+        return f"HEAD / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+    return None
 
 
 def _context(tls13: bool = False) -> ssl.SSLContext:
@@ -120,9 +133,7 @@ async def _handshake(
                     raise ConnectionError("closed during the handshake") from None
                 incoming.write(chunk)
         if tickets:
-            starttls = ep.service.tls_mode is TlsMode.STARTTLS
-            nudge = _NUDGE.get(ep.service.protocol) if starttls else None
-            await _read_tickets(conn, sslobj, (incoming, outgoing), limits, nudge)
+            await _read_tickets(conn, sslobj, (incoming, outgoing), limits, _nudge(ep))
         # A clean close_notify: OpenSSL drops a session from its cache when the connection
         # ends without one, so an abrupt close would hide session-id resumption.
         with contextlib.suppress(ssl.SSLError):  # SSLWantReadError: no reply awaited
