@@ -1730,3 +1730,19 @@ def test_no_partial_outputs_when_one_output_cannot_be_written(work: Path):
         "already exists",
     )
     assert not (work / "k.key").exists() and (work / "r.csr").read_text() == "keep me"
+
+
+def test_ca_list_json_states(work: Path, ca: Path):
+    vedette("cert", "csr", "--cn", HOST, "--new-key", "m.key", "--out", "m.csr", cwd=work)
+    vedette("ca", "sign", "m.csr", "--ca-dir", ca, "--out", "a.pem", cwd=work)
+    vedette("ca", "sign", "m.csr", "--ca-dir", ca, "--out", "b.pem", cwd=work)
+    a = x509.load_pem_x509_certificates((work / "a.pem").read_bytes())[0]
+    vedette("ca", "revoke", format(a.serial_number, "x"), "--ca-dir", ca, cwd=work)
+    doc = json.loads(vedette("ca", "list", "--json", "--ca-dir", ca, cwd=work).stdout)
+    assert doc["schema"] == "vedette.ca-list/1"
+    states = {e["serial"]: e["state"] for e in doc["certificates"]}
+    assert states.pop(format(a.serial_number, "x")) == "revoked"
+    assert list(states.values()) == ["valid"]
+    entry = doc["certificates"][0]
+    assert f"DNS:{HOST}" in entry["names"] and entry["not_after"] > entry["not_before"]
+    assert doc["issuer"] and doc["root"]

@@ -7,7 +7,9 @@ See ``vedette.pki.cadir`` for the layout and the crash-safety rules. The CA dire
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from vedette.commands import _common as c
 from vedette.commands import _pki as p
 from vedette.errors import PkiError, UsageError
 from vedette.pki import convert as conv
-from vedette.pki.cadir import REVOCATION_REASONS, CaDir, CaSettings, init_ca
+from vedette.pki.cadir import REVOCATION_REASONS, CaDir, CaSettings, IndexEntry, init_ca
 from vedette.pki.clients import default_key_type, parse_clients, signature_hash
 from vedette.pki.csr import general_name, name_text, verify_csr
 from vedette.pki.issue import PROFILES
@@ -111,6 +113,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     lst = sub.add_parser("list", help="list issued certificates")
     _ca_dir(lst)
+    lst.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON document: the CA's subject and every issued certificate with its state",
+    )
 
 
 def _days(text: str) -> int:
@@ -297,19 +304,35 @@ def _crl(args: argparse.Namespace) -> int:
     return 0
 
 
+def _state(e: IndexEntry, now: datetime) -> tuple[str, str]:
+    """The entry's state as shown, and its colour."""
+    if e.revoked_at is not None:
+        return f"revoked ({e.reason})", "red"
+    if e.not_after < now:
+        return "expired", "yellow"
+    return "valid", "green"
+
+
 def _list(args: argparse.Namespace) -> int:
     path = _dir(args)
     with CaDir.locked(path):
         ca = _open(path)
-    console = c.console()
     now = datetime.now(UTC)
+    if args.json:
+        doc = {
+            "schema": "vedette.ca-list/1",
+            "issuer": ca.issuer.subject.rfc4514_string(),
+            "root": ca.root.subject.rfc4514_string(),
+            "generated_at": now.isoformat(),
+            "certificates": [
+                {**e.to_json(), "state": _state(e, now)[0].split(" ")[0]} for e in ca.entries
+            ],
+        }
+        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        return 0
+    console = c.console()
     for e in ca.entries:
-        if e.revoked_at is not None:
-            state, style = f"revoked ({e.reason})", "red"
-        elif e.not_after < now:
-            state, style = "expired", "yellow"
-        else:
-            state, style = "valid", "green"
+        state, style = _state(e, now)
         p.line(
             console,
             (e.serial_hex, "bold"),
