@@ -93,3 +93,31 @@ def test_tls13_resumption_on_https_asks_with_head(tmp_path: Path, tickets: int) 
         httpd.server_close()
     assert resumed is (tickets > 0)
     assert elapsed < TICKET_WAIT * 0.8, elapsed
+
+
+@pytest.mark.parametrize("tickets", [2, 0])
+def test_tls13_resumption_on_sips_pings_with_options(tmp_path: Path, tickets: int) -> None:
+    """A SIP server over TLS (Lync/Skype on 5061) waits for a request: an OPTIONS ping."""
+    ctx = server_tls_context(tmp_path)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.num_tickets = tickets
+    requests: list[bytes] = []
+
+    async def sip(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await writer.start_tls(ctx)
+        request = await reader.readuntil(b"\r\n\r\n")
+        requests.append(request)
+        call_id = next(h for h in request.split(b"\r\n") if h.startswith(b"Call-ID:"))
+        writer.write(b"SIP/2.0 200 OK\r\n" + call_id + b"\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+
+    with ThreadedServer(sip) as server:
+        ep = Endpoint(
+            host="tls.vedette.test", ip="127.0.0.1", port=server.port, service=Service.SIPS
+        )
+        started = time.monotonic()
+        resumed, _ = asyncio.run(probe_resumption_tls13(ep, Limits(), "scanner.test"))
+        elapsed = time.monotonic() - started
+    assert resumed is (tickets > 0)
+    assert elapsed < TICKET_WAIT * 0.8, elapsed
+    assert requests[0].startswith(b"OPTIONS sip:tls.vedette.test SIP/2.0\r\n")

@@ -16,15 +16,16 @@ processes the NewSessionTicket messages servers send right after their Finished.
 write their tickets before any application data, so the first application bytes end the
 wait: a mail server on implicit TLS greets, and after STARTTLS (where the client speaks next)
 the probe sends the protocol's harmless ``NOOP`` and reads its reply; on HTTPS it sends
-``HEAD /``. Otherwise (SIPS) it waits at most ``TICKET_WAIT`` seconds. A server that issues
-no ticket thus costs one round trip, not the whole wait. The ticket is then offered as a PSK
-on a second connection.
+``HEAD /``, on SIPS an ``OPTIONS`` ping; a server that answers none of these is waited for
+``TICKET_WAIT`` seconds at most. A server that issues no ticket thus costs one round trip, not
+the whole wait. The ticket is then offered as a PSK on a second connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import ssl
 
 from vedette.model import Endpoint, Protocol, Stage, TlsMode
@@ -43,14 +44,26 @@ _NUDGE = {Protocol.SMTP: b"NOOP\r\n", Protocol.IMAP: b"V1 NOOP\r\n", Protocol.PO
 
 def _nudge(ep: Endpoint) -> bytes | None:
     """What to send after the handshake so that the server answers (and so shows that its
-    tickets, written before any answer, are all in); ``None`` when it speaks first or when
-    no harmless request exists (SIP)."""
+    tickets, written before any answer, are all in); ``None`` when it speaks first."""
     if ep.service.tls_mode is TlsMode.STARTTLS:
         return _NUDGE.get(ep.service.protocol)
+    name = ep.host or ep.ip or ""
+    host = f"[{name}]" if ":" in name else name
     if ep.service.protocol is Protocol.HTTP:
-        name = ep.host or ep.ip or ""
-        host = f"[{name}]" if ":" in name else name
         return f"HEAD / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+    if ep.service.protocol is Protocol.SIP:
+        # An OPTIONS ping (RFC 3261 §11), what SIP peers send each other to check liveness.
+        tag = secrets.token_hex(6)
+        return (
+            f"OPTIONS sip:{host} SIP/2.0\r\n"
+            f"Via: SIP/2.0/TLS vedette.invalid;branch=z9hG4bK{tag}\r\n"
+            "Max-Forwards: 70\r\n"
+            f"From: <sip:scanner@vedette.invalid>;tag={tag}\r\n"
+            f"To: <sip:{host}>\r\n"
+            f"Call-ID: {tag}@vedette.invalid\r\n"
+            "CSeq: 1 OPTIONS\r\n"
+            "Content-Length: 0\r\n\r\n"
+        ).encode()
     return None
 
 
