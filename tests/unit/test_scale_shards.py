@@ -5,6 +5,7 @@ shard."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +17,7 @@ from vedette.scale.runner import FleetSettings
 from vedette.scale.spool import spool
 from vedette.scale.targets import TargetLine, order_key, shard_bounds
 from vedette.scan import ScanOptions
-from vedette.store.db import Store, TargetResult
+from vedette.store.db import MIGRATIONS, SCHEMA_VERSION, Store, TargetResult
 from vedette.targets import Pin, parse_target
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -179,3 +180,40 @@ def test_the_pin_pass_puts_every_target_of_an_address_in_one_shard(
     assert len(on_7) == 1  # one address, one host part of the key: never split by a shard
     state = store.fleet_scan(scan_id)
     assert (state.total, state.done) == (6, 0)  # a.example and b.example:110 replaced
+
+
+def test_a_version_2_database_with_a_fleet_scan_under_way_migrates_and_resumes(
+    tmp_path: Path,
+) -> None:
+    """A database written by schema 2 (shards without run or budgets), a fleet scan half done
+    and one lease lapsed when that vedette stopped: after the upgrade a new client run takes
+    the shards over, budgets count, and every pending target is still pending exactly once."""
+    url = f"sqlite:///{tmp_path / 'v2.db'}"
+    with Store.open(url, migrations=MIGRATIONS[:2]) as old:
+        assert old.schema_version() == 2
+        scan_id = _scan(old, [TargetLine(text=f"192.0.2.{i}") for i in range(1, 21)])
+        first = old.pending_targets(scan_id, after=None, limit=5)
+        old.record_results(
+            scan_id, [TargetResult(target_id=p.target_id, observations=()) for p in first]
+        )
+    con = sqlite3.connect(tmp_path / "v2.db")
+    con.execute(
+        "UPDATE scan_shards SET owner = 'old-worker', lease_until = ?, attempts = 1 "
+        "WHERE scan_id = ? AND shard = 0",
+        ("2025-12-31 23:59:00.000000", scan_id),
+    )
+    con.commit()
+    con.close()
+    with Store.open(url) as store:
+        assert store.schema_version() == SCHEMA_VERSION == 3
+        states = store.shard_states(scan_id)
+        assert len(states) == 4 and {s.run for s in states} == {None}
+        # Before a client run takes them, the shards of the old scan are nobody's.
+        assert _claim(store, scan_id, 0, "a", (10, 4000)) == "stale"
+        store.start_shard_run(scan_id, "r1")
+        assert _claim(store, scan_id, 0, "a", (10, 4000)) == "claimed"
+        assert _claim(store, scan_id, 1, "b", (5, 2000)) == "wait"  # the budget counts
+        assert store.shard_attempts(scan_id)[0] == 2
+        pending = store.pending_targets(scan_id, after=None, limit=100)
+        assert len(pending) == 15
+        assert not {p.target_id for p in pending} & {p.target_id for p in first}
