@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from vedette.model import Defence, Endpoint, FailureKind, Observation, Protocol, Stage, TlsMode
 from vedette.probe.defence import DefenceLog, ReplyTimer, merge
-from vedette.probe.limits import Limits
+from vedette.probe.limits import Limits, endpoint_timeout
 from vedette.probe.resumption import probe_resumption, probe_resumption_tls13
 from vedette.probe.runner import attempt_of, drive_to_starttls
 from vedette.probe.transport import Connection, ProbeFailed
@@ -96,7 +96,7 @@ class _Enumeration:
         resumed: bool | None = None
         resumed13: bool | None = None
         try:
-            async with asyncio.timeout(self.limits.endpoint_timeout):
+            async with endpoint_timeout(self.limits.endpoint_timeout):
                 while not planner.done:
                     for probe in planner.ready():
                         tasks[asyncio.create_task(self._ask(probe))] = probe

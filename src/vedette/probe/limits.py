@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -126,6 +126,51 @@ def connection_limits(limits: ConnectionLimits) -> Iterator[ConnectionLimits]:
         _SCAN_LIMITS.reset(token)
 
 
+class _Deadline:
+    """An endpoint's ``asyncio.timeout`` whose clock stops while any connection under it
+    waits for the scan's rate or a slot on its address: that wait is the scan's pacing, not
+    the server's slowness (with ``--rate 4`` and 32 endpoints at once, the last would
+    otherwise spend 8 s of their 45 before connecting, and a full scan's TLS enumeration,
+    dozens of connections each paced by the rate, would end incomplete)."""
+
+    def __init__(self, timeout: asyncio.Timeout) -> None:
+        self._timeout = timeout
+        self._waiting = 0
+        self._left: float | None = None
+        self.open = True
+
+    def pause(self, now: float) -> None:
+        if self._waiting == 0:
+            when = self._timeout.when()
+            self._left = None if when is None or self._timeout.expired() else when - now
+            if self._left is not None:
+                self._timeout.reschedule(None)
+        self._waiting += 1
+
+    def resume(self, now: float) -> None:
+        self._waiting -= 1
+        if self._waiting == 0 and self._left is not None and self.open:
+            self._timeout.reschedule(now + self._left)
+            self._left = None
+
+
+_DEADLINES: ContextVar[tuple[_Deadline, ...]] = ContextVar("endpoint_deadlines", default=())
+
+
+@contextlib.asynccontextmanager
+async def endpoint_timeout(seconds: float) -> AsyncIterator[None]:
+    """``asyncio.timeout(seconds)`` for one endpoint's work, not counting the time its
+    connections wait in ``admit_connection`` (nested ones all stop their clocks)."""
+    async with asyncio.timeout(seconds) as timeout:
+        deadline = _Deadline(timeout)
+        token = _DEADLINES.set((*_DEADLINES.get(), deadline))
+        try:
+            yield
+        finally:
+            deadline.open = False
+            _DEADLINES.reset(token)
+
+
 def _nothing() -> None:
     return None
 
@@ -137,6 +182,18 @@ async def admit_connection(ip: str) -> Callable[[], None]:
     limits = _SCAN_LIMITS.get()
     if limits is None:
         return _nothing
+    deadlines = _DEADLINES.get()
+    loop = asyncio.get_running_loop()
+    for deadline in deadlines:
+        deadline.pause(loop.time())
+    try:
+        return await _admit(limits, ip)
+    finally:
+        for deadline in deadlines:
+            deadline.resume(loop.time())
+
+
+async def _admit(limits: ConnectionLimits, ip: str) -> Callable[[], None]:
     release = _nothing
     hosts = limits.hosts
     if hosts is not None:

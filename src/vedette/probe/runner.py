@@ -35,7 +35,7 @@ from vedette.model import (
     TlsObservation,
 )
 from vedette.probe.defence import Attempt, DefenceLog, ReplyTimer
-from vedette.probe.limits import Limits
+from vedette.probe.limits import Limits, endpoint_timeout
 from vedette.probe.transport import Connection, ProbeFailed, fail, scanner_ssl_context
 from vedette.protocols import Close, NeedData, Send, StartTls
 from vedette.protocols.dialogues import MailDialogue, new_dialogue
@@ -182,7 +182,7 @@ async def probe_endpoint(
     probe = _Probe(endpoint, limits, ehlo_name)
     failure: Failure | None = None
     try:
-        async with asyncio.timeout(limits.endpoint_timeout):
+        async with endpoint_timeout(limits.endpoint_timeout):
             try:
                 await probe.run(ssl_context or scanner_ssl_context())
             finally:
