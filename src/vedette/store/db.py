@@ -165,7 +165,7 @@ _V2_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("scans", "mode", "TEXT"),  # quick | full for a fleet scan; NULL for a plain scan
     ("scans", "status", "TEXT"),  # spooling | running | finished for a fleet scan
     ("observations", "target_id", "INTEGER"),  # the spooled target the endpoint came from
-    ("observations", "endpoint_key", "TEXT"),  # host|ip|port|service|pass, unique in a scan
+    ("observations", "endpoint_key", "TEXT"),  # pass|host|ip|port|service, unique in a scan
     ("observations", "ptr", "TEXT"),  # reverse name of a bare-IP target
 )
 
