@@ -77,6 +77,24 @@ def test_a_permanent_refusal_or_a_plain_bye_is_not_a_defence():
     assert found is not None and found[0] is DefenceKind.RATE_LIMITED
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        "* BYE Server shutting down.",  # Dovecot stopping
+        "421 4.3.2 mx.example.test Service shutting down, closing transmission channel",
+        "421 4.3.0 Server in maintenance, try again later",
+        "-ERR [SYS/TEMP] Server restarting",
+    ],
+)
+def test_a_server_going_away_for_everyone_is_not_defending_itself(line):
+    # Even after earlier successful connections and with others open: not aimed at the scanner.
+    assert classify(refused(line), earlier_ok=5) is None
+    assert (
+        classify(Attempt(failure=refused(line).failure, reply=(line,), others_open=2), earlier_ok=5)
+        is None
+    )
+
+
 def test_silent_refusals_count_only_after_earlier_successes():
     for kind in (FailureKind.REFUSED, FailureKind.CLOSED):
         assert classify(silent(kind), earlier_ok=0) is None

@@ -55,6 +55,9 @@ _CAP = re.compile(r"concurrent|simultaneous|max(imum)?[ _]+(number of )?connecti
 _RATE = re.compile(
     r"too many|rate limit|connection rate|limit exceeded|exceeded|try again later|busy", re.I
 )
+# A server going away for everyone (Dovecot's "* BYE Server shutting down.", a 421 at
+# shutdown or in maintenance) is not defending itself against the scanner.
+_GOING_AWAY = re.compile(r"shutting down|shut ?down|restart|maintenance|going down", re.I)
 _SMTP_CODE = re.compile(r"^([2-5][0-9][0-9])(?:[ -]|$)")
 # Stages at which a connection is still being let in, before anything about TLS is asked.
 _ADMISSION = frozenset({Stage.CONNECT, Stage.GREETING})
@@ -91,6 +94,8 @@ def _clip(text: str) -> str:
 def _by_reply(line: str, earlier_ok: int, others_open: int) -> DefenceKind | None:
     m = _SMTP_CODE.match(line)
     code = int(m.group(1)) if m else None
+    if _GOING_AWAY.search(line):
+        return None
     if _GREY.search(line):
         return DefenceKind.GREYLISTED
     if _CAP.search(line):
