@@ -334,6 +334,23 @@ class RecordFeed:
     def _next_record(self) -> bool:
         raise NotImplementedError
 
+    def _pop_record(self, majors: tuple[int, ...]) -> tuple[bytes, bytes] | None:
+        """The next complete TLS record as (5-byte header, fragment), taken off the buffer;
+        ``None`` until all of it is in. ``majors``: record-version major bytes accepted."""
+        buf = self._buf
+        if len(buf) < 5:
+            return None
+        if buf[0] not in (20, 21, 22, 23) or buf[1] not in majors:
+            raise TlsParseError("the server's answer is not TLS")
+        length = int.from_bytes(buf[3:5], "big")
+        if length > MAX_RECORD:
+            raise TlsParseError(f"record of {length} bytes", too_large=True)
+        if len(buf) < 5 + length:
+            return None
+        header, fragment = bytes(buf[:5]), bytes(buf[5 : 5 + length])
+        del buf[: 5 + length]
+        return header, fragment
+
 
 class FlightReader(RecordFeed):
     """Sans-I/O reader of one server flight (see the module docstring)."""
@@ -374,18 +391,11 @@ class FlightReader(RecordFeed):
             return False
         if buf[0] & 0x80 and self._hello is None and not self._hs:
             return self._ssl2_record()
-        if len(buf) < 5:
+        record = self._pop_record((0x02, 0x03))
+        if record is None:
             return False
-        ctype = buf[0]
-        if ctype not in (20, 21, 22, 23) or buf[1] not in (0x02, 0x03):
-            raise TlsParseError("the server's answer is not TLS")
-        length = int.from_bytes(buf[3:5], "big")
-        if length > MAX_RECORD:
-            raise TlsParseError(f"record of {length} bytes", too_large=True)
-        if len(buf) < 5 + length:
-            return False
-        fragment = bytes(buf[5 : 5 + length])
-        del buf[: 5 + length]
+        header, fragment = record
+        ctype = header[0]
         if ctype == CONTENT_ALERT:
             if len(fragment) < 2:
                 raise TlsParseError("truncated alert")

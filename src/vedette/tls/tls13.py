@@ -45,7 +45,6 @@ from vedette.tls.server import (
     HS_CERTIFICATE,
     HS_CERTIFICATE_REQUEST,
     HS_SERVER_HELLO,
-    MAX_RECORD,
     RecordFeed,
     ServerAnswer,
     ServerHello,
@@ -378,20 +377,11 @@ class Tls13Client(RecordFeed):
         )
 
     def _next_record(self) -> bool:
-        buf = self._buf
-        if len(buf) < 5:
+        record = self._pop_record((0x03,))
+        if record is None:
             return False
-        ctype = buf[0]
-        if ctype not in (20, 21, 22, 23) or buf[1] != 0x03:
-            raise TlsParseError("the server's answer is not TLS")
-        length = int.from_bytes(buf[3:5], "big")
-        if length > MAX_RECORD:
-            raise TlsParseError(f"record of {length} bytes", too_large=True)
-        if len(buf) < 5 + length:
-            return False
-        header = bytes(buf[:5])
-        fragment = bytes(buf[5 : 5 + length])
-        del buf[: 5 + length]
+        header, fragment = record
+        ctype = header[0]
         if ctype == CONTENT_APPLICATION_DATA:
             if self._decryptor is None:
                 raise TlsParseError("encrypted data before a TLS 1.3 ServerHello")
