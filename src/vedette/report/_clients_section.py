@@ -20,9 +20,11 @@ from vedette.model import ClientMatrix, ClientOutcome, ClientVerdict
 from vedette.report.escape import safe_text
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from rich.console import Console
 
-    from vedette.model import Endpoint, ScanReport
+    from vedette.model import ClientReason, Endpoint, ScanReport
 
 __all__ = ["matrix_to_json", "render_endpoint_clients", "render_matrix", "summary_counts"]
 
@@ -76,14 +78,19 @@ def _verdict(console: Console, v: ClientVerdict, indent: int) -> None:
     head.append(safe_text(v.name), style="bold")
     head.append(f"  [{v.profile}]", style="dim")
     _line(console, head, indent)
-    for r in v.reasons:
+    _reasons(console, v.reasons, indent + 4)
+
+
+def _reasons(console: Console, reasons: Sequence[ClientReason], indent: int) -> None:
+    """One line per reason, with its fix when there is one."""
+    for r in reasons:
         line = Text()
         line.append("- ", style="dim")
         line.append(safe_text(r.text))
         if r.fix:
             line.append(" — fix: ", style="bold green")
             line.append(safe_text(r.fix))
-        _line(console, line, indent + 4)
+        _line(console, line, indent)
 
 
 def _group(console: Console, members: list[ClientVerdict], indent: int) -> None:
@@ -93,14 +100,7 @@ def _group(console: Console, members: list[ClientVerdict], indent: int) -> None:
     head.append(" ")
     head.append(", ".join(safe_text(v.name) for v in members), style="bold")
     _line(console, head, indent)
-    for r in first.reasons:
-        line = Text()
-        line.append("- ", style="dim")
-        line.append(safe_text(r.text))
-        if r.fix:
-            line.append(" — fix: ", style="bold green")
-            line.append(safe_text(r.fix))
-        _line(console, line, indent + 4)
+    _reasons(console, first.reasons, indent + 4)
 
 
 def _unknown_group(console: Console, members: list[ClientVerdict], indent: int) -> None:
@@ -110,14 +110,7 @@ def _unknown_group(console: Console, members: list[ClientVerdict], indent: int) 
     head.append(f" {len(members)} client{'s' if len(members) > 1 else ''}", style="bold")
     head.append(" (-v names them)", style="dim")
     _line(console, head, indent)
-    for r in members[0].reasons:
-        line = Text()
-        line.append("- ", style="dim")
-        line.append(safe_text(r.text))
-        if r.fix:
-            line.append(" — fix: ", style="bold green")
-            line.append(safe_text(r.fix))
-        _line(console, line, indent + 4)
+    _reasons(console, members[0].reasons, indent + 4)
 
 
 def render_matrix(
