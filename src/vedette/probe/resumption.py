@@ -165,37 +165,34 @@ async def _handshake(
         await conn.close()
 
 
-async def probe_resumption(ep: Endpoint, limits: Limits, ehlo_name: str) -> tuple[bool | None, int]:
-    """(resumed?, connections used); ``None`` when no TLS 1.2 session could be obtained."""
-    ctx = _context()
-    used = 0
-    try:
-        used += 1
-        first = await _handshake(ep, ctx, limits, ehlo_name, None)
-        session = first.session
-        if session is None or (not session.has_ticket and not session.id):
-            return False, used  # neither a ticket nor a session id: nothing to resume
-        used += 1
-        second = await _handshake(ep, ctx, limits, ehlo_name, session)
-        return second.session_reused, used
-    except (ProbeFailed, ssl.SSLError, OSError, ValueError):
-        return None, used
-
-
-async def probe_resumption_tls13(
-    ep: Endpoint, limits: Limits, ehlo_name: str
+async def _probe(
+    ep: Endpoint, limits: Limits, ehlo_name: str, *, tls13: bool
 ) -> tuple[bool | None, int]:
-    """(resumed?, connections used) for TLS 1.3; False when no ticket came in time."""
-    ctx = _context(tls13=True)
+    """(resumed?, connections used): one full handshake saves the session, a second offers
+    it. False when there was nothing to offer; ``None`` when no handshake completed."""
+    ctx = _context(tls13=tls13)
     used = 0
     try:
         used += 1
-        first = await _handshake(ep, ctx, limits, ehlo_name, None, tickets=True)
+        first = await _handshake(ep, ctx, limits, ehlo_name, None, tickets=tls13)
         session = first.session
-        if session is None or not session.has_ticket:
+        # TLS 1.2 resumes by ticket or session id; TLS 1.3 only by a ticket.
+        if session is None or not (session.has_ticket or (session.id and not tls13)):
             return False, used
         used += 1
         second = await _handshake(ep, ctx, limits, ehlo_name, session)
         return second.session_reused, used
     except (ProbeFailed, ssl.SSLError, OSError, ValueError):
         return None, used
+
+
+async def probe_resumption(ep: Endpoint, limits: Limits, ehlo_name: str) -> tuple[bool | None, int]:
+    """TLS 1.2: (resumed?, connections used); ``None`` when no session could be obtained."""
+    return await _probe(ep, limits, ehlo_name, tls13=False)
+
+
+async def probe_resumption_tls13(
+    ep: Endpoint, limits: Limits, ehlo_name: str
+) -> tuple[bool | None, int]:
+    """TLS 1.3: (resumed?, connections used); False when no ticket came in time."""
+    return await _probe(ep, limits, ehlo_name, tls13=True)
