@@ -40,7 +40,6 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 from cryptography.x509.oid import (
     AuthorityInformationAccessOID,
     ExtendedKeyUsageOID,
@@ -52,6 +51,7 @@ from vedette.checks.registry import CheckContext, Hit, endpoint_check
 from vedette.model import Observation, Role, Severity
 from vedette.pki.fixes import bundle_command, renewal_commands
 from vedette.x509.chain import ChainAnalysis, analyse_chain, describe
+from vedette.x509.legacy_algorithms import key_kind, public_key_of, weak_key
 from vedette.x509.names import match_certificate
 from vedette.x509.validity import limit_at, validity_period
 
@@ -568,16 +568,10 @@ def cert_name_mismatch(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
 
 def _weak_key(cert: x509.Certificate) -> str | None:
     try:
-        key = cert.public_key()
+        key = public_key_of(cert)
     except (ValueError, UnsupportedAlgorithm):
         return None
-    if isinstance(key, rsa.RSAPublicKey) and key.key_size < 2048:
-        return f"RSA {key.key_size} bits"
-    if isinstance(key, dsa.DSAPublicKey) and key.key_size < 2048:
-        return f"DSA {key.key_size} bits"
-    if isinstance(key, ec.EllipticCurvePublicKey) and key.key_size < 256:
-        return f"EC {key.curve.name} ({key.key_size} bits)"
-    return None
+    return weak_key(key)
 
 
 @endpoint_check(
@@ -720,7 +714,7 @@ def cert_wrong_key_usage(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
     if not isinstance(ku, x509.KeyUsage):
         return
     try:
-        is_rsa = isinstance(leaf.public_key(), rsa.RSAPublicKey)
+        is_rsa = key_kind(public_key_of(leaf)).algorithm == "rsa"
     except (ValueError, UnsupportedAlgorithm):
         return
     if ku.digital_signature or (is_rsa and ku.key_encipherment):

@@ -21,16 +21,12 @@ What every certificate gets, and why:
   ``digitalSignature``, plus ``keyEncipherment`` for RSA keys (RSA key transport, TLS 1.2
   and older ``TLS_RSA_*`` suites, encrypts the premaster secret to the certificate key).
 
-SHA-1. ``cryptography`` (50.x, the version vedette is tested with) refuses ``hashes.SHA1()``
-in ``CertificateBuilder.sign`` ("Hash algorithm "sha1" not supported for signatures"), and
-``verify_directly_issued_by`` refuses to check one; but the lab needs a certificate really
-signed with SHA-1 to exercise ``cert.sha1-signature`` end to end. The low-level key objects
-still sign with SHA-1, so :func:`_resign_sha1` builds the certificate normally, rewrites the
-``signature`` AlgorithmIdentifier inside the TBSCertificate to ``sha1WithRSAEncryption`` or
-``ecdsa-with-SHA1``, signs the new TBS bytes with the issuer key and re-assembles the DER
-(RFC 5280 section 4.1: ``Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm,
-signatureValue BIT STRING }``, where both AlgorithmIdentifiers must be equal). Ed25519 has no
-hash choice, so SHA-1 with an Ed25519 issuer is a ``ValueError``.
+SHA-1. ``cryptography`` (50 and later) refuses ``hashes.SHA1()`` in ``CertificateBuilder.sign``,
+but the lab needs a certificate really signed with SHA-1 to exercise ``cert.sha1-signature``
+end to end. The certificate is built normally, then re-signed by
+:func:`vedette.x509.legacy_algorithms.resign_sha1`, the one module where vedette handles the
+algorithms cryptography deprecates. Ed25519 has no hash choice, so SHA-1 with an Ed25519 issuer
+is a ``ValueError``.
 """
 
 from __future__ import annotations
@@ -43,8 +39,10 @@ from typing import TYPE_CHECKING, Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from vedette.x509.legacy_algorithms import resign_sha1
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -406,63 +404,7 @@ def _sign(builder: x509.CertificateBuilder, key: PrivateKey, hash_alg: str) -> x
             raise ValueError("an Ed25519 key cannot make a SHA-1 signature")
         return builder.sign(key, None)
     if hash_alg == "sha1":
-        return _resign_sha1(builder.sign(key, hashes.SHA256()), key)
+        if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
+            raise ValueError("SHA-1 needs an RSA or EC issuer key")
+        return resign_sha1(builder.sign(key, hashes.SHA256()), key)
     return builder.sign(key, _HASHES[hash_alg]())
-
-
-# --- SHA-1 re-signing (see the module docstring) ----------------------------------------------
-
-# AlgorithmIdentifier DER: SEQUENCE { OID, [params] }.
-# sha1WithRSAEncryption 1.2.840.113549.1.1.5, parameters NULL (RFC 3279 section 2.2.1).
-_ALG_SHA1_RSA = bytes.fromhex("300d06092a864886f70d0101050500")
-# ecdsa-with-SHA1 1.2.840.10045.4.1, parameters absent (RFC 3279 section 2.2.3).
-_ALG_SHA1_ECDSA = bytes.fromhex("300906072a8648ce3d0401")
-
-
-def _der_len(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(body)]) + body
-
-
-def _tlv(tag: int, value: bytes) -> bytes:
-    return bytes([tag]) + _der_len(len(value)) + value
-
-
-def _read_tlv(data: bytes, pos: int) -> tuple[int, int, int]:
-    """(tag, start of value, end of value) of the DER element at ``pos`` (our own output)."""
-    tag = data[pos]
-    first = data[pos + 1]
-    if first < 0x80:
-        return tag, pos + 2, pos + 2 + first
-    n = first & 0x7F
-    length = int.from_bytes(data[pos + 2 : pos + 2 + n], "big")
-    start = pos + 2 + n
-    return tag, start, start + length
-
-
-def _resign_sha1(cert: x509.Certificate, key: PrivateKey) -> x509.Certificate:
-    if isinstance(key, rsa.RSAPrivateKey):
-        alg = _ALG_SHA1_RSA
-    elif isinstance(key, ec.EllipticCurvePrivateKey):
-        alg = _ALG_SHA1_ECDSA
-    else:  # pragma: no cover - Ed25519 is refused by the caller
-        raise ValueError("SHA-1 needs an RSA or EC issuer key")
-    tbs = cert.tbs_certificate_bytes
-    # TBSCertificate ::= SEQUENCE { [0] version, serialNumber, signature AlgorithmIdentifier, ...}
-    _, body, end = _read_tlv(tbs, 0)
-    pos = body
-    tag, _, vend = _read_tlv(tbs, pos)
-    if tag == 0xA0:  # explicit version (always present for v3 certificates)
-        pos = vend
-    _, _, serial_end = _read_tlv(tbs, pos)  # serialNumber
-    _, _, alg_end = _read_tlv(tbs, serial_end)  # signature AlgorithmIdentifier
-    new_body = tbs[body:serial_end] + alg + tbs[alg_end:end]
-    new_tbs = _tlv(0x30, new_body)
-    if isinstance(key, rsa.RSAPrivateKey):
-        sig = key.sign(new_tbs, padding.PKCS1v15(), hashes.SHA1())  # noqa: S303
-    else:
-        sig = key.sign(new_tbs, ec.ECDSA(hashes.SHA1()))  # noqa: S303
-    der = _tlv(0x30, new_tbs + alg + _tlv(0x03, b"\x00" + sig))
-    return x509.load_der_x509_certificate(der)

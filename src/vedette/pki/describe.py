@@ -21,6 +21,7 @@ from cryptography.x509.oid import ExtensionOID
 from vedette.pki.csr import name_text
 from vedette.pki.keys import describe_key
 from vedette.x509.chain import analyse_chain, is_self_signed
+from vedette.x509.legacy_algorithms import public_key_of
 
 __all__ = [
     "describe_certificate",
@@ -129,7 +130,7 @@ def _sans(exts: x509.Extensions) -> list[str]:
 def describe_certificate(cert: x509.Certificate) -> dict[str, Any]:
     spki = _safe(
         lambda: hashlib.sha256(
-            cert.public_key().public_bytes(
+            public_key_of(cert).public_bytes(
                 serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
             )
         ).hexdigest(),
@@ -143,7 +144,7 @@ def describe_certificate(cert: x509.Certificate) -> dict[str, Any]:
         "serial": format(cert.serial_number, "x"),
         "not_before": _iso(cert.not_valid_before_utc),
         "not_after": _iso(cert.not_valid_after_utc),
-        "key": _safe(lambda: describe_key(cert.public_key()), str),
+        "key": _safe(lambda: describe_key(public_key_of(cert)), str),
         "signature_algorithm": _oid_name(cert.signature_algorithm_oid),
         "sans": _safe(lambda: _sans(cert.extensions), lambda e: [e]),
         "self_signed": _safe(lambda: is_self_signed(cert), lambda _e: False),
@@ -171,7 +172,7 @@ def describe_csr(csr: x509.CertificateSigningRequest) -> dict[str, Any]:
     return {
         "type": "request",
         "subject": _safe(lambda: csr.subject.rfc4514_string(), str),
-        "key": _safe(lambda: describe_key(csr.public_key()), str),
+        "key": _safe(lambda: describe_key(public_key_of(csr)), str),
         "signature_algorithm": _oid_name(csr.signature_algorithm_oid),
         "signature_valid": _safe(lambda: csr.is_signature_valid, lambda _e: False),
         "sans": _safe(lambda: _sans(csr.extensions), lambda e: [e]),

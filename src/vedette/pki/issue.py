@@ -45,6 +45,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 from vedette.errors import PkiError
 from vedette.pki.ca import _HASHES as _HASH
 from vedette.pki.ca import PrivateKey, _serial
+from vedette.x509.legacy_algorithms import public_key_of
 
 __all__ = [
     "PROFILES",
@@ -100,7 +101,7 @@ def _aki(issuer: x509.Certificate) -> x509.AuthorityKeyIdentifier:
         ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
         return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
     except x509.ExtensionNotFound:
-        pub = issuer.public_key()
+        pub = public_key_of(issuer)
         if not isinstance(pub, PublicKey):
             raise PkiError("the CA's public key type is not supported") from None
         return x509.AuthorityKeyIdentifier.from_issuer_public_key(pub)
@@ -278,7 +279,7 @@ def issue_from_csr(
     """An end-entity certificate for ``csr`` (whose signature the caller has verified)."""
     if days < 1:
         raise PkiError(f"a lifetime of {days} days is not a lifetime")
-    public = csr.public_key()
+    public = public_key_of(csr)
     if not isinstance(public, PublicKey):
         raise PkiError(f"unsupported key type in the request: {type(public).__name__}")
     if isinstance(public, rsa.RSAPublicKey) and public.key_size < 2048:

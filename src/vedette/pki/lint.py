@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from vedette.x509.chain import is_self_signed
+from vedette.x509.legacy_algorithms import public_key_of
 from vedette.x509.validity import limit_at, validity_period
 
 __all__ = ["PROFILES", "LintResult", "lint_certificate"]
@@ -119,7 +120,7 @@ def lint_certificate(
             "SEC_E_ALGORITHM_MISMATCH; sign with SHA-256",
         )
     try:
-        key = cert.public_key()
+        key = public_key_of(cert)
     except (ValueError, UnsupportedAlgorithm) as exc:
         add("error", "key-unreadable", f"the public key does not parse: {exc}")
         key = None

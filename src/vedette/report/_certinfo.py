@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
+from vedette.x509.legacy_algorithms import key_kind, public_key_of
 from vedette.x509.names import name_text
 
 if TYPE_CHECKING:
@@ -88,18 +88,7 @@ def _oid_text(oid: x509.ObjectIdentifier) -> str:
 
 
 def _key_text(cert: x509.Certificate) -> str:
-    key = cert.public_key()
-    if isinstance(key, rsa.RSAPublicKey):
-        return f"RSA {key.key_size}"
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        return f"EC {key.curve.name}"
-    if isinstance(key, ed25519.Ed25519PublicKey):
-        return "Ed25519"
-    if isinstance(key, ed448.Ed448PublicKey):
-        return "Ed448"
-    if isinstance(key, dsa.DSAPublicKey):
-        return f"DSA {key.key_size}"
-    return type(key).__name__
+    return key_kind(public_key_of(cert)).text
 
 
 def _sans(cert: x509.Certificate) -> tuple[str, ...]:

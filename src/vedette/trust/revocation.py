@@ -27,6 +27,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID
 
+from vedette.x509.legacy_algorithms import public_key_of
+
 __all__ = ["RevocationResult", "check_revocation", "judge_ocsp", "ocsp_request", "ocsp_url"]
 
 #: OCSP responses are small (a few KiB); anything larger is refused.
@@ -95,7 +97,7 @@ def judge_ocsp(
             except Exception:  # any failure (bad signature, odd key): not a trusted responder
                 return RevocationResult(status="error", detail="untrusted responder certificate")
     try:
-        key = signer.public_key()
+        key = public_key_of(signer)
         hash_alg = resp.signature_hash_algorithm
         from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 

@@ -73,6 +73,7 @@ from vedette.trust._data import (
     suite_names,
 )
 from vedette.x509.chain import ChainAnalysis, analyse_chain, describe, is_self_signed, parse_sent
+from vedette.x509.legacy_algorithms import public_key_of
 from vedette.x509.names import dns_name_matches, match_certificate
 
 __all__ = [
@@ -486,7 +487,7 @@ def _trust_reasons(
             )
     for cert in path:
         try:
-            key = cert.public_key()
+            key = public_key_of(cert)
         except (ValueError, UnsupportedAlgorithm):
             continue
         if isinstance(key, rsa.RSAPublicKey) and key.key_size < rules.min_rsa:
@@ -642,7 +643,7 @@ def _leaf_kind(facts: _ChainFacts) -> str | None:
     if leaf is None:
         return None
     try:
-        key = leaf.public_key()
+        key = public_key_of(leaf)
     except (ValueError, UnsupportedAlgorithm):
         return None
     if isinstance(key, rsa.RSAPublicKey):
@@ -1068,7 +1069,7 @@ def spki_sha256(cert: x509.Certificate) -> str:
     """SHA-256 of the SubjectPublicKeyInfo, hex (HPKP's pin-sha256, in hex rather than base64)."""
     from cryptography.hazmat.primitives import serialization
 
-    spki = cert.public_key().public_bytes(
+    spki = public_key_of(cert).public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     h = hashes.Hash(hashes.SHA256())

@@ -56,8 +56,13 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.utils import CryptographyDeprecationWarning
+
+from vedette.x509.legacy_algorithms import (
+    public_key_of,
+    uses_legacy_key,
+    verify_legacy_signature,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -167,7 +172,7 @@ def describe(name: x509.Name) -> str:
 
 def _spki(cert: x509.Certificate) -> bytes | None:
     try:
-        return cert.public_key().public_bytes(
+        return public_key_of(cert).public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
     except (ValueError, UnsupportedAlgorithm):
@@ -205,6 +210,9 @@ def signed_by(child: x509.Certificate, issuer: x509.Certificate) -> bool:
     """
     if child.issuer != issuer.subject:
         return False
+    if uses_legacy_key(issuer):
+        # DSA: cryptography 51 warns on the X.509 path; the legacy module handles it once.
+        return verify_legacy_signature(child, issuer)
     try:
         child.verify_directly_issued_by(issuer)
     except InvalidSignature:
@@ -212,40 +220,7 @@ def signed_by(child: x509.Certificate, issuer: x509.Certificate) -> bool:
     except (ValueError, TypeError, UnsupportedAlgorithm):
         # Unsupported here (SHA-1/MD5 in cryptography 50, or a mismatched key type): verify
         # the raw signature with the low-level API, which still accepts legacy hashes.
-        return _verify_raw(child, issuer)
-    return True
-
-
-def _verify_raw(child: x509.Certificate, issuer: x509.Certificate) -> bool:
-    try:
-        pub = issuer.public_key()
-        params = child.signature_algorithm_parameters
-        sig, tbs = child.signature, child.tbs_certificate_bytes
-        if isinstance(pub, rsa.RSAPublicKey):
-            algo = child.signature_hash_algorithm
-            if algo is None or params is None or isinstance(params, (ec.ECDSA)):
-                return False
-            pub.verify(sig, tbs, params, algo)
-        elif isinstance(pub, ec.EllipticCurvePublicKey):
-            if not isinstance(params, ec.ECDSA):
-                # cryptography gives no parameters for ecdsa-with-SHA1 (it refuses SHA-1 for
-                # signatures); the OID names the hash, so build the scheme from it.
-                algo = child.signature_hash_algorithm
-                if params is not None or algo is None:
-                    return False
-                params = ec.ECDSA(algo)
-            pub.verify(sig, tbs, params)
-        elif isinstance(pub, dsa.DSAPublicKey):
-            algo = child.signature_hash_algorithm
-            if algo is None:
-                return False
-            pub.verify(sig, tbs, algo)
-        elif isinstance(pub, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
-            pub.verify(sig, tbs)
-        else:
-            return False
-    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
-        return False
+        return verify_legacy_signature(child, issuer)
     return True
 
 
