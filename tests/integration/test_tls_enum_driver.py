@@ -108,4 +108,4 @@ def test_a_silent_server_makes_the_result_incomplete_within_the_budget():
     assert "no answer to the ClientHello" in (scan.incomplete_reason or "")
     assert scan.versions == ()
     assert scan.connections <= 6 + 3  # a hello per version plus the retry budget
-    assert elapsed < 5
+    assert elapsed < 10  # hang detector: the 3 s budget, not the server's 30 s sleep
