@@ -2,10 +2,10 @@
 
 Against the built-in lab bound to ``::1`` (``Lab(bind="::1")``) and a real Dovecot listening on
 ``::1``: the bracketed literal with a scheme or with ``--service``, a name pinned to ``::1`` with
-``--resolve`` (bare and bracketed) or ``--ip``, the TLS enumeration over IPv6, and a fleet scan of
-a target file of ``[::1]:PORT`` lines with its CSV and terminal reports, and a name resolved
-to an AAAA record through a DNS server on ``[::1]`` (with the PTR of a bare literal). An IP literal has no
-name: no SNI is sent and no name check applies; a pinned name keeps both.
+``--resolve`` (bare and bracketed) or ``--ip``, a name resolved to an AAAA record through a DNS
+server on ``[::1]`` (and the PTR of a bare literal), the TLS enumeration over IPv6, and a fleet
+scan of a target file of ``[::1]:PORT`` lines with its CSV and terminal reports. An IP literal
+has no name: no SNI is sent and no name check applies; a pinned name keeps both.
 
 A machine without IPv6 on loopback skips these tests; in CI (``CI`` or
 ``VEDETTE_REQUIRE_REAL_SERVERS`` set) that fails instead, like the real-server tests.
