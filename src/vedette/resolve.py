@@ -13,6 +13,7 @@ import ipaddress
 from typing import TYPE_CHECKING
 
 from vedette.errors import ResolveError, UsageError
+from vedette.targets import parse_port, quoted
 
 if TYPE_CHECKING:
     import dns.asyncresolver
@@ -24,23 +25,19 @@ def parse_resolver(text: str) -> tuple[str, int]:
     if text.startswith("["):
         end = text.find("]")
         if end < 0:
-            raise UsageError(f"--resolver: unclosed '[' in {text!r}")
+            raise UsageError(f"--resolver: unclosed '[' in {quoted(text)}")
         address, rest = text[1:end], text[end + 1 :]
         if rest:
-            if not rest.startswith(":") or not rest[1:].isdigit():
-                raise UsageError(f"--resolver wants ADDRESS[:PORT], got {text!r}")
-            port = int(rest[1:])
+            if not rest.startswith(":"):
+                raise UsageError(f"--resolver wants ADDRESS[:PORT], got {quoted(text)}")
+            port = parse_port(rest[1:], "--resolver")
     elif text.count(":") == 1:
         address, port_text = text.split(":")
-        if not port_text.isdigit():
-            raise UsageError(f"--resolver wants ADDRESS[:PORT], got {text!r}")
-        port = int(port_text)
+        port = parse_port(port_text, "--resolver")
     try:
         address = str(ipaddress.ip_address(address))
     except ValueError:
-        raise UsageError(f"--resolver: {address!r} is not an IP address") from None
-    if not 0 < port < 65536:
-        raise UsageError(f"--resolver: bad port {port}")
+        raise UsageError(f"--resolver: {quoted(address)} is not an IP address") from None
     return address, port
 
 

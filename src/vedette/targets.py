@@ -47,9 +47,24 @@ class TargetSpec:
     service: Service | None
 
 
-def _parse_port(text: str, target: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise UsageError(f"bad port {text!r} in target {target!r} (expected 1-65535)")
+#: Longest argument quoted whole in an error message: a 10,000-character host name makes one
+#: readable line, not 20 KB of it.
+_QUOTE_MAX = 80
+
+
+def quoted(text: str) -> str:
+    """``text`` for an error message: its ``repr`` (control characters escaped), cut to
+    ``_QUOTE_MAX`` characters with its full length said when longer."""
+    if len(text) <= _QUOTE_MAX:
+        return repr(text)
+    return f"{text[:_QUOTE_MAX]!r}... ({len(text)} characters)"
+
+
+def parse_port(text: str, where: str) -> int:
+    """A TCP port, 1-65535 in ASCII digits (``int`` would also take ``"\u0663"``, and raise on
+    ``"\u00b2"`` or on 5,000 digits); UsageError naming ``where`` otherwise."""
+    if not (text.isascii() and text.isdigit() and len(text) <= 5) or not 0 < int(text) < 65536:
+        raise UsageError(f"bad port {quoted(text)} in {where} (expected 1-65535)")
     return int(text)
 
 
@@ -61,16 +76,16 @@ def normalise_host(host: str, target: str) -> tuple[str, bool]:
         pass
     name = host.rstrip(".")
     if not name:
-        raise UsageError(f"no host in target {target!r}")
+        raise UsageError(f"no host in target {quoted(target)}")
     try:
         name = name.encode("idna").decode("ascii").lower()
     except UnicodeError:
-        raise UsageError(f"invalid host name {host!r} in target {target!r}") from None
+        raise UsageError(f"invalid host name {quoted(host)} in target {quoted(target)}") from None
     labels = name.split(".")
     if len(name) > 253 or not all(_LABEL.match(label) for label in labels):
-        raise UsageError(f"invalid host name {host!r} in target {target!r}")
+        raise UsageError(f"invalid host name {quoted(host)} in target {quoted(target)}")
     if all(label.isdigit() for label in labels):
-        raise UsageError(f"invalid IP address {host!r} in target {target!r}")
+        raise UsageError(f"invalid IP address {quoted(host)} in target {quoted(target)}")
     return name, False
 
 
@@ -87,25 +102,31 @@ def parse_target(text: str) -> TargetSpec:
             service = Service(scheme.lower())
         except ValueError:
             known = ", ".join(s.value for s in Service)
-            raise UsageError(f"unknown scheme {scheme!r} in {raw!r} (known: {known})") from None
+            raise UsageError(
+                f"unknown scheme {quoted(scheme)} in {quoted(raw)} (known: {known})"
+            ) from None
         rest = rest.rstrip("/")
         if "/" in rest or "?" in rest or "@" in rest:
-            raise UsageError(f"target {raw!r} has a path or user part; give scheme://host[:port]")
+            raise UsageError(
+                f"target {quoted(raw)} has a path or user part; give scheme://host[:port]"
+            )
     port: int | None = None
     if rest.startswith("["):
         end = rest.find("]")
         if end < 0:
-            raise UsageError(f"unclosed '[' in target {raw!r}")
+            raise UsageError(f"unclosed '[' in target {quoted(raw)}")
         host, after = rest[1:end], rest[end + 1 :]
         if after:
             if not after.startswith(":"):
-                raise UsageError(f"unexpected {after!r} after ']' in target {raw!r}")
-            port = _parse_port(after[1:], raw)
+                raise UsageError(f"unexpected {quoted(after)} after ']' in target {quoted(raw)}")
+            port = parse_port(after[1:], f"target {quoted(raw)}")
         try:
             if ipaddress.ip_address(host).version != 6:
                 raise ValueError
         except ValueError:
-            raise UsageError(f"brackets must hold an IPv6 address in target {raw!r}") from None
+            raise UsageError(
+                f"brackets must hold an IPv6 address in target {quoted(raw)}"
+            ) from None
     elif rest.count(":") > 1:
         # An IPv6 literal without brackets can carry no port.
         host = rest
@@ -113,11 +134,11 @@ def parse_target(text: str) -> TargetSpec:
             ipaddress.IPv6Address(host)
         except ValueError:
             raise UsageError(
-                f"invalid target {raw!r}; write IPv6 addresses as [addr]:port"
+                f"invalid target {quoted(raw)}; write IPv6 addresses as [addr]:port"
             ) from None
     elif ":" in rest:
         host, port_text = rest.split(":", 1)
-        port = _parse_port(port_text, raw)
+        port = parse_port(port_text, f"target {quoted(raw)}")
     else:
         host = rest
     host, is_ip = normalise_host(host, raw)
@@ -158,7 +179,7 @@ def parse_ports(text: str) -> tuple[int, ...]:
         part = part.strip()
         if not part:
             continue
-        port = _parse_port(part, text)
+        port = parse_port(part, "--ports")
         if port not in out:
             out.append(port)
     if not out:
@@ -179,10 +200,12 @@ def parse_resolve(text: str) -> Pin:
     """Parse ``HOST:PORT:ADDRESS[,ADDRESS...]`` (PORT may be ``*``; IPv6 in brackets)."""
     parts = text.split(":", 2)
     if len(parts) != 3 or not parts[0] or not parts[2]:
-        raise UsageError(f"--resolve wants HOST:PORT:ADDRESS, got {text!r}")
+        raise UsageError(f"--resolve wants HOST:PORT:ADDRESS, got {quoted(text)}")
     host, _ = normalise_host(parts[0], text)
-    port = None if parts[1] == "*" else _parse_port(parts[1], text)
-    addresses = tuple(parse_address(a.strip(), f"--resolve {text}") for a in parts[2].split(","))
+    port = None if parts[1] == "*" else parse_port(parts[1], f"--resolve {quoted(text)}")
+    addresses = tuple(
+        parse_address(a.strip(), f"--resolve {quoted(text)}") for a in parts[2].split(",")
+    )
     return Pin(host=host, port=port, addresses=addresses)
 
 
@@ -192,4 +215,4 @@ def parse_address(text: str, where: str) -> str:
     try:
         return str(ipaddress.ip_address(candidate))
     except ValueError:
-        raise UsageError(f"{where}: {text!r} is not an IP address") from None
+        raise UsageError(f"{where}: {quoted(text)} is not an IP address") from None

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from vedette.errors import StoreError
 from vedette.model import Observation, ScanReport, Severity
 from vedette.probe.limits import Limits
+from vedette.targets import quoted
 
 if TYPE_CHECKING:
     # Imported where used: building a command's parser (and a fleet scan, which analyses
@@ -33,15 +34,16 @@ def positive(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not a number: {quoted(text)}") from None
     if not 0 < value <= 3600:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 3600 seconds: {text!r}")
+        raise argparse.ArgumentTypeError(f"must be between 0 and 3600 seconds: {quoted(text)}")
     return value
 
 
 def count(text: str) -> int:
-    if not text.isdigit() or not 0 < int(text) <= 10000:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 10000: {text!r}")
+    # ASCII digits only, and few: int() takes other scripts' digits and refuses 5,000 of them.
+    if not (text.isascii() and text.isdigit() and len(text) <= 5) or not 0 < int(text) <= 10000:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 10000: {quoted(text)}")
     return int(text)
 
 
