@@ -24,6 +24,7 @@ from typing import NoReturn
 
 from vedette._version import __version__
 from vedette.errors import VedetteError
+from vedette.report.escape import safe_text
 
 #: Command name -> its module (whose ``NAME`` is that name), in the order ``--help`` lists them.
 COMMAND_MODULES: dict[str, str] = {
@@ -56,11 +57,26 @@ def fewer_collections() -> Iterator[None]:
         gc.set_threshold(*old)
 
 
+#: Longest error line written (characters, before the ``vedette: error:`` prefix): an argument,
+#: a file name or a server string inside a message cannot flood the terminal.
+ERROR_LINE_MAX = 1000
+
+
+def error_line(message: str) -> str:
+    """``message`` as one safe terminal line: every control or invisible character shown as a
+    visible escape (a message that quotes a hostile name cannot retitle or clear the terminal,
+    nor add lines), cut to :data:`ERROR_LINE_MAX` characters with the full length said."""
+    text = safe_text(message)
+    if len(text) > ERROR_LINE_MAX:
+        text = f"{text[:ERROR_LINE_MAX]}... (error message cut, {len(text)} characters)"
+    return text
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line and exit status 2."""
 
     def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"vedette: error: {message} (see: {self.prog} --help)\n")
+        sys.stderr.write(f"vedette: error: {error_line(message)} (see: {self.prog} --help)\n")
         raise SystemExit(2)
 
 
@@ -124,7 +140,7 @@ def _main(argv: Sequence[str]) -> int:
         with fewer_collections():
             return run(args)
     except VedetteError as exc:
-        sys.stderr.write(f"vedette: error: {exc}\n")
+        sys.stderr.write(f"vedette: error: {error_line(str(exc))}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("vedette: interrupted\n")
