@@ -3,7 +3,7 @@
 Two places fetch from a CA's web server, both only when the user asks: a missing issuer from a
 certificate's AIA caIssuers URL (``cert bundle --fetch``, :mod:`vedette.pki.aia`) and the leaf's
 OCSP responder (``cert clients --check-revocation``, :mod:`vedette.trust.revocation`). Both go
-through :func:`http_fetch`, built on httpx, with one discipline:
+through :func:`http_fetch` (or :func:`http_fetch_async`), built on httpx, with one discipline:
 
 * **http only.** caIssuers and OCSP are published over plain HTTP (RFC 5280 4.2.2.1, RFC 6960
   A.1): fetching them over HTTPS would need the very chain being fetched. Other schemes are
@@ -38,7 +38,7 @@ from vedette.resolve import Resolver
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["DEADLINE", "MAX_HEAD", "FetchError", "http_fetch"]
+__all__ = ["DEADLINE", "MAX_HEAD", "FetchError", "http_fetch", "http_fetch_async"]
 
 #: Seconds for the whole fetch, from name resolution to the last byte of the body.
 DEADLINE = 10.0
@@ -160,8 +160,33 @@ def http_fetch(
     ``deadline`` seconds in all; :class:`FetchError` with one line otherwise.
 
     ``resolver`` is vedette's ``--resolver`` (``None``: the nameservers of /etc/resolv.conf,
-    asked by dnspython); an address in the URL is used as it is.
+    asked by dnspython); an address in the URL is used as it is. From code already inside an
+    event loop, await :func:`http_fetch_async` instead.
     """
+    return asyncio.run(
+        http_fetch_async(
+            url,
+            max_body=max_body,
+            method=method,
+            body=body,
+            content_type=content_type,
+            resolver=resolver,
+            deadline=deadline,
+        )
+    )
+
+
+async def http_fetch_async(
+    url: str,
+    *,
+    max_body: int,
+    method: str = "GET",
+    body: bytes | None = None,
+    content_type: str | None = None,
+    resolver: tuple[str, int] | None = None,
+    deadline: float = DEADLINE,
+) -> bytes:
+    """:func:`http_fetch`, awaitable."""
     shown = _printable(url)
     try:
         parts = urlsplit(url)
@@ -173,7 +198,7 @@ def http_fetch(
         raise FetchError(f"{shown}: not a host name vedette fetches from")
     import httpx
 
-    async def bounded() -> bytes:
+    try:
         async with asyncio.timeout(deadline):
             return await _fetch(
                 url,
@@ -184,9 +209,6 @@ def http_fetch(
                 deadline=deadline,
                 max_body=max_body,
             )
-
-    try:
-        return asyncio.run(bounded())
     except FetchError as exc:
         reason = str(exc)
     except (TimeoutError, httpx.TimeoutException):

@@ -51,3 +51,13 @@ def test_a_url_from_a_certificate_is_shown_inert():
     message = str(caught.value)
     assert "\x1b" not in message and "\x07" not in message
     assert "\\x1b]0;pwned\\x07" in message
+
+
+def test_the_awaitable_form_refuses_alike():
+    """scan --fetch runs inside an event loop: it awaits fetch_issuers_async."""
+    import asyncio
+
+    from vedette.pki.aia import fetch_issuers_async
+
+    with pytest.raises(PkiError, match="only http:// URLs are fetched"):
+        asyncio.run(fetch_issuers_async("https://pki.example.test/ca.cer"))

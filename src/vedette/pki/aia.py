@@ -13,13 +13,15 @@ caIssuers URL that redirects is itself a misconfiguration worth seeing).
 
 from __future__ import annotations
 
+import asyncio
+
 from cryptography import x509
 
 from vedette.errors import PkiError
-from vedette.http_fetch import DEADLINE, FetchError, http_fetch
+from vedette.http_fetch import DEADLINE, FetchError, http_fetch_async
 from vedette.pki.formats import read_material
 
-__all__ = ["MAX_BODY", "fetch_issuers"]
+__all__ = ["MAX_BODY", "fetch_issuers", "fetch_issuers_async"]
 
 #: A CA certificate is a few KiB, a .p7c of a few of them not much more.
 MAX_BODY = 256 * 1024
@@ -31,9 +33,17 @@ def fetch_issuers(
     """The certificates published at ``url``; PkiError with the reason otherwise.
 
     ``timeout`` bounds the whole fetch (resolution, connection, request and the whole body).
+    From code already inside an event loop, await :func:`fetch_issuers_async` instead.
     """
+    return asyncio.run(fetch_issuers_async(url, resolver=resolver, timeout=timeout))
+
+
+async def fetch_issuers_async(
+    url: str, *, resolver: tuple[str, int] | None = None, timeout: float = DEADLINE
+) -> tuple[x509.Certificate, ...]:
+    """:func:`fetch_issuers`, awaitable."""
     try:
-        body = http_fetch(url, max_body=MAX_BODY, resolver=resolver, deadline=timeout)
+        body = await http_fetch_async(url, max_body=MAX_BODY, resolver=resolver, deadline=timeout)
     except FetchError as exc:
         raise PkiError(f"cannot fetch the issuer: {exc}") from None
     material = read_material(body, source=url)
