@@ -3,7 +3,7 @@
 Two places fetch from a CA's web server, both only when the user asks: a missing issuer from a
 certificate's AIA caIssuers URL (``cert bundle --fetch``, :mod:`vedette.pki.aia`) and the leaf's
 OCSP responder (``cert clients --check-revocation``, :mod:`vedette.trust.revocation`). Both go
-through :func:`http_fetch` (or :func:`http_fetch_async`), built on httpx, with one discipline:
+through :func:`http_fetch`, built on httpx, with one discipline:
 
 * **http only.** caIssuers and OCSP are published over plain HTTP (RFC 5280 4.2.2.1, RFC 6960
   A.1): fetching them over HTTPS would need the very chain being fetched. Other schemes are
@@ -38,7 +38,7 @@ from vedette.resolve import Resolver
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["DEADLINE", "MAX_HEAD", "FetchError", "http_fetch", "http_fetch_async"]
+__all__ = ["DEADLINE", "MAX_HEAD", "FetchError", "http_fetch"]
 
 #: Seconds for the whole fetch, from name resolution to the last byte of the body.
 DEADLINE = 10.0
@@ -146,7 +146,7 @@ def _printable(text: str) -> str:
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
-def http_fetch(
+async def http_fetch(
     url: str,
     *,
     max_body: int,
@@ -160,33 +160,9 @@ def http_fetch(
     ``deadline`` seconds in all; :class:`FetchError` with one line otherwise.
 
     ``resolver`` is vedette's ``--resolver`` (``None``: the nameservers of /etc/resolv.conf,
-    asked by dnspython); an address in the URL is used as it is. From code already inside an
-    event loop, await :func:`http_fetch_async` instead.
+    asked by dnspython); an address in the URL is used as it is. A coroutine, so that code
+    already inside an event loop (a scan) can await it; others ``asyncio.run`` it.
     """
-    return asyncio.run(
-        http_fetch_async(
-            url,
-            max_body=max_body,
-            method=method,
-            body=body,
-            content_type=content_type,
-            resolver=resolver,
-            deadline=deadline,
-        )
-    )
-
-
-async def http_fetch_async(
-    url: str,
-    *,
-    max_body: int,
-    method: str = "GET",
-    body: bytes | None = None,
-    content_type: str | None = None,
-    resolver: tuple[str, int] | None = None,
-    deadline: float = DEADLINE,
-) -> bytes:
-    """:func:`http_fetch`, awaitable."""
     shown = _printable(url)
     try:
         parts = urlsplit(url)

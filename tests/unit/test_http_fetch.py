@@ -3,6 +3,8 @@ hostile servers are in tests/integration/test_http_fetch_hostile.py)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from vedette.errors import PkiError
@@ -21,7 +23,7 @@ from vedette.pki.aia import fetch_issuers
 )
 def test_only_http_urls_with_a_host_are_fetched(url: str):
     with pytest.raises(FetchError, match="only http:// URLs are fetched"):
-        http_fetch(url, max_body=1024)
+        asyncio.run(http_fetch(url, max_body=1024))
     with pytest.raises(PkiError, match="cannot fetch the issuer: .*only http:// URLs"):
         fetch_issuers(url)
 
@@ -37,17 +39,17 @@ def test_only_http_urls_with_a_host_are_fetched(url: str):
 )
 def test_a_host_name_that_is_not_one_is_refused_before_resolving(url: str, says: str):
     with pytest.raises(FetchError, match=says):
-        http_fetch(url, max_body=1024, resolver=("127.0.0.1", 9))
+        asyncio.run(http_fetch(url, max_body=1024, resolver=("127.0.0.1", 9)))
 
 
 def test_a_bad_port_is_one_error():
     with pytest.raises(FetchError, match="bad port"):
-        http_fetch("http://127.0.0.1:99999/", max_body=1024)
+        asyncio.run(http_fetch("http://127.0.0.1:99999/", max_body=1024))
 
 
 def test_a_url_from_a_certificate_is_shown_inert():
     with pytest.raises(FetchError) as caught:
-        http_fetch("ldap://evil\x1b]0;pwned\x07.test/", max_body=1024)
+        asyncio.run(http_fetch("ldap://evil\x1b]0;pwned\x07.test/", max_body=1024))
     message = str(caught.value)
     assert "\x1b" not in message and "\x07" not in message
     assert "\\x1b]0;pwned\\x07" in message
@@ -55,8 +57,6 @@ def test_a_url_from_a_certificate_is_shown_inert():
 
 def test_the_awaitable_form_refuses_alike():
     """scan --fetch runs inside an event loop: it awaits fetch_issuers_async."""
-    import asyncio
-
     from vedette.pki.aia import fetch_issuers_async
 
     with pytest.raises(PkiError, match="only http:// URLs are fetched"):

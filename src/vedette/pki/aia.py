@@ -18,7 +18,7 @@ import asyncio
 from cryptography import x509
 
 from vedette.errors import PkiError
-from vedette.http_fetch import DEADLINE, FetchError, http_fetch_async
+from vedette.http_fetch import DEADLINE, FetchError, http_fetch
 from vedette.pki.formats import read_material
 
 __all__ = ["MAX_BODY", "fetch_issuers", "fetch_issuers_async"]
@@ -43,7 +43,7 @@ async def fetch_issuers_async(
 ) -> tuple[x509.Certificate, ...]:
     """:func:`fetch_issuers`, awaitable."""
     try:
-        body = await http_fetch_async(url, max_body=MAX_BODY, resolver=resolver, deadline=timeout)
+        body = await http_fetch(url, max_body=MAX_BODY, resolver=resolver, deadline=timeout)
     except FetchError as exc:
         raise PkiError(f"cannot fetch the issuer: {exc}") from None
     material = read_material(body, source=url)

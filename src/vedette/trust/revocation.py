@@ -16,6 +16,7 @@ certificate, in the matrix's notes, not as a per-client verdict.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -142,14 +143,16 @@ def check_revocation(
     if url is None:
         return RevocationResult(status="error", detail="the certificate names no http OCSP URL")
     try:
-        body = http_fetch(
-            url,
-            method="POST",
-            body=ocsp_request(leaf, issuer),
-            content_type="application/ocsp-request",
-            max_body=MAX_RESPONSE,
-            resolver=resolver,
-            deadline=timeout,
+        body = asyncio.run(
+            http_fetch(
+                url,
+                method="POST",
+                body=ocsp_request(leaf, issuer),
+                content_type="application/ocsp-request",
+                max_body=MAX_RESPONSE,
+                resolver=resolver,
+                deadline=timeout,
+            )
         )
     except FetchError as exc:
         return RevocationResult(status="error", detail=f"no answer from {exc}", url=url)
