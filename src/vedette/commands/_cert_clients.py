@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vedette.errors import UsageError, VedetteError
+from vedette.errors import UsageError
 
 if TYPE_CHECKING:
     # The trust data and the simulation are imported where used: the parsers of scan,
@@ -318,9 +318,7 @@ def run_clients(args: argparse.Namespace) -> int:
 
 def _revocation_note(chain: tuple[bytes, ...], args: argparse.Namespace) -> str:
     """One line on the leaf's revocation status (the only network I/O of cert clients)."""
-    import asyncio
-
-    from vedette.resolve import Resolver, parse_resolver
+    from vedette.resolve import parse_resolver
     from vedette.trust.revocation import check_revocation
     from vedette.x509.chain import parse_sent, signed_by
 
@@ -331,16 +329,9 @@ def _revocation_note(chain: tuple[bytes, ...], args: argparse.Namespace) -> str:
     issuer = next((c for c in sent[1:] if signed_by(leaf, c)), None)
     if issuer is None:
         return "Revocation: not checked (the issuer of the server certificate is not in the file)"
-    resolver = Resolver(parse_resolver(args.resolver) if args.resolver else None)
-
-    def resolve(name: str) -> tuple[str, ...]:
-        try:
-            return asyncio.run(resolver.resolve(name))
-        except VedetteError:  # the name does not resolve: reported as "does not resolve"
-            return ()
-
-    result = check_revocation(leaf, issuer, dt.datetime.now(dt.UTC), resolve=resolve)
-    where = f" ({result.url})" if result.url else ""
+    resolver = parse_resolver(args.resolver) if args.resolver else None
+    result = check_revocation(leaf, issuer, dt.datetime.now(dt.UTC), resolver=resolver)
+    where = f" ({result.url})" if result.url and result.url not in result.detail else ""
     if result.status == "revoked":
         return f"Revocation: {result.detail}{where}"
     return f"Revocation: {result.status}: {result.detail}{where}"

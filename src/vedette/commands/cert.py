@@ -38,6 +38,7 @@ from vedette.pki.formats import Material
 from vedette.pki.keys import KEY_TYPES, describe_key, generate_key, key_matches, key_to_pem
 from vedette.pki.lint import PROFILES as LINT_PROFILES
 from vedette.pki.lint import lint_certificate
+from vedette.report.escape import safe_text
 
 NAME = "cert"
 HELP = "inspect, request, convert, bundle and lint certificates (any format, or a server's)"
@@ -528,6 +529,27 @@ def _known(args: argparse.Namespace) -> tuple[list[x509.Certificate], tuple[byte
     return pool, tuple(anchors)
 
 
+#: ``cert bundle --fetch`` downloads from at most this many caIssuers URLs.
+_MAX_FETCHES = 8
+
+
+def _fetch_issuers(url: str, args: argparse.Namespace) -> tuple[x509.Certificate, ...]:
+    """``--fetch``: the caIssuers download (through ``--resolver``; 10 s and 256 KiB in all).
+    Only http:// is fetched: an ldap:// URL (AD CS lists one first) is skipped with a note."""
+    from vedette.pki.aia import fetch_issuers
+    from vedette.resolve import parse_resolver
+
+    if not url.lower().startswith("http://"):
+        p.note(f"not fetched (only http:// caIssuers URLs are): {safe_text(url)}")
+        return ()
+    p.note(f"fetching the issuer from {safe_text(url)}")
+    resolver = parse_resolver(args.resolver) if args.resolver else None
+    try:
+        return fetch_issuers(url, resolver=resolver)
+    except PkiError as exc:  # the URL and the server's words are not the terminal's commands
+        raise PkiError(safe_text(str(exc))) from None
+
+
 def _bundle(args: argparse.Namespace) -> int:
     p.check_outputs(args.out, force=args.force)
     material, _endpoint = _load(args, args.leaf)
@@ -541,14 +563,14 @@ def _bundle(args: argparse.Namespace) -> int:
         pool.extend(known_pool)
         anchors += known_anchors
     result = bundle_mod.build_bundle(leaf, pool, anchors)
-    fetched = 0
-    while not result.complete and args.fetch and result.fetch_urls and fetched < 4:
-        from vedette.pki.aia import fetch_issuers
-
-        for url in result.fetch_urls:
-            p.note(f"fetching the issuer from {url}")
-            pool.extend(fetch_issuers(url, timeout=args.connect_timeout))
-        fetched += 1
+    tried: set[str] = set()  # each URL once, 8 URLs at most (10 s each at most)
+    while not result.complete and args.fetch and len(tried) < _MAX_FETCHES:
+        urls = [url for url in result.fetch_urls if url not in tried][: _MAX_FETCHES - len(tried)]
+        tried.update(urls)
+        issuers = [cert for url in urls for cert in _fetch_issuers(url, args)]
+        if not issuers:
+            break
+        pool.extend(issuers)
         result = bundle_mod.build_bundle(leaf, pool, anchors)
     console = c.console()
     if not result.complete and len(result.chain) > 1 and (args.fetch or not result.fetch_urls):

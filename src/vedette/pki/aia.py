@@ -4,67 +4,48 @@ RFC 5280 4.2.2.1: caIssuers points to an ``http://`` (or ``ldap://``) location h
 certificate or a "certs-only" PKCS#7 (.p7c). Browsers fetch it silently; most mail clients do
 not, which is why an incomplete chain breaks Outlook or an iPhone while the web site works.
 
-I/O discipline, as in the probe: the host name goes through vedette's resolver (dnspython,
-``--resolver``), never the C library; the connection is made to the address with the name in
-the ``Host`` header; one connect/read timeout; the body is capped at :data:`MAX_BODY`; no
-redirects are followed (a caIssuers URL that redirects is itself a misconfiguration worth
-seeing). Only ``http`` is fetched: caIssuers over HTTPS would need the chain it is fetching.
+The fetch is :func:`vedette.http_fetch.http_fetch`, the one HTTP client of the certificate
+tools (shared with OCSP): ``http`` only (caIssuers over HTTPS would need the chain it is
+fetching), the name through vedette's resolver (``--resolver``), never the C library; one
+deadline for the whole fetch; the body capped at :data:`MAX_BODY`; no redirect followed (a
+caIssuers URL that redirects is itself a misconfiguration worth seeing).
 """
 
 from __future__ import annotations
 
 import asyncio
-import http.client
-import ipaddress
-from urllib.parse import urlsplit
 
 from cryptography import x509
 
 from vedette.errors import PkiError
+from vedette.http_fetch import DEADLINE, FetchError, http_fetch
 from vedette.pki.formats import read_material
-from vedette.resolve import Resolver
 
-__all__ = ["MAX_BODY", "fetch_issuers"]
+__all__ = ["MAX_BODY", "fetch_issuers", "fetch_issuers_async"]
 
+#: A CA certificate is a few KiB, a .p7c of a few of them not much more.
 MAX_BODY = 256 * 1024
 
 
-def _address(host: str, resolver: tuple[str, int] | None, timeout: float) -> str:
-    try:
-        return str(ipaddress.ip_address(host.strip("[]")))
-    except ValueError:
-        pass
-    addresses = asyncio.run(Resolver(resolver, timeout=timeout).resolve(host))
-    return addresses[0]
-
-
 def fetch_issuers(
-    url: str, *, resolver: tuple[str, int] | None = None, timeout: float = 10.0
+    url: str, *, resolver: tuple[str, int] | None = None, timeout: float = DEADLINE
 ) -> tuple[x509.Certificate, ...]:
-    """The certificates published at ``url``; PkiError with the reason otherwise."""
-    parts = urlsplit(url)
-    if parts.scheme != "http" or not parts.hostname:
-        raise PkiError(f"{url}: only http:// caIssuers URLs are fetched")
+    """The certificates published at ``url``; PkiError with the reason otherwise.
+
+    ``timeout`` bounds the whole fetch (resolution, connection, request and the whole body).
+    From code already inside an event loop, await :func:`fetch_issuers_async` instead.
+    """
+    return asyncio.run(fetch_issuers_async(url, resolver=resolver, timeout=timeout))
+
+
+async def fetch_issuers_async(
+    url: str, *, resolver: tuple[str, int] | None = None, timeout: float = DEADLINE
+) -> tuple[x509.Certificate, ...]:
+    """:func:`fetch_issuers`, awaitable."""
     try:
-        ip = _address(parts.hostname, resolver, timeout)
-    except Exception as exc:
-        raise PkiError(f"{url}: cannot resolve {parts.hostname}: {exc}") from None
-    conn = http.client.HTTPConnection(ip, parts.port or 80, timeout=timeout)
-    try:
-        path = parts.path or "/"
-        if parts.query:
-            path += "?" + parts.query
-        conn.request("GET", path, headers={"Host": parts.netloc, "User-Agent": "vedette"})
-        resp = conn.getresponse()
-        if resp.status != 200:
-            raise PkiError(f"{url}: HTTP {resp.status} {resp.reason}")
-        body = resp.read(MAX_BODY + 1)
-    except OSError as exc:
-        raise PkiError(f"{url}: {exc}") from None
-    finally:
-        conn.close()
-    if len(body) > MAX_BODY:
-        raise PkiError(f"{url}: more than {MAX_BODY // 1024} KiB, not a certificate")
+        body = await http_fetch(url, max_body=MAX_BODY, resolver=resolver, deadline=timeout)
+    except FetchError as exc:
+        raise PkiError(f"cannot fetch the issuer: {exc}") from None
     material = read_material(body, source=url)
     if not material.certificates:
         raise PkiError(f"{url}: no certificate in the response")

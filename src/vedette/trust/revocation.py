@@ -2,7 +2,8 @@
 
 Split the usual way: building the OCSP request and judging the response are pure functions
 (:func:`ocsp_request`, :func:`judge_ocsp`); :func:`check_revocation` is the only I/O, a single
-HTTP POST per certificate with a timeout and a size bound, to the ``http://`` URL the
+HTTP POST per certificate with a deadline and a size bound (the shared
+:mod:`vedette.http_fetch` client, as for AIA), to the ``http://`` URL the
 certificate itself names in its Authority Information Access (RFC 6960 appendix A.1; OCSP over
 HTTPS would need a chain of its own). Nothing here runs unless the user asks: revocation
 checking sends the certificate's serial to a third party, and tests only ever talk to a
@@ -15,10 +16,7 @@ certificate, in the matrix's notes, not as a per-client verdict.
 
 from __future__ import annotations
 
-import http.client
-import ipaddress
-import urllib.parse
-from collections.abc import Callable
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,6 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID
 
+from vedette.http_fetch import DEADLINE, FetchError, http_fetch
 from vedette.x509.legacy_algorithms import public_key_of
 
 __all__ = ["RevocationResult", "check_revocation", "judge_ocsp", "ocsp_request", "ocsp_url"]
@@ -130,53 +129,32 @@ def check_revocation(
     issuer: x509.Certificate,
     now: datetime,
     *,
-    resolve: Callable[[str], tuple[str, ...]],
-    timeout: float = 10.0,
+    resolver: tuple[str, int] | None = None,
+    timeout: float = DEADLINE,
 ) -> RevocationResult:
-    """Ask the leaf's OCSP responder: one POST, bounded in time and size.
+    """Ask the leaf's OCSP responder: one POST, ``timeout`` seconds for the whole exchange and
+    at most :data:`MAX_RESPONSE` bytes.
 
-    The responder's name goes through ``resolve`` (vedette's own resolver, never the system's)
-    and the request goes to the address it returns, with the name in the Host header; no proxy
-    from the environment is used.
+    Through :func:`vedette.http_fetch.http_fetch`: the responder's name goes through vedette's
+    resolver (``resolver``, never the system's) and the request to the address it returns,
+    with the name in the Host header; no proxy from the environment, no redirect.
     """
     url = ocsp_url(leaf)
     if url is None:
         return RevocationResult(status="error", detail="the certificate names no http OCSP URL")
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
     try:
-        port = parts.port or 80
-    except ValueError:
-        return RevocationResult(status="error", detail=f"bad OCSP URL {url}", url=url)
-    try:
-        ipaddress.ip_address(host)
-        addresses: tuple[str, ...] = (host,)
-    except ValueError:
-        addresses = resolve(host)
-    if not addresses:
-        return RevocationResult(status="error", detail=f"{host} does not resolve", url=url)
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
-    conn = http.client.HTTPConnection(addresses[0], port, timeout=timeout)
-    try:
-        conn.request(
-            "POST",
-            path,
-            body=ocsp_request(leaf, issuer),
-            headers={"Host": parts.netloc, "Content-Type": "application/ocsp-request"},
+        body = asyncio.run(
+            http_fetch(
+                url,
+                method="POST",
+                body=ocsp_request(leaf, issuer),
+                content_type="application/ocsp-request",
+                max_body=MAX_RESPONSE,
+                resolver=resolver,
+                deadline=timeout,
+            )
         )
-        reply = conn.getresponse()
-        body = reply.read(MAX_RESPONSE + 1)
-    except (OSError, http.client.HTTPException) as exc:
-        return RevocationResult(status="error", detail=f"no answer from {url}: {exc}", url=url)
-    finally:
-        conn.close()
-    if len(body) > MAX_RESPONSE:
-        return RevocationResult(status="error", detail=f"{url}: response too large", url=url)
-    if reply.status != 200:
-        return RevocationResult(
-            status="error", detail=f"{url} answered HTTP {reply.status}", url=url
-        )
+    except FetchError as exc:
+        return RevocationResult(status="error", detail=f"no answer from {exc}", url=url)
     result = judge_ocsp(body, leaf, issuer, now)
     return RevocationResult(status=result.status, detail=result.detail, url=url)
