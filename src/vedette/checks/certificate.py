@@ -403,6 +403,12 @@ def cert_chain_incomplete(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
         if more:
             detail += f", nor {', '.join(_subject(c) for c in more)} above it"
         detail += " (vedette has it from --intermediates or --fetch)"
+        top = ch.supplied_path[-1]
+        if ch.supplied_anchor_der is None and top not in ch.supplied_missing:
+            detail += (
+                f"; above it, the root {_subject(top)} is not among {_trust_stores(ctx)}: if "
+                "it is your organisation's own root, give it to vedette with --ca"
+            )
         evidence = tuple(describe(c.subject) for c in ch.supplied_missing)
     else:
         detail = (
