@@ -29,7 +29,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.tools import require_program
 from vedette.pki import CertificateAuthority
-from vedette.pki.ca import _resign_sha1, new_key
+from vedette.pki.ca import new_key
+from vedette.x509.legacy_algorithms import resign_sha1
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -83,7 +84,7 @@ def _build(tmp: Path, problem: str) -> None:
         b = b.add_extension(eku, critical=False)
     cert = b.sign(inter.issued.key, hashes.SHA256())  # type: ignore[arg-type]
     if problem == "sha1":
-        cert = _resign_sha1(cert, inter.issued.key)
+        cert = resign_sha1(cert, inter.issued.key)
     (tmp / "root.pem").write_bytes(_pem(root.cert))
     (tmp / "leaf.pem").write_bytes(_pem(cert))
     # What the server sends after its own certificate (nothing when the intermediate is missing).

@@ -25,21 +25,19 @@ import argparse
 import http.client
 from collections.abc import Callable, Sequence
 from pathlib import Path
-
-from cryptography.hazmat.primitives.serialization import Encoding
+from typing import TYPE_CHECKING
 
 from vedette.errors import VedetteError
-from vedette.model import Observation
-from vedette.report.escape import safe_text
-from vedette.x509.chain import ChainEnd, analyse_chain, describe, is_self_signed
+
+if TYPE_CHECKING:
+    # Imported where used: `vedette scan --help` loads neither cryptography nor rich.
+    from vedette.model import Observation
 
 __all__ = ["MAX_FETCHES", "MAX_ROUNDS", "add_issuer_arguments", "fetch_missing_issuers"]
 
 #: Distinct caIssuers URLs one scan downloads, and how many levels up it follows them.
 MAX_FETCHES = 16
 MAX_ROUNDS = 4
-
-_WANTED = (ChainEnd.UNKNOWN_ROOT, ChainEnd.MISSING_INTERMEDIATE)
 
 
 def add_issuer_arguments(p: argparse.ArgumentParser) -> None:
@@ -71,8 +69,14 @@ def fetch_missing_issuers(
     note: Callable[[str], None],
 ) -> tuple[bytes, ...]:
     """The issuers downloaded for the chains that stop at an unknown issuer (DER, new ones)."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
     from vedette.pki.aia import fetch_issuers
     from vedette.pki.bundle import ca_issuers_urls
+    from vedette.report.escape import safe_text
+    from vedette.x509.chain import ChainEnd, analyse_chain, describe, is_self_signed
+
+    wanted = (ChainEnd.UNKNOWN_ROOT, ChainEnd.MISSING_INTERMEDIATE)
 
     fetched: list[bytes] = []
     tried: set[str] = set()
@@ -81,7 +85,7 @@ def fetch_missing_issuers(
         todo: dict[str, str] = {}
         for chain_der in chains:
             a = analyse_chain(chain_der, anchors, known + tuple(fetched))
-            if a.end not in _WANTED or a.supplied_anchor_der is not None:
+            if a.end not in wanted or a.supplied_anchor_der is not None:
                 continue
             top = a.supplied_path[-1] if a.supplied_path else a.path[-1]
             if a.supplied_path and is_self_signed(top):
