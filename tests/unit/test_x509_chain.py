@@ -355,3 +355,26 @@ def test_ecdsa_sha1_signature_verifies():
     a = analyse_chain((der(leaf.cert), der(inter.cert)), (der(root.cert),))
     assert a.trusted
     assert a.order_problems == ()
+
+
+@pytest.fixture(scope="module")
+def look_alikes():
+    built = abusive_chain(4, 6)
+    return built.sent_der, built.root_der
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_any_list_of_look_alikes_stays_within_the_budget(look_alikes, data):
+    # Whatever a server picks from a pool of look-alikes, in any order and with repeats, the
+    # search ends within its budget and says what it found.
+    sent, root = look_alikes
+    picked = data.draw(st.lists(st.sampled_from(sent[1:]), max_size=30))
+    chain = (sent[0], *picked)
+    counted = _Counted()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(chain_module, "signed_by", counted)
+        a = analyse_chain(chain, (root,) if data.draw(st.booleans()) else ())
+    assert counted.calls <= 2 * len(chain) + MAX_SIGNATURE_CHECKS
+    assert a.end in set(ChainEnd)
+    assert a.path_indexes[0] == 0
