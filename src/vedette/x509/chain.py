@@ -34,7 +34,7 @@ What is computed here (pure, no I/O, no clock):
   at once.
 * **Bounded work.** A server chooses what it sends, and a list built to make path building
   explode is an attack on every client that connects (issue 10: 7 levels of 8 look-alike CA
-  certificates is 8**7 paths for a naive depth-first search). The search is bounded three ways,
+  certificates is 8**7 paths for a naive depth-first search). The search is bounded,
   deterministically (no clock in pure code): at most :data:`MAX_DEPTH` certificates on a path
   (anchor included: Firefox's mozilla::pkix accepts at most 6 intermediates, 8 certificates in
   all), at most :data:`MAX_CANDIDATES` distinct candidate issuers per certificate, and at most
@@ -62,7 +62,8 @@ What is computed here (pure, no I/O, no clock):
     contain the missing intermediate, which is then named (``supplied_missing``);
   - ``TOO_LONG``: the path was cut at :data:`MAX_DEPTH` although its last certificate has an
     issuer among the certificates sent or the anchors: a chain too long for clients;
-  - ``ABUSIVE``: the work bounds were hit (``abusive`` says which) and no path was found.
+  - ``ABUSIVE``: the list went past the bounds (``abusive`` says how) and no path to an anchor
+    was found; when one was found anyway, ``end`` is ``ANCHOR`` and ``abusive`` still says it.
 
   ``missing_issuer`` keeps naming the issuer DN of the last certificate of ``path`` whenever the
   path stops short of an anchor for want of it (or was cut), as the bundle builder expects.
@@ -174,9 +175,10 @@ class ChainAnalysis:
         path_indexes: for each element of ``path``, its index in ``sent``, or ``None`` for the
             anchor taken from the trust store.
         anchor_der: DER of the trust anchor reached, ``None`` when no path reached one.
-        missing_issuer: the issuer DN of the last certificate of ``path`` when that issuer was
-            neither sent nor an anchor (an incomplete chain); ``None`` when a path was found or
-            when the path ends at a self-signed certificate.
+        missing_issuer: the issuer DN of the last certificate of ``path`` when no anchor was
+            reached from it: its issuer was neither sent nor an anchor, or the path was cut (see
+            ``end``, which says which); ``None`` when a path was found or when the path ends at
+            a self-signed certificate.
         unused: indexes of parsed sent certificates that are not on ``path``.
         end: where the path ends, one cause (:class:`ChainEnd`).
         too_long: the path was cut at :data:`MAX_DEPTH` while its last certificate has an
