@@ -32,6 +32,7 @@ CERT_IDS = {
     "cert.expired",
     "cert.name-mismatch",
     "cert.chain-incomplete",
+    "cert.unknown-root",
     "cert.untrusted",
 }
 
@@ -197,18 +198,20 @@ def test_scan_d3_implicit_tls_with_a_good_chain(
     assert not found & (CERT_IDS | {"tls.none", "tls.plaintext-auth"}), run
 
 
-def test_scan_d3_without_the_test_root_reports_the_unknown_issuer(
+def test_scan_d3_without_the_test_root_reports_the_unknown_root(
     dovecot_d3: RunningServer, realtest_pki: Pki
 ) -> None:
     # The same server, but vedette is not told about the private root. The server sends leaf +
-    # intermediate, so what vedette sees is an issuer that was neither sent nor trusted: by
-    # design that is cert.chain-incomplete alone (cert.untrusted is for a chain that reaches
-    # an untrusted root the server sent), and its remediation points at --ca.
+    # intermediate, a correct chain whose root vedette does not know: cert.unknown-root alone
+    # (not a missing intermediate, issue 10; cert.untrusted is for an untrusted root the
+    # server sent), and it says to give the root with --ca.
     run = run_scan("--ip", D3, f"imaps://{MAIL_HOST}")
-    assert run.finding_ids(D3, 993) & CERT_IDS == {"cert.chain-incomplete"}, run
-    finding = next(f for f in run.document["findings"] if f["port"] == 993)
+    assert run.finding_ids(D3, 993) & CERT_IDS == {"cert.unknown-root"}, run
+    finding = next(
+        f for f in run.document["findings"] if f["port"] == 993 and f["id"] == "cert.unknown-root"
+    )
     assert "Vedette Realtest Root" in finding["detail"]
-    assert "--ca" in finding["remediation"]
+    assert "--ca" in finding["detail"] and "--ca" in finding["remediation"]
     assert run.returncode == 1, run
 
 

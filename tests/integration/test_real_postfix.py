@@ -27,6 +27,7 @@ CERT_IDS = {
     "cert.expired",
     "cert.name-mismatch",
     "cert.chain-incomplete",
+    "cert.unknown-root",
     "cert.untrusted",
 }
 

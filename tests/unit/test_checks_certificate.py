@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import vedette.checks.certificate as certificate_checks
+from tests.chains import abusive_chain, linear_chain
 from vedette.checks import CheckContext, analyse
 from vedette.checks.registry import get_check
 from vedette.model import Endpoint, Finding, Observation, Service, Severity, TlsObservation
@@ -41,6 +43,9 @@ CERT_IDS = (
     "cert.expiring-soon",
     "cert.name-mismatch",
     "cert.chain-incomplete",
+    "cert.chain-too-long",
+    "cert.chain-abusive",
+    "cert.unknown-root",
     "cert.chain-order",
     "cert.chain-root-sent",
     "cert.weak-rsa-key",
@@ -79,9 +84,11 @@ def run(
     now: datetime | None = None,
     host: str | None = HOST,
     service: Service = Service.IMAPS,
+    intermediates: tuple[bytes, ...] = (),
 ) -> dict[str, list[Finding]]:
     now = now or NOW
-    ctx = CheckContext(now=now, trust_roots_der=anchors + extra, extra_roots_der=extra)
+    known = {"intermediates_der": intermediates} if intermediates else {}
+    ctx = CheckContext(now=now, trust_roots_der=anchors + extra, extra_roots_der=extra, **known)
     out: dict[str, list[Finding]] = defaultdict(list)
     for f in analyse([observe(chain, host=host, service=service)], ctx):
         assert f.id != "vedette.check-error", f.detail
@@ -236,8 +243,75 @@ def test_no_name_check_for_bare_ip(good, anchors):
 def test_chain_incomplete_not_untrusted(good, anchors):
     found = run(good[:1], anchors=anchors)
     assert set(found) == {"cert.chain-incomplete"}
-    assert "CN=Checks Intermediate" in found["cert.chain-incomplete"][0].detail
+    detail = found["cert.chain-incomplete"][0].detail
+    assert "CN=Checks Intermediate" in detail
+    assert "an intermediate is probably missing" in detail
     assert found["cert.chain-incomplete"][0].severity is Severity.HIGH
+
+
+def test_private_root_not_given_is_an_unknown_root_not_a_missing_intermediate(good, root):
+    # Issue 10: leaf + intermediate (a correct chain) under an internal root vedette was not
+    # given was HIGH cert.chain-incomplete "an intermediate certificate is missing".
+    found = run(good)
+    assert set(found) == {"cert.unknown-root"}
+    (finding,) = found["cert.unknown-root"]
+    assert finding.severity is Severity.HIGH
+    assert "CN=Checks Intermediate" in finding.detail
+    assert "issued by CN=Checks Root" in finding.detail
+    assert "an unknown root" in finding.detail
+    assert "give it to vedette with --ca; sending it does not help" in finding.detail
+    # Given with --ca, the same chain is clean.
+    assert run(good, extra=(der(root),)) == {}
+    # On port 25 the severity is low, as for every trust finding there.
+    relay = run(good, service=Service.SMTP)
+    assert relay["cert.unknown-root"][0].severity is Severity.LOW
+
+
+def test_intermediates_name_the_missing_intermediate(good, inter, root, anchors):
+    # scan --intermediates DIR (or --fetch): the missing certificate is named, and the chain
+    # the server sends is still incomplete.
+    found = run(good[:1], anchors=anchors, intermediates=(der(inter), der(root)))
+    assert set(found) == {"cert.chain-incomplete"}
+    detail = found["cert.chain-incomplete"][0].detail
+    assert detail.startswith("The intermediate CN=Checks Intermediate,O=Vedette Tests, which ")
+    assert "is missing: the server does not send it" in detail
+    assert "probably" not in detail
+    # Nothing trusted: the intermediate is still the missing piece, and the root above it is
+    # said to be unknown.
+    found = run(good[:1], intermediates=(der(inter), der(root)))
+    detail = found["cert.chain-incomplete"][0].detail
+    assert "above it, the root CN=Checks Root,O=Vedette Tests is not among" in detail
+
+
+def test_intermediates_show_an_unknown_root(good, root):
+    found = run(good, intermediates=(der(root),))
+    assert set(found) == {"cert.unknown-root"}
+    assert "its issuer is the root CN=Checks Root,O=Vedette Tests" in (
+        found["cert.unknown-root"][0].detail
+    )
+
+
+def test_too_long_chain_is_not_a_missing_issuer():
+    # Issue 10: a 150-certificate chain was "missing CN=chain-8", which was sent.
+    built = linear_chain(150, host=HOST)
+    found = run(built.sent_der, anchors=(built.root_der,))
+    assert set(found) == {"cert.chain-too-long"}
+    detail = found["cert.chain-too-long"][0].detail
+    assert "The server sent 151 certificates" in detail
+    assert "longer than 8" in detail and "CN=chain-8" in detail and "still has its issuer" in detail
+
+
+def test_abusive_chain_is_reported_fast():
+    built = abusive_chain(7, 8, host=HOST)
+    started = time.monotonic()
+    found = run(built.sent_der, anchors=(built.root_der,))
+    assert time.monotonic() - started < 30  # hang detector: about 0.1 s quiet; was endless
+    # The look-alikes are also out of order (each follows a sibling, not its issuer); no
+    # missing issuer, no chain too long: one finding says what the list is.
+    assert set(found) == {"cert.chain-abusive", "cert.chain-order"}
+    detail = found["cert.chain-abusive"][0].detail
+    assert "The server sent 57 certificates: 8 different certificates sent" in detail
+    assert found["cert.chain-abusive"][0].severity is Severity.HIGH
 
 
 def test_chain_incomplete_startcom_names_aia(startcom):

@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography.hazmat.primitives import hashes
 
+from tests.chains import abusive_chain, linear_chain, private_pki
+from tests.chains import der as chains_der
 from vedette.checks import CheckContext, analyse
 from vedette.errors import UsageError
 from vedette.model import (
@@ -518,3 +520,83 @@ def test_compact_matrix_counts_unknown_and_working_clients():
     assert "Old client" not in compact and "Fine client" not in compact
     full = render(compact=True, verbose=True)
     assert "Old client 3" in full and "Fine client" in full
+
+
+# --- where the chain ends: the same rule as the checks (issue 10) ------------------------------
+
+
+def _texts(v):
+    return [r.text for r in v.reasons]
+
+
+def _render(m) -> str:
+    import io
+
+    from rich.console import Console
+
+    from vedette.report._clients_section import render_matrix
+
+    out = io.StringIO()
+    render_matrix(Console(file=out, width=400, color_system=None), m, indent=0)
+    return out.getvalue()
+
+
+def test_private_root_not_given_is_an_unknown_root_for_every_client():
+    # Leaf + intermediate under an internal root: the chain is whole, the root is unknown. The
+    # matrix said "intermediate CN=... Root not sent" before.
+    p = private_pki(host=HOST)
+    vs, m = judge((chains_der(p.leaf), chains_der(p.inter)), trust_data(), ids=None)
+    for v in vs.values():
+        if v.family == "mta":
+            continue
+        assert v.outcome is ClientOutcome.FAILS, v
+        assert "cert.unknown-root" in codes(v)
+        assert not any("not sent" in t for t in _texts(v)), _texts(v)
+    reason = next(r for r in vs["ios-current"].reasons if r.code == "cert.unknown-root")
+    assert "issued by CN=Private Root" in reason.text
+    assert "--ca" in reason.fix and "sending it does not help" in reason.fix
+    assert any("an unknown root" in n and "with --ca" in n for n in m.notes)
+    text = _render(m)
+    assert "an unknown root" in text and "not sent" not in text
+    # The same chain with the root given: works.
+    vs, m = judge(
+        (chains_der(p.leaf), chains_der(p.inter)),
+        trust_data(),
+        ids={"ios-current"},
+        extra=(chains_der(p.root),),
+    )
+    assert vs["ios-current"].outcome is ClientOutcome.WORKS
+
+
+def test_leaf_alone_probably_misses_an_intermediate_unless_it_is_known():
+    p = private_pki(host=HOST)
+    leaf_only = (chains_der(p.leaf),)
+    extra = (chains_der(p.root),)
+    vs, _ = judge(leaf_only, trust_data(), ids={"android-11"}, extra=extra)
+    assert codes(vs["android-11"]) == {"chain.incomplete"}
+    assert "an intermediate is probably missing" in _texts(vs["android-11"])[0]
+    # With --intermediates/--fetch the missing one is named, and the client still fails.
+    m = simulate(
+        leaf_only,
+        host=HOST,
+        as_of=now(),
+        data=trust_data(),
+        profiles=[p_ for p_ in trust_data().profiles if p_.id == "android-11"],
+        extra_roots=extra,
+        intermediates=(chains_der(p.inter),),
+        check_handshake=False,
+    )
+    (v,) = m.verdicts
+    assert v.outcome is ClientOutcome.FAILS
+    assert _texts(v)[0].startswith("intermediate Private Root Issuing CA not sent")
+
+
+def test_too_long_and_abusive_chains_have_their_own_reason():
+    long = linear_chain(150, host=HOST)
+    vs, _ = judge(long.sent_der, trust_data(), ids={"ios-current"}, extra=(long.root_der,))
+    assert codes(vs["ios-current"]) == {"chain.too-long"}
+    assert "longer than 8 certificates (151 sent)" in _texts(vs["ios-current"])[0]
+    abusive = abusive_chain(7, 8, host=HOST)
+    vs, _ = judge(abusive.sent_der, trust_data(), ids={"ios-current"}, extra=(abusive.root_der,))
+    assert codes(vs["ios-current"]) == {"chain.abusive"}
+    assert vs["ios-current"].outcome is ClientOutcome.FAILS

@@ -23,11 +23,19 @@ Which certificates each check looks at:
   checks (the trust store vouches for the root by its key).
 * key usage, EKU, names, validity period: the leaf.
 
-Self-signed versus untrusted: a self-signed leaf is reported as ``cert.self-signed`` only;
-``cert.untrusted`` is for a CA-issued leaf whose path ends at a root that is not trusted; an
-incomplete chain (issuer not sent and not an anchor) is ``cert.chain-incomplete`` only. So one
-cause gives one finding. A self-signed leaf that the user listed with ``--ca`` is pinned and
-not reported at all.
+Where the chain ends: one cause, one finding, from :attr:`ChainAnalysis.end`:
+
+* a self-signed leaf is ``cert.self-signed`` only (pinned with ``--ca``, nothing at all);
+* a path ending at a self-signed root the server sent, not trusted: ``cert.untrusted``;
+* a path ending at a CA certificate the server sent whose issuer is in no store:
+  ``cert.unknown-root``. That is a correct chain under a private root vedette was not given
+  (leaf + intermediate, root not sent, as it should not be), not a missing intermediate;
+* the leaf alone, its issuer unknown: ``cert.chain-incomplete``, "an intermediate is probably
+  missing"; when the missing intermediate is among the certificates known besides the chain
+  (``ctx.intermediates_der``: ``scan --intermediates``, or downloaded from the caIssuers URL with
+  ``scan --fetch`` before the checks run), it is named;
+* a path longer than clients accept: ``cert.chain-too-long``; a list built to make path
+  building explode (the bounds of :mod:`vedette.x509.chain` hit): ``cert.chain-abusive``.
 """
 
 from __future__ import annotations
@@ -50,7 +58,16 @@ from cryptography.x509.oid import (
 from vedette.checks.registry import CheckContext, Hit, endpoint_check
 from vedette.model import Observation, Role, Severity
 from vedette.pki.fixes import bundle_command, renewal_commands
-from vedette.x509.chain import ChainAnalysis, analyse_chain, describe
+from vedette.x509.chain import (
+    MAX_CANDIDATES,
+    MAX_DEPTH,
+    MAX_PATH_STEPS,
+    MAX_SIGNATURE_CHECKS,
+    ChainAnalysis,
+    ChainEnd,
+    analyse_chain,
+    describe,
+)
 from vedette.x509.legacy_algorithms import key_kind, public_key_of, weak_key
 from vedette.x509.names import match_certificate
 from vedette.x509.validity import limit_at, validity_period
@@ -135,7 +152,7 @@ def _facts(ctx: CheckContext, obs: Observation) -> _Facts | None:
     found = cache.get(key)
     if isinstance(found, _Facts):
         return found
-    chain = analyse_chain(key, ctx.trust_roots_der)
+    chain = analyse_chain(key, ctx.trust_roots_der, ctx.intermediates_der)
     public = chain.anchor_der is not None and chain.anchor_der not in set(ctx.extra_roots_der)
     facts = _Facts(chain=chain, public=public)
     cache[key] = facts
@@ -270,7 +287,7 @@ def cert_untrusted(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
     if facts is None:
         return
     ch = facts.chain
-    if ch.leaf is None or ch.trusted or ch.leaf_self_signed or ch.missing_issuer is not None:
+    if ch.end is not ChainEnd.UNTRUSTED_ROOT:
         return
     top = ch.path[-1]
     yield Hit(
@@ -285,14 +302,86 @@ def cert_untrusted(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
 # --- the chain as sent -------------------------------------------------------------------------
 
 
+def _ca_issuers_url(cert: x509.Certificate) -> str | None:
+    """The first caIssuers URL of the certificate's AIA: where its issuer can be downloaded."""
+    aia = _ext(cert, x509.AuthorityInformationAccess)
+    if not isinstance(aia, x509.AuthorityInformationAccess):
+        return None
+    for d in aia:
+        if d.access_method == AuthorityInformationAccessOID.CA_ISSUERS and isinstance(
+            d.access_location, x509.UniformResourceIdentifier
+        ):
+            return str(d.access_location.value)
+    return None
+
+
+def _trust_stores(ctx: CheckContext) -> str:
+    return "Mozilla's roots" + (" nor the --ca roots" if ctx.extra_roots_der else "")
+
+
+@endpoint_check(
+    "cert.unknown-root",
+    title="The chain leads to an unknown root: its issuer is in no trust store",
+    explanation="The server sends its certificate and the intermediates up to a CA certificate "
+    "whose issuer is neither in Mozilla's root store (used by most mail clients and MTAs) nor "
+    "among the roots given with --ca. That is what a correct chain from an organisation's own "
+    "CA looks like (Active Directory Certificate Services behind Exchange, an appliance's "
+    "built-in CA) when the root is not known: clients without that root refuse the server. "
+    "Sending the root from the server does not help: clients trust only the roots they "
+    "already have." + _RELAY_NOTE,
+    remediation="If it is your organisation's own root, deploy it to every client (Group "
+    "Policy, MDM profile, the appliances' trust stores) and give it to vedette with --ca "
+    "ROOT.pem; otherwise get a certificate from a public CA. If the issuer is not a root but "
+    "an intermediate the server fails to send, vedette scan --fetch (it downloads the issuer "
+    "from the address the certificate gives) or --intermediates DIR names it.",
+    severity=Severity.HIGH,
+    relay_severity=Severity.LOW,
+    references=("RFC 5280 section 6.1", "RFC 5246 section 7.4.2"),
+)
+def cert_unknown_root(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
+    facts = _facts(ctx, obs)
+    if facts is None or facts.chain.end is not ChainEnd.UNKNOWN_ROOT:
+        return
+    ch = facts.chain
+    last = ch.path[-1]
+    issuer = describe(last.issuer)
+    position = (ch.path_indexes[-1] or 0) + 1
+    head = f"The server sends the chain up to {_subject(last)} (certificate #{position})"
+    if ch.supplied_path:
+        detail = (
+            f"{head}; its issuer is the root {_subject(ch.supplied_path[0])}, which is not "
+            f"among {_trust_stores(ctx)}: an unknown root."
+        )
+    else:
+        detail = (
+            f"{head}, a CA certificate issued by {issuer}, which is not among "
+            f"{_trust_stores(ctx)}: an unknown root."
+        )
+    detail += (
+        " If it is your organisation's own root, deploy it to the clients and give it to "
+        "vedette with --ca; sending it does not help."
+    )
+    url = _ca_issuers_url(last)
+    if url is not None and not ch.supplied_path:
+        detail += (
+            f" If it is not yours: the certificate says its issuer can be downloaded from "
+            f"{url}, and vedette scan --fetch tells a missing intermediate from a root."
+        )
+    yield Hit(detail=detail, evidence=(issuer,))
+
+
 @endpoint_check(
     "cert.chain-incomplete",
     title="The chain is incomplete: an intermediate certificate is missing",
     explanation="The server does not send the certificate that issued its own (or that of an "
     "intermediate), and it is not a trusted root. Browsers may fetch it, but phones, mail "
-    "clients and MTAs usually do not, and fail with an 'unknown issuer' error." + _RELAY_NOTE,
+    "clients and MTAs usually do not, and fail with an 'unknown issuer' error. When the server "
+    "sends its own certificate alone, an intermediate is probably missing; vedette names it "
+    "when it has it (scan --intermediates DIR, or scan --fetch, which downloads it from the "
+    "address the certificate gives)." + _RELAY_NOTE,
     remediation=_CHAIN_FIX
-    + " If the missing issuer is your private root, pass it with --ca."
+    + " If the issuer is your private root and issues server certificates directly (a "
+    "one-tier CA), deploy that root to the clients and pass it with --ca instead."
     + _BUNDLE_WITH_VEDETTE,
     severity=Severity.HIGH,
     relay_severity=Severity.LOW,
@@ -300,27 +389,105 @@ def cert_untrusted(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
 )
 def cert_chain_incomplete(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
     facts = _facts(ctx, obs)
-    if facts is None or facts.chain.missing_issuer is None:
+    if facts is None or facts.chain.end is not ChainEnd.MISSING_INTERMEDIATE:
         return
-    last = facts.chain.path[-1]
-    detail = (
-        f"No certificate for the issuer {describe(facts.chain.missing_issuer)} of "
-        f"{_subject(last)} was sent, and it is not a trusted root"
-    )
-    aia = _ext(last, x509.AuthorityInformationAccess)
-    if isinstance(aia, x509.AuthorityInformationAccess):
-        urls = [
-            d.access_location.value
-            for d in aia
-            if d.access_method == AuthorityInformationAccessOID.CA_ISSUERS
-            and isinstance(d.access_location, x509.UniformResourceIdentifier)
-        ]
-        if urls:
-            detail += f"; the certificate says it can be downloaded from {urls[0]}"
+    ch = facts.chain
+    last = ch.path[-1]
+    url = _ca_issuers_url(last)
+    if ch.supplied_missing:
+        first, *more = ch.supplied_missing
+        detail = (
+            f"The intermediate {_subject(first)}, which issued {_subject(last)}, is missing: "
+            "the server does not send it"
+        )
+        if more:
+            detail += f", nor {', '.join(_subject(c) for c in more)} above it"
+        detail += " (vedette has it from --intermediates or --fetch)"
+        top = ch.supplied_path[-1]
+        if ch.supplied_anchor_der is None and top not in ch.supplied_missing:
+            detail += (
+                f"; above it, the root {_subject(top)} is not among {_trust_stores(ctx)}: if "
+                "it is your organisation's own root, give it to vedette with --ca"
+            )
+        evidence = tuple(describe(c.subject) for c in ch.supplied_missing)
+    else:
+        detail = (
+            f"No certificate for the issuer {describe(last.issuer)} of {_subject(last)} was "
+            "sent, and it is not a trusted root: an intermediate is probably missing"
+        )
+        evidence = (describe(last.issuer),)
+    if url is not None:
+        detail += f"; the certificate says it can be downloaded from {url}"
     yield Hit(
         detail=detail,
-        evidence=(describe(facts.chain.missing_issuer),),
-        fix_commands=bundle_command(obs.endpoint, fetchable="downloaded from" in detail),
+        evidence=evidence,
+        fix_commands=bundle_command(obs.endpoint, fetchable=url is not None),
+    )
+
+
+@endpoint_check(
+    "cert.chain-too-long",
+    title="The chain is too long for clients",
+    explanation=f"A path from the server certificate to a root would take more than {MAX_DEPTH} "
+    "certificates. Clients stop building paths before that (Firefox's verifier accepts at "
+    "most 6 intermediates, 8 certificates in all) and refuse the server with an 'unknown "
+    "issuer' error. Real chains have 2 to 4 certificates." + _RELAY_NOTE,
+    remediation="Send only the server certificate and the intermediates that lead from it to "
+    "the root (usually one or two), in order, and remove every other certificate from the "
+    "chain file; if the CA really issues through that many levels, get a certificate from "
+    "one that does not.",
+    severity=Severity.HIGH,
+    relay_severity=Severity.LOW,
+    references=(
+        "RFC 5280 section 6.1",
+        "https://searchfox.org/mozilla-central/source/security/nss/lib/mozpkix/lib/pkixbuild.cpp",
+    ),
+)
+def cert_chain_too_long(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
+    facts = _facts(ctx, obs)
+    if facts is None or facts.chain.end is not ChainEnd.TOO_LONG:
+        return
+    ch = facts.chain
+    last = ch.path[-1]
+    yield Hit(
+        detail=f"The server sent {len(ch.sent)} certificates and the path from "
+        f"{_subject(ch.path[0])} is longer than {MAX_DEPTH}: certificate {MAX_DEPTH} of the "
+        f"path, {_subject(last)} (sent as #{(ch.path_indexes[-1] or 0) + 1}), still has its "
+        f"issuer {describe(last.issuer)} among the certificates sent or the trusted roots",
+        evidence=(f"{len(ch.sent)} certificates sent",),
+    )
+
+
+@endpoint_check(
+    "cert.chain-abusive",
+    title="The certificate list is built to make path building explode",
+    explanation="The server sends many look-alike CA certificates (the same name and key, "
+    "several per level), so that a client trying every combination faces a number of paths "
+    "that grows exponentially with the levels: Go's verifier gives up after 100 signature "
+    "checks, others take minutes or hang. Whether an attack or a broken deployment script, "
+    "no client can rely on such a list." + _RELAY_NOTE,
+    remediation="Send only the server certificate and one copy of each intermediate up to the "
+    "root, in order; find what fills the chain file (a script appending on every renewal, a "
+    "proxy inserting certificates) and fix it.",
+    severity=Severity.HIGH,
+    relay_severity=Severity.LOW,
+    references=("RFC 5280 section 6.1", "RFC 8446 section 4.4.2"),
+)
+def cert_chain_abusive(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
+    facts = _facts(ctx, obs)
+    if facts is None or facts.chain.abusive is None:
+        return
+    ch = facts.chain
+    found = (
+        "a path to a trusted root exists, but clients may give up before finding it"
+        if ch.trusted
+        else "no path to a trusted root was found within those bounds"
+    )
+    yield Hit(
+        detail=f"The server sent {len(ch.sent)} certificates: {ch.abusive}. vedette tries at "
+        f"most {MAX_CANDIDATES} candidate issuers per certificate, {MAX_SIGNATURE_CHECKS} "
+        f"signature checks and {MAX_PATH_STEPS} path steps; {found}",
+        evidence=(f"{len(ch.sent)} certificates sent",),
     )
 
 

@@ -57,6 +57,9 @@ class CheckContext:
         trust_roots_der: DER certificates of the trust anchors (Mozilla via certifi, plus
             the user's ``--ca`` roots).
         extra_roots_der: the subset of ``trust_roots_der`` given by the user with ``--ca``.
+        intermediates_der: CA certificates known besides what servers send (``scan
+            --intermediates``, issuers downloaded with ``scan --fetch``): they name a missing
+            intermediate or show an unknown root, and never make a chain trusted.
         clients: the client-matrix options (``--clients``, ``--as-of``, ``--pin``...);
             ``None`` means the defaults.
     """
@@ -64,6 +67,7 @@ class CheckContext:
     now: datetime
     trust_roots_der: tuple[bytes, ...] = ()
     extra_roots_der: tuple[bytes, ...] = ()
+    intermediates_der: tuple[bytes, ...] = ()
     cache: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
     clients: ClientOptions | None = None
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -83,7 +83,10 @@ def err(message: str) -> None:
 
 
 def context(
-    now: datetime, extra_roots: tuple[bytes, ...], clients: ClientOptions | None = None
+    now: datetime,
+    extra_roots: tuple[bytes, ...],
+    clients: ClientOptions | None = None,
+    intermediates: tuple[bytes, ...] = (),
 ) -> CheckContext:
     from vedette import trust
     from vedette.checks import CheckContext
@@ -92,8 +95,18 @@ def context(
         now=now,
         trust_roots_der=trust.mozilla_roots_der() + extra_roots,
         extra_roots_der=extra_roots,
+        intermediates_der=intermediates,
         clients=clients,
     )
+
+
+def stored_certificates(options: Mapping[str, Any], key: str) -> tuple[bytes, ...]:
+    """DER certificates stored with a scan as hex (``ca_roots_der_hex``,
+    ``intermediates_der_hex``); an entry that is not hex is a damaged store, said plainly."""
+    try:
+        return tuple(bytes.fromhex(h) for h in options.get(key) or [])
+    except (TypeError, ValueError):
+        raise StoreError(f"the stored scan options have a damaged {key!r}") from None
 
 
 def make_report(

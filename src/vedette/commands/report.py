@@ -86,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
             scan_time = store.scan_summary(scan_id).started_at
             return write_stored(store, scan_id, args, _parse_at(args.at, scan_time))
         stored = store.load_scan(scan_id)
-    extra = tuple(bytes.fromhex(h) for h in stored.options.get("ca_roots_der_hex", []))
+    extra = c.stored_certificates(stored.options, "ca_roots_der_hex")
+    known = c.stored_certificates(stored.options, "intermediates_der_hex")
     clients, _ = options_for_report(args, stored.options.get("clients"))
     finished = stored.finished_at or stored.started_at
     report = c.make_report(
@@ -95,6 +96,6 @@ def run(args: argparse.Namespace) -> int:
         started=stored.started_at,
         finished=finished,
         observations=stored.observations,
-        ctx=c.context(_parse_at(args.at, finished), extra, clients),
+        ctx=c.context(_parse_at(args.at, finished), extra, clients, known),
     )
     return c.emit(report, args)

@@ -10,6 +10,7 @@ from typing import Any
 
 from vedette.commands import _common as c
 from vedette.commands._cert_clients import add_matrix_arguments, options_from_args
+from vedette.commands._issuers import add_issuer_arguments, fetch_missing_issuers
 from vedette.errors import UsageError
 from vedette.model import Service
 from vedette.probe.limits import Limits
@@ -63,6 +64,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="FILE|DIR",
         help="extra trusted root(s): PEM bundle, DER file or directory; repeatable",
     )
+    add_issuer_arguments(p)
     p.add_argument(
         "--ehlo",
         default="vedette.invalid",
@@ -140,21 +142,35 @@ def run(args: argparse.Namespace) -> int:
     from vedette.scale import fleet
 
     if fleet.wanted(args):
+        if args.intermediates or args.fetch:
+            raise UsageError("--intermediates and --fetch are for scans of named targets")
         return fleet.run_fleet(args)
     if not args.targets:
         raise UsageError("no targets given")
     specs = [parse_target(t) for t in args.targets]
     options = _scan_options(args)
     extra = trust.load_extra_roots(args.ca)
+    known = trust.load_extra_roots(args.intermediates)
     clients, stored_clients = options_from_args(args)  # bad options fail before the scan
     started = datetime.now(UTC)
     observations = asyncio.run(scan(specs, options))
+    if args.fetch:
+        known += fetch_missing_issuers(
+            observations,
+            trust.mozilla_roots_der() + extra,
+            known,
+            resolver=options.resolver,
+            timeout=args.connect_timeout + args.read_timeout,
+            note=c.err,
+        )
     finished = datetime.now(UTC)
     stored_options: dict[str, Any] = {
         "ca_roots_der_hex": [r.hex() for r in extra],
         "ehlo": options.ehlo_name,
         "clients": stored_clients,
     }
+    if known:
+        stored_options["intermediates_der_hex"] = [d.hex() for d in known]
     scan_id = c.store_scan(args, args.targets, stored_options, started, finished, observations)
     report = c.make_report(
         scan_id=scan_id,
@@ -162,6 +178,6 @@ def run(args: argparse.Namespace) -> int:
         started=started,
         finished=finished,
         observations=observations,
-        ctx=c.context(finished, extra, clients),
+        ctx=c.context(finished, extra, clients, known),
     )
     return c.emit(report, args)

@@ -28,8 +28,9 @@ def write_stored(store: Store, scan_id: int, args: argparse.Namespace, at: datet
     from vedette.report.rows import endpoint_records
 
     stored_options = store.scan_options(scan_id)
-    extra = tuple(bytes.fromhex(h) for h in stored_options.get("ca_roots_der_hex", []))
-    ctx = c.context(at, extra)
+    extra = c.stored_certificates(stored_options, "ca_roots_der_hex")
+    known = c.stored_certificates(stored_options, "intermediates_der_hex")
+    ctx = c.context(at, extra, None, known)
     records = endpoint_records(store, scan_id, ctx)
     output = getattr(args, "output", None)
     try:

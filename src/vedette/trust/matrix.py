@@ -2,8 +2,9 @@
 
 Pure: it reads the stored observation (the chain as sent, the negotiated session and, after a
 ``--mode full`` scan, the TLS enumeration) and the check context (analysis time, ``--ca``
-roots, the client options). The result is cached in ``ctx.cache`` so the checks of
-``vedette.checks.clients`` and the report share one simulation per endpoint.
+roots, the ``--intermediates``/``--fetch`` certificates, the client options). The result is
+cached in ``ctx.cache`` so the checks of ``vedette.checks.clients`` and the report share one
+simulation per endpoint.
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ def endpoint_matrix(ctx: CheckContext, obs: Observation) -> ClientMatrix | None:
         extra_roots=ctx.extra_roots_der,
         options=options,
         endpoint=obs.endpoint,
+        intermediates=ctx.intermediates_der,
     )
     cache[obs.endpoint] = matrix
     return matrix

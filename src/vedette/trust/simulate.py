@@ -72,7 +72,15 @@ from vedette.trust._data import (
     suite_kx,
     suite_names,
 )
-from vedette.x509.chain import ChainAnalysis, analyse_chain, describe, is_self_signed, parse_sent
+from vedette.x509.chain import (
+    MAX_DEPTH,
+    ChainAnalysis,
+    ChainEnd,
+    analyse_chain,
+    describe,
+    is_self_signed,
+    parse_sent,
+)
 from vedette.x509.legacy_algorithms import public_key_of
 from vedette.x509.names import dns_name_matches, match_certificate
 
@@ -224,15 +232,20 @@ def _scts(cert: x509.Certificate) -> tuple[bool, dt.datetime | None]:
     return True, min(times) if times else None
 
 
-def _facts(chain_der: Sequence[bytes], data: TrustData, extra: tuple[bytes, ...]) -> _ChainFacts:
+def _facts(
+    chain_der: Sequence[bytes],
+    data: TrustData,
+    extra: tuple[bytes, ...],
+    intermediates: tuple[bytes, ...] = (),
+) -> _ChainFacts:
     with warnings.catch_warnings():
         # A few store roots have over-long name attributes (cryptography warns on them); they
         # are real roots, so parse them quietly.
         warnings.simplefilter("ignore", UserWarning)
-        chain = analyse_chain(chain_der, data.roots_der + extra)
+        chain = analyse_chain(chain_der, data.roots_der + extra, intermediates)
     anchor_fp = sha256_hex(chain.anchor_der) if chain.anchor_der is not None else None
     last = chain.path_indexes[-1] if chain.path_indexes else None
-    if anchor_fp is None and last is not None and chain.missing_issuer is None:
+    if anchor_fp is None and last is not None and chain.end is ChainEnd.UNTRUSTED_ROOT:
         # The path ends at a root the server sent: some roots are known by fingerprint only
         # (from a source whose certificates vedette does not ship), so match it that way.
         sent_fp = sha256_hex(chain.sent[last].der)
@@ -374,6 +387,84 @@ def _reason(code: str, outcome: ClientOutcome, text: str, fix: str = "") -> Clie
     return ClientReason(code=code, outcome=outcome, text=text, fix=fix)
 
 
+_FULL_CHAIN = "send the full chain (server certificate, then the intermediates)"
+_OWN_ROOT = (
+    "if it is your organisation's root, deploy it to the clients and pass it to vedette with "
+    "--ca (sending it does not help); else use a certificate from a public CA"
+)
+
+
+def _chain_end_reasons(profile: Profile, facts: _ChainFacts) -> list[ClientReason]:
+    """Why the path from the leaf reaches no root this client could know, one cause (the rule
+    of :class:`vedette.x509.chain.ChainEnd`, shared with the checks)."""
+    ch = facts.chain
+    top = facts.top
+    fails = ClientOutcome.FAILS
+    if ch.end is ChainEnd.ABUSIVE:
+        return [
+            _reason(
+                "chain.abusive",
+                fails,
+                f"the server sends {len(ch.sent)} certificates built to make path building "
+                f"explode ({ch.abusive}); clients give up or hang",
+                "send only the server certificate and one copy of each intermediate",
+            )
+        ]
+    if ch.end is ChainEnd.TOO_LONG:
+        return [
+            _reason(
+                "chain.too-long",
+                fails,
+                f"the path from the server certificate is longer than {MAX_DEPTH} "
+                f"certificates ({len(ch.sent)} sent); clients stop before its end",
+                "send only the server certificate and the intermediates up to the root",
+            )
+        ]
+    if ch.end is ChainEnd.UNKNOWN_ROOT and top is not None:
+        root = _name(ch.supplied_path[0]) if ch.supplied_path else describe(top.issuer)
+        return [
+            _reason(
+                "cert.unknown-root",
+                fails,
+                f"the chain sent ends at {_name(top)}, issued by {root}, a root in no store "
+                "known to vedette",
+                _OWN_ROOT,
+            )
+        ]
+    if ch.end is ChainEnd.MISSING_INTERMEDIATE and top is not None:
+        if ch.supplied_missing:
+            what = f"intermediate {_name(ch.supplied_missing[0])} not sent"
+        else:
+            what = (
+                f"issuer {describe(top.issuer)} of {_name(top)} not sent: an intermediate is "
+                "probably missing"
+            )
+        if profile.rules.aia_fetch and facts.aia_url:
+            return [
+                _reason(
+                    "chain.incomplete-aia",
+                    ClientOutcome.WARNING,
+                    f"{what}; this client downloads it from {facts.aia_url}",
+                    _FULL_CHAIN,
+                )
+            ]
+        return [
+            _reason(
+                "chain.incomplete", fails, f"{what}, and this client does not fetch it", _FULL_CHAIN
+            )
+        ]
+    label = _name(top) if top is not None else "?"
+    return [
+        _reason(
+            "cert.unknown-root",
+            fails,
+            f"the chain ends at {label}, a root in no public store known to vedette",
+            "use a certificate from a public CA, or deploy the root to the clients and "
+            "pass it with --ca",
+        )
+    ]
+
+
 def _trust_reasons(
     profile: Profile,
     facts: _ChainFacts,
@@ -407,39 +498,8 @@ def _trust_reasons(
                     "pass it with --ca",
                 )
             )
-        elif ch.missing_issuer is not None:
-            missing = describe(ch.missing_issuer)
-            if profile.rules.aia_fetch and facts.aia_url:
-                out.append(
-                    _reason(
-                        "chain.incomplete-aia",
-                        ClientOutcome.WARNING,
-                        f"intermediate {missing} not sent; this client downloads it from "
-                        f"{facts.aia_url}",
-                        "send the full chain (server certificate, then the intermediates)",
-                    )
-                )
-            else:
-                out.append(
-                    _reason(
-                        "chain.incomplete",
-                        fails,
-                        f"intermediate {missing} not sent, and this client does not fetch it",
-                        "send the full chain (server certificate, then the intermediates)",
-                    )
-                )
         else:
-            top = facts.top
-            label = _name(top) if top is not None else "?"
-            out.append(
-                _reason(
-                    "cert.unknown-root",
-                    fails,
-                    f"the chain ends at {label}, a root in no public store known to vedette",
-                    "use a certificate from a public CA, or deploy the root to the clients and "
-                    "pass it with --ca",
-                )
-            )
+            out.extend(_chain_end_reasons(profile, facts))
     elif facts.anchor_is_extra:
         applies = options.ca_applies_to
         if applies and profile.id not in applies and profile.family not in applies:
@@ -465,6 +525,16 @@ def _trust_reasons(
             out.append(_reason(code, fails, f"root {root_name} {why}", _REISSUE))
         else:
             out.extend(_distrust(profile, facts, data, when, root_name))
+    if ch.abusive is not None and facts.anchor_fp is not None:
+        out.append(
+            _reason(
+                "chain.abusive",
+                ClientOutcome.WARNING,
+                f"the server sends {len(ch.sent)} certificates built to make path building "
+                f"explode ({ch.abusive}); a path exists, but this client may give up first",
+                "send only the server certificate and one copy of each intermediate",
+            )
+        )
     # --- certificate rules on the path the server answers for
     rules = profile.rules
     public = facts.anchor_fp is not None and not facts.anchor_is_extra
@@ -856,12 +926,17 @@ def simulate(
     options: ClientOptions | None = None,
     endpoint: Endpoint | None = None,
     check_handshake: bool = True,
+    intermediates: tuple[bytes, ...] = (),
 ) -> ClientMatrix:
-    """The matrix for one chain: a verdict per profile, every reason listed."""
+    """The matrix for one chain: a verdict per profile, every reason listed.
+
+    ``intermediates``: CA certificates known besides the chain (``--intermediates``, ``--fetch``);
+    they name what is missing and never make the chain work.
+    """
     options = options or ClientOptions()
     if as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=dt.UTC)
-    facts = _facts(chain_der, data, extra_roots)
+    facts = _facts(chain_der, data, extra_roots, intermediates)
     verdicts = []
     for profile in profiles:
         if as_of.date() < profile.released:
@@ -974,6 +1049,16 @@ def chain_notes(
         and facts.chain.missing_issuer is None
     ):
         notes.append("The chain ends at a root that is in no public store known to vedette.")
+    elif facts.chain.end is ChainEnd.UNKNOWN_ROOT and facts.top is not None:
+        top = facts.top
+        root = describe(
+            facts.chain.supplied_path[0].subject if facts.chain.supplied_path else top.issuer
+        )
+        notes.append(
+            f"The server sends the chain up to {describe(top.subject)}; its issuer {root} is in "
+            "no store known to vedette: an unknown root. If it is your organisation's own root, "
+            "deploy it to the clients and give it to vedette with --ca; sending it does not help."
+        )
     product = _interception(facts, data)
     if product is not None:
         notes.append(

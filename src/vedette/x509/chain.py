@@ -29,12 +29,44 @@ What is computed here (pure, no I/O, no clock):
   name chaining), must have a subject key identifier equal to the child's authority key
   identifier when both are present (several CA certificates may share a name: re-keyed or
   cross-signed CAs), and must verify the child's signature. Sent certificates are used at most
-  once per path (loop guard) and the depth is bounded by :data:`MAX_DEPTH`. A certificate that
-  *is* a trust anchor (same subject and public key; e.g. a ``--ca`` root also sent by the
-  server, or a pinned self-signed leaf) ends the path at once.
-* **Result.** Either the path reached an anchor, or it stopped: at a self-signed certificate
-  that is not an anchor (untrusted root), or at a certificate whose issuer is neither sent nor
-  an anchor (incomplete chain: ``missing_issuer`` names the issuer DN).
+  once per path (loop guard). A certificate that *is* a trust anchor (same subject and public
+  key; e.g. a ``--ca`` root also sent by the server, or a pinned self-signed leaf) ends the path
+  at once.
+* **Bounded work.** A server chooses what it sends, and a list built to make path building
+  explode is an attack on every client that connects (issue 10: 7 levels of 8 look-alike CA
+  certificates is 8**7 paths for a naive depth-first search). The search is bounded,
+  deterministically (no clock in pure code): at most :data:`MAX_DEPTH` certificates on a path
+  (anchor included: Firefox's mozilla::pkix accepts at most 6 intermediates, 8 certificates in
+  all), at most :data:`MAX_CANDIDATES` distinct candidate issuers per certificate, and at most
+  :data:`MAX_SIGNATURE_CHECKS` signature verifications and :data:`MAX_PATH_STEPS` certificates
+  put on a path per search (Go's verifier gives up after 100 signature checks). A certificate
+  that led nowhere from some depth is not tried again from that depth or deeper, so an honest
+  list costs a handful of verifications however it is ordered.
+* **Certificates given besides the chain.** ``supplied_der`` (``--intermediates`` files,
+  issuers downloaded from a certificate's AIA caIssuers URL with ``--fetch``) never make a
+  chain trusted: a client only has what the server sends. When the path built from the sent
+  certificates stops at a missing issuer, a second search continues it over the sent and the
+  supplied certificates, to *name* what is missing.
+* **Result**, :attr:`ChainAnalysis.end`, one cause per chain:
+
+  - ``ANCHOR``: the path reached a trust anchor;
+  - ``SELF_SIGNED_LEAF``: the leaf signs itself;
+  - ``UNTRUSTED_ROOT``: the path ends at a self-signed certificate the server sent, which is no
+    anchor;
+  - ``UNKNOWN_ROOT``: the path ends at a CA certificate the server sent whose issuer is neither
+    sent nor an anchor. That is how a correct chain under a private root looks when the root is
+    not known (leaf + intermediate, root not sent, as it should not be); or the supplied
+    certificates show that the issuer is a self-signed root;
+  - ``MISSING_INTERMEDIATE``: the leaf alone (or a non-CA certificate) ends the path and its
+    issuer is unknown: an intermediate is probably missing; or the supplied certificates
+    contain the missing intermediate, which is then named (``supplied_missing``);
+  - ``TOO_LONG``: the path was cut at :data:`MAX_DEPTH` although its last certificate has an
+    issuer among the certificates sent or the anchors: a chain too long for clients;
+  - ``ABUSIVE``: the list went past the bounds (``abusive`` says how) and no path to an anchor
+    was found; when one was found anyway, ``end`` is ``ANCHOR`` and ``abusive`` still says it.
+
+  ``missing_issuer`` keeps naming the issuer DN of the last certificate of ``path`` whenever the
+  path stops short of an anchor for want of it (or was cut), as the bundle builder expects.
 
 Signatures. ``Certificate.verify_directly_issued_by`` is the tool, but cryptography 50 refuses
 SHA-1 and MD5 signatures there ("Unsupported signature algorithm"), and old chains (StartCom,
@@ -47,6 +79,7 @@ Nothing here decides trust policy (dates, key sizes, distrust): that is the chec
 
 from __future__ import annotations
 
+import enum
 import functools
 import itertools
 import warnings
@@ -68,8 +101,12 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
 __all__ = [
+    "MAX_CANDIDATES",
     "MAX_DEPTH",
+    "MAX_PATH_STEPS",
+    "MAX_SIGNATURE_CHECKS",
     "ChainAnalysis",
+    "ChainEnd",
     "SentCert",
     "analyse_chain",
     "describe",
@@ -79,8 +116,29 @@ __all__ = [
     "signed_by",
 ]
 
-#: Longest path (leaf included) the builder will try; real chains have 2 to 4 certificates.
+#: Longest path, leaf and anchor included (mozilla::pkix: 6 intermediates at most); real chains
+#: have 2 to 4 certificates.
 MAX_DEPTH = 8
+#: Distinct certificates sent that may have issued one certificate (its issuer's name, matching
+#: key identifiers) that the builder tries; honest lists have one or two (a cross-sign).
+MAX_CANDIDATES = 4
+#: Signature verifications one path search may make (Go's crypto/x509 stops at 100).
+MAX_SIGNATURE_CHECKS = 200
+#: Certificates put on a path by one search, backtracking included.
+MAX_PATH_STEPS = 400
+
+
+class ChainEnd(enum.Enum):
+    """Where the path built from the leaf ends: one cause per chain (see the module doc)."""
+
+    NO_LEAF = "no-leaf"
+    ANCHOR = "anchor"
+    SELF_SIGNED_LEAF = "self-signed-leaf"
+    UNTRUSTED_ROOT = "untrusted-root"
+    UNKNOWN_ROOT = "unknown-root"
+    MISSING_INTERMEDIATE = "missing-intermediate"
+    TOO_LONG = "too-long"
+    ABUSIVE = "abusive"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,10 +175,22 @@ class ChainAnalysis:
         path_indexes: for each element of ``path``, its index in ``sent``, or ``None`` for the
             anchor taken from the trust store.
         anchor_der: DER of the trust anchor reached, ``None`` when no path reached one.
-        missing_issuer: the issuer DN of the last certificate of ``path`` when that issuer was
-            neither sent nor an anchor (an incomplete chain); ``None`` when a path was found or
-            when the path ends at a self-signed certificate.
+        missing_issuer: the issuer DN of the last certificate of ``path`` when no anchor was
+            reached from it: its issuer was neither sent nor an anchor, or the path was cut (see
+            ``end``, which says which); ``None`` when a path was found or when the path ends at
+            a self-signed certificate.
         unused: indexes of parsed sent certificates that are not on ``path``.
+        end: where the path ends, one cause (:class:`ChainEnd`).
+        too_long: the path was cut at :data:`MAX_DEPTH` while its last certificate has an
+            issuer among the certificates sent or the anchors.
+        abusive: why path building was cut short (the candidates or work bounds were hit),
+            ``None`` for an honest list.
+        supplied_path: when the path stops at a missing issuer, its continuation found with the
+            supplied certificates (and the sent ones): the missing issuer first, then upwards;
+            the anchor, if one is reached, is not included.
+        supplied_anchor_der: the anchor that ``supplied_path`` reaches, if any.
+        supplied_missing: the CA certificates of ``supplied_path`` that the server did not send
+            and should (every one but a self-signed root): the missing intermediates, named.
     """
 
     sent: tuple[SentCert, ...]
@@ -133,6 +203,12 @@ class ChainAnalysis:
     anchor_der: bytes | None
     missing_issuer: x509.Name | None
     unused: tuple[int, ...]
+    end: ChainEnd = ChainEnd.NO_LEAF
+    too_long: bool = False
+    abusive: str | None = None
+    supplied_path: tuple[x509.Certificate, ...] = ()
+    supplied_anchor_der: bytes | None = None
+    supplied_missing: tuple[x509.Certificate, ...] = ()
 
     @property
     def unparseable(self) -> tuple[SentCert, ...]:
@@ -269,9 +345,10 @@ class _AnchorIndex:
             return None
         return self.der_of_identity.get((cert.subject, spki))
 
-    def issuers_of(self, cert: x509.Certificate) -> Iterable[_Anchor]:
+    def candidates(self, cert: x509.Certificate) -> Iterable[_Anchor]:
+        """Anchors that may have issued ``cert`` (name and key identifiers; not verified)."""
         for anchor in self.by_subject.get(cert.issuer, ()):
-            if _key_ids_compatible(cert, anchor.cert) and signed_by(cert, anchor.cert):
+            if _key_ids_compatible(cert, anchor.cert):
                 yield anchor
 
 
@@ -303,8 +380,26 @@ def _short(message: str) -> str:
     return first if len(first) <= 200 else first[:197] + "..."
 
 
-def analyse_chain(chain_der: Sequence[bytes], anchors_der: Sequence[bytes] = ()) -> ChainAnalysis:
-    """Parse ``chain_der`` (leaf first, as sent) and build a path to one of ``anchors_der``."""
+@functools.lru_cache(maxsize=8)
+def _parse_supplied(supplied_der: tuple[bytes, ...]) -> tuple[tuple[bytes, x509.Certificate], ...]:
+    # The same --intermediates pool is given with every chain of a scan: parse it once.
+    out: list[tuple[bytes, x509.Certificate]] = []
+    for s in parse_sent(supplied_der):
+        if s.cert is not None:
+            out.append((s.der, s.cert))
+    return tuple(out)
+
+
+def analyse_chain(
+    chain_der: Sequence[bytes],
+    anchors_der: Sequence[bytes] = (),
+    supplied_der: Sequence[bytes] = (),
+) -> ChainAnalysis:
+    """Parse ``chain_der`` (leaf first, as sent) and build a path to one of ``anchors_der``.
+
+    ``supplied_der``: certificates known besides the chain (``--intermediates`` files, issuers
+    downloaded with ``--fetch``). They never complete the chain, only name what is missing.
+    """
     sent = parse_sent(chain_der)
     index = _index(tuple(anchors_der))
     parsed = [s for s in sent if s.cert is not None]
@@ -336,19 +431,73 @@ def analyse_chain(chain_der: Sequence[bytes], anchors_der: Sequence[bytes] = ())
         for s in parsed
         if s.index > 0 and s.cert is not None and self_signed[s.index] and is_ca(s.cert)
     )
+    leaf_self_signed = bool(leaf is not None and self_signed.get(0, False))
+    if leaf is None:
+        return ChainAnalysis(
+            sent=sent,
+            leaf=None,
+            leaf_self_signed=False,
+            order_problems=tuple(order),
+            roots_sent=roots,
+            path=(),
+            path_indexes=(),
+            anchor_der=None,
+            missing_issuer=None,
+            unused=tuple(s.index for s in parsed),
+        )
 
-    path: list[x509.Certificate] = []
-    path_idx: list[int | None] = []
-    anchor_der: bytes | None = None
-    missing: x509.Name | None = None
-    if leaf is not None:
-        path, path_idx, anchor_der, missing = _build(leaf, parsed, index, self_signed)
+    nodes = [(s.der, s.cert) for s in sent]
+    search = _Search(index, nodes, self_signed)
+    found = search.run([0])
+    positions = found if found is not None else search.best
+    path = [search.cert(i) for i in positions]
+    path_idx: list[int | None] = list(positions)
+    anchor_der = search.anchor_der if found is not None else None
+    if found is not None and search.anchor_cert is not None:
+        path.append(search.anchor_cert)
+        path_idx.append(None)
+    last = positions[-1]
+    missing = None if found is not None or self_signed.get(last, False) else path[-1].issuer
+
+    supplied_path: tuple[x509.Certificate, ...] = ()
+    supplied_anchor: bytes | None = None
+    supplied_missing: tuple[x509.Certificate, ...] = ()
+    if missing is not None and supplied_der and not search.too_long and search.abusive is None:
+        sent_der = {s.der for s in sent}
+        extra = [pair for pair in _parse_supplied(tuple(supplied_der)) if pair[0] not in sent_der]
+        second = _Search(index, [*nodes, *extra], dict(self_signed))
+        found2 = second.run(list(positions))
+        further = (found2 if found2 is not None else second.best)[len(positions) :]
+        supplied_path = tuple(second.cert(j) for j in further)
+        supplied_anchor = second.anchor_der if found2 is not None else None
+        supplied_missing = tuple(
+            second.cert(j) for j in further if j >= len(nodes) and not second.is_self_signed(j)
+        )
+
+    if found is not None:
+        end = ChainEnd.ANCHOR
+    elif search.abusive is not None:
+        end = ChainEnd.ABUSIVE
+    elif search.too_long:
+        end = ChainEnd.TOO_LONG
+    elif leaf_self_signed:
+        end = ChainEnd.SELF_SIGNED_LEAF
+    elif missing is None:
+        end = ChainEnd.UNTRUSTED_ROOT
+    elif supplied_missing:
+        end = ChainEnd.MISSING_INTERMEDIATE
+    elif supplied_path or (last > 0 and is_ca(path[-1])):
+        # What was sent ends at a CA whose issuer is in no store (or the supplied certificates
+        # show that issuer to be a self-signed root): an unknown root, not a missing link.
+        end = ChainEnd.UNKNOWN_ROOT
+    else:
+        end = ChainEnd.MISSING_INTERMEDIATE
 
     used = {i for i in path_idx if i is not None}
     return ChainAnalysis(
         sent=sent,
         leaf=leaf,
-        leaf_self_signed=bool(leaf is not None and self_signed.get(0, False)),
+        leaf_self_signed=leaf_self_signed,
         order_problems=tuple(order),
         roots_sent=roots,
         path=tuple(path),
@@ -356,58 +505,148 @@ def analyse_chain(chain_der: Sequence[bytes], anchors_der: Sequence[bytes] = ())
         anchor_der=anchor_der,
         missing_issuer=missing,
         unused=tuple(s.index for s in parsed if s.index not in used),
+        end=end,
+        too_long=search.too_long,
+        abusive=search.abusive,
+        supplied_path=supplied_path,
+        supplied_anchor_der=supplied_anchor,
+        supplied_missing=supplied_missing,
     )
 
 
-def _build(
-    leaf: x509.Certificate,
-    parsed: Sequence[SentCert],
-    index: _AnchorIndex,
-    self_signed: dict[int, bool],
-) -> tuple[list[x509.Certificate], list[int | None], bytes | None, x509.Name | None]:
-    """Depth-first search for a path from the leaf to an anchor.
+class _Search:
+    """One depth-first search for a path to an anchor, bounded (see "Bounded work" above).
 
-    Returns (path, indexes, anchor DER, missing issuer). When no anchor is reached, the
-    longest partial path found is returned, so the report can name where it stops.
+    Nodes are ``(der, cert)`` pairs addressed by position (the sent list's indexes first);
+    identical DER is one candidate. ``run`` returns the positions of a path that ends at an
+    anchor (``anchor_der``; ``anchor_cert`` when the anchor is not itself on the path), or
+    ``None``; ``best`` is then the longest path tried, so the report can say where it stops.
     """
-    best: tuple[list[x509.Certificate], list[int | None]] = ([leaf], [0])
 
-    def dfs(
-        path: list[x509.Certificate], idx: list[int | None]
-    ) -> tuple[list[x509.Certificate], list[int | None], bytes] | None:
-        nonlocal best
-        if len(path) > len(best[0]):
-            best = (list(path), list(idx))
-        cur = path[-1]
-        # The current certificate is itself an anchor: done (a pinned leaf, or a root that
-        # the server also sent).
-        own = index.anchor_der_for(cur)
+    def __init__(
+        self,
+        index: _AnchorIndex,
+        nodes: Sequence[tuple[bytes, x509.Certificate | None]],
+        self_signed: dict[int, bool],
+    ) -> None:
+        self.index = index
+        self.nodes = nodes
+        self._self_signed = self_signed
+        self.by_name: dict[x509.Name, list[int]] = {}
+        seen: set[bytes] = set()
+        for i, (der, cert) in enumerate(nodes):
+            if cert is not None and der not in seen:
+                seen.add(der)
+                self.by_name.setdefault(cert.subject, []).append(i)
+        self.signatures = MAX_SIGNATURE_CHECKS
+        self.steps = MAX_PATH_STEPS
+        self.exhausted = False
+        self.abusive: str | None = None
+        self.too_long = False
+        self.best: list[int] = []
+        self.anchor_der: bytes | None = None
+        self.anchor_cert: x509.Certificate | None = None
+        self._dead: dict[int, int] = {}  # position -> shallowest depth it led nowhere from
+        self._anchors: dict[int, _Anchor | None] = {}
+        self._issuers: dict[int, list[int]] = {}
+
+    def cert(self, i: int) -> x509.Certificate:
+        cert = self.nodes[i][1]
+        assert cert is not None  # only parsed certificates are ever put on a path
+        return cert
+
+    def is_self_signed(self, i: int) -> bool:
+        if i not in self._self_signed:
+            cert = self.cert(i)
+            self._self_signed[i] = self._verify(cert, cert)
+        return self._self_signed[i]
+
+    def _stop(self, why: str) -> None:
+        self.exhausted = True
+        if self.abusive is None:
+            self.abusive = why
+
+    def _verify(self, child: x509.Certificate, issuer: x509.Certificate) -> bool:
+        if child.issuer != issuer.subject:
+            return False  # no signature to check: not a candidate at all
+        if self.signatures <= 0:
+            self._stop(f"more than {MAX_SIGNATURE_CHECKS} signature checks")
+            return False
+        self.signatures -= 1
+        return signed_by(child, issuer)
+
+    def _anchor_of(self, i: int) -> _Anchor | None:
+        if i not in self._anchors:
+            cert = self.cert(i)
+            self._anchors[i] = next(
+                (a for a in self.index.candidates(cert) if self._verify(cert, a.cert)), None
+            )
+        return self._anchors[i]
+
+    def _issuers_of(self, i: int) -> list[int]:
+        found = self._issuers.get(i)
+        if found is None:
+            cert = self.cert(i)
+            names = [
+                j
+                for j in self.by_name.get(cert.issuer, ())
+                if j != i and _key_ids_compatible(cert, self.cert(j))
+            ]
+            if len(names) > MAX_CANDIDATES and self.abusive is None:
+                self.abusive = (
+                    f"{len(names)} different certificates sent could each have issued "
+                    f"{describe(cert.subject)} (same name and key identifier); clients try "
+                    "them one by one, and every combination across levels"
+                )
+            found = [j for j in names[:MAX_CANDIDATES] if self._verify(cert, self.cert(j))]
+            self._issuers[i] = found
+        return found
+
+    def run(self, start: list[int]) -> list[int] | None:
+        self.best = list(start)
+        return self._dfs(list(start))[0]
+
+    def _dfs(self, path: list[int]) -> tuple[list[int] | None, bool]:
+        """(a path to an anchor or ``None``, whether that failure depends on what is already
+        on ``path``: a loop guard or a bound was hit, so it must not be remembered)."""
+        if len(path) > len(self.best):
+            self.best = list(path)
+        i = path[-1]
+        own = self.index.anchor_der_for(self.cert(i))
         if own is not None:
-            return path, idx, own
+            self.anchor_der = own
+            return path, False
+        if self.exhausted:
+            return None, True
+        self.steps -= 1
+        if self.steps < 0:
+            self._stop(f"more than {MAX_PATH_STEPS} certificates tried on paths")
+            return None, True
+        anchor = self._anchor_of(i)
+        ends = self.is_self_signed(i)
+        issuers = [] if ends else self._issuers_of(i)
         if len(path) >= MAX_DEPTH:
-            return None
-        anchor = next(iter(index.issuers_of(cur)), None)
+            if anchor is not None or issuers:
+                self.too_long = True
+            return None, False
         if anchor is not None:
-            return [*path, anchor.cert], [*idx, None], anchor.der
-        last_index = idx[-1]
-        if last_index is not None and self_signed.get(last_index, False):
-            return None  # a self-signed certificate that is not an anchor: the path ends here
-        for cand in parsed:
-            if cand.index in idx or cand.cert is None:
-                continue  # each sent certificate at most once: guards against loops
-            if cur.issuer != cand.cert.subject or not _key_ids_compatible(cur, cand.cert):
+            self.anchor_der, self.anchor_cert = anchor.der, anchor.cert
+            return path, False
+        depends = False
+        depth = len(path) + 1
+        for j in issuers:
+            if j in path:
+                depends = True  # each certificate at most once per path: guards against loops
                 continue
-            if not signed_by(cur, cand.cert):
-                continue
-            found = dfs([*path, cand.cert], [*idx, cand.index])
+            if self._dead.get(j, MAX_DEPTH + 1) <= depth:
+                continue  # led nowhere from this depth or a shallower one already
+            found, loop = self._dfs([*path, j])
             if found is not None:
-                return found
-        return None
-
-    found = dfs([leaf], [0])
-    if found is not None:
-        return found[0], found[1], found[2], None
-    path, idx = best
-    last = idx[-1]
-    ends_self_signed = last is not None and self_signed.get(last, False)
-    return path, idx, None, None if ends_self_signed else path[-1].issuer
+                return found, False
+            if self.exhausted:
+                return None, True
+            if loop:
+                depends = True
+            else:
+                self._dead[j] = min(self._dead.get(j, MAX_DEPTH + 1), depth)
+        return None, depends
