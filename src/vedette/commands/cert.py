@@ -316,13 +316,41 @@ def _add_convert(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_force(sp)
 
 
-def _convert(args: argparse.Namespace) -> int:
-    to = args.to or _EXT_FORMAT.get(args.output.suffix.lower())
-    if to is None:
+#: Output suffixes of formats vedette does not write (yet), with what they are.
+_UNSUPPORTED_OUTPUT = {
+    ".sst": "a Microsoft serialized certificate store",
+    ".jks": "a Java KeyStore",
+    ".keystore": "a Java KeyStore",
+}
+
+
+def _output_format(args: argparse.Namespace) -> str:
+    """The format to write: ``--to``, else OUT's suffix; a one-line error says why not."""
+    if args.to is not None:
+        return str(args.to)
+    suffix = args.output.suffix.lower()
+    to = _EXT_FORMAT.get(suffix)
+    if to is not None:
+        return to
+    writes = "vedette writes pem, der, p7b (.p7b/.p7c) and p12 (.pfx/.p12)"
+    if suffix in _UNSUPPORTED_OUTPUT:
         raise UsageError(
-            f"say the output format with --to pem|der|p7b|p12 ({args.output.suffix or 'no'} "
-            "suffix is ambiguous: Windows uses .cer and .crt for both DER and PEM)"
+            f"{args.output}: {suffix} ({_UNSUPPORTED_OUTPUT[suffix]}) output is not supported "
+            f"yet; {writes} (a .p7b imports into a Windows store)"
         )
+    if suffix in (".cer", ".crt"):
+        raise UsageError(
+            f"say the output format with --to pem|der|p7b|p12 ({suffix} is ambiguous: Windows "
+            "uses .cer and .crt for both DER and PEM)"
+        )
+    raise UsageError(
+        f"say the output format with --to pem|der|p7b|p12 ({writes}; "
+        f"{'the suffix ' + suffix if suffix else 'a name without a suffix'} does not tell which)"
+    )
+
+
+def _convert(args: argparse.Namespace) -> int:
+    to = _output_format(args)
     p.check_outputs(args.output, args.key_out, force=args.force)
     material = p.read_file(Path(args.input), args.passin)
     certs = list(material.certificates)
