@@ -32,7 +32,13 @@ from vedette.pki.csr import (
     names_like,
     parse_subject,
 )
-from vedette.pki.describe import describe_certificate, describe_chain, describe_crl, describe_csr
+from vedette.pki.describe import (
+    describe_certificate,
+    describe_chain,
+    describe_crl,
+    describe_csr,
+    describe_pkcs12,
+)
 from vedette.pki.fetch import fetch_chain, looks_like_target
 from vedette.pki.formats import Material
 from vedette.pki.keys import KEY_TYPES, describe_key, generate_key, key_matches, key_to_pem
@@ -140,6 +146,13 @@ def _inspect(args: argparse.Namespace) -> int:
         "requests": [describe_csr(r) for r in material.csrs],
         "crls": [describe_crl(r) for r in material.crls],
         "keys": keys,
+        "pkcs12": None
+        if material.pkcs12 is None
+        else describe_pkcs12(
+            material.pkcs12,
+            material.certificates,
+            key_certificate=keys[0]["matches_certificate"] if keys else None,
+        ),
         "notes": list(material.notes),
     }
     if args.out is not None:
@@ -174,9 +187,74 @@ def _inspect(args: argparse.Namespace) -> int:
         p.line(console, ("Private key", "bold cyan"), f"  {item['key']}, {where}")
     if material.friendly_name:
         p.field(console, "friendly name", material.friendly_name)
+    if doc["pkcs12"] is not None:
+        _render_pkcs12(console, doc["pkcs12"])
     for note in material.notes:
         p.line(console, ("note: ", "dim"), note)
     return 0
+
+
+_PROFILE_TEXT = {
+    "legacy": "legacy encryption (RC2/3DES with a SHA-1 KDF, HMAC-SHA1 MAC): what Windows "
+    "Server 2012/2016, older Java and appliances import; weak protection for the key",
+    "modern": "modern encryption (AES with PBKDF2, HMAC-SHA2 MAC): Windows Server 2016 and "
+    "older, older Java and many appliances refuse it, saying the password is wrong "
+    "(vedette cert convert IN OUT.pfx --legacy writes one they read)",
+    "mixed": "mixed legacy and modern algorithms",
+    "none": "no password protection",
+}
+
+
+def _legacy_tag(legacy: bool) -> tuple[str, str]:
+    return (" (legacy)", "yellow") if legacy else (" (modern)", "green")
+
+
+def _render_pkcs12(console: Any, info: dict[str, Any]) -> None:
+    """The PKCS#12 structure of ``cert inspect`` (``describe_pkcs12``)."""
+    p.line(console, ("PKCS#12", "bold cyan"), f"  {_PROFILE_TEXT[info['encryption_profile']]}")
+    mac = info["mac"]
+    if mac is not None:
+        p.line(console, ("integrity:".ljust(20), "bold"), mac["text"], _legacy_tag(mac["legacy"]),
+               indent=2)  # fmt: skip
+    else:
+        p.field(console, "integrity", f"no MAC ({info['integrity']})", style="yellow")
+    for n, container in enumerate(info["containers"], 1):
+        label = f"container {n}:".ljust(20)
+        enc = container["encryption"]
+        if enc is not None:
+            p.line(console, (label, "bold"), f"encrypted, {enc['text']}",
+                   _legacy_tag(enc["legacy"]), indent=2)  # fmt: skip
+        elif container["kind"] == "data":
+            p.line(console, (label, "bold"), f"plain, {len(container['bags'])} bag(s)", indent=2)
+        else:
+            p.line(console, (label, "bold"), container["kind"], indent=2)
+        for bag in container["bags"]:
+            _render_bag(console, bag, indent=4)
+    for dup in info["duplicates"]:
+        certs = ", ".join(str(i) for i in dup["certificates"])
+        p.field(console, "duplicated", f"{dup['subject']}: {dup['count']} copies "
+                f"(certificates {certs})", style="yellow")  # fmt: skip
+    for orphan in info["orphans"]:
+        p.field(console, "on no chain", f"{orphan['subject']} (certificate "
+                f"{orphan['certificate']}): {info['orphans_rule']}", style="yellow")  # fmt: skip
+
+
+def _render_bag(console: Any, bag: dict[str, Any], *, indent: int) -> None:
+    parts: list[tuple[str, str] | str] = [(f"{bag['kind']} bag:".ljust(18), "bold")]
+    enc = bag["encryption"]
+    if enc is not None:
+        parts += [enc["text"], _legacy_tag(enc["legacy"])]
+    if bag["subject"]:
+        parts.append(str(bag["subject"]))
+    if bag["friendly_name"] is not None:
+        parts.append(f"; friendly name {bag['friendly_name']!r}")
+    if bag["local_key_id"] is not None:
+        parts.append(f"; localKeyId {bag['local_key_id'][:16]}")
+    if bag["csp_name"] is not None:
+        parts.append(f"; CSP {bag['csp_name']!r}")
+    p.line(console, *parts, indent=indent)
+    for nested in bag["nested"]:
+        _render_bag(console, nested, indent=indent + 2)
 
 
 # --- csr -----------------------------------------------------------------------------------------
