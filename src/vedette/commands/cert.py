@@ -214,16 +214,26 @@ def _render_pkcs12(console: Any, info: dict[str, Any]) -> None:
     p.line(console, ("PKCS#12", "bold cyan"), f"  {_PROFILE_TEXT[info['encryption_profile']]}")
     mac = info["mac"]
     if mac is not None:
-        p.line(console, ("integrity:".ljust(20), "bold"), mac["text"], _legacy_tag(mac["legacy"]),
-               indent=2)  # fmt: skip
+        p.line(
+            console,
+            ("integrity:".ljust(20), "bold"),
+            mac["text"],
+            _legacy_tag(mac["legacy"]),
+            indent=2,
+        )
     else:
         p.field(console, "integrity", f"no MAC ({info['integrity']})", style="yellow")
     for n, container in enumerate(info["containers"], 1):
         label = f"container {n}:".ljust(20)
         enc = container["encryption"]
         if enc is not None:
-            p.line(console, (label, "bold"), f"encrypted, {enc['text']}",
-                   _legacy_tag(enc["legacy"]), indent=2)  # fmt: skip
+            p.line(
+                console,
+                (label, "bold"),
+                f"encrypted, {enc['text']}",
+                _legacy_tag(enc["legacy"]),
+                indent=2,
+            )
         elif container["kind"] == "data":
             p.line(console, (label, "bold"), f"plain, {len(container['bags'])} bag(s)", indent=2)
         else:
@@ -232,11 +242,19 @@ def _render_pkcs12(console: Any, info: dict[str, Any]) -> None:
             _render_bag(console, bag, indent=4)
     for dup in info["duplicates"]:
         certs = ", ".join(str(i) for i in dup["certificates"])
-        p.field(console, "duplicated", f"{dup['subject']}: {dup['count']} copies "
-                f"(certificates {certs})", style="yellow")  # fmt: skip
+        p.field(
+            console,
+            "duplicated",
+            f"{dup['subject']}: {dup['count']} copies (certificates {certs})",
+            style="yellow",
+        )
     for orphan in info["orphans"]:
-        p.field(console, "on no chain", f"{orphan['subject']} (certificate "
-                f"{orphan['certificate']}): {info['orphans_rule']}", style="yellow")  # fmt: skip
+        p.field(
+            console,
+            "on no chain",
+            f"{orphan['subject']} (certificate {orphan['certificate']}): {info['orphans_rule']}",
+            style="yellow",
+        )
 
 
 def _render_bag(console: Any, bag: dict[str, Any], *, indent: int) -> None:

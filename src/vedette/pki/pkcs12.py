@@ -34,13 +34,16 @@ MAC's for every file, a container's or a key's once the MAC passes. A hostile fi
 MAC count at 2^31-1 costs minutes of CPU. :meth:`Pfx.check_limits` refuses, before anything
 is derived, a count above :data:`MAX_ITERATIONS` (2,000,000) or counts adding up to more than
 :data:`MAX_TOTAL_ITERATIONS` (10,000,000): about 2 seconds of derivation on a laptop. Real
-files use 1 to 200,000: OpenSSL writes 2,048 by default, Java 10,000, Windows 2,000 (AES) and
-vedette 200,000 (PBKDF2) — :data:`WRITERS_MAX`. Counts inside an encrypted container are seen
-only once it is decrypted, so they are not capped here.
+files use 1 to 200,000 (:data:`WRITERS_MAX`): OpenSSL writes 2,048 by default, Java 10,000,
+Windows' exports up to about 100,000, vedette 200,000 (PBKDF2). The counts of bags inside an
+encrypted container are seen only once it is decrypted (with the right password, after the
+MAC check), so they are not capped here.
 
 Sans-I/O: bytes in, frozen values out; any malformed input raises :class:`Pkcs12Error` with one
 line. The ASN.1 is decoded with pyasn1 and the RFC modules of pyasn1-modules (RFC 7292, 5652,
-8018): the library of the field, with a BER decoder (Java and older tools write BER).
+8018): the library of the field, with a BER decoder (Java and older tools write BER). Files
+above :data:`MAX_SIZE` (4 MiB) are refused before decoding; a nesting of SafeContents deeper
+than 4 is refused.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from vedette.errors import PkiError
 
 __all__ = [
     "MAX_ITERATIONS",
+    "MAX_SIZE",
     "MAX_TOTAL_ITERATIONS",
     "WRITERS_MAX",
     "BagAttributes",
@@ -77,6 +81,9 @@ MAX_ITERATIONS = 2_000_000
 MAX_TOTAL_ITERATIONS = 10_000_000
 #: The highest count that the usual writers use (vedette's own PBKDF2 count).
 WRITERS_MAX = 200_000
+#: Largest PKCS#12 file read (a key with its chain is a few KiB; 4 MiB is thousands of
+#: certificates, decoded in about 3 seconds).
+MAX_SIZE = 4 * 1024 * 1024
 #: Nesting of safeContentsBag inside safeContentsBag that is followed.
 _MAX_DEPTH = 4
 
@@ -441,10 +448,14 @@ def _mac(mac_data: Any) -> Mac:
         pbmac1 = _decode(params, rfc8018.PBMAC1_params(), "the MAC's PBMAC1 parameters")
         _, _prf, iterations, salt = _pbkdf2(pbmac1["keyDerivationFunc"], "MAC")
         scheme = str(pbmac1["messageAuthScheme"]["algorithm"])
-        return Mac(digest=f"PBMAC1-{_PRFS.get(scheme, scheme)}", iterations=iterations,
-                   salt_length=salt)  # fmt: skip
-    return Mac(digest=_DIGESTS.get(oid, oid), iterations=_int(mac_data["iterations"], "MAC"),
-               salt_length=salt)  # fmt: skip
+        return Mac(
+            digest=f"PBMAC1-{_PRFS.get(scheme, scheme)}", iterations=iterations, salt_length=salt
+        )
+    return Mac(
+        digest=_DIGESTS.get(oid, oid),
+        iterations=_int(mac_data["iterations"], "MAC"),
+        salt_length=salt,
+    )
 
 
 def _text(value: bytes, spec: Any, what: str) -> str:
@@ -529,6 +540,8 @@ def _container(info: Any, n: int) -> Container:
 
 def parse_pfx(der: bytes) -> Pfx:
     """The structure of the PKCS#12 file ``der``; :class:`Pkcs12Error` when it is not one."""
+    if len(der) > MAX_SIZE:
+        raise Pkcs12Error(f"larger than {MAX_SIZE // (1024 * 1024)} MiB, beyond vedette's limit")
     pfx = _decode(der, rfc7292.PFX(), "the PKCS#12 file")
     version = int(pfx["version"])
     if version != 3:
@@ -541,8 +554,11 @@ def parse_pfx(der: bytes) -> Pfx:
         return Pfx(version=version, integrity="public-key", mac=mac, containers=())
     if auth_type != str(rfc5652.id_data):
         raise Pkcs12Error(f"the authSafe is a {auth_type}, neither data nor signedData")
-    safe = _decode(_octets(auth["content"], "the authSafe"), rfc7292.AuthenticatedSafe(),
-                   "the AuthenticatedSafe")  # fmt: skip
+    safe = _decode(
+        _octets(auth["content"], "the authSafe"),
+        rfc7292.AuthenticatedSafe(),
+        "the AuthenticatedSafe",
+    )
     containers = tuple(_container(info, n) for n, info in enumerate(safe, 1))
     return Pfx(
         version=version,
