@@ -12,12 +12,16 @@ give a :class:`Pkcs12Error` (one line) or a structure, and ``read_material`` onl
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+from pyasn1.type import char  # type: ignore[import-untyped]
 
+from tests.fuzz.test_fuzz_pki_formats import FUZZ, mutated
+from tests.unit.pkcs12_helpers import add_bag_attribute, p12_encryption, rewrite_pfx
 from vedette.errors import PkiError
 from vedette.pki import CertificateAuthority
 from vedette.pki.formats import read_material
@@ -27,35 +31,30 @@ _ROOT = CertificateAuthority.create_root("Fuzz P12 Root")
 _LEAF = _ROOT.issue_server(["fuzz-p12.example.test"])
 
 
-def _p12(algorithm: pkcs12.PBES | None, mac: hashes.HashAlgorithm) -> bytes:
-    if algorithm is None:
+def _p12(legacy: bool | None) -> bytes:
+    if legacy is None:
         enc: serialization.KeySerializationEncryption = serialization.NoEncryption()
         return pkcs12.serialize_key_and_certificates(b"n", None, _LEAF.cert, [_ROOT.cert], enc)
-    enc = (
-        serialization.PrivateFormat.PKCS12.encryption_builder()
-        .kdf_rounds(16)
-        .key_cert_algorithm(algorithm)
-        .hmac_hash(mac)
-        .build(b"pw")
-    )
+    enc = p12_encryption(legacy=legacy, rounds=16)
     return pkcs12.serialize_key_and_certificates(
         "ü".encode(), _LEAF.key, _LEAF.cert, [_ROOT.cert, _ROOT.cert], enc
     )
 
 
-SEEDS = [
-    _p12(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC, hashes.SHA1()),
-    _p12(pkcs12.PBES.PBESv2SHA256AndAES256CBC, hashes.SHA256()),
-    _p12(None, hashes.SHA256()),
-]
+def _with_csp_name(contents: Any) -> None:
+    add_bag_attribute(
+        contents[0],
+        "1.3.6.1.4.1.311.17.1",
+        char.BMPString("Microsoft Software Key Storage Provider"),
+    )
 
-FUZZ = settings(
-    max_examples=300,
-    derandomize=True,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-    database=None,
-)
+
+SEEDS = [
+    _p12(legacy=True),
+    _p12(legacy=False),
+    _p12(legacy=None),
+    rewrite_pfx(_p12(legacy=True), edit_bags=_with_csp_name),
+]
 
 
 def _parse(data: bytes) -> None:
@@ -76,17 +75,10 @@ def _one_line(data: bytes) -> None:
 
 
 @FUZZ
-@given(
-    seed=st.sampled_from(SEEDS),
-    cut=st.integers(min_value=0, max_value=4096),
-    flips=st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 255)), max_size=6),
-)
-def test_mutated_pfx_only_raise_pkcs12_error(seed: bytes, cut: int, flips: list[tuple[int, int]]):
-    data = bytearray(seed[: max(1, len(seed) - cut % len(seed))])
-    for pos, value in flips:
-        data[pos % len(data)] = value
-    _parse(bytes(data))
-    _one_line(bytes(data))
+@given(mutated(SEEDS))
+def test_mutated_pfx_only_raise_pkcs12_error(data: bytes):
+    _parse(data)
+    _one_line(data)
 
 
 @FUZZ
@@ -105,3 +97,4 @@ def test_spliced_pfx_only_raise_pkcs12_error(a: bytes, b: bytes, at: int):
 def test_seeds_parse():
     for seed in SEEDS:
         assert parse_pfx(seed).containers
+    assert any(b.attributes.csp_name for b in parse_pfx(SEEDS[-1]).bags())

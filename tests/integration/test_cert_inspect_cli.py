@@ -17,12 +17,11 @@ import time
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
-from pyasn1.codec.der import decoder, encoder  # type: ignore[import-untyped]
-from pyasn1_modules import rfc7292  # type: ignore[import-untyped]
 
 from tests.tools import require_program
+from tests.unit.pkcs12_helpers import p12_encryption, rewrite_pfx
 from vedette.pki import CertificateAuthority
 from vedette.trust.simulate import spki_sha256
 
@@ -80,18 +79,9 @@ def pems(tmp_path: Path) -> Path:
 
 
 def _cryptography_p12(legacy: bool) -> bytes:
-    builder = serialization.PrivateFormat.PKCS12.encryption_builder().kdf_rounds(4096)
-    if legacy:
-        builder = builder.key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC).hmac_hash(
-            hashes.SHA1()
-        )
-    else:
-        builder = builder.key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC).hmac_hash(
-            hashes.SHA256()
-        )
-    return pkcs12.serialize_key_and_certificates(
-        b"mail", _LEAF.key, _LEAF.cert, [_INTER.cert, _ROOT.cert], builder.build(b"pw")
-    )
+    enc = p12_encryption(legacy=legacy, rounds=4096)
+    chain = [_INTER.cert, _ROOT.cert]
+    return pkcs12.serialize_key_and_certificates(b"mail", _LEAF.key, _LEAF.cert, chain, enc)
 
 
 def _make(maker: str, work: Path) -> Path:
@@ -212,17 +202,10 @@ def test_duplicated_certificates_and_certificates_on_no_chain(tmp_path: Path):
     assert doc["pkcs12"]["duplicates"] == [] and doc["pkcs12"]["orphans"] == []
 
 
-def _with_mac_iterations(der: bytes, count: int) -> bytes:
-    pfx, rest = decoder.decode(der, asn1Spec=rfc7292.PFX())
-    assert not rest
-    pfx["macData"]["iterations"] = count
-    return bytes(encoder.encode(pfx))
-
-
 @pytest.mark.parametrize("passin", [True, False])
 def test_huge_mac_iteration_count_is_refused_fast(tmp_path: Path, passin: bool):
     path = tmp_path / "hostile.pfx"
-    path.write_bytes(_with_mac_iterations(_cryptography_p12(legacy=True), 2**31 - 1))
+    path.write_bytes(rewrite_pfx(_cryptography_p12(legacy=True), mac_iterations=2**31 - 1))
     args = ["--passin", "env:P12PW"] if passin else []
     started = time.monotonic()
     proc = vedette("cert", "inspect", path, *args)  # before the cap: 390 s of CPU

@@ -12,12 +12,13 @@ from __future__ import annotations
 import time
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
-from pyasn1.codec.der import decoder, encoder  # type: ignore[import-untyped]
+from pyasn1.codec.der import encoder  # type: ignore[import-untyped]
 from pyasn1.type import char, univ  # type: ignore[import-untyped]
-from pyasn1_modules import rfc5652, rfc7292  # type: ignore[import-untyped]
+from pyasn1_modules import rfc7292  # type: ignore[import-untyped]
 
+from tests.unit.pkcs12_helpers import add_bag_attribute, p12_encryption, rewrite_pfx
 from vedette.errors import PkiError
 from vedette.pki import CertificateAuthority
 from vedette.pki.formats import read_material
@@ -36,43 +37,8 @@ _LEAF = _ROOT.issue_server(["p12.example.test"])
 
 
 def _p12(*, legacy: bool, rounds: int = 2048, cas=(_ROOT.cert,), name=b"mail") -> bytes:
-    builder = serialization.PrivateFormat.PKCS12.encryption_builder().kdf_rounds(rounds)
-    if legacy:
-        builder = builder.key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC).hmac_hash(
-            hashes.SHA1()
-        )
-    else:
-        builder = builder.key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC).hmac_hash(
-            hashes.SHA256()
-        )
-    return pkcs12.serialize_key_and_certificates(
-        name, _LEAF.key, _LEAF.cert, list(cas), builder.build(b"pw")
-    )
-
-
-def _decode(data: bytes, spec):
-    value, rest = decoder.decode(data, asn1Spec=spec)
-    assert not rest
-    return value
-
-
-def _rewrite(der: bytes, *, mac_iterations: int | None = None, edit_bags=None) -> bytes:
-    """Re-encode ``der`` with the MAC count replaced and/or the plain containers' bags edited
-    by ``edit_bags(SafeContents)`` (the MAC no longer matches: only the structure is read)."""
-    pfx = _decode(der, rfc7292.PFX())
-    if mac_iterations is not None:
-        pfx["macData"]["iterations"] = mac_iterations
-    if edit_bags is not None:
-        octets = _decode(bytes(pfx["authSafe"]["content"]), univ.OctetString())
-        safe = _decode(bytes(octets), rfc7292.AuthenticatedSafe())
-        for info in safe:
-            if info["contentType"] == rfc5652.id_data:
-                inner = _decode(bytes(info["content"]), univ.OctetString())
-                contents = _decode(bytes(inner), rfc7292.SafeContents())
-                edit_bags(contents)
-                info["content"] = encoder.encode(univ.OctetString(encoder.encode(contents)))
-        pfx["authSafe"]["content"] = encoder.encode(univ.OctetString(encoder.encode(safe)))
-    return bytes(encoder.encode(pfx))
+    enc = p12_encryption(legacy=legacy, rounds=rounds)
+    return pkcs12.serialize_key_and_certificates(name, _LEAF.key, _LEAF.cert, list(cas), enc)
 
 
 def test_legacy_file_from_cryptography():
@@ -131,17 +97,11 @@ def test_microsoft_csp_name_and_unknown_attributes_are_kept():
     csp = "Microsoft Enhanced RSA and AES Cryptographic Provider"
 
     def add(contents):
-        attrs = contents[0]["bagAttributes"]
-        for oid, value in (
-            ("1.3.6.1.4.1.311.17.1", char.BMPString(csp)),
-            ("1.3.6.1.4.1.311.17.2", univ.Null("")),  # Microsoft's local machine keyset
-        ):
-            attr = rfc5652.Attribute()
-            attr["attrType"] = univ.ObjectIdentifier(oid)
-            attr["attrValues"].append(encoder.encode(value))
-            attrs.append(attr)
+        add_bag_attribute(contents[0], "1.3.6.1.4.1.311.17.1", char.BMPString(csp))
+        # Microsoft's "local machine keyset" marker: kept by OID
+        add_bag_attribute(contents[0], "1.3.6.1.4.1.311.17.2", univ.Null(""))
 
-    pfx = parse_pfx(_rewrite(_p12(legacy=True), edit_bags=add))
+    pfx = parse_pfx(rewrite_pfx(_p12(legacy=True), edit_bags=add))
     (key_bag,) = [b for b in pfx.bags() if b.kind == "shrouded-key"]
     assert key_bag.attributes.csp_name == csp
     assert key_bag.attributes.other == ("1.3.6.1.4.1.311.17.2",)
@@ -149,7 +109,7 @@ def test_microsoft_csp_name_and_unknown_attributes_are_kept():
 
 
 def test_mac_count_of_2_31_is_refused_before_any_derivation():
-    der = _rewrite(_p12(legacy=True), mac_iterations=2**31 - 1)
+    der = rewrite_pfx(_p12(legacy=True), mac_iterations=2**31 - 1)
     pfx = parse_pfx(der)
     with pytest.raises(Pkcs12Error) as err:
         pfx.check_limits()
@@ -199,7 +159,7 @@ def test_nesting_is_bounded():
             bag = outer
         contents[0] = bag
 
-    der = _rewrite(_p12(legacy=True), edit_bags=nest)
+    der = rewrite_pfx(_p12(legacy=True), edit_bags=nest)
     with pytest.raises(Pkcs12Error, match="nested more than 4 deep"):
         parse_pfx(der)
 
