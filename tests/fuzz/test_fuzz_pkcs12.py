@@ -3,10 +3,10 @@
 ``vedette.pki.pkcs12.parse_pfx`` decodes a PFX before any password is asked (algorithms,
 iteration counts, bags); through ``read_material`` it serves every command that reads a file.
 Seeds are PKCS#12 files of each kind vedette meets: legacy (3DES/SHA-1) and modern
-(AES/PBKDF2) from cryptography, a password-less certificate-only file, and one with
-Microsoft's CSP attribute. Hypothesis truncates, flips and splices them; each input must
-give a :class:`Pkcs12Error` (one line) or a structure, and ``read_material`` only a
-``PkiError``. Deterministic (``derandomize=True``).
+(AES/PBKDF2) from cryptography, a password-less certificate-only file, one with Microsoft's
+CSP attribute and one in BER with indefinite lengths. Hypothesis truncates, flips and splices
+them; each input must give a :class:`Pkcs12Error` (one line) or a structure, and
+``read_material`` only a ``PkiError``. Deterministic (``derandomize=True``).
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ SEEDS = [
     _p12(legacy=False),
     _p12(legacy=None),
     rewrite_pfx(_p12(legacy=True), edit_bags=_with_csp_name),
+    rewrite_pfx(_p12(legacy=False), ber=True),  # indefinite lengths, as NSS writes
 ]
 
 
@@ -97,4 +98,4 @@ def test_spliced_pfx_only_raise_pkcs12_error(a: bytes, b: bytes, at: int):
 def test_seeds_parse():
     for seed in SEEDS:
         assert parse_pfx(seed).containers
-    assert any(b.attributes.csp_name for b in parse_pfx(SEEDS[-1]).bags())
+    assert any(b.attributes.csp_name for b in parse_pfx(SEEDS[3]).bags())

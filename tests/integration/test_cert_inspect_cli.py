@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from tests.tools import require_program
-from tests.unit.pkcs12_helpers import p12_encryption, rewrite_pfx
+from tests.unit.pkcs12_helpers import outer_ber, p12_encryption, rewrite_pfx
 from vedette.pki import CertificateAuthority
 from vedette.trust.simulate import spki_sha256
 
@@ -97,6 +97,8 @@ def _make(maker: str, work: Path) -> Path:
         openssl(*export, "-legacy", "-certpbe", "NONE", "-iter", "5000", cwd=work)
     elif maker in ("cryptography-3des", "cryptography-aes"):
         out.write_bytes(_cryptography_p12(maker == "cryptography-3des"))
+    elif maker == "ber":  # indefinite lengths and a chunked OCTET STRING, as NSS writes
+        out.write_bytes(outer_ber(_cryptography_p12(legacy=False)))
     else:
         legacy = ["--legacy"] if maker == "vedette-legacy" else []
         proc = vedette("cert", "convert", work / "leaf.pem", out, "--chain", work / "chain.pem",
@@ -157,6 +159,7 @@ def _vedette_info(doc: dict[str, object]) -> list[str]:
         ("openssl-legacy-plain-certs", "legacy"),
         ("cryptography-3des", "legacy"),
         ("cryptography-aes", "modern"),
+        ("ber", "modern"),
         ("vedette", "modern"),
         ("vedette-legacy", "legacy"),
     ],

@@ -8,6 +8,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
+from pyasn1.codec.cer import encoder as cer_encoder  # type: ignore[import-untyped]
 from pyasn1.codec.der import decoder, encoder  # type: ignore[import-untyped]
 from pyasn1.type import univ  # type: ignore[import-untyped]
 from pyasn1_modules import rfc5652, rfc7292  # type: ignore[import-untyped]
@@ -39,23 +40,32 @@ def rewrite_pfx(
     *,
     mac_iterations: int | None = None,
     edit_bags: Callable[[Any], None] | None = None,
+    ber: bool = False,
 ) -> bytes:
     """``der`` re-encoded with the MAC count replaced and/or the plain containers' SafeContents
-    edited in place by ``edit_bags`` (the MAC no longer matches: only the structure is read)."""
+    edited in place by ``edit_bags`` (the MAC no longer matches: only the structure is read).
+    ``ber``: every layer in CER, BER's indefinite-length form with OCTET STRINGs in 1000-byte
+    chunks, as NSS writes PKCS#12 (the MAC no longer matches: it covers the AuthenticatedSafe's
+    encoding)."""
+    encode = cer_encoder.encode if ber else encoder.encode
     pfx = _decode(der, rfc7292.PFX())
     if mac_iterations is not None:
         pfx["macData"]["iterations"] = mac_iterations
-    if edit_bags is not None:
+    if edit_bags is not None or ber:
         octets = _decode(bytes(pfx["authSafe"]["content"]), univ.OctetString())
         safe = _decode(bytes(octets), rfc7292.AuthenticatedSafe())
         for info in safe:
             if info["contentType"] == rfc5652.id_data:
                 inner = _decode(bytes(info["content"]), univ.OctetString())
                 contents = _decode(bytes(inner), rfc7292.SafeContents())
-                edit_bags(contents)
-                info["content"] = encoder.encode(univ.OctetString(encoder.encode(contents)))
-        pfx["authSafe"]["content"] = encoder.encode(univ.OctetString(encoder.encode(safe)))
-    return bytes(encoder.encode(pfx))
+                if edit_bags is not None:
+                    edit_bags(contents)
+                info["content"] = encode(univ.OctetString(encode(contents)))
+            elif ber:
+                data = _decode(bytes(info["content"]), rfc5652.EncryptedData())
+                info["content"] = encode(data)
+        pfx["authSafe"]["content"] = encode(univ.OctetString(encode(safe)))
+    return bytes(encode(pfx))
 
 
 def add_bag_attribute(bag: Any, oid: str, value: Any) -> None:
@@ -64,3 +74,12 @@ def add_bag_attribute(bag: Any, oid: str, value: Any) -> None:
     attr["attrType"] = univ.ObjectIdentifier(oid)
     attr["attrValues"].append(encoder.encode(value))
     bag["bagAttributes"].append(attr)
+
+
+def outer_ber(der: bytes) -> bytes:
+    """``der`` with the PFX and its authSafe in CER (indefinite lengths, chunked OCTET STRING)
+    and the AuthenticatedSafe's bytes unchanged, so that the MAC still matches."""
+    pfx = _decode(der, rfc7292.PFX())
+    octets = _decode(bytes(pfx["authSafe"]["content"]), univ.OctetString())
+    pfx["authSafe"]["content"] = cer_encoder.encode(univ.OctetString(bytes(octets)))
+    return bytes(cer_encoder.encode(pfx))

@@ -18,7 +18,12 @@ from pyasn1.codec.der import encoder  # type: ignore[import-untyped]
 from pyasn1.type import char, univ  # type: ignore[import-untyped]
 from pyasn1_modules import rfc7292  # type: ignore[import-untyped]
 
-from tests.unit.pkcs12_helpers import add_bag_attribute, p12_encryption, rewrite_pfx
+from tests.unit.pkcs12_helpers import (
+    add_bag_attribute,
+    outer_ber,
+    p12_encryption,
+    rewrite_pfx,
+)
 from vedette.errors import PkiError
 from vedette.pki import CertificateAuthority
 from vedette.pki.formats import read_material
@@ -108,6 +113,19 @@ def test_microsoft_csp_name_and_unknown_attributes_are_kept():
     assert key_bag.attributes.friendly_name == "mail"
 
 
+def test_ber_indefinite_lengths_as_nss_writes_them():
+    der = _p12(legacy=False, cas=[_ROOT.cert] * 3)
+    ber = rewrite_pfx(der, ber=True)
+    assert ber != der and b"\x30\x80" in ber and b"\x24\x80" in ber  # really BER
+    assert parse_pfx(ber) == parse_pfx(der)
+    # With the MAC intact, cryptography opens it too: read_material reads it all.
+    outer = outer_ber(der)
+    assert outer.startswith(b"\x30\x80") and b"\x24\x80" in outer
+    material = read_material(outer, source="nss.p12", password=lambda: b"pw")
+    assert material.pkcs12 == parse_pfx(der)
+    assert len(material.certificates) == 4 and material.keys
+
+
 def test_mac_count_of_2_31_is_refused_before_any_derivation():
     der = rewrite_pfx(_p12(legacy=True), mac_iterations=2**31 - 1)
     pfx = parse_pfx(der)
@@ -170,7 +188,9 @@ def test_nesting_is_bounded():
         (b"\x30\x03\x02\x01\x03", "does not decode"),
         (b"\x30\x80\x02\x01\x03\x00\x00", "does not decode"),
         (_p12(legacy=True) + b"\x00", "stray byte"),
-        (_p12(legacy=True)[:-9], "does not decode"),
+        (_p12(legacy=True)[:-9], "truncated ASN.1 element"),
+        (b"\x30\x80\x02\x01\x03" + b"\x30\x80" * 40, "nested more than 32 deep"),
+        (b"\x30\x80\x02\x01\x03\x30\x80\x06\x01\x00", "missing end-of-contents"),
     ],
 )
 def test_garbage_is_one_pkcs12_error(data: bytes, message: str):

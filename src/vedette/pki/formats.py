@@ -52,7 +52,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from vedette.errors import PkiError
 from vedette.pki.ca import PrivateKey
 from vedette.pki.keys import load_private_key
-from vedette.pki.pkcs12 import Pfx, Pkcs12Error, parse_pfx
+from vedette.pki.pkcs12 import Pfx, Pkcs12Error, definite_form, parse_pfx
 
 __all__ = ["Material", "read_material"]
 
@@ -162,12 +162,22 @@ def _short(exc: Exception) -> str:
 def _open_pkcs12(der: bytes, password: PasswordFn | None, source: str) -> Material:
     try:
         structure = parse_pfx(der)
+        # BER (NSS writes indefinite lengths) in DER's form for cryptography, which reads BER
+        # with a warning that it "may become an exception"; the MAC covers contents only.
+        der = definite_form(der)
     except Pkcs12Error as exc:
         raise PkiError(f"{source}: unreadable PKCS#12 file: {exc}") from None
     try:
         structure.check_limits()  # before cryptography derives a single key
     except Pkcs12Error as exc:
         raise PkiError(f"{source}: PKCS#12 file refused: {exc}") from None
+    with warnings.catch_warnings():
+        # Inner layers in BER (under the MAC, so left as they are) draw the same warning.
+        warnings.simplefilter("ignore", UserWarning)
+        return _load_pkcs12(der, password, source, structure)
+
+
+def _load_pkcs12(der: bytes, password: PasswordFn | None, source: str, structure: Pfx) -> Material:
     try:
         p12 = pkcs12.load_pkcs12(der, None)
     except ValueError:
