@@ -25,6 +25,7 @@ from tests.unit.pkcs12_helpers import outer_ber, p12_encryption, rewrite_pfx
 from vedette.pki import CertificateAuthority
 from vedette.trust.simulate import spki_sha256
 
+STARTCOM = Path(__file__).parents[1] / "data" / "startcom-chain.pem"
 PASSWORD = "pw"
 #: Hang detector for one CLI run: start-up and a PKCS#12 take about 1 s here.
 RUN_TIMEOUT = 60
@@ -240,6 +241,7 @@ def test_huge_key_iteration_count_is_refused(pems: Path):
         ("cert", "convert", "{input}", "{tmp}/out.pem"),
         ("cert", "lint", "{input}"),
         ("cert", "clients", "{input}", "--host", "x.example.test"),
+        ("cert", "clients", str(STARTCOM), "--inventory", "{input}"),
         ("cert", "csr", "--key", "{input}", "--cn", "x.example.test", "--out", "{tmp}/x.csr"),
     ],
 )

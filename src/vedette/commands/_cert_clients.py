@@ -131,12 +131,14 @@ def parse_pin(text: str) -> str:
 
 
 def _read_text(path: Path, what: str) -> str:
+    """A profile or inventory file: a regular file (a FIFO is refused, not waited on)."""
+    from vedette.pki._files import read_input
+
+    data = read_input(path, what=what)
+    if len(data) > _MAX_FILE:
+        raise UsageError(f"{path}: too large for {what}")
     try:
-        if path.stat().st_size > _MAX_FILE:
-            raise UsageError(f"{path}: too large for {what}")
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise UsageError(f"{path}: {what} must be UTF-8 text") from None
 
