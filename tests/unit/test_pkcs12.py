@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 from pyasn1.codec.der import encoder  # type: ignore[import-untyped]
 from pyasn1.type import char, univ  # type: ignore[import-untyped]
@@ -26,6 +26,7 @@ from tests.unit.pkcs12_helpers import (
 )
 from vedette.errors import PkiError
 from vedette.pki import CertificateAuthority
+from vedette.pki.describe import describe_pkcs12
 from vedette.pki.formats import read_material
 from vedette.pki.pkcs12 import (
     MAX_ITERATIONS,
@@ -197,3 +198,27 @@ def test_garbage_is_one_pkcs12_error(data: bytes, message: str):
     with pytest.raises(Pkcs12Error, match=message) as err:
         parse_pfx(data)
     assert "\n" not in str(err.value)
+
+
+def test_encryption_profile_of_the_whole_file():
+    def profile(der: bytes) -> str:
+        material = read_material(der, source="x.p12", password=lambda: b"pw")
+        assert material.pkcs12 is not None
+        info = describe_pkcs12(material.pkcs12, material.certificates, key_certificate=None)
+        return str(info["encryption_profile"])
+
+    assert profile(_p12(legacy=True)) == "legacy"
+    assert profile(_p12(legacy=False)) == "modern"
+    # AES with a SHA-1 MAC: what some tools write "for compatibility", and neither family.
+    aes_sha1 = (
+        serialization.PrivateFormat.PKCS12.encryption_builder()
+        .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
+        .hmac_hash(hashes.SHA1())
+        .build(b"pw")
+    )
+    mixed = pkcs12.serialize_key_and_certificates(b"m", _LEAF.key, _LEAF.cert, None, aes_sha1)
+    assert profile(mixed) == "mixed"
+    # Nothing encrypted: the MAC alone makes it neither legacy nor modern.
+    none = serialization.NoEncryption()
+    plain = pkcs12.serialize_key_and_certificates(b"p", None, _LEAF.cert, None, none)
+    assert profile(plain) == "none"

@@ -201,7 +201,7 @@ _PROFILE_TEXT = {
     "older, older Java and many appliances refuse it, saying the password is wrong "
     "(vedette cert convert IN OUT.pfx --legacy writes one they read)",
     "mixed": "mixed legacy and modern algorithms",
-    "none": "no password protection",
+    "none": "no encryption: the certificates and any key are readable without the password",
 }
 
 

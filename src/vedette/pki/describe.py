@@ -281,16 +281,13 @@ def describe_pkcs12(
     mac = pfx.mac
     encryptions = [c.encryption for c in pfx.containers if c.encryption is not None]
     encryptions += [b.encryption for b in pfx.bags() if b.encryption is not None]
-    legacy = [e.legacy for e in encryptions] + ([mac.legacy] if mac is not None else [])
-    profile = (
-        "none"
-        if not legacy
-        else "legacy"
-        if all(legacy)
-        else "modern"
-        if not any(legacy)
-        else "mixed"
-    )
+    # Without any encryption, the MAC alone does not make the file legacy or modern.
+    legacy = [e.legacy for e in encryptions]
+    if legacy and mac is not None:
+        legacy.append(mac.legacy)
+    profile = "none" if not legacy else "legacy" if all(legacy) else "modern"
+    if legacy and any(legacy) and not all(legacy):
+        profile = "mixed"
     by_der: dict[bytes, list[int]] = {}
     for i, cert in enumerate(certificates):
         by_der.setdefault(cert.public_bytes(serialization.Encoding.DER), []).append(i)

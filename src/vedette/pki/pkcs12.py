@@ -61,6 +61,7 @@ from pyasn1_modules import rfc5652, rfc7292, rfc8018  # type: ignore[import-unty
 from vedette.errors import PkiError
 
 __all__ = [
+    "CSP_NAME_OID",
     "MAX_ITERATIONS",
     "MAX_SIZE",
     "MAX_TOTAL_ITERATIONS",
@@ -83,7 +84,7 @@ MAX_TOTAL_ITERATIONS = 10_000_000
 #: The highest count that the usual writers use (vedette's own PBKDF2 count).
 WRITERS_MAX = 200_000
 #: Largest PKCS#12 file read (a key with its chain is a few KiB; 4 MiB is thousands of
-#: certificates, decoded in about 3 seconds).
+#: certificates, decoded in about 2 seconds).
 MAX_SIZE = 4 * 1024 * 1024
 #: Nesting of safeContentsBag inside safeContentsBag that is followed.
 _MAX_DEPTH = 4
@@ -221,6 +222,8 @@ class Mac:
         return self.digest in ("sha1", "md5", "md2") or self.digest.endswith("SHA1")
 
     def describe(self) -> str:
+        if self.digest.startswith("PBMAC1"):
+            return f"{self.digest} (PBKDF2), {self.iterations} iterations"
         return f"HMAC-{self.digest.upper()}, {self.iterations} iterations"
 
 
