@@ -1,5 +1,9 @@
 """File I/O for the PKI toolkit: bounded reads, atomic writes, and a directory lock.
 
+Bounded reads. An input is read only from a regular file of at most :data:`MAX_INPUT`
+(16 MiB): a FIFO (which blocks until a writer comes), a device (``/dev/zero`` never ends) or a
+socket is refused at once with one line, before and after opening.
+
 Atomic writes. Every output of ``vedette key|cert|ca`` is written to a temporary file in the
 target's own directory (same file system, so ``rename`` is atomic), flushed with ``fsync``,
 given its final mode *before* any byte of a secret is in it, and renamed over the target; then

@@ -334,13 +334,13 @@ class Pfx:
                 raise Pkcs12Error(
                     f"{what} iteration count {count} exceeds vedette's limit of "
                     f"{max_iterations:,} (OpenSSL, Windows, Java and vedette write at most "
-                    f"{WRITERS_MAX:,}); refused without trying the password"
+                    f"{WRITERS_MAX:,}); the password was not tried"
                 )
             total += count
         if total > max_total:
             raise Pkcs12Error(
                 f"the iteration counts add up to {total}, beyond vedette's limit of "
-                f"{max_total:,} for one file; refused without trying the password"
+                f"{max_total:,} for one file; the password was not tried"
             )
 
 
