@@ -222,3 +222,16 @@ def test_encryption_profile_of_the_whole_file():
     none = serialization.NoEncryption()
     plain = pkcs12.serialize_key_and_certificates(b"p", None, _LEAF.cert, None, none)
     assert profile(plain) == "none"
+
+
+def test_attributes_of_an_unexpected_type_do_not_make_the_file_unreadable():
+    def replace(contents):
+        contents[0]["bagAttributes"].clear()
+        add_bag_attribute(contents[0], "1.2.840.113549.1.9.20", char.UTF8String("utf8 name"))
+        add_bag_attribute(contents[0], "1.2.840.113549.1.9.21", univ.Integer(7))
+
+    pfx = parse_pfx(rewrite_pfx(_p12(legacy=True), edit_bags=replace))
+    (key_bag,) = [b for b in pfx.bags() if b.kind == "shrouded-key"]
+    assert key_bag.attributes.friendly_name == "utf8 name"  # some tools write UTF8String
+    assert key_bag.attributes.local_key_id is None
+    assert key_bag.attributes.other == ("1.2.840.113549.1.9.21",)

@@ -545,18 +545,20 @@ def _mac(mac_data: Any) -> Mac:
     )
 
 
-def _text(value: bytes, spec: Any, what: str) -> str:
-    decoded = _decode(value, spec, what)
-    try:
-        return str(decoded)
-    except (PyAsn1Error, UnicodeError) as exc:
-        raise Pkcs12Error(f"{what} is not text ({_short(exc)})") from None
+def _text(value: bytes) -> str | None:
+    """A BMPString as RFC 7292 wants it, or a UTF8String as some tools write; else ``None``."""
+    for spec in (char.BMPString(), char.UTF8String()):
+        try:
+            return str(_decode(value, spec, "a bag attribute"))
+        except (Pkcs12Error, PyAsn1Error, UnicodeError):
+            continue
+    return None
 
 
 def _attributes(attrs: Any, what: str) -> BagAttributes:
-    friendly: str | None = None
-    local_key_id: bytes | None = None
-    csp: str | None = None
+    """The attributes of a bag. One whose value is not of the expected type is kept by OID
+    in ``other``: attributes are informative, the loader decides what it accepts."""
+    found: dict[str, Any] = {}
     other: list[str] = []
     for attr in attrs:
         oid = str(attr["attrType"])
@@ -564,16 +566,23 @@ def _attributes(attrs: Any, what: str) -> BagAttributes:
         if not values:
             raise Pkcs12Error(f"{what}: attribute {oid} without a value")
         first = bytes(values[0])
-        if oid == _FRIENDLY_NAME:
-            friendly = _text(first, char.BMPString(), f"{what}'s friendlyName")
+        value: Any = None
+        if oid in (_FRIENDLY_NAME, CSP_NAME_OID):
+            value = _text(first)
         elif oid == _LOCAL_KEY_ID:
-            local_key_id = bytes(_decode(first, univ.OctetString(), f"{what}'s localKeyId"))
-        elif oid == CSP_NAME_OID:
-            csp = _text(first, char.BMPString(), f"{what}'s CSP name")
-        else:
+            try:
+                value = bytes(_decode(first, univ.OctetString(), "localKeyId"))
+            except Pkcs12Error:
+                value = None
+        if value is None:
             other.append(oid)
+        else:
+            found[oid] = value
     return BagAttributes(
-        friendly_name=friendly, local_key_id=local_key_id, csp_name=csp, other=tuple(other)
+        friendly_name=found.get(_FRIENDLY_NAME),
+        local_key_id=found.get(_LOCAL_KEY_ID),
+        csp_name=found.get(CSP_NAME_OID),
+        other=tuple(other),
     )
 
 
