@@ -223,10 +223,10 @@ def _encryption(enc: Encryption | None) -> dict[str, Any] | None:
     }
 
 
-def _bag(bag: SafeBag) -> dict[str, Any]:
-    subject: str | None = None
-    if bag.kind == "certificate" and bag.value:
-        subject = _safe(lambda: _subject(x509.load_der_x509_certificate(bag.value)), str)
+def _bag(bag: SafeBag, subjects: dict[bytes, str]) -> dict[str, Any]:
+    """``subjects``: the subject of each certificate the loader read, by DER (a certificate
+    bag is not parsed a second time)."""
+    subject = subjects.get(bag.value) if bag.kind == "certificate" else None
     attrs = bag.attributes
     return {
         "kind": bag.kind,
@@ -237,7 +237,7 @@ def _bag(bag: SafeBag) -> dict[str, Any]:
         "local_key_id": None if attrs.local_key_id is None else attrs.local_key_id.hex(),
         "csp_name": attrs.csp_name,
         "other_attributes": list(attrs.other),
-        "nested": [_bag(b) for b in bag.nested],
+        "nested": [_bag(b, subjects) for b in bag.nested],
     }
 
 
@@ -301,6 +301,7 @@ def describe_pkcs12(
         for idx in by_der.values()
         if len(idx) > 1
     ]
+    subjects = {der: _subject(certificates[idx[0]]) for der, idx in by_der.items()}
     firsts = [idx[0] for idx in by_der.values()]
     unique = [certificates[i] for i in firsts]
     key_cert = certificates[key_certificate] if key_certificate is not None else None
@@ -333,7 +334,7 @@ def describe_pkcs12(
                 "kind": c.kind,
                 "oid": c.oid,
                 "encryption": _encryption(c.encryption),
-                "bags": [_bag(b) for b in c.bags],
+                "bags": [_bag(b, subjects) for b in c.bags],
             }
             for c in pfx.containers
         ],
