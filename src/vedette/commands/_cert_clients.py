@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 from vedette.errors import UsageError
 
 if TYPE_CHECKING:
+    from vedette.model import Finding
+
     # The trust data and the simulation are imported where used: the parsers of scan,
     # report and demo take these options without loading them.
     from vedette.trust.simulate import ClientOptions
@@ -129,12 +131,14 @@ def parse_pin(text: str) -> str:
 
 
 def _read_text(path: Path, what: str) -> str:
+    """A profile or inventory file: a regular file (a FIFO is refused, not waited on)."""
+    from vedette.pki._files import read_input
+
+    data = read_input(path, what=what)
+    if len(data) > _MAX_FILE:
+        raise UsageError(f"{path}: too large for {what}")
     try:
-        if path.stat().st_size > _MAX_FILE:
-            raise UsageError(f"{path}: too large for {what}")
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise UsageError(f"{path}: {what} must be UTF-8 text") from None
 
@@ -265,7 +269,7 @@ def _list_profiles(json_out: bool) -> int:
 
 
 def run_clients(args: argparse.Namespace) -> int:
-    from vedette.trust._anchors import _read_file, load_extra_roots
+    from vedette.trust._anchors import load_extra_roots
     from vedette.trust._data import trust_data
     from vedette.trust.simulate import select_profiles, simulate
 
@@ -273,9 +277,7 @@ def run_clients(args: argparse.Namespace) -> int:
         return _list_profiles(args.json)
     if args.chain is None:
         raise UsageError("cert clients: give a chain file (or --list)")
-    chain = _read_file(args.chain, in_directory=False)
-    if not chain:
-        raise UsageError(f"{args.chain}: no certificate in this file")
+    chain = _read_chain(args.chain)
     options, _ = options_from_args(args)
     extra = load_extra_roots(args.ca)
     data = trust_data().with_profiles(options.extra_profiles)
@@ -296,24 +298,96 @@ def run_clients(args: argparse.Namespace) -> int:
     )
     if args.check_revocation:
         matrix = dataclasses.replace(matrix, notes=(*matrix.notes, _revocation_note(chain, args)))
+    findings = _expectation_findings(chain, args.host, as_of, options)
     if args.json:
         from vedette.report._clients_section import matrix_to_json
 
         doc = {"schema": "vedette.clients/1", "chain": str(args.chain), "host": args.host}
         doc.update(matrix_to_json(matrix))
+        doc["findings"] = [
+            {
+                "id": f.id,
+                "severity": f.severity.label,
+                "title": f.title,
+                "detail": f.detail,
+                "remediation": f.remediation,
+                "evidence": list(f.evidence),
+            }
+            for f in findings
+        ]
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
         from rich.console import Console
+        from rich.text import Text
 
         from vedette.report._clients_section import render_matrix
+        from vedette.report.escape import safe_text
 
         console = Console(highlight=False, soft_wrap=False)
         render_matrix(console, matrix, indent=0, verbose=args.verbose)
         if args.host is None:
             console.print("(no --host given: names were not checked)", markup=False)
+        for f in findings:
+            head = Text(f"{f.severity.label.upper()} ", style="bold red")
+            head.append(f.id, style="bold").append(f"  {safe_text(f.title)}")
+            console.print(head, markup=False)
+            console.print(Text("  " + safe_text(f.detail)), markup=False)
+            console.print(Text("  fix: " + safe_text(f.remediation)), markup=False)
     failing = any(v.outcome.value == "fails" for v in matrix.verdicts)
     revoked = any(n.startswith("Revocation: REVOKED") for n in matrix.notes)
-    return 1 if failing or revoked else 0
+    return 1 if failing or revoked or findings else 0
+
+
+#: The scan's checks of what the user said to expect (``--expect-issuer``, ``--pin``).
+_EXPECTATION_CHECKS = ("cert.unexpected-issuer", "cert.pin-mismatch")
+
+
+def _expectation_findings(
+    chain: tuple[bytes, ...], host: str | None, when: dt.datetime, options: ClientOptions
+) -> list[Finding]:
+    """``--expect-issuer`` and ``--pin`` on a chain file: the very checks ``scan`` runs
+    (``cert.unexpected-issuer``, ``cert.pin-mismatch``), over the chain as if a server had
+    sent it, so that the two commands cannot disagree."""
+    if not (options.expect_issuer or options.pins):
+        return []
+    from vedette.checks import CheckContext, get_check, load_checks
+    from vedette.model import Endpoint, Observation, Service, TlsObservation
+
+    load_checks()
+    endpoint = Endpoint(host=host, ip=None, port=Service.HTTPS.default_port, service=Service.HTTPS)
+    obs = Observation(
+        endpoint=endpoint,
+        started_at=when,
+        duration_s=0.0,
+        tls=TlsObservation(version="", cipher="", sni=host, chain_der=chain),
+    )
+    ctx = CheckContext(now=when, clients=options)
+    findings: list[Finding] = []
+    for check_id in _EXPECTATION_CHECKS:
+        check = get_check(check_id)
+        assert check.fn is not None
+        findings.extend(check.finding(endpoint, hit) for hit in check.fn(ctx, obs))
+    return findings
+
+
+def _read_chain(path: Path) -> tuple[bytes, ...]:
+    """The certificates of a PEM or DER chain file, read by the PKI toolkit's bounded reader
+    (a regular file only: a FIFO or a device is refused, not waited on)."""
+    from vedette.pki._files import read_input
+    from vedette.trust._anchors import _pem_blocks
+    from vedette.x509.chain import load_der
+
+    data = read_input(path, what="certificate chain")
+    if b"-----BEGIN" not in data:
+        try:
+            load_der(data)
+        except ValueError:
+            raise UsageError(f"{path}: not a PEM or DER certificate") from None
+        return (data,)
+    chain = _pem_blocks(data, source=path, strict=True)
+    if not chain:
+        raise UsageError(f"{path}: no certificate in this file")
+    return chain
 
 
 def _revocation_note(chain: tuple[bytes, ...], args: argparse.Namespace) -> str:

@@ -32,7 +32,13 @@ from vedette.pki.csr import (
     names_like,
     parse_subject,
 )
-from vedette.pki.describe import describe_certificate, describe_chain, describe_crl, describe_csr
+from vedette.pki.describe import (
+    describe_certificate,
+    describe_chain,
+    describe_crl,
+    describe_csr,
+    describe_pkcs12,
+)
 from vedette.pki.fetch import fetch_chain, looks_like_target
 from vedette.pki.formats import Material
 from vedette.pki.keys import KEY_TYPES, describe_key, generate_key, key_matches, key_to_pem
@@ -141,6 +147,13 @@ def _inspect(args: argparse.Namespace) -> int:
         "requests": [describe_csr(r) for r in material.csrs],
         "crls": [describe_crl(r) for r in material.crls],
         "keys": keys,
+        "pkcs12": None
+        if material.pkcs12 is None
+        else describe_pkcs12(
+            material.pkcs12,
+            material.certificates,
+            key_certificate=keys[0]["matches_certificate"] if keys else None,
+        ),
         "notes": list(material.notes),
     }
     if args.out is not None:
@@ -175,9 +188,92 @@ def _inspect(args: argparse.Namespace) -> int:
         p.line(console, ("Private key", "bold cyan"), f"  {item['key']}, {where}")
     if material.friendly_name:
         p.field(console, "friendly name", material.friendly_name)
+    if doc["pkcs12"] is not None:
+        _render_pkcs12(console, doc["pkcs12"])
     for note in material.notes:
         p.line(console, ("note: ", "dim"), note)
     return 0
+
+
+_PROFILE_TEXT = {
+    "legacy": "legacy encryption (RC2/3DES with a SHA-1 KDF, HMAC-SHA1 MAC): what Windows "
+    "Server 2012/2016, older Java and appliances import; weak protection for the key",
+    "modern": "modern encryption (AES with PBKDF2, HMAC-SHA2 MAC): Windows Server 2016 and "
+    "older, older Java and many appliances refuse it, saying the password is wrong "
+    "(vedette cert convert IN OUT.pfx --legacy writes one they read)",
+    "mixed": "mixed legacy and modern algorithms",
+    "none": "no encryption: the certificates and any key are readable without the password",
+}
+
+
+def _legacy_tag(legacy: bool) -> tuple[str, str]:
+    return (" (legacy)", "yellow") if legacy else (" (modern)", "green")
+
+
+def _render_pkcs12(console: Any, info: dict[str, Any]) -> None:
+    """The PKCS#12 structure of ``cert inspect`` (``describe_pkcs12``)."""
+    p.line(console, ("PKCS#12", "bold cyan"), f"  {_PROFILE_TEXT[info['encryption_profile']]}")
+    mac = info["mac"]
+    if mac is not None:
+        p.line(
+            console,
+            ("integrity:".ljust(20), "bold"),
+            mac["text"],
+            _legacy_tag(mac["legacy"]),
+            indent=2,
+        )
+    else:
+        p.field(console, "integrity", f"no MAC ({info['integrity']})", style="yellow")
+    for n, container in enumerate(info["containers"], 1):
+        label = f"container {n}:".ljust(20)
+        enc = container["encryption"]
+        if enc is not None:
+            p.line(
+                console,
+                (label, "bold"),
+                f"encrypted, {enc['text']}",
+                _legacy_tag(enc["legacy"]),
+                indent=2,
+            )
+        elif container["kind"] == "data":
+            p.line(console, (label, "bold"), f"plain, {len(container['bags'])} bag(s)", indent=2)
+        else:
+            p.line(console, (label, "bold"), container["kind"], indent=2)
+        for bag in container["bags"]:
+            _render_bag(console, bag, indent=4)
+    for dup in info["duplicates"]:
+        certs = ", ".join(str(i) for i in dup["certificates"])
+        p.field(
+            console,
+            "duplicated",
+            f"{dup['subject']}: {dup['count']} copies (certificates {certs})",
+            style="yellow",
+        )
+    for orphan in info["orphans"]:
+        p.field(
+            console,
+            "on no chain",
+            f"{orphan['subject']} (certificate {orphan['certificate']}): {info['orphans_rule']}",
+            style="yellow",
+        )
+
+
+def _render_bag(console: Any, bag: dict[str, Any], *, indent: int) -> None:
+    parts: list[tuple[str, str] | str] = [(f"{bag['kind']} bag:".ljust(18), "bold")]
+    enc = bag["encryption"]
+    if enc is not None:
+        parts += [enc["text"], _legacy_tag(enc["legacy"])]
+    if bag["subject"]:
+        parts.append(str(bag["subject"]))
+    if bag["friendly_name"] is not None:
+        parts.append(f"; friendly name {bag['friendly_name']!r}")
+    if bag["local_key_id"] is not None:
+        parts.append(f"; localKeyId {bag['local_key_id'][:16]}")
+    if bag["csp_name"] is not None:
+        parts.append(f"; CSP {bag['csp_name']!r}")
+    p.line(console, *parts, indent=indent)
+    for nested in bag["nested"]:
+        _render_bag(console, nested, indent=indent + 2)
 
 
 # --- csr -----------------------------------------------------------------------------------------
@@ -317,13 +413,41 @@ def _add_convert(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_force(sp)
 
 
-def _convert(args: argparse.Namespace) -> int:
-    to = args.to or _EXT_FORMAT.get(args.output.suffix.lower())
-    if to is None:
+#: Output suffixes of formats vedette does not write (yet), with what they are.
+_UNSUPPORTED_OUTPUT = {
+    ".sst": "a Microsoft serialized certificate store",
+    ".jks": "a Java KeyStore",
+    ".keystore": "a Java KeyStore",
+}
+
+
+def _output_format(args: argparse.Namespace) -> str:
+    """The format to write: ``--to``, else OUT's suffix; a one-line error says why not."""
+    if args.to is not None:
+        return str(args.to)
+    suffix = args.output.suffix.lower()
+    to = _EXT_FORMAT.get(suffix)
+    if to is not None:
+        return to
+    writes = "vedette writes pem, der, p7b (.p7b/.p7c) and p12 (.pfx/.p12)"
+    if suffix in _UNSUPPORTED_OUTPUT:
         raise UsageError(
-            f"say the output format with --to pem|der|p7b|p12 ({args.output.suffix or 'no'} "
-            "suffix is ambiguous: Windows uses .cer and .crt for both DER and PEM)"
+            f"{args.output}: {suffix} ({_UNSUPPORTED_OUTPUT[suffix]}) output is not supported "
+            f"yet; {writes} (a .p7b imports into a Windows store)"
         )
+    if suffix in (".cer", ".crt"):
+        raise UsageError(
+            f"say the output format with --to pem|der|p7b|p12 ({suffix} is ambiguous: Windows "
+            "uses .cer and .crt for both DER and PEM)"
+        )
+    raise UsageError(
+        f"say the output format with --to pem|der|p7b|p12 ({writes}; "
+        f"{'the suffix ' + suffix if suffix else 'a name without a suffix'} does not tell which)"
+    )
+
+
+def _convert(args: argparse.Namespace) -> int:
+    to = _output_format(args)
     p.check_outputs(args.output, args.key_out, force=args.force)
     material = p.read_file(Path(args.input), args.passin)
     certs = list(material.certificates)

@@ -20,7 +20,8 @@ from cryptography.x509.oid import ExtensionOID
 
 from vedette.pki.csr import name_text
 from vedette.pki.keys import describe_key
-from vedette.x509.chain import analyse_chain, is_self_signed
+from vedette.pki.pkcs12 import Encryption, Pfx, SafeBag
+from vedette.x509.chain import analyse_chain, is_self_signed, signed_by
 from vedette.x509.legacy_algorithms import public_key_of
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "describe_chain",
     "describe_crl",
     "describe_csr",
+    "describe_pkcs12",
 ]
 
 _T = TypeVar("_T")
@@ -197,4 +199,148 @@ def describe_crl(crl: x509.CertificateRevocationList) -> dict[str, Any]:
             for r in crl
         ],
         "signature_algorithm": _oid_name(crl.signature_algorithm_oid),
+    }
+
+
+# --- PKCS#12 -------------------------------------------------------------------------------------
+
+#: Certificates above this count are not searched for chains (n^2 signature checks).
+_MAX_LINKED = 64
+
+
+def _encryption(enc: Encryption | None) -> dict[str, Any] | None:
+    if enc is None:
+        return None
+    return {
+        "scheme": enc.scheme,
+        "cipher": enc.cipher,
+        "kdf": enc.kdf,
+        "prf": enc.prf,
+        "iterations": enc.iterations,
+        "salt_length": enc.salt_length,
+        "legacy": enc.legacy,
+        "text": enc.describe(),
+    }
+
+
+def _bag(bag: SafeBag, subjects: dict[bytes, str]) -> dict[str, Any]:
+    """``subjects``: the subject of each certificate the loader read, by DER (a certificate
+    bag is not parsed a second time)."""
+    subject = subjects.get(bag.value) if bag.kind == "certificate" else None
+    attrs = bag.attributes
+    return {
+        "kind": bag.kind,
+        "oid": bag.oid,
+        "encryption": _encryption(bag.encryption),
+        "subject": subject,
+        "friendly_name": attrs.friendly_name,
+        "local_key_id": None if attrs.local_key_id is None else attrs.local_key_id.hex(),
+        "csp_name": attrs.csp_name,
+        "other_attributes": list(attrs.other),
+        "nested": [_bag(b, subjects) for b in bag.nested],
+    }
+
+
+def _subject(cert: x509.Certificate) -> str:
+    return _safe(lambda: cert.subject.rfc4514_string(), str)
+
+
+def _orphans(unique: list[x509.Certificate], key_cert: x509.Certificate | None) -> list[int]:
+    """Indexes (in ``unique``) of certificates on no chain: with a key, those not on the path
+    from the key's certificate up; without one, those that neither issued nor were issued by
+    another certificate of the file."""
+    if len(unique) < 2 or len(unique) > _MAX_LINKED:
+        return []
+    if key_cert is not None:
+        on_chain = {id(key_cert)}
+        current = key_cert
+        while True:
+            issuer = next(
+                (c for c in unique if id(c) not in on_chain and signed_by(current, c)), None
+            )
+            if issuer is None:
+                break
+            on_chain.add(id(issuer))
+            current = issuer
+        return [i for i, c in enumerate(unique) if id(c) not in on_chain]
+    linked: set[int] = set()
+    for i, child in enumerate(unique):
+        for j, issuer in enumerate(unique):
+            if i != j and signed_by(child, issuer):
+                linked.update((i, j))
+    return [i for i in range(len(unique)) if i not in linked]
+
+
+def describe_pkcs12(
+    pfx: Pfx, certificates: Sequence[x509.Certificate], *, key_certificate: int | None
+) -> dict[str, Any]:
+    """What a PKCS#12 file is made of: MAC, each container's and key's encryption, the bags
+    readable without the password, and the certificates (decrypted by the loader) that are
+    duplicated or on no chain. ``key_certificate`` is the index in ``certificates`` of the
+    certificate matching the file's key, if any."""
+    mac = pfx.mac
+    encryptions = [c.encryption for c in pfx.containers if c.encryption is not None]
+    encryptions += [b.encryption for b in pfx.bags() if b.encryption is not None]
+    # Without any encryption, the MAC alone does not make the file legacy or modern.
+    legacy = [e.legacy for e in encryptions]
+    if legacy and mac is not None:
+        legacy.append(mac.legacy)
+    profile = "none" if not legacy else "legacy" if all(legacy) else "modern"
+    if legacy and any(legacy) and not all(legacy):
+        profile = "mixed"
+    by_der: dict[bytes, list[int]] = {}
+    for i, cert in enumerate(certificates):
+        by_der.setdefault(cert.public_bytes(serialization.Encoding.DER), []).append(i)
+    duplicates = [
+        {
+            "subject": _subject(certificates[idx[0]]),
+            "sha256": certificates[idx[0]].fingerprint(hashes.SHA256()).hex(),
+            "count": len(idx),
+            "certificates": [i + 1 for i in idx],
+        }
+        for idx in by_der.values()
+        if len(idx) > 1
+    ]
+    subjects = {der: _subject(certificates[idx[0]]) for der, idx in by_der.items()}
+    firsts = [idx[0] for idx in by_der.values()]
+    unique = [certificates[i] for i in firsts]
+    key_cert = certificates[key_certificate] if key_certificate is not None else None
+    if key_cert is not None:
+        key_cert = unique[
+            firsts.index(by_der[key_cert.public_bytes(serialization.Encoding.DER)][0])
+        ]
+    orphans = [
+        {
+            "subject": _subject(unique[i]),
+            "sha256": unique[i].fingerprint(hashes.SHA256()).hex(),
+            "certificate": firsts[i] + 1,
+        }
+        for i in _orphans(unique, key_cert)
+    ]
+    return {
+        "integrity": pfx.integrity,
+        "mac": None
+        if mac is None
+        else {
+            "digest": mac.digest,
+            "iterations": mac.iterations,
+            "salt_length": mac.salt_length,
+            "legacy": mac.legacy,
+            "text": mac.describe(),
+        },
+        "encryption_profile": profile,
+        "containers": [
+            {
+                "kind": c.kind,
+                "oid": c.oid,
+                "encryption": _encryption(c.encryption),
+                "bags": [_bag(b, subjects) for b in c.bags],
+            }
+            for c in pfx.containers
+        ],
+        "duplicates": duplicates,
+        "orphans": orphans,
+        "orphans_rule": "not on the chain of the key's certificate"
+        if key_cert is not None
+        else "neither issued nor issued by another certificate of the file",
     }

@@ -23,11 +23,15 @@ The files in the wild, and how each is recognised (in this order):
    below), a PKCS#10 request, a CRL, and a private key (PKCS#8 or traditional).
 
 PKCS#12. A PFX is ``SEQUENCE { INTEGER 3, ContentInfo, MacData }``, so a DER file starting
-with a SEQUENCE whose first element is the INTEGER 3 is taken as PKCS#12 and opened with the
-password from the caller (asked for only then). cryptography opens every encryption found in
-practice, including the RC2-40 certificate bags that Windows Server 2003-2012 and OpenSSL 1.x
-``-export`` wrote by default. A wrong password and a damaged file give the same error from the
-library (the MAC check fails either way), and the message says so.
+with a SEQUENCE whose first element is the INTEGER 3 is taken as PKCS#12. Its structure is
+read first, without the password (``vedette.pki.pkcs12``: the MAC and encryption algorithms,
+the iteration counts, the plain bags), and a file whose iteration counts exceed vedette's
+limits is refused there, before any key derivation (a MAC count of 2^31-1 would cost minutes
+of CPU just to say "wrong password"). Then it is opened with the password from the caller
+(asked for only then). cryptography opens every encryption found in practice, including the
+RC2-40 certificate bags that Windows Server 2003-2012 and OpenSSL 1.x ``-export`` wrote by
+default. A wrong password and a damaged file give the same error from the library (the MAC
+check fails either way), and the message says so.
 
 Nothing is judged here (dates, trust, chain order are for ``bundle`` and ``lint``): the result
 lists what the file holds, in file order.
@@ -48,6 +52,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from vedette.errors import PkiError
 from vedette.pki.ca import PrivateKey
 from vedette.pki.keys import load_private_key
+from vedette.pki.pkcs12 import Pfx, Pkcs12Error, definite_form, parse_pfx
 
 __all__ = ["Material", "read_material"]
 
@@ -75,6 +80,8 @@ class Material:
         crls: revocation lists.
         friendly_name: the PKCS#12 friendly name of the key's certificate, if any.
         notes: what was skipped, one sentence each.
+        pkcs12: the structure of a PKCS#12 file (algorithms, iteration counts, bags);
+            ``None`` for other formats.
     """
 
     format: str
@@ -84,6 +91,7 @@ class Material:
     crls: tuple[x509.CertificateRevocationList, ...] = ()
     friendly_name: str | None = None
     notes: tuple[str, ...] = ()
+    pkcs12: Pfx | None = None
 
     @property
     def empty(self) -> bool:
@@ -153,6 +161,24 @@ def _short(exc: Exception) -> str:
 
 def _open_pkcs12(der: bytes, password: PasswordFn | None, source: str) -> Material:
     try:
+        structure = parse_pfx(der)
+        # BER (NSS writes indefinite lengths) in DER's form for cryptography, which reads BER
+        # with a warning that it "may become an exception"; the MAC covers contents only.
+        der = definite_form(der)
+    except Pkcs12Error as exc:
+        raise PkiError(f"{source}: unreadable PKCS#12 file: {exc}") from None
+    try:
+        structure.check_limits()  # before cryptography derives a single key
+    except Pkcs12Error as exc:
+        raise PkiError(f"{source}: PKCS#12 file refused: {exc}") from None
+    with warnings.catch_warnings():
+        # Inner layers in BER (under the MAC, so left as they are) draw the same warning.
+        warnings.simplefilter("ignore", UserWarning)
+        return _load_pkcs12(der, password, source, structure)
+
+
+def _load_pkcs12(der: bytes, password: PasswordFn | None, source: str, structure: Pfx) -> Material:
+    try:
         p12 = pkcs12.load_pkcs12(der, None)
     except ValueError:
         secret = password() if password is not None else None
@@ -192,6 +218,7 @@ def _open_pkcs12(der: bytes, password: PasswordFn | None, source: str) -> Materi
         keys=keys,
         friendly_name=friendly,
         notes=notes,
+        pkcs12=structure,
     )
 
 
