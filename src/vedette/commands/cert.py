@@ -23,7 +23,12 @@ from vedette.commands import _pki as p
 from vedette.errors import PkiError, UsageError
 from vedette.pki import bundle as bundle_mod
 from vedette.pki import convert as conv
-from vedette.pki.clients import default_key_type, parse_clients, signature_hash
+from vedette.pki.clients import (
+    default_key_type,
+    key_type_reason,
+    parse_clients,
+    signature_hash,
+)
 from vedette.pki.csr import (
     build_csr,
     general_name,
@@ -272,6 +277,9 @@ def _csr(args: argparse.Namespace) -> int:
         "key",
         f"{describe_key(key)}" + (f" (new, {args.new_key})" if args.new_key else f" ({args.key})"),
     )
+    reason = key_type_reason(clients) if args.new_key is not None and not args.type else None
+    if reason is not None:
+        p.field(console, "why", reason)
     return 0
 
 
