@@ -7,7 +7,6 @@ independent verifier, ``openssl verify``, not only by vedette.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -42,3 +41,184 @@ def test_lync_and_skype_get_rsa_2048_and_the_reason(work: Path, family: str):
     # Clients without that constraint keep the ECDSA default, and say nothing.
     out = vedette("key", "new", "--clients", "ios", "--out", "e.pem", cwd=work).stdout
     assert "EC P-256" in out and "why" not in out
+
+
+# --- name constraints: every name type, on both sides ----------------------------------------
+
+
+def _csr(work: Path, name: str, cn: str | None, sans: list[x509.GeneralName]) -> Path:
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    attrs = [] if cn is None else [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(attrs))
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    from cryptography.hazmat.primitives import hashes
+
+    path = work / f"{name}.csr"
+    path.write_bytes(builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+def _mint(work: Path, ca: Path, name: str, cn: str | None, sans: list[x509.GeneralName]) -> Path:
+    """A leaf signed with the CA's key by another tool (no check of vedette's in the way)."""
+    import secrets
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    issuer = x509.load_pem_x509_certificate((ca / "intermediate.pem").read_bytes())
+    issuer_key = serialization.load_pem_private_key(
+        (ca / "intermediate-key.pem").read_bytes(), None
+    )
+    assert isinstance(issuer_key, ec.EllipticCurvePrivateKey)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(UTC) - timedelta(minutes=5)
+    attrs = [] if cn is None else [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name(attrs))
+        .issuer_name(issuer.subject)
+        .public_key(key.public_key())
+        .serial_number(secrets.randbits(120) | 1)
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+    )
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    path = work / f"{name}.pem"
+    path.write_bytes(
+        builder.sign(issuer_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+    )
+    return path
+
+
+def _openssl_accepts(work: Path, ca: Path, leaf: Path) -> bool:
+    proc = openssl(
+        "verify", "-CAfile", ca / "root.pem", "-untrusted", ca / "intermediate.pem", leaf,
+        cwd=work, ok=False,
+    )  # fmt: skip
+    return proc.returncode == 0
+
+
+def _constrained_ca(work: Path, *permits: str) -> Path:
+    args = [a for d in permits for a in ("--permit", d)]
+    vedette(
+        "ca", "init", "ca", "--name", "Constrained Root", "--intermediate",
+        "--key-type", "ec:p256", *args, cwd=work,
+    )  # fmt: skip
+    return work / "ca"
+
+
+def _ip(text: str) -> x509.IPAddress:
+    import ipaddress
+
+    return x509.IPAddress(ipaddress.ip_address(text))
+
+
+OUTSIDE = {
+    "ip4": ("www.example.test", [x509.DNSName("www.example.test"), _ip("127.0.0.1")], "server"),
+    "ip6": ("www.example.test", [x509.DNSName("www.example.test"), _ip("::1")], "server"),
+    "email": ("www.example.test", [x509.DNSName("www.example.test"),
+                                   x509.RFC822Name("a@evil.com")], "server"),
+    "uri": ("www.example.test", [x509.DNSName("www.example.test"),
+                                 x509.UniformResourceIdentifier("https://evil.com/")], "server"),
+    "smime": ("Alice", [x509.RFC822Name("alice@evil.com")], "smime"),
+    "cn-no-dns-san": ("mail.evil.com", [x509.RFC822Name("alice@example.test")], "smime"),
+}  # fmt: skip
+INSIDE = {
+    "dns": ("www.example.test", [x509.DNSName("www.example.test")], "server"),
+    "apex": ("example.test", [x509.DNSName("example.test")], "server"),
+    "email-apex": ("Alice", [x509.RFC822Name("alice@example.test")], "smime"),
+    "email-sub": ("Bob", [x509.RFC822Name("bob@eu.example.test")], "smime"),
+    "uri": ("www.example.test", [x509.DNSName("www.example.test"),
+                                 x509.UniformResourceIdentifier("https://www.example.test/x")],
+            "server"),
+}  # fmt: skip
+
+
+def test_permit_constrains_every_name_type_in_vedette_and_in_openssl(work: Path):
+    ca = _constrained_ca(work, "example.test")
+    root = x509.load_pem_x509_certificate((ca / "root.pem").read_bytes())
+    nc = root.extensions.get_extension_for_class(x509.NameConstraints)
+    assert nc.critical
+    for label, (cn, sans, profile) in OUTSIDE.items():
+        csr = _csr(work, label, cn, sans)
+        proc = vedette(
+            "ca", "sign", csr, "--ca-dir", ca, "--profile", profile, "--out", f"{label}.out",
+            cwd=work, ok=False,
+        )  # fmt: skip
+        _bad(proc, "outside the CA's name constraints")
+        assert not (work / f"{label}.out").exists()
+        minted = _mint(work, ca, f"minted-{label}", cn, sans)
+        assert not _openssl_accepts(work, ca, minted), label
+    for label, (cn, sans, profile) in INSIDE.items():
+        csr = _csr(work, f"ok-{label}", cn, sans)
+        vedette(
+            "ca", "sign", csr, "--ca-dir", ca, "--profile", profile, "--leaf-only",
+            "--out", f"ok-{label}.pem", cwd=work,
+        )  # fmt: skip
+        assert _openssl_accepts(work, ca, work / f"ok-{label}.pem"), label
+
+
+def test_cn_must_be_a_dns_san_and_inside_the_constraints(work: Path):
+    ca = _constrained_ca(work, "example.test")
+    # A host-name CN outside the constraints beside an inside DNS SAN: OpenSSL looks at the CN
+    # only when there is no DNS SAN, so vedette is the one that must refuse it.
+    csr = _csr(work, "cn", "mail.evil.com", [x509.DNSName("www.example.test")])
+    _bad(
+        vedette("ca", "sign", csr, "--ca-dir", ca, "--out", "cn.pem", cwd=work, ok=False),
+        "mail.evil.com",
+    )
+    # Inside the constraints but not among the DNS names: refused too.
+    csr = _csr(work, "cn2", "other.example.test", [x509.DNSName("www.example.test")])
+    _bad(
+        vedette("ca", "sign", csr, "--ca-dir", ca, "--out", "cn2.pem", cwd=work, ok=False),
+        "not among the certificate's DNS names",
+    )
+
+
+def test_permitted_ip_network(work: Path):
+    ca = _constrained_ca(work, "example.test", "192.0.2.0/24")
+    ok = _csr(work, "ok", "www.example.test", [x509.DNSName("www.example.test"), _ip("192.0.2.7")])
+    vedette("ca", "sign", ok, "--ca-dir", ca, "--leaf-only", "--out", "ok.pem", cwd=work)
+    assert _openssl_accepts(work, ca, work / "ok.pem")
+    for label, addr in (("v4", "198.51.100.1"), ("v6", "2001:db8::1")):
+        sans = [x509.DNSName("www.example.test"), _ip(addr)]
+        csr = _csr(work, label, "www.example.test", sans)
+        _bad(
+            vedette("ca", "sign", csr, "--ca-dir", ca, "--out", "x.pem", cwd=work, ok=False),
+            f"IP:{addr}",
+        )
+        assert not _openssl_accepts(work, ca, _mint(work, ca, label, "www.example.test", sans))
+
+
+# --- escaping: a request's names never reach the terminal raw ---------------------------------
+
+HOSTILE = "\x1b]0;pwned\x07\x1b[2J\x00"
+
+
+@pytest.mark.parametrize(
+    ("cn", "sans"),
+    [
+        ("www.example.test", [x509.UniformResourceIdentifier(f"https://evil{HOSTILE}.com/")]),
+        ("www.example.test", [x509.DNSName(f"evil{HOSTILE}.example.test")]),
+        (f"mail{HOSTILE}.evil.com", [x509.DNSName("www.example.test")]),
+        ("www.example.test", [x509.RFC822Name(f"a{HOSTILE}@evil.com")]),
+    ],
+    ids=["uri", "dns", "cn", "email"],
+)
+def test_sign_errors_escape_control_bytes_from_the_request(work: Path, cn, sans):
+    ca = _constrained_ca(work, "example.test")
+    csr = _csr(work, "hostile", cn, [x509.DNSName("www.example.test"), *sans])
+    proc = vedette("ca", "sign", csr, "--ca-dir", ca, "--out", "h.pem", cwd=work, ok=False)
+    _bad(proc)
+    for byte in ("\x1b", "\x07", "\x00"):
+        assert byte not in proc.stderr
+    assert "\\x1b" in proc.stderr
+    assert not (work / "h.pem").exists()

@@ -89,8 +89,8 @@ def cert_distrusted_ca(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
     explanation="SChannel on Windows 7 SP1, Server 2008 R2, Server 2012, Windows 8.1 and "
     "Server 2012 R2 does not accept a SHA-512 signed certificate sent in the chain under TLS "
     "1.2 unless KB2973337 is installed: the handshake fails with SEC_E_ALGORITHM_MISMATCH "
-    "(0x80090331, \"The client and server cannot communicate, because they do not possess a "
-    "common algorithm\"; Schannel events 36874/36888), Lync 2013 and Skype for Business "
+    '(0x80090331, "The client and server cannot communicate, because they do not possess a '
+    'common algorithm"; Schannel events 36874/36888), Lync 2013 and Skype for Business '
     "clients cannot sign in and RTCSRV may not start.",
     remediation="Reissue the certificate signed with SHA-256, or install KB2973337 on every "
     "affected Windows machine. With vedette: the commands printed with the finding make a new "

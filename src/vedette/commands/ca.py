@@ -7,6 +7,7 @@ See ``vedette.pki.cadir`` for the layout and the crash-safety rules. The CA dire
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import sys
@@ -18,13 +19,14 @@ from cryptography.hazmat.primitives import serialization
 
 from vedette.commands import _common as c
 from vedette.commands import _pki as p
-from vedette.errors import PkiError, UsageError
+from vedette.errors import PkiError, UsageError, VedetteError
 from vedette.pki import convert as conv
 from vedette.pki.cadir import REVOCATION_REASONS, CaDir, CaSettings, IndexEntry, init_ca
 from vedette.pki.clients import default_key_type, parse_clients, signature_hash
 from vedette.pki.csr import general_name, name_text, verify_csr
 from vedette.pki.issue import PROFILES
 from vedette.pki.keys import KEY_TYPES
+from vedette.report.escape import safe_text
 from vedette.trust._data import Profile
 from vedette.x509.validity import limit_at, max_validity_days
 
@@ -61,8 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--permit",
         action="append",
         default=[],
-        metavar="DOMAIN",
-        help="name constraint: the CA may only certify DOMAIN and its subdomains; repeatable",
+        metavar="DOMAIN|CIDR",
+        help="name constraint: the CA may only certify DOMAIN and its subdomains (DNS names, "
+        "e-mail addresses, URIs), and IP addresses only inside a CIDR given here; repeatable",
     )
     init.add_argument("--crl-url", metavar="URL", help="CRL distribution point to publish")
     init.add_argument("--aia-url", metavar="URL", help="caIssuers URL (the issuing CA's cert)")
@@ -147,8 +150,15 @@ def _open(path: Path) -> CaDir:
 
 
 def run(args: argparse.Namespace) -> int:
-    with p.certificate_errors():
-        return _run(args)
+    try:
+        with p.certificate_errors():
+            return _run(args)
+    except VedetteError as exc:
+        # Error messages quote names and fields from requests, certificates and the CA's own
+        # files: a request's SAN can carry ESC ] 0 ; ... BEL or a NUL. Escape them before the
+        # CLI prints the message.
+        exc.args = (safe_text(str(exc)),)
+        raise
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -170,12 +180,33 @@ def _ca_key_type(clients: tuple[Profile, ...]) -> str:
     return "rsa:3072" if key_type.startswith("rsa") else key_type
 
 
+def _permits(
+    values: list[str],
+) -> tuple[list[str], list[ipaddress.IPv4Network | ipaddress.IPv6Network]]:
+    """``--permit`` values: domains, and IP networks (``192.0.2.0/24``, ``2001:db8::/32``)."""
+    domains: list[str] = []
+    networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    for text in values:
+        try:
+            networks.append(ipaddress.ip_network(text.strip(), strict=True))
+            continue
+        except ValueError:
+            if "/" in text or text.replace(".", "").replace(":", "").isdigit():
+                raise UsageError(f"--permit {text!r}: not a network (e.g. 192.0.2.0/24)") from None
+        if "*" in text:
+            raise UsageError("--permit takes a domain (example.com covers its subdomains), no '*'")
+        domains.append(str(general_name(f"DNS:{text}").value))
+    if networks and not domains:
+        raise UsageError(
+            "--permit: give the domains the CA may certify too; networks only add IP addresses"
+        )
+    return domains, networks
+
+
 def _init(args: argparse.Namespace) -> int:
     clients = parse_clients(args.clients)
     hash_alg = signature_hash(clients, args.hash)
-    if any("*" in d for d in args.permit):
-        raise UsageError("--permit takes a domain (example.com covers its subdomains), no '*'")
-    permitted = [str(general_name(f"DNS:{d}").value) for d in args.permit]
+    permitted, networks = _permits(args.permit)
     settings = CaSettings(
         issuer="intermediate" if args.intermediate else "root",
         crl_url=args.crl_url,
@@ -194,6 +225,7 @@ def _init(args: argparse.Namespace) -> int:
         root_days=args.root_days,
         intermediate_days=args.intermediate_days,
         permitted_dns=permitted,
+        permitted_ip=networks,
         settings=settings,
         passphrase=secret,
         now=datetime.now(UTC),
@@ -204,7 +236,13 @@ def _init(args: argparse.Namespace) -> int:
     if inter is not None:
         p.field(console, "issuing CA", f"{inter.subject.rfc4514_string()}")
     if permitted:
-        p.field(console, "name constraints", ", ".join(permitted))
+        p.field(
+            console,
+            "name constraints",
+            ", ".join(permitted + [str(n) for n in networks])
+            + " (DNS, e-mail, URI"
+            + ("; IP in the networks given)" if networks else "; no IP address)"),
+        )
     p.field(console, "keys", "encrypted (PKCS#8)" if secret else "NOT encrypted (mode 0600)")
     p.line(console, f"give {args.directory}/root.pem to clients and to vedette scan --ca")
     return 0

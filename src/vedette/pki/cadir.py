@@ -37,6 +37,7 @@ missing or holds another serial, a CA key that does not match its certificate, a
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import secrets
@@ -510,6 +511,7 @@ def init_ca(
     intermediate_days: int,
     permitted_dns: Sequence[str],
     settings: CaSettings,
+    permitted_ip: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network] = (),
     passphrase: bytes | None,
     now: datetime,
 ) -> tuple[x509.Certificate, x509.Certificate | None]:
@@ -539,6 +541,7 @@ def init_ca(
             days=root_days,
             path_length=1 if intermediate else 0,
             permitted_dns=permitted_dns,
+            permitted_ip=permitted_ip,
             hash_alg=settings.hash,
         )
         atomic_write(path / "root-key.pem", key_to_pem(root_key, passphrase), mode=0o600)
@@ -559,6 +562,7 @@ def init_ca(
                 days=min(intermediate_days, root_days),
                 path_length=0,
                 permitted_dns=permitted_dns,
+                permitted_ip=permitted_ip,
                 hash_alg=settings.hash,
                 urls=IssuerUrls(crl=None, aia=None, ocsp=None),
             )
