@@ -7,6 +7,7 @@ independent verifier, ``openssl verify``, not only by vedette.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -222,3 +223,120 @@ def test_sign_errors_escape_control_bytes_from_the_request(work: Path, cn, sans)
         assert byte not in proc.stderr
     assert "\\x1b" in proc.stderr
     assert not (work / "h.pem").exists()
+
+
+# --- the CA directory refuses hand edits --------------------------------------------------------
+
+
+def _issue_two_revoke_one(work: Path) -> tuple[Path, str, str]:
+    vedette("ca", "init", "ca", "--name", "Index Root", "--key-type", "ec:p256", cwd=work)
+    ca = work / "ca"
+    serials = []
+    for host in ("a.example.test", "b.example.test"):
+        csr = _csr(work, host, host, [x509.DNSName(host)])
+        vedette("ca", "sign", csr, "--ca-dir", ca, "--out", f"{host}.pem", cwd=work)
+        cert = x509.load_pem_x509_certificate((work / f"{host}.pem").read_bytes())
+        serials.append(format(cert.serial_number, "x"))
+    vedette("ca", "revoke", serials[0], "--ca-dir", ca, "--reason", "keyCompromise", cwd=work)
+    return ca, serials[0], serials[1]
+
+
+def _edit_index(ca: Path, change) -> None:
+    index = ca / "index.json"
+    doc = json.loads(index.read_text())
+    change(doc)
+    index.write_text(json.dumps(doc, indent=2) + "\n")
+
+
+def _crl_serials(work: Path, ca: Path) -> str:
+    return openssl("crl", "-in", ca / "crl.pem", "-noout", "-text", cwd=work).stdout.upper()
+
+
+def test_revocation_removed_by_hand_is_refused_not_undone(work: Path):
+    ca, revoked, _ = _issue_two_revoke_one(work)
+    assert revoked.upper() in _crl_serials(work, ca).replace(":", "")
+    key = ca / "index-mac.key"
+    assert key.stat().st_mode & 0o777 == 0o600
+
+    def unrevoke(doc):
+        for e in doc["certificates"]:
+            if e["serial"] == revoked:
+                e["revoked_at"] = e["reason"] = None
+
+    saved = (ca / "index.json").read_text()
+    _edit_index(ca, unrevoke)
+    for action in (["crl"], ["list"], ["list", "--json"]):
+        proc = vedette("ca", *action, "--ca-dir", ca, cwd=work, ok=False)
+        _bad(proc, "index.json", "integrity")
+        assert "valid" not in proc.stdout
+    # The CRL was not republished without the serial.
+    assert revoked.upper() in _crl_serials(work, ca).replace(":", "")
+    (ca / "index.json").write_text(saved)
+    assert "revoked (keyCompromise)" in vedette("ca", "list", "--ca-dir", ca, cwd=work).stdout
+
+
+def test_rolled_back_index_is_caught_by_the_last_crl(work: Path):
+    vedette("ca", "init", "ca", "--name", "Rollback Root", "--key-type", "ec:p256", cwd=work)
+    ca = work / "ca"
+    csr = _csr(work, "r", "r.example.test", [x509.DNSName("r.example.test")])
+    vedette("ca", "sign", csr, "--ca-dir", ca, "--out", "r.pem", cwd=work)
+    vedette("ca", "crl", "--ca-dir", ca, cwd=work)
+    sealed_before = (ca / "index.json").read_text()  # a genuine, sealed index
+    vedette("ca", "revoke", "r.pem", "--ca-dir", ca, cwd=work)
+    (ca / "index.json").write_text(sealed_before)
+    for action in ("list", "crl"):
+        _bad(vedette("ca", action, "--ca-dir", ca, cwd=work, ok=False), "older than")
+
+
+def test_forged_subject_or_names_in_the_index_are_refused(work: Path):
+    ca, _, good = _issue_two_revoke_one(work)
+
+    def forge_subject(doc):
+        doc["certificates"][1]["subject"] = "CN=forged"
+
+    def forge_names(doc):
+        doc["certificates"][1]["names"] = ["DNS:forged.example.test"]
+
+    saved = (ca / "index.json").read_text()
+    for forge in (forge_subject, forge_names):
+        (ca / "index.json").write_text(saved)
+        _edit_index(ca, forge)
+        proc = vedette("ca", "list", "--ca-dir", ca, cwd=work, ok=False)
+        _bad(proc, "index.json")
+        assert "forged" not in proc.stdout
+    # Even with the seal removed and re-sealing attempted, the entry is checked against the
+    # certificate it describes.
+    (ca / "index.json").write_text(saved)
+    _edit_index(ca, lambda doc: (forge_names(doc), doc.pop("mac")))
+    _bad(vedette("ca", "seal", "--ca-dir", ca, cwd=work, ok=False), f"serial {good}")
+
+
+def test_index_from_an_older_vedette_is_sealed_once_after_checks(work: Path):
+    ca, revoked, good = _issue_two_revoke_one(work)
+    # What an older vedette left: no seal, no key.
+    _edit_index(ca, lambda doc: doc.pop("mac"))
+    (ca / "index-mac.key").unlink()
+    proc = vedette("ca", "list", "--ca-dir", ca, cwd=work, ok=False)
+    _bad(proc, "not sealed", "vedette ca seal --ca-dir")
+    csr = _csr(work, "c", "c.example.test", [x509.DNSName("c.example.test")])
+    _bad(
+        vedette("ca", "sign", csr, "--ca-dir", ca, "--out", "c.pem", cwd=work, ok=False),
+        "not sealed",
+    )
+    # A revocation removed by hand before the upgrade: the last CRL still lists it.
+    saved = (ca / "index.json").read_text()
+
+    def unrevoke(doc):
+        for e in doc["certificates"]:
+            if e["serial"] == revoked:
+                e["revoked_at"] = e["reason"] = None
+
+    _edit_index(ca, unrevoke)
+    _bad(vedette("ca", "seal", "--ca-dir", ca, cwd=work, ok=False), revoked, "crl.pem")
+    (ca / "index.json").write_text(saved)
+    out = vedette("ca", "seal", "--ca-dir", ca, cwd=work).stdout
+    assert "sealed" in out and revoked in out and good in out
+    assert (ca / "index-mac.key").stat().st_mode & 0o777 == 0o600
+    listed = vedette("ca", "list", "--ca-dir", ca, cwd=work).stdout
+    assert "revoked (keyCompromise)" in listed
+    _bad(vedette("ca", "seal", "--ca-dir", ca, cwd=work, ok=False), "already sealed")
