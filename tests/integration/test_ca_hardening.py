@@ -340,3 +340,91 @@ def test_index_from_an_older_vedette_is_sealed_once_after_checks(work: Path):
     listed = vedette("ca", "list", "--ca-dir", ca, cwd=work).stdout
     assert "revoked (keyCompromise)" in listed
     _bad(vedette("ca", "seal", "--ca-dir", ca, cwd=work, ok=False), "already sealed")
+
+
+# --- cert lint chooses the profile from the chain; ca sign's defaults raise no finding -------
+
+
+@pytest.mark.parametrize("intermediate", [False, True], ids=["root-only", "intermediate"])
+def test_ca_sign_defaults_lint_clean_as_internal(work: Path, intermediate: bool):
+    extra = ["--intermediate"] if intermediate else []
+    vedette("ca", "init", "ca", "--name", "Lint Root", *extra, cwd=work)
+    ca = work / "ca"
+    vedette(
+        "cert", "csr", "--cn", "mail.corp.test", "--san", "autodiscover.corp.test",
+        "--new-key", "m.key", "--out", "m.csr", cwd=work,
+    )  # fmt: skip
+    vedette("ca", "sign", "m.csr", "--ca-dir", ca, "--out", "fullchain.pem", cwd=work)
+    proc = vedette("cert", "lint", "fullchain.pem", cwd=work, ok=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "profile internal" in proc.stdout
+    assert "ERROR" not in proc.stdout
+    proc = vedette("cert", "lint", "fullchain.pem", "--ca", ca / "root.pem", "--json", cwd=work)
+    doc = json.loads(proc.stdout)
+    assert doc["profile"] == "internal" and "private root" in doc["profile_reason"]
+    assert not [r for r in doc["results"] if r["level"] == "error"]
+    # The CA certificates themselves lint with the CA profile.
+    for name in ["root.pem", *(["intermediate.pem"] if intermediate else [])]:
+        proc = vedette("cert", "lint", ca / name, cwd=work)
+        assert "profile ca" in proc.stdout and "ERROR" not in proc.stdout, proc.stdout
+
+
+def test_ca_sign_default_lifetime_raises_no_scan_finding(work: Path):
+    from datetime import UTC, datetime
+
+    from vedette.checks import CheckContext, analyse
+    from vedette.model import Endpoint, Observation, Service, TlsObservation
+
+    vedette("ca", "init", "ca", "--name", "Scan Root", "--intermediate", cwd=work)
+    ca = work / "ca"
+    vedette(
+        "cert", "csr", "--cn", "mail.corp.test", "--new-key", "m.key", "--out", "m.csr", cwd=work
+    )
+    vedette("ca", "sign", "m.csr", "--ca-dir", ca, "--out", "fullchain.pem", cwd=work)
+    # A scan of a server sending this chain, with --ca root.pem, says nothing about it.
+    chain = x509.load_pem_x509_certificates((work / "fullchain.pem").read_bytes())
+    der = tuple(c.public_bytes(serialization.Encoding.DER) for c in chain)
+    root = x509.load_pem_x509_certificate((ca / "root.pem").read_bytes())
+    root_der = root.public_bytes(serialization.Encoding.DER)
+    now = datetime.now(UTC)
+    obs = Observation(
+        endpoint=Endpoint(host="mail.corp.test", ip="127.0.0.1", port=993, service=Service.IMAPS),
+        started_at=now,
+        duration_s=0.1,
+        tls=TlsObservation(
+            version="TLSv1.3", cipher="TLS_AES_128_GCM_SHA256", sni="mail.corp.test", chain_der=der
+        ),
+    )
+    ctx = CheckContext(now=now, extra_roots_der=(root_der,), trust_roots_der=(root_der,))
+    cert_findings = [f.id for f in analyse([obs], ctx) if f.id.startswith("cert.")]
+    assert cert_findings == [], cert_findings
+
+
+def test_lint_of_a_ca_certificate_flags_ca_rules(work: Path):
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Sloppy CA")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(12345678901234567890)
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    (work / "sloppy.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    proc = vedette("cert", "lint", "sloppy.pem", "--json", cwd=work, ok=False)
+    doc = json.loads(proc.stdout)
+    assert proc.returncode == 1 and doc["profile"] == "ca"
+    rules = {r["rule"] for r in doc["results"] if r["level"] == "error"}
+    assert {"ca-basic-constraints-critical", "ca-key-usage", "ca-ski-missing"} <= rules
+    assert "leaf-is-ca" not in rules and "san-missing" not in rules

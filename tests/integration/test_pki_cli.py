@@ -1210,7 +1210,7 @@ def test_lint_with_pkilint_as_a_second_linter(work: Path, ca: Path):
     vedette(
         "ca", "sign", "m.csr", "--ca-dir", ca, "--public", "--leaf-only", "--out", "m.pem", cwd=work
     )
-    proc = vedette("cert", "lint", "m.pem", "--json", cwd=work, ok=False)
+    proc = vedette("cert", "lint", "m.pem", "--profile", "server", "--json", cwd=work, ok=False)
     assert proc.returncode == 1  # errors found
     doc = json.loads(proc.stdout)
     assert doc["schema"] == "vedette.cert-lint/1" and doc["pkilint"] is True
@@ -1226,12 +1226,16 @@ def test_lint_with_pkilint_as_a_second_linter(work: Path, ca: Path):
     # The --public lifetime passes pkilint's validity check, SHOULD NOT included.
     assert not any("validity_period" in r["rule"] for r in pk), pk
     doc = json.loads(
-        vedette("cert", "lint", "m.pem", "--json", "--no-pkilint", cwd=work, ok=False).stdout
+        vedette(
+            *("cert", "lint", "m.pem", "--profile", "server", "--json", "--no-pkilint"),
+            cwd=work,
+            ok=False,
+        ).stdout
     )
     assert doc["pkilint"] is False
     assert not any(r["rule"].startswith("pkilint:") for r in doc["results"])
     # The terminal view names both linters and exits 1.
-    proc = vedette("cert", "lint", "m.pem", cwd=work, ok=False)
+    proc = vedette("cert", "lint", "m.pem", "--profile", "server", cwd=work, ok=False)
     assert proc.returncode == 1 and "vedette + pkilint" in proc.stdout
 
 

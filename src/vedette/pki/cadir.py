@@ -11,7 +11,9 @@ Layout of ``DIR``::
                             or nothing for a single-level CA)
     issued/SERIAL.pem       every certificate issued, named by its serial in hex
     index.json              one entry per issued certificate: serial, subject, names,
-                            dates, profile, SHA-256, revocation time and reason; the CRL number
+                            dates, profile, SHA-256, revocation time and reason; the CRL
+                            number; sealed with an HMAC-SHA256 (``mac``)
+    index-mac.key           the seal's random key, 0600 (hex)
     crl.pem, crl.der        the last CRL (``vedette ca crl``)
     .lock                   ``flock`` target: one vedette process at a time
 
@@ -33,6 +35,21 @@ Hand edits. Anything that does not add up is a one-line error naming the file: a
 or ``index.json`` that is not the expected JSON, an index entry whose certificate file is
 missing or holds another serial, a CA key that does not match its certificate, a file in
 ``issued/`` not signed by this CA. vedette refuses to issue from a directory it cannot trust.
+
+The index is what the certificates cannot tell: which are revoked, and the CRL number. So:
+
+* it is sealed: ``mac`` is an HMAC-SHA256 over its canonical JSON (sorted keys, no spaces,
+  ASCII) without the ``mac`` member, keyed by ``index-mac.key``; every open verifies it, and
+  every write (an atomic rewrite) re-seals it, so a crash never leaves a bad seal;
+* each entry's serial, subject, names and dates must equal those of its ``issued/`` file;
+* the last published CRL (``crl.pem``, its signature verified with the issuing CA) is a
+  witness: every serial it lists must still be revoked in the index, and its number must not
+  exceed the index's. An old, validly sealed copy of the index put back, or a revocation
+  removed, is refused: a CRL never shrinks. There is no "unrevoke" (RFC 5280 5.3.1 makes only
+  certificateHold reversible, and clients cache CRLs): issue a new certificate.
+
+An index written by a vedette without seals has no ``mac``: it is refused until ``vedette ca
+seal`` (:meth:`CaDir.seal`), run once, has checked every entry as above and sealed it.
 """
 
 from __future__ import annotations
