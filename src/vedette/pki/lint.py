@@ -48,7 +48,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
 from vedette.x509.chain import is_ca, is_self_signed, signed_by
 from vedette.x509.legacy_algorithms import public_key_of
@@ -148,10 +148,7 @@ def choose_profile(
             profile=private,
             reason=f"its root {_dn(current)} is private (in no public store vedette knows)",
         )
-    if (
-        public == "server"
-        and _ext(cert=leaf, cls=x509.PrecertificateSignedCertificateTimestamps) is None
-    ):
+    if public == "server" and not _has_scts(leaf):
         return ProfileChoice(
             profile=private,
             reason="issuer not given and no Certificate Transparency SCTs: not from a public "
@@ -160,6 +157,17 @@ def choose_profile(
     return ProfileChoice(
         profile=public, reason="issuer not given; judged as public (--ca ROOT for a private CA)"
     )
+
+
+def _has_scts(cert: x509.Certificate) -> bool:
+    """An embedded SCT list is present (parsed or not: presence is what public CAs show)."""
+    try:
+        cert.extensions.get_extension_for_oid(ExtensionOID.PRECERT_SIGNED_CERTIFICATE_TIMESTAMPS)
+    except x509.ExtensionNotFound:
+        return False
+    except ValueError:
+        return b"\x06\x0a\x2b\x06\x01\x04\x01\xd6\x79\x02\x04\x02" in cert.tbs_certificate_bytes
+    return True
 
 
 def _issuer_dn(cert: x509.Certificate) -> str:
