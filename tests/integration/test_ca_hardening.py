@@ -185,6 +185,14 @@ def test_cn_must_be_a_dns_san_and_inside_the_constraints(work: Path):
 
 
 def test_permitted_ip_network(work: Path):
+    for permits, words in (
+        (["192.0.2.0/24"], "give the domains"),
+        (["example.test", "192.0.2.1/24"], "not a network"),
+    ):
+        args = [a for d in permits for a in ("--permit", d)]
+        proc = vedette("ca", "init", "bad", "--name", "R", *args, cwd=work, ok=False)
+        _bad(proc, words)
+        assert not (work / "bad" / "ca.json").exists()
     ca = _constrained_ca(work, "example.test", "192.0.2.0/24")
     ok = _csr(work, "ok", "www.example.test", [x509.DNSName("www.example.test"), _ip("192.0.2.7")])
     vedette("ca", "sign", ok, "--ca-dir", ca, "--leaf-only", "--out", "ok.pem", cwd=work)

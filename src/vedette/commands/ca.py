@@ -415,7 +415,9 @@ def _list(args: argparse.Namespace) -> int:
                 {**e.to_json(), "state": _state(e, now)[0].split(" ")[0]} for e in ca.entries
             ],
         }
-        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        # ASCII JSON: a subject's C1 control or bidi override stays a \u escape, inert in a
+        # terminal that shows the document.
+        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=True) + "\n")
         return 0
     _show_entries(c.console(), ca.entries, now)
     return 0
