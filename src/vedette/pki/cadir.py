@@ -427,8 +427,8 @@ class CaDir:
     def seal(self) -> None:
         """Make a new MAC key and seal the index (``vedette ca seal``, once, on a directory
         written by a vedette without seals, after :meth:`open` checked what it could)."""
-        atomic_write(self.path / MAC_KEY, secrets.token_hex(32).encode() + b"\n", mode=0o600,
-                     overwrite=True)  # fmt: skip
+        key = secrets.token_hex(32).encode() + b"\n"
+        atomic_write(self.path / MAC_KEY, key, mode=0o600, overwrite=True)
         self._write_index()
 
     # --- keys -------------------------------------------------------------------------------
@@ -595,10 +595,8 @@ def _mac(key: bytes, doc: dict[str, Any]) -> str:
 
 def _write_sealed(path: Path, doc: dict[str, Any]) -> None:
     doc = {**doc, "mac": _mac(_mac_key(path), doc)}
-    atomic_write(
-        path / "index.json", (json.dumps(doc, indent=2) + "\n").encode(), mode=0o644,
-        overwrite=True,
-    )  # fmt: skip
+    data = (json.dumps(doc, indent=2) + "\n").encode()
+    atomic_write(path / "index.json", data, mode=0o644, overwrite=True)
 
 
 def _verify_seal(path: Path, raw: dict[str, Any], *, unsealed: bool) -> None:

@@ -275,10 +275,6 @@ def _mail_within(address: str, base: str) -> bool:
     return _host_within(address.rpartition("@")[2], base)
 
 
-def _shown(name: x509.GeneralName) -> str:
-    return name_text(name)
-
-
 class _Constraints:
     """An issuer's name constraints, as ``vedette ca sign`` applies them (stricter than
     RFC 5280 for a CA made before every type was constrained: e-mail and URI hosts must lie
@@ -301,7 +297,7 @@ class _Constraints:
         self.uri_x = of(x509.UniformResourceIdentifier, excluded)
         self.ip: list[_IpNet] = of(x509.IPAddress, permitted)
         self.ip_x: list[_IpNet] = of(x509.IPAddress, excluded)
-        self.summary = ", ".join(_shown(n) for n in permitted)
+        self.summary = ", ".join(name_text(n) for n in permitted)
 
     def refuse(self, what: str) -> PkiError:
         return PkiError(
