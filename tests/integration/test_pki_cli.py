@@ -210,9 +210,15 @@ def test_csr_signed_by_vedette_ca_verifies_with_openssl(work: Path, ca: Path):
     assert "CA:FALSE" in text
     assert "http://pki.pkitest.test/ca.crl" in text
     assert "ecdsa-with-SHA256" in text
-    # 398 days inclusive: notAfter - notBefore + 1 s
+    # By default one day under the CA/B Forum limit in force, inclusive: notAfter - notBefore
+    # + 1 s (so that vedette's own cert.validity-too-long stays quiet on it).
     leaf = chain[0]
-    assert (leaf.not_valid_after_utc - leaf.not_valid_before_utc).total_seconds() + 1 == 398 * 86400
+    from vedette.x509.validity import max_validity_days
+
+    limit = max_validity_days(leaf.not_valid_before_utc)
+    expected = 398 if limit is None else limit - 1
+    period = (leaf.not_valid_after_utc - leaf.not_valid_before_utc).total_seconds() + 1
+    assert period == expected * 86400
     # The index knows it; the issued copy is the same certificate.
     index = json.loads((ca / "index.json").read_text())
     assert [e["serial"] for e in index["certificates"]] == [format(leaf.serial_number, "x")]
@@ -1204,7 +1210,7 @@ def test_lint_with_pkilint_as_a_second_linter(work: Path, ca: Path):
     vedette(
         "ca", "sign", "m.csr", "--ca-dir", ca, "--public", "--leaf-only", "--out", "m.pem", cwd=work
     )
-    proc = vedette("cert", "lint", "m.pem", "--json", cwd=work, ok=False)
+    proc = vedette("cert", "lint", "m.pem", "--profile", "server", "--json", cwd=work, ok=False)
     assert proc.returncode == 1  # errors found
     doc = json.loads(proc.stdout)
     assert doc["schema"] == "vedette.cert-lint/1" and doc["pkilint"] is True
@@ -1220,12 +1226,16 @@ def test_lint_with_pkilint_as_a_second_linter(work: Path, ca: Path):
     # The --public lifetime passes pkilint's validity check, SHOULD NOT included.
     assert not any("validity_period" in r["rule"] for r in pk), pk
     doc = json.loads(
-        vedette("cert", "lint", "m.pem", "--json", "--no-pkilint", cwd=work, ok=False).stdout
+        vedette(
+            *("cert", "lint", "m.pem", "--profile", "server", "--json", "--no-pkilint"),
+            cwd=work,
+            ok=False,
+        ).stdout
     )
     assert doc["pkilint"] is False
     assert not any(r["rule"].startswith("pkilint:") for r in doc["results"])
     # The terminal view names both linters and exits 1.
-    proc = vedette("cert", "lint", "m.pem", cwd=work, ok=False)
+    proc = vedette("cert", "lint", "m.pem", "--profile", "server", cwd=work, ok=False)
     assert proc.returncode == 1 and "vedette + pkilint" in proc.stdout
 
 

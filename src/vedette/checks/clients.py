@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from vedette.checks.registry import CheckContext, Hit, endpoint_check
 from vedette.model import ClientOutcome, Observation, Severity
+from vedette.pki.fixes import sha256_reissue_commands
 from vedette.trust._data import trust_data
 from vedette.trust.matrix import distrust_candidate, endpoint_matrix
 from vedette.trust.simulate import DISTRUSTED, interception_product, spki_sha256
@@ -88,11 +89,15 @@ def cert_distrusted_ca(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
     explanation="SChannel on Windows 7 SP1, Server 2008 R2, Server 2012, Windows 8.1 and "
     "Server 2012 R2 does not accept a SHA-512 signed certificate sent in the chain under TLS "
     "1.2 unless KB2973337 is installed: the handshake fails with SEC_E_ALGORITHM_MISMATCH "
-    "(Schannel events 36874/36888), Lync 2013 and Skype for Business clients cannot sign in "
-    "and RTCSRV may not start.",
-    remediation="Reissue the certificate (or use an intermediate) signed with SHA-256 "
-    "(openssl req -sha256; on a Windows CA set the hash to SHA256), or install KB2973337 on "
-    "every affected Windows machine.",
+    '(0x80090331, "The client and server cannot communicate, because they do not possess a '
+    'common algorithm"; Schannel events 36874/36888), Lync 2013 and Skype for Business '
+    "clients cannot sign in and RTCSRV may not start.",
+    remediation="Reissue the certificate signed with SHA-256, or install KB2973337 on every "
+    "affected Windows machine. With vedette: the commands printed with the finding make a new "
+    "key and a request with every name of the current certificate (vedette cert csr --like "
+    "TARGET --new-key KEY --out CSR); an internal vedette CA signs it with vedette ca sign CSR "
+    "--hash sha256, a public CA is given the CSR (ask for SHA-256; on a Windows CA set the "
+    "hash to SHA256). A SHA-512-signed intermediate must be reissued by its CA.",
     severity=Severity.MEDIUM,
     relay_severity=Severity.LOW,
     references=("https://support.microsoft.com/help/2973337", "RFC 5246 section 7.4.2"),
@@ -104,6 +109,7 @@ def cert_sha512_legacy_schannel(ctx: CheckContext, obs: Observation) -> Iterator
     if scan is not None and scan.suites and not scan.suites_for(0x0303):
         return  # the server does not speak TLS 1.2 at all: the rule cannot bite
     hits = []
+    leaf_hit = False
     for sent in parse_sent(obs.tls.chain_der):
         if sent.cert is None:
             continue
@@ -111,12 +117,17 @@ def cert_sha512_legacy_schannel(ctx: CheckContext, obs: Observation) -> Iterator
         if name is not None:
             where = "server certificate" if sent.index == 0 else f"certificate #{sent.index + 1}"
             hits.append(f"{where} {describe(sent.cert.subject)} ({name})")
+            leaf_hit = leaf_hit or sent.index == 0
     if not hits:
         return
     affected = [p.name for p in trust_data().profiles if not p.rules.sha512_tls12]
     yield Hit(
-        detail="Signed with SHA-512: " + "; ".join(hits) + f". Affected: {_names(affected)}",
+        detail="Signed with SHA-512: "
+        + "; ".join(hits)
+        + " (SEC_E_ALGORITHM_MISMATCH 0x80090331 without KB2973337). Affected: "
+        + _names(affected),
         evidence=tuple(hits),
+        fix_commands=sha256_reissue_commands(obs.endpoint) if leaf_hit else (),
     )
 
 

@@ -1,4 +1,4 @@
-"""``vedette ca init|sign|revoke|crl|list``: a small internal CA kept in a directory.
+"""``vedette ca init|sign|revoke|crl|seal|list``: a small internal CA kept in a directory.
 
 See ``vedette.pki.cadir`` for the layout and the crash-safety rules. The CA directory of
 ``sign``/``revoke``/``crl``/``list`` is ``--ca-dir DIR`` or ``$VEDETTE_CA_DIR``.
@@ -7,26 +7,39 @@ See ``vedette.pki.cadir`` for the layout and the crash-safety rules. The CA dire
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from vedette.commands import _common as c
 from vedette.commands import _pki as p
-from vedette.errors import PkiError, UsageError
+from vedette.errors import PkiError, UsageError, VedetteError
 from vedette.pki import convert as conv
-from vedette.pki.cadir import REVOCATION_REASONS, CaDir, CaSettings, IndexEntry, init_ca
+from vedette.pki.cadir import (
+    MAC_KEY,
+    REVOCATION_REASONS,
+    CaDir,
+    CaSettings,
+    IndexEntry,
+    init_ca,
+)
 from vedette.pki.clients import default_key_type, parse_clients, signature_hash
 from vedette.pki.csr import general_name, name_text, verify_csr
 from vedette.pki.issue import PROFILES
 from vedette.pki.keys import KEY_TYPES
+from vedette.report.escape import safe_text
 from vedette.trust._data import Profile
 from vedette.x509.validity import limit_at, max_validity_days
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 NAME = "ca"
 HELP = "run a small internal CA: init, sign requests, revoke, publish CRLs"
@@ -53,16 +66,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     init.add_argument(
         "--days",
         type=_days,
-        default=398,
         metavar="N",
-        help="default lifetime of issued certificates (398)",
+        help="default lifetime of issued certificates (default: one day under the CA/Browser "
+        "Forum limit in force on the day of signing, 199 days from 2026-03-15)",
     )
     init.add_argument(
         "--permit",
         action="append",
         default=[],
-        metavar="DOMAIN",
-        help="name constraint: the CA may only certify DOMAIN and its subdomains; repeatable",
+        metavar="DOMAIN|CIDR",
+        help="name constraint: the CA may only certify DOMAIN and its subdomains (DNS names, "
+        "e-mail addresses, URIs), and IP addresses only inside a CIDR given here; repeatable",
     )
     init.add_argument("--crl-url", metavar="URL", help="CRL distribution point to publish")
     init.add_argument("--aia-url", metavar="URL", help="caIssuers URL (the issuing CA's cert)")
@@ -111,6 +125,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_passin(crl, "the CA key")
     p.add_force(crl)
 
+    seal = sub.add_parser(
+        "seal",
+        help="seal the index of a CA made by an older vedette (once, after checking it)",
+        description="Check every index entry against its certificate in issued/ and against "
+        "the last CRL, then protect index.json with an HMAC-SHA256 keyed by a new "
+        "index-mac.key (0600). Needed once for a CA directory written before index seals.",
+    )
+    _ca_dir(seal)
+
     lst = sub.add_parser("list", help="list issued certificates")
     _ca_dir(lst)
     lst.add_argument(
@@ -118,6 +141,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="one JSON document: the CA's subject and every issued certificate with its state",
     )
+
+
+# Lifetime when no CA/Browser Forum limit is known for today (398: the 2020-2026 limit).
+_FALLBACK_DAYS = 398
 
 
 def _days(text: str) -> int:
@@ -147,8 +174,15 @@ def _open(path: Path) -> CaDir:
 
 
 def run(args: argparse.Namespace) -> int:
-    with p.certificate_errors():
-        return _run(args)
+    try:
+        with p.certificate_errors():
+            return _run(args)
+    except VedetteError as exc:
+        # Error messages quote names and fields from requests, certificates and the CA's own
+        # files: a request's SAN can carry ESC ] 0 ; ... BEL or a NUL. Escape them before the
+        # CLI prints the message.
+        exc.args = (safe_text(str(exc)),)
+        raise
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -160,6 +194,8 @@ def _run(args: argparse.Namespace) -> int:
         return _revoke(args)
     if args.action == "crl":
         return _crl(args)
+    if args.action == "seal":
+        return _seal(args)
     return _list(args)
 
 
@@ -170,12 +206,33 @@ def _ca_key_type(clients: tuple[Profile, ...]) -> str:
     return "rsa:3072" if key_type.startswith("rsa") else key_type
 
 
+def _permits(
+    values: list[str],
+) -> tuple[list[str], list[ipaddress.IPv4Network | ipaddress.IPv6Network]]:
+    """``--permit`` values: domains, and IP networks (``192.0.2.0/24``, ``2001:db8::/32``)."""
+    domains: list[str] = []
+    networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    for text in values:
+        try:
+            networks.append(ipaddress.ip_network(text.strip(), strict=True))
+            continue
+        except ValueError:
+            if "/" in text or text.replace(".", "").replace(":", "").isdigit():
+                raise UsageError(f"--permit {text!r}: not a network (e.g. 192.0.2.0/24)") from None
+        if "*" in text:
+            raise UsageError("--permit takes a domain (example.com covers its subdomains), no '*'")
+        domains.append(str(general_name(f"DNS:{text}").value))
+    if networks and not domains:
+        raise UsageError(
+            "--permit: give the domains the CA may certify too; networks only add IP addresses"
+        )
+    return domains, networks
+
+
 def _init(args: argparse.Namespace) -> int:
     clients = parse_clients(args.clients)
     hash_alg = signature_hash(clients, args.hash)
-    if any("*" in d for d in args.permit):
-        raise UsageError("--permit takes a domain (example.com covers its subdomains), no '*'")
-    permitted = [str(general_name(f"DNS:{d}").value) for d in args.permit]
+    permitted, networks = _permits(args.permit)
     settings = CaSettings(
         issuer="intermediate" if args.intermediate else "root",
         crl_url=args.crl_url,
@@ -194,6 +251,7 @@ def _init(args: argparse.Namespace) -> int:
         root_days=args.root_days,
         intermediate_days=args.intermediate_days,
         permitted_dns=permitted,
+        permitted_ip=networks,
         settings=settings,
         passphrase=secret,
         now=datetime.now(UTC),
@@ -204,7 +262,20 @@ def _init(args: argparse.Namespace) -> int:
     if inter is not None:
         p.field(console, "issuing CA", f"{inter.subject.rfc4514_string()}")
     if permitted:
-        p.field(console, "name constraints", ", ".join(permitted))
+        p.field(
+            console,
+            "name constraints",
+            ", ".join(permitted + [str(n) for n in networks])
+            + " (DNS, e-mail, URI"
+            + ("; IP in the networks given)" if networks else "; no IP address)"),
+        )
+    p.field(
+        console,
+        "lifetime",
+        f"{args.days} days"
+        if args.days
+        else "one day under the CA/Browser Forum limit in force when signing",
+    )
     p.field(console, "keys", "encrypted (PKCS#8)" if secret else "NOT encrypted (mode 0600)")
     p.line(console, f"give {args.directory}/root.pem to clients and to vedette scan --ca")
     return 0
@@ -226,19 +297,20 @@ def _sign(args: argparse.Namespace) -> int:
     with CaDir.locked(path):
         ca = _open(path)
         hash_alg = signature_hash(clients, args.hash or ca.settings.hash)
-        days = args.days or ca.settings.default_days
+        limit = max_validity_days(now)
+        # SC-081v3 pairs each MUST NOT with a SHOULD NOT one day shorter ("SHOULD NOT exceed
+        # 199 days and MUST NOT exceed 200"): follow the SHOULD.
+        under_limit = _FALLBACK_DAYS if limit is None else limit - 1
+        days = args.days or ca.settings.default_days or under_limit
         if args.public:
-            limit = max_validity_days(now)
             source = limit_at(now)
             if limit is not None and args.days is not None and args.days > limit:
                 raise UsageError(
                     f"--days {args.days} exceeds the CA/Browser Forum limit of {limit} days "
                     f"in force ({source.source if source else ''})"
                 )
-            if limit is not None and args.days is None:
-                # SC-081v3 pairs each MUST NOT with a SHOULD NOT one day shorter ("SHOULD NOT
-                # exceed 199 days and MUST NOT exceed 200"): follow the SHOULD.
-                days = limit - 1
+            if args.days is None:
+                days = under_limit
         key = ca.issuer_key(p.secret_fn(args.passin, f"the CA key in {path}"))
         cert = ca.sign(
             csr, key=key, profile=args.profile, days=days, hash_alg=hash_alg, names=names, now=now
@@ -304,6 +376,21 @@ def _crl(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seal(args: argparse.Namespace) -> int:
+    path = _dir(args)
+    with CaDir.locked(path):
+        ca = CaDir.open(path, unsealed=True)
+        ca.seal()
+    console = c.console()
+    p.line(
+        console,
+        f"sealed {path}/index.json ({len(ca.entries)} certificates, each checked against "
+        f"issued/ and crl.pem); key {path}/{MAC_KEY} (0600)",
+    )
+    _show_entries(console, ca.entries, datetime.now(UTC))
+    return 0
+
+
 def _state(e: IndexEntry, now: datetime) -> tuple[str, str]:
     """The entry's state as shown, and its colour."""
     if e.revoked_at is not None:
@@ -328,10 +415,16 @@ def _list(args: argparse.Namespace) -> int:
                 {**e.to_json(), "state": _state(e, now)[0].split(" ")[0]} for e in ca.entries
             ],
         }
-        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        # ASCII JSON: a subject's C1 control or bidi override stays a \u escape, inert in a
+        # terminal that shows the document.
+        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=True) + "\n")
         return 0
-    console = c.console()
-    for e in ca.entries:
+    _show_entries(c.console(), ca.entries, now)
+    return 0
+
+
+def _show_entries(console: Console, entries: list[IndexEntry], now: datetime) -> None:
+    for e in entries:
         state, style = _state(e, now)
         p.line(
             console,
@@ -340,6 +433,5 @@ def _list(args: argparse.Namespace) -> int:
             (state, style),
             f"  {e.profile}  until {e.not_after:%Y-%m-%d}  {e.subject}  {', '.join(e.names)}",
         )
-    if not ca.entries:
+    if not entries:
         p.line(console, "no certificate issued yet")
-    return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,12 @@ from vedette.commands import _pki as p
 from vedette.errors import PkiError, UsageError
 from vedette.pki import bundle as bundle_mod
 from vedette.pki import convert as conv
-from vedette.pki.clients import default_key_type, parse_clients, signature_hash
+from vedette.pki.clients import (
+    default_key_type,
+    key_type_reason,
+    parse_clients,
+    signature_hash,
+)
 from vedette.pki.csr import (
     build_csr,
     general_name,
@@ -43,7 +49,7 @@ from vedette.pki.fetch import fetch_chain, looks_like_target
 from vedette.pki.formats import Material
 from vedette.pki.keys import KEY_TYPES, describe_key, generate_key, key_matches, key_to_pem
 from vedette.pki.lint import PROFILES as LINT_PROFILES
-from vedette.pki.lint import lint_certificate
+from vedette.pki.lint import ProfileChoice, choose_profile, lint_certificate
 from vedette.report.escape import safe_text
 
 NAME = "cert"
@@ -369,6 +375,9 @@ def _csr(args: argparse.Namespace) -> int:
         "key",
         f"{describe_key(key)}" + (f" (new, {args.new_key})" if args.new_key else f" ({args.key})"),
     )
+    reason = key_type_reason(clients) if args.new_key is not None and not args.type else None
+    if reason is not None:
+        p.field(console, "why", reason)
     return 0
 
 
@@ -771,13 +780,48 @@ def _add_lint(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Lint the first certificate of FILE|TARGET. Exit 1 when an error is found.",
     )
     sp.add_argument("source", metavar="FILE|TARGET")
-    sp.add_argument("--profile", choices=LINT_PROFILES, default="server")
+    sp.add_argument(
+        "--profile",
+        choices=LINT_PROFILES,
+        help="default: from the chain (ca for a CA certificate; internal under a private "
+        "root; server or smime under a public one)",
+    )
+    sp.add_argument(
+        "--ca",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE|DIR",
+        help="a private root the certificate is issued under (as vedette scan --ca)",
+    )
     sp.add_argument("--json", action="store_true", help=f"print a {LINT_SCHEMA} document")
     sp.add_argument(
         "--no-pkilint", action="store_true", help="skip pkilint even when it is installed"
     )
     p.add_passin(sp, "a PKCS#12 file")
     p.add_target_options(sp)
+
+
+def _lint_profile(certs: Sequence[x509.Certificate], ca: list[Path]) -> ProfileChoice:
+    from vedette.trust._data import trust_data
+
+    roots = trust_data().roots
+
+    def parse(ders: tuple[bytes, ...]) -> list[x509.Certificate]:
+        out = []
+        for der in ders:
+            try:
+                out.append(x509.load_der_x509_certificate(der))
+            except ValueError:
+                continue
+        return out
+
+    return choose_profile(
+        certs,
+        private_roots=parse(trust.load_extra_roots(ca)) if ca else [],
+        public_subjects=frozenset(r.subject for r in roots.values()),
+        public_fingerprints=frozenset(roots),
+    )
 
 
 def _lint(args: argparse.Namespace) -> int:
@@ -787,14 +831,20 @@ def _lint(args: argparse.Namespace) -> int:
     cert = material.certificates[0]
     from vedette.pki import _pkilint
 
-    use_pkilint = not args.no_pkilint and args.profile != "internal" and _pkilint.available()
-    results = lint_certificate(cert, args.profile, pkilint=use_pkilint)
+    if args.profile is not None:
+        profile, reason = args.profile, "--profile"
+    else:
+        choice = _lint_profile(material.certificates, args.ca)
+        profile, reason = choice.profile, choice.reason
+    use_pkilint = not args.no_pkilint and profile in ("server", "smime") and _pkilint.available()
+    results = lint_certificate(cert, profile, pkilint=use_pkilint)
     errors = sum(1 for r in results if r.level == "error")
     if args.json:
         doc = {
             "schema": LINT_SCHEMA,
             "source": args.source,
-            "profile": args.profile,
+            "profile": profile,
+            "profile_reason": reason,
             "subject": cert.subject.rfc4514_string(),
             "checked_at": datetime.now(UTC).isoformat(),
             "pkilint": use_pkilint,
@@ -807,8 +857,9 @@ def _lint(args: argparse.Namespace) -> int:
         p.line(
             console,
             (cert.subject.rfc4514_string(), "bold"),
-            f"  (profile {args.profile}; {linters})",
+            f"  (profile {profile}; {linters})",
         )
+        p.field(console, "profile", f"{profile}: {reason}")
         styles = {"error": "bold red", "warning": "yellow", "notice": "cyan"}
         for r in results:
             p.line(

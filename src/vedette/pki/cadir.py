@@ -11,7 +11,9 @@ Layout of ``DIR``::
                             or nothing for a single-level CA)
     issued/SERIAL.pem       every certificate issued, named by its serial in hex
     index.json              one entry per issued certificate: serial, subject, names,
-                            dates, profile, SHA-256, revocation time and reason; the CRL number
+                            dates, profile, SHA-256, revocation time and reason; the CRL
+                            number; sealed with an HMAC-SHA256 (``mac``)
+    index-mac.key           the seal's random key, 0600 (hex)
     crl.pem, crl.der        the last CRL (``vedette ca crl``)
     .lock                   ``flock`` target: one vedette process at a time
 
@@ -33,10 +35,28 @@ Hand edits. Anything that does not add up is a one-line error naming the file: a
 or ``index.json`` that is not the expected JSON, an index entry whose certificate file is
 missing or holds another serial, a CA key that does not match its certificate, a file in
 ``issued/`` not signed by this CA. vedette refuses to issue from a directory it cannot trust.
+
+The index is what the certificates cannot tell: which are revoked, and the CRL number. So:
+
+* it is sealed: ``mac`` is an HMAC-SHA256 over its canonical JSON (sorted keys, no spaces,
+  ASCII) without the ``mac`` member, keyed by ``index-mac.key``; every open verifies it, and
+  every write (an atomic rewrite) re-seals it, so a crash never leaves a bad seal;
+* each entry's serial, subject, names and dates must equal those of its ``issued/`` file;
+* the last published CRL (``crl.pem``, its signature verified with the issuing CA) is a
+  witness: every serial it lists must still be revoked in the index, and its number must not
+  exceed the index's. An old, validly sealed copy of the index put back, or a revocation
+  removed, is refused: a CRL never shrinks. There is no "unrevoke" (RFC 5280 5.3.1 makes only
+  certificateHold reversible, and clients cache CRLs): issue a new certificate.
+
+An index written by a vedette without seals has no ``mac``: it is refused until ``vedette ca
+seal`` (:meth:`CaDir.seal`), run once, has checked every entry as above and sealed it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import ipaddress
 import json
 import re
 import secrets
@@ -58,14 +78,25 @@ from vedette.pki.csr import name_text
 from vedette.pki.issue import IssuerUrls, issue_from_csr, make_ca_certificate
 from vedette.pki.keys import generate_key, key_matches, key_to_pem, load_private_key
 from vedette.x509.chain import signed_by
+from vedette.x509.legacy_algorithms import public_key_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from contextlib import AbstractContextManager
 
-__all__ = ["FORMAT", "REVOCATION_REASONS", "CaDir", "CaSettings", "IndexEntry", "init_ca"]
+__all__ = [
+    "FORMAT",
+    "MAC_KEY",
+    "REVOCATION_REASONS",
+    "CaDir",
+    "CaSettings",
+    "IndexEntry",
+    "init_ca",
+]
 
 FORMAT = "vedette-ca/1"
+#: The HMAC-SHA256 key sealing index.json (hex, mode 0600, beside the CA keys).
+MAC_KEY = "index-mac.key"
 _SERIAL_FILE = re.compile(r"^([0-9a-f]{1,40})\.pem$")
 
 #: RFC 5280 5.3.1 reason codes accepted by ``vedette ca revoke --reason``.
@@ -88,8 +119,10 @@ class CaSettings:
     Attributes:
         issuer: ``root`` or ``intermediate``: which CA signs end-entity certificates.
         crl_url, aia_url, ocsp_url: put in issued certificates when set.
-        default_days: lifetime when ``--days`` is not given (398: the public limit of
-            2020-2026, a sane default for an internal CA).
+        default_days: lifetime when ``--days`` is not given; ``None`` (what ``ca init``
+            writes unless told ``--days``) follows the CA/Browser Forum limit in force on the
+            day of signing, one day under it (199 days from 2026-03-15, 99 from 2027-03-15):
+            an internal certificate that also passes vedette's own validity check.
         hash: signature hash (``sha256`` unless chosen otherwise at init).
         crl_days: how long a CRL is valid (its nextUpdate).
     """
@@ -98,7 +131,7 @@ class CaSettings:
     crl_url: str | None = None
     aia_url: str | None = None
     ocsp_url: str | None = None
-    default_days: int = 398
+    default_days: int | None = None
     hash: str = "sha256"
     crl_days: int = 7
 
@@ -124,7 +157,7 @@ class CaSettings:
                 crl_url=_opt_str(raw.get("crl_url")),
                 aia_url=_opt_str(raw.get("aia_url")),
                 ocsp_url=_opt_str(raw.get("ocsp_url")),
-                default_days=int(raw["default_days"]),
+                default_days=None if raw.get("default_days") is None else int(raw["default_days"]),
                 hash=str(raw["hash"]),
                 crl_days=int(raw.get("crl_days", 7)),
             )
@@ -134,7 +167,8 @@ class CaSettings:
             raise PkiError(f"{where}: issuer must be 'root' or 'intermediate'")
         if settings.hash not in _HASH:
             raise PkiError(f"{where}: hash must be one of {', '.join(_HASH)}")
-        if not 1 <= settings.default_days <= 3650 or not 1 <= settings.crl_days <= 366:
+        days = settings.default_days
+        if (days is not None and not 1 <= days <= 3650) or not 1 <= settings.crl_days <= 366:
             raise PkiError(f"{where}: default_days or crl_days out of range")
         return settings
 
@@ -278,8 +312,10 @@ class CaDir:
         return directory_lock(path)
 
     @classmethod
-    def open(cls, path: Path) -> CaDir:
-        """Read and check the directory; reconcile ``issued/`` with the index."""
+    def open(cls, path: Path, *, unsealed: bool = False) -> CaDir:
+        """Read and check the directory; reconcile ``issued/`` with the index.
+
+        ``unsealed`` accepts an index without its MAC (for :meth:`seal` only)."""
         settings = CaSettings.from_json(_read_json(path / "ca.json"), path / "ca.json")
         root = _load_cert_file(path / "root.pem")
         if settings.issuer == "intermediate":
@@ -292,6 +328,7 @@ class CaDir:
         raw = _read_json(path / "index.json")
         if not isinstance(raw, dict) or not isinstance(raw.get("certificates"), list):
             raise PkiError(f"{path}/index.json: not a vedette CA index")
+        _verify_seal(path, raw, unsealed=unsealed)
         try:
             crl_number = int(raw.get("crl_number", 0))
         except (TypeError, ValueError):
@@ -310,6 +347,7 @@ class CaDir:
             crl_number=crl_number,
         )
         ca._reconcile()
+        ca._check_last_crl()
         return ca
 
     def _reconcile(self) -> None:
@@ -336,6 +374,11 @@ class CaDir:
                     f"{on_disk[serial]}: not the certificate index.json lists for this serial "
                     "(replaced or edited by hand)"
                 )
+            if _facts(entry) != _facts(_entry_for(cert, entry.profile)):
+                raise PkiError(
+                    f"{self.path}/index.json: the entry for serial {entry.serial_hex} does not "
+                    f"match {on_disk[serial]} (subject, names or dates edited by hand)"
+                )
         recovered: list[int] = []
         for serial, p in sorted(on_disk.items()):
             if serial in known:
@@ -348,6 +391,45 @@ class CaDir:
         self.recovered = tuple(recovered)
         if recovered:
             self._write_index()
+
+    def _check_last_crl(self) -> None:
+        """A CRL never shrinks behind vedette's back: every serial the last published CRL
+        (verified with the issuing CA) lists as revoked must still be revoked in the index,
+        and the index must not be older than that CRL."""
+        crl_path = self.path / "crl.pem"
+        if not crl_path.exists():
+            return
+        try:
+            crl = x509.load_pem_x509_crl(read_input(crl_path, what="CRL"))
+            number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+            signed = crl.is_signature_valid(public_key_of(self.issuer))  # type: ignore[arg-type]
+        except (ValueError, TypeError, x509.ExtensionNotFound):
+            raise PkiError(f"{crl_path}: not a CRL of this CA (edited by hand?)") from None
+        if not signed or crl.issuer != self.issuer.subject:
+            raise PkiError(f"{crl_path}: not signed by this CA (replaced by hand?)")
+        if number > self.crl_number:
+            raise PkiError(
+                f"{self.path}/index.json: older than {crl_path} (CRL number {number}, the index "
+                f"says {self.crl_number}): restored from an old copy? Put the current one back"
+            )
+        known = {e.serial: e for e in self.entries}
+        for revoked in crl:
+            entry = known.get(revoked.serial_number)
+            if entry is None or entry.revoked_at is None:
+                raise PkiError(
+                    f"{self.path}/index.json: serial {revoked.serial_number:x} is revoked in "
+                    f"{crl_path} but not in the index (a revocation undone by hand?); "
+                    "revocations are final"
+                )
+
+    # --- integrity seal ---------------------------------------------------------------------
+
+    def seal(self) -> None:
+        """Make a new MAC key and seal the index (``vedette ca seal``, once, on a directory
+        written by a vedette without seals, after :meth:`open` checked what it could)."""
+        key = secrets.token_hex(32).encode() + b"\n"
+        atomic_write(self.path / MAC_KEY, key, mode=0o600, overwrite=True)
+        self._write_index()
 
     # --- keys -------------------------------------------------------------------------------
 
@@ -364,17 +446,12 @@ class CaDir:
     # --- state ------------------------------------------------------------------------------
 
     def _write_index(self) -> None:
-        doc = {
+        doc: dict[str, Any] = {
             "format": FORMAT,
             "crl_number": self.crl_number,
             "certificates": [e.to_json() for e in self.entries],
         }
-        atomic_write(
-            self.path / "index.json",
-            (json.dumps(doc, indent=2) + "\n").encode(),
-            mode=0o644,
-            overwrite=True,
-        )
+        _write_sealed(self.path, doc)
 
     def _new_serial(self) -> int:
         used = {e.serial for e in self.entries}
@@ -491,6 +568,60 @@ class CaDir:
         return crl
 
 
+def _canonical(doc: dict[str, Any]) -> bytes:
+    body = {k: v for k, v in doc.items() if k != "mac"}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def _mac_key(path: Path) -> bytes:
+    key_path = path / MAC_KEY
+    if not key_path.exists():
+        raise PkiError(
+            f"{key_path}: missing; index.json is sealed with it and cannot be trusted without it"
+        )
+    text = read_input(key_path, what="MAC key").strip()
+    try:
+        key = bytes.fromhex(text.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        key = b""
+    if len(key) < 32:
+        raise PkiError(f"{key_path}: not a vedette MAC key (edited by hand?)")
+    return key
+
+
+def _mac(key: bytes, doc: dict[str, Any]) -> str:
+    return "hmac-sha256:" + hmac.new(key, _canonical(doc), hashlib.sha256).hexdigest()
+
+
+def _write_sealed(path: Path, doc: dict[str, Any]) -> None:
+    doc = {**doc, "mac": _mac(_mac_key(path), doc)}
+    data = (json.dumps(doc, indent=2) + "\n").encode()
+    atomic_write(path / "index.json", data, mode=0o644, overwrite=True)
+
+
+def _verify_seal(path: Path, raw: dict[str, Any], *, unsealed: bool) -> None:
+    where = path / "index.json"
+    mac = raw.get("mac")
+    if mac is None:
+        if unsealed:
+            return
+        raise PkiError(
+            f"{where}: not sealed (written by an older vedette); check the directory, then run "
+            f"`vedette ca seal --ca-dir {path}` once"
+        )
+    if unsealed:
+        raise PkiError(f"{where}: already sealed")
+    if not isinstance(mac, str) or not hmac.compare_digest(mac, _mac(_mac_key(path), raw)):
+        raise PkiError(
+            f"{where}: integrity check failed (edited by hand, or not this CA's index); "
+            "vedette refuses to use it: restore it from a backup"
+        )
+
+
+def _facts(e: IndexEntry) -> tuple[object, ...]:
+    return (e.serial, e.subject, e.names, e.not_before, e.not_after, e.sha256)
+
+
 def _read_json(path: Path) -> object:
     data = read_input(path, what="JSON file")
     try:
@@ -510,6 +641,7 @@ def init_ca(
     intermediate_days: int,
     permitted_dns: Sequence[str],
     settings: CaSettings,
+    permitted_ip: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network] = (),
     passphrase: bytes | None,
     now: datetime,
 ) -> tuple[x509.Certificate, x509.Certificate | None]:
@@ -539,6 +671,7 @@ def init_ca(
             days=root_days,
             path_length=1 if intermediate else 0,
             permitted_dns=permitted_dns,
+            permitted_ip=permitted_ip,
             hash_alg=settings.hash,
         )
         atomic_write(path / "root-key.pem", key_to_pem(root_key, passphrase), mode=0o600)
@@ -559,6 +692,7 @@ def init_ca(
                 days=min(intermediate_days, root_days),
                 path_length=0,
                 permitted_dns=permitted_dns,
+                permitted_ip=permitted_ip,
                 hash_alg=settings.hash,
                 urls=IssuerUrls(crl=None, aia=None, ocsp=None),
             )
@@ -568,7 +702,7 @@ def init_ca(
             atomic_write(path / "intermediate.pem", _pem(inter))
             chain = _pem(inter)
         atomic_write(path / "chain.pem", chain)
-        index = {"format": FORMAT, "crl_number": 0, "certificates": []}
-        atomic_write(path / "index.json", (json.dumps(index, indent=2) + "\n").encode())
+        atomic_write(path / MAC_KEY, secrets.token_hex(32).encode() + b"\n", mode=0o600)
+        _write_sealed(path, {"format": FORMAT, "crl_number": 0, "certificates": []})
         atomic_write(path / "ca.json", (json.dumps(settings.to_json(), indent=2) + "\n").encode())
     return root, inter

@@ -18,6 +18,13 @@ Two facts of those profiles drive the PKI toolkit's defaults:
   ECDHE_ECDSA suite nor TLS 1.3 (Android 2.3, Java 6) cannot use an ECDSA certificate, so the
   default key becomes RSA 2048 — the one key every client accepts — when one is in play, and
   ECDSA P-256 otherwise.
+* **Lync and Skype for Business.** Their servers and clients are the other reason for RSA 2048
+  even where the TLS stack could take ECDSA: the products' certificate wizards (the Lync/Skype
+  Deployment Wizard, ``Request-CsCertificate``) request RSA keys only, and the legacy CryptoAPI
+  (CSP) providers those products still use for their certificates' private keys cannot hold an
+  ECDSA key (CNG key storage, where ECDSA lives, is what those products do not take). When a
+  ``lync`` or ``skype`` profile is in play the default is RSA 2048, and
+  :func:`key_type_reason` says why.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ __all__ = [
     "ECDSA_KEY_TYPE",
     "RSA_KEY_TYPE",
     "default_key_type",
+    "key_type_reason",
     "parse_clients",
     "signature_hash",
     "supports_ecdsa",
@@ -63,9 +71,32 @@ def supports_ecdsa(profile: Profile) -> bool:
     )
 
 
+#: Client families whose products need RSA certificates whatever their TLS stack offers.
+RSA_ONLY_FAMILIES = frozenset({"lync", "skype"})
+
+
+def key_type_reason(profiles: Iterable[Profile]) -> str | None:
+    """Why the default key is RSA 2048 for these profiles (``None`` when ECDSA P-256 suits)."""
+    chosen = list(profiles)
+    uc = sorted({p.family for p in chosen if p.family in RSA_ONLY_FAMILIES})
+    if uc:
+        return (
+            f"RSA 2048 because {'/'.join(uc)} clients are in play: Lync and Skype for Business "
+            "keep certificate keys in legacy CryptoAPI providers and their certificate wizards "
+            "request RSA keys only"
+        )
+    no_ecdsa = [p.id for p in chosen if not supports_ecdsa(p)]
+    if no_ecdsa:
+        shown = ", ".join(no_ecdsa[:4]) + (
+            f" and {len(no_ecdsa) - 4} more" if len(no_ecdsa) > 4 else ""
+        )
+        return f"RSA 2048 because {shown} cannot use ECDSA certificates"
+    return None
+
+
 def default_key_type(profiles: Iterable[Profile]) -> str:
-    """ECDSA P-256 when every profile can use it, else RSA 2048."""
-    return ECDSA_KEY_TYPE if all(supports_ecdsa(p) for p in profiles) else RSA_KEY_TYPE
+    """ECDSA P-256 when every profile can use it and no Lync/Skype is in play, else RSA 2048."""
+    return RSA_KEY_TYPE if key_type_reason(profiles) is not None else ECDSA_KEY_TYPE
 
 
 def signature_hash(profiles: Iterable[Profile], requested: str | None = None) -> str:

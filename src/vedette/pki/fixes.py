@@ -16,6 +16,9 @@ Which command for which problem:
 * an incomplete chain: ``vedette cert bundle TARGET`` completing the served chain, downloading
   the missing issuer (``--fetch``) when the certificate names where it is published, or from a
   directory of CA certificates otherwise.
+* a certificate signed with SHA-512 (legacy SChannel): the same new key and CSR, then
+  ``vedette ca sign HOST.csr --hash sha256`` when an internal vedette CA issues it (a public
+  CA is given the CSR and asked for SHA-256);
 * a chain in the wrong order, or with the root: ``vedette cert bundle TARGET`` alone, which
   rebuilds the served certificates in issuing order without the root.
 """
@@ -27,7 +30,7 @@ import shlex
 
 from vedette.model import Endpoint
 
-__all__ = ["bundle_command", "renewal_commands", "target_text"]
+__all__ = ["bundle_command", "renewal_commands", "sha256_reissue_commands", "target_text"]
 
 
 def _is_ip(text: str) -> bool:
@@ -67,6 +70,14 @@ def renewal_commands(endpoint: Endpoint, *, add_name: bool = False) -> tuple[str
         words += ["--san", endpoint.host]
     words += ["--new-key", f"{base}.key", "--out", f"{base}.csr"]
     return (_join(words),)
+
+
+def sha256_reissue_commands(endpoint: Endpoint) -> tuple[str, ...]:
+    """A new key and CSR like the served certificate, signed again with SHA-256."""
+    base = _base(endpoint)
+    sign = ["vedette", "ca", "sign", f"{base}.csr", "--hash", "sha256"]
+    sign += ["--out", f"{base}-fullchain.pem"]
+    return (*renewal_commands(endpoint), _join(sign))
 
 
 def bundle_command(

@@ -1,6 +1,6 @@
-"""``vedette cert lint``: rules for public TLS, S/MIME and internal-CA certificates.
+"""``vedette cert lint``: rules for public TLS, S/MIME, internal-CA and CA certificates.
 
-Three profiles:
+Four profiles:
 
 * ``server`` — a publicly-trusted TLS server certificate: the CA/Browser Forum Baseline
   Requirements (SAN required, CN among the SANs, serverAuth EKU, no internal names or private
@@ -12,6 +12,20 @@ Three profiles:
   still accept: Apple's rules for *all* TLS certificates since iOS 13 / macOS 10.15 (support
   article HT210176: names in the SAN only, serverAuth EKU, RSA >= 2048, SHA-2, and at most
   825 days), which is what breaks iPhones on internal Exchange servers.
+* ``ca`` — a CA certificate (a root, an intermediate): RFC 5280's rules for CAs
+  (basicConstraints CA:TRUE and critical, keyUsage keyCertSign, a subject key identifier, an
+  authority key identifier below the root) instead of the end-entity rules.
+
+Which profile, unless ``--profile`` says (:func:`choose_profile`): a CA certificate gets ``ca``.
+For an end-entity certificate the chain decides. The path is followed through the other
+certificates of the file up to a root: a root (or an issuer) in a public store vedette knows
+(its trust data: Mozilla, Microsoft, Apple, Chrome, Android, Java stores) means a public
+profile (``server``, or ``smime`` for an e-mail-only certificate); a self-signed root in none
+of them, or a root given with ``--ca``, means ``internal`` (``smime`` stays ``smime``). When
+the issuer is nowhere to be found (a leaf alone, as ``vedette ca sign`` writes it for a
+single-level CA), the certificate decides: a TLS certificate without embedded Certificate
+Transparency SCTs cannot be from a public CA (browsers and Apple refuse those), so it is
+judged ``internal``; with SCTs, ``server``.
 
 Plus vedette's mail-specific rules on every profile: a SHA-512 signature fails on legacy
 SChannel clients (Lync 2013 on Windows 7, ``SEC_E_ALGORITHM_MISMATCH``), and an RSA key
@@ -26,23 +40,24 @@ common clients object) or ``notice``. When DigiCert's ``pkilint`` is installed (
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
-from vedette.x509.chain import is_self_signed
+from vedette.x509.chain import is_ca, is_self_signed, signed_by
 from vedette.x509.legacy_algorithms import public_key_of
 from vedette.x509.validity import limit_at, validity_period
 
-__all__ = ["PROFILES", "LintResult", "lint_certificate"]
+__all__ = ["PROFILES", "LintResult", "ProfileChoice", "choose_profile", "lint_certificate"]
 
-PROFILES: tuple[str, ...] = ("server", "smime", "internal")
+PROFILES: tuple[str, ...] = ("server", "smime", "internal", "ca")
+_MAX_PATH = 10
 
 _INTERNAL_TLDS = frozenset(
     {
@@ -77,6 +92,98 @@ class LintResult:
     message: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProfileChoice:
+    profile: str
+    reason: str
+
+
+def _is_smime_only(cert: x509.Certificate) -> bool:
+    eku = _ext(cert, x509.ExtendedKeyUsage)
+    if not isinstance(eku, x509.ExtendedKeyUsage):
+        return False
+    return (
+        ExtendedKeyUsageOID.EMAIL_PROTECTION in eku and ExtendedKeyUsageOID.SERVER_AUTH not in eku
+    )
+
+
+def choose_profile(
+    certs: Sequence[x509.Certificate],
+    *,
+    private_roots: Sequence[x509.Certificate] = (),
+    public_subjects: frozenset[str] = frozenset(),
+    public_fingerprints: frozenset[str] = frozenset(),
+) -> ProfileChoice:
+    """The lint profile for ``certs[0]``, from its chain (see the module docstring).
+
+    ``public_subjects`` (RFC 4514) and ``public_fingerprints`` (SHA-256, hex) are the roots
+    of the public stores; ``private_roots`` the user's own (``--ca``).
+    """
+    leaf = certs[0]
+    if is_ca(leaf):
+        return ProfileChoice(profile="ca", reason="a CA certificate")
+    public = "smime" if _is_smime_only(leaf) else "server"
+    private = "smime" if public == "smime" else "internal"
+    pool = [*certs[1:], *private_roots]
+    current = leaf
+    for _ in range(_MAX_PATH):
+        if current is not leaf and is_self_signed(current):
+            break
+        issuer = next((c for c in pool if c is not current and signed_by(current, c)), None)
+        if issuer is None:
+            if _issuer_dn(current) in public_subjects:
+                return ProfileChoice(
+                    profile=public, reason=f"issued under {_issuer_dn(current)}, a public root"
+                )
+            break
+        if any(issuer is r for r in private_roots):
+            return ProfileChoice(
+                profile=private, reason=f"issued under {_dn(issuer)}, a private root (--ca)"
+            )
+        current = issuer
+    if current is not leaf and is_self_signed(current):
+        if current.fingerprint(hashes.SHA256()).hex() in public_fingerprints:
+            return ProfileChoice(profile=public, reason=f"its root {_dn(current)} is public")
+        return ProfileChoice(
+            profile=private,
+            reason=f"its root {_dn(current)} is private (in no public store vedette knows)",
+        )
+    if public == "server" and not _has_scts(leaf):
+        return ProfileChoice(
+            profile=private,
+            reason="issuer not given and no Certificate Transparency SCTs: not from a public "
+            "CA (give --profile server to judge it as public)",
+        )
+    return ProfileChoice(
+        profile=public, reason="issuer not given; judged as public (--ca ROOT for a private CA)"
+    )
+
+
+def _has_scts(cert: x509.Certificate) -> bool:
+    """An embedded SCT list is present (parsed or not: presence is what public CAs show)."""
+    try:
+        cert.extensions.get_extension_for_oid(ExtensionOID.PRECERT_SIGNED_CERTIFICATE_TIMESTAMPS)
+    except x509.ExtensionNotFound:
+        return False
+    except ValueError:
+        return b"\x06\x0a\x2b\x06\x01\x04\x01\xd6\x79\x02\x04\x02" in cert.tbs_certificate_bytes
+    return True
+
+
+def _issuer_dn(cert: x509.Certificate) -> str:
+    try:
+        return cert.issuer.rfc4514_string()
+    except ValueError:
+        return "an unreadable name"
+
+
+def _dn(cert: x509.Certificate) -> str:
+    try:
+        return cert.subject.rfc4514_string()
+    except ValueError:
+        return "an unreadable name"
+
+
 def _ext(cert: x509.Certificate, cls: type[x509.ExtensionType]) -> x509.ExtensionType | None:
     try:
         return cert.extensions.get_extension_for_class(cls).value
@@ -101,6 +208,8 @@ def lint_certificate(
     def add(level: str, rule: str, message: str) -> None:
         out.append(LintResult(level=level, rule=rule, message=message))
 
+    if profile not in PROFILES:
+        raise ValueError(f"unknown lint profile {profile!r}")
     public = profile in ("server", "smime")
     # --- serial, dates, signature, key -----------------------------------------------------
     if cert.serial_number <= 0:
@@ -136,9 +245,11 @@ def lint_certificate(
         add("error", "key-type", "Ed25519 is not allowed by the BR and few TLS clients accept it")
     # --- basic constraints, identifiers ----------------------------------------------------
     bc = _ext(cert, x509.BasicConstraints)
-    if isinstance(bc, x509.BasicConstraints) and bc.ca:
+    if profile == "ca":
+        _check_ca(cert, add)
+    elif isinstance(bc, x509.BasicConstraints) and bc.ca:
         add("error", "leaf-is-ca", "basicConstraints CA:TRUE on an end-entity certificate")
-    if _ext(cert, x509.SubjectKeyIdentifier) is None:
+    if profile != "ca" and _ext(cert, x509.SubjectKeyIdentifier) is None:
         add("notice", "ski-missing", "no subjectKeyIdentifier")
     if not is_self_signed(cert) and _ext(cert, x509.AuthorityKeyIdentifier) is None:
         add(
@@ -233,6 +344,41 @@ def lint_certificate(
             for level, code, message in _pkilint.run(der, profile):
                 add(level, f"pkilint:{code}", message)
     return tuple(out)
+
+
+def _check_ca(cert: x509.Certificate, add: _Add) -> None:
+    """RFC 5280's rules for a CA certificate."""
+    try:
+        bc_ext = cert.extensions.get_extension_for_class(x509.BasicConstraints)
+    except (x509.ExtensionNotFound, ValueError):
+        bc_ext = None
+    if bc_ext is None or not bc_ext.value.ca:
+        add("error", "ca-basic-constraints", "no basicConstraints CA:TRUE: not a CA certificate")
+    elif not bc_ext.critical:
+        add("error", "ca-basic-constraints-critical", "basicConstraints is not critical (4.2.1.9)")
+    try:
+        ku_ext = cert.extensions.get_extension_for_class(x509.KeyUsage)
+    except (x509.ExtensionNotFound, ValueError):
+        ku_ext = None
+    if ku_ext is None:
+        add(
+            "error", "ca-key-usage", "no keyUsage: a CA certificate must have keyCertSign (4.2.1.3)"
+        )
+    else:
+        if not ku_ext.value.key_cert_sign:
+            add("error", "ca-key-usage", "keyUsage lacks keyCertSign")
+        if not ku_ext.value.crl_sign:
+            add("notice", "ca-crl-sign", "keyUsage lacks cRLSign: this CA cannot sign its CRLs")
+        if not ku_ext.critical:
+            add("warning", "ca-key-usage-critical", "keyUsage is not critical (4.2.1.3)")
+    if _ext(cert, x509.SubjectKeyIdentifier) is None:
+        add("error", "ca-ski-missing", "no subjectKeyIdentifier (a MUST for CAs, 4.2.1.2)")
+    try:
+        nc = cert.extensions.get_extension_for_class(x509.NameConstraints)
+        if not nc.critical:
+            add("notice", "ca-name-constraints", "nameConstraints is not critical (4.2.1.10)")
+    except (x509.ExtensionNotFound, ValueError):
+        pass
 
 
 def _check_dns(name: str, *, public: bool, add: _Add) -> None:
