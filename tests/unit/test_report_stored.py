@@ -463,7 +463,7 @@ def test_diff_says_not_checked_beside_a_real_change(
     assert main(["report", "diff", "1", "2", "--db", url, "--json"]) == 0
     item = json.loads(capsys.readouterr().out)["changed"][0]
     assert item["findings_not_checked"] == ["tls.no-resumption", "tls.no-tls13"]
-    assert item["findings_resolved"] == []
+    assert item["findings_resolved"] == ["cert.chain-incomplete"]
 
 
 def test_plain_report_has_no_leftover_temporary_files(url: str, tmp_path: Path) -> None:
