@@ -414,6 +414,10 @@ def test_the_as_of_stored_with_a_scan_is_its_analysis_date(
         store.finish_scan(scan, T0)
     assert "cert.expired" not in _expired_ids(capsys, str(scan), "--db", url, "--json")
     assert "cert.expired" in _expired_ids(capsys, str(scan), "--db", url, "--json", "--at", "now")
+    for extra, expired in (([], False), (["--at", "now"], True)):
+        main(["report", str(scan), "--db", url, "--format", "csv", *extra])
+        row = next(r for r in capsys.readouterr().out.splitlines() if "old.example.test" in r)
+        assert ("cert.expired" in row) is expired
 
 
 # --- §2: report diff of a full and a quick scan ---------------------------------------------

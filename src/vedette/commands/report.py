@@ -116,15 +116,14 @@ def run(args: argparse.Namespace) -> int:
         summary = store.scan_summary(wanted)
         scan_time = summary.finished_at or summary.started_at
         date = analysis_date(args, scan_time)
-        if args.format in STREAMED_FORMATS:
-            at = date if date is not None else datetime.now(UTC)
-            return write_stored(store, wanted, args, at)
         stored_options = store.scan_options(wanted)
-        extra = tuple(bytes.fromhex(h) for h in stored_options.get("ca_roots_der_hex", []))
         clients, _ = options_for_report(args, stored_options.get("clients"))
         if date is not None:
             clients = dataclasses.replace(clients, as_of=date)
-        ctx = c.context(date if date is not None else datetime.now(UTC), extra, clients)
+        if args.format in STREAMED_FORMATS:
+            return write_stored(store, wanted, args, clients.as_of or datetime.now(UTC))
+        extra = tuple(bytes.fromhex(h) for h in stored_options.get("ca_roots_der_hex", []))
+        ctx = c.context(datetime.now(UTC), extra, clients)
         counts = write_report(
             store, wanted, ctx, as_json=args.json, verbose=args.verbose, output=args.output
         )
