@@ -172,6 +172,15 @@ def test_streamed_json_and_text_equal_the_in_memory_report(
     assert text == expected.getvalue()
     assert "\x1b" not in text  # the server's escape sequence stays inert
 
+    # On a colour terminal, the same colours.
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setenv("TERM", "xterm-256color")
+    main(["report", str(scan), "--db", url, "--at", AT.isoformat()])
+    coloured = capsys.readouterr().out
+    expected = StringIO()
+    render_terminal(oracle, Console(file=expected, highlight=False, soft_wrap=False))
+    assert coloured == expected.getvalue() and "\x1b[1;31m" in coloured
+
 
 def test_streamed_json_of_a_fleet_scan_read_in_chunks(
     url: str, capsys: pytest.CaptureFixture[str]
