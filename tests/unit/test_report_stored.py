@@ -293,6 +293,9 @@ def test_output_file_for_diff_and_list(
     # A diff has no CSV form: refused, not printed as text in place of the CSV asked for.
     assert main(["report", "diff", "1", "2", "--db", url, "--format", "csv", "-o", "x.csv"]) == 2
     assert "not supported" in capsys.readouterr().err
+    # Nor is "--at scan", which has no one date for two scans (it was silently "now").
+    assert main(["report", "diff", "1", "2", "--db", url, "--at", "scan"]) == 2
+    assert "give a date" in capsys.readouterr().err
 
 
 def test_a_failed_report_leaves_the_previous_file(
