@@ -100,7 +100,9 @@ def _failed(host: str | None, ip: str, port: int, kind: FailureKind) -> Observat
 
 def _plain_scan(url: str, observations: list[Observation]) -> int:
     with Store.open(url) as store:
-        scan = store.begin_scan(["mail.example.test"], {}, T0)
+        # A target that looks like the document's own layout must stay a string in it.
+        targets = ["mail.example.test", '\x00endpoints\x00",\n  "findings": [\n\udc80']
+        scan = store.begin_scan(targets, {}, T0)
         store.add_observations(scan, observations)
         store.finish_scan(scan, T0 + timedelta(seconds=5))
     return scan
@@ -289,7 +291,9 @@ def test_output_file_for_diff_and_list(
         assert "192.0.2.1" in out.read_text() or name == "list.txt"
     assert json.loads((tmp_path / "diff.json").read_text())["to_scan"] == 2
     assert (tmp_path / "diff.txt").read_text().startswith("scan 1 -> scan 2\n")
-    assert (tmp_path / "list.txt").read_text().startswith("2\t")
+    listing = (tmp_path / "list.txt").read_text()
+    assert listing.startswith("2\t")
+    assert listing.count("\n") == 2 and "\\x00endpoints\\x00" in listing and "\\udc80" in listing
     # A diff has no CSV form: refused, not printed as text in place of the CSV asked for.
     assert main(["report", "diff", "1", "2", "--db", url, "--format", "csv", "-o", "x.csv"]) == 2
     assert "not supported" in capsys.readouterr().err

@@ -10,6 +10,7 @@ from vedette.commands import _common as c
 from vedette.commands._cert_clients import add_matrix_arguments, options_for_report, parse_as_of
 from vedette.errors import UsageError
 from vedette.model import Severity
+from vedette.report.escape import safe_text
 from vedette.report.output import report_output
 
 NAME = "report"
@@ -104,9 +105,11 @@ def run(args: argparse.Namespace) -> int:
         if args.list:
             with report_output(args.output) as out:
                 for s in store.list_scans():
+                    # Targets as written (a target file's lines, argv bytes): escaped, so that
+                    # a control character, bidi override or lone surrogate cannot act or fail.
+                    targets = safe_text(" ".join(s.targets))
                     out.write(
-                        f"{s.scan_id}\t{s.started_at.isoformat()}\t"
-                        f"{s.endpoints}\t{' '.join(s.targets)}\n"
+                        f"{s.scan_id}\t{s.started_at.isoformat()}\t{s.endpoints}\t{targets}\n"
                     )
             return 0
         if wanted is None:

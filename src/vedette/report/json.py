@@ -175,12 +175,8 @@ def report_to_json(report: ScanReport) -> dict[str, Any]:
 
 # --- the same document, streamed -------------------------------------------------------------
 
-#: Stand-ins for the three arrays in the document's frame (``json.dumps`` keeps them verbatim).
-_SLOTS = ("endpoints", "findings", "clients")
-
-
-def _slot(name: str) -> str:
-    return f"\x00{name}\x00"
+#: The three arrays that end the document, in its order, after the frame.
+_ARRAYS = ("endpoints", "findings", "clients")
 
 
 def _item(value: Any) -> str:
@@ -264,12 +260,12 @@ class JsonStream:
                 "unreachable": self.unreachable,
                 "findings": self.by_severity,
             },
-            **{name: _slot(name) for name in _SLOTS},
         }
-        text = json.dumps(frame, indent=2)
-        for name in _SLOTS:
-            before, text = text.split(json.dumps(_slot(name)), 1)
-            out.write(before)
+        # The frame as json.dumps lays it out, without its closing "\n}": the arrays follow,
+        # laid out as json.dumps lays out the last keys of an object.
+        out.write(json.dumps(frame, indent=2).removesuffix("\n}"))
+        for name in _ARRAYS:
+            out.write(f',\n  "{name}": ')
             if not self._counts[name]:
                 out.write("[]")
                 continue
@@ -286,7 +282,7 @@ class JsonStream:
                 while chunk := spool.read(_SPOOL):
                     out.write(chunk)
             out.write("\n  ]")
-        out.write(text + "\n")
+        out.write("\n}\n")
 
 
 @contextlib.contextmanager
