@@ -91,6 +91,10 @@ def context(
     from vedette import trust
     from vedette.checks import CheckContext
 
+    # One date for the whole analysis: --as-of, when given, is the date certificate dates
+    # are judged at too, not only the client matrix's.
+    if clients is not None and clients.as_of is not None:
+        now = clients.as_of
     return CheckContext(
         now=now,
         trust_roots_der=trust.mozilla_roots_der() + extra_roots,

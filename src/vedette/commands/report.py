@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import dataclasses
 from datetime import UTC, datetime
 
 from vedette.commands import _common as c
-from vedette.commands._cert_clients import add_matrix_arguments, options_for_report
+from vedette.commands._cert_clients import add_matrix_arguments, options_for_report, parse_as_of
 from vedette.errors import UsageError
+from vedette.model import Severity
+from vedette.report.escape import safe_text
+from vedette.report.output import report_output
 
 NAME = "report"
 HELP = "analyse a stored scan again, without the network"
@@ -29,16 +32,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="text (default), json (as --json), or csv, jsonl, html, summary (aggregates) "
         "streamed from the store",
     )
-    p.add_argument("-o", "--output", metavar="FILE", help="write csv/jsonl/html to FILE")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write the report to FILE instead of standard output (any format; written "
+        "atomically, replacing FILE)",
+    )
     p.add_argument("--list", action="store_true", help="list stored scans")
     p.add_argument(
         "--at",
-        default="now",
+        default=None,
         metavar="now|scan|DATE",
-        help="judge certificate dates now (default), at the scan's time, or at an ISO date",
+        help="judge certificate dates and the client matrix now (default), at the scan's time, "
+        "or at an ISO date; --as-of DATE is the same as --at DATE (give one)",
     )
     c.add_output_options(p)
     add_matrix_arguments(p)
+
+
+#: Scan ids are 64-bit integers in every store.
+MAX_SCAN_ID = (1 << 63) - 1
+
+
+def scan_id(text: str, what: str = "scan") -> int:
+    """A scan id given on the command line: 1 .. 2**63 - 1, or a one-line usage error."""
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= MAX_SCAN_ID:
+        raise UsageError(f"{what} must be a scan id (a number from 1 to 2**63-1), not {text!r}")
+    return int(text)
 
 
 def _parse_at(text: str, scan_time: datetime) -> datetime:
@@ -53,7 +74,22 @@ def _parse_at(text: str, scan_time: datetime) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+def analysis_date(args: argparse.Namespace, scan_time: datetime) -> datetime | None:
+    """The one date of the analysis given on the command line (``--at`` or ``--as-of``, never
+    both), or ``None``: then the scan's stored ``--as-of`` if any, else now."""
+    at, as_of = getattr(args, "at", None), getattr(args, "as_of", None)
+    if at is not None and as_of is not None:
+        raise UsageError(
+            "--at and --as-of both set the date of the analysis (certificate dates and the "
+            "client matrix); give one"
+        )
+    if as_of is not None:
+        return parse_as_of(as_of)
+    return None if at is None else _parse_at(at, scan_time)
+
+
 def run(args: argparse.Namespace) -> int:
+    from vedette.report.stored import STREAMED_FORMATS, write_report, write_stored
     from vedette.store.db import Store
 
     if args.scan == "diff":
@@ -64,38 +100,39 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"unexpected argument(s): {' '.join(args.diff_scans)}")
     if args.format == "json":
         args.json = True
-    with Store.open(c.db_url(args)) as store:
+    wanted = None if args.list or args.scan == "last" else scan_id(args.scan)
+    with Store.open(c.db_url(args), create=False) as store:
         if args.list:
-            for s in store.list_scans():
-                sys.stdout.write(
-                    f"{s.scan_id}\t{s.started_at.isoformat()}\t"
-                    f"{s.endpoints}\t{' '.join(s.targets)}\n"
-                )
+            with report_output(args.output) as out:
+                for s in store.list_scans():
+                    # Targets as written (a target file's lines, argv bytes): escaped, so that
+                    # a control character, bidi override or lone surrogate cannot act or fail.
+                    targets = safe_text(" ".join(s.targets))
+                    out.write(
+                        f"{s.scan_id}\t{s.started_at.isoformat()}\t{s.endpoints}\t{targets}\n"
+                    )
             return 0
-        if args.scan == "last":
-            scan_id = store.last_scan_id()
-            if scan_id is None:
+        if wanted is None:
+            wanted = store.last_scan_id()
+            if wanted is None:
                 raise UsageError("no scan stored yet; run vedette scan first")
-        elif args.scan.isdigit():
-            scan_id = int(args.scan)
-        else:
-            raise UsageError(f"scan must be a number or 'last', not {args.scan!r}")
-        if args.format in ("csv", "jsonl", "html", "summary"):
-            from vedette.report.stored import write_stored
-
-            scan_time = store.scan_summary(scan_id).started_at
-            return write_stored(store, scan_id, args, _parse_at(args.at, scan_time))
-        stored = store.load_scan(scan_id)
-    extra = c.stored_certificates(stored.options, "ca_roots_der_hex")
-    known = c.stored_certificates(stored.options, "intermediates_der_hex")
-    clients, _ = options_for_report(args, stored.options.get("clients"))
-    finished = stored.finished_at or stored.started_at
-    report = c.make_report(
-        scan_id=stored.scan_id,
-        targets=stored.targets,
-        started=stored.started_at,
-        finished=finished,
-        observations=stored.observations,
-        ctx=c.context(_parse_at(args.at, finished), extra, clients, known),
-    )
-    return c.emit(report, args)
+        summary = store.scan_summary(wanted)
+        scan_time = summary.finished_at or summary.started_at
+        date = analysis_date(args, scan_time)
+        stored_options = store.scan_options(wanted)
+        clients, _ = options_for_report(args, stored_options.get("clients"))
+        if date is not None:
+            clients = dataclasses.replace(clients, as_of=date)
+        if args.format in STREAMED_FORMATS:
+            return write_stored(store, wanted, args, clients.as_of or datetime.now(UTC))
+        extra = c.stored_certificates(stored_options, "ca_roots_der_hex")
+        known = c.stored_certificates(stored_options, "intermediates_der_hex")
+        ctx = c.context(datetime.now(UTC), extra, clients, known)
+        counts = write_report(
+            store, wanted, ctx, as_json=args.json, verbose=args.verbose, output=args.output
+        )
+    if not counts.scanned:
+        c.err("no endpoint could be scanned")
+        return 2
+    threshold = Severity.HIGH if args.fail_on is None else args.fail_on
+    return 1 if any(n for sev, n in counts.findings.items() if sev >= threshold) else 0

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
@@ -24,6 +23,7 @@ from vedette.commands import _common as c
 from vedette.errors import UsageError
 from vedette.model import Endpoint
 from vedette.report.escape import safe_text
+from vedette.report.output import report_output
 
 if TYPE_CHECKING:
     from vedette.report.rows import EndpointRecord
@@ -47,6 +47,11 @@ class EndpointState:
     status: str
     tls_version: str
     cert: str  # subject and not-after, compared as one
+    #: The findings that hang on the full TLS enumeration (``--mode full``): on an endpoint
+    #: enumerated, those that go or come when its enumeration is left out. A quick
+    #: observation (``full`` False) never checked them: they are not compared with it.
+    full: bool = False
+    full_only: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,14 +68,33 @@ def _key(ep: Endpoint) -> Key:
     return (ep.host or "", ep.ip or "", ep.port, ep.service.value)
 
 
-def _state(r: EndpointRecord) -> EndpointState:
+def _state(r: EndpointRecord, without_enumeration: frozenset[str] | None) -> EndpointState:
+    findings = frozenset(f.id for f in r.findings)
+    full = r.observation.tls_scan is not None and without_enumeration is not None
     return EndpointState(
         label=r.observation.endpoint.label,
-        findings=frozenset(f.id for f in r.findings),
+        findings=findings,
         status=r.status,
         tls_version=r.tls_version,
         cert=f"{r.cert_subject} until {r.cert_not_after}" if r.cert_subject else "",
+        full=full,
+        full_only=findings ^ without_enumeration if full and without_enumeration else frozenset(),
     )
+
+
+def _compared(old: EndpointState, new: EndpointState) -> tuple[frozenset[str], frozenset[str]]:
+    """The findings of each side that the diff compares: when one side was enumerated and
+    the other not, not those that hang on the enumeration (a check that did not run is
+    neither resolved nor new)."""
+    if old.full == new.full:
+        return old.findings, new.findings
+    skip = old.full_only | new.full_only
+    return old.findings - skip, new.findings - skip
+
+
+def _unchecked(old: EndpointState, new: EndpointState) -> list[str]:
+    a, b = _compared(old, new)
+    return sorted((old.findings ^ new.findings) - (a ^ b))
 
 
 def _unit(key: Key, row: StoredRow) -> tuple[str, str]:
@@ -99,19 +123,34 @@ def iter_scan_states(
     from vedette.report.rows import _analysed as analysed_rows
 
     options = store.scan_options(scan_id)
-    extra = tuple(bytes.fromhex(h) for h in options.get("ca_roots_der_hex", []))
-    ctx = c.context(at, extra)
+    # The scan's own --ca roots and --intermediates/--fetch certificates, as `report` replays
+    # them: the same chain diagnosis in a diff as in each scan's report.
+    extra = c.stored_certificates(options, "ca_roots_der_hex")
+    known = c.stored_certificates(options, "intermediates_der_hex")
+    ctx = c.context(at, extra, None, known)
 
     def flush(unit: list[tuple[Key, StoredRow]]) -> Iterator[tuple[Key, EndpointState]]:
         # Analysed in storage order, as a report reads them: a group check's finding is
         # attached to the first node stored, whatever the key order.
         unit.sort(key=lambda item: item[1].seq)
-        records = list(analysed_rows([row for _, row in unit], ctx))
+        rows = [row for _, row in unit]
+        records = list(analysed_rows(rows, ctx))
+        # What each enumerated endpoint's findings would be without its enumeration (a
+        # quick scan's view), to tell which findings a quick scan cannot have checked.
+        quick_view: list[frozenset[str] | None] = [None] * len(rows)
+        if any(row.observation.tls_scan is not None for row in rows):
+            stripped = [
+                replace(row, observation=replace(row.observation, tls_scan=None)) for row in rows
+            ]
+            quick_view = [frozenset(f.id for f in r.findings) for r in analysed_rows(stripped, ctx)]
         by_key: dict[Key, list[tuple[Key, EndpointRecord, int]]] = {}
-        for (key, row), record in zip(unit, records, strict=True):
+        views: dict[int, frozenset[str] | None] = {}
+        for (key, row), record, view in zip(unit, records, quick_view, strict=True):
             by_key.setdefault(key, []).append((key, record, row.seq))
+            views[id(record)] = view
         for key in sorted(by_key):
-            yield key, _state(_pick(by_key[key]))
+            picked = _pick(by_key[key])
+            yield key, _state(picked, views[id(picked)])
 
     unit: list[tuple[Key, StoredRow]] = []
     current: tuple[str, str] | None = None
@@ -137,8 +176,10 @@ Change = tuple[str, EndpointState | None, EndpointState | None]
 def iter_diff(
     a: Iterable[tuple[Key, EndpointState]], b: Iterable[tuple[Key, EndpointState]]
 ) -> Iterator[Change]:
-    """Merge-join two key-ordered streams: ``("new", None, s)``, ``("gone", s, None)`` and
-    ``("changed", old, new)`` in key order, as soon as each is known."""
+    """Merge-join two key-ordered streams: ``("new", None, s)``, ``("gone", s, None)``,
+    ``("changed", old, new)`` and ``("unchecked", old, new)`` (nothing compared changed, but
+    one side was not enumerated: some findings were not checked there) in key order, as soon
+    as each is known."""
     left, right = iter(a), iter(b)
     x, y = next(left, None), next(right, None)
     while x is not None or y is not None:
@@ -151,13 +192,16 @@ def iter_diff(
             y = next(right, None)
         else:
             old, new = x[1], y[1]
-            if (old.findings, old.status, old.tls_version, old.cert) != (
-                new.findings,
+            was, now = _compared(old, new)
+            if (was, old.status, old.tls_version, old.cert) != (
+                now,
                 new.status,
                 new.tls_version,
                 new.cert,
             ):
                 yield ("changed", old, new)
+            elif old.full != new.full and _unchecked(old, new):
+                yield ("unchecked", old, new)
             x, y = next(left, None), next(right, None)
 
 
@@ -170,14 +214,15 @@ def diff_states(a: dict[Key, EndpointState], b: dict[Key, EndpointState]) -> Sca
             new.append(cur)
         elif kind == "gone" and old is not None:
             gone.append(old)
-        elif old is not None and cur is not None:
+        elif kind == "changed" and old is not None and cur is not None:
             changed.append((old, cur))
     return ScanDiff(new=tuple(new), gone=tuple(gone), changed=tuple(changed))
 
 
-def _changes(old: EndpointState, new: EndpointState) -> list[str]:
+def _changes(old: EndpointState, new: EndpointState, scans: tuple[int, int]) -> list[str]:
     parts: list[str] = []
-    added, removed = sorted(new.findings - old.findings), sorted(old.findings - new.findings)
+    was, now = _compared(old, new)
+    added, removed = sorted(now - was), sorted(was - now)
     if added:
         parts.append("new findings: " + ", ".join(added))
     if removed:
@@ -188,13 +233,11 @@ def _changes(old: EndpointState, new: EndpointState) -> list[str]:
         parts.append(f"TLS {old.tls_version or 'none'} -> {new.tls_version or 'none'}")
     if old.cert != new.cert:
         parts.append(f"certificate {old.cert or 'none'} -> {new.cert or 'none'}")
+    unchecked = _unchecked(old, new)
+    if unchecked:
+        quick = scans[1] if old.full else scans[0]
+        parts.append(f"not checked in scan {quick} (quick): " + ", ".join(unchecked))
     return parts
-
-
-def _scan_id(text: str) -> int:
-    if not text.isdigit():
-        raise UsageError(f"report diff: {text!r} is not a scan id")
-    return int(text)
 
 
 class _Sections:
@@ -205,6 +248,7 @@ class _Sections:
     def __init__(self, new: IO[str], gone: IO[str], changed: IO[str]) -> None:
         self.files = {"new": new, "gone": gone, "changed": changed}
         self.counts = dict.fromkeys(_KINDS, 0)
+        self.unchecked = 0  # endpoints enumerated (--mode full) in one scan only
 
     def add(self, kind: str, text: str) -> None:
         self.counts[kind] += 1
@@ -223,27 +267,34 @@ _SPOOL = 1 << 20
 
 def _json_item(kind: str, old: EndpointState | None, new: EndpointState | None) -> Any:
     if kind == "changed" and old is not None and new is not None:
-        return {
+        was, now = _compared(old, new)
+        item: dict[str, Any] = {
             "endpoint": new.label,
-            "findings_added": sorted(new.findings - old.findings),
-            "findings_resolved": sorted(old.findings - new.findings),
+            "findings_added": sorted(now - was),
+            "findings_resolved": sorted(was - now),
             "status": [old.status, new.status],
             "tls_version": [old.tls_version, new.tls_version],
             "certificate": [old.cert, new.cert],
         }
+        unchecked = _unchecked(old, new)
+        if unchecked:  # enumerated in one scan only: neither added nor resolved
+            item["findings_not_checked"] = unchecked
+        return item
     s = new if new is not None else old
     assert s is not None
     return {"endpoint": s.label, "findings": sorted(s.findings)}
 
 
-def _text_line(kind: str, old: EndpointState | None, new: EndpointState | None) -> str:
+def _text_line(
+    kind: str, old: EndpointState | None, new: EndpointState | None, scans: tuple[int, int]
+) -> str:
     if kind == "new" and new is not None:
         extra = f" ({', '.join(sorted(new.findings))})" if new.findings else ""
         return safe_text(f"+ {new.label}: new endpoint{extra}") + "\n"
     if kind == "gone" and old is not None:
         return safe_text(f"- {old.label}: gone") + "\n"
     assert old is not None and new is not None
-    return safe_text(f"~ {new.label}: {'; '.join(_changes(old, new))}") + "\n"
+    return safe_text(f"~ {new.label}: {'; '.join(_changes(old, new, scans))}") + "\n"
 
 
 def _indented(item: Any) -> str:
@@ -252,40 +303,49 @@ def _indented(item: Any) -> str:
 
 
 def run_diff(args: argparse.Namespace) -> int:
+    from vedette.commands.report import analysis_date, scan_id
     from vedette.store.db import Store
 
     if len(args.diff_scans) != 2:
         raise UsageError("usage: vedette report diff SCAN_A SCAN_B")
-    first, second = (_scan_id(t) for t in args.diff_scans)
-    at = datetime.now(UTC)
-    if args.at not in ("now", "scan"):
-        from vedette.commands.report import _parse_at
-
-        at = _parse_at(args.at, at)
+    first, second = (scan_id(t, "report diff: SCAN") for t in args.diff_scans)
+    if args.at == "scan":
+        raise UsageError("report diff: --at scan has no single date for two scans; give a date")
+    now = datetime.now(UTC)
+    at = analysis_date(args, now) or now
     as_json = bool(args.json or args.format == "json")
+    if args.format not in (None, "text", "json"):
+        raise UsageError(f"report diff: --format {args.format} is not supported (text or json)")
     with (
         tempfile.SpooledTemporaryFile(_SPOOL, mode="w+") as new_f,
         tempfile.SpooledTemporaryFile(_SPOOL, mode="w+") as gone_f,
         tempfile.SpooledTemporaryFile(_SPOOL, mode="w+") as changed_f,
     ):
         sections = _Sections(new_f, gone_f, changed_f)
-        with Store.open(c.db_url(args)) as store:
+        with Store.open(c.db_url(args), create=False) as store:
             changes = iter_diff(
                 iter_scan_states(store, first, at), iter_scan_states(store, second, at)
             )
             for kind, old, new in changes:
+                if old is not None and new is not None and old.full != new.full:
+                    sections.unchecked += bool(_unchecked(old, new))
+                if kind == "unchecked":
+                    continue
                 if as_json:
                     sep = ",\n" if sections.counts[kind] else ""
                     sections.add(kind, sep + _indented(_json_item(kind, old, new)))
                 else:
-                    sections.add(kind, _text_line(kind, old, new))
-        _write(sections, first, second, as_json=as_json, out=sys.stdout)
+                    sections.add(kind, _text_line(kind, old, new, (first, second)))
+        with report_output(args.output) as out:
+            _write(sections, first, second, as_json=as_json, out=out)
     return 0
 
 
 def _write(sections: _Sections, first: int, second: int, *, as_json: bool, out: IO[str]) -> None:
     if as_json:
         out.write(f'{{\n  "from_scan": {first},\n  "to_scan": {second}')
+        if sections.unchecked:
+            out.write(f',\n  "endpoints_enumerated_in_one_scan": {sections.unchecked}')
         for kind in _KINDS:
             if sections.counts[kind]:
                 out.write(f',\n  "{kind}": [\n')
@@ -296,6 +356,12 @@ def _write(sections: _Sections, first: int, second: int, *, as_json: bool, out: 
         out.write("\n}\n")
         return
     out.write(f"scan {first} -> scan {second}\n")
+    if sections.unchecked:
+        out.write(
+            f"{sections.unchecked} endpoint(s) enumerated (--mode full) in one scan only: "
+            "findings that need the enumeration are not compared there (not checked in a "
+            "quick scan is neither resolved nor new)\n"
+        )
     for kind in _KINDS:
         sections.copy(kind, out)
     n = sections.counts

@@ -19,7 +19,13 @@ from vedette.model import Finding, Observation, Protocol, TlsMode
 from vedette.protocols.capabilities import parse_capabilities, plaintext_password_mechanisms
 from vedette.store.db import Store, StoredRow
 
-__all__ = ["CSV_COLUMNS", "EndpointRecord", "endpoint_records", "record_for"]
+__all__ = [
+    "CSV_COLUMNS",
+    "EndpointRecord",
+    "analysed_chunks",
+    "endpoint_records",
+    "record_for",
+]
 
 #: The CSV report's columns, in order (documented in the README; never reorder, only append).
 CSV_COLUMNS: tuple[str, ...] = (
@@ -180,7 +186,9 @@ def record_for(
     )
 
 
-def _analysed(chunk: list[StoredRow], ctx: CheckContext) -> Iterator[EndpointRecord]:
+def _analysed_findings(
+    chunk: list[StoredRow], ctx: CheckContext
+) -> list[tuple[StoredRow, tuple[Finding, ...]]]:
     # Each pass (quick, full) is analysed on its own: a deep re-scan's findings belong to it.
     by_depth: dict[str | None, list[StoredRow]] = {}
     for row in chunk:
@@ -192,17 +200,21 @@ def _analysed(chunk: list[StoredRow], ctx: CheckContext) -> Iterator[EndpointRec
             seq = index.get(f.endpoint)
             if seq is not None:
                 findings.setdefault((depth, seq), []).append(f)
-    for row in chunk:
-        yield record_for(
-            row.observation,
-            findings.get((row.depth, row.seq), ()),
-            ptr=row.ptr,
-            depth=row.depth,
-        )
+    return [(row, tuple(findings.get((row.depth, row.seq), ()))) for row in chunk]
 
 
-def endpoint_records(store: Store, scan_id: int, ctx: CheckContext) -> Iterator[EndpointRecord]:
-    """Every endpoint of a stored scan with its findings, in storage order."""
+def _analysed(chunk: list[StoredRow], ctx: CheckContext) -> Iterator[EndpointRecord]:
+    for row, found in _analysed_findings(chunk, ctx):
+        yield record_for(row.observation, found, ptr=row.ptr, depth=row.depth)
+
+
+def analysed_chunks(
+    store: Store, scan_id: int, ctx: CheckContext
+) -> Iterator[list[tuple[StoredRow, tuple[Finding, ...]]]]:
+    """A stored scan in storage order, in analysed chunks of about ``_CHUNK`` rows: each
+    row with its findings (most severe first). A chunk is cut only between the targets of a
+    fleet scan (every group check works within one name); a plain scan, one host or a
+    domain, is one chunk."""
     chunk: list[StoredRow] = []
     for row in store.iter_rows(scan_id):
         if (
@@ -210,8 +222,15 @@ def endpoint_records(store: Store, scan_id: int, ctx: CheckContext) -> Iterator[
             and row.target_id is not None
             and row.target_id != chunk[-1].target_id
         ):
-            yield from _analysed(chunk, ctx)
+            yield _analysed_findings(chunk, ctx)
             chunk = []
         chunk.append(row)
     if chunk:
-        yield from _analysed(chunk, ctx)
+        yield _analysed_findings(chunk, ctx)
+
+
+def endpoint_records(store: Store, scan_id: int, ctx: CheckContext) -> Iterator[EndpointRecord]:
+    """Every endpoint of a stored scan with its findings, in storage order."""
+    for chunk in analysed_chunks(store, scan_id, ctx):
+        for row, found in chunk:
+            yield record_for(row.observation, found, ptr=row.ptr, depth=row.depth)

@@ -2,24 +2,32 @@
 
 The terminal and JSON reports (``--format text|json``) load a scan whole and analyse it; they
 suit one host or a domain. These formats read the store in batches (``report.rows``) so they
-work on a fleet scan of any size, and write to standard output or ``--output FILE``.
+work on a fleet scan of any size, and write to standard output or ``--output FILE``
+(atomically: ``report.output``).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from contextlib import nullcontext
+import tempfile
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, TextIO
 
 from vedette.commands import _common as c
-from vedette.errors import UsageError
+from vedette.model import ScanReport, Severity
+from vedette.report.output import report_output
 
 if TYPE_CHECKING:
-    from vedette.store.db import Store
+    from collections.abc import Iterable
 
-__all__ = ["STREAMED_FORMATS", "write_stored"]
+    from vedette.checks import CheckContext
+    from vedette.model import Finding
+    from vedette.report.json import ScanHead
+    from vedette.store.db import Store, StoredRow
+
+__all__ = ["STREAMED_FORMATS", "ReportCounts", "write_report", "write_stored"]
 
 STREAMED_FORMATS = ("csv", "jsonl", "html", "summary")
 
@@ -32,28 +40,139 @@ def write_stored(store: Store, scan_id: int, args: argparse.Namespace, at: datet
     known = c.stored_certificates(stored_options, "intermediates_der_hex")
     ctx = c.context(at, extra, None, known)
     records = endpoint_records(store, scan_id, ctx)
-    output = getattr(args, "output", None)
-    try:
-        handle: TextIO
-        with (
-            open(output, "w", encoding="utf-8", newline="") if output else nullcontext(sys.stdout)
-        ) as handle:
-            if args.format == "csv":
-                from vedette.report.csv import write_csv
+    with report_output(getattr(args, "output", None)) as handle:
+        if args.format == "csv":
+            from vedette.report.csv import write_csv
 
-                write_csv(records, handle)
-            elif args.format == "summary":
-                from vedette.report.aggregate import aggregate, write_summary
+            write_csv(records, handle)
+        elif args.format == "summary":
+            from vedette.report.aggregate import aggregate, write_summary
 
-                write_summary(aggregate(records), handle)
-            elif args.format == "jsonl":
-                from vedette.report.jsonl import write_jsonl
+            write_summary(aggregate(records), handle)
+        elif args.format == "jsonl":
+            from vedette.report.jsonl import write_jsonl
 
-                write_jsonl(records, scan_id, handle)
-            else:
-                from vedette.report.html import write_html
+            write_jsonl(records, scan_id, handle)
+        else:
+            from vedette.report.html import write_html
 
-                write_html(store, scan_id, records, handle, analysed_at=at)
-    except OSError as exc:
-        raise UsageError(f"--output {output}: {exc.strerror or exc}") from None
+            write_html(store, scan_id, records, handle, analysed_at=at)
     return 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportCounts:
+    """What the exit status is decided on: endpoints scanned, findings per severity."""
+
+    scanned: int
+    findings: dict[Severity, int]
+
+
+def write_report(
+    store: Store,
+    scan_id: int,
+    ctx: CheckContext,
+    *,
+    as_json: bool,
+    verbose: bool,
+    output: str | None,
+) -> ReportCounts:
+    """``vedette report SCAN [--json]``: the terminal report or the JSON document of a stored
+    scan, read and analysed in chunks (``report.rows.analysed_chunks``), so memory stays flat
+    whatever the scan's size. For a scan that is one chunk (one host, a domain, any plain
+    scan) the output is exactly what analysing it whole gives; in a fleet scan, a host whose
+    targets were stored apart is listed once per chunk it appears in."""
+    from vedette.report.json import ScanHead, json_stream
+    from vedette.report.rows import analysed_chunks
+    from vedette.trust.matrix import report_matrices
+
+    summary = store.scan_summary(scan_id)
+    head = ScanHead(
+        scan_id=scan_id,
+        targets=summary.targets,
+        started_at=summary.started_at,
+        finished_at=summary.finished_at or summary.started_at,
+        analysed_at=ctx.now,
+    )
+    counts = dict.fromkeys(Severity, 0)
+    chunks = analysed_chunks(store, scan_id, ctx)
+    with report_output(output) as out:
+        if as_json:
+            with json_stream() as doc:
+                for chunk in chunks:
+                    rows = [(row.observation, found) for row, found in chunk]
+                    doc.add(rows, report_matrices([obs for obs, _ in rows], ctx))
+                    for _, found in rows:
+                        for f in found:
+                            counts[f.severity] += 1
+                doc.write(head, out)
+                scanned = doc.scanned
+        else:
+            scanned = _write_text(head, chunks, ctx, out, counts, verbose=verbose)
+    return ReportCounts(scanned=scanned, findings=counts)
+
+
+def _write_text(
+    head: ScanHead,
+    chunks: Iterable[list[tuple[StoredRow, tuple[Finding, ...]]]],
+    ctx: CheckContext,
+    out: TextIO,
+    counts: dict[Severity, int],
+    *,
+    verbose: bool,
+) -> int:
+    """The terminal report: each chunk's hosts rendered into a spool as they are analysed,
+    then the summary line (known only at the end) and the spool copied after it."""
+    from rich.console import Console
+
+    from vedette.report.terminal import render_hosts, render_orphans, summary_line
+    from vedette.trust.matrix import report_matrices
+
+    real = c.console() if out is sys.stdout else Console(file=out, highlight=False)
+    endpoints = scanned = unreachable = 0
+    orphans: list[Finding] = []
+    with tempfile.SpooledTemporaryFile(1 << 20, mode="w+", encoding="utf-8") as spool:
+        body = Console(
+            file=spool,
+            force_terminal=real.is_terminal,
+            color_system=real.color_system,  # type: ignore[arg-type]
+            no_color=real.no_color,
+            width=real.width,
+            highlight=False,
+            soft_wrap=False,
+        )
+        for chunk in chunks:
+            observations = tuple(row.observation for row, _ in chunk)
+            found = sorted(
+                (f for _, fs in chunk for f in fs),
+                key=lambda f: (-f.severity, f.endpoint.label, f.id, f.detail),
+            )
+            part = ScanReport(
+                scan_id=head.scan_id,
+                targets=head.targets,
+                started_at=head.started_at,
+                finished_at=head.finished_at,
+                analysed_at=head.analysed_at,
+                observations=observations,
+                findings=tuple(found),
+                clients=report_matrices(observations, ctx),
+            )
+            orphans += render_hosts(part, body, verbose=verbose)
+            endpoints += len(observations)
+            scanned += sum(1 for o in observations if o.scanned)
+            unreachable += sum(1 for o in observations if not o.reachable)
+            for f in found:
+                counts[f.severity] += 1
+        line = summary_line(
+            head.scan_id,
+            endpoints=endpoints,
+            scanned=scanned,
+            unreachable=unreachable,
+            counts=counts,
+        )
+        real.print(line, highlight=False, markup=False, emoji=False)
+        spool.seek(0)
+        while text := spool.read(1 << 20):
+            out.write(text)
+    render_orphans(real, orphans, verbose=verbose)
+    return scanned

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from vedette.model import Endpoint, Finding, Observation, ScanReport
     from vedette.protocols.capabilities import Capabilities
 
-__all__ = ["render_terminal"]
+__all__ = ["render_hosts", "render_orphans", "render_terminal", "summary_line"]
 
 _SEVERITY_STYLE: dict[Severity, str] = {
     Severity.CRITICAL: "bold white on red",
@@ -215,19 +215,35 @@ def _certificate(console: Console, der: bytes, now: datetime, *, verbose: bool, 
 
 def _summary(report: ScanReport) -> Text:
     obs = report.observations
-    scanned = sum(1 for o in obs if o.scanned)
-    unreachable = sum(1 for o in obs if not o.reachable)
-    line = Text()
-    if report.scan_id is not None:
-        line.append(f"Scan {report.scan_id}: ", style="bold")
-    line.append(f"{len(obs)} endpoint{'s' if len(obs) != 1 else ''}, {scanned} scanned")
-    if unreachable:
-        line.append(f", {unreachable} unreachable", style="yellow")
-    line.append(" · ")
     counts = {s: 0 for s in Severity}
     for f in report.findings:
         counts[f.severity] += 1
-    present = [s for s in sorted(Severity, reverse=True) if counts[s]]
+    return summary_line(
+        report.scan_id,
+        endpoints=len(obs),
+        scanned=sum(1 for o in obs if o.scanned),
+        unreachable=sum(1 for o in obs if not o.reachable),
+        counts=counts,
+    )
+
+
+def summary_line(
+    scan_id: int | None,
+    *,
+    endpoints: int,
+    scanned: int,
+    unreachable: int,
+    counts: dict[Severity, int],
+) -> Text:
+    """The report's first line, from its counts (``counts``: findings per severity)."""
+    line = Text()
+    if scan_id is not None:
+        line.append(f"Scan {scan_id}: ", style="bold")
+    line.append(f"{endpoints} endpoint{'s' if endpoints != 1 else ''}, {scanned} scanned")
+    if unreachable:
+        line.append(f", {unreachable} unreachable", style="yellow")
+    line.append(" · ")
+    present = [s for s in sorted(Severity, reverse=True) if counts.get(s)]
     if not present:
         line.append("no findings", style="green")
     else:
@@ -349,6 +365,13 @@ def render_terminal(report: ScanReport, console: Console, *, verbose: bool = Fal
     so a hostile greeting or certificate cannot act on the terminal.
     """
     console.print(_summary(report), highlight=False, markup=False, emoji=False)
+    render_orphans(console, render_hosts(report, console, verbose=verbose), verbose=verbose)
+
+
+def render_hosts(report: ScanReport, console: Console, *, verbose: bool = False) -> list[Finding]:
+    """Each host of ``report`` with its endpoints, findings and client matrices (no summary
+    line): the body of the report, or of one chunk of a streamed one. Returns the findings
+    about endpoints with no observation in ``report``, for ``render_orphans``."""
     by_endpoint: dict[Endpoint, list[Finding]] = {}
     for f in report.findings:
         by_endpoint.setdefault(f.endpoint, []).append(f)
@@ -364,9 +387,12 @@ def render_terminal(report: ScanReport, console: Console, *, verbose: bool = Fal
             seen.add(obs.endpoint)
             _endpoint(console, obs, by_endpoint.get(obs.endpoint, []), now, verbose=verbose)
             render_endpoint_clients(console, report, obs.endpoint, verbose=verbose)
-    # Findings about endpoints with no observation in this report (should not happen, but a
-    # finding must never be silently dropped from the report).
-    orphans = [f for ep, fs in by_endpoint.items() if ep not in seen for f in fs]
+    return [f for ep, fs in by_endpoint.items() if ep not in seen for f in fs]
+
+
+def render_orphans(console: Console, orphans: list[Finding], *, verbose: bool = False) -> None:
+    """Findings about endpoints with no observation in the report (should not happen, but a
+    finding must never be silently dropped from the report)."""
     if orphans:
         console.print()
         _put(console, ("Other findings", "bold underline"))

@@ -134,8 +134,8 @@ def _finding_ids(text: str) -> frozenset[str]:
 
 
 def _scan_id(text: str) -> int:
-    if not text.isdigit() or int(text) == 0:
-        raise argparse.ArgumentTypeError(f"not a scan id: {text!r}")
+    if not text.isdigit() or not 0 < int(text) < 1 << 63:
+        raise argparse.ArgumentTypeError(f"not a scan id (1 to 2**63-1): {text!r}")
     return int(text)
 
 
@@ -319,7 +319,7 @@ def run_fleet(args: argparse.Namespace) -> int:
     from vedette.store.db import Store
 
     extra_exclusions = _exclusions(args.exclude)
-    with Store.open(c.db_url(args)) as store:
+    with Store.open(c.db_url(args), create=not args.resume) as store:
         if args.resume:
             scan_id, settings, roots = _resume(store, args, extra_exclusions)
         else:

@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from vedette.model import Observation
 
 __all__ = [
+    "MAX_SCAN_ID",
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "FleetScan",
@@ -405,9 +406,26 @@ def _mapped(action: str) -> Iterator[None]:
         raise StoreError(f"{action}: {_one_line(err)}") from err
     except sqlite3.Error as err:  # raised bare by the connect hooks
         raise StoreError(f"{action}: {_one_line(err)}") from err
+    except OverflowError as err:  # a number past the driver's 64-bit integers
+        raise StoreError(f"{action}: a number is out of the database's range") from err
 
 
 # --- the store -------------------------------------------------------------------------------
+
+
+#: Scan ids are 64-bit signed integers on every backend: 1 .. 2**63 - 1.
+MAX_SCAN_ID = (1 << 63) - 1
+
+
+def _missing_sqlite_file(url: sa.URL) -> str | None:
+    """The path of a SQLite database file that does not exist (opening it would create it),
+    or ``None``: another backend, an in-memory database, or a file that is there."""
+    if url.get_backend_name() != "sqlite":
+        return None
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return None  # in memory, or a SQLite URI whose mode= the user chose
+    return None if os.path.lexists(database) else database
 
 
 #: Execution option marking the store's write transactions (see ``_sqlite_hooks``).
@@ -453,9 +471,14 @@ class Store:
         url: str,
         *,
         migrations: Sequence[Callable[[Connection], None]] = MIGRATIONS,
+        create: bool = True,
     ) -> Store:
         """Connect to ``url`` and bring its schema to the current version.
 
+        ``create=False`` is for commands that only read (``report``, ``scan --resume``): a
+        SQLite file that does not exist is not created, and a database without vedette's
+        tables is not given them; both are ``StoreError("no vedette database at ...")``, so a
+        mistyped ``--db`` leaves nothing behind.
         ``migrations`` exists for tests that need to simulate a later vedette; callers leave it.
         Raises ``StoreError`` for a malformed URL, a missing driver, a file that cannot be
         opened or is not a database, a database that is not vedette's, or one whose schema is
@@ -466,6 +489,10 @@ class Store:
         except (exc.ArgumentError, ValueError) as err:
             raise StoreError(f"invalid database URL {url!r}: {_one_line(err)}") from None
         shown = parsed.render_as_string(hide_password=True)
+        if not create:
+            missing = _missing_sqlite_file(parsed)
+            if missing is not None:
+                raise StoreError(f"no vedette database at {missing}")
         try:
             engine = sa.create_engine(parsed)
         except (exc.NoSuchModuleError, ImportError) as err:
@@ -477,13 +504,15 @@ class Store:
         store = cls(engine, shown)
         try:
             with _mapped(f"cannot open database {shown}"):
-                store._migrate(tuple(migrations))
+                store._migrate(tuple(migrations), create=create)
         except BaseException:
             engine.dispose()
             raise
         return store
 
-    def _migrate(self, migrations: tuple[Callable[[Connection], None], ...]) -> None:
+    def _migrate(
+        self, migrations: tuple[Callable[[Connection], None], ...], *, create: bool
+    ) -> None:
         target = len(migrations)
         with self._writer.begin() as conn:
             names = set(sa.inspect(conn).get_table_names())
@@ -494,6 +523,8 @@ class Store:
                         f"database {self._url} has table(s) {', '.join(sorted(ours))} "
                         "but no schema_version: not a vedette database"
                     )
+                if not create:
+                    raise StoreError(f"no vedette database at {self._url}")
                 current = 0
             else:
                 rows = conn.execute(sa.select(_schema_version.c.version).with_for_update()).all()
@@ -1239,6 +1270,8 @@ class Store:
         return {int(r.shard): int(r.attempts) for r in rows}
 
     def _scan_row(self, conn: Connection, scan_id: int) -> sa.Row[Any]:
+        if not 0 < scan_id <= MAX_SCAN_ID:  # beyond any backend's integer: never stored
+            raise StoreError(f"no scan with id {scan_id} in {self._url}")
         row = conn.execute(sa.select(_scans).where(_scans.c.id == scan_id)).first()
         if row is None:
             raise StoreError(f"no scan with id {scan_id} in {self._url}")
