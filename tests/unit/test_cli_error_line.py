@@ -19,7 +19,7 @@ HOSTILE = "a" * 5000 + "\x1b]0;pwned\x07\x1b[2J\x00\nsecond line"
         ["scan", "--no-store", "--ehlo", HOSTILE, "127.0.0.1:1"],
         ["scan", "--no-store", "--max-cidr", "9" * 5000, "127.0.0.1:1"],
         ["scan", "--no-store", "--service", HOSTILE, "127.0.0.1:1"],
-        ["report", "--db", "sqlite:////nonexistent/" + HOSTILE.replace("\x00", ""), "last"],
+        ["report", "--db", "sqlite:////nonexistent/" + HOSTILE, "last"],
     ],
 )
 def test_error_is_one_bounded_line_without_control_bytes(argv, capsys):
