@@ -136,6 +136,11 @@ def _main(argv: Sequence[str]) -> int:
     else:
         args = parser.parse_args(args_list)
     run: Callable[[argparse.Namespace], int] = args.run
+    # cryptography's notices about a certificate's own defects stay off the terminal (vedette
+    # reports those defects itself); imported here, after parsing, so --help stays light.
+    from vedette.x509.legacy_algorithms import silence_input_warnings
+
+    silence_input_warnings()
     try:
         with fewer_collections():
             return run(args)

@@ -130,3 +130,27 @@ def test_no_other_module_touches_the_dsa_module():
             if isinstance(node, ast.Import) and any(a.name.endswith(".dsa") for a in node.names):
                 offenders.append(str(path.relative_to(SRC)))
     assert offenders == []
+
+
+def _negative_serial_pem(tmp_path: Path) -> Path:
+    key = ec.generate_private_key(ec.SECP256R1())
+    der = bytearray(_self_signed(key).public_bytes(Encoding.DER))
+    # serialNumber follows the explicit version [0] INTEGER 2: set its sign bit.
+    at = der.index(bytes([0xA0, 0x03, 0x02, 0x01, 0x02, 0x02])) + 6
+    der[at + 1] |= 0x80
+    path = tmp_path / "negative.der"
+    path.write_bytes(bytes(der))
+    return path
+
+
+def test_a_negative_serial_is_reported_by_vedette_not_warned_by_the_library(tmp_path, capsys):
+    from vedette.cli import main
+
+    path = _negative_serial_pem(tmp_path)
+    # The suite turns warnings into errors: before the filter, inspect died on the library's
+    # "Parsed a serial number which wasn't positive" (and printed it twice in a real run).
+    assert main(["cert", "inspect", str(path)]) == 0
+    out = capsys.readouterr()
+    assert "wasn't positive" not in out.err
+    assert main(["cert", "lint", str(path), "--profile", "internal"]) != 0
+    assert "serial" in capsys.readouterr().out

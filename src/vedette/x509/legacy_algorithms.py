@@ -23,12 +23,16 @@ Every such use is here and nowhere else, each deprecation handled once:
   still takes SHA-1/MD5/DSA after the X.509 layer refused them.
 * :func:`resign_sha1` re-signs a certificate with SHA-1 by rewriting its DER (the builder refuses).
 
+* :func:`silence_input_warnings` keeps cryptography's notices about a parsed certificate's own
+  defects (a negative serial) off the terminal: the CLI installs it; vedette reports them.
+
 Nothing else in vedette imports ``cryptography.hazmat.primitives.asymmetric.dsa``; a test checks
 it, and the suite turns every warning into an error.
 """
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 from typing import Final, Protocol, TypeGuard
@@ -48,6 +52,7 @@ __all__ = [
     "key_kind",
     "public_key_of",
     "resign_sha1",
+    "silence_input_warnings",
     "uses_legacy_key",
     "verify_legacy_signature",
     "weak_key",
@@ -82,6 +87,21 @@ class DsaPublicKeyLike(Protocol):
 def is_dsa(key: object) -> TypeGuard[DsaPublicKeyLike]:
     """``key`` is a DSA public key (without touching the deprecated module again)."""
     return DSA_PUBLIC_KEY is not None and isinstance(key, DSA_PUBLIC_KEY)
+
+
+#: cryptography's warnings about the certificate being *read* (not about vedette's use of the
+#: API). Hostile or sloppy certificates are vedette's input; it reports their defects itself
+#: (``cert lint``: serial-positive), so the library's notice would only be noise printed once
+#: per parse and per access (a negative serial warned on load and on every ``serial_number``).
+INPUT_WARNINGS: Final = ("Parsed a serial number which wasn't positive",)
+
+
+def silence_input_warnings() -> None:
+    """Install filters (for the running command) that drop :data:`INPUT_WARNINGS`."""
+    for message in INPUT_WARNINGS:
+        warnings.filterwarnings(
+            "ignore", message=re.escape(message), category=CryptographyDeprecationWarning
+        )
 
 
 #: Below these sizes a key is weak (NIST SP 800-131A Rev. 2; CA/B Forum BR 6.1.5).
