@@ -392,6 +392,26 @@ def test_checks_interception_and_sha512(pki):
     (f,) = [f for f in findings if f.id == "cert.sha512-legacy-schannel"]
     assert "Lync 2013 on Windows 7 SP1" in f.detail and "sha512WithRSAEncryption" in f.detail
     assert "cert.interception-proxy" not in _ids(findings)
+    # The client matrix's own reason carries what admins search for, and the fix command.
+    m = simulate(
+        (der(leaf(s512)), der(s512)),
+        host=HOST,
+        as_of=now(),
+        data=trust_data(),
+        profiles=trust_data().profiles,
+        extra_roots=(der(root),),
+        check_handshake=False,
+    )
+    reasons = [
+        r
+        for v in m.verdicts
+        for r in v.reasons
+        if v.profile == "lync-2013-win7" and r.code == "cert.sha512-legacy-schannel"
+    ]
+    assert reasons, [v.profile for v in m.verdicts]
+    for word in ("SEC_E_ALGORITHM_MISMATCH", "0x80090331", "KB2973337"):
+        assert word in reasons[0].text
+    assert "vedette ca sign --hash sha256" in reasons[0].fix
 
 
 def test_distrusted_ca_finding_from_the_matrix():

@@ -860,8 +860,10 @@ def _sha512_rule(profile: Profile, facts: _ChainFacts, version: str | None) -> l
                 "cert.sha512-legacy-schannel",
                 ClientOutcome.FAILS,
                 f"{position} {_name(cert)} is signed with SHA-512, which SChannel on this OS does "
-                "not accept under TLS 1.2 (KB2973337, SEC_E_ALGORITHM_MISMATCH)",
-                "reissue with SHA-256, or install KB2973337 on the clients",
+                "not accept under TLS 1.2 (the handshake fails with SEC_E_ALGORITHM_MISMATCH, "
+                "0x80090331; fixed by KB2973337)",
+                "reissue with SHA-256 (vedette ca sign --hash sha256, or a new CSR for a public "
+                "CA), or install KB2973337 on the clients",
             )
         )
     return out
