@@ -243,6 +243,12 @@ def test_huge_key_iteration_count_is_refused(pems: Path):
         ("cert", "clients", "{input}", "--host", "x.example.test"),
         ("cert", "clients", str(STARTCOM), "--inventory", "{input}"),
         ("cert", "csr", "--key", "{input}", "--cn", "x.example.test", "--out", "{tmp}/x.csr"),
+        # --ca and --client-profile are read by the trust code, not the PKI toolkit
+        ("cert", "clients", str(STARTCOM), "--ca", "{input}"),
+        ("cert", "clients", str(STARTCOM), "--client-profile", "{input}"),
+        ("cert", "bundle", str(STARTCOM), "--ca", "{input}", "--out", "{tmp}/b.pem"),
+        ("scan", "--no-store", "--ca", "{input}", "127.0.0.1:1", "--service", "imaps"),
+        ("scan", "--no-store", "--client-profile", "{input}", "127.0.0.1:1", "--service", "imaps"),
     ],
 )
 @pytest.mark.parametrize("kind", ["fifo", "device"])

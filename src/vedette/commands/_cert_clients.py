@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vedette.errors import UsageError
+from vedette.errors import PkiError, UsageError
 
 if TYPE_CHECKING:
     from vedette.model import Finding
@@ -132,9 +132,9 @@ def parse_pin(text: str) -> str:
 
 def _read_text(path: Path, what: str) -> str:
     """A profile or inventory file: a regular file (a FIFO is refused, not waited on)."""
-    from vedette.pki._files import read_input
+    from vedette.inputfiles import read_regular_file
 
-    data = read_input(path, what=what)
+    data = read_regular_file(path, what=what, error=PkiError)
     if len(data) > _MAX_FILE:
         raise UsageError(f"{path}: too large for {what}")
     try:
@@ -373,18 +373,18 @@ def _expectation_findings(
 def _read_chain(path: Path) -> tuple[bytes, ...]:
     """The certificates of a PEM or DER chain file, read by the PKI toolkit's bounded reader
     (a regular file only: a FIFO or a device is refused, not waited on)."""
-    from vedette.pki._files import read_input
-    from vedette.trust._anchors import _pem_blocks
+    from vedette.inputfiles import read_regular_file
+    from vedette.trust import pem_certificates
     from vedette.x509.chain import load_der
 
-    data = read_input(path, what="certificate chain")
+    data = read_regular_file(path, what="certificate chain", error=PkiError)
     if b"-----BEGIN" not in data:
         try:
             load_der(data)
         except ValueError:
             raise UsageError(f"{path}: not a PEM or DER certificate") from None
         return (data,)
-    chain = _pem_blocks(data, source=path, strict=True)
+    chain = pem_certificates(data, source=path, strict=True)
     if not chain:
         raise UsageError(f"{path}: no certificate in this file")
     return chain

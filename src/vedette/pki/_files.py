@@ -21,12 +21,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import stat
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vedette.errors import PkiError
+from vedette.inputfiles import MAX_INPUT as INPUT_LIMIT
+from vedette.inputfiles import read_regular_file
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -34,61 +35,16 @@ if TYPE_CHECKING:
 __all__ = ["MAX_INPUT", "atomic_write", "directory_lock", "read_input"]
 
 #: Largest file the toolkit reads (a PEM bundle of a few hundred certificates is ~1 MiB).
-MAX_INPUT = 16 * 1024 * 1024
-
-_KINDS = (
-    (stat.S_ISFIFO, "a FIFO (named pipe)"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
-
-
-def _not_regular(mode: int) -> str:
-    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
-
-
-def _check_regular(path: Path, st: os.stat_result, what: str) -> None:
-    if stat.S_ISDIR(st.st_mode):
-        raise PkiError(f"{path}: is a directory, expected a {what}")
-    if not stat.S_ISREG(st.st_mode):
-        raise PkiError(
-            f"{path}: is {_not_regular(st.st_mode)}, not a regular file (vedette reads its "
-            "inputs from regular files only: it does not wait on a pipe or read a device)"
-        )
-    if st.st_size > MAX_INPUT:
-        raise PkiError(f"{path}: larger than {MAX_INPUT // (1024 * 1024)} MiB, not a {what}")
+MAX_INPUT = INPUT_LIMIT
 
 
 def read_input(path: Path, *, what: str = "file") -> bytes:
     """The bytes of ``path`` (``-`` is not special); one-line :class:`PkiError` on failure.
 
-    Only a regular file of at most :data:`MAX_INPUT` bytes is read. A FIFO would block until
-    a writer comes (forever, for a pipe nobody writes to), and ``/dev/zero`` or ``/dev/urandom``
-    never end: both are refused before a byte is read. The file is opened with ``O_NONBLOCK``
-    (no effect on a regular file; an open that returns at once on a FIFO) and its type checked
-    on the open descriptor, so a file swapped for a FIFO after the check cannot block either.
+    Only a regular file of at most :data:`MAX_INPUT` bytes is read: see
+    :mod:`vedette.inputfiles` (a FIFO or a device is refused before a byte is read).
     """
-    try:
-        _check_regular(path, os.stat(path), what)  # devices are not even opened
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    except IsADirectoryError:
-        raise PkiError(f"{path}: is a directory, expected a {what}") from None
-    except OSError as exc:
-        raise PkiError(f"cannot read {path}: {exc.strerror or exc}") from None
-    try:
-        _check_regular(path, os.fstat(fd), what)  # the file opened is the file checked
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            data = f.read(MAX_INPUT + 1)
-    except OSError as exc:
-        raise PkiError(f"cannot read {path}: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
-    if len(data) > MAX_INPUT:
-        raise PkiError(f"{path}: larger than {MAX_INPUT // (1024 * 1024)} MiB, not a {what}")
-    if not data:
-        raise PkiError(f"{path}: empty file, expected a {what}")
-    return data
+    return read_regular_file(path, what=what, limit=MAX_INPUT, error=PkiError)
 
 
 def _fsync_dir(directory: Path) -> None:

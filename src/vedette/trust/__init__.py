@@ -15,5 +15,6 @@ Layers (inside out):
 
 from vedette.trust._anchors import load_extra_roots as load_extra_roots
 from vedette.trust._anchors import mozilla_roots_der as mozilla_roots_der
+from vedette.trust._anchors import pem_certificates as pem_certificates
 
-__all__ = ["load_extra_roots", "mozilla_roots_der"]
+__all__ = ["load_extra_roots", "mozilla_roots_der", "pem_certificates"]

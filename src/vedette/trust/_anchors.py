@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import certifi
 
 from vedette.errors import UsageError
+from vedette.inputfiles import is_regular_file, read_regular_file
 from vedette.x509.chain import load_der
 
 if TYPE_CHECKING:
@@ -39,10 +40,12 @@ def mozilla_roots_der() -> tuple[bytes, ...]:
     """The roots of certifi's ``cacert.pem`` (Mozilla's store), DER, in file order, read once."""
     with open(certifi.where(), "rb") as f:
         data = f.read()
-    return _pem_blocks(data, source=certifi.where(), strict=True)
+    return pem_certificates(data, source=certifi.where(), strict=True)
 
 
-def _pem_blocks(data: bytes, *, source: object, strict: bool) -> tuple[bytes, ...]:
+def pem_certificates(data: bytes, *, source: object, strict: bool) -> tuple[bytes, ...]:
+    """The DER of every PEM CERTIFICATE block of ``data``; a block that does not parse is a
+    one-line UsageError naming ``source`` when ``strict``, skipped otherwise."""
     out: list[bytes] = []
     for m in _PEM_CERT.finditer(data):
         try:
@@ -57,15 +60,9 @@ def _pem_blocks(data: bytes, *, source: object, strict: bool) -> tuple[bytes, ..
 
 
 def _read_file(path: Path, *, in_directory: bool) -> tuple[bytes, ...]:
-    try:
-        size = path.stat().st_size
-        if size > _MAX_FILE:
-            raise UsageError(f"{path}: too large for a certificate file ({size} bytes)")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    data = read_regular_file(path, what="certificate file", limit=_MAX_FILE)
     if b"-----BEGIN" in data:
-        certs = _pem_blocks(data, source=path, strict=not in_directory)
+        certs = pem_certificates(data, source=path, strict=not in_directory)
         if not certs and not in_directory:
             raise UsageError(f"{path}: no PEM certificate in this file")
         return certs
@@ -90,7 +87,7 @@ def load_extra_roots(paths: Sequence[Path]) -> tuple[bytes, ...]:
     for path in paths:
         if path.is_dir():
             try:
-                entries = sorted(p for p in path.iterdir() if p.is_file())
+                entries = sorted(p for p in path.iterdir() if is_regular_file(p))
             except OSError as exc:
                 raise UsageError(f"cannot read directory {path}: {exc.strerror or exc}") from None
             found: list[bytes] = []

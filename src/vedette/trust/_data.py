@@ -22,6 +22,7 @@ from types import MappingProxyType
 from typing import Any
 
 from vedette.errors import UsageError
+from vedette.inputfiles import read_regular_file
 
 __all__ = [
     "DistrustEvent",
@@ -618,12 +619,9 @@ def trust_data() -> TrustData:
 def load_profile_file(path: Path) -> tuple[Profile, ...]:
     """Profiles from a user's JSON file (layout of ``profiles.json``; may use packaged names)."""
     base, hellos, rules, recorded = _packaged()
+    data = read_regular_file(path, what="profile file", limit=4 * 1024 * 1024)
     try:
-        if path.stat().st_size > 4 * 1024 * 1024:
-            raise UsageError(f"{path}: too large for a profile file")
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+        doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UsageError(f"{path}: not a JSON profile file ({exc})") from None
     if not isinstance(doc, dict):
