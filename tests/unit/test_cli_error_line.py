@@ -44,3 +44,11 @@ def test_error_line_keeps_short_messages_and_says_when_it_cuts():
     assert long.endswith("(error message cut, 3000 characters)")
     assert len(long) < ERROR_LINE_MAX + 50
     assert "\x1b" not in error_line("\x1b[2J") and "\\x1b" in error_line("\x1b[2J")
+
+
+def test_pki_notes_are_escaped(capsys):
+    from vedette.commands._pki import note
+
+    note("skipped ldap://x/\x1b]0;pwned\x07\x1b[2J")
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err and "\\x1b" in err

@@ -192,7 +192,8 @@ def field(console: Console, label: str, value: str, *, indent: int = 2, style: s
 
 
 def note(message: str) -> None:
-    sys.stderr.write(f"vedette: {message}\n")
+    """One line on stderr; escaped, since notes quote file names, URLs and certificate names."""
+    sys.stderr.write(f"vedette: {safe_text(message)}\n")
 
 
 def _validity_state(not_before: str, not_after: str) -> tuple[str, str]:
