@@ -19,9 +19,17 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.integration.fleet_support import run_vedette, spawn_vedette, vedette_cmd
+from tests.integration.fleet_support import (
+    PgCluster,
+    free_port,
+    run_vedette,
+    spawn_vedette,
+    vedette_cmd,
+)
+from vedette.store.db import Store
 
 LINES = 200_000
+CLOSED = "vedette: error: --targets -: standard input is closed; give a file or pipe targets\n"
 #: A hang detector: vedette stops within about 0.4 s of the signal (it stalled 5 s before).
 PROMPT = 10.0
 
@@ -75,10 +83,56 @@ def test_targets_from_a_closed_standard_input(tmp_path: Path) -> None:
         ["bash", "-c", f"exec {cmd} <&-"], capture_output=True, text=True, timeout=120, check=False
     )
     assert proc.returncode == 2, proc
-    assert (
-        proc.stderr
-        == "vedette: error: --targets -: standard input is closed; give a file or pipe targets\n"
-    )
+    assert proc.stderr == CLOSED
     assert proc.stdout == ""
     # Nothing was created: not a scan, not even the database.
     assert not db.exists()
+
+
+def _scans(url: str) -> list[str]:
+    with Store.open(url) as store:
+        return [f"{s.scan_id} {store.fleet_scan(s.scan_id).status}" for s in store.list_scans()]
+
+
+def test_ctrl_c_while_spooling_into_postgresql_for_a_cluster(
+    postgresql: PgCluster, tmp_path: Path
+) -> None:
+    # The same with the Dask runner's store: the targets go to PostgreSQL first, the cluster
+    # is only contacted once they are all in (so no scheduler is needed to interrupt that).
+    # PostgreSQL readers never block its writers: the test watches the scan being spooled.
+    targets = _big_targets(tmp_path / "big.txt")
+    url = postgresql.database()
+    scheduler = f"tcp://127.0.0.1:{free_port()}"
+    for delay in (0.1, 0.5, 1.0):
+        proc = spawn_vedette(
+            "scan", "--targets", str(targets), "--cluster", scheduler, "--db", url, "--quiet"
+        )
+        deadline = time.monotonic() + 60
+        while not _scans(url):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "vedette never began its scan"
+            time.sleep(0.02)
+        time.sleep(delay)
+        sent = time.monotonic()
+        os.kill(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert time.monotonic() - sent < PROMPT, (delay, err)
+        assert "Traceback" not in err, (delay, err)
+        assert proc.returncode == 130, (delay, proc.returncode, err)
+        assert _scans(url) == [], (delay, err)
+
+
+def test_closed_standard_input_for_a_cluster_scan() -> None:
+    # Refused before the store or the cluster is contacted (neither exists here).
+    url = f"postgresql+psycopg://vedette@127.0.0.1:{free_port()}/nowhere"
+    cluster = f"tcp://127.0.0.1:{free_port()}"
+    args = ("scan", "--targets", "-", "--cluster", cluster, "--db", url)
+    proc = subprocess.run(
+        ["bash", "-c", f"exec {' '.join(vedette_cmd(*args))} <&-"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 2, proc
+    assert proc.stderr == CLOSED
