@@ -118,39 +118,32 @@ def test_a_full_scan_of_a_slow_server_keeps_to_one_endpoint_timeout(tmp_path: Pa
     _check(json.loads(proc.stdout))
 
 
-def test_a_full_fleet_scan_of_a_slow_server_keeps_to_one_endpoint_timeout(
-    tmp_path: Path,
-) -> None:
+def _fleet_scan(tmp_path: Path, *args: str) -> dict[str, Any]:
+    """A fleet scan of the slow server with ``args``; its stored report as JSON."""
     server = SlowImap(server_tls_context(tmp_path), DELAY)
     db = f"sqlite:///{tmp_path / 'v.db'}"
     targets = tmp_path / "targets.txt"
     with ThreadedServer(server.serve) as listener:
         targets.write_text(f"imap://127.0.0.1:{listener.port}\n")
-        proc = vedette(
-            "scan", "--targets", str(targets), "--mode", "full", *LIMITS, "--db", db, "--quiet"
-        )
+        proc = vedette("scan", "--targets", str(targets), *args, *LIMITS, "--db", db, "--quiet")
     assert proc.returncode == 0, proc.stderr
     report = vedette("report", "last", "--json", "--db", db)
     assert report.returncode in (0, 1), report.stderr
-    _check(json.loads(report.stdout))
+    doc: dict[str, Any] = json.loads(report.stdout)
+    return doc
+
+
+def test_a_full_fleet_scan_of_a_slow_server_keeps_to_one_endpoint_timeout(
+    tmp_path: Path,
+) -> None:
+    _check(_fleet_scan(tmp_path, "--mode", "full"))
 
 
 def test_a_deep_rescan_shares_the_clock_of_the_quick_pass(tmp_path: Path) -> None:
     # --deep with every check: whatever the quick pass finds, the endpoint is re-scanned in
     # full, within what the quick pass (about 4 s) left of its 5 s.
     every = ",".join(sorted(check.id for check in load_checks()))
-    server = SlowImap(server_tls_context(tmp_path), DELAY)
-    db = f"sqlite:///{tmp_path / 'v.db'}"
-    targets = tmp_path / "targets.txt"
-    with ThreadedServer(server.serve) as listener:
-        targets.write_text(f"imap://127.0.0.1:{listener.port}\n")
-        proc = vedette(
-            "scan", "--targets", str(targets), "--deep", every, *LIMITS, "--db", db, "--quiet"
-        )
-    assert proc.returncode == 0, proc.stderr
-    report = vedette("report", "last", "--json", "--db", db)
-    assert report.returncode in (0, 1), report.stderr
-    doc = json.loads(report.stdout)
+    doc = _fleet_scan(tmp_path, "--deep", every)
     # One clock: the quick pass (about 4 s) and the deep one together, not 4 s + 4 s + 5 s.
     took = _took(doc)
     assert took <= ENDPOINT_TIMEOUT + SLACK, took
