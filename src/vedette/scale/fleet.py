@@ -239,13 +239,17 @@ class _Interrupts:
             raise KeyboardInterrupt
         self._pending = True
 
+    def check(self) -> None:
+        """Raise the Ctrl-C held so far, if any."""
+        if self._pending:
+            self._pending = False
+            raise KeyboardInterrupt
+
     def guarded(self, items: Iterable[_T]) -> Iterator[_T]:
         """``items``, with Ctrl-C raising (at once) only while the next one is made."""
         iterator = iter(items)
         while True:
-            if self._pending:
-                self._pending = False
-                raise KeyboardInterrupt
+            self.check()
             self._allowed = True
             try:
                 item = next(iterator)
@@ -472,6 +476,7 @@ def _start(
                 allow_reserved=args.allow_reserved,
                 guard=interrupts.guarded,
             )
+            interrupts.check()  # Ctrl-C during the last write: the scan goes too
         except (UsageError, StoreError, KeyboardInterrupt):
             # Nothing was probed: leave no half-made scan behind.
             store.delete_scan(scan_id)
