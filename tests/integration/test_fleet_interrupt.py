@@ -54,7 +54,7 @@ def _wait_for(path: Path, proc: subprocess.Popen[str]) -> None:
 def test_ctrl_c_while_targets_are_spooled(tmp_path: Path) -> None:
     targets = _big_targets(tmp_path / "big.txt")
     # Spooling 200,000 lines takes seconds; the interrupts land at different points of it.
-    for n, delay in enumerate((0.3, 0.45, 0.6, 0.75, 0.9, 1.05, 1.2, 1.5)):
+    for n, delay in enumerate((0.5, 0.7, 0.9, 1.1, 1.3, 1.5, 1.8, 2.1)):
         db = tmp_path / f"v{n}.db"
         url = f"sqlite:///{db}"
         proc = spawn_vedette("scan", "--targets", str(targets), "--db", url, "--quiet")
