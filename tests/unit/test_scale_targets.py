@@ -261,6 +261,10 @@ def test_a_plain_target_file_with_a_byte_order_mark() -> None:
             "report.csv:3: 'mail.example.org' is not an IP address",
         ),
         (["t", "192.0.2.1", "tcp", "99999"], "report.csv:3: bad port '99999' (expected 1-65535)"),
+        (
+            ["t", "192.0.2.1", "tcp", "\u0669\u0669\u0663"],  # digits, but not ASCII ones
+            "report.csv:3: bad port '\u0669\u0669\u0663' (expected 1-65535)",
+        ),
     ],
 )  # fmt: skip
 def test_hostile_or_broken_csv_rows_are_refused_by_line(row: list[str], message: str) -> None:

@@ -219,7 +219,7 @@ def _csv_targets(lines: Iterable[str], source: str, kind: str) -> Iterator[Targe
 
 def _csv_port(cells: dict[str, str], where: str) -> str:
     port = cells["port"]
-    if not port.isdigit() or not 0 < int(port) < 65536:
+    if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise UsageError(f"{where}: bad port {port!r} (expected 1-65535)")
     return str(int(port))
 
