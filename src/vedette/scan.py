@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from vedette.errors import ResolveError
 from vedette.model import Endpoint, Observation, Service
-from vedette.probe.limits import Limits
+from vedette.probe.limits import EndpointClock, Limits
 from vedette.probe.runner import run_probes, unresolved_observation
 from vedette.resolve import Resolver
 from vedette.targets import Pin, TargetSpec, plan_ports
@@ -109,8 +109,14 @@ async def scan(
         return (*unresolved, *observed)
     from vedette.probe.enumerate import enumerate_observed
 
-    quick = await run_probes(endpoints, limits=options.limits, ehlo_name=options.ehlo_name)
-    observed = await enumerate_observed(quick, limits=options.limits, ehlo_name=options.ehlo_name)
+    # One --endpoint-timeout per endpoint: the enumeration has what the quick probe left.
+    clocks = {ep: EndpointClock(options.limits.endpoint_timeout) for ep in endpoints}
+    quick = await run_probes(
+        endpoints, limits=options.limits, ehlo_name=options.ehlo_name, clocks=clocks
+    )
+    observed = await enumerate_observed(
+        quick, limits=options.limits, ehlo_name=options.ehlo_name, clocks=clocks
+    )
     if on_result is not None:
         for obs in observed:
             on_result(obs)

@@ -20,6 +20,11 @@ HOSTILE = "a" * 5000 + "\x1b]0;pwned\x07\x1b[2J\x00\nsecond line"
         ["scan", "--no-store", "--max-cidr", "9" * 5000, "127.0.0.1:1"],
         ["scan", "--no-store", "--service", HOSTILE, "127.0.0.1:1"],
         ["report", "--db", "sqlite:////nonexistent/" + HOSTILE, "last"],
+        # 5,000 digits: past Python's int() digit limit (a ValueError traceback before)
+        ["report", "9" * 5000],
+        ["report", "diff", "1", "9" * 5000],
+        ["scan", "--resume", "9" * 5000],
+        ["scan", "--resume", "\u0663"],  # an Arabic-Indic 3 is not scan 3
     ],
 )
 def test_error_is_one_bounded_line_without_control_bytes(argv, capsys):

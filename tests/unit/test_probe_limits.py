@@ -6,8 +6,18 @@ from __future__ import annotations
 import asyncio
 import socket
 
+import pytest
+
 from vedette.model import Endpoint, FailureKind, Service
-from vedette.probe.limits import ConnectionLimits, HostSlots, Limits, RateLimiter, connection_limits
+from vedette.probe.limits import (
+    ConnectionLimits,
+    EndpointClock,
+    HostSlots,
+    Limits,
+    RateLimiter,
+    connection_limits,
+    unclocked,
+)
 from vedette.probe.runner import probe_endpoint
 
 
@@ -80,3 +90,37 @@ def test_the_endpoint_timeout_still_ends_a_silent_server_after_the_wait() -> Non
         kinds, took = asyncio.run(scan())
     assert kinds == [FailureKind.TIMEOUT] * 4
     assert took < 5.0
+
+
+def test_the_steps_of_an_endpoint_share_one_clock() -> None:
+    # The quick probe spends 0.3 s of 0.6; the next step (the enumeration) has what is left,
+    # not a fresh 0.6 s, and ends in a timeout after about 0.3 s.
+    async def main() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        clock = EndpointClock(0.6)
+        async with clock.running():
+            await asyncio.sleep(0.3)
+        t0 = loop.time()
+        with pytest.raises(TimeoutError):
+            async with clock.running():
+                await asyncio.sleep(30)
+        return loop.time() - t0, clock.left
+
+    second, left = asyncio.run(main())
+    assert second < 0.55
+    assert left == 0.0
+
+
+def test_pacing_waits_do_not_count_on_the_shared_clock() -> None:
+    # 0.5 s waiting for the scan's pacing inside a 0.4 s clock is not the server's time: the
+    # step is not cut short, and the clock records only the 0.1 s of work.
+    async def main() -> float:
+        clock = EndpointClock(0.4)
+        async with clock.running():
+            async with unclocked():
+                await asyncio.sleep(0.5)
+            await asyncio.sleep(0.1)
+        return clock.spent
+
+    spent = asyncio.run(main())
+    assert 0.05 < spent < 0.35

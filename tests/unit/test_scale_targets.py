@@ -3,13 +3,17 @@ permutation key and shards; the CSV cell guard."""
 
 from __future__ import annotations
 
+import csv
+import io
 import ipaddress
 import itertools
 
 import pytest
 
 from vedette.errors import UsageError
+from vedette.model import Service
 from vedette.report.csv import csv_cell
+from vedette.report.rows import CSV_COLUMNS
 from vedette.scale.spool import canonical
 from vedette.scale.targets import (
     KEY_BITS,
@@ -17,10 +21,11 @@ from vedette.scale.targets import (
     expand_line,
     order_key,
     parse_exclusions,
+    parse_target_file,
     parse_target_line,
     shard_bounds,
 )
-from vedette.targets import parse_target
+from vedette.targets import parse_target, plan_ports
 
 
 def _texts(text: str, **kw: object) -> list[str]:
@@ -158,3 +163,127 @@ def test_order_key_groups_hosts_and_shards_never_split_one() -> None:
 )
 def test_csv_cells_are_inert(value: str, cell: str) -> None:
     assert csv_cell(value) == cell
+
+
+# --- CSV reports as target files ---------------------------------------------------------------
+
+
+def _csv(rows: list[list[str]], *, quoting: int = csv.QUOTE_ALL, bom: bool = False) -> list[str]:
+    """Rows written by Python's csv module (CRLF, quoted), split as a file is read."""
+    out = io.StringIO()
+    csv.writer(out, quoting=quoting).writerows(rows)
+    text = ("\ufeff" if bom else "") + out.getvalue()
+    return io.StringIO(text, newline=None).readlines()
+
+
+SHADOWSERVER_HEADER = ["timestamp", "ip", "protocol", "port", "hostname", "tag", "asn", "geo"]
+
+
+def test_a_shadowserver_report_gives_address_and_port_targets() -> None:
+    lines = _csv(
+        [
+            SHADOWSERVER_HEADER,
+            ["2026-12-01 00:01:02", "192.0.2.10", "tcp", "993", "mx.example.net", "imap", "1", ""],
+            ["2026-12-01 00:01:03", "2001:db8::5", "tcp", "143", "", "imap,starttls", "1", ""],
+            ["2026-12-01 00:01:04", "192.0.2.11", "tcp", "10143", "", "imap", "1", ""],
+            ["2026-12-01 00:01:05", "192.0.2.12", "TCP", "25", 'a "quoted", name', "smtp", "", ""],
+        ],
+        bom=True,
+    )  # fmt: skip
+    got = list(parse_target_file(lines, "report.csv"))
+    assert [t.text for t in got] == [
+        "192.0.2.10:993",
+        "[2001:db8::5]:143",
+        "192.0.2.11:10143",
+        "192.0.2.12:25",
+    ]
+    assert [t.where for t in got] == [f"report.csv:{n}" for n in (2, 3, 4, 5)]
+    assert all(t.pin == "" for t in got)
+    # The service is the port's (the transport in the report says nothing about it) ...
+    specs = [parse_target(t.text) for t in got]
+    assert [plan_ports(s)[0][1] for s in (specs[0], specs[1], specs[3])] == [
+        Service.IMAPS,
+        Service.IMAP,
+        Service.SMTP,
+    ]
+    # ... a port without one needs --service, which also overrides the port's.
+    with pytest.raises(UsageError, match="10143"):
+        plan_ports(specs[2])
+    assert plan_ports(specs[2], service=Service.IMAP) == ((10143, Service.IMAP),)
+    assert plan_ports(specs[0], service=Service.IMAP) == ((993, Service.IMAP),)
+
+
+def test_vedette_csv_report_gives_its_services_back() -> None:
+    blank = [""] * (len(CSV_COLUMNS) - 5)
+    lines = _csv(
+        [
+            list(CSV_COLUMNS),
+            ["2026-12-01T00:00:00+00:00", "192.0.2.1", "993", "imaps", "Mail.Example.org", *blank],
+            ["2026-12-01T00:00:01+00:00", "192.0.2.2", "587", "submission", "", *blank],
+            ["2026-12-01T00:00:02+00:00", "", "110", "pop3", "gone.example.org", *blank],
+            ["2026-12-01T00:00:03+00:00", "2001:db8::1", "443", "https", "", *blank],
+        ],
+        quoting=csv.QUOTE_MINIMAL,
+    )
+    got = [(t.text, t.pin) for t in parse_target_file(lines, "scan12.csv")]
+    assert got == [
+        ("imaps://mail.example.org:993", "192.0.2.1"),
+        ("submission://192.0.2.2:587", ""),
+        ("pop3://gone.example.org:110", ""),
+        ("https://[2001:db8::1]:443", ""),
+    ]
+    for text, _ in got:
+        parse_target(text)
+
+
+def test_a_plain_target_file_with_a_byte_order_mark() -> None:
+    got = list(parse_target_file(["\ufeffimaps://mail.example.org\r\n", "192.0.2.1:25\n"], "f"))
+    assert [t.text for t in got] == ["imaps://mail.example.org", "192.0.2.1:25"]
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        (
+            ["t", "192.0.2.1\x1b]0;pwned\x07", "tcp", "993"],
+            r"report.csv:3: control characters in column ip: '192.0.2.1\x1b]0;pwned\x07'",
+        ),
+        (
+            ["t", "192.0.2.1", "tcp", "99\u202e3"],
+            r"report.csv:3: control characters in column port: '99\u202e3'",
+        ),
+        (
+            ["t", "192.0.2.1", "udp", "993"],
+            "report.csv:3: protocol 'udp': vedette probes TCP services only",
+        ),
+        (
+            ["t", "mail.example.org", "tcp", "993"],
+            "report.csv:3: 'mail.example.org' is not an IP address",
+        ),
+        (["t", "192.0.2.1", "tcp", "99999"], "report.csv:3: bad port '99999' (expected 1-65535)"),
+        (
+            ["t", "192.0.2.1", "tcp", "\u0669\u0669\u0663"],  # digits, but not ASCII ones
+            "report.csv:3: bad port '\u0669\u0669\u0663' (expected 1-65535)",
+        ),
+    ],
+)  # fmt: skip
+def test_hostile_or_broken_csv_rows_are_refused_by_line(row: list[str], message: str) -> None:
+    lines = _csv([SHADOWSERVER_HEADER[:4], ["t", "192.0.2.9", "tcp", "25"], row])
+    with pytest.raises(UsageError) as info:
+        list(parse_target_file(lines, "report.csv"))
+    text = str(info.value)
+    assert text == message
+    assert text.isprintable()
+
+
+def test_broken_csv_is_refused_with_its_line() -> None:
+    lines = ["timestamp,ip,protocol,port\n", "t,192.0.2.1,tcp,25\n", 't,"192.0.2.2\x00,tcp,25\n']
+    with pytest.raises(UsageError, match=r"^report.csv:3: not a well-formed CSV row") as info:
+        list(parse_target_file(lines, "report.csv"))
+    assert str(info.value).isprintable()
+    with pytest.raises(UsageError, match="report.csv:2: unknown protocol 'gopher'"):
+        list(
+            parse_target_file(
+                [",".join(CSV_COLUMNS) + "\n", "t,192.0.2.1,70,gopher,,\n"], "report.csv"
+            )
+        )

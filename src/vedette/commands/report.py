@@ -57,7 +57,10 @@ MAX_SCAN_ID = (1 << 63) - 1
 
 def scan_id(text: str, what: str = "scan") -> int:
     """A scan id given on the command line: 1 .. 2**63 - 1, or a one-line usage error."""
-    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= MAX_SCAN_ID:
+    if (
+        not (text.isascii() and text.isdigit() and len(text) <= 19)
+        or not 0 < int(text) <= MAX_SCAN_ID
+    ):
         raise UsageError(f"{what} must be a scan id (a number from 1 to 2**63-1), not {text!r}")
     return int(text)
 

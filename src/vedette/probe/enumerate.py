@@ -26,12 +26,12 @@ import asyncio
 import dataclasses
 import os
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from vedette.model import Defence, Endpoint, FailureKind, Observation, Protocol, Stage, TlsMode
 from vedette.probe.defence import DefenceLog, ReplyTimer, merge
-from vedette.probe.limits import Limits, endpoint_timeout
+from vedette.probe.limits import EndpointClock, Limits
 from vedette.probe.resumption import probe_resumption, probe_resumption_tls13
 from vedette.probe.runner import attempt_of, drive_to_starttls
 from vedette.probe.transport import Connection, ProbeFailed
@@ -78,12 +78,14 @@ class _Enumeration:
         ehlo_name: str,
         slots: asyncio.Semaphore,
         policy: RetryPolicy,
+        clock: EndpointClock,
     ) -> None:
         self.ep = endpoint
         self.limits = limits
         self.ehlo_name = ehlo_name
         self.slots = slots
         self.policy = policy
+        self.clock = clock
         self.connections = 0
         self.retries_left = policy.budget
         self.open = 0  # connections of this endpoint open now
@@ -96,7 +98,7 @@ class _Enumeration:
         resumed: bool | None = None
         resumed13: bool | None = None
         try:
-            async with endpoint_timeout(self.limits.endpoint_timeout):
+            async with self.clock.running():
                 while not planner.done:
                     for probe in planner.ready():
                         tasks[asyncio.create_task(self._ask(probe))] = probe
@@ -129,7 +131,9 @@ class _Enumeration:
             resumption_tls13=resumed13,
         )
         if timed_out:
-            reason = f"took longer than {self.limits.endpoint_timeout:g} s"
+            # The endpoint's one clock (probe.limits.EndpointClock): the quick probe before
+            # the enumeration spent part of it.
+            reason = f"the endpoint took longer than {self.clock.seconds:g} s in all"
             if result.incomplete_reason:
                 reason = f"{result.incomplete_reason}; {reason}"
             result = dataclasses.replace(result, incomplete=True, incomplete_reason=reason)
@@ -224,10 +228,11 @@ async def enumerate_endpoint(
     ehlo_name: str = "vedette.invalid",
     slots: asyncio.Semaphore | None = None,
     policy: RetryPolicy | None = None,
+    clock: EndpointClock | None = None,
 ) -> TlsScan:
     """Enumerate what ``endpoint`` accepts; never raises for what the server does."""
     scan, _ = await enumerate_defended(
-        endpoint, limits=limits, ehlo_name=ehlo_name, slots=slots, policy=policy
+        endpoint, limits=limits, ehlo_name=ehlo_name, slots=slots, policy=policy, clock=clock
     )
     return scan
 
@@ -239,8 +244,13 @@ async def enumerate_defended(
     ehlo_name: str = "vedette.invalid",
     slots: asyncio.Semaphore | None = None,
     policy: RetryPolicy | None = None,
+    clock: EndpointClock | None = None,
 ) -> tuple[TlsScan, tuple[Defence, ...]]:
-    """``enumerate_endpoint`` and the defences its connections met (``probe.defence``)."""
+    """``enumerate_endpoint`` and the defences its connections met (``probe.defence``).
+
+    ``clock``: the endpoint's ``--endpoint-timeout`` as the quick probe left it (by default
+    the enumeration has the whole of it); when it runs out the result is marked incomplete.
+    """
     limits = limits or Limits()
     enumeration = _Enumeration(
         endpoint,
@@ -248,6 +258,7 @@ async def enumerate_defended(
         ehlo_name,
         slots or asyncio.Semaphore(limits.per_host),
         policy or RetryPolicy(),
+        clock or EndpointClock(limits.endpoint_timeout),
     )
     scan = await enumeration.run()
     return scan, enumeration.defences.defences()
@@ -259,11 +270,13 @@ async def enumerate_observed(
     limits: Limits | None = None,
     ehlo_name: str = "vedette.invalid",
     policy: RetryPolicy | None = None,
+    clocks: Mapping[Endpoint, EndpointClock] | None = None,
 ) -> tuple[Observation, ...]:
     """Add a ``tls_scan`` to every observation whose quick probe reached TLS.
 
     Endpoints run concurrently (``Limits.concurrency`` at once); connections to one address
-    share ``Limits.per_host`` slots, whichever endpoint they serve.
+    share ``Limits.per_host`` slots, whichever endpoint they serve. ``clocks`` holds each
+    endpoint's clock as its quick probe left it: one ``--endpoint-timeout`` for both.
     """
     limits = limits or Limits()
     overall = asyncio.Semaphore(limits.concurrency)
@@ -279,6 +292,7 @@ async def enumerate_observed(
                 ehlo_name=ehlo_name,
                 slots=per_ip[obs.endpoint.ip],
                 policy=policy,
+                clock=None if clocks is None else clocks.get(obs.endpoint),
             )
         return dataclasses.replace(obs, tls_scan=scan, defences=merge(obs.defences, defences))
 

@@ -21,7 +21,9 @@ class Limits:
         read_timeout: one complete reply (greeting, capability list…) from the first byte asked
             for to its last line; a server that trickles bytes cannot stretch it.
         tls_timeout: the TLS handshake.
-        endpoint_timeout: everything spent on one endpoint.
+        endpoint_timeout: everything spent on one endpoint, all steps together (the quick
+            probe, the TLS enumeration and resumption probes of a full scan, a ``--deep``
+            re-scan: ``EndpointClock``), waits for the scan's rate or a slot not counted.
         max_read: bytes taken from the socket at a time (lines are bounded separately by the
             dialogues: 8192 bytes a line, 256 lines a reply).
         concurrency: endpoints probed at once, in all.
@@ -127,20 +129,25 @@ def connection_limits(limits: ConnectionLimits) -> Iterator[ConnectionLimits]:
 
 
 class _Deadline:
-    """An endpoint's ``asyncio.timeout`` whose clock stops while any connection under it
-    waits for the scan's rate or a slot on its address: that wait is the scan's pacing, not
-    the server's slowness (with ``--rate 4`` and 32 endpoints at once, the last would
-    otherwise spend 8 s of their 45 before connecting, and a full scan's TLS enumeration,
-    dozens of connections each paced by the rate, would end incomplete)."""
+    """An endpoint's ``asyncio.timeout`` whose clock stops while any work under it waits for
+    the scan's pacing (``unclocked``): a connection waiting for the scan's rate or a slot on
+    its address, an enumeration probe waiting for a connection slot. That wait is the scan's
+    pacing, not the server's slowness (with ``--rate 4`` and 32 endpoints at once, the last
+    would otherwise spend 8 s of their 45 before connecting, and a full scan's TLS
+    enumeration, dozens of connections each paced by the rate, would end incomplete).
+    ``paused`` adds up the time the clock stood still."""
 
     def __init__(self, timeout: asyncio.Timeout) -> None:
         self._timeout = timeout
         self._waiting = 0
         self._left: float | None = None
+        self._since = 0.0
+        self.paused = 0.0
         self.open = True
 
     def pause(self, now: float) -> None:
         if self._waiting == 0:
+            self._since = now
             when = self._timeout.when()
             self._left = None if when is None or self._timeout.expired() else when - now
             if self._left is not None:
@@ -149,8 +156,10 @@ class _Deadline:
 
     def resume(self, now: float) -> None:
         self._waiting -= 1
-        if self._waiting == 0 and self._left is not None and self.open:
-            self._timeout.reschedule(now + self._left)
+        if self._waiting == 0:
+            self.paused += now - self._since
+            if self._left is not None and self.open:
+                self._timeout.reschedule(now + self._left)
             self._left = None
 
 
@@ -161,14 +170,58 @@ _DEADLINES: ContextVar[tuple[_Deadline, ...]] = ContextVar("endpoint_deadlines",
 async def endpoint_timeout(seconds: float) -> AsyncIterator[None]:
     """``asyncio.timeout(seconds)`` for one endpoint's work, not counting the time its
     connections wait in ``admit_connection`` (nested ones all stop their clocks)."""
-    async with asyncio.timeout(seconds) as timeout:
-        deadline = _Deadline(timeout)
-        token = _DEADLINES.set((*_DEADLINES.get(), deadline))
+    async with EndpointClock(seconds).running():
+        yield
+
+
+class EndpointClock:
+    """The one ``--endpoint-timeout`` of an endpoint, spent over several steps: the quick
+    probe, then in full mode the TLS enumeration and the resumption probes, and a ``--deep``
+    re-scan. Each step runs under ``running()``, an ``endpoint_timeout`` for what is left, so
+    the steps together never take longer than ``seconds`` (waits for the scan's pacing, see
+    ``unclocked``, not counted). A step started with nothing left times out at its first
+    wait."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.spent = 0.0
+
+    @property
+    def left(self) -> float:
+        return max(0.0, self.seconds - self.spent)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        deadline: _Deadline | None = None
         try:
-            yield
+            async with asyncio.timeout(self.left) as timeout:
+                deadline = _Deadline(timeout)
+                token = _DEADLINES.set((*_DEADLINES.get(), deadline))
+                try:
+                    yield
+                finally:
+                    deadline.open = False
+                    _DEADLINES.reset(token)
         finally:
-            deadline.open = False
-            _DEADLINES.reset(token)
+            paused = 0.0 if deadline is None else deadline.paused
+            self.spent += max(0.0, loop.time() - started - paused)
+
+
+@contextlib.asynccontextmanager
+async def unclocked() -> AsyncIterator[None]:
+    """Within this block the clocks of the endpoints being worked on stand still: for waits
+    that are the scan's pacing (a rate token, a slot on an address), not the server's time."""
+    deadlines = _DEADLINES.get()
+    loop = asyncio.get_running_loop()
+    for deadline in deadlines:
+        deadline.pause(loop.time())
+    try:
+        yield
+    finally:
+        for deadline in deadlines:
+            deadline.resume(loop.time())
 
 
 def _nothing() -> None:
@@ -182,15 +235,8 @@ async def admit_connection(ip: str) -> Callable[[], None]:
     limits = _SCAN_LIMITS.get()
     if limits is None:
         return _nothing
-    deadlines = _DEADLINES.get()
-    loop = asyncio.get_running_loop()
-    for deadline in deadlines:
-        deadline.pause(loop.time())
-    try:
+    async with unclocked():
         return await _admit(limits, ip)
-    finally:
-        for deadline in deadlines:
-            deadline.resume(loop.time())
 
 
 async def _admit(limits: ConnectionLimits, ip: str) -> Callable[[], None]:

@@ -18,7 +18,7 @@ import asyncio
 import ssl
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from vedette.errors import NotProtocolError, ProtocolError, ServiceUnavailableError
@@ -35,7 +35,7 @@ from vedette.model import (
     TlsObservation,
 )
 from vedette.probe.defence import Attempt, DefenceLog, ReplyTimer
-from vedette.probe.limits import Limits, endpoint_timeout
+from vedette.probe.limits import EndpointClock, Limits
 from vedette.probe.transport import Connection, ProbeFailed, fail, scanner_ssl_context
 from vedette.protocols import Close, NeedData, Send, StartTls
 from vedette.protocols.dialogues import MailDialogue, new_dialogue
@@ -174,15 +174,20 @@ async def probe_endpoint(
     limits: Limits | None = None,
     ehlo_name: str = "vedette.invalid",
     ssl_context: ssl.SSLContext | None = None,
+    clock: EndpointClock | None = None,
 ) -> Observation:
-    """Probe one endpoint; never raises for anything the server or network does."""
+    """Probe one endpoint; never raises for anything the server or network does.
+
+    ``clock`` is the endpoint's ``--endpoint-timeout`` when later steps (the TLS enumeration,
+    a ``--deep`` pass) are to share it; by default the probe has the whole of it."""
     limits = limits or Limits()
+    clock = clock or EndpointClock(limits.endpoint_timeout)
     started = datetime.now(UTC)
     t0 = time.monotonic()
     probe = _Probe(endpoint, limits, ehlo_name)
     failure: Failure | None = None
     try:
-        async with endpoint_timeout(limits.endpoint_timeout):
+        async with clock.running():
             try:
                 await probe.run(ssl_context or scanner_ssl_context())
             finally:
@@ -231,8 +236,10 @@ async def run_probes(
     limits: Limits | None = None,
     ehlo_name: str = "vedette.invalid",
     on_result: Callable[[Observation], None] | None = None,
+    clocks: Mapping[Endpoint, EndpointClock] | None = None,
 ) -> tuple[Observation, ...]:
-    """Probe ``endpoints`` concurrently (bounded globally and per address); results in order."""
+    """Probe ``endpoints`` concurrently (bounded globally and per address); results in order.
+    ``clocks``: the endpoints' clocks, when a later step (the enumeration) shares them."""
     limits = limits or Limits()
     ctx = scanner_ssl_context()
     overall = asyncio.Semaphore(limits.concurrency)
@@ -240,7 +247,13 @@ async def run_probes(
 
     async def one(ep: Endpoint) -> Observation:
         async with overall, per_host[ep.ip or ""]:
-            obs = await probe_endpoint(ep, limits=limits, ehlo_name=ehlo_name, ssl_context=ctx)
+            obs = await probe_endpoint(
+                ep,
+                limits=limits,
+                ehlo_name=ehlo_name,
+                ssl_context=ctx,
+                clock=None if clocks is None else clocks.get(ep),
+            )
         if on_result is not None:
             on_result(obs)
         return obs

@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from vedette.commands import _common as c
 from vedette.errors import StoreError, UsageError
@@ -37,11 +40,12 @@ from vedette.scale.targets import (
     TargetLine,
     exclusions_from_entries,
     parse_exclusions,
-    parse_target_line,
+    parse_target_file,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
+    from types import FrameType
 
     from vedette.checks import CheckContext
     from vedette.store.db import Store
@@ -134,7 +138,7 @@ def _finding_ids(text: str) -> frozenset[str]:
 
 
 def _scan_id(text: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 1 << 63:
+    if not (text.isascii() and text.isdigit() and len(text) <= 19) or not 0 < int(text) < 1 << 63:
         raise argparse.ArgumentTypeError(f"not a scan id (1 to 2**63-1): {text!r}")
     return int(text)
 
@@ -166,30 +170,94 @@ def wanted(args: argparse.Namespace) -> bool:
 # --- target lines ----------------------------------------------------------------------------
 
 
-def _lines(args: argparse.Namespace) -> Iterator[TargetLine]:
+def _open_targets(args: argparse.Namespace, stack: contextlib.ExitStack) -> TextIO | None:
+    """The ``--targets`` file (or standard input), opened before anything is stored: a file
+    that cannot be read leaves no scan behind."""
+    name = args.targets_file
+    if not name:
+        return None
+    if name == "-":
+        # Python sets sys.stdin to None when descriptor 0 is closed (`vedette ... <&-`).
+        if sys.stdin is None or sys.stdin.closed:
+            raise UsageError("--targets -: standard input is closed; give a file or pipe targets")
+        return sys.stdin
+    try:
+        return stack.enter_context(open(name, encoding="utf-8", errors="strict"))
+    except OSError as exc:
+        raise UsageError(f"--targets {name}: {exc.strerror or exc}") from None
+
+
+def _lines(args: argparse.Namespace, handle: TextIO | None) -> Iterator[TargetLine]:
     for text in args.targets:
         yield TargetLine(text=text, where=f"target {text!r}")
-    if args.targets_file:
-        name = args.targets_file
-        if name == "-":
-            yield from _file_lines(sys.stdin, "<stdin>")
-            return
-        try:
-            with open(name, encoding="utf-8", errors="strict") as handle:
-                yield from _file_lines(handle, name)
-        except OSError as exc:
-            raise UsageError(f"--targets {name}: {exc.strerror or exc}") from None
-        except UnicodeDecodeError:
-            raise UsageError(f"--targets {name}: not UTF-8 text") from None
+    if handle is None:
+        return
+    name = "<stdin>" if args.targets_file == "-" else args.targets_file
+    try:
+        yield from parse_target_file(handle, name)
+    except OSError as exc:
+        raise UsageError(f"--targets {name}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"--targets {name}: not UTF-8 text") from None
 
 
-def _file_lines(handle: Any, name: str) -> Iterator[TargetLine]:
-    for number, line in enumerate(handle, 1):
-        if len(line) > 4096:
-            raise UsageError(f"{name}:{number}: line too long")
-        parsed = parse_target_line(line, f"{name}:{number}")
-        if parsed is not None:
-            yield parsed
+_T = TypeVar("_T")
+
+
+class _Interrupts:
+    """Ctrl-C while the targets are spooled: ``KeyboardInterrupt`` only between targets.
+
+    Python raises ``KeyboardInterrupt`` wherever the main thread happens to be. Raised inside
+    SQLAlchemy or the database driver, in the middle of a transaction's rollback or of giving
+    a connection back, it could leave that connection holding SQLite's write lock: removing
+    the half-made scan then waited 5 s and failed ("database is locked"), and the empty scan
+    stayed for ``report last`` to show. Within this block SIGINT raises only while
+    ``guarded`` is producing the next target (reading and parsing the input, a blocking read
+    of standard input included); anywhere else it is held until then, or until the block
+    ends. Outside the main thread (no signals there) it does nothing."""
+
+    def __init__(self) -> None:
+        self._allowed = False
+        self._pending = False
+        self._previous: Any = None
+        self._installed = False
+
+    def __enter__(self) -> _Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+            self._installed = True
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, self._previous)
+        if self._pending and exc_type is None:
+            raise KeyboardInterrupt
+
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
+        if self._allowed:
+            raise KeyboardInterrupt
+        self._pending = True
+
+    def check(self) -> None:
+        """Raise the Ctrl-C held so far, if any."""
+        if self._pending:
+            self._pending = False
+            raise KeyboardInterrupt
+
+    def guarded(self, items: Iterable[_T]) -> Iterator[_T]:
+        """``items``, with Ctrl-C raising (at once) only while the next one is made."""
+        iterator = iter(items)
+        while True:
+            self.check()
+            self._allowed = True
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+            finally:
+                self._allowed = False
+            yield item
 
 
 def _exclusions(paths: list[Path]) -> Exclusions:
@@ -316,27 +384,35 @@ def run_fleet(args: argparse.Namespace) -> int:
         raise UsageError("--resume takes the targets of the stored scan; give no targets")
     if not args.resume and not args.targets and not args.targets_file:
         raise UsageError("no targets: give TARGET..., --targets FILE or --resume SCAN_ID")
+    extra_exclusions = _exclusions(args.exclude)
+    with contextlib.ExitStack() as stack:
+        handle = _open_targets(args, stack)
+        code = _run_fleet(args, handle, extra_exclusions)
+    return code
+
+
+def _run_fleet(args: argparse.Namespace, handle: TextIO | None, extra: Exclusions) -> int:
     from vedette.store.db import Store
 
-    extra_exclusions = _exclusions(args.exclude)
+    fail_on = getattr(args, "fail_on", None)
     with Store.open(c.db_url(args), create=not args.resume) as store:
         if args.resume:
-            scan_id, settings, roots = _resume(store, args, extra_exclusions)
+            scan_id, settings, roots = _resume(store, args, extra)
         else:
-            scan_id, settings, roots = _start(store, args, extra_exclusions)
-        fail_on = getattr(args, "fail_on", None)
-        settings = replace(settings, count_findings=not args.quiet or fail_on is not None)
-        state = store.fleet_scan(scan_id)
-        ctx = c.context(datetime.now(UTC), roots)
+            scan_id, settings, roots = _start(store, args, extra, handle)
         progress: Progress = Progress() if args.quiet else _Bar()
-        progress.start(state.total, state.done)
         try:
-            stats = _run(args, store, scan_id, settings, roots, ctx, progress)
+            settings = replace(settings, count_findings=not args.quiet or fail_on is not None)
+            state = store.fleet_scan(scan_id)
+            ctx = c.context(datetime.now(UTC), roots)
+            progress.start(state.total, state.done)
+            try:
+                stats = _run(args, store, scan_id, settings, roots, ctx, progress)
+            finally:
+                progress.stop()
         except KeyboardInterrupt:
             c.err(f"scan {scan_id} interrupted; finish it with: vedette scan --resume {scan_id}")
             return 130
-        finally:
-            progress.stop()
         final = store.fleet_scan(scan_id)
         if final.done < final.total:
             c.err(
@@ -377,7 +453,7 @@ def _run(
 
 
 def _start(
-    store: Store, args: argparse.Namespace, exclusions: Exclusions
+    store: Store, args: argparse.Namespace, exclusions: Exclusions, handle: TextIO | None
 ) -> tuple[int, FleetSettings, tuple[bytes, ...]]:
     from_file_or_cidr = bool(args.targets_file) or _has_cidr(args.targets)
     mode = args.mode or ("quick" if from_file_or_cidr else "full")
@@ -387,21 +463,24 @@ def _start(
     stored["seed"] = seed.hex()
     settings = _settings(stored, exclusions)
     shown = list(args.targets) + ([f"--targets {args.targets_file}"] if args.targets_file else [])
-    scan_id = store.begin_fleet_scan(shown, stored, datetime.now(UTC), mode)
-    try:
-        spool(
-            store,
-            scan_id,
-            _lines(args),
-            seed=seed,
-            settings=settings,
-            max_cidr=args.max_cidr,
-            allow_reserved=args.allow_reserved,
-        )
-    except (UsageError, StoreError, KeyboardInterrupt):
-        # Nothing was probed: leave no half-made scan behind.
-        store.delete_scan(scan_id)
-        raise
+    with _Interrupts() as interrupts:
+        scan_id = store.begin_fleet_scan(shown, stored, datetime.now(UTC), mode)
+        try:
+            spool(
+                store,
+                scan_id,
+                _lines(args, handle),
+                seed=seed,
+                settings=settings,
+                max_cidr=args.max_cidr,
+                allow_reserved=args.allow_reserved,
+                guard=interrupts.guarded,
+            )
+            interrupts.check()  # Ctrl-C during the last write: the scan goes too
+        except (UsageError, StoreError, KeyboardInterrupt):
+            # Nothing was probed: leave no half-made scan behind.
+            store.delete_scan(scan_id)
+            raise
     roots = tuple(bytes.fromhex(h) for h in stored["ca_roots_der_hex"])
     return scan_id, settings, roots
 

@@ -28,7 +28,13 @@ from typing import TYPE_CHECKING
 from vedette.checks import CheckContext, analyse
 from vedette.errors import ResolveError
 from vedette.model import Endpoint, Observation, Severity
-from vedette.probe.limits import ConnectionLimits, HostSlots, RateLimiter, connection_limits
+from vedette.probe.limits import (
+    ConnectionLimits,
+    EndpointClock,
+    HostSlots,
+    RateLimiter,
+    connection_limits,
+)
 from vedette.probe.runner import probe_endpoint, unresolved_observation
 from vedette.probe.transport import scanner_ssl_context
 from vedette.resolve import Resolver
@@ -164,7 +170,10 @@ class _Run:
             return self.options.pinned
         return await self.resolver.resolve(host)
 
-    async def target(self, pending: PendingTarget) -> TargetResult:
+    async def target(
+        self, pending: PendingTarget, clocks: dict[Endpoint, EndpointClock]
+    ) -> TargetResult:
+        """Probe one target; ``clocks`` receives the clock of each endpoint (for ``deepen``)."""
         spec = parse_target(pending.target)
         observations: list[Observation] = []
         endpoints: list[Endpoint] = []
@@ -189,7 +198,11 @@ class _Run:
         if spec.is_ip and self.ptr_resolver is not None and endpoints:
             ptr_task = asyncio.ensure_future(reverse_name(self.ptr_resolver, spec.host))
         depth = self.settings.mode
-        observations.extend(await asyncio.gather(*(self.probe(ep, depth) for ep in endpoints)))
+        for ep in endpoints:
+            clocks.setdefault(ep, EndpointClock(self.limits.endpoint_timeout))
+        observations.extend(
+            await asyncio.gather(*(self.probe(ep, depth, clocks[ep]) for ep in endpoints))
+        )
         ptr = await ptr_task if ptr_task is not None else None
         return TargetResult(
             target_id=pending.target_id,
@@ -198,13 +211,19 @@ class _Run:
             depth=self.settings.mode,
         )
 
-    async def probe(self, ep: Endpoint, depth: str) -> Observation:
+    async def probe(self, ep: Endpoint, depth: str, clock: EndpointClock) -> Observation:
+        """Probe ``ep`` (in full: then enumerate its TLS), within what is left on ``clock``,
+        the endpoint's one ``--endpoint-timeout``."""
         assert ep.ip is not None
         async with self.overall:
             await self.hosts.acquire(ep.ip)
             try:
                 obs = await probe_endpoint(
-                    ep, limits=self.limits, ehlo_name=self.options.ehlo_name, ssl_context=self.ssl
+                    ep,
+                    limits=self.limits,
+                    ehlo_name=self.options.ehlo_name,
+                    ssl_context=self.ssl,
+                    clock=clock,
                 )
                 if depth == "full" and obs.tls is not None:
                     # Full: the TLS enumeration (versions, suites, groups) on top of the quick
@@ -213,21 +232,29 @@ class _Run:
                     from vedette.probe.enumerate import enumerate_observed
 
                     (obs,) = await enumerate_observed(
-                        (obs,), limits=self.limits, ehlo_name=self.options.ehlo_name
+                        (obs,),
+                        limits=self.limits,
+                        ehlo_name=self.options.ehlo_name,
+                        clocks={ep: clock},
                     )
                 return obs
             finally:
                 self.hosts.release(ep.ip)
 
-    async def deepen(self, result: TargetResult) -> TargetResult | None:
-        """``--deep``: the endpoints of a quick result that carry a listed finding, in full."""
+    async def deepen(
+        self, result: TargetResult, clocks: dict[Endpoint, EndpointClock]
+    ) -> TargetResult | None:
+        """``--deep``: the endpoints of a quick result that carry a listed finding, in full,
+        within what the quick pass left of each endpoint's clock (``clocks``)."""
         findings = analyse(result.observations, self.ctx)
         hit = {f.endpoint for f in findings if f.id in self.settings.deep}
         todo = [o.endpoint for o in result.observations if o.endpoint in hit and o.endpoint.ip]
         if not todo:
             return None
         # The full pass is stored beside the quick one (its own endpoint keys).
-        full = await asyncio.gather(*(self.probe(ep, "full") for ep in todo))
+        for ep in todo:
+            clocks.setdefault(ep, EndpointClock(self.limits.endpoint_timeout))
+        full = await asyncio.gather(*(self.probe(ep, "full", clocks[ep]) for ep in todo))
         self.stats.deep += len(full)
         return TargetResult(
             target_id=result.target_id, observations=tuple(full), ptr=result.ptr, depth="full"
@@ -283,10 +310,11 @@ class _Run:
             while (pending := await queue.get()) is not None:
                 if not keep_going():
                     continue  # stopping: the rest of the page stays pending (drained)
-                result = await self.target(pending)
+                clocks: dict[Endpoint, EndpointClock] = {}
+                result = await self.target(pending, clocks)
                 extra = None
                 if self.settings.deep and self.settings.mode == "quick":
-                    extra = await self.deepen(result)
+                    extra = await self.deepen(result, clocks)
                 # A target's quick and full passes land in the same batch (one transaction).
                 batch.append(result)
                 if extra is not None:

@@ -9,9 +9,10 @@ Each target is stored in canonical form, so ``IMAPS://Mail.Example.org`` and
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
+from vedette.errors import UsageError
 from vedette.scale.runner import FleetSettings
 from vedette.scale.targets import TargetLine, expand_line, order_key
 from vedette.targets import TargetSpec, plan_ports
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
     from vedette.store.db import Store
 
 __all__ = ["canonical", "spool"]
+
+#: ``(target, pin, order_key)``: one row of a scan's target list.
+Row = tuple[str, str, int]
 
 
 def canonical(spec: TargetSpec) -> str:
@@ -39,14 +43,17 @@ def spooled_rows(
     settings: FleetSettings,
     max_cidr: int,
     allow_reserved: bool,
-) -> Iterator[tuple[str, str, int]]:
+) -> Iterator[Row]:
     """``(target, pin, order_key)`` for every target of ``lines`` not excluded."""
     options = settings.options
     exclusions = settings.exclusions
     for line in lines:
         for spec, pin in expand_line(line, max_cidr=max_cidr, allow_reserved=allow_reserved):
             # A port without a known service is a usage error now, not a failure per endpoint.
-            plan_ports(spec, ports=options.ports, service=options.service)
+            try:
+                plan_ports(spec, ports=options.ports, service=options.service)
+            except UsageError as err:
+                raise UsageError(f"{line.where}: {err}") from None
             if spec.is_ip and exclusions.address_excluded(spec.host):
                 continue
             if not spec.is_ip and exclusions.name_excluded(spec.host):
@@ -66,9 +73,13 @@ def spool(
     max_cidr: int,
     allow_reserved: bool,
     batch: int = 5000,
+    guard: Callable[[Iterable[Row]], Iterator[Row]] | None = None,
 ) -> int:
-    """Spool ``lines`` into scan ``scan_id``; the number of distinct targets stored."""
-    rows = spooled_rows(
+    """Spool ``lines`` into scan ``scan_id``; the number of distinct targets stored.
+    ``guard`` wraps the rows on their way to the store (the CLI's Ctrl-C handling)."""
+    rows: Iterable[Row] = spooled_rows(
         lines, seed=seed, settings=settings, max_cidr=max_cidr, allow_reserved=allow_reserved
     )
+    if guard is not None:
+        rows = guard(rows)
     return store.spool_targets(scan_id, rows, batch=batch)

@@ -10,6 +10,16 @@ Target file grammar (``--targets FILE`` or ``-`` for standard input), one target
     mail.example.net:587 192.0.2.25          ... optionally followed by an address to pin
     198.51.100.0/28                          a CIDR (also scheme://CIDR, CIDR:port, [v6/n]:port)
 
+A CSV report is a target file too, recognised by its header (a byte-order mark, quoted
+fields and CRLF line ends are fine):
+
+* Shadowserver's reports (``timestamp,ip,protocol,port,...``): their ``protocol`` is the
+  transport (``tcp``), so each row is the target ``ip:port``, its service that of the port
+  (``--service`` for the others);
+* vedette's own CSV report (``timestamp,ip,port,protocol,hostname,...``): ``protocol`` is the
+  service, and a row is ``protocol://hostname:port`` pinned to ``ip`` (``protocol://ip:port``
+  for a bare address).
+
 A CIDR expands to one target per address. Sweeps skip reserved and bogon ranges (private,
 loopback, link-local, documentation, multicast, shared address space, IPv6 outside 2000::/3…)
 unless ``--allow-reserved``; an address written as a target on its own is always allowed.
@@ -23,8 +33,10 @@ contacted.
 from __future__ import annotations
 
 import bisect
+import csv
 import hashlib
 import ipaddress
+import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -39,6 +51,7 @@ __all__ = [
     "expand_line",
     "order_key",
     "parse_exclusions",
+    "parse_target_file",
     "parse_target_line",
     "shard_bounds",
 ]
@@ -122,6 +135,133 @@ def _strip_comment(line: str) -> str:
         if ch == "#" and (i == 0 or line[i - 1].isspace()):
             return line[:i]
     return line
+
+
+#: The longest line of a target file, and of a CSV report (whose rows carry banners).
+MAX_LINE = 4096
+MAX_CSV_LINE = 65536
+
+
+def parse_target_file(lines: Iterable[str], source: str) -> Iterator[TargetLine]:
+    """The targets of a target file, read lazily: one target a line, or a CSV report
+    (Shadowserver's or vedette's own) recognised by its header."""
+    it = iter(lines)
+    first = next(it, None)
+    if first is None:
+        return
+    first = first.removeprefix("\ufeff")
+    kind = _csv_kind(first)
+    if kind is None:
+        for number, line in enumerate(itertools.chain([first], it), 1):
+            if len(line) > MAX_LINE:
+                raise UsageError(f"{source}:{number}: line too long")
+            parsed = parse_target_line(line, f"{source}:{number}")
+            if parsed is not None:
+                yield parsed
+        return
+    yield from _csv_targets(itertools.chain([first], it), source, kind)
+
+
+_SHADOWSERVER = ("timestamp", "ip", "protocol", "port")
+_VEDETTE_CSV = ("timestamp", "ip", "port", "protocol", "hostname")
+
+
+def _header(line: str) -> list[str]:
+    try:
+        row = next(csv.reader([line]), [])
+    except csv.Error:
+        return []
+    return [cell.strip().lower() for cell in row]
+
+
+def _csv_kind(first: str) -> str | None:
+    """``shadowserver``, ``vedette`` or ``None`` (not a CSV report) from the first line."""
+    if "," not in first:
+        return None
+    header = _header(first)
+    if tuple(header[: len(_VEDETTE_CSV)]) == _VEDETTE_CSV:
+        return "vedette"
+    if tuple(header[: len(_SHADOWSERVER)]) == _SHADOWSERVER:
+        return "shadowserver"
+    return None
+
+
+def _bounded(lines: Iterable[str], source: str) -> Iterator[str]:
+    for number, line in enumerate(lines, 1):
+        if len(line) > MAX_CSV_LINE:
+            raise UsageError(f"{source}:{number}: line too long")
+        yield line
+
+
+def _csv_targets(lines: Iterable[str], source: str, kind: str) -> Iterator[TargetLine]:
+    reader = csv.reader(_bounded(lines, source), strict=True)
+    try:
+        header = [cell.strip().lower() for cell in next(reader)]
+        column = {name: i for i, name in reversed(list(enumerate(header)))}
+        for row in reader:
+            where = f"{source}:{reader.line_num}"
+            if not row or all(not cell.strip() for cell in row):
+                continue
+            cells: dict[str, str] = {}
+            for name in ("ip", "port", "protocol", "hostname"):
+                i = column.get(name)
+                cell = row[i].strip() if i is not None and i < len(row) else ""
+                if not cell.isprintable():
+                    raise UsageError(f"{where}: control characters in column {name}: {cell!r}")
+                cells[name] = cell
+            if kind == "shadowserver":
+                yield _shadowserver_target(cells, where)
+            else:
+                yield _vedette_target(cells, where)
+    except csv.Error as err:
+        raise UsageError(f"{source}:{reader.line_num}: not a well-formed CSV row: {err}") from None
+
+
+def _csv_port(cells: dict[str, str], where: str) -> str:
+    port = cells["port"]
+    if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
+        raise UsageError(f"{where}: bad port {port!r} (expected 1-65535)")
+    return str(int(port))
+
+
+def _csv_address(cells: dict[str, str], where: str, *, required: bool) -> str:
+    ip = cells["ip"]
+    if not ip and not required:
+        return ""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        raise UsageError(f"{where}: {ip!r} is not an IP address") from None
+    return f"[{address}]" if address.version == 6 else str(address)
+
+
+def _shadowserver_target(cells: dict[str, str], where: str) -> TargetLine:
+    # Shadowserver's ``protocol`` is the transport; every service vedette speaks is on TCP.
+    if cells["protocol"].lower() not in ("tcp", ""):
+        raise UsageError(
+            f"{where}: protocol {cells['protocol']!r}: vedette probes TCP services only"
+        )
+    address = _csv_address(cells, where, required=True)
+    return TargetLine(text=f"{address}:{_csv_port(cells, where)}", where=where)
+
+
+def _vedette_target(cells: dict[str, str], where: str) -> TargetLine:
+    scheme = cells["protocol"].lower()
+    try:
+        Service(scheme)
+    except ValueError:
+        raise UsageError(f"{where}: unknown protocol {cells['protocol']!r}") from None
+    port = _csv_port(cells, where)
+    address = _csv_address(cells, where, required=not cells["hostname"])
+    if not cells["hostname"]:
+        return TargetLine(text=f"{scheme}://{address}:{port}", where=where)
+    try:
+        host, is_ip = normalise_host(cells["hostname"], cells["hostname"])
+    except UsageError as err:
+        raise UsageError(f"{where}: {err}") from None
+    if is_ip and ":" in host:
+        host = f"[{host}]"
+    return TargetLine(text=f"{scheme}://{host}:{port}", pin=address.strip("[]"), where=where)
 
 
 # --- CIDR ------------------------------------------------------------------------------------
