@@ -97,3 +97,15 @@ def test_hostile_scan_argument_is_one_clean_line_and_exit_2(
     # Nothing that acts on a terminal, and a readable length whatever the argument's.
     assert line.isprintable(), repr(line)
     assert len(line) <= 400, f"{len(line)} characters"
+
+
+@pytest.mark.parametrize("port", ["\u00b2", "\u0669\u0669", LONG_NUMBER])
+def test_a_cidr_sweep_port_is_checked_like_any_port(
+    port: str, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A CIDR makes a fleet scan: its grammar is the sweep's own (a superscript port was a
+    # traceback there, Arabic-Indic digits a port). Refused before any target is spooled.
+    status = main(["scan", "--db", f"sqlite:///{tmp_path / 'v.db'}", f"127.0.0.0/30:{port}"])
+    line = capsys.readouterr().err.splitlines()
+    assert status == 2 and len(line) == 1, line
+    assert "bad port" in line[0] and line[0].isprintable() and len(line[0]) <= 400

@@ -42,6 +42,7 @@ from vedette.scale.targets import (
     parse_exclusions,
     parse_target_file,
 )
+from vedette.targets import quoted
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -189,7 +190,7 @@ def _open_targets(args: argparse.Namespace, stack: contextlib.ExitStack) -> Text
 
 def _lines(args: argparse.Namespace, handle: TextIO | None) -> Iterator[TargetLine]:
     for text in args.targets:
-        yield TargetLine(text=text, where=f"target {text!r}")
+        yield TargetLine(text=text, where=f"target {quoted(text)}")
     if handle is None:
         return
     name = "<stdin>" if args.targets_file == "-" else args.targets_file

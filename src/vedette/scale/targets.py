@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 from vedette.errors import UsageError
 from vedette.model import Service
-from vedette.targets import TargetSpec, normalise_host, parse_target
+from vedette.targets import TargetSpec, normalise_host, parse_port, parse_target, quoted
 
 __all__ = [
     "DEFAULT_MAX_CIDR",
@@ -309,9 +309,8 @@ def _parse_cidr(text: str, where: str) -> _Cidr | None:
 
 
 def _port(text: str, target: str, where: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise UsageError(f"{where}: bad port {text!r} in {target!r} (expected 1-65535)")
-    return int(text)
+    # ``where`` names the command-line target already, or a file line (then name the target)
+    return parse_port(text, where if quoted(target) in where else f"{where}: {quoted(target)}")
 
 
 def _intervals(networks: Iterable[IPNetwork]) -> list[tuple[int, int]]:
