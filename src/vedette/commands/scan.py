@@ -9,7 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from vedette.commands import _common as c
-from vedette.commands._cert_clients import add_matrix_arguments, options_from_args
+from vedette.commands._cert_clients import (
+    add_matrix_arguments,
+    options_for_report,
+    options_from_args,
+)
 from vedette.commands._issuers import add_issuer_arguments, fetch_missing_issuers
 from vedette.errors import UsageError
 from vedette.model import Service
@@ -144,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
     if fleet.wanted(args):
         if args.intermediates or args.fetch:
             raise UsageError("--intermediates and --fetch are for scans of named targets")
-        return fleet.run_fleet(args)
+        options_from_args(args)  # bad --clients/--as-of/... fail before the store is written
+        return fleet.run_fleet(args, lambda stored: options_for_report(args, stored))
     if not args.targets:
         raise UsageError("no targets given")
     specs = [parse_target(t) for t in args.targets]

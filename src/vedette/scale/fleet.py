@@ -25,6 +25,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -376,7 +377,14 @@ class _Bar(Progress):
 # --- the command -----------------------------------------------------------------------------
 
 
-def run_fleet(args: argparse.Namespace) -> int:
+#: ``(stored client options or None) -> (ClientOptions, the dict to store)``: the command's
+#: client-matrix options (``--clients``, ``--as-of``...) merged over those stored with the scan.
+ClientsFor = Callable[[dict[str, Any] | None], tuple[Any, dict[str, Any]]]
+
+
+def run_fleet(args: argparse.Namespace, clients_for: ClientsFor | None = None) -> int:
+    """A fleet scan. ``clients_for`` gives the client-matrix options: they are stored with the
+    scan (so ``report`` and ``--resume`` use them) and judge the findings ``--fail-on`` counts."""
     if args.no_store:
         raise UsageError("fleet scans keep their results in the store; drop --no-store")
     if args.json:
@@ -388,24 +396,32 @@ def run_fleet(args: argparse.Namespace) -> int:
     extra_exclusions = _exclusions(args.exclude)
     with contextlib.ExitStack() as stack:
         handle = _open_targets(args, stack)
-        code = _run_fleet(args, handle, extra_exclusions)
+        code = _run_fleet(args, handle, extra_exclusions, clients_for)
     return code
 
 
-def _run_fleet(args: argparse.Namespace, handle: TextIO | None, extra: Exclusions) -> int:
+def _run_fleet(
+    args: argparse.Namespace,
+    handle: TextIO | None,
+    extra: Exclusions,
+    clients_for: ClientsFor | None,
+) -> int:
     from vedette.store.db import Store
 
     fail_on = getattr(args, "fail_on", None)
     with Store.open(c.db_url(args), create=not args.resume) as store:
         if args.resume:
-            scan_id, settings, roots = _resume(store, args, extra)
+            scan_id, settings, roots, stored_clients = _resume(store, args, extra)
         else:
-            scan_id, settings, roots = _start(store, args, extra, handle)
+            fresh = clients_for(None)[1] if clients_for is not None else None
+            scan_id, settings, roots = _start(store, args, extra, handle, fresh)
+            stored_clients = fresh
+        clients = clients_for(stored_clients)[0] if clients_for is not None else None
         progress: Progress = Progress() if args.quiet else _Bar()
         try:
             settings = replace(settings, count_findings=not args.quiet or fail_on is not None)
             state = store.fleet_scan(scan_id)
-            ctx = c.context(datetime.now(UTC), roots)
+            ctx = c.context(datetime.now(UTC), roots, clients)
             progress.start(state.total, state.done)
             try:
                 stats = _run(args, store, scan_id, settings, roots, ctx, progress)
@@ -454,7 +470,11 @@ def _run(
 
 
 def _start(
-    store: Store, args: argparse.Namespace, exclusions: Exclusions, handle: TextIO | None
+    store: Store,
+    args: argparse.Namespace,
+    exclusions: Exclusions,
+    handle: TextIO | None,
+    stored_clients: dict[str, Any] | None,
 ) -> tuple[int, FleetSettings, tuple[bytes, ...]]:
     from_file_or_cidr = bool(args.targets_file) or _has_cidr(args.targets)
     mode = args.mode or ("quick" if from_file_or_cidr else "full")
@@ -462,6 +482,8 @@ def _start(
     # The permutation's key, stored: the cluster runner keys targets it pins with it too.
     seed = os.urandom(16)
     stored["seed"] = seed.hex()
+    if stored_clients:
+        stored["clients"] = stored_clients
     settings = _settings(stored, exclusions)
     shown = list(args.targets) + ([f"--targets {args.targets_file}"] if args.targets_file else [])
     with _Interrupts() as interrupts:
@@ -488,7 +510,7 @@ def _start(
 
 def _resume(
     store: Store, args: argparse.Namespace, extra: Exclusions
-) -> tuple[int, FleetSettings, tuple[bytes, ...]]:
+) -> tuple[int, FleetSettings, tuple[bytes, ...], dict[str, Any] | None]:
     state = store.fleet_scan(args.resume)
     if state.status == "spooling":
         raise UsageError(
@@ -500,7 +522,8 @@ def _resume(
     exclusions = exclusions_from_entries(stored.get("exclude") or ()).union(extra)
     settings = _settings(stored, exclusions)
     roots = tuple(bytes.fromhex(h) for h in stored.get("ca_roots_der_hex") or ())
-    return args.resume, settings, roots
+    clients = stored.get("clients")
+    return args.resume, settings, roots, clients if isinstance(clients, dict) else None
 
 
 def _summary(scan_id: int, total: int, stats: RunStats, settings: FleetSettings) -> None:
