@@ -120,6 +120,10 @@ def test_exclusions() -> None:
     assert not ex.name_excluded("notexample.org")
     with pytest.raises(UsageError, match="^x:1: "):
         parse_exclusions(["10.0.0.0/33"], "x")
+    # IPv6 in brackets, as target files write it
+    bracketed = parse_exclusions(["[::1]", "[2001:db8::/48]"], "x")
+    assert bracketed.address_excluded("::1") and bracketed.address_excluded("2001:db8::5")
+    assert not bracketed.address_excluded("::2")
 
 
 def test_order_key_groups_hosts_and_shards_never_split_one() -> None:

@@ -441,13 +441,15 @@ def parse_exclusions(lines: Iterable[str], source: str) -> Exclusions:
         if not text:
             continue
         where = f"{source}:{number}"
+        # IPv6 as written in targets: "[2001:db8::1]" or "[2001:db8::/32]"
+        bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
         try:
-            networks.append(ipaddress.ip_network(text, strict=False))
+            networks.append(ipaddress.ip_network(bare, strict=False))
             continue
         except ValueError:
             pass
         if "/" in text or ":" in text:
-            raise UsageError(f"{where}: {text!r} is neither a CIDR, an address nor a name")
+            raise UsageError(f"{where}: {quoted(text)} is neither a CIDR, an address nor a name")
         try:
             name, _ = normalise_host(text.lstrip("*.").lstrip("."), text)
         except UsageError as err:
