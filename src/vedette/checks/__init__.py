@@ -17,7 +17,8 @@ from vedette.model import Finding, Observation, Severity
 
 __all__ = ["CHECK_MODULES", "Check", "CheckContext", "Hit", "all_checks", "analyse", "get_check"]
 
-#: Modules that register checks. A unit test asserts this equals the package's modules.
+#: Modules that register checks. A unit test asserts this equals the package's modules, less
+#: ``registry`` and ``matrix`` (the client-matrix adapter shared with the reports).
 CHECK_MODULES: tuple[str, ...] = (
     "vedette.checks.reachability",
     "vedette.checks.plaintext",

@@ -1,6 +1,6 @@
 """Client checks: what the compatibility matrix says that a finding should carry.
 
-The matrix (``vedette.trust.matrix``) judges every client profile against the endpoint; these
+The matrix (``vedette.checks.matrix``) judges every client profile against the endpoint; these
 checks turn its strongest signals into findings, so they count towards ``--fail-on`` and show in
 every report format:
 
@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from vedette.checks.matrix import distrust_candidate, endpoint_matrix
 from vedette.checks.registry import CheckContext, Hit, endpoint_check
 from vedette.model import ClientOutcome, Observation, Severity
 from vedette.pki.fixes import sha256_reissue_commands
-from vedette.trust._data import trust_data
-from vedette.trust.matrix import distrust_candidate, endpoint_matrix
+from vedette.trust import trust_data
 from vedette.trust.simulate import DISTRUSTED, interception_product, spki_sha256
 from vedette.x509.chain import describe, parse_sent
 

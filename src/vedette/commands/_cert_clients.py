@@ -27,6 +27,7 @@ from vedette.errors import PkiError, UsageError
 
 if TYPE_CHECKING:
     from vedette.model import Finding
+    from vedette.trust import Profile
 
     # The trust data and the simulation are imported where used: the parsers of scan,
     # report and demo take these options without loading them.
@@ -164,19 +165,15 @@ def options_to_stored(args: argparse.Namespace) -> dict[str, Any]:
 
 def options_from_stored(stored: dict[str, Any]) -> ClientOptions:
     """A :class:`ClientOptions` from :func:`options_to_stored`'s JSON (or ``{}``)."""
-    from vedette.trust._data import _profiles, trust_data
+    from vedette.trust import profiles_from_document, trust_data
     from vedette.trust.simulate import ClientOptions, parse_inventory, select_profiles
 
     data = trust_data()
-    extra = []
+    extra: list[Profile] = []
     for i, doc in enumerate(stored.get("profiles") or []):
         if not isinstance(doc, dict):
             raise UsageError(f"stored client profile #{i + 1} is not an object")
-        try:
-            _, _, found = _profiles(doc, f"client profile #{i + 1}", *_bases(), data.store_names)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-        extra.extend(found)
+        extra.extend(profiles_from_document(doc, f"client profile #{i + 1}"))
     as_of = stored.get("as_of")
     inventory = stored.get("inventory")
     opts = ClientOptions(
@@ -192,13 +189,6 @@ def options_from_stored(stored: dict[str, Any]) -> ClientOptions:
     if opts.families:
         select_profiles(profiles, opts.families, relay=None)  # unknown names: one-line error
     return opts
-
-
-def _bases() -> tuple[Any, Any, Any]:
-    from vedette.trust._data import _packaged
-
-    _, hellos, rules, recorded = _packaged()
-    return hellos, rules, recorded
 
 
 def options_from_args(args: argparse.Namespace) -> tuple[ClientOptions, dict[str, Any]]:
@@ -245,7 +235,7 @@ def add_clients_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentPars
 
 
 def _list_profiles(json_out: bool) -> int:
-    from vedette.trust._data import trust_data
+    from vedette.trust import trust_data
 
     data = trust_data()
     if json_out:
@@ -269,8 +259,7 @@ def _list_profiles(json_out: bool) -> int:
 
 
 def run_clients(args: argparse.Namespace) -> int:
-    from vedette.trust._anchors import load_extra_roots
-    from vedette.trust._data import trust_data
+    from vedette.trust import load_extra_roots, trust_data
     from vedette.trust.simulate import select_profiles, simulate
 
     if args.list:

@@ -123,7 +123,7 @@ def make_report(
     ctx: CheckContext,
 ) -> ScanReport:
     from vedette.checks import analyse
-    from vedette.trust.matrix import report_matrices
+    from vedette.checks.matrix import report_matrices
 
     return ScanReport(
         scan_id=scan_id,

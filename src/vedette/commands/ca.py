@@ -35,7 +35,7 @@ from vedette.pki.csr import general_name, name_text, verify_csr
 from vedette.pki.issue import PROFILES
 from vedette.pki.keys import KEY_TYPES
 from vedette.report.escape import safe_text
-from vedette.trust._data import Profile
+from vedette.trust import Profile
 from vedette.x509.validity import limit_at, max_validity_days
 
 if TYPE_CHECKING:

@@ -803,7 +803,7 @@ def _add_lint(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _lint_profile(certs: Sequence[x509.Certificate], ca: list[Path]) -> ProfileChoice:
-    from vedette.trust._data import trust_data
+    from vedette.trust import trust_data
 
     roots = trust_data().roots
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from vedette.errors import UsageError
-from vedette.trust._data import Profile, trust_data
+from vedette.trust import Profile, trust_data
 from vedette.trust.simulate import select_profiles
 
 __all__ = [

@@ -82,9 +82,9 @@ def write_report(
     whatever the scan's size. For a scan that is one chunk (one host, a domain, any plain
     scan) the output is exactly what analysing it whole gives; in a fleet scan, a host whose
     targets were stored apart is listed once per chunk it appears in."""
+    from vedette.checks.matrix import report_matrices
     from vedette.report.json import ScanHead, json_stream
     from vedette.report.rows import analysed_chunks
-    from vedette.trust.matrix import report_matrices
 
     summary = store.scan_summary(scan_id)
     head = ScanHead(
@@ -125,8 +125,8 @@ def _write_text(
     then the summary line (known only at the end) and the spool copied after it."""
     from rich.console import Console
 
+    from vedette.checks.matrix import report_matrices
     from vedette.report.terminal import render_hosts, render_orphans, summary_line
-    from vedette.trust.matrix import report_matrices
 
     real = c.console() if out is sys.stdout else Console(file=out, highlight=False)
     endpoints = scanned = unreachable = 0

@@ -618,7 +618,6 @@ def trust_data() -> TrustData:
 
 def load_profile_file(path: Path) -> tuple[Profile, ...]:
     """Profiles from a user's JSON file (layout of ``profiles.json``; may use packaged names)."""
-    base, hellos, rules, recorded = _packaged()
     data = read_regular_file(path, what="profile file", limit=4 * 1024 * 1024)
     try:
         doc = json.loads(data.decode("utf-8"))
@@ -626,13 +625,22 @@ def load_profile_file(path: Path) -> tuple[Profile, ...]:
         raise UsageError(f"{path}: not a JSON profile file ({exc})") from None
     if not isinstance(doc, dict):
         raise UsageError(f"{path}: expected a JSON object with 'profiles'")
-    stores = frozenset(s for r in base.roots.values() for s in r.stores)
-    try:
-        _, _, profiles = _profiles(doc, str(path), hellos, rules, recorded, stores)
-    except _Bad as exc:
-        raise UsageError(str(exc)) from None
+    profiles = profiles_from_document(doc, str(path))
     if not profiles:
         raise UsageError(f"{path}: no profile in this file")
+    return profiles
+
+
+def profiles_from_document(doc: Mapping[str, Any], where: str) -> tuple[Profile, ...]:
+    """Profiles from a parsed user document (a profile file's JSON, or the copy stored with a
+    scan), in the layout of ``profiles.json``; may use the packaged hellos and rule sets by
+    name. A bad document is a one-line :class:`UsageError` naming ``where``."""
+    base, hellos, rules, recorded = _packaged()
+    stores = frozenset(s for r in base.roots.values() for s in r.stores)
+    try:
+        _, _, profiles = _profiles(doc, where, hellos, rules, recorded, stores)
+    except _Bad as exc:
+        raise UsageError(str(exc)) from None
     return tuple(profiles)
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 
 from vedette.model import ClientMatrix, Observation, Role
-from vedette.trust._data import TrustData, sha256_hex, trust_data
+from vedette.trust import TrustData, sha256_hex, trust_data
 from vedette.trust.simulate import ClientOptions, ServerTls, select_profiles, simulate
 from vedette.x509.chain import load_der, parse_sent
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["distrust_candidate", "endpoint_matrix", "report_matrices", "server_tls"]
 
-_CACHE_KEY = "vedette.trust.matrix"
+_CACHE_KEY = "vedette.checks.matrix"
 #: The report and the checks of one endpoint reuse its matrix; older ones are dropped.
 _CACHE_MAX = 256
 
