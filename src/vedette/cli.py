@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
 from typing import NoReturn
 
-from vedette._version import __version__
+from vedette import __version__
 from vedette.errors import VedetteError
 from vedette.report.escape import safe_text
 

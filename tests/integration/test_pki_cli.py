@@ -1191,9 +1191,9 @@ def test_incomplete_chain_fixed_by_fetching_the_issuer(work: Path, sserver: SSer
 
 
 def test_lint_with_pkilint_as_a_second_linter(work: Path, ca: Path):
-    from vedette.pki import _pkilint
+    from vedette.pki import pkilint_adapter
 
-    assert _pkilint.available(), "pkilint is a test dependency (pyproject [test] extra)"
+    assert pkilint_adapter.available(), "pkilint is a test dependency (pyproject [test] extra)"
     vedette(
         "cert",
         "csr",

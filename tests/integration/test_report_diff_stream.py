@@ -18,8 +18,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from vedette import analysis
 from vedette.cli import main
-from vedette.commands import _common as c
 from vedette.model import Endpoint, Failure, FailureKind, Observation, Service, Stage
 from vedette.report import diff as diff_module
 from vedette.report.diff import iter_diff, iter_scan_states
@@ -114,7 +114,7 @@ def oracle(url: str, first: int, second: int, at: datetime) -> tuple[str, dict]:
     with Store.open(url) as store:
         for scan_id in (first, second):
             d: dict = {}
-            for r in endpoint_records(store, scan_id, c.context(at, ())):
+            for r in endpoint_records(store, scan_id, analysis.context(at, ())):
                 ep = r.observation.endpoint
                 key = (ep.host or "", ep.ip or "", ep.port, ep.service.value)
                 d[key] = (ep.label, frozenset(f.id for f in r.findings), r.status)

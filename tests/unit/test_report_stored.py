@@ -24,8 +24,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 from rich.console import Console
 
+from vedette import analysis
 from vedette.cli import main
-from vedette.commands import _common as c
 from vedette.commands._cert_clients import options_from_stored
 from vedette.errors import StoreError
 from vedette.model import (
@@ -129,13 +129,13 @@ def _oracle(url: str, scan_id: int, at: datetime) -> ScanReport:
     with Store.open(url) as store:
         stored = store.load_scan(scan_id)
     extra = tuple(bytes.fromhex(h) for h in stored.options.get("ca_roots_der_hex", []))
-    return c.make_report(
+    return analysis.make_report(
         scan_id=scan_id,
         targets=stored.targets,
         started=stored.started_at,
         finished=stored.finished_at or stored.started_at,
         observations=stored.observations,
-        ctx=c.context(at, extra, options_from_stored({})),
+        ctx=analysis.context(at, extra, options_from_stored({})),
     )
 
 

@@ -434,7 +434,7 @@ def test_matrix_rendering_escapes_server_text_and_groups_clients():
     from rich.console import Console
 
     from vedette.model import ClientMatrix, ClientReason, ClientVerdict
-    from vedette.report._clients_section import matrix_to_json, render_matrix
+    from vedette.report.clients_section import matrix_to_json, render_matrix
 
     evil = ClientReason(
         code="cert.expired",
@@ -508,7 +508,7 @@ def test_compact_matrix_counts_unknown_and_working_clients():
     from rich.console import Console
 
     from vedette.model import ClientMatrix, ClientReason, ClientVerdict
-    from vedette.report._clients_section import render_matrix
+    from vedette.report.clients_section import render_matrix
 
     why = ClientReason(
         code="tls.version-untested",
@@ -554,7 +554,7 @@ def _render(m) -> str:
 
     from rich.console import Console
 
-    from vedette.report._clients_section import render_matrix
+    from vedette.report.clients_section import render_matrix
 
     out = io.StringIO()
     render_matrix(Console(file=out, width=400, color_system=None), m, indent=0)

@@ -289,7 +289,7 @@ def run_clients(args: argparse.Namespace) -> int:
         matrix = dataclasses.replace(matrix, notes=(*matrix.notes, _revocation_note(chain, args)))
     findings = _expectation_findings(chain, args.host, as_of, options)
     if args.json:
-        from vedette.report._clients_section import matrix_to_json
+        from vedette.report.clients_section import matrix_to_json
 
         doc = {"schema": "vedette.clients/1", "chain": str(args.chain), "host": args.host}
         doc.update(matrix_to_json(matrix))
@@ -309,7 +309,7 @@ def run_clients(args: argparse.Namespace) -> int:
         from rich.console import Console
         from rich.text import Text
 
-        from vedette.report._clients_section import render_matrix
+        from vedette.report.clients_section import render_matrix
         from vedette.report.escape import safe_text
 
         console = Console(highlight=False, soft_wrap=False)

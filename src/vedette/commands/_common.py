@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +24,6 @@ if TYPE_CHECKING:
     # later from the store) needs neither rich nor the checks, nor the trust data.
     from rich.console import Console
 
-    from vedette.checks import CheckContext
-    from vedette.trust.simulate import ClientOptions
 
 DEFAULT_LIMITS = Limits()
 
@@ -80,61 +78,6 @@ def console() -> Console:
 
 def err(message: str) -> None:
     sys.stderr.write(f"vedette: {message}\n")
-
-
-def context(
-    now: datetime,
-    extra_roots: tuple[bytes, ...],
-    clients: ClientOptions | None = None,
-    intermediates: tuple[bytes, ...] = (),
-) -> CheckContext:
-    from vedette import trust
-    from vedette.checks import CheckContext
-
-    # One date for the whole analysis: --as-of, when given, is the date certificate dates
-    # are judged at too, not only the client matrix's.
-    if clients is not None and clients.as_of is not None:
-        now = clients.as_of
-    return CheckContext(
-        now=now,
-        trust_roots_der=trust.mozilla_roots_der() + extra_roots,
-        extra_roots_der=extra_roots,
-        intermediates_der=intermediates,
-        clients=clients,
-    )
-
-
-def stored_certificates(options: Mapping[str, Any], key: str) -> tuple[bytes, ...]:
-    """DER certificates stored with a scan as hex (``ca_roots_der_hex``,
-    ``intermediates_der_hex``); an entry that is not hex is a damaged store, said plainly."""
-    try:
-        return tuple(bytes.fromhex(h) for h in options.get(key) or [])
-    except (TypeError, ValueError):
-        raise StoreError(f"the stored scan options have a damaged {key!r}") from None
-
-
-def make_report(
-    *,
-    scan_id: int | None,
-    targets: Sequence[str],
-    started: datetime,
-    finished: datetime,
-    observations: Sequence[Observation],
-    ctx: CheckContext,
-) -> ScanReport:
-    from vedette.checks import analyse
-    from vedette.checks.matrix import report_matrices
-
-    return ScanReport(
-        scan_id=scan_id,
-        targets=tuple(targets),
-        started_at=started,
-        finished_at=finished,
-        analysed_at=ctx.now,
-        observations=tuple(observations),
-        findings=analyse(observations, ctx),
-        clients=report_matrices(observations, ctx),
-    )
 
 
 def emit(report: ScanReport, args: argparse.Namespace) -> int:

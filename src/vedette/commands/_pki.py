@@ -19,7 +19,7 @@ from rich.text import Text
 
 from vedette.commands import _common as c
 from vedette.errors import PkiError
-from vedette.pki._files import atomic_write, read_input
+from vedette.pki import atomic_write, read_input
 from vedette.pki.formats import Material, read_material
 from vedette.pki.keys import load_private_key
 from vedette.pki.passphrase import PassSource, parse_source, read_passphrase

@@ -829,14 +829,16 @@ def _lint(args: argparse.Namespace) -> int:
     if not material.certificates:
         raise PkiError(f"{args.source}: no certificate to lint")
     cert = material.certificates[0]
-    from vedette.pki import _pkilint
+    from vedette.pki import pkilint_adapter
 
     if args.profile is not None:
         profile, reason = args.profile, "--profile"
     else:
         choice = _lint_profile(material.certificates, args.ca)
         profile, reason = choice.profile, choice.reason
-    use_pkilint = not args.no_pkilint and profile in ("server", "smime") and _pkilint.available()
+    use_pkilint = (
+        not args.no_pkilint and profile in ("server", "smime") and pkilint_adapter.available()
+    )
     results = lint_certificate(cert, profile, pkilint=use_pkilint)
     errors = sum(1 for r in results if r.level == "error")
     if args.json:

@@ -11,6 +11,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from rich.console import Console
 
+from vedette import analysis
 from vedette.commands import _common as c
 from vedette.commands._cert_clients import add_matrix_arguments, options_from_args
 from vedette.model import Observation, ScanReport, Severity
@@ -61,13 +62,13 @@ def run(args: argparse.Namespace) -> int:
     stored = {"ca_roots_der_hex": [r.hex() for r in extra], "demo": True}
     stored["clients"] = stored_clients
     scan_id = c.store_scan(args, targets, stored, started, finished, observations)
-    report = c.make_report(
+    report = analysis.make_report(
         scan_id=scan_id,
         targets=targets,
         started=started,
         finished=finished,
         observations=observations,
-        ctx=c.context(finished, extra, clients),
+        ctx=analysis.context(finished, extra, clients),
     )
     c.emit(report, args)
     ok = _demo_verdict(servers, report, time.monotonic() - t0, quiet=args.json)

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 from datetime import UTC, datetime
 
+from vedette import analysis
 from vedette.commands import _common as c
 from vedette.commands._cert_clients import add_matrix_arguments, options_for_report, parse_as_of
 from vedette.errors import UsageError
@@ -96,9 +97,7 @@ def run(args: argparse.Namespace) -> int:
     from vedette.store.db import Store
 
     if args.scan == "diff":
-        from vedette.report.diff import run_diff
-
-        return run_diff(args)
+        return _diff(args)
     if args.diff_scans:
         raise UsageError(f"unexpected argument(s): {' '.join(args.diff_scans)}")
     if args.format == "json":
@@ -127,10 +126,12 @@ def run(args: argparse.Namespace) -> int:
         if date is not None:
             clients = dataclasses.replace(clients, as_of=date)
         if args.format in STREAMED_FORMATS:
-            return write_stored(store, wanted, args, clients.as_of or datetime.now(UTC))
-        extra = c.stored_certificates(stored_options, "ca_roots_der_hex")
-        known = c.stored_certificates(stored_options, "intermediates_der_hex")
-        ctx = c.context(datetime.now(UTC), extra, clients, known)
+            return write_stored(
+                store, wanted, args.format, args.output, clients.as_of or datetime.now(UTC)
+            )
+        extra = analysis.stored_certificates(stored_options, "ca_roots_der_hex")
+        known = analysis.stored_certificates(stored_options, "intermediates_der_hex")
+        ctx = analysis.context(datetime.now(UTC), extra, clients, known)
         counts = write_report(
             store, wanted, ctx, as_json=args.json, verbose=args.verbose, output=args.output
         )
@@ -139,3 +140,26 @@ def run(args: argparse.Namespace) -> int:
         return 2
     threshold = Severity.HIGH if args.fail_on is None else args.fail_on
     return 1 if any(n for sev, n in counts.findings.items() if sev >= threshold) else 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    """``vedette report diff SCAN_A SCAN_B``: both scans judged at one date (now, or --at /
+    --as-of), text or ``--json``, to standard output or ``-o FILE``."""
+    from vedette.report.diff import write_diff
+    from vedette.store.db import Store
+
+    if len(args.diff_scans) != 2:
+        raise UsageError("usage: vedette report diff SCAN_A SCAN_B")
+    first, second = (scan_id(t, "report diff: SCAN") for t in args.diff_scans)
+    if args.at == "scan":
+        raise UsageError("report diff: --at scan has no single date for two scans; give a date")
+    now = datetime.now(UTC)
+    at = analysis_date(args, now) or now
+    if args.format not in (None, "text", "json"):
+        raise UsageError(f"report diff: --format {args.format} is not supported (text or json)")
+    with Store.open(c.db_url(args), create=False) as store:
+        write_diff(
+            store, first, second, at, as_json=bool(args.json or args.format == "json"),
+            output=args.output,
+        )  # fmt: skip
+    return 0

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from vedette import analysis
 from vedette.commands import _common as c
 from vedette.commands._cert_clients import (
     add_matrix_arguments,
@@ -177,12 +178,12 @@ def run(args: argparse.Namespace) -> int:
     if known:
         stored_options["intermediates_der_hex"] = [d.hex() for d in known]
     scan_id = c.store_scan(args, args.targets, stored_options, started, finished, observations)
-    report = c.make_report(
+    report = analysis.make_report(
         scan_id=scan_id,
         targets=args.targets,
         started=started,
         finished=finished,
         observations=observations,
-        ctx=c.context(finished, extra, clients, known),
+        ctx=analysis.context(finished, extra, clients, known),
     )
     return c.emit(report, args)

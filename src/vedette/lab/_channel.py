@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from vedette.errors import ProtocolError
-from vedette.protocols._base import LineBuffer
+from vedette.protocols import LineBuffer
 
 if TYPE_CHECKING:
     import ssl

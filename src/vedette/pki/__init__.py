@@ -17,6 +17,8 @@ Modules (pure unless noted):
     fetch, aia  the network edges: a server's chain (the probe), caIssuers downloads (I/O)
 """
 
+from vedette.pki._files import atomic_write as atomic_write
+from vedette.pki._files import read_input as read_input
 from vedette.pki.ca import CertificateAuthority as CertificateAuthority
 from vedette.pki.ca import Issued as Issued
 from vedette.pki.ca import PrivateKey as PrivateKey

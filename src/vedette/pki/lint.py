@@ -34,7 +34,7 @@ without keyEncipherment cannot do TLS 1.2 RSA key exchange, which old MTAs still
 Each result is ``error`` (clients or the rules reject it), ``warning`` (works, but a rule or
 common clients object) or ``notice``. When DigiCert's ``pkilint`` is installed (the
 ``pkilint`` extra), its findings for the ``server`` and ``smime`` profiles are added with the
-``pkilint:`` prefix (see ``_pkilint``).
+``pkilint:`` prefix (see ``pkilint_adapter``).
 """
 
 from __future__ import annotations
@@ -337,11 +337,11 @@ def lint_certificate(
         if aia is None:
             add("warning", "aia-missing", "no authorityInfoAccess (caIssuers/OCSP)")
     if pkilint and profile in ("server", "smime"):
-        from vedette.pki import _pkilint
+        from vedette.pki import pkilint_adapter
 
-        if _pkilint.available():
+        if pkilint_adapter.available():
             der = cert.public_bytes(serialization.Encoding.DER)
-            for level, code, message in _pkilint.run(der, profile):
+            for level, code, message in pkilint_adapter.run(der, profile):
                 add(level, f"pkilint:{code}", message)
     return tuple(out)
 

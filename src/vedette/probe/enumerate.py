@@ -36,7 +36,7 @@ from vedette.probe.resumption import probe_resumption, probe_resumption_tls13
 from vedette.probe.runner import attempt_of, drive_to_starttls
 from vedette.probe.transport import Connection, ProbeFailed
 from vedette.protocols.dialogues import new_dialogue
-from vedette.tls._wire import TlsParseError
+from vedette.tls import TlsParseError
 from vedette.tls.hello import build_ssl2_client_hello, client_hello_records
 from vedette.tls.plan import Answered, Outcome, Planner, Probe, Refused, Unanswered
 from vedette.tls.result import TlsScan

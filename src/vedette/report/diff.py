@@ -11,16 +11,14 @@ certificate that merely aged does not show as a change unless its expiry crossed
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any
 
-from vedette.commands import _common as c
-from vedette.errors import UsageError
+from vedette import analysis
 from vedette.model import Endpoint
 from vedette.report.escape import safe_text
 from vedette.report.output import report_output
@@ -35,8 +33,8 @@ __all__ = [
     "diff_states",
     "iter_diff",
     "iter_scan_states",
-    "run_diff",
     "scan_states",
+    "write_diff",
 ]
 
 
@@ -125,9 +123,9 @@ def iter_scan_states(
     options = store.scan_options(scan_id)
     # The scan's own --ca roots and --intermediates/--fetch certificates, as `report` replays
     # them: the same chain diagnosis in a diff as in each scan's report.
-    extra = c.stored_certificates(options, "ca_roots_der_hex")
-    known = c.stored_certificates(options, "intermediates_der_hex")
-    ctx = c.context(at, extra, None, known)
+    extra = analysis.stored_certificates(options, "ca_roots_der_hex")
+    known = analysis.stored_certificates(options, "intermediates_der_hex")
+    ctx = analysis.context(at, extra, None, known)
 
     def flush(unit: list[tuple[Key, StoredRow]]) -> Iterator[tuple[Key, EndpointState]]:
         # Analysed in storage order, as a report reads them: a group check's finding is
@@ -302,43 +300,30 @@ def _indented(item: Any) -> str:
     return "    " + json.dumps(item, indent=2, ensure_ascii=True).replace("\n", "\n    ")
 
 
-def run_diff(args: argparse.Namespace) -> int:
-    from vedette.commands.report import analysis_date, scan_id
-    from vedette.store.db import Store
-
-    if len(args.diff_scans) != 2:
-        raise UsageError("usage: vedette report diff SCAN_A SCAN_B")
-    first, second = (scan_id(t, "report diff: SCAN") for t in args.diff_scans)
-    if args.at == "scan":
-        raise UsageError("report diff: --at scan has no single date for two scans; give a date")
-    now = datetime.now(UTC)
-    at = analysis_date(args, now) or now
-    as_json = bool(args.json or args.format == "json")
-    if args.format not in (None, "text", "json"):
-        raise UsageError(f"report diff: --format {args.format} is not supported (text or json)")
+def write_diff(
+    store: Store, first: int, second: int, at: datetime, *, as_json: bool, output: str | None
+) -> None:
+    """The diff of two stored scans, both judged at ``at``, streamed to ``output`` (standard
+    output when ``None``): text, or the ``vedette.diff`` JSON document."""
     with (
         tempfile.SpooledTemporaryFile(_SPOOL, mode="w+") as new_f,
         tempfile.SpooledTemporaryFile(_SPOOL, mode="w+") as gone_f,
         tempfile.SpooledTemporaryFile(_SPOOL, mode="w+") as changed_f,
     ):
         sections = _Sections(new_f, gone_f, changed_f)
-        with Store.open(c.db_url(args), create=False) as store:
-            changes = iter_diff(
-                iter_scan_states(store, first, at), iter_scan_states(store, second, at)
-            )
-            for kind, old, new in changes:
-                if old is not None and new is not None and old.full != new.full:
-                    sections.unchecked += bool(_unchecked(old, new))
-                if kind == "unchecked":
-                    continue
-                if as_json:
-                    sep = ",\n" if sections.counts[kind] else ""
-                    sections.add(kind, sep + _indented(_json_item(kind, old, new)))
-                else:
-                    sections.add(kind, _text_line(kind, old, new, (first, second)))
-        with report_output(args.output) as out:
+        changes = iter_diff(iter_scan_states(store, first, at), iter_scan_states(store, second, at))
+        for kind, old, new in changes:
+            if old is not None and new is not None and old.full != new.full:
+                sections.unchecked += bool(_unchecked(old, new))
+            if kind == "unchecked":
+                continue
+            if as_json:
+                sep = ",\n" if sections.counts[kind] else ""
+                sections.add(kind, sep + _indented(_json_item(kind, old, new)))
+            else:
+                sections.add(kind, _text_line(kind, old, new, (first, second)))
+        with report_output(output) as out:
             _write(sections, first, second, as_json=as_json, out=out)
-    return 0
 
 
 def _write(sections: _Sections, first: int, second: int, *, as_json: bool, out: IO[str]) -> None:

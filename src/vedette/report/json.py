@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
-from vedette._version import __version__
+from vedette import __version__
 from vedette.model import Severity
 from vedette.probe.defence import describe
 from vedette.report._certinfo import CertificateInfo, describe_certificate
-from vedette.report._clients_section import matrix_to_json
 from vedette.report._tls_section import tls_scan_json
+from vedette.report.clients_section import matrix_to_json
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence

@@ -8,14 +8,13 @@ work on a fleet scan of any size, and write to standard output or ``--output FIL
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, TextIO
 
-from vedette.commands import _common as c
+from vedette import analysis
 from vedette.model import ScanReport, Severity
 from vedette.report.output import report_output
 
@@ -32,24 +31,26 @@ __all__ = ["STREAMED_FORMATS", "ReportCounts", "write_report", "write_stored"]
 STREAMED_FORMATS = ("csv", "jsonl", "html", "summary")
 
 
-def write_stored(store: Store, scan_id: int, args: argparse.Namespace, at: datetime) -> int:
+def write_stored(store: Store, scan_id: int, fmt: str, output: str | None, at: datetime) -> int:
+    """Scan ``scan_id`` as ``fmt`` (one of :data:`STREAMED_FORMATS`), judged at ``at``, to
+    ``output`` (standard output when ``None``)."""
     from vedette.report.rows import endpoint_records
 
     stored_options = store.scan_options(scan_id)
-    extra = c.stored_certificates(stored_options, "ca_roots_der_hex")
-    known = c.stored_certificates(stored_options, "intermediates_der_hex")
-    ctx = c.context(at, extra, None, known)
+    extra = analysis.stored_certificates(stored_options, "ca_roots_der_hex")
+    known = analysis.stored_certificates(stored_options, "intermediates_der_hex")
+    ctx = analysis.context(at, extra, None, known)
     records = endpoint_records(store, scan_id, ctx)
-    with report_output(getattr(args, "output", None)) as handle:
-        if args.format == "csv":
+    with report_output(output) as handle:
+        if fmt == "csv":
             from vedette.report.csv import write_csv
 
             write_csv(records, handle)
-        elif args.format == "summary":
+        elif fmt == "summary":
             from vedette.report.aggregate import aggregate, write_summary
 
             write_summary(aggregate(records), handle)
-        elif args.format == "jsonl":
+        elif fmt == "jsonl":
             from vedette.report.jsonl import write_jsonl
 
             write_jsonl(records, scan_id, handle)
@@ -128,7 +129,11 @@ def _write_text(
     from vedette.checks.matrix import report_matrices
     from vedette.report.terminal import render_hosts, render_orphans, summary_line
 
-    real = c.console() if out is sys.stdout else Console(file=out, highlight=False)
+    real = (
+        Console(highlight=False, soft_wrap=False)
+        if out is sys.stdout
+        else Console(file=out, highlight=False)
+    )
     endpoints = scanned = unreachable = 0
     orphans: list[Finding] = []
     with tempfile.SpooledTemporaryFile(1 << 20, mode="w+", encoding="utf-8") as spool:

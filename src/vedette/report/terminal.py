@@ -29,7 +29,7 @@ from vedette.model import FailureKind, Protocol, Severity, Stage, TlsMode
 from vedette.probe.defence import describe as describe_defence
 from vedette.protocols.capabilities import parse_capabilities, plaintext_password_mechanisms
 from vedette.report._certinfo import CertificateInfo, describe_certificate
-from vedette.report._clients_section import render_endpoint_clients
+from vedette.report.clients_section import render_endpoint_clients
 from vedette.report.escape import safe_text
 
 if TYPE_CHECKING:

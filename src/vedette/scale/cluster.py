@@ -53,6 +53,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from vedette import analysis
 from vedette.errors import ResolveError, UsageError
 from vedette.scale.runner import FleetSettings, Progress, RunStats, run_targets
 from vedette.scale.targets import order_key, shard_bounds
@@ -146,7 +147,6 @@ async def _run_leased(
     run: str,
     owner: str,
 ) -> RunStats:
-    from vedette.commands import _common as c
 
     held = current = True
     stopping = asyncio.Event()
@@ -170,7 +170,7 @@ async def _run_leased(
 
     renewer = asyncio.create_task(renew())
     try:
-        ctx = c.context(datetime.now(UTC), roots)
+        ctx = analysis.context(datetime.now(UTC), roots)
         return await run_targets(
             store, scan_id, settings, ctx, lo=lo, hi=hi, keep_going=lambda: held and current
         )

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
+from vedette import analysis
 from vedette.commands import _common as c
 from vedette.errors import StoreError, UsageError
 from vedette.scale.runner import FleetSettings, Progress, RunStats, run_targets
@@ -421,7 +422,7 @@ def _run_fleet(
         try:
             settings = replace(settings, count_findings=not args.quiet or fail_on is not None)
             state = store.fleet_scan(scan_id)
-            ctx = c.context(datetime.now(UTC), roots, clients)
+            ctx = analysis.context(datetime.now(UTC), roots, clients)
             progress.start(state.total, state.done)
             try:
                 stats = _run(args, store, scan_id, settings, roots, ctx, progress)

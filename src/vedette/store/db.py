@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 import sqlalchemy as sa
 from sqlalchemy import event, exc
 
-from vedette._version import __version__
+from vedette import __version__
 from vedette.errors import StoreError
 from vedette.store.codec import observation_from_dict, observation_to_dict
 from vedette.store.records import PendingTarget as PendingTarget
