@@ -53,8 +53,6 @@ KNOWN: frozenset[str] = frozenset(
         "private: scale/fleet -> vedette.commands.scan._scan_options",
         # `cert inspect TARGET` runs the scan engine from pki/; the engine's ScanPlan fixes it
         "up: pki -> scan",
-        # model carries the TLS enumeration result type; it moves beside the other results
-        "up: model -> tls",
     }
 )
 
