@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 from vedette.tls.plan import Answered, Outcome, Planner, Probe, Refused, Unanswered
 from vedette.tls.registry import SSL2, SSL3, TLS10, TLS11, TLS12, TLS13, suite
+from vedette.tls.result import Tls13Flight
 from vedette.tls.server import KeyExchange, ServerAnswer, ServerHello
-from vedette.tls.tls13 import Tls13Flight
 
 
 @dataclass

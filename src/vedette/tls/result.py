@@ -13,10 +13,33 @@ from vedette.model import ClientCertRequest, TlsScan, VersionSuites
 __all__ = [
     "ClientCertRequest",
     "StapleInfo",
+    "Tls13Flight",
     "TlsScan",
     "VersionSuites",
     "staple_info",
 ]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tls13Flight:
+    """What the encrypted part of a TLS 1.3 server flight told.
+
+    Attributes:
+        certificates: the DER chain of the Certificate message, leaf first.
+        ocsp_response: the DER OCSPResponse stapled to the leaf (its ``status_request``
+            CertificateEntry extension), ``None`` when the server stapled nothing.
+        sigalg: the signature scheme of CertificateVerify.
+        certificate_request: the server asked for a client certificate.
+        extensions: the EncryptedExtensions types, in order.
+        finished: the Finished MAC was checked and is right.
+    """
+
+    certificates: tuple[bytes, ...] = ()
+    ocsp_response: bytes | None = None
+    sigalg: int | None = None
+    certificate_request: bool = False
+    extensions: tuple[int, ...] = ()
+    finished: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

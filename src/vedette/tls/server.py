@@ -29,15 +29,16 @@ from vedette.tls.hello import (
     EXT_SUPPORTED_VERSIONS,
     SSL2_SERVER_HELLO,
 )
+from vedette.tls.record import (
+    CONTENT_ALERT,
+    CONTENT_APPLICATION_DATA,
+    CONTENT_HANDSHAKE,
+    RecordFeed,
+)
 from vedette.tls.registry import SSL2, TLS12, TLS13, suite
 
 if TYPE_CHECKING:
-    from vedette.tls.tls13 import Tls13Flight
-
-CONTENT_CHANGE_CIPHER_SPEC = 20
-CONTENT_ALERT = 21
-CONTENT_HANDSHAKE = 22
-CONTENT_APPLICATION_DATA = 23
+    from vedette.tls.result import Tls13Flight
 
 HS_SERVER_HELLO = 2
 HS_CERTIFICATE = 11
@@ -46,37 +47,12 @@ HS_CERTIFICATE_REQUEST = 13
 HS_SERVER_HELLO_DONE = 14
 HS_CERTIFICATE_STATUS = 22
 
-MAX_FLIGHT = 1 << 20
-MAX_RECORD = (1 << 14) + 2048
 
 #: SHA-256("HelloRetryRequest"): the ServerHello.random that marks a HelloRetryRequest.
 HRR_RANDOM = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
 
+
 # Alert descriptions worth naming (RFC 8446 §6, RFC 7507).
-ALERT_NAMES = {
-    0: "close_notify",
-    10: "unexpected_message",
-    20: "bad_record_mac",
-    40: "handshake_failure",
-    42: "bad_certificate",
-    47: "illegal_parameter",
-    50: "decode_error",
-    70: "protocol_version",
-    71: "insufficient_security",
-    80: "internal_error",
-    86: "inappropriate_fallback",
-    90: "user_canceled",
-    109: "missing_extension",
-    110: "unsupported_extension",
-    112: "unrecognized_name",
-    120: "no_application_protocol",
-}
-
-
-def alert_name(description: int) -> str:
-    return ALERT_NAMES.get(description, f"alert {description}")
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServerHello:
     """A ServerHello or HelloRetryRequest.
@@ -307,49 +283,6 @@ def parse_ssl2_server_hello(message: bytes) -> Ssl2ServerHello:
     r.take(conn_id_len)
     kinds = tuple(int.from_bytes(specs[i : i + 3], "big") for i in range(0, specs_len, 3))
     return Ssl2ServerHello(certificate=cert, cipher_kinds=kinds)
-
-
-class RecordFeed:
-    """Socket bytes in, at most ``MAX_FLIGHT`` of them, records out: the buffering shared by
-    the readers of a server's flight (this module's, and ``tls13.Tls13Client``). Subclasses
-    set ``done`` and consume ``_buf`` in ``_next_record``, which returns False when it needs
-    more bytes."""
-
-    def __init__(self) -> None:
-        self._buf = bytearray()
-        self._total = 0
-        self.done = False
-
-    def receive_data(self, data: bytes) -> None:
-        """Feed socket bytes; raises ``TlsParseError`` on malformed input."""
-        if self.done:
-            return
-        self._total += len(data)
-        if self._total > MAX_FLIGHT:
-            raise TlsParseError(f"server flight larger than {MAX_FLIGHT} bytes", too_large=True)
-        self._buf += data
-        while not self.done and self._next_record():
-            pass
-
-    def _next_record(self) -> bool:
-        raise NotImplementedError
-
-    def _pop_record(self, majors: tuple[int, ...]) -> tuple[bytes, bytes] | None:
-        """The next complete TLS record as (5-byte header, fragment), taken off the buffer;
-        ``None`` until all of it is in. ``majors``: record-version major bytes accepted."""
-        buf = self._buf
-        if len(buf) < 5:
-            return None
-        if buf[0] not in (20, 21, 22, 23) or buf[1] not in majors:
-            raise TlsParseError("the server's answer is not TLS")
-        length = int.from_bytes(buf[3:5], "big")
-        if length > MAX_RECORD:
-            raise TlsParseError(f"record of {length} bytes", too_large=True)
-        if len(buf) < 5 + length:
-            return None
-        header, fragment = bytes(buf[:5]), bytes(buf[5 : 5 + length])
-        del buf[: 5 + length]
-        return header, fragment
 
 
 class FlightReader(RecordFeed):

@@ -36,16 +36,19 @@ from vedette.tls.hello import (
     build_client_hello,
     records,
 )
-from vedette.tls.registry import TLS13
-from vedette.tls.server import (
+from vedette.tls.record import (
     CONTENT_ALERT,
     CONTENT_APPLICATION_DATA,
     CONTENT_CHANGE_CIPHER_SPEC,
     CONTENT_HANDSHAKE,
+    RecordFeed,
+)
+from vedette.tls.registry import TLS13
+from vedette.tls.result import Tls13Flight
+from vedette.tls.server import (
     HS_CERTIFICATE,
     HS_CERTIFICATE_REQUEST,
     HS_SERVER_HELLO,
-    RecordFeed,
     ServerAnswer,
     ServerHello,
     parse_certificate_status,
@@ -232,28 +235,6 @@ class KeyShares:
 
 
 # --- the server's encrypted flight ----------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Tls13Flight:
-    """What the encrypted part of a TLS 1.3 server flight told.
-
-    Attributes:
-        certificates: the DER chain of the Certificate message, leaf first.
-        ocsp_response: the DER OCSPResponse stapled to the leaf (its ``status_request``
-            CertificateEntry extension), ``None`` when the server stapled nothing.
-        sigalg: the signature scheme of CertificateVerify.
-        certificate_request: the server asked for a client certificate.
-        extensions: the EncryptedExtensions types, in order.
-        finished: the Finished MAC was checked and is right.
-    """
-
-    certificates: tuple[bytes, ...] = ()
-    ocsp_response: bytes | None = None
-    sigalg: int | None = None
-    certificate_request: bool = False
-    extensions: tuple[int, ...] = ()
-    finished: bool = False
 
 
 def parse_certificate13(body: bytes) -> tuple[tuple[bytes, ...], bytes | None]:
