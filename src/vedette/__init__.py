@@ -1,6 +1,7 @@
 """vedette — a lookout for mail and unified-communications servers.
 
-Layers, inside out (DESIGN.md):
+Layers, inside out (the project's design notes, ``../shared/DESIGN.md`` beside the repository;
+the contract is ``tests/unit/test_layers.py``):
 
 * ``protocols/`` sans-I/O mail dialogues (bytes in, actions out); ``model`` the frozen values.
 * ``probe/`` the asyncio transport that drives the dialogues and enforces every limit.

@@ -1,6 +1,7 @@
 """The contract between a sans-I/O dialogue and the transport that drives it.
 
-The driver loop (``vedette.probe.transport.run_dialogue``) is the same for every protocol::
+The driver loop (``_Probe._drive`` in ``vedette.probe.runner``) is the same
+for every protocol::
 
     while True:
         action = dialogue.next_action()

@@ -1,11 +1,17 @@
 """The versioned result store: SQLite by default, PostgreSQL by URL, through SQLAlchemy Core.
 
-Layout (schema version 1)::
+Layout (schema version 3, :data:`SCHEMA_VERSION`)::
 
     schema_version(version)                       exactly one row
-    scans(id, started_at, finished_at, targets_json, options_json, vedette_version)
+    scans(id, started_at, finished_at, targets_json, options_json, vedette_version,
+          mode, status)                           mode/status: fleet scans only (v2)
     observations(id, scan_id -> scans.id, seq, host, ip, port, service, status,
-                 observation_json)                 index on scan_id, unique (scan_id, seq)
+                 observation_json, target_id, endpoint_key, ptr)
+                                                  index on scan_id, unique (scan_id, seq),
+                                                  unique (scan_id, endpoint_key) (v2)
+    scan_targets(id, scan_id -> scans.id, target, pin, order_key, done)        v2: the spool
+    scan_shards(scan_id, shard, lo, hi, owner, lease_until, attempts, done,
+                run, concurrency, rate_milli)     v2: shard leases; v3: the run and budgets
 
 An observation is stored whole as JSON (``vedette.store.codec``, which carries its own format
 number), so the relational columns are only an index for cheap queries: which endpoints of a
