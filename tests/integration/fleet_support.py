@@ -16,7 +16,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -24,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests import cli
 from tests.integration.realservers import ServerStartError, ServerUnavailable
 
 _START_TIMEOUT = 30.0
@@ -208,20 +208,16 @@ def listeners(specs: Sequence[tuple[str, bytes]]) -> Iterator[list[Listener]]:
 
 
 def vedette_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "vedette", *args]
+    return cli.vedette_argv(*args)
 
 
 def run_vedette(
     *args: str, stdin: str | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        vedette_cmd(*args),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        env=_env(),
+    """``tests.cli.run_vedette`` with the fleet tests' terminal width (the callers check for
+    tracebacks where they expect none)."""
+    return cli.run_vedette(
+        *args, stdin=stdin, timeout=timeout, env={"COLUMNS": "200"}, allow_traceback=True
     )
 
 
@@ -244,8 +240,5 @@ def kill(proc: subprocess.Popen[str]) -> None:
 
 
 def _env() -> dict[str, str]:
-    env = dict(os.environ)
     # The store default must never be the user's own database.
-    env.pop("VEDETTE_DB", None)
-    env["COLUMNS"] = "200"
-    return env
+    return cli.vedette_env({"COLUMNS": "200"})

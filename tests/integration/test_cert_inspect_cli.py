@@ -12,7 +12,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from tests.cli import run_vedette
 from tests.tools import require_program
 from tests.unit.pkcs12_helpers import outer_ber, p12_encryption, rewrite_pfx
 from vedette.pki import CertificateAuthority
@@ -37,17 +37,7 @@ _STRANGER = CertificateAuthority.create_root("Unrelated Root")
 
 
 def vedette(*args: str | Path, timeout: float = RUN_TIMEOUT) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "vedette", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, "P12PW": PASSWORD},
-    )
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
+    return run_vedette(*args, timeout=timeout, env={"P12PW": PASSWORD})
 
 
 def _one_line_error(proc: subprocess.CompletedProcess[str], *words: str) -> None:

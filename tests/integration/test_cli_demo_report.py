@@ -8,17 +8,11 @@ import sys
 import textwrap
 import time
 
+from tests.cli import run_vedette
+
 
 def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "vedette", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
+    return run_vedette(*args, timeout=timeout)
 
 
 def test_demo_finds_every_planted_problem_and_is_stored(tmp_path):

@@ -4,26 +4,18 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.cli import run_vedette
 from tests.integration.test_clients_scan import HOST, _build, s_server
 
 STARTCOM = Path(__file__).parents[1] / "data" / "startcom-chain.pem"
 
 
 def vedette(*args: str) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "vedette", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
+    return run_vedette(*args)
 
 
 def test_cert_clients_replays_2011_for_the_real_startcom_chain():

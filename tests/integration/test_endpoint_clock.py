@@ -16,11 +16,11 @@ import asyncio
 import json
 import ssl
 import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from tests.cli import run_vedette
 from tests.integration.scripted import ThreadedServer, server_tls_context
 from vedette.checks import load_checks
 
@@ -71,15 +71,7 @@ class SlowImap:
 
 
 def vedette(*args: str) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "vedette", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,  # a hang detector: the scans below take about 5 s
-        check=False,
-    )
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
+    return run_vedette(*args)  # a hang detector: the scans below take about 5 s
 
 
 LIMITS = ("--read-timeout", "3", "--endpoint-timeout", f"{ENDPOINT_TIMEOUT:g}")

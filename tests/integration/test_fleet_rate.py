@@ -12,24 +12,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
+from tests.cli import run_vedette
 from tests.integration.scripted import SmtpFront, ThreadedServer, server_tls_context
 
 RATE = 20
 
 
 def vedette(*args: str) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "vedette", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
+    return run_vedette(*args, timeout=300)
 
 
 def test_rate_and_per_host_count_every_connection_of_a_full_scan(tmp_path: Path) -> None:

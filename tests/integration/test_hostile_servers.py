@@ -10,11 +10,11 @@ import json
 import re
 import socket
 import subprocess
-import sys
 import time
 
 import pytest
 
+from tests.cli import run_vedette
 from tests.integration.scripted import ScriptedServers
 
 FAST = ["--connect-timeout", "1", "--read-timeout", "1.5", "--endpoint-timeout", "6"]
@@ -28,16 +28,8 @@ def servers():
 
 def vedette(*args: str, timeout: float = 60) -> tuple[subprocess.CompletedProcess[str], float]:
     t0 = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, "-m", "vedette", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    elapsed = time.monotonic() - t0
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc, elapsed
+    proc = run_vedette(*args, timeout=timeout)
+    return proc, time.monotonic() - t0
 
 
 def scan_json(*args: str) -> tuple[dict, int, float]:

@@ -21,7 +21,6 @@ import poplib
 import socket
 import ssl
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +33,7 @@ import dns.reversename
 import dns.rrset
 import pytest
 
+from tests.cli import run_vedette
 from tests.integration.realservers import (
     MAIL_HOST,
     DovecotSpec,
@@ -77,19 +77,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 
 def vedette(*args: str, db: Path | None = None) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "vedette", *args]
-    argv += ["--db", f"sqlite:///{db}"] if db is not None else []
-    proc = subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"},
-    )
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
+    store = ["--db", f"sqlite:///{db}"] if db is not None else []
+    return run_vedette(*args, *store, env={"NO_COLOR": "1", "COLUMNS": "200"})
 
 
 def scan_json(*args: str) -> dict:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
-import sys
 import threading
 
 import pytest
 
+from tests.cli import run_vedette
 from vedette.lab import LabThread
 
 
@@ -21,16 +20,7 @@ def lab(tmp_path_factory):
 
 
 def vedette(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "vedette", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
+    return run_vedette(*args, timeout=60, env=env)
 
 
 def test_resolve_pins_the_address_and_keeps_the_name(lab):

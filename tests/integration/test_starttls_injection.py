@@ -18,14 +18,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import os
 import ssl
 import subprocess
-import sys
 from dataclasses import dataclass
 
 import pytest
 
+from tests.cli import run_vedette
 from tests.integration.scripted import ThreadedServer, server_tls_context
 from vedette.model import Endpoint, Service, Stage
 from vedette.pki.ca import self_signed_server
@@ -236,16 +235,7 @@ def injecting_server(script: Script, tls: ssl.SSLContext):
 
 
 def vedette(*args: str) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "vedette", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "NO_COLOR": "1"},
-    )
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
+    return run_vedette(*args, env={"NO_COLOR": "1"})
 
 
 @pytest.mark.parametrize("mode", ["quick", "full"])
