@@ -18,7 +18,7 @@ import asyncio
 import ssl
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from vedette.errors import NotProtocolError, ProtocolError, ServiceUnavailableError
@@ -90,44 +90,78 @@ class _Probe:
         )
 
     async def _drive(self, dialogue: MailDialogue, ctx: ssl.SSLContext) -> None:
-        """The generic loop of ``protocols/_base.py``: the dialogue decides, we move bytes."""
         assert self.conn is not None
-        loop = asyncio.get_running_loop()
-        # One deadline per reply: set when a reply is first awaited, reset by every command.
-        deadline: float | None = None
-        for _ in range(_MAX_ACTIONS):
-            self.stage = dialogue.stage
+
+        def seen(stage: Stage) -> None:
+            self.stage = stage
+
+        async def start_tls() -> None:
+            await self._start_tls(ctx)
+
+        await drive_dialogue(
+            self.conn, dialogue, self.limits, self.timer, start_tls=start_tls, on_stage=seen
+        )
+
+
+async def drive_dialogue(
+    conn: Connection,
+    dialogue: MailDialogue,
+    limits: Limits,
+    timer: ReplyTimer,
+    *,
+    start_tls: Callable[[], Awaitable[None]] | None = None,
+    on_stage: Callable[[Stage], None] | None = None,
+) -> None:
+    """The one driver loop of ``protocols/_base.py``: the dialogue decides, this moves bytes.
+
+    ``start_tls`` runs the handshake when the dialogue asks for it (the probe); without it the
+    loop returns at ``StartTls()`` and leaves the TLS bytes to the caller (the enumeration and
+    the resumption probe write their own ClientHellos there), and a dialogue that closes
+    instead is "the server did not accept STARTTLS". One deadline per reply (``read_timeout``
+    from the first byte asked for), reset by every command; ``timer`` learns the slowest reply;
+    ``on_stage`` hears each stage. Raises ``ProbeFailed`` (421, refusals, timeouts, resets).
+    """
+    loop = asyncio.get_running_loop()
+    deadline: float | None = None
+    for _ in range(_MAX_ACTIONS):
+        if on_stage is not None:
+            on_stage(dialogue.stage)
+        try:
+            action = dialogue.next_action()
+        except ProtocolError as exc:
+            raise _protocol_failure(exc, dialogue.stage) from exc
+        if not isinstance(action, NeedData):
+            timer.answered(loop.time())
+        if isinstance(action, Send):
+            deadline = None
+            await conn.write(action.data, limits.read_timeout, dialogue.stage)
+        elif isinstance(action, NeedData):
+            timer.waiting(loop.time(), dialogue.stage)
+            if deadline is None:
+                deadline = loop.time() + limits.read_timeout
+            data = await conn.read(limits.max_read, deadline, dialogue.stage)
             try:
-                action = dialogue.next_action()
+                dialogue.receive_data(data)
             except ProtocolError as exc:
                 raise _protocol_failure(exc, dialogue.stage) from exc
-            if not isinstance(action, NeedData):
-                self.timer.answered(loop.time())
-            if isinstance(action, Send):
-                deadline = None
-                await self.conn.write(action.data, self.limits.read_timeout, dialogue.stage)
-            elif isinstance(action, NeedData):
-                self.timer.waiting(loop.time(), dialogue.stage)
-                if deadline is None:
-                    deadline = loop.time() + self.limits.read_timeout
-                data = await self.conn.read(self.limits.max_read, deadline, dialogue.stage)
-                try:
-                    dialogue.receive_data(data)
-                except ProtocolError as exc:
-                    raise _protocol_failure(exc, dialogue.stage) from exc
-            elif isinstance(action, StartTls):
-                deadline = None
-                await self._start_tls(ctx)
-                dialogue.tls_started()
-            elif isinstance(action, Close):
-                if dialogue.closed_early:
-                    raise fail(
-                        FailureKind.CLOSED,
-                        dialogue.stage,
-                        "the server closed the connection in the middle of the dialogue",
-                    )
+        elif isinstance(action, StartTls):
+            if start_tls is None:
                 return
-        raise fail(FailureKind.PROTOCOL_ERROR, dialogue.stage, "dialogue did not terminate")
+            deadline = None
+            await start_tls()
+            dialogue.tls_started()
+        elif isinstance(action, Close):
+            if start_tls is None:
+                kind = FailureKind.CLOSED if dialogue.closed_early else FailureKind.UNAVAILABLE
+                raise fail(kind, dialogue.stage, "the server did not accept STARTTLS")
+            if dialogue.closed_early:
+                raise fail(
+                    FailureKind.CLOSED,
+                    dialogue.stage,
+                    "the server closed the connection in the middle of the dialogue",
+                )
+            return
+    raise fail(FailureKind.PROTOCOL_ERROR, dialogue.stage, "dialogue did not terminate")
 
 
 def attempt_of(
@@ -264,39 +298,7 @@ async def run_probes(
 async def drive_to_starttls(
     conn: Connection, dialogue: MailDialogue, limits: Limits, timer: ReplyTimer | None = None
 ) -> None:
-    """Drive a STARTTLS-mode ``dialogue`` on ``conn`` until it asks for the handshake.
-
-    The same loop as ``_Probe._drive`` minus the handshake: it returns as soon as the
-    dialogue says ``StartTls()``, leaving the TLS bytes to the caller (the enumeration writes
-    hand-built ClientHellos there). Raises ``ProbeFailed`` like the probe does (421 greeting,
-    STARTTLS refused, timeouts, resets); a dialogue that closes without STARTTLS is a failure
-    at its stage. ``timer``, when given, learns how long the slowest reply took.
-    """
-    loop = asyncio.get_running_loop()
-    deadline: float | None = None
-    timer = timer or ReplyTimer()
-    for _ in range(_MAX_ACTIONS):
-        try:
-            action = dialogue.next_action()
-        except ProtocolError as exc:
-            raise _protocol_failure(exc, dialogue.stage) from exc
-        if not isinstance(action, NeedData):
-            timer.answered(loop.time())
-        if isinstance(action, Send):
-            deadline = None
-            await conn.write(action.data, limits.read_timeout, dialogue.stage)
-        elif isinstance(action, NeedData):
-            timer.waiting(loop.time(), dialogue.stage)
-            if deadline is None:
-                deadline = loop.time() + limits.read_timeout
-            data = await conn.read(limits.max_read, deadline, dialogue.stage)
-            try:
-                dialogue.receive_data(data)
-            except ProtocolError as exc:
-                raise _protocol_failure(exc, dialogue.stage) from exc
-        elif isinstance(action, StartTls):
-            return
-        elif isinstance(action, Close):
-            kind = FailureKind.CLOSED if dialogue.closed_early else FailureKind.UNAVAILABLE
-            raise fail(kind, dialogue.stage, "the server did not accept STARTTLS")
-    raise fail(FailureKind.PROTOCOL_ERROR, dialogue.stage, "dialogue did not terminate")
+    """Drive a STARTTLS-mode ``dialogue`` on ``conn`` until it asks for the handshake
+    (:func:`drive_dialogue` without one); a dialogue that closes first is a failure at its
+    stage. ``timer``, when given, learns how long the slowest reply took."""
+    await drive_dialogue(conn, dialogue, limits, timer or ReplyTimer())

@@ -1,6 +1,6 @@
 """The contract between a sans-I/O dialogue and the transport that drives it.
 
-The driver loop (``_Probe._drive`` in ``vedette.probe.runner``) is the same
+The driver loop (``vedette.probe.runner.drive_dialogue``) is the same
 for every protocol::
 
     while True:
