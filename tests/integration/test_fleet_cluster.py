@@ -85,7 +85,24 @@ class DaskCluster:
         )
         for _ in range(workers):
             self.add_worker()
+        self.wait_for_workers(workers)
         return self
+
+    def wait_for_workers(self, n: int, timeout: float = 60) -> None:
+        """Return once ``n`` workers are registered with the scheduler: a test starts with the
+        cluster it asked for (a worker still starting when vedette connects made a flaky run).
+        On a timeout the scheduler's and workers' logs say why."""
+        from distributed import Client
+
+        try:
+            with Client(self.address, timeout=timeout) as client:  # type: ignore[no-untyped-call]
+                client.wait_for_workers(n, timeout=timeout)
+        except (OSError, TimeoutError) as exc:
+            logs = "\n".join(
+                f"--- {f.name}\n" + f.read_text(errors="replace")[-2000:]
+                for f in sorted(self.logs.glob("*.log"))
+            )
+            raise AssertionError(f"Dask cluster not ready ({exc}):\n{logs}") from None
 
     def add_worker(self) -> subprocess.Popen[bytes]:
         i = len(self.workers)
@@ -212,9 +229,16 @@ class HoldingServers:
         )
 
 
-def _wait_done(url: str, at_least: int, timeout: float) -> int:
+def _wait_done(
+    url: str, at_least: int, timeout: float, proc: subprocess.Popen[str] | None = None
+) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            _, err = proc.communicate()
+            raise AssertionError(
+                f"vedette exited {proc.returncode} before {at_least} targets: {err}"
+            )
         with Store.open(url) as store:
             scan_id = store.last_scan_id()
             if scan_id is not None and store.fleet_scan(scan_id).status == "running":
@@ -283,7 +307,7 @@ def test_cluster_scan_survives_a_killed_worker(
             str(lab.root_ca_path),
         )
         try:
-            scan_id = _wait_done(url, 15, timeout=60)
+            scan_id = _wait_done(url, 15, timeout=60, proc=proc)
             _wait_working(url, scan_id, cluster.workers[0].pid, timeout=30)
             os.kill(cluster.workers[0].pid, signal.SIGKILL)
             cluster.workers[0].wait(15)
@@ -327,7 +351,7 @@ def test_a_stopped_and_a_killed_client_resume_without_probing_anything_twice(
         )
         # 1. Ctrl-C: the client stops, and so do its tasks on the workers.
         try:
-            scan_id = _wait_done(url, 10, timeout=60)
+            scan_id = _wait_done(url, 10, timeout=60, proc=first)
             os.kill(first.pid, signal.SIGINT)
             _, err = first.communicate(timeout=60)
         except BaseException:
@@ -346,7 +370,7 @@ def test_a_stopped_and_a_killed_client_resume_without_probing_anything_twice(
         # 2. Resume, and SIGKILL this client mid-scan: its running tasks go on for a while.
         second = spawn_vedette("scan", "--resume", str(scan_id), "--rate", "15", *common)
         try:
-            _wait_done(url, stopped.done + 20, timeout=60)
+            _wait_done(url, stopped.done + 20, timeout=60, proc=second)
             os.kill(second.pid, signal.SIGKILL)
             second.communicate(timeout=30)
         except BaseException:
@@ -399,7 +423,7 @@ def test_a_worker_joining_mid_scan_takes_shards_within_the_global_concurrency(
             "--quiet",
         )
         try:
-            scan_id = _wait_done(url, 8, timeout=60)
+            scan_id = _wait_done(url, 8, timeout=60, proc=proc)
             joined = cluster.add_worker()
             _, err = proc.communicate(timeout=120)
         except BaseException:
