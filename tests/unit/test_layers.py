@@ -22,7 +22,9 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"__main__", "cli", "commands"}),
     frozenset({"analysis", "report", "scale", "lab", "scan", "web"}),
     frozenset({"probe", "checks", "trust", "store", "pki", "mailauth", "smime", "directory"}),
-    frozenset({"protocols", "tls", "x509", "targets", "resolve", "http_fetch", "inputfiles"}),
+    frozenset(
+        {"protocols", "tls", "x509", "targets", "resolve", "http_fetch", "inputfiles", "atomicfile"}
+    ),
     frozenset({"model", "errors", "_version"}),
 )
 

@@ -135,9 +135,7 @@ def _read_text(path: Path, what: str) -> str:
     """A profile or inventory file: a regular file (a FIFO is refused, not waited on)."""
     from vedette.inputfiles import read_regular_file
 
-    data = read_regular_file(path, what=what, error=PkiError)
-    if len(data) > _MAX_FILE:
-        raise UsageError(f"{path}: too large for {what}")
+    data = read_regular_file(path, what=what, limit=_MAX_FILE, error=PkiError)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

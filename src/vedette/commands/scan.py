@@ -149,7 +149,6 @@ def run(args: argparse.Namespace) -> int:
     if fleet.wanted(args):
         if args.intermediates or args.fetch:
             raise UsageError("--intermediates and --fetch are for scans of named targets")
-        options_from_args(args)  # bad --clients/--as-of/... fail before the store is written
         return fleet.run_fleet(args, lambda stored: options_for_report(args, stored))
     if not args.targets:
         raise UsageError("no targets given")

@@ -4,12 +4,10 @@ Bounded reads. An input is read only from a regular file of at most :data:`MAX_I
 (16 MiB): a FIFO (which blocks until a writer comes), a device (``/dev/zero`` never ends) or a
 socket is refused at once with one line, before and after opening.
 
-Atomic writes. Every output of ``vedette key|cert|ca`` is written to a temporary file in the
-target's own directory (same file system, so ``rename`` is atomic), flushed with ``fsync``,
-given its final mode *before* any byte of a secret is in it, and renamed over the target; then
-the directory itself is ``fsync``-ed so the rename survives a power loss. A crash or an error
-at any point leaves either the old file or the new one, never a half-written key or bundle.
-A failed write removes its temporary file.
+Atomic writes. Every output of ``vedette key|cert|ca`` goes through
+:func:`vedette.atomicfile.atomic_replace` (the mechanism ``report -o`` uses too): final mode
+before any byte of a secret is in it, ``fsync``, rename, directory ``fsync``; a crash or an
+error leaves either the old file or the new one, never a half-written key or bundle.
 
 Refusing to overwrite. Outputs that already exist are refused unless the caller says
 ``overwrite=True`` (the CLI's ``--force``): replacing a server's key by accident is the kind
@@ -21,10 +19,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vedette.atomicfile import atomic_replace
 from vedette.errors import PkiError
 from vedette.inputfiles import MAX_INPUT as INPUT_LIMIT
 from vedette.inputfiles import read_regular_file
@@ -47,14 +45,6 @@ def read_input(path: Path, *, what: str = "file") -> bytes:
     return read_regular_file(path, what=what, limit=MAX_INPUT, error=PkiError)
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def atomic_write(path: Path, data: bytes, *, mode: int = 0o644, overwrite: bool = False) -> None:
     """Write ``data`` to ``path`` atomically with permissions ``mode`` (0600 for keys)."""
     directory = path.parent if str(path.parent) else Path()
@@ -64,29 +54,8 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o644, overwrite: bool 
         raise PkiError(f"{path}: already exists (use --force to replace it)")
     if not directory.is_dir():
         raise PkiError(f"{path}: the directory {directory} does not exist")
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise PkiError(f"cannot write in {directory}: {exc.strerror or exc}") from None
-    tmp = Path(tmp_name)
-    try:
-        # mkstemp creates the file 0600; set the final mode before the content goes in, so a
-        # key is never readable by others even for an instant.
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(directory)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise PkiError(f"cannot write {path}: {exc.strerror or exc}") from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+    with atomic_replace(path, mode=mode, error=PkiError, label=f"cannot write {path}") as f:
+        f.write(data)
 
 
 @contextlib.contextmanager

@@ -11,12 +11,12 @@ want ``--force``).
 from __future__ import annotations
 
 import contextlib
-import os
+import io
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from vedette.atomicfile import atomic_replace
 from vedette.errors import UsageError
 
 if TYPE_CHECKING:
@@ -36,24 +36,9 @@ def report_output(path: str | None) -> Iterator[TextIO]:
     target = Path(path)
     if target.is_dir():
         raise UsageError(f"--output {path}: is a directory")
-    directory = target.parent if str(target.parent) else Path()
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise UsageError(f"--output {path}: {exc.strerror or exc}") from None
-    tmp = Path(tmp_name)
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+    with atomic_replace(target, mode=0o644, error=UsageError, label=f"--output {path}") as raw:
+        handle = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        try:
             yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise UsageError(f"--output {path}: {exc.strerror or exc}") from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+        finally:
+            handle.detach()  # flushes; the mechanism then syncs, renames or removes

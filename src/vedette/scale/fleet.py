@@ -395,9 +395,12 @@ def run_fleet(args: argparse.Namespace, clients_for: ClientsFor | None = None) -
     if not args.resume and not args.targets and not args.targets_file:
         raise UsageError("no targets: give TARGET..., --targets FILE or --resume SCAN_ID")
     extra_exclusions = _exclusions(args.exclude)
+    # A new scan's options, read and checked before the store is written (bad --clients,
+    # --as-of or --inventory fail first); a resumed scan merges them over its stored ones.
+    fresh = clients_for(None) if clients_for is not None and not args.resume else None
     with contextlib.ExitStack() as stack:
         handle = _open_targets(args, stack)
-        code = _run_fleet(args, handle, extra_exclusions, clients_for)
+        code = _run_fleet(args, handle, extra_exclusions, clients_for, fresh)
     return code
 
 
@@ -406,18 +409,22 @@ def _run_fleet(
     handle: TextIO | None,
     extra: Exclusions,
     clients_for: ClientsFor | None,
+    fresh: tuple[Any, dict[str, Any]] | None,
 ) -> int:
     from vedette.store.db import Store
 
     fail_on = getattr(args, "fail_on", None)
     with Store.open(c.db_url(args), create=not args.resume) as store:
+        clients: Any = None
         if args.resume:
             scan_id, settings, roots, stored_clients = _resume(store, args, extra)
+            if clients_for is not None:
+                clients = clients_for(stored_clients)[0]
         else:
-            fresh = clients_for(None)[1] if clients_for is not None else None
-            scan_id, settings, roots = _start(store, args, extra, handle, fresh)
-            stored_clients = fresh
-        clients = clients_for(stored_clients)[0] if clients_for is not None else None
+            scan_id, settings, roots = _start(
+                store, args, extra, handle, fresh[1] if fresh is not None else None
+            )
+            clients = fresh[0] if fresh is not None else None
         progress: Progress = Progress() if args.quiet else _Bar()
         try:
             settings = replace(settings, count_findings=not args.quiet or fail_on is not None)
