@@ -221,8 +221,11 @@ def run_vedette(
     )
 
 
-def spawn_vedette(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+@contextlib.contextmanager
+def spawn_vedette(*args: str) -> Iterator[subprocess.Popen[str]]:
+    """``vedette *args`` in the background, its output piped; whatever happens in the block,
+    it is not left running (SIGKILL by its pid) nor left unreaped afterwards."""
+    proc = subprocess.Popen(
         vedette_cmd(*args),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -230,6 +233,11 @@ def spawn_vedette(*args: str) -> subprocess.Popen[str]:
         env=_env(),
         start_new_session=True,
     )
+    try:
+        yield proc
+    finally:
+        if proc.returncode is None:
+            kill(proc)
 
 
 def kill(proc: subprocess.Popen[str]) -> None:

@@ -33,7 +33,6 @@ from tests.integration.fleet_support import (
     Listener,
     PgCluster,
     free_port,
-    kill,
     listeners,
     run_vedette,
     spawn_vedette,
@@ -290,7 +289,7 @@ def test_cluster_scan_survives_a_killed_worker(
         targets.write_text("\n".join(lines) + "\n")
         exclude = tmp_path / "exclude.txt"
         exclude.write_text("127.0.8.0/24\n")
-        proc = spawn_vedette(
+        with spawn_vedette(
             "scan",
             "--targets",
             str(targets),
@@ -305,16 +304,12 @@ def test_cluster_scan_survives_a_killed_worker(
             "--quiet",
             "--ca",
             str(lab.root_ca_path),
-        )
-        try:
+        ) as proc:
             scan_id = _wait_done(url, 15, timeout=60, proc=proc)
             _wait_working(url, scan_id, cluster.workers[0].pid, timeout=30)
             os.kill(cluster.workers[0].pid, signal.SIGKILL)
             cluster.workers[0].wait(15)
             out, err = proc.communicate(timeout=120)
-        except BaseException:
-            kill(proc)
-            raise
         assert proc.returncode == 0, err
         _check_forbidden(forbidden)
     with Store.open(url) as store:
@@ -346,17 +341,13 @@ def test_a_stopped_and_a_killed_client_resume_without_probing_anything_twice(
         targets.write_text("".join(f"pop3://{ip}:{servers.ports[ip]}\n" for ip in ips))
         expected = {f"quick||{ip}|{servers.ports[ip]}|pop3" for ip in ips if ip not in excluded}
         common = ("--db", url, "--cluster", cluster.address, "--quiet")
-        first = spawn_vedette(
-            "scan", "--targets", str(targets), "--exclude", str(exclude), "--rate", "15", *common
-        )
         # 1. Ctrl-C: the client stops, and so do its tasks on the workers.
-        try:
+        with spawn_vedette(
+            "scan", "--targets", str(targets), "--exclude", str(exclude), "--rate", "15", *common
+        ) as first:
             scan_id = _wait_done(url, 10, timeout=60, proc=first)
             os.kill(first.pid, signal.SIGINT)
             _, err = first.communicate(timeout=60)
-        except BaseException:
-            kill(first)
-            raise
         assert first.returncode == 130, err
         assert f"vedette scan --resume {scan_id}" in err
         time.sleep(4)  # a renewal (every 2 s) tells the tasks; their probes in flight end
@@ -368,14 +359,10 @@ def test_a_stopped_and_a_killed_client_resume_without_probing_anything_twice(
         assert stopped.done < stopped.total
 
         # 2. Resume, and SIGKILL this client mid-scan: its running tasks go on for a while.
-        second = spawn_vedette("scan", "--resume", str(scan_id), "--rate", "15", *common)
-        try:
+        with spawn_vedette("scan", "--resume", str(scan_id), "--rate", "15", *common) as second:
             _wait_done(url, stopped.done + 20, timeout=60, proc=second)
             os.kill(second.pid, signal.SIGKILL)
             second.communicate(timeout=30)
-        except BaseException:
-            kill(second)
-            raise
         with Store.open(url) as store:
             before = {s.shard: s for s in store.shard_states(scan_id) if s.done}
             killed = store.fleet_scan(scan_id)
@@ -408,7 +395,7 @@ def test_a_worker_joining_mid_scan_takes_shards_within_the_global_concurrency(
     with HoldingServers(ips, hold=0.2) as servers:
         targets = tmp_path / "targets.txt"
         targets.write_text("".join(f"pop3://{ip}:{servers.ports[ip]}\n" for ip in ips))
-        proc = spawn_vedette(
+        with spawn_vedette(
             "scan",
             "--targets",
             str(targets),
@@ -421,14 +408,10 @@ def test_a_worker_joining_mid_scan_takes_shards_within_the_global_concurrency(
             "--cluster",
             cluster.address,
             "--quiet",
-        )
-        try:
+        ) as proc:
             scan_id = _wait_done(url, 8, timeout=60, proc=proc)
             joined = cluster.add_worker()
             _, err = proc.communicate(timeout=120)
-        except BaseException:
-            kill(proc)
-            raise
         assert proc.returncode == 0, err
     with Store.open(url) as store:
         keys = store.endpoint_keys(scan_id)

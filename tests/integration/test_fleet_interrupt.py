@@ -57,12 +57,12 @@ def test_ctrl_c_while_targets_are_spooled(tmp_path: Path) -> None:
     for n, delay in enumerate((0.5, 0.7, 0.9, 1.1, 1.3, 1.5, 1.8, 2.1)):
         db = tmp_path / f"v{n}.db"
         url = f"sqlite:///{db}"
-        proc = spawn_vedette("scan", "--targets", str(targets), "--db", url, "--quiet")
-        _wait_for(db, proc)
-        time.sleep(delay)
-        sent = time.monotonic()
-        os.kill(proc.pid, signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        with spawn_vedette("scan", "--targets", str(targets), "--db", url, "--quiet") as proc:
+            _wait_for(db, proc)
+            time.sleep(delay)
+            sent = time.monotonic()
+            os.kill(proc.pid, signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
         took = time.monotonic() - sent
         assert took < PROMPT, (delay, took, err)
         assert "database is locked" not in err, (delay, err)
@@ -104,18 +104,18 @@ def test_ctrl_c_while_spooling_into_postgresql_for_a_cluster(
     url = postgresql.database()
     scheduler = f"tcp://127.0.0.1:{free_port()}"
     for delay in (0.1, 0.5, 1.0):
-        proc = spawn_vedette(
+        with spawn_vedette(
             "scan", "--targets", str(targets), "--cluster", scheduler, "--db", url, "--quiet"
-        )
-        deadline = time.monotonic() + 60
-        while not _scans(url):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "vedette never began its scan"
-            time.sleep(0.02)
-        time.sleep(delay)
-        sent = time.monotonic()
-        os.kill(proc.pid, signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        ) as proc:
+            deadline = time.monotonic() + 60
+            while not _scans(url):
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, "vedette never began its scan"
+                time.sleep(0.02)
+            time.sleep(delay)
+            sent = time.monotonic()
+            os.kill(proc.pid, signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
         assert time.monotonic() - sent < PROMPT, (delay, err)
         assert "Traceback" not in err, (delay, err)
         assert proc.returncode == 130, (delay, proc.returncode, err)

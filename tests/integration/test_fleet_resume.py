@@ -111,13 +111,13 @@ def test_resume_after_sigkill_at_random_moments(
             args = ["scan", "--targets", str(targets), "--exclude", str(exclude), *common]
         else:
             args = ["scan", "--resume", str(scan_id), *common]
-        proc = spawn_vedette(*args)
-        time.sleep(rng.uniform(0.9, 2.0))
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            assert proc.returncode == 0, err
-            break
-        kill(proc)
+        with spawn_vedette(*args) as proc:
+            time.sleep(rng.uniform(0.9, 2.0))
+            if proc.poll() is not None:
+                out, err = proc.communicate()
+                assert proc.returncode == 0, err
+                break
+            kill(proc)
         kills += 1
         scan_id = latest_fleet_scan(db_url)
         if scan_id is not None:
@@ -154,16 +154,19 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(
     url = f"sqlite:///{tmp_path / 'fleet.db'}"
     targets, exclude, expected = fleet_files(lab, forbidden, tmp_path)
     common = ["--db", url, "--rate", "60", "--ca", str(lab.root_ca_path)]
-    proc = spawn_vedette("scan", "--targets", str(targets), "--exclude", str(exclude), *common)
-    # Interrupt once the first results are stored (however slow the machine is today).
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        scan_id = latest_fleet_scan(url) if Path(url.removeprefix("sqlite:///")).exists() else None
-        if scan_id is not None and stored_keys(url, scan_id):
-            break
-        time.sleep(0.1)
-    os.kill(proc.pid, signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+    with spawn_vedette(
+        "scan", "--targets", str(targets), "--exclude", str(exclude), *common
+    ) as proc:
+        # Interrupt once the first results are stored (however slow the machine is today).
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            db = Path(url.removeprefix("sqlite:///"))
+            scan_id = latest_fleet_scan(url) if db.exists() else None
+            if scan_id is not None and stored_keys(url, scan_id):
+                break
+            time.sleep(0.1)
+        os.kill(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
     scan_id = latest_fleet_scan(url)
     assert proc.returncode == 130, err
     assert f"scan {scan_id} interrupted; finish it with: vedette scan --resume {scan_id}" in err

@@ -404,3 +404,22 @@ def test_processes_opening_a_new_database_at_once_all_succeed(url: str) -> None:
     assert _stored_version(url) == SCHEMA_VERSION
     with Store.open(url) as store:
         assert len(store.list_scans()) == 6
+
+
+def test_a_fleet_scan_is_recorded_whole_in_one_transaction(tmp_path: Path) -> None:
+    # A reader (another `vedette`, or a Ctrl-C between two commits) must never find a fleet
+    # scan without its mode: it used to be inserted as a plain scan, then updated.
+    commits: list[int] = []
+
+    def count(_conn: object) -> None:
+        commits.append(1)
+
+    with Store.open(f"sqlite:///{tmp_path / 'v.db'}") as store:
+        sa.event.listen(sa.engine.Engine, "commit", count)
+        try:
+            scan_id = store.begin_fleet_scan(["f"], {"mode": "x"}, T0, "quick")
+        finally:
+            sa.event.remove(sa.engine.Engine, "commit", count)
+        assert len(commits) == 1
+        fleet = store.fleet_scan(scan_id)
+        assert (fleet.mode, fleet.status) == ("quick", "spooling")

@@ -576,6 +576,17 @@ class Store:
         self, targets: Sequence[str], options: Mapping[str, Any], started_at: datetime
     ) -> int:
         """Record a new scan and return its id. ``options`` must be JSON-serialisable."""
+        return self._insert_scan(targets, options, started_at, {})
+
+    def _insert_scan(
+        self,
+        targets: Sequence[str],
+        options: Mapping[str, Any],
+        started_at: datetime,
+        extra: Mapping[str, Any],
+    ) -> int:
+        # One INSERT, one transaction: a reader never sees half a scan (a fleet scan without
+        # its mode), and an interruption leaves either the whole row or none.
         try:
             options_json = json.dumps(dict(options), sort_keys=True)
         except (TypeError, ValueError) as err:
@@ -588,6 +599,7 @@ class Store:
                     targets_json=json.dumps(list(targets)),
                     options_json=options_json,
                     vedette_version=__version__,
+                    **extra,
                 )
             )
             key = result.inserted_primary_key
@@ -702,12 +714,7 @@ class Store:
         self, targets: Sequence[str], options: Mapping[str, Any], started_at: datetime, mode: str
     ) -> int:
         """Record a fleet scan in state ``spooling``; ``spool_targets`` fills it."""
-        scan_id = self.begin_scan(targets, options, started_at)
-        with _mapped(f"cannot record a scan in {self._url}"), self._writer.begin() as conn:
-            conn.execute(
-                sa.update(_scans).where(_scans.c.id == scan_id).values(mode=mode, status="spooling")
-            )
-        return scan_id
+        return self._insert_scan(targets, options, started_at, {"mode": mode, "status": "spooling"})
 
     def spool_targets(
         self, scan_id: int, rows: Iterable[tuple[str, str, int]], *, batch: int = 5000
