@@ -21,7 +21,7 @@ import sys
 
 from tests.unit.protocol_script import drive
 from vedette.model import Service
-from vedette.protocols.dialogues import new_dialogue
+from vedette.protocols.registry import new_dialogue
 
 SERVICES = [s for s in Service if s.protocol.value in {"smtp", "imap", "pop3"}]
 

@@ -24,7 +24,7 @@ from tests.unit.protocol_script import chunkings, drive
 from vedette.errors import NotProtocolError
 from vedette.model import Service, Stage
 from vedette.protocols._base import MAX_LINE
-from vedette.protocols.dialogues import new_dialogue
+from vedette.protocols.registry import new_dialogue
 
 settings.register_profile(
     "fuzz-default", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from vedette.model import DialogueObservation, Stage
-    from vedette.protocols.dialogues import MailDialogue
+    from vedette.protocols import MailDialogue
 
 #: More actions than this means the dialogue loops: no test transcript needs 100.
 MAX_ACTIONS = 10_000

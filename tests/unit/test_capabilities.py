@@ -6,12 +6,12 @@ import pytest
 
 from tests.unit.protocol_script import drive
 from vedette.model import Protocol, Service
-from vedette.protocols.capabilities import (
-    Capabilities,
+from vedette.protocols.capabilities import Capabilities
+from vedette.protocols.registry import (
+    new_dialogue,
     parse_capabilities,
     plaintext_password_mechanisms,
 )
-from vedette.protocols.dialogues import new_dialogue
 
 # ---- IMAP: Dovecot with and without disable_plaintext_auth -----------------------------------
 

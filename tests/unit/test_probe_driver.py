@@ -15,7 +15,7 @@ from vedette.probe.defence import ReplyTimer
 from vedette.probe.limits import Limits
 from vedette.probe.runner import drive_dialogue
 from vedette.probe.transport import ProbeFailed
-from vedette.protocols.dialogues import new_dialogue
+from vedette.protocols.registry import new_dialogue
 
 
 class MockStream:

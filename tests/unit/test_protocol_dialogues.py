@@ -8,9 +8,9 @@ from tests.unit.protocol_script import drive
 from vedette.errors import NotProtocolError, ProtocolError
 from vedette.model import Service, Stage
 from vedette.protocols import Close, NeedData, Send
-from vedette.protocols.dialogues import new_dialogue
 from vedette.protocols.imap import ImapDialogue
 from vedette.protocols.pop3 import Pop3Dialogue
+from vedette.protocols.registry import new_dialogue
 from vedette.protocols.smtp import SmtpDialogue
 
 GREETING_AND_FIRST_COMMAND = {

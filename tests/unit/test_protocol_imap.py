@@ -10,8 +10,8 @@ from tests.unit.protocol_script import bytewise, chunkings, drive
 from vedette.errors import NotProtocolError, ProtocolError, ServiceUnavailableError
 from vedette.model import DialogueObservation, Service, Stage
 from vedette.protocols import NeedData, Send, StartTls
-from vedette.protocols.dialogues import new_dialogue
 from vedette.protocols.imap import ImapDialogue
+from vedette.protocols.registry import new_dialogue
 
 # ---- transcripts -------------------------------------------------------------------------------
 

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from tests.unit.protocol_script import bytewise, chunkings, drive
 from vedette.errors import NotProtocolError, ProtocolError, ServiceUnavailableError
 from vedette.model import DialogueObservation, Service, Stage
-from vedette.protocols import NeedData, Send, StartTls
-from vedette.protocols.dialogues import MailDialogue, new_dialogue
+from vedette.protocols import MailDialogue, NeedData, Send, StartTls
 from vedette.protocols.pop3 import Pop3Dialogue
+from vedette.protocols.registry import new_dialogue
 
 # ---- transcripts -------------------------------------------------------------------------------
 

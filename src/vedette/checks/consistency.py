@@ -11,8 +11,12 @@ import hashlib
 from collections.abc import Iterator, Sequence
 
 from vedette.checks.registry import CheckContext, Hit, group_check
-from vedette.model import Observation, Protocol, Severity
-from vedette.protocols.capabilities import parse_capabilities, plaintext_password_mechanisms
+from vedette.model import Observation, Severity
+from vedette.protocols.registry import (
+    has_capabilities,
+    parse_capabilities,
+    plaintext_password_mechanisms,
+)
 
 
 def _profile(obs: Observation) -> dict[str, str]:
@@ -26,8 +30,8 @@ def _profile(obs: Observation) -> dict[str, str]:
         out["TLS version"] = "no TLS"
     d = obs.dialogue
     proto = obs.endpoint.service.protocol
-    if d is not None and d.capabilities_before_tls and proto is not Protocol.HTTP:
-        caps = parse_capabilities(proto, d.capabilities_before_tls)
+    if d is not None and d.capabilities_before_tls and has_capabilities(proto):
+        caps = parse_capabilities(proto, d.capabilities_before_tls, d.greeting)
         mechs = plaintext_password_mechanisms(proto, caps)
         out["STARTTLS advertised"] = "yes" if caps.starttls else "no"
         out["passwords before TLS"] = ", ".join(sorted(mechs)) or "none"

@@ -11,11 +11,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from vedette.checks.registry import CheckContext, Hit, endpoint_check
-from vedette.model import Observation, Protocol, Severity, Stage, TlsMode
-from vedette.protocols.capabilities import parse_capabilities, plaintext_password_mechanisms
+from vedette.model import Endpoint, Observation, Severity, Stage, TlsMode
+from vedette.protocols.registry import (
+    entry,
+    has_capabilities,
+    parse_capabilities,
+    plaintext_password_mechanisms,
+)
 
-_MAIL = frozenset({Protocol.SMTP, Protocol.IMAP, Protocol.POP3})
-_STARTTLS_WORD = {Protocol.SMTP: "STARTTLS", Protocol.IMAP: "STARTTLS", Protocol.POP3: "STLS"}
+
+def _upgrades_in_band(ep: Endpoint) -> bool:
+    """A STARTTLS service whose protocol advertises capabilities vedette reads."""
+    return ep.service.tls_mode is TlsMode.STARTTLS and has_capabilities(ep.service.protocol)
 
 
 def _no_tls_at_all(obs: Observation) -> bool:
@@ -42,14 +49,12 @@ def _no_tls_at_all(obs: Observation) -> bool:
 )
 def tls_none(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
     ep = obs.endpoint
-    if ep.service.protocol not in _MAIL or ep.service.tls_mode is not TlsMode.STARTTLS:
-        return
-    if not _no_tls_at_all(obs):
+    if not _upgrades_in_band(ep) or not _no_tls_at_all(obs):
         return
     d = obs.dialogue
     assert d is not None and d.capabilities_before_tls is not None
-    word = _STARTTLS_WORD[ep.service.protocol]
-    caps = parse_capabilities(ep.service.protocol, d.capabilities_before_tls)
+    word = entry(ep.service.protocol).starttls_word
+    caps = parse_capabilities(ep.service.protocol, d.capabilities_before_tls, d.greeting)
     reply = " / ".join(d.starttls_reply or ())
     if caps.starttls:
         detail = f"{word} is advertised but the server refused it: {reply!r}"
@@ -72,14 +77,18 @@ def tls_none(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
 def starttls_not_advertised(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
     ep = obs.endpoint
     d = obs.dialogue
-    if ep.service.tls_mode is not TlsMode.STARTTLS or ep.service.protocol not in _MAIL:
-        return
-    if obs.tls is None or d is None or d.capabilities_before_tls is None:
+    if (
+        not _upgrades_in_band(ep)
+        or obs.tls is None
+        or d is None
+        or d.capabilities_before_tls is None
+    ):
         return
     if not d.capabilities_before_tls:
         return  # no capability list at all (HELO fallback, CAPA refused): nothing to advertise in
-    if not parse_capabilities(ep.service.protocol, d.capabilities_before_tls).starttls:
-        word = _STARTTLS_WORD[ep.service.protocol]
+    caps = parse_capabilities(ep.service.protocol, d.capabilities_before_tls, d.greeting)
+    if not caps.starttls:
+        word = entry(ep.service.protocol).starttls_word
         yield Hit(detail=f"{word} is missing from the capability list sent in clear")
 
 
@@ -99,11 +108,9 @@ def starttls_not_advertised(ctx: CheckContext, obs: Observation) -> Iterator[Hit
 def plaintext_auth(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
     ep = obs.endpoint
     d = obs.dialogue
-    if ep.service.protocol not in _MAIL or ep.service.tls_mode is not TlsMode.STARTTLS:
+    if not _upgrades_in_band(ep) or d is None or not d.capabilities_before_tls:
         return
-    if d is None or not d.capabilities_before_tls:
-        return
-    caps = parse_capabilities(ep.service.protocol, d.capabilities_before_tls)
+    caps = parse_capabilities(ep.service.protocol, d.capabilities_before_tls, d.greeting)
     mechanisms = plaintext_password_mechanisms(ep.service.protocol, caps)
     if not mechanisms:
         return

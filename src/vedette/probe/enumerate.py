@@ -29,13 +29,13 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from vedette.model import Defence, Endpoint, FailureKind, Observation, Protocol, Stage, TlsMode
+from vedette.model import Defence, Endpoint, FailureKind, Observation, Stage, TlsMode
 from vedette.probe.defence import DefenceLog, ReplyTimer, merge
 from vedette.probe.limits import EndpointClock, Limits
 from vedette.probe.resumption import probe_resumption, probe_resumption_tls13
 from vedette.probe.runner import attempt_of, drive_to_starttls
 from vedette.probe.transport import Connection, ProbeFailed
-from vedette.protocols.dialogues import new_dialogue
+from vedette.protocols.registry import has_dialogue, new_dialogue
 from vedette.tls import TlsParseError
 from vedette.tls.hello import build_ssl2_client_hello, client_hello_records
 from vedette.tls.plan import Answered, Outcome, Planner, Probe, Refused, Unanswered
@@ -45,7 +45,6 @@ from vedette.tls.tls13 import Tls13Client
 
 _LEGACY = (0x0301, 0x0302, 0x0303)  # versions whose sessions resumption is probed on
 _TLS13 = 0x0304
-_DIALOGUE = frozenset({Protocol.SMTP, Protocol.IMAP, Protocol.POP3})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -166,8 +165,9 @@ class _Enumeration:
         self.open += 1
         try:
             dialogue = timer = None
-            if ep.service.tls_mode is TlsMode.STARTTLS and ep.service.protocol in _DIALOGUE:
-                dialogue, timer = new_dialogue(ep.service, ehlo_name=self.ehlo_name), ReplyTimer()
+            if ep.service.tls_mode is TlsMode.STARTTLS and has_dialogue(ep.service.protocol):
+                dialogue = new_dialogue(ep.service, ehlo_name=self.ehlo_name, server_name=ep.host)
+                timer = ReplyTimer()
                 try:
                     await drive_to_starttls(conn, dialogue, self.limits, timer)
                 except ProbeFailed as exc:

@@ -25,46 +25,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 import ssl
 
-from vedette.model import Endpoint, Protocol, Stage, TlsMode
+from vedette.model import Endpoint, Stage, TlsMode
 from vedette.probe.limits import Limits
 from vedette.probe.runner import drive_to_starttls
 from vedette.probe.transport import Connection, ProbeFailed, scanner_ssl_context
-from vedette.protocols.dialogues import new_dialogue
+from vedette.protocols.registry import entry, has_dialogue, new_dialogue
 
-_DIALOGUE = frozenset({Protocol.SMTP, Protocol.IMAP, Protocol.POP3})
 #: Seconds to wait for TLS 1.3 session tickets after the handshake.
 TICKET_WAIT = 1.0
-#: After STARTTLS the client speaks next: a command that changes nothing, whose reply comes
-#: after any ticket the server sends (POP3 answers -ERR to NOOP before login: a reply too).
-_NUDGE = {Protocol.SMTP: b"NOOP\r\n", Protocol.IMAP: b"V1 NOOP\r\n", Protocol.POP3: b"NOOP\r\n"}
 
 
 def _nudge(ep: Endpoint) -> bytes | None:
     """What to send after the handshake so that the server answers (and so shows that its
     tickets, written before any answer, are all in); ``None`` when it speaks first."""
-    if ep.service.tls_mode is TlsMode.STARTTLS:
-        return _NUDGE.get(ep.service.protocol)
-    name = ep.host or ep.ip or ""
-    host = f"[{name}]" if ":" in name else name
-    if ep.service.protocol is Protocol.HTTP:
-        return f"HEAD / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
-    if ep.service.protocol is Protocol.SIP:
-        # An OPTIONS ping (RFC 3261 §11), what SIP peers send each other to check liveness.
-        tag = secrets.token_hex(6)
-        return (
-            f"OPTIONS sip:{host} SIP/2.0\r\n"
-            f"Via: SIP/2.0/TLS vedette.invalid;branch=z9hG4bK{tag}\r\n"
-            "Max-Forwards: 70\r\n"
-            f"From: <sip:scanner@vedette.invalid>;tag={tag}\r\n"
-            f"To: <sip:{host}>\r\n"
-            f"Call-ID: {tag}@vedette.invalid\r\n"
-            "CSeq: 1 OPTIONS\r\n"
-            "Content-Length: 0\r\n\r\n"
-        ).encode()
-    return None
+    return entry(ep.service.protocol).ping(ep)
 
 
 def _context(tls13: bool = False) -> ssl.SSLContext:
@@ -127,8 +103,9 @@ async def _handshake(
     assert ep.ip is not None
     conn = await Connection.connect(ep.ip, ep.port, timeout=limits.connect_timeout)
     try:
-        if ep.service.tls_mode is TlsMode.STARTTLS and ep.service.protocol in _DIALOGUE:
-            await drive_to_starttls(conn, new_dialogue(ep.service, ehlo_name=ehlo_name), limits)
+        if ep.service.tls_mode is TlsMode.STARTTLS and has_dialogue(ep.service.protocol):
+            dialogue = new_dialogue(ep.service, ehlo_name=ehlo_name, server_name=ep.host)
+            await drive_to_starttls(conn, dialogue, limits)
         incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
         sslobj = ctx.wrap_bio(
             incoming, outgoing, server_side=False, server_hostname=ep.host, session=session

@@ -29,7 +29,6 @@ from vedette.model import (
     Failure,
     FailureKind,
     Observation,
-    Protocol,
     Stage,
     TlsMode,
     TlsObservation,
@@ -37,10 +36,9 @@ from vedette.model import (
 from vedette.probe.defence import Attempt, DefenceLog, ReplyTimer
 from vedette.probe.limits import EndpointClock, Limits
 from vedette.probe.transport import Connection, ProbeFailed, fail, scanner_ssl_context
-from vedette.protocols import Close, NeedData, Send, StartTls
-from vedette.protocols.dialogues import MailDialogue, new_dialogue
+from vedette.protocols import Close, MailDialogue, NeedData, Send, StartTls
+from vedette.protocols.registry import has_dialogue, new_dialogue
 
-_DIALOGUE_PROTOCOLS = frozenset({Protocol.SMTP, Protocol.IMAP, Protocol.POP3})
 #: Actions a dialogue may ask for before the driver calls it a runaway (a bug, not a server).
 _MAX_ACTIONS = 10_000
 
@@ -52,8 +50,10 @@ class _Probe:
         self.endpoint = endpoint
         self.limits = limits
         self.dialogue: MailDialogue | None = None
-        if endpoint.service.protocol in _DIALOGUE_PROTOCOLS:
-            self.dialogue = new_dialogue(endpoint.service, ehlo_name=ehlo_name)
+        if has_dialogue(endpoint.service.protocol):
+            self.dialogue = new_dialogue(
+                endpoint.service, ehlo_name=ehlo_name, server_name=endpoint.host
+            )
         self.conn: Connection | None = None
         self.stage = Stage.CONNECT
         self.tls: TlsObservation | None = None

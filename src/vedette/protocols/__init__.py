@@ -18,6 +18,9 @@ from vedette.protocols._base import (
     LineBuffer as LineBuffer,
 )
 from vedette.protocols._base import (
+    MailDialogue as MailDialogue,
+)
+from vedette.protocols._base import (
     NeedData as NeedData,
 )
 from vedette.protocols._base import (

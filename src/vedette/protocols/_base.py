@@ -15,6 +15,21 @@ A dialogue raises ``ProtocolError`` (or ``NotProtocolError`` on the very first r
 peer's bytes break the protocol, including a line or reply larger than its bound; the driver
 records that as a ``Failure`` and the partial ``observation()`` is still kept. ``stage`` tells
 the driver what it is waiting for, so a timeout can say where it happened.
+
+Notes for the driver (``vedette.probe``), beyond the loop in ``_base``:
+
+* Only ``next_action()`` raises ``ProtocolError``; ``receive_data()`` just stores bytes (a
+  line over ``MAX_LINE`` is reported by the following ``next_action()``). After a raise the
+  dialogue only answers ``Close()``.
+* ``Close()`` with ``closed_early`` True means the server hung up before the polite quit:
+  record ``FailureKind.CLOSED`` at ``stage``. ``observation()`` holds every *complete* reply.
+* Once ``stage`` is ``Stage.CLOSE`` the quit command is sent and everything worth keeping is
+  recorded; a timeout, a reset or garbage there is not worth a failure.
+* While a ``StartTls()`` is pending, bytes fed to ``receive_data()`` are discarded (they came in
+  clear after the go-ahead); the driver need not read then, and must not reuse read-ahead
+  buffers across the handshake.
+* ``receive_data()`` after end of file, or ``tls_started()`` without a ``StartTls()``, raise
+  ``RuntimeError``: driver bugs, not server faults.
 """
 
 from __future__ import annotations
@@ -114,3 +129,13 @@ class LineBuffer:
 
     def clear(self) -> None:
         self._buf.clear()
+
+
+class MailDialogue(Dialogue, TypingProtocol):
+    """A ``Dialogue`` that also tells whether the server hung up before the polite quit."""
+
+    @property
+    def closed_early(self) -> bool:
+        """True when end of file came before the polite quit was sent: the driver records
+        ``FailureKind.CLOSED`` at ``stage``. ``observation()`` keeps the complete replies."""
+        ...

@@ -17,8 +17,6 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from vedette.model import Protocol
-
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -66,27 +64,8 @@ class Capabilities:
     user_command: bool = False
 
 
-def parse_capabilities(protocol: Protocol, lines: Sequence[str]) -> Capabilities:
-    """Parse a stored capability reply (``capabilities_before_tls`` / ``_after_tls``).
-
-    For IMAP, ``[CAPABILITY ...]`` response codes in a greeting or a tagged OK are read too,
-    so the greeting lines can be passed as well.
-
-    Raises:
-        ValueError: no capability syntax exists for ``protocol`` (HTTP, SIP).
-    """
-    match protocol:
-        case Protocol.SMTP:
-            return _parse_smtp(lines)
-        case Protocol.IMAP:
-            return _parse_imap(lines)
-        case Protocol.POP3:
-            return _parse_pop3(lines)
-        case _:
-            raise ValueError(f"no capability syntax for {protocol.value}")
-
-
-def _parse_smtp(lines: Sequence[str]) -> Capabilities:
+def parse_smtp_capabilities(lines: Sequence[str]) -> Capabilities:
+    """An EHLO reply: keywords, ``AUTH`` mechanisms (and the old ``AUTH=`` form)."""
     # The first line of an EHLO reply is "250-<domain> <greeting>", not a keyword; the
     # keywords follow, one per line, with space-separated parameters (RFC 5321 4.1.1.1).
     if not lines:
@@ -116,7 +95,8 @@ def _parse_smtp(lines: Sequence[str]) -> Capabilities:
     return Capabilities(names=frozenset(names), starttls="STARTTLS" in names, sasl=frozenset(sasl))
 
 
-def _parse_imap(lines: Sequence[str]) -> Capabilities:
+def parse_imap_capabilities(lines: Sequence[str]) -> Capabilities:
+    """``* CAPABILITY`` data, and ``[CAPABILITY ...]`` codes in a greeting or tagged OK."""
     atoms: set[str] = set()
     for line in lines:
         m = _IMAP_CAPABILITY_DATA.fullmatch(line) or _IMAP_CAPABILITY_CODE.match(line)
@@ -131,7 +111,8 @@ def _parse_imap(lines: Sequence[str]) -> Capabilities:
     )
 
 
-def _parse_pop3(lines: Sequence[str]) -> Capabilities:
+def parse_pop3_capabilities(lines: Sequence[str]) -> Capabilities:
+    """A CAPA reply: ``+OK`` then one tag per line (``SASL`` mechanisms, ``USER``, ``STLS``)."""
     # "+OK" status, then one capability per line: a tag and optional parameters (RFC 2449 6).
     if not lines or not _POP3_OK.match(lines[0]):
         return Capabilities()
@@ -150,40 +131,3 @@ def _parse_pop3(lines: Sequence[str]) -> Capabilities:
         sasl=frozenset(sasl),
         user_command="USER" in names,
     )
-
-
-def plaintext_password_mechanisms(protocol: Protocol, caps: Capabilities) -> frozenset[str]:
-    """The ways a client could send a password in clear, given these capabilities.
-
-    The result mixes two kinds of names, both upper-case:
-
-    * protocol commands that take the password as an argument: ``LOGIN`` for the IMAP LOGIN
-      command (part of base IMAP, so offered unless ``LOGINDISABLED`` is advertised) and
-      ``USER`` for POP3 USER/PASS (optional in RFC 1939, so only when the ``USER`` capability
-      is advertised);
-    * advertised SASL mechanisms that reveal the password: ``PLAIN`` and ``LOGIN``
-      (``CLEARTEXT_SASL_MECHANISMS``).
-
-    For IMAP, ``LOGIN`` may thus stand for the command, the SASL mechanism or both; either way
-    a password can cross in clear (use ``caps.login_disabled`` to tell which).
-
-    Not counted as cleartext: challenge-response mechanisms (CRAM-MD5, DIGEST-MD5, NTLM,
-    SCRAM-*, GSSAPI, OTP), which never put the password on the wire although the older ones
-    allow an offline dictionary attack on a captured exchange; bearer tokens (XOAUTH2,
-    OAUTHBEARER, see ``BEARER_TOKEN_MECHANISMS``); EXTERNAL and ANONYMOUS, which carry no
-    secret. POP3 APOP (an MD5 digest of a nonce and the password) is challenge-response too.
-
-    This says what is *offered*. Whether it matters depends on where the capabilities were
-    seen: before TLS it is exposure, inside TLS it is normal.
-    """
-    found = set(caps.sasl & CLEARTEXT_SASL_MECHANISMS)
-    match protocol:
-        case Protocol.IMAP:
-            if not caps.login_disabled:
-                found.add("LOGIN")
-        case Protocol.POP3:
-            if caps.user_command:
-                found.add("USER")
-        case _:
-            pass
-    return frozenset(found)

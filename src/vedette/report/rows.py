@@ -15,8 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from vedette.checks import CheckContext, analyse
-from vedette.model import Finding, Observation, Protocol, TlsMode
-from vedette.protocols.capabilities import parse_capabilities, plaintext_password_mechanisms
+from vedette.model import Finding, Observation, TlsMode
+from vedette.protocols.registry import (
+    has_capabilities,
+    parse_capabilities,
+    plaintext_password_mechanisms,
+)
 from vedette.store.db import Store, StoredRow
 
 __all__ = [
@@ -51,7 +55,6 @@ CSV_COLUMNS: tuple[str, ...] = (
     "depth",
 )
 
-_MAIL = frozenset({Protocol.SMTP, Protocol.IMAP, Protocol.POP3})
 _CHUNK = 500
 
 
@@ -100,8 +103,9 @@ def _tls_offered(obs: Observation) -> str:
         # does not offer it; one that never answered is unknown.
         return "no" if obs.scanned else "unknown"
     d = obs.dialogue
-    if ep.service.protocol in _MAIL and d is not None and d.capabilities_before_tls is not None:
-        caps = parse_capabilities(ep.service.protocol, d.capabilities_before_tls)
+    proto = ep.service.protocol
+    if has_capabilities(proto) and d is not None and d.capabilities_before_tls is not None:
+        caps = parse_capabilities(proto, d.capabilities_before_tls, d.greeting)
         # Advertised is offered (even if the handshake then failed); vedette sending STARTTLS
         # to a server that did not advertise it and was refused is not.
         return "yes" if caps.starttls else "no"
@@ -115,9 +119,10 @@ def _auth_before_tls(obs: Observation) -> tuple[str, str]:
         # TLS comes first by construction, once there is a server to speak to.
         return ("yes" if obs.scanned else "unknown"), ""
     d = obs.dialogue
-    if ep.service.protocol not in _MAIL or d is None or d.capabilities_before_tls is None:
+    proto = ep.service.protocol
+    if not has_capabilities(proto) or d is None or d.capabilities_before_tls is None:
         return "unknown", ""
-    caps = parse_capabilities(ep.service.protocol, d.capabilities_before_tls)
+    caps = parse_capabilities(proto, d.capabilities_before_tls, d.greeting)
     cleartext = plaintext_password_mechanisms(ep.service.protocol, caps)
     offered = sorted(cleartext | caps.sasl)
     return ("no" if cleartext else "yes"), " ".join(offered)

@@ -25,9 +25,13 @@ from typing import TYPE_CHECKING
 from rich.padding import Padding
 from rich.text import Text
 
-from vedette.model import FailureKind, Protocol, Severity, Stage, TlsMode
+from vedette.model import FailureKind, Severity, Stage, TlsMode
 from vedette.probe.defence import describe as describe_defence
-from vedette.protocols.capabilities import parse_capabilities, plaintext_password_mechanisms
+from vedette.protocols.registry import (
+    has_capabilities,
+    parse_capabilities,
+    plaintext_password_mechanisms,
+)
 from vedette.report._certinfo import CertificateInfo, describe_certificate
 from vedette.report.clients_section import render_endpoint_clients
 from vedette.report.escape import safe_text
@@ -121,13 +125,9 @@ def _clear_capabilities(obs: Observation) -> Capabilities | None:
     protocol = obs.endpoint.service.protocol
     if dialogue is None or dialogue.capabilities_before_tls is None:
         return None
-    if protocol not in (Protocol.SMTP, Protocol.IMAP, Protocol.POP3):
+    if not has_capabilities(protocol):
         return None
-    lines = dialogue.capabilities_before_tls
-    if protocol is Protocol.IMAP:
-        # An IMAP greeting may carry a [CAPABILITY ...] response code.
-        lines = dialogue.greeting + lines
-    return parse_capabilities(protocol, lines)
+    return parse_capabilities(protocol, dialogue.capabilities_before_tls, dialogue.greeting)
 
 
 def _login_before_tls(obs: Observation) -> tuple[str, str]:
