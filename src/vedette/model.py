@@ -49,11 +49,15 @@ class Role(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ServiceSpec:
+    """A service's facts. ``scanned_by_default``: a bare ``host`` target probes its default
+    port (the mail and UC ports); other services are probed only when named by scheme or port."""
+
     name: str
     protocol: Protocol
     tls_mode: TlsMode
     default_port: int
     role: Role
+    scanned_by_default: bool = True
 
 
 class Service(enum.StrEnum):
@@ -88,6 +92,10 @@ class Service(enum.StrEnum):
     @property
     def role(self) -> Role:
         return _SERVICE_SPECS[self].role
+
+    @property
+    def scanned_by_default(self) -> bool:
+        return _SERVICE_SPECS[self].scanned_by_default
 
     @classmethod
     def for_port(cls, port: int) -> Service | None:

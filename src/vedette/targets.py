@@ -23,7 +23,7 @@ from vedette.errors import UsageError
 from vedette.model import Service
 
 #: Ports scanned on a bare host, in the order the report lists them.
-DEFAULT_PORTS: tuple[int, ...] = tuple(s.default_port for s in Service)
+DEFAULT_PORTS: tuple[int, ...] = tuple(s.default_port for s in Service if s.scanned_by_default)
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 

@@ -128,6 +128,9 @@ class ProtocolEntry:
         ping: what to send right after a TLS handshake so the server answers (and so shows
             that the tickets it writes before any answer are all in); ``None`` when the
             server speaks first.
+        password_fix: how to refuse passwords before TLS on this protocol's common servers,
+            added to ``tls.plaintext-auth`` (whose general remediation speaks of mail servers);
+            empty for the mail protocols.
     """
 
     protocol: Protocol
@@ -137,6 +140,7 @@ class ProtocolEntry:
     starttls_word: str = "STARTTLS"
     password_commands: Callable[[Capabilities], frozenset[str]] = _no_password_commands
     ping: Callable[[Endpoint], bytes | None] = _speaks_first
+    password_fix: str = ""
 
 
 _ENTRIES = (
