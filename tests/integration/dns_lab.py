@@ -1,0 +1,346 @@
+"""A DNS world on loopback: Knot serving test zones (DNSSEC-signed on request), Unbound
+validating them from the tests' own trust anchors.
+
+Shared by every test that needs real DNS (SRV discovery, the mail domain's MX/SPF/DKIM/DMARC/
+MTA-STS/TLSA records): the tests point vedette's ``--resolver`` at ``DnsLab.resolver`` (the
+validating Unbound) or at ``DnsLab.authoritative`` (Knot itself, no validation), and nothing
+ever reaches the system resolver or the internet:
+
+* Knot answers only for the zones given (REFUSED for anything else); it signs the zones marked
+  ``signed`` itself at load (ECDSA P-256, NSEC), with keys kept in the lab's directory.
+* Unbound forwards the whole name space (``.``) to Knot, so it never primes from the root
+  servers, and holds one trust anchor per signed zone: the zone's key-signing key as Knot
+  published it. ``bogus`` zones get a made-up anchor instead, so their answers fail validation
+  (SERVFAIL, as a validating resolver returns for a broken chain); unsigned zones and signed
+  zones without an anchor are insecure (answers without the AD flag).
+
+Usage::
+
+    zone = Zone("mail.test.", ["@ 300 MX 10 mx1", "mx1 300 A 127.0.0.25"], signed=True)
+    with dns_lab([zone]) as lab:
+        run_vedette("scan", "--resolver", lab.resolver_arg, ...)
+
+Knot runs as root here (its files live in a private directory); both daemons are started by the
+fixture and stopped by their pid.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dns.exception
+import dns.message
+import dns.query
+import dns.rdatatype
+
+from tests.integration.realservers import ServerStartError, ServerUnavailable
+
+#: Loopback addresses of the lab: Knot (authoritative) and Unbound (validating resolver).
+AUTH_ADDRESS = "127.0.0.54"
+RESOLVER_ADDRESS = "127.0.0.55"
+_READY = 30.0  # seconds; a hang detector (both start in well under a second)
+
+
+@dataclass(frozen=True, slots=True)
+class Zone:
+    """A test zone: its origin (absolute, ending in a dot) and zone-file lines.
+
+    ``records`` are master-file lines relative to the origin (``"mx1 300 A 127.0.0.25"``,
+    ``'@ 300 TXT "v=spf1 -all"'``); SOA and NS are added. ``signed``: Knot signs the zone and
+    Unbound trusts its key; ``bogus``: signed, but Unbound holds a wrong anchor for it.
+    """
+
+    origin: str
+    records: Sequence[str] = ()
+    signed: bool = False
+    bogus: bool = False
+
+
+@dataclass(slots=True)
+class _Daemon:
+    name: str
+    address: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError as exc:
+            return f"(no log: {exc})"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+@dataclass(slots=True)
+class DnsLab:
+    """The running lab. ``anchors``: the DNSKEY text Unbound trusts, by zone origin."""
+
+    authoritative: tuple[str, int]
+    resolver: tuple[str, int]
+    directory: Path
+    anchors: dict[str, str] = field(default_factory=dict)
+    daemons: list[_Daemon] = field(default_factory=list)
+
+    @property
+    def resolver_arg(self) -> str:
+        """``ADDRESS:PORT`` of the validating resolver, as ``--resolver`` takes it."""
+        return f"{self.resolver[0]}:{self.resolver[1]}"
+
+    @property
+    def authoritative_arg(self) -> str:
+        """``ADDRESS:PORT`` of Knot itself (answers without validation)."""
+        return f"{self.authoritative[0]}:{self.authoritative[1]}"
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {d.name} ---\n{d.log()}" for d in self.daemons)
+
+
+def _binary(name: str) -> str:
+    found = shutil.which(name, path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin"]))
+    if found is None:
+        raise ServerUnavailable(
+            f"{name} is not installed (./scripts/install-deps installs knot, knot-dnsutils and "
+            "unbound)"
+        )
+    return found
+
+
+def _free_port(address: str) -> int:
+    # A port free for both UDP and TCP on ``address``.
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind((address, 0))
+            port = int(tcp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind((address, port))
+                except OSError:
+                    continue
+            return port
+    raise ServerStartError(f"no port free for UDP and TCP on {address}")
+
+
+def _zone_text(zone: Zone) -> str:
+    lines = [
+        f"$ORIGIN {zone.origin}",
+        "$TTL 300",
+        f"@ 300 SOA ns.{zone.origin} hostmaster.{zone.origin} 1 3600 600 86400 300",
+        f"@ 300 NS ns.{zone.origin}",
+        f"ns 300 A {AUTH_ADDRESS}",
+        *zone.records,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _knot_conf(directory: Path, port: int, zones: Sequence[Zone]) -> str:
+    zone_lines = []
+    for z in zones:
+        zone_lines.append(f'  - domain: "{z.origin}"')
+        if z.signed or z.bogus:
+            zone_lines += ["    dnssec-signing: on", "    dnssec-policy: lab"]
+    return "\n".join(
+        [
+            "server:",
+            f'  rundir: "{directory}"',
+            f"  listen: {AUTH_ADDRESS}@{port}",
+            "log:",
+            f'  - target: "{directory / "knot.log"}"',
+            "    any: info",
+            "database:",
+            f'  storage: "{directory / "db"}"',
+            "control:",
+            f'  listen: "{directory / "knot.sock"}"',
+            "keystore:",
+            "  - id: lab",
+            f'    config: "{directory / "keys"}"',
+            "policy:",
+            "  - id: lab",
+            "    keystore: lab",
+            "    algorithm: ecdsap256sha256",
+            "    ksk-lifetime: 0",
+            "    zsk-lifetime: 0",
+            "    nsec3: off",
+            "template:",
+            "  - id: default",
+            f'    storage: "{directory / "zones"}"',
+            '    file: "%s.zone"',
+            "    zonefile-sync: -1",
+            "    journal-content: none",
+            "zone:",
+            *zone_lines,
+        ]
+    )
+
+
+def _unbound_conf(
+    directory: Path, port: int, auth_port: int, anchors: dict[str, str], zones: Sequence[Zone]
+) -> str:
+    # Unbound answers special-use names (test., invalid., ...: RFC 6761) itself unless told
+    # not to; the lab's zones live under them.
+    tlds = sorted({z.origin.rstrip(".").rsplit(".", 1)[-1] + "." for z in zones})
+    lines = [
+        "server:",
+        f"  interface: {RESOLVER_ADDRESS}@{port}",
+        f"  port: {port}",
+        "  do-ip6: no",
+        "  do-not-query-localhost: no",
+        "  access-control: 127.0.0.0/8 allow",
+        '  username: ""',
+        '  chroot: ""',
+        f'  directory: "{directory}"',
+        f'  pidfile: "{directory / "unbound.pid"}"',
+        f'  logfile: "{directory / "unbound.log"}"',
+        "  use-syslog: no",
+        "  verbosity: 1",
+        "  val-log-level: 2",
+        '  module-config: "validator iterator"',
+        "  qname-minimisation: no",
+        "  harden-dnssec-stripped: yes",
+        "  cache-max-ttl: 5",
+        "  cache-max-negative-ttl: 5",
+        "  trust-anchor-signaling: no",
+        "  root-key-sentinel: no",
+        *[f'  local-zone: "{tld}" nodefault' for tld in tlds],
+        *[f'  trust-anchor: "{anchor}"' for anchor in anchors.values()],
+        "remote-control:",
+        "  control-enable: no",
+        # Everything goes to Knot: no root priming, no packet leaves loopback.
+        "forward-zone:",
+        '  name: "."',
+        f"  forward-addr: {AUTH_ADDRESS}@{auth_port}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _wait_answer(daemon: _Daemon, name: str, rdtype: str) -> dns.message.Message:
+    """Query ``daemon`` over TCP until it answers NOERROR for ``name``, or raise with its log."""
+    deadline = time.monotonic() + _READY
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if daemon.process.poll() is not None:
+            raise ServerStartError(
+                f"{daemon.name} exited with {daemon.process.returncode}\n{daemon.log()}"
+            )
+        query = dns.message.make_query(name, rdtype, want_dnssec=True)
+        try:
+            answer = dns.query.tcp(query, daemon.address, port=daemon.port, timeout=2)
+        except (OSError, dns.exception.DNSException) as exc:
+            last = str(exc)
+        else:
+            if answer.rcode() == 0 and answer.answer:
+                return answer
+            last = f"rcode {answer.rcode()}"
+        time.sleep(0.1)
+    raise ServerStartError(
+        f"{daemon.name} gave no {rdtype} for {name} in {_READY:.0f}s ({last})\n{daemon.log()}"
+    )
+
+
+def _ksk_anchor(answer: dns.message.Message, origin: str) -> str:
+    for rrset in answer.answer:
+        if rrset.rdtype == dns.rdatatype.DNSKEY:
+            for rdata in rrset:
+                if rdata.flags & 0x0001:  # SEP: the key-signing key
+                    return f"{origin} DNSKEY {rdata.to_text()}"
+    raise ServerStartError(f"Knot published no key-signing key for {origin}")
+
+
+def _wrong_anchor(origin: str) -> str:
+    # A well-formed P-256 key that no zone uses: validation against it must fail.
+    key = base64.b64encode(bytes(range(1, 65))).decode()
+    return f"{origin} DNSKEY 257 3 13 {key}"
+
+
+@contextlib.contextmanager
+def dns_lab(zones: Sequence[Zone]) -> Iterator[DnsLab]:
+    """Start Knot with ``zones`` and a validating Unbound in front of it; stop both after."""
+    knotd, unbound = _binary("knotd"), _binary("unbound")
+    directory = Path(tempfile.mkdtemp(prefix="vedette-dns-"))
+    lab: DnsLab | None = None
+    try:
+        for sub in ("zones", "db", "keys"):
+            (directory / sub).mkdir()
+        for z in zones:
+            (directory / "zones" / f"{z.origin.rstrip('.')}.zone").write_text(_zone_text(z))
+        auth_port = _free_port(AUTH_ADDRESS)
+        conf = directory / "knot.conf"
+        conf.write_text(_knot_conf(directory, auth_port, zones))
+        lab = DnsLab((AUTH_ADDRESS, auth_port), (RESOLVER_ADDRESS, 0), directory)
+        lab.daemons.append(_start("knot", [knotd, "-c", str(conf)], auth_port, directory))
+        knot = lab.daemons[0]
+        for z in zones:
+            answer = _wait_answer(knot, z.origin, "DNSKEY" if z.signed or z.bogus else "SOA")
+            if z.signed:
+                lab.anchors[z.origin] = _ksk_anchor(answer, z.origin)
+            elif z.bogus:
+                lab.anchors[z.origin] = _wrong_anchor(z.origin)
+        port = _free_port(RESOLVER_ADDRESS)
+        lab.resolver = (RESOLVER_ADDRESS, port)
+        uconf = directory / "unbound.conf"
+        uconf.write_text(_unbound_conf(directory, port, auth_port, lab.anchors, zones))
+        check = subprocess.run(
+            [_binary("unbound-checkconf"), str(uconf)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        if check.returncode != 0:
+            raise ServerStartError(f"unbound-checkconf refused the lab config: {check.stdout}")
+        # Listening on TCP means Unbound has read its anchors and answers.
+        lab.daemons.append(_start("unbound", [unbound, "-d", "-c", str(uconf)], port, directory))
+        yield lab
+    finally:
+        if lab is not None:
+            for daemon in reversed(lab.daemons):
+                daemon.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _start(name: str, argv: list[str], port: int, directory: Path) -> _Daemon:
+    log_path = directory / f"{name}.log"
+    with (directory / f"{name}.stdio").open("wb") as out:
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    daemon = _Daemon(
+        name, AUTH_ADDRESS if name == "knot" else RESOLVER_ADDRESS, port, process, log_path
+    )
+    deadline = time.monotonic() + _READY
+    while True:
+        with socket.socket() as probe:
+            probe.settimeout(1)
+            try:
+                probe.connect((daemon.address, port))
+                return daemon
+            except OSError:
+                pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            daemon.stop()
+            stdio = (directory / f"{name}.stdio").read_text(errors="replace")
+            raise ServerStartError(f"{name} did not listen on port {port}\n{stdio}\n{daemon.log()}")
+        time.sleep(0.05)
