@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -44,7 +42,11 @@ import dns.message
 import dns.query
 import dns.rdatatype
 
-from tests.integration.realservers import ServerStartError, ServerUnavailable
+from tests.integration.realservers import (
+    RunningServer,
+    ServerStartError,
+    find_binary,
+)
 
 #: Loopback addresses of the lab: Knot (authoritative) and Unbound (validating resolver).
 AUTH_ADDRESS = "127.0.0.54"
@@ -68,30 +70,6 @@ class Zone:
 
 
 @dataclass(slots=True)
-class _Daemon:
-    name: str
-    address: str
-    port: int
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError as exc:
-            return f"(no log: {exc})"
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-
-
-@dataclass(slots=True)
 class DnsLab:
     """The running lab. ``anchors``: the DNSKEY text Unbound trusts, by zone origin."""
 
@@ -99,7 +77,7 @@ class DnsLab:
     resolver: tuple[str, int]
     directory: Path
     anchors: dict[str, str] = field(default_factory=dict)
-    daemons: list[_Daemon] = field(default_factory=list)
+    daemons: list[RunningServer] = field(default_factory=list)
 
     @property
     def resolver_arg(self) -> str:
@@ -113,16 +91,6 @@ class DnsLab:
 
     def logs(self) -> str:
         return "\n".join(f"--- {d.name} ---\n{d.log()}" for d in self.daemons)
-
-
-def _binary(name: str) -> str:
-    found = shutil.which(name, path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin"]))
-    if found is None:
-        raise ServerUnavailable(
-            f"{name} is not installed (./scripts/install-deps installs knot, knot-dnsutils and "
-            "unbound)"
-        )
-    return found
 
 
 def _free_port(address: str) -> int:
@@ -232,18 +200,17 @@ def _unbound_conf(
     return "\n".join(lines) + "\n"
 
 
-def _wait_answer(daemon: _Daemon, name: str, rdtype: str) -> dns.message.Message:
+def _wait_answer(daemon: RunningServer, name: str, rdtype: str) -> dns.message.Message:
     """Query ``daemon`` over TCP until it answers NOERROR for ``name``, or raise with its log."""
     deadline = time.monotonic() + _READY
     last = "no answer"
     while time.monotonic() < deadline:
-        if daemon.process.poll() is not None:
-            raise ServerStartError(
-                f"{daemon.name} exited with {daemon.process.returncode}\n{daemon.log()}"
-            )
+        process = daemon.process
+        if process is not None and process.poll() is not None:
+            raise ServerStartError(f"{daemon.name} exited with {process.returncode}\n{daemon.log()}")
         query = dns.message.make_query(name, rdtype, want_dnssec=True)
         try:
-            answer = dns.query.tcp(query, daemon.address, port=daemon.port, timeout=2)
+            answer = dns.query.tcp(query, daemon.address, port=daemon.ports[0], timeout=2)
         except (OSError, dns.exception.DNSException) as exc:
             last = str(exc)
         else:
@@ -274,7 +241,7 @@ def _wrong_anchor(origin: str) -> str:
 @contextlib.contextmanager
 def dns_lab(zones: Sequence[Zone]) -> Iterator[DnsLab]:
     """Start Knot with ``zones`` and a validating Unbound in front of it; stop both after."""
-    knotd, unbound = _binary("knotd"), _binary("unbound")
+    knotd, unbound = find_binary("knotd"), find_binary("unbound")
     directory = Path(tempfile.mkdtemp(prefix="vedette-dns-"))
     lab: DnsLab | None = None
     try:
@@ -299,7 +266,7 @@ def dns_lab(zones: Sequence[Zone]) -> Iterator[DnsLab]:
         uconf = directory / "unbound.conf"
         uconf.write_text(_unbound_conf(directory, port, auth_port, lab.anchors, zones))
         check = subprocess.run(
-            [_binary("unbound-checkconf"), str(uconf)],
+            [find_binary("unbound-checkconf"), str(uconf)],
             capture_output=True,
             text=True,
             timeout=30,
@@ -317,7 +284,7 @@ def dns_lab(zones: Sequence[Zone]) -> Iterator[DnsLab]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def _start(name: str, argv: list[str], port: int, directory: Path) -> _Daemon:
+def _start(name: str, argv: list[str], port: int, directory: Path) -> RunningServer:
     log_path = directory / f"{name}.log"
     with (directory / f"{name}.stdio").open("wb") as out:
         process = subprocess.Popen(
@@ -327,8 +294,13 @@ def _start(name: str, argv: list[str], port: int, directory: Path) -> _Daemon:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    daemon = _Daemon(
-        name, AUTH_ADDRESS if name == "knot" else RESOLVER_ADDRESS, port, process, log_path
+    daemon = RunningServer(
+        name=name,
+        address=AUTH_ADDRESS if name == "knot" else RESOLVER_ADDRESS,
+        ports=(port,),
+        directory=directory,
+        log_path=log_path,
+        process=process,
     )
     deadline = time.monotonic() + _READY
     while True:

@@ -90,8 +90,8 @@ def find_binary(name: str) -> str:
     found = shutil.which(name, path=path)
     if found is None:
         raise ServerUnavailable(
-            f"{name} is not installed (run ./scripts/install-deps, which installs the Debian "
-            "packages dovecot-core dovecot-imapd dovecot-pop3d postfix dnsmasq-base)"
+            f"{name} is not installed (./scripts/install-deps installs the Debian packages "
+            "the tests need)"
         )
     return found
 
