@@ -207,7 +207,8 @@ def _wait_answer(daemon: RunningServer, name: str, rdtype: str) -> dns.message.M
     while time.monotonic() < deadline:
         process = daemon.process
         if process is not None and process.poll() is not None:
-            raise ServerStartError(f"{daemon.name} exited with {process.returncode}\n{daemon.log()}")
+            status = process.returncode
+            raise ServerStartError(f"{daemon.name} exited with {status}\n{daemon.log()}")
         query = dns.message.make_query(name, rdtype, want_dnssec=True)
         try:
             answer = dns.query.tcp(query, daemon.address, port=daemon.ports[0], timeout=2)
