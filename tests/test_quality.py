@@ -51,3 +51,16 @@ def test_mypy_strict() -> None:
     # No arguments: pyproject's [tool.mypy] (strict, strict_bytes, files = ["src"]) decides.
     result = _run("mypy")
     assert result.returncode == 0, _explain(result)
+
+
+def test_the_licence_file_is_the_licence_pyproject_declares() -> None:
+    import tomllib
+    from importlib import metadata
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["license"]
+    assert declared == "Apache-2.0"
+    text = (ROOT / "LICENSE").read_text()
+    assert text.split()[:4] == ["Apache", "License", "Version", "2.0,"]
+    assert "END OF TERMS AND CONDITIONS" in text
+    # The installed distribution says the same (what pip show and PyPI display).
+    assert metadata.metadata("vedette")["License-Expression"] == declared
