@@ -1,10 +1,10 @@
 """The command line: ``vedette scan | report | checks | demo``.
 
-Each command is a module of ``vedette.commands`` (``NAME``, ``HELP``, ``add_arguments``,
-``run``), listed in ``COMMAND_MODULES``; adding a command means adding a module and a line here.
-``vedette COMMAND ...`` imports that command's module only (start-up time: ``cert`` and ``ca``
-pull in the PKI code, ``scan`` the probes); ``vedette --help`` and usage errors before a
-command name import them all, to list them.
+Each command is a module of ``vedette.commands`` (``NAME``, ``add_arguments``, ``run``),
+listed with its one-line help in ``COMMANDS``; adding a command means adding a module and a
+line here. ``vedette COMMAND ...`` imports that command's module only (start-up time: ``cert``
+and ``ca`` pull in the PKI code, ``scan`` the probes); ``vedette --help``, ``--version`` and
+usage errors before a command name import none of them.
 
 Exit status (every command): 0 when no finding reaches ``--fail-on`` (default ``high``), 1 when
 one does, 2 on a usage error or when no endpoint could be scanned at all. Errors are one line on
@@ -19,22 +19,32 @@ import gc
 import importlib
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from types import ModuleType
 from typing import NoReturn
 
 from vedette import __version__
 from vedette.errors import VedetteError
 from vedette.report.escape import safe_text
 
-#: Command name -> its module (whose ``NAME`` is that name), in the order ``--help`` lists them.
-COMMAND_MODULES: dict[str, str] = {
-    "scan": "vedette.commands.scan",
-    "report": "vedette.commands.report",
-    "checks": "vedette.commands.checks",
-    "demo": "vedette.commands.demo",
-    "key": "vedette.commands.key",
-    "cert": "vedette.commands.cert",
-    "ca": "vedette.commands.ca",
+#: Command name -> (its module, whose ``NAME`` is that name; its one-line help), in the order
+#: ``--help`` lists them. The help lives here so that ``vedette --help`` and ``--version``
+#: import no command module at all.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "scan": (
+        "vedette.commands.scan",
+        "probe the mail services of hosts and report what is wrong",
+    ),
+    "report": ("vedette.commands.report", "analyse a stored scan again, without the network"),
+    "checks": ("vedette.commands.checks", "list every check vedette runs"),
+    "demo": ("vedette.commands.demo", "start the built-in lab servers and scan them"),
+    "key": ("vedette.commands.key", "make private keys (RSA, ECDSA, Ed25519), written 0600"),
+    "cert": (
+        "vedette.commands.cert",
+        "inspect, request, convert, bundle and lint certificates (any format, or a server's)",
+    ),
+    "ca": (
+        "vedette.commands.ca",
+        "run a small internal CA: init, sign requests, revoke, publish CRLs",
+    ),
 }
 
 
@@ -80,15 +90,15 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def _commands(only: str | None = None) -> dict[str, ModuleType]:
-    names = [only] if only is not None else list(COMMAND_MODULES)
-    return {name: importlib.import_module(COMMAND_MODULES[name]) for name in names}
-
-
 def build_parser(
-    only: str | None = None,
+    only: str | None = None, *, light: bool = False
 ) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
-    """The parser of every command, or of command ``only`` alone (its module alone imported)."""
+    """The parser of every command, or of command ``only`` alone (its module alone imported).
+
+    ``light``: the commands are listed with their help but their modules are not imported
+    and their arguments not declared (``vedette --help``, ``--version``, a usage error before
+    any command name).
+    """
     parser = _Parser(
         prog="vedette",
         description="A lookout for mail servers: TLS, certificates, plaintext logins, and fixes.",
@@ -96,10 +106,13 @@ def build_parser(
     parser.add_argument("--version", action="version", version=f"vedette {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     subparsers: dict[str, argparse.ArgumentParser] = {}
-    for name, mod in _commands(only).items():
-        p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
-        mod.add_arguments(p)
-        p.set_defaults(run=mod.run)
+    for name in [only] if only is not None else list(COMMANDS):
+        module_name, help_text = COMMANDS[name]
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if not light:
+            mod = importlib.import_module(module_name)
+            mod.add_arguments(p)
+            p.set_defaults(run=mod.run)
         subparsers[name] = p
     return parser, subparsers
 
@@ -119,8 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str]) -> int:
     args_list = list(argv)
-    command = args_list[0] if args_list and args_list[0] in COMMAND_MODULES else None
-    parser, subparsers = build_parser(command)
+    command = args_list[0] if args_list and args_list[0] in COMMANDS else None
+    # No command name first: --help, --version or a usage error, none of which needs a
+    # command's module (the parse below exits before ``run`` is read).
+    parser, subparsers = build_parser(command, light=command is None)
     # Options may come between targets (`scan a.example --json b.example`): argparse only
     # supports that through parse_intermixed_args, which refuses subparsers, so parse the
     # command's own arguments with its own parser.

@@ -15,13 +15,14 @@ import sys
 
 import pytest
 
-from vedette.cli import COMMAND_MODULES, build_parser
+from vedette.cli import COMMANDS, build_parser
 
 HEAVY = ("sqlalchemy", "rich", "cryptography", "dns")
 
 
-def _loaded_after(argv: list[str]) -> tuple[int, set[str], str]:
-    """Run ``vedette argv`` in a fresh interpreter; its exit status, heavy packages, stdout."""
+def _loaded_after(argv: list[str], watch: tuple[str, ...] = HEAVY) -> tuple[int, set[str], str]:
+    """Run ``vedette argv`` in a fresh interpreter; its exit status, the packages of ``watch``
+    it loaded (top-level names, or dotted prefixes), stdout."""
     code = (
         "import json, sys\n"
         "from vedette.cli import main\n"
@@ -29,8 +30,10 @@ def _loaded_after(argv: list[str]) -> tuple[int, set[str], str]:
         f"    status = main({argv!r})\n"
         "except SystemExit as exc:\n"
         "    status = exc.code\n"
-        "heavy = sorted({m.split('.')[0] for m in sys.modules} & set(%r))\n"
-        "sys.stderr.write(json.dumps([status, heavy]) + '\\n')\n" % (HEAVY,)
+        "watch = %r\n"
+        "heavy = sorted({w for w in watch for m in sys.modules\n"
+        "                if m == w or m.startswith(w + '.')})\n"
+        "sys.stderr.write(json.dumps([status, heavy]) + '\\n')\n" % (watch,)
     )
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
@@ -40,13 +43,13 @@ def _loaded_after(argv: list[str]) -> tuple[int, set[str], str]:
 
 
 def test_every_command_module_has_the_name_it_is_listed_under() -> None:
-    for name, module in COMMAND_MODULES.items():
+    for name, (module, _) in COMMANDS.items():
         assert name == importlib.import_module(module).NAME
 
 
 def test_the_full_parser_still_lists_every_command() -> None:
     _, subparsers = build_parser()
-    assert list(subparsers) == list(COMMAND_MODULES)
+    assert list(subparsers) == list(COMMANDS)
     _, only = build_parser("scan")
     assert list(only) == ["scan"]
 
@@ -62,5 +65,18 @@ def test_a_command_help_imports_no_heavy_dependency(command: str) -> None:
 def test_top_level_help_lists_every_command() -> None:
     status, _, out = _loaded_after(["--help"])
     assert status == 0
-    for name in COMMAND_MODULES:
+    for name in COMMANDS:
         assert name in out
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], [], ["no-such-command"]])
+def test_help_version_and_usage_errors_import_no_command(argv: list[str]) -> None:
+    # What `vedette --help` needs is the command names and their one-line help: no command
+    # module, and not even the data model.
+    watch = ("vedette.commands", "vedette.model", *HEAVY)
+    status, loaded, out = _loaded_after(argv, watch)
+    assert loaded == set()
+    assert status == (0 if argv in (["--help"], ["--version"]) else 2)
+    if argv == ["--help"]:
+        for name, (_, help_text) in COMMANDS.items():
+            assert name in out and help_text in " ".join(out.split())

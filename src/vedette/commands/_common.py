@@ -1,8 +1,8 @@
 """What every command shares: argument types, output options, the analyse-store-report path.
 
-A command is a module of ``vedette.commands`` with ``NAME``, ``HELP``, ``add_arguments(parser)``
-and ``run(args) -> int``, listed in ``vedette.cli.COMMAND_MODULES``. Keep command-specific code
-in the command's module; put here only what two commands or more use.
+A command is a module of ``vedette.commands`` with ``NAME``, ``add_arguments(parser)`` and
+``run(args) -> int``, listed with its one-line help in ``vedette.cli.COMMANDS``. Keep
+command-specific code in the command's module; put here only what two commands or more use.
 """
 
 from __future__ import annotations

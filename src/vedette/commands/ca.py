@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 NAME = "ca"
-HELP = "run a small internal CA: init, sign requests, revoke, publish CRLs"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

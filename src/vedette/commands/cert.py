@@ -53,7 +53,6 @@ from vedette.pki.lint import ProfileChoice, choose_profile, lint_certificate
 from vedette.report.escape import safe_text
 
 NAME = "cert"
-HELP = "inspect, request, convert, bundle and lint certificates (any format, or a server's)"
 
 INSPECT_SCHEMA = "vedette.cert-inspect/1"
 LINT_SCHEMA = "vedette.cert-lint/1"

@@ -8,7 +8,6 @@ import sys
 from vedette.checks import load_checks
 
 NAME = "checks"
-HELP = "list every check vedette runs"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -20,7 +20,6 @@ from vedette.scan import ScanOptions, scan
 from vedette.targets import parse_target
 
 NAME = "demo"
-HELP = "start the built-in lab servers and scan them"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

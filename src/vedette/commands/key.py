@@ -11,7 +11,6 @@ from vedette.pki.clients import default_key_type, key_type_reason, parse_clients
 from vedette.pki.keys import KEY_TYPES, describe_key, generate_key, key_to_pem
 
 NAME = "key"
-HELP = "make private keys (RSA, ECDSA, Ed25519), written 0600"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

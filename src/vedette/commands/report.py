@@ -15,7 +15,6 @@ from vedette.report.escape import safe_text
 from vedette.report.output import report_output
 
 NAME = "report"
-HELP = "analyse a stored scan again, without the network"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -24,7 +24,6 @@ from vedette.scan import ScanOptions, scan
 from vedette.targets import parse_address, parse_ports, parse_resolve, parse_target
 
 NAME = "scan"
-HELP = "probe the mail services of hosts and report what is wrong"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
