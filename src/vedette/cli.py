@@ -104,6 +104,12 @@ def build_parser(
         description="A lookout for mail servers: TLS, certificates, plaintext logins, and fixes.",
     )
     parser.add_argument("--version", action="version", version=f"vedette {__version__}")
+    parser.add_argument(
+        "--print-completion",
+        choices=COMPLETION_SHELLS,
+        metavar="SHELL",
+        help="print the shell completion script for SHELL (bash, zsh, tcsh) and exit",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     subparsers: dict[str, argparse.ArgumentParser] = {}
     for name in [only] if only is not None else list(COMMANDS):
@@ -130,8 +136,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             gc.freeze()
 
 
+#: Shells ``--print-completion`` writes a script for.
+COMPLETION_SHELLS = ("bash", "zsh", "tcsh")
+
+
+def _print_completion(rest: Sequence[str]) -> int:
+    """``vedette --print-completion SHELL``: the completion script of every command, generated
+    from the same parsers the commands use (so it never lists an option that does not exist)."""
+    if len(rest) != 1 or rest[0] not in COMPLETION_SHELLS:
+        shells = ", ".join(COMPLETION_SHELLS)
+        sys.stderr.write(f"vedette: error: --print-completion takes one shell: {shells}\n")
+        return 2
+    import shtab
+
+    parser, _ = build_parser()
+    sys.stdout.write(shtab.complete(parser, shell=rest[0]))
+    return 0
+
+
 def _main(argv: Sequence[str]) -> int:
     args_list = list(argv)
+    if args_list[:1] == ["--print-completion"]:
+        return _print_completion(args_list[1:])
     command = args_list[0] if args_list and args_list[0] in COMMANDS else None
     # No command name first: --help, --version or a usage error, none of which needs a
     # command's module (the parse below exits before ``run`` is read).
