@@ -53,6 +53,8 @@ CSV_COLUMNS: tuple[str, ...] = (
     "status",
     "findings",
     "depth",
+    "severity",
+    "tls_versions_accepted",
 )
 
 _CHUNK = 500
@@ -83,6 +85,8 @@ class EndpointRecord:
     status: str
     findings: tuple[Finding, ...]
     depth: str
+    severity: str
+    tls_versions_accepted: str
     observation: Observation
 
     def csv_values(self) -> tuple[str, ...]:
@@ -160,6 +164,24 @@ def _certificate(obs: Observation) -> tuple[str, str, str, str, str]:
     return subject, issuer, not_after, self_signed, match
 
 
+def _depth(obs: Observation) -> str:
+    """``full`` when the endpoint was enumerated, ``quick`` when it reached TLS without an
+    enumeration, empty when it never reached TLS (depth says nothing then). A fleet scan's
+    rows carry their pass instead."""
+    if obs.tls_scan is not None:
+        return "full"
+    return "quick" if obs.tls is not None else ""
+
+
+def _versions_accepted(obs: Observation) -> str:
+    """The versions the enumeration saw accepted, oldest first (empty without one)."""
+    from vedette.tls.registry import version_name
+
+    if obs.tls_scan is None:
+        return ""
+    return " ".join(version_name(v) for v in obs.tls_scan.versions)
+
+
 def record_for(
     obs: Observation, findings: Sequence[Finding], *, ptr: str | None, depth: str | None
 ) -> EndpointRecord:
@@ -186,7 +208,9 @@ def record_for(
         cert_name_match=name_match,
         status="ok" if obs.failure is None else obs.failure.kind.value,
         findings=tuple(findings),
-        depth=depth or "",
+        depth=depth or _depth(obs),
+        severity=max(f.severity for f in findings).label if findings else "",
+        tls_versions_accepted=_versions_accepted(obs),
         observation=obs,
     )
 
