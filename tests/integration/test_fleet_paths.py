@@ -239,12 +239,12 @@ def test_report_diff_between_two_scans(
             capsys, "--targets", str(targets), "--db", url, "--ca", str(lab.root_ca_path)
         )
         assert code == 0, err
-    assert main(["report", "diff", "1", "2", "--db", url]) == 0
+    assert main(["report", "diff", "1", "2", "--db", url]) == 1  # a new endpoint with a finding
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "scan 1 -> scan 2"
     assert out[1] == f"+ {bad.endpoint.label}: new endpoint (cert.expired)"
-    assert out[-1] == "1 new, 0 gone, 0 changed"
-    assert main(["report", "diff", "2", "1", "--db", url, "--json"]) == 0
+    assert out[-1] == "1 new, 0 gone, 0 changed; 1 regression(s) (a finding added or worse)"
+    assert main(["report", "diff", "2", "1", "--db", url, "--json"]) == 0  # only gone
     doc = json.loads(capsys.readouterr().out)
     assert doc["gone"] == [{"endpoint": bad.endpoint.label, "findings": ["cert.expired"]}]
     assert main(["report", "diff", "1", "--db", url]) == 2

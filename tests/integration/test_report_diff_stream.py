@@ -137,10 +137,15 @@ def oracle(url: str, first: int, second: int, at: datetime) -> tuple[str, dict]:
         if old[2] != cur[2]:
             parts.append(f"status {old[2]} -> {cur[2]}")
         lines.append(safe_text(f"~ {cur[0]}: {'; '.join(parts)}"))
-    lines.append(f"{len(new)} new, {len(gone)} gone, {len(changed)} changed")
+    regressions = sum(1 for s in new if s[1]) + sum(1 for old, cur in changed if cur[1] - old[1])
+    lines.append(
+        f"{len(new)} new, {len(gone)} gone, {len(changed)} changed; "
+        f"{regressions} regression(s) (a finding added or worse)"
+    )
     doc = {
         "from_scan": first,
         "to_scan": second,
+        "regressions": regressions,
         "new": [{"endpoint": s[0], "findings": sorted(s[1])} for s in new],
         "gone": [{"endpoint": s[0], "findings": sorted(s[1])} for s in gone],
         "changed": [
@@ -148,6 +153,7 @@ def oracle(url: str, first: int, second: int, at: datetime) -> tuple[str, dict]:
                 "endpoint": cur[0],
                 "findings_added": sorted(cur[1] - old[1]),
                 "findings_resolved": sorted(old[1] - cur[1]),
+                "findings_worse": [],
                 "status": [old[2], cur[2]],
                 "tls_version": ["", ""],
                 "certificate": ["", ""],
@@ -161,15 +167,19 @@ def oracle(url: str, first: int, second: int, at: datetime) -> tuple[str, dict]:
 def test_streamed_diff_prints_what_the_in_memory_diff_printed(store_url, capsys):
     at = datetime.now(UTC)
     text, doc = oracle(store_url, 1, 2, at)
-    assert text.splitlines()[-1] == "10 new, 32 gone, 63 changed"
-    assert main(["report", "diff", "1", "2", "--db", store_url]) == 0
+    summary = text.splitlines()[-1]
+    assert summary.startswith("10 new, 32 gone, 63 changed; ")
+    status = 1 if doc["regressions"] else 0
+    assert main(["report", "diff", "1", "2", "--db", store_url]) == status
     assert capsys.readouterr().out == text
-    assert main(["report", "diff", "1", "2", "--db", store_url, "--json"]) == 0
+    assert main(["report", "diff", "1", "2", "--db", store_url, "--json"]) == status
     out = capsys.readouterr().out
     assert out == json.dumps(doc, indent=2, ensure_ascii=True) + "\n"
     # And the other way round, where every section swaps.
     text, doc = oracle(store_url, 2, 1, at)
-    assert main(["report", "diff", "2", "1", "--db", store_url, "--json"]) == 0
+    assert main(["report", "diff", "2", "1", "--db", store_url, "--json"]) == (
+        1 if doc["regressions"] else 0
+    )
     assert json.loads(capsys.readouterr().out) == doc
 
 

@@ -455,7 +455,7 @@ def test_diff_of_a_full_then_a_quick_scan_resolves_nothing_it_did_not_check(
     text = capsys.readouterr().out
     assert "resolved:" not in text
     assert "1 endpoint(s) enumerated (--mode full) in one scan only" in text.splitlines()[1]
-    assert text.endswith("0 new, 0 gone, 0 changed\n")
+    assert text.endswith("0 new, 0 gone, 0 changed; 0 regression(s) (a finding added or worse)\n")
 
     assert main(["report", "diff", "2", "1", "--db", url, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
@@ -463,7 +463,9 @@ def test_diff_of_a_full_then_a_quick_scan_resolves_nothing_it_did_not_check(
 
     # Two full scans are compared whole: the same finding on both sides is no change.
     assert main(["report", "diff", "1", "3", "--db", url]) == 0
-    assert capsys.readouterr().out == "scan 1 -> scan 3\n0 new, 0 gone, 0 changed\n"
+    assert capsys.readouterr().out == (
+        "scan 1 -> scan 3\n0 new, 0 gone, 0 changed; 0 regression(s) (a finding added or worse)\n"
+    )
 
 
 def test_diff_says_not_checked_beside_a_real_change(
@@ -472,7 +474,7 @@ def test_diff_says_not_checked_beside_a_real_change(
     enumerated = TlsScan(versions=(0x0303,), resumption=False)
     _plain_scan(url, [_tls_obs("mail.example.test", "192.0.2.10", (LEAF,), tls_scan=enumerated)])
     _plain_scan(url, [_tls_obs("mail.example.test", "192.0.2.10", (EXPIRED_2025,))])
-    assert main(["report", "diff", "1", "2", "--db", url]) == 0
+    assert main(["report", "diff", "1", "2", "--db", url]) == 1  # findings added: a regression
     line = capsys.readouterr().out.splitlines()[2]
     assert line.startswith("~ submission://mail.example.test")
     # The full scan's enumeration found TLS 1.3 and resumption missing; the quick one did
@@ -480,7 +482,7 @@ def test_diff_says_not_checked_beside_a_real_change(
     assert "not checked in scan 2 (quick): tls.no-resumption, tls.no-tls13" in line
     assert "resolved: cert.chain-incomplete;" in line  # a real change is still one
     assert "tls.no-resumption" not in line.split("not checked")[0]
-    assert main(["report", "diff", "1", "2", "--db", url, "--json"]) == 0
+    assert main(["report", "diff", "1", "2", "--db", url, "--json"]) == 1
     item = json.loads(capsys.readouterr().out)["changed"][0]
     assert item["findings_not_checked"] == ["tls.no-resumption", "tls.no-tls13"]
     assert item["findings_resolved"] == ["cert.chain-incomplete"]
@@ -491,3 +493,35 @@ def test_plain_report_has_no_leftover_temporary_files(url: str, tmp_path: Path) 
     before = set(os.listdir(tmp_path))
     main(["report", "1", "--db", url, "--json", "-o", str(tmp_path / "a.json")])
     assert set(os.listdir(tmp_path)) - before == {"a.json"}
+
+
+SOON = _cert("mail.example.test", T0 - timedelta(days=30), T0 + timedelta(days=2), "Example CA")
+
+
+def test_diff_exit_status_is_a_regression_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Scan 2 still takes TLS 1.0 again and its certificate now expires in two days: the same
+    # check (cert.expiring-soon) at a higher severity is a regression, like a new finding.
+    url = f"sqlite:///{tmp_path / 'v.db'}"
+    before = TlsScan(versions=(0x0303, 0x0304), resumption=True)
+    after = TlsScan(versions=(0x0301, 0x0303, 0x0304), resumption=True)
+    _plain_scan(url, [_tls_obs("mail.example.test", "192.0.2.10", (LEAF,), tls_scan=before)])
+    _plain_scan(url, [_tls_obs("mail.example.test", "192.0.2.10", (SOON,), tls_scan=after)])
+    at = ["--at", T0.isoformat()]
+    assert main(["report", "diff", "1", "2", "--db", url, *at]) == 1
+    line = capsys.readouterr().out.splitlines()[1]
+    assert "worse: cert.expiring-soon" in line
+    assert "TLS versions accepted TLSv1.2 TLSv1.3 -> TLSv1.0 TLSv1.2 TLSv1.3" in line
+    assert main(["report", "diff", "1", "2", "--db", url, "--json", *at]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["regressions"] == 1
+    (item,) = doc["changed"]
+    assert item["findings_worse"] == ["cert.expiring-soon"]
+    assert item["tls_versions_accepted"] == ["TLSv1.2 TLSv1.3", "TLSv1.0 TLSv1.2 TLSv1.3"]
+    # The other way round everything got better: exit 0, nothing called worse.
+    assert main(["report", "diff", "2", "1", "--db", url, *at]) == 0
+    out = capsys.readouterr().out
+    assert "worse:" not in out and out.endswith("0 regression(s) (a finding added or worse)\n")
+    # A scan compared with itself: no change at all.
+    assert main(["report", "diff", "1", "1", "--db", url, *at]) == 0

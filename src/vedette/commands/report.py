@@ -143,7 +143,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _diff(args: argparse.Namespace) -> int:
     """``vedette report diff SCAN_A SCAN_B``: both scans judged at one date (now, or --at /
-    --as-of), text or ``--json``, to standard output or ``-o FILE``."""
+    --as-of), text or ``--json``, to standard output or ``-o FILE``. Exit 1 when B has a
+    regression against A (a finding added or worse, a new endpoint with findings), else 0."""
     from vedette.report.diff import write_diff
     from vedette.store.db import Store
 
@@ -157,8 +158,8 @@ def _diff(args: argparse.Namespace) -> int:
     if args.format not in (None, "text", "json"):
         raise UsageError(f"report diff: --format {args.format} is not supported (text or json)")
     with Store.open(c.db_url(args), create=False) as store:
-        write_diff(
+        regressions = write_diff(
             store, first, second, at, as_json=bool(args.json or args.format == "json"),
             output=args.output,
         )  # fmt: skip
-    return 0
+    return 1 if regressions else 0

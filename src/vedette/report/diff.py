@@ -4,7 +4,11 @@ Endpoints are matched by (name, address, port, service), by a merge-join: both s
 read from the store through cursors ordered by that key (``Store.iter_rows_by_endpoint``),
 and differences are produced as the two streams advance, so memory stays flat for millions
 of endpoints. For each: new, gone, or changed
-findings, TLS version, certificate (subject, expiry) and status. Both scans are read from the
+findings (added, resolved, or worse: the same check at a higher severity), TLS version, the
+versions the enumeration saw accepted (when both scans enumerated the endpoint), certificate
+(subject, expiry) and status. ``write_diff`` returns how many regressions it saw (a finding
+added or worse, a new endpoint with findings): the command exits 1 on any, like a regression
+check in cron. Both scans are read from the
 store (never the network) and analysed at the same date (``--at``, default now), so a
 certificate that merely aged does not show as a change unless its expiry crossed that date.
 """
@@ -45,6 +49,10 @@ class EndpointState:
     status: str
     tls_version: str
     cert: str  # subject and not-after, compared as one
+    #: Severity of each finding, by id (the worst when a check fired more than once).
+    severity: tuple[tuple[str, int], ...] = ()
+    #: Versions the enumeration saw accepted, oldest first; empty when not enumerated.
+    versions_accepted: str = ""
     #: The findings that hang on the full TLS enumeration (``--mode full``): on an endpoint
     #: enumerated, those that go or come when its enumeration is left out. A quick
     #: observation (``full`` False) never checked them: they are not compared with it.
@@ -69,12 +77,17 @@ def _key(ep: Endpoint) -> Key:
 def _state(r: EndpointRecord, without_enumeration: frozenset[str] | None) -> EndpointState:
     findings = frozenset(f.id for f in r.findings)
     full = r.observation.tls_scan is not None and without_enumeration is not None
+    worst: dict[str, int] = {}
+    for f in r.findings:
+        worst[f.id] = max(worst.get(f.id, 0), int(f.severity))
     return EndpointState(
         label=r.observation.endpoint.label,
         findings=findings,
         status=r.status,
         tls_version=r.tls_version,
         cert=f"{r.cert_subject} until {r.cert_not_after}" if r.cert_subject else "",
+        severity=tuple(sorted(worst.items())),
+        versions_accepted=r.tls_versions_accepted,
         full=full,
         full_only=findings ^ without_enumeration if full and without_enumeration else frozenset(),
     )
@@ -88,6 +101,30 @@ def _compared(old: EndpointState, new: EndpointState) -> tuple[frozenset[str], f
         return old.findings, new.findings
     skip = old.full_only | new.full_only
     return old.findings - skip, new.findings - skip
+
+
+def _worse(old: EndpointState, new: EndpointState) -> list[str]:
+    """Findings present in both scans whose severity rose."""
+    before = dict(old.severity)
+    return sorted(i for i, sev in new.severity if i in before and sev > before[i])
+
+
+def _versions_changed(old: EndpointState, new: EndpointState) -> bool:
+    # Only two enumerations can be compared: a quick scan did not look.
+    return bool(old.versions_accepted and new.versions_accepted) and (
+        old.versions_accepted != new.versions_accepted
+    )
+
+
+def regression(kind: str, old: EndpointState | None, new: EndpointState | None) -> bool:
+    """A change a regression check fails on: a finding added or worse, or a new endpoint
+    that has findings. Resolved findings, gone endpoints and unchecked ones are not."""
+    if kind == "new":
+        return new is not None and bool(new.findings)
+    if kind != "changed" or old is None or new is None:
+        return False
+    was, now = _compared(old, new)
+    return bool(now - was) or bool(_worse(old, new))
 
 
 def _unchecked(old: EndpointState, new: EndpointState) -> list[str]:
@@ -191,11 +228,11 @@ def iter_diff(
         else:
             old, new = x[1], y[1]
             was, now = _compared(old, new)
-            if (was, old.status, old.tls_version, old.cert) != (
-                now,
-                new.status,
-                new.tls_version,
-                new.cert,
+            if (
+                (was, old.status, old.tls_version, old.cert)
+                != (now, new.status, new.tls_version, new.cert)
+                or _worse(old, new)
+                or _versions_changed(old, new)
             ):
                 yield ("changed", old, new)
             elif old.full != new.full and _unchecked(old, new):
@@ -225,6 +262,10 @@ def _changes(old: EndpointState, new: EndpointState, scans: tuple[int, int]) -> 
         parts.append("new findings: " + ", ".join(added))
     if removed:
         parts.append("resolved: " + ", ".join(removed))
+    if worse := _worse(old, new):
+        parts.append("worse: " + ", ".join(worse))
+    if _versions_changed(old, new):
+        parts.append(f"TLS versions accepted {old.versions_accepted} -> {new.versions_accepted}")
     if old.status != new.status:
         parts.append(f"status {old.status} -> {new.status}")
     if old.tls_version != new.tls_version:
@@ -270,10 +311,13 @@ def _json_item(kind: str, old: EndpointState | None, new: EndpointState | None) 
             "endpoint": new.label,
             "findings_added": sorted(now - was),
             "findings_resolved": sorted(was - now),
+            "findings_worse": _worse(old, new),
             "status": [old.status, new.status],
             "tls_version": [old.tls_version, new.tls_version],
             "certificate": [old.cert, new.cert],
         }
+        if _versions_changed(old, new):
+            item["tls_versions_accepted"] = [old.versions_accepted, new.versions_accepted]
         unchecked = _unchecked(old, new)
         if unchecked:  # enumerated in one scan only: neither added nor resolved
             item["findings_not_checked"] = unchecked
@@ -302,9 +346,11 @@ def _indented(item: Any) -> str:
 
 def write_diff(
     store: Store, first: int, second: int, at: datetime, *, as_json: bool, output: str | None
-) -> None:
+) -> int:
     """The diff of two stored scans, both judged at ``at``, streamed to ``output`` (standard
-    output when ``None``): text, or the ``vedette.diff`` JSON document."""
+    output when ``None``): text, or the ``vedette.diff`` JSON document. Returns the number of
+    regressions (see ``regression``)."""
+    regressions = 0
     with (
         tempfile.SpooledTemporaryFile(_SPOOL, mode="w+") as new_f,
         tempfile.SpooledTemporaryFile(_SPOOL, mode="w+") as gone_f,
@@ -313,6 +359,7 @@ def write_diff(
         sections = _Sections(new_f, gone_f, changed_f)
         changes = iter_diff(iter_scan_states(store, first, at), iter_scan_states(store, second, at))
         for kind, old, new in changes:
+            regressions += regression(kind, old, new)
             if old is not None and new is not None and old.full != new.full:
                 sections.unchecked += bool(_unchecked(old, new))
             if kind == "unchecked":
@@ -323,12 +370,16 @@ def write_diff(
             else:
                 sections.add(kind, _text_line(kind, old, new, (first, second)))
         with report_output(output) as out:
-            _write(sections, first, second, as_json=as_json, out=out)
+            _write(sections, first, second, regressions, as_json=as_json, out=out)
+    return regressions
 
 
-def _write(sections: _Sections, first: int, second: int, *, as_json: bool, out: IO[str]) -> None:
+def _write(
+    sections: _Sections, first: int, second: int, regressions: int, *, as_json: bool, out: IO[str]
+) -> None:
     if as_json:
         out.write(f'{{\n  "from_scan": {first},\n  "to_scan": {second}')
+        out.write(f',\n  "regressions": {regressions}')
         if sections.unchecked:
             out.write(f',\n  "endpoints_enumerated_in_one_scan": {sections.unchecked}')
         for kind in _KINDS:
@@ -350,4 +401,7 @@ def _write(sections: _Sections, first: int, second: int, *, as_json: bool, out: 
     for kind in _KINDS:
         sections.copy(kind, out)
     n = sections.counts
-    out.write(f"{n['new']} new, {n['gone']} gone, {n['changed']} changed\n")
+    out.write(
+        f"{n['new']} new, {n['gone']} gone, {n['changed']} changed; "
+        f"{regressions} regression(s) (a finding added or worse)\n"
+    )
