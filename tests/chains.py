@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from tests.builders import SERVER_AUTH, Made, certificate
+from tests.builders import SERVER_AUTH, Made, certificate, chain
 
 HOST = "abuse.vedette.test"
 
@@ -106,10 +106,15 @@ def private_pki(
 ) -> Pki:
     """Root ``CN={name}``, issuing CA ``CN={name} Issuing CA``, leaf for ``host``; with
     ``aia_base`` the leaf names ``{aia_base}/inter.cer`` and the issuing CA ``/root.cer``."""
-    root = _ca(name, None)
-    inter = _ca(f"{name} Issuing CA", root, aia=f"{aia_base}/root.cer" if aia_base else None)
-    leaf = _leaf(host, inter, aia=f"{aia_base}/inter.cer" if aia_base else None)
-    return Pki(root=root.cert, inter=inter.cert, leaf=leaf.cert, leaf_key=leaf.key)
+    made = chain(
+        (host,), root=name, intermediate=f"{name} Issuing CA", ca_days=90, aia_base=aia_base
+    )
+    return Pki(
+        root=made.root.cert,
+        inter=made.intermediate.cert,
+        leaf=made.leaf.cert,
+        leaf_key=made.leaf.key,
+    )
 
 
 def abusive_chain(
