@@ -14,6 +14,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from tests.builders import Made, certificate, endpoint_for, observed_tls
 from tests.integration.test_pki_cli import _bad, openssl, vedette
 
 
@@ -65,37 +66,26 @@ def _csr(work: Path, name: str, cn: str | None, sans: list[x509.GeneralName]) ->
 
 def _mint(work: Path, ca: Path, name: str, cn: str | None, sans: list[x509.GeneralName]) -> Path:
     """A leaf signed with the CA's key by another tool (no check of vedette's in the way)."""
-    import secrets
     from datetime import UTC, datetime, timedelta
 
-    from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
 
     issuer = x509.load_pem_x509_certificate((ca / "intermediate.pem").read_bytes())
     issuer_key = serialization.load_pem_private_key(
         (ca / "intermediate-key.pem").read_bytes(), None
     )
     assert isinstance(issuer_key, ec.EllipticCurvePrivateKey)
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.now(UTC) - timedelta(minutes=5)
-    attrs = [] if cn is None else [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name(attrs))
-        .issuer_name(issuer.subject)
-        .public_key(key.public_key())
-        .serial_number(secrets.randbits(120) | 1)
-        .not_valid_before(now)
-        .not_valid_after(now + timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+    san = x509.SubjectAlternativeName(sans)
+    leaf = certificate(
+        cn,
+        issuer=Made(cert=issuer, key=issuer_key),
+        not_before=datetime.now(UTC) - timedelta(minutes=5),
+        days=30,
+        ca=False,
+        extensions=[(san, False)] if sans else (),
     )
-    if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
     path = work / f"{name}.pem"
-    path.write_bytes(
-        builder.sign(issuer_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
-    )
+    path.write_bytes(leaf.pem)
     return path
 
 
@@ -381,7 +371,7 @@ def test_ca_sign_default_lifetime_raises_no_scan_finding(work: Path):
     from datetime import UTC, datetime
 
     from vedette.checks import CheckContext, analyse
-    from vedette.model import Endpoint, Observation, Service, TlsObservation
+    from vedette.model import Service
 
     vedette("ca", "init", "ca", "--name", "Scan Root", "--intermediate", cwd=work)
     ca = work / "ca"
@@ -395,13 +385,10 @@ def test_ca_sign_default_lifetime_raises_no_scan_finding(work: Path):
     root = x509.load_pem_x509_certificate((ca / "root.pem").read_bytes())
     root_der = root.public_bytes(serialization.Encoding.DER)
     now = datetime.now(UTC)
-    obs = Observation(
-        endpoint=Endpoint(host="mail.corp.test", ip="127.0.0.1", port=993, service=Service.IMAPS),
-        started_at=now,
-        duration_s=0.1,
-        tls=TlsObservation(
-            version="TLSv1.3", cipher="TLS_AES_128_GCM_SHA256", sni="mail.corp.test", chain_der=der
-        ),
+    obs = observed_tls(
+        der,
+        endpoint=endpoint_for(Service.IMAPS, host="mail.corp.test", ip="127.0.0.1"),
+        at=now,
     )
     ctx = CheckContext(now=now, extra_roots_der=(root_der,), trust_roots_der=(root_der,))
     cert_findings = [f.id for f in analyse([obs], ctx) if f.id.startswith("cert.")]
@@ -409,26 +396,17 @@ def test_ca_sign_default_lifetime_raises_no_scan_finding(work: Path):
 
 
 def test_lint_of_a_ca_certificate_flags_ca_rules(work: Path):
-    from datetime import UTC, datetime, timedelta
+    from datetime import UTC, datetime
 
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Sloppy CA")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(12345678901234567890)
-        .not_valid_before(now)
-        .not_valid_after(now + timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=False)
-        .sign(key, hashes.SHA256())
+    sloppy = certificate(
+        "Sloppy CA",
+        not_before=datetime.now(UTC),
+        days=3650,
+        ca=True,
+        constraints_critical=False,
+        serial=12345678901234567890,
     )
+    cert = sloppy.cert
     (work / "sloppy.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     proc = vedette("cert", "lint", "sloppy.pem", "--json", cwd=work, ok=False)
     doc = json.loads(proc.stdout)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
-import secrets
 import socket
 import subprocess
 import sys
@@ -17,10 +16,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
+from tests.builders import SERVER_AUTH, certificate, signer
 from vedette.pki import CertificateAuthority
-from vedette.pki.ca import new_key
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -38,29 +36,13 @@ def _free_port() -> int:
 def _chain(tmp: Path, port: int) -> x509.Certificate:
     root = CertificateAuthority.create_root("OCSP Test Root", key_spec="rsa:2048")
     inter = root.issue_intermediate("OCSP Test CA", key_spec="rsa:2048")
-    key = new_key("ec:p256")
-    start = datetime.now(UTC) - timedelta(days=1)
-    aia = x509.AuthorityInformationAccess(
-        [
-            x509.AccessDescription(
-                AuthorityInformationAccessOID.OCSP,
-                x509.UniformResourceIdentifier(f"http://127.0.0.1:{port}/"),
-            )
-        ]
-    )
-    leaf = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)]))
-        .issuer_name(inter.cert.subject)
-        .public_key(key.public_key())
-        .serial_number(secrets.randbits(120) | 1)
-        .not_valid_before(start)
-        .not_valid_after(start + timedelta(days=90))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(HOST)]), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(aia, critical=False)
-        .sign(inter.issued.key, hashes.SHA256())  # type: ignore[arg-type]
-    )
+    leaf = certificate(
+        HOST,
+        issuer=signer(inter),
+        names=(HOST,),
+        eku=(SERVER_AUTH,),
+        ocsp=(f"http://127.0.0.1:{port}/",),
+    ).cert
     (tmp / "chain.pem").write_bytes(
         leaf.public_bytes(Encoding.PEM) + inter.cert.public_bytes(Encoding.PEM)
     )

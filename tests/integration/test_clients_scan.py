@@ -12,25 +12,20 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import secrets
 import socket
 import ssl
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tests.builders import SERVER_AUTH, certificate, signer
 from tests.tools import require_program
 from vedette.pki import CertificateAuthority
-from vedette.pki.ca import new_key
 from vedette.x509.legacy_algorithms import resign_sha1
 
 if TYPE_CHECKING:
@@ -63,27 +58,17 @@ def _build(tmp: Path, problem: str) -> None:
         key_spec="rsa:2048",
         hash_alg="sha512" if problem == "sha512" else "sha256",
     )
-    leaf_key = new_key("rsa:1024" if problem == "rsa1024" else "rsa:2048")
-    start = datetime.now(UTC) - timedelta(days=1)
-    b = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)]))
-        .issuer_name(inter.cert.subject)
-        .public_key(leaf_key.public_key())
-        .serial_number(secrets.randbits(120) | 1)
-        .not_valid_before(start)
-        .not_valid_after(start + timedelta(days=900 if problem == "validity" else 90))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(HOST)]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(inter.issued.key.public_key()),  # type: ignore[arg-type]
-            critical=False,
-        )
+    made = certificate(
+        HOST,
+        issuer=signer(inter),
+        key_type="rsa:1024" if problem == "rsa1024" else "rsa:2048",
+        days=900 if problem == "validity" else 90,
+        ca=False,
+        key_ids=True,
+        names=(HOST,),
+        eku=() if problem == "no-eku" else (SERVER_AUTH,),
     )
-    if problem != "no-eku":
-        eku = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH])
-        b = b.add_extension(eku, critical=False)
-    cert = b.sign(inter.issued.key, hashes.SHA256())  # type: ignore[arg-type]
+    cert, leaf_key = made.cert, made.key
     if problem == "sha1":
         key = inter.issued.key
         assert not isinstance(key, ed25519.Ed25519PrivateKey)

@@ -26,15 +26,13 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
+from tests.builders import SERVER_AUTH, certificate, signer
 from tests.integration.fleet_support import run_vedette
 from tests.integration.scripted import Handler, ScriptedServers
 from tests.tools import require_program
 from vedette.pki import CertificateAuthority
-from vedette.pki.ca import new_key
 
 PKI_HOST = "pki.vedette.test"
 HOST = "mail.vedette.test"
@@ -58,40 +56,17 @@ class Pki:
     def leaf(self, port: int, name: str, first_url: str | None = None) -> Path:
         """A leaf whose caIssuers and OCSP URLs point at ``port``; returns its directory, with
         leaf.pem (the leaf alone) and chain.pem (leaf + issuing CA)."""
-        key = new_key("ec:p256")
-        start = datetime.now(UTC) - timedelta(days=1)
         base = f"http://{PKI_HOST}:{port}"
-        first = [] if first_url is None else [first_url]
-        aia = x509.AuthorityInformationAccess(
-            [
-                *(
-                    x509.AccessDescription(
-                        AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(u)
-                    )
-                    for u in first
-                ),
-                x509.AccessDescription(
-                    AuthorityInformationAccessOID.CA_ISSUERS,
-                    x509.UniformResourceIdentifier(f"{base}/issuing.cer"),
-                ),
-                x509.AccessDescription(
-                    AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(f"{base}/")
-                ),
-            ]
-        )
-        leaf = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)]))
-            .issuer_name(self.inter.cert.subject)
-            .public_key(key.public_key())
-            .serial_number(secrets.randbits(120) | 1 << 119)
-            .not_valid_before(start)
-            .not_valid_after(start + timedelta(days=90))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(HOST)]), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(aia, critical=False)
-            .sign(self.inter.issued.key, hashes.SHA256())  # type: ignore[arg-type]
-        )
+        first = () if first_url is None else (first_url,)
+        leaf = certificate(
+            HOST,
+            issuer=signer(self.inter),
+            names=(HOST,),
+            eku=(SERVER_AUTH,),
+            ca_issuers=(*first, f"{base}/issuing.cer"),
+            ocsp=(f"{base}/",),
+            serial=secrets.randbits(120) | 1 << 119,
+        ).cert
         directory = self.tmp / name
         directory.mkdir()
         pem = leaf.public_bytes(Encoding.PEM)

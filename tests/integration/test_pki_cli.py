@@ -29,6 +29,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
+from tests.builders import certificate, signer
 from tests.tools import require_program, unavailable
 from vedette import cli
 from vedette.pki import CertificateAuthority, self_signed_server
@@ -1619,17 +1620,14 @@ def test_malformed_extensions_are_one_line_errors(work: Path, ca: Path):
     )
     assert not (work / "x.pem").exists()
     root = CertificateAuthority.create_root("Broken SAN Root")
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name.from_rfc4514_string(f"CN={HOST}"))
-        .issuer_name(root.cert.subject)
-        .public_key(key.public_key())
-        .serial_number(12345678901234567890)
-        .not_valid_before(datetime.now(UTC) - timedelta(days=1))
-        .not_valid_after(datetime.now(UTC) + timedelta(days=30))
-        .add_extension(broken_san, critical=False)
-        .sign(root.issued.key, hashes.SHA256())
-    )
+    cert = certificate(
+        HOST,
+        issuer=signer(root),
+        key=key,
+        days=31,
+        extensions=[(broken_san, False)],
+        serial=12345678901234567890,
+    ).cert
     (work / "bad.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     out = vedette("cert", "inspect", "bad.pem", "-v", cwd=work).stdout
     assert "unreadable" in out

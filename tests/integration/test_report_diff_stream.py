@@ -18,9 +18,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.builders import endpoint_for, observed_failure
 from vedette import analysis
 from vedette.cli import main
-from vedette.model import Endpoint, Failure, FailureKind, Observation, Service, Stage
+from vedette.model import FailureKind, Observation, Service
 from vedette.report import diff as diff_module
 from vedette.report.diff import iter_diff, iter_scan_states
 from vedette.report.escape import safe_text
@@ -33,12 +34,12 @@ SERVICES = ((25, Service.SMTP), (110, Service.POP3))  # "110" < "25" as text, no
 
 
 def observation(host: str | None, ip: str, port: int, service: Service, kind: FailureKind):
-    return Observation(
-        endpoint=Endpoint(host=host, ip=ip, port=port, service=service),
-        started_at=T0,
+    return observed_failure(
+        kind,
+        endpoint=endpoint_for(service, host=host, ip=ip, port=port),
+        detail=f"{kind.value} by {ip}",
+        at=T0,
         duration_s=0.01,
-        failure=Failure(kind=kind, stage=Stage.CONNECT, detail=f"{kind.value} by {ip}"),
-        connections=1,
     )
 
 

@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from tests.builders import endpoint_for, observed_failure
 from vedette.cli import main
 from vedette.errors import StoreError
-from vedette.model import Endpoint, Failure, FailureKind, Observation, Service, Stage
+from vedette.model import FailureKind, Service
 from vedette.store.db import Store
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -29,11 +30,11 @@ def _tables(url: str) -> set[str]:
 @pytest.fixture(scope="module")
 def stored(postgresql) -> str:
     url = postgresql.database()
-    obs = Observation(
-        endpoint=Endpoint(host="mail.example.test", ip="192.0.2.1", port=25, service=Service.SMTP),
-        started_at=T0,
-        duration_s=0.1,
-        failure=Failure(kind=FailureKind.REFUSED, stage=Stage.CONNECT, detail="refused"),
+    obs = observed_failure(
+        FailureKind.REFUSED,
+        endpoint=endpoint_for(Service.SMTP, host="mail.example.test", ip="192.0.2.1"),
+        detail="refused",
+        at=T0,
     )
     with Store.open(url) as store:
         scan = store.begin_scan(["mail.example.test"], {}, T0)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tests.builders import endpoint_for, observed
 from tests.integration.conftest import _started
 from tests.integration.realservers import (
     MAIL_HOST,
@@ -25,7 +26,7 @@ from tests.integration.realservers import (
     start_postfix,
 )
 from vedette.checks import CheckContext, analyse
-from vedette.model import Endpoint, Observation, Service
+from vedette.model import Service
 from vedette.probe.enumerate import RetryPolicy, enumerate_endpoint
 
 D6, P5 = "127.0.0.18", "127.0.0.26"
@@ -63,11 +64,11 @@ def postfix_no_cache(realtest_pki: Pki, dovecot_d1: RunningServer) -> Iterator[R
 
 
 def findings(ip: str, port: int, service: Service) -> tuple[bool | None, set[str]]:
-    ep = Endpoint(host=MAIL_HOST, ip=ip, port=port, service=service)
+    ep = endpoint_for(service, host=MAIL_HOST, ip=ip, port=port)
     scan = asyncio.run(enumerate_endpoint(ep, policy=RetryPolicy(hello_timeout=3)))
     assert not scan.incomplete, scan.incomplete_reason
     now = datetime.now(UTC)
-    obs = Observation(endpoint=ep, started_at=now, duration_s=0.0, tls_scan=scan)
+    obs = observed(ep, at=now, duration_s=0.0, tls_scan=scan)
     return scan.resumption, {f.id for f in analyse((obs,), CheckContext(now=now))}
 
 

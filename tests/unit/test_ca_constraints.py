@@ -7,30 +7,24 @@ from datetime import UTC, datetime
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.builders import certificate
 from vedette.errors import PkiError
 from vedette.pki.issue import check_name_constraints, name_constraints
 
 
 def _ca(nc: x509.NameConstraints) -> x509.Certificate:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Old Root")])
     now = datetime.now(UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now)
-        .not_valid_after(now.replace(year=now.year + 1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(nc, critical=True)
-        .sign(key, hashes.SHA256())
-    )
+    return certificate(
+        "Old Root",
+        not_before=now,
+        not_after=now.replace(year=now.year + 1),
+        ca=True,
+        path_length=0,
+        extensions=[(nc, True)],
+        serial=1,
+    ).cert
 
 
 # What vedette wrote before: DNS subtrees only.

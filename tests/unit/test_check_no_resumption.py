@@ -6,16 +6,17 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tests.builders import endpoint_for, observed
 from vedette.checks import CheckContext, analyse
-from vedette.model import Endpoint, Observation, Service
+from vedette.model import Service
 from vedette.tls.result import TlsScan
 
-EP = Endpoint(host="imap.example.org", ip="192.0.2.1", port=143, service=Service.IMAP)
+EP = endpoint_for(Service.IMAP, host="imap.example.org", ip="192.0.2.1")
 NOW = datetime(2026, 5, 1, tzinfo=UTC)
 
 
 def hit(scan: TlsScan) -> str | None:
-    obs = Observation(endpoint=EP, started_at=NOW, duration_s=0.1, tls_scan=scan)
+    obs = observed(EP, at=NOW, tls_scan=scan)
     found = [f for f in analyse((obs,), CheckContext(now=NOW)) if f.id == "tls.no-resumption"]
     return found[0].detail if found else None
 

@@ -14,10 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import vedette.checks.certificate as certificate_checks
+from tests.builders import endpoint_for, observed, observed_tls
 from tests.chains import abusive_chain, linear_chain
 from vedette.checks import CheckContext, analyse
 from vedette.checks.registry import get_check
-from vedette.model import Endpoint, Finding, Observation, Service, Severity, TlsObservation
+from vedette.model import Finding, Observation, Service, Severity
 from vedette.pki import CertificateAuthority, Issued, self_signed_server
 from vedette.trust import mozilla_roots_der
 
@@ -66,14 +67,7 @@ def der(cert: x509.Certificate | Issued | CertificateAuthority) -> bytes:
 def observe(
     chain: tuple[bytes, ...], *, host: str | None = HOST, service: Service = Service.IMAPS
 ) -> Observation:
-    return Observation(
-        endpoint=Endpoint(host=host, ip="127.0.0.1", port=service.default_port, service=service),
-        started_at=NOW,
-        duration_s=0.1,
-        tls=TlsObservation(
-            version="TLSv1.3", cipher="TLS_AES_128_GCM_SHA256", sni=host, chain_der=chain
-        ),
-    )
+    return observed_tls(chain, endpoint=endpoint_for(service, host=host, ip="127.0.0.1"), at=NOW)
 
 
 def run(
@@ -138,11 +132,7 @@ def test_good_chain_has_no_finding(good, anchors):
 
 
 def test_no_tls_no_certificate_findings(good, anchors):
-    obs = Observation(
-        endpoint=Endpoint(host=HOST, ip="127.0.0.1", port=993, service=Service.IMAPS),
-        started_at=NOW,
-        duration_s=0.1,
-    )
+    obs = observed(endpoint_for(Service.IMAPS, host=HOST, ip="127.0.0.1"), at=NOW)
     ctx = CheckContext(now=NOW, trust_roots_der=anchors)
     assert not [f for f in analyse([obs], ctx) if f.id.startswith("cert.")]
 

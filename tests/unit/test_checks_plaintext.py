@@ -7,22 +7,18 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tests.builders import dialogue_of, endpoint_for, failure_of, observed, tls_session
 from vedette.checks import CheckContext, analyse
 from vedette.model import (
-    DialogueObservation,
-    Endpoint,
-    Failure,
     FailureKind,
-    Observation,
     Service,
     Severity,
     Stage,
-    TlsObservation,
 )
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 CTX = CheckContext(now=NOW)
-TLS = TlsObservation(version="TLSv1.3", cipher="TLS_AES_128_GCM_SHA256", sni=None, chain_der=())
+TLS = tls_session()
 
 DOVECOT_OPEN = (
     "* CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS AUTH=PLAIN",
@@ -57,13 +53,10 @@ def obs(
     host="mail.example.test",
     port=None,
 ):
-    return Observation(
-        endpoint=Endpoint(host=host, ip=ip, port=port or service.default_port, service=service),
-        started_at=NOW,
-        duration_s=0.1,
-        dialogue=DialogueObservation(
-            greeting=("ok",), capabilities_before_tls=before, starttls_reply=starttls
-        ),
+    return observed(
+        endpoint_for(service, host=host, ip=ip, port=port),
+        at=NOW,
+        dialogue=dialogue_of("ok", before=before, starttls=starttls),
         tls=tls,
         failure=failure,
     )
@@ -124,7 +117,7 @@ def test_starttls_works_but_not_advertised():
 
 
 def test_tls_failure_after_starttls_is_handshake_failed_not_none():
-    failure = Failure(kind=FailureKind.TLS_ERROR, stage=Stage.TLS_HANDSHAKE, detail="alert")
+    failure = failure_of(FailureKind.TLS_ERROR, stage=Stage.TLS_HANDSHAKE, detail="alert")
     found = ids(obs(Service.IMAP, DOVECOT_STRICT, tls=None, failure=failure))
     assert "tls.handshake-failed" in found
     assert "tls.none" not in found
@@ -135,7 +128,7 @@ def test_tls_failure_after_starttls_is_handshake_failed_not_none():
     [("TLSv1", True), ("TLSv1.1", True), ("TLSv1.2", False), ("TLSv1.3", False)],
 )
 def test_old_version(version, expected):
-    tls = TlsObservation(version=version, cipher="AES128-SHA", sni=None, chain_der=())
+    tls = tls_session(version=version, cipher="AES128-SHA")
     found = ids(obs(Service.IMAPS, None, tls=tls, starttls=None))
     assert ("tls.old-version" in found) is expected
     if expected:
@@ -150,17 +143,16 @@ def test_implicit_tls_ports_never_get_plaintext_findings():
 
 
 def test_connect_failures_and_not_protocol():
-    refused = Failure(kind=FailureKind.REFUSED, stage=Stage.CONNECT, detail="refused")
-    o = Observation(
-        endpoint=Endpoint(host=None, ip="192.0.2.1", port=993, service=Service.IMAPS),
-        started_at=NOW,
+    refused = failure_of(FailureKind.REFUSED, detail="refused")
+    o = observed(
+        endpoint_for(Service.IMAPS, host=None, ip="192.0.2.1"),
+        at=NOW,
         duration_s=0.0,
         failure=refused,
-        connections=1,
     )
     f = ids(o)["endpoint.unreachable"]
     assert f.severity is Severity.INFO
-    garbage = Failure(kind=FailureKind.NOT_PROTOCOL, stage=Stage.GREETING, detail="HTTP/1.1")
+    garbage = failure_of(FailureKind.NOT_PROTOCOL, stage=Stage.GREETING, detail="HTTP/1.1")
     o2 = obs(Service.IMAP, None, tls=None, starttls=None, failure=garbage)
     assert "endpoint.not-protocol" in ids(o2)
 
@@ -183,7 +175,7 @@ def test_old_version_defers_to_a_complete_enumeration():
 
     from vedette.tls.result import TlsScan
 
-    tls = TlsObservation(version="TLSv1", cipher="AES128-SHA", sni=None, chain_der=())
+    tls = tls_session(version="TLSv1", cipher="AES128-SHA")
     quick = obs(Service.IMAPS, None, tls=tls, starttls=None)
     assert "tls.old-version" in ids(quick)
     full = replace(quick, tls_scan=TlsScan(versions=(0x0301,)))

@@ -53,8 +53,6 @@ KNOWN: frozenset[str] = frozenset(
         "up: scale -> commands",
         "private: scale/fleet -> vedette.commands._common",
         "private: scale/fleet -> vedette.commands.scan._scan_options",
-        # `cert inspect TARGET` runs the scan engine from pki/; the engine's ScanPlan fixes it
-        "up: pki -> scan",
     }
 )
 

@@ -13,14 +13,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.utils import CryptographyDeprecationWarning
-from cryptography.x509.oid import NameOID
 
+from tests.builders import certificate, endpoint_for, observed_tls
 from vedette.checks import CheckContext, analyse
-from vedette.model import Endpoint, Observation, Service, TlsObservation
+from vedette.model import Service
 from vedette.report._certinfo import describe_certificate
 from vedette.x509.chain import signed_by
 from vedette.x509.legacy_algorithms import (
@@ -45,22 +44,17 @@ def _dsa_key(bits: int):  # type: ignore[no-untyped-def]
 
 
 def _self_signed(key, hash_alg=None) -> x509.Certificate:  # type: ignore[no-untyped-def]
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dsa.example.test")])
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(7)
-        .not_valid_before(NOW - timedelta(days=1))
-        .not_valid_after(NOW + timedelta(days=90))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("dsa.example.test")]), critical=False
-        )
-    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CryptographyDeprecationWarning)
-        return builder.sign(key, hash_alg or hashes.SHA256())
+        return certificate(
+            "dsa.example.test",
+            key=key,
+            not_before=NOW - timedelta(days=1),
+            not_after=NOW + timedelta(days=90),
+            names=("dsa.example.test",),
+            hash_alg=hash_alg,
+            serial=7,
+        ).cert
 
 
 def test_dsa_key_is_classified_without_a_warning():
@@ -76,16 +70,12 @@ def test_dsa_key_is_classified_without_a_warning():
 
 def test_dsa_weak_key_is_a_finding_not_a_check_error():
     cert = _self_signed(_dsa_key(1024))
-    obs = Observation(
-        endpoint=Endpoint(host="dsa.example.test", ip="127.0.0.1", port=993, service=Service.IMAPS),
-        started_at=NOW,
-        duration_s=0.1,
-        tls=TlsObservation(
-            version="TLSv1.2",
-            cipher="ECDHE-RSA-AES128-GCM-SHA256",
-            sni="dsa.example.test",
-            chain_der=(cert.public_bytes(Encoding.DER),),
-        ),
+    obs = observed_tls(
+        (cert.public_bytes(Encoding.DER),),
+        endpoint=endpoint_for(Service.IMAPS, host="dsa.example.test", ip="127.0.0.1"),
+        version="TLSv1.2",
+        cipher="ECDHE-RSA-AES128-GCM-SHA256",
+        at=NOW,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -9,12 +9,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.builders import endpoint_for, observed_failure
 from vedette.checks import CheckContext, analyse
 from vedette.errors import StoreError
 from vedette.model import (
     Defence,
     DefenceKind,
-    Endpoint,
     Failure,
     FailureKind,
     Observation,
@@ -186,15 +186,17 @@ def test_classify_is_total_and_bounds_its_evidence(
         assert len(found[1]) <= 260
 
 
-EP = Endpoint(host="mx.example.org", ip="192.0.2.7", port=25, service=Service.SMTP)
+EP = endpoint_for(Service.SMTP, host="mx.example.org", ip="192.0.2.7")
 
 
 def observation(*defences: Defence) -> Observation:
-    return Observation(
+    return observed_failure(
+        FailureKind.UNAVAILABLE,
         endpoint=EP,
-        started_at=datetime(2026, 1, 2, tzinfo=UTC),
+        stage=Stage.GREETING,
+        detail=POSTFIX_ANVIL,
+        at=datetime(2026, 1, 2, tzinfo=UTC),
         duration_s=1.0,
-        failure=Failure(kind=FailureKind.UNAVAILABLE, stage=Stage.GREETING, detail=POSTFIX_ANVIL),
         defences=defences,
     )
 

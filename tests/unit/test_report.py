@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -13,16 +12,19 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import NameOID
 from rich.console import Console
 
+from tests.builders import (
+    certificate,
+    dialogue_of,
+    endpoint_for,
+    observed,
+    observed_failure,
+    observed_tls,
+)
 from vedette._version import __version__
 from vedette.model import (
-    DialogueObservation,
-    Endpoint,
-    Failure,
     FailureKind,
     Finding,
     Observation,
@@ -30,7 +32,6 @@ from vedette.model import (
     Service,
     Severity,
     Stage,
-    TlsObservation,
 )
 from vedette.pki.ca import self_signed_server
 from vedette.report.json import JSON_SCHEMA, report_to_json
@@ -39,44 +40,34 @@ from vedette.report.terminal import render_terminal
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 NOW = T0 + timedelta(hours=1)
 
-SUB = Endpoint(host="mail.example.test", ip="192.0.2.10", port=587, service=Service.SUBMISSION)
-POP = Endpoint(host="mail.example.test", ip="192.0.2.10", port=110, service=Service.POP3)
-IMAPS = Endpoint(host="imap.example.test", ip="192.0.2.11", port=993, service=Service.IMAPS)
-BARE = Endpoint(host=None, ip="192.0.2.12", port=25, service=Service.SMTP)
+SUB = endpoint_for(Service.SUBMISSION, host="mail.example.test", ip="192.0.2.10")
+POP = endpoint_for(Service.POP3, host="mail.example.test", ip="192.0.2.10")
+IMAPS = endpoint_for(Service.IMAPS, host="imap.example.test", ip="192.0.2.11")
+BARE = endpoint_for(Service.SMTP, host=None, ip="192.0.2.12")
 
 
 def _cert(
     cn: str,
     *,
-    sans: list[x509.GeneralName] | None = None,
+    names: tuple[str, ...] = (),
     issuer_cn: str | None = None,
     not_after: datetime = datetime(2026, 6, 1, tzinfo=UTC),
     rsa_key: bool = False,
 ) -> bytes:
-    key: Any = (
-        rsa.generate_private_key(65537, 2048)
-        if rsa_key
-        else ec.generate_private_key(ec.SECP256R1())
-    )
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    issuer = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_cn or cn)])
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(key.public_key())
-        .serial_number(0x1234ABCD)
-        .not_valid_before(datetime(2025, 12, 1, tzinfo=UTC))
-        .not_valid_after(not_after)
-    )
-    if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    return builder.sign(key, hashes.SHA256()).public_bytes(Encoding.DER)
+    return certificate(
+        cn,
+        issuer_name=issuer_cn,
+        key_type="rsa:2048" if rsa_key else "ec:p256",
+        not_before=datetime(2025, 12, 1, tzinfo=UTC),
+        not_after=not_after,
+        names=names,
+        serial=0x1234ABCD,
+    ).der
 
 
 LEAF = _cert(
     "mail.example.test",
-    sans=[x509.DNSName("mail.example.test"), x509.IPAddress(ipaddress.ip_address("192.0.2.10"))],
+    names=("mail.example.test", "192.0.2.10"),
     issuer_cn="Example Issuing CA",
 )
 INTERMEDIATE = _cert("Example Issuing CA", issuer_cn="Example Root", rsa_key=True)
@@ -102,43 +93,31 @@ def _submission(
     greeting: str = "220 mail.example.test ESMTP Postfix",
     chain: tuple[bytes, ...] = (LEAF, INTERMEDIATE),
 ) -> Observation:
-    return Observation(
+    return observed_tls(
+        chain,
         endpoint=SUB,
-        started_at=T0,
+        cipher="TLS_AES_256_GCM_SHA384",
+        at=T0,
         duration_s=0.42,
-        connections=1,
-        dialogue=DialogueObservation(
-            greeting=(greeting,),
-            capabilities_before_tls=(
-                "250-mail.example.test",
-                "250-STARTTLS",
-                "250 AUTH PLAIN LOGIN",
-            ),
-            starttls_reply=("220 2.0.0 Ready to start TLS",),
-            capabilities_after_tls=("250-mail.example.test", "250 AUTH PLAIN LOGIN XOAUTH2"),
-        ),
-        tls=TlsObservation(
-            version="TLSv1.3",
-            cipher="TLS_AES_256_GCM_SHA384",
-            sni="mail.example.test",
-            chain_der=chain,
+        dialogue=dialogue_of(
+            greeting,
+            before=("250-mail.example.test", "250-STARTTLS", "250 AUTH PLAIN LOGIN"),
+            starttls=("220 2.0.0 Ready to start TLS",),
+            after=("250-mail.example.test", "250 AUTH PLAIN LOGIN XOAUTH2"),
         ),
     )
 
 
-POP_TIMEOUT = Observation(
+POP_TIMEOUT = observed_failure(
+    FailureKind.TIMEOUT,
     endpoint=POP,
-    started_at=T0,
+    stage=Stage.GREETING,
+    detail="no greeting within 5.0 s",
+    at=T0,
     duration_s=5.0,
-    failure=Failure(
-        kind=FailureKind.TIMEOUT, stage=Stage.GREETING, detail="no greeting within 5.0 s"
-    ),
 )
-IMAPS_REFUSED = Observation(
-    endpoint=IMAPS,
-    started_at=T0,
-    duration_s=0.01,
-    failure=Failure(kind=FailureKind.REFUSED, stage=Stage.CONNECT, detail="connection refused"),
+IMAPS_REFUSED = observed_failure(
+    FailureKind.REFUSED, endpoint=IMAPS, detail="connection refused", at=T0, duration_s=0.01
 )
 
 PLAINTEXT = Finding(
@@ -415,13 +394,8 @@ def test_terminal_findings_sorted_with_fix_lines() -> None:
 
 
 def test_terminal_no_findings_and_host_grouping() -> None:
-    bare = Observation(
-        endpoint=BARE,
-        started_at=T0,
-        duration_s=0.1,
-        dialogue=DialogueObservation(
-            greeting=("220 relay ESMTP",), capabilities_before_tls=("250-relay", "250 SIZE 1000")
-        ),
+    bare = observed(
+        BARE, at=T0, dialogue=dialogue_of("220 relay ESMTP", before=("250-relay", "250 SIZE 1000"))
     )
     text = _render(_report((bare,)))
     assert text.splitlines()[0] == "Scan 7: 1 endpoint, 1 scanned · no findings"
@@ -433,27 +407,22 @@ def test_terminal_no_findings_and_host_grouping() -> None:
 
 
 def test_terminal_implicit_tls_and_imap_logindisabled() -> None:
-    imaps = Observation(
+    imaps = observed_tls(
+        (LEAF,),
         endpoint=IMAPS,
-        started_at=T0,
+        version="TLSv1.2",
+        cipher="ECDHE-RSA-AES128-GCM-SHA256",
+        at=T0,
         duration_s=0.2,
-        dialogue=DialogueObservation(greeting=("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready",)),
-        tls=TlsObservation(
-            version="TLSv1.2",
-            cipher="ECDHE-RSA-AES128-GCM-SHA256",
-            sni="imap.example.test",
-            chain_der=(LEAF,),
-        ),
+        dialogue=dialogue_of("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready"),
     )
-    imap = Observation(
-        endpoint=Endpoint(
-            host="imap.example.test", ip="192.0.2.11", port=143, service=Service.IMAP
-        ),
-        started_at=T0,
+    imap = observed(
+        endpoint_for(Service.IMAP, host="imap.example.test", ip="192.0.2.11"),
+        at=T0,
         duration_s=0.2,
-        dialogue=DialogueObservation(
-            greeting=("* OK ready",),
-            capabilities_before_tls=("* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED", "a1 OK done"),
+        dialogue=dialogue_of(
+            "* OK ready",
+            before=("* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED", "a1 OK done"),
         ),
     )
     text = _render(_report((imaps, imap)))
@@ -502,18 +471,20 @@ HOSTILE_SAN = "[link=https://evil.test]click[/link]\x1b]8;;\x07"
 
 
 def _hostile_report() -> ScanReport:
-    der = _cert(HOSTILE_CN, sans=[x509.DNSName(HOSTILE_SAN)])
-    obs = Observation(
+    der = _cert(HOSTILE_CN, names=(HOSTILE_SAN,))
+    obs = observed_tls(
+        (der,),
         endpoint=SUB,
-        started_at=T0,
-        duration_s=0.1,
-        dialogue=DialogueObservation(
-            greeting=(HOSTILE_GREETING,),
-            capabilities_before_tls=("250-x", "250 STARTTLS \x1b[5m[red]"),
-            starttls_reply=("220 [i]go\x1b[0m",),
-            capabilities_after_tls=("250 AUTH PLAIN\x1b[1A",),
+        version="TLSv1.3\x1b[8m",
+        cipher="[b]X[/b]",
+        sni=None,
+        at=T0,
+        dialogue=dialogue_of(
+            HOSTILE_GREETING,
+            before=("250-x", "250 STARTTLS \x1b[5m[red]"),
+            starttls=("220 [i]go\x1b[0m",),
+            after=("250 AUTH PLAIN\x1b[1A",),
         ),
-        tls=TlsObservation(version="TLSv1.3\x1b[8m", cipher="[b]X[/b]", sni=None, chain_der=(der,)),
     )
     finding = Finding(
         id="cert.bad-name",
@@ -524,13 +495,12 @@ def _hostile_report() -> ScanReport:
         endpoint=SUB,
         evidence=(HOSTILE_SAN,),
     )
-    failure_obs = Observation(
+    failure_obs = observed_failure(
+        FailureKind.NOT_PROTOCOL,
         endpoint=POP,
-        started_at=T0,
-        duration_s=0.1,
-        failure=Failure(
-            kind=FailureKind.NOT_PROTOCOL, stage=Stage.GREETING, detail="got [bold]HTTP/1.1\x1b[2J"
-        ),
+        stage=Stage.GREETING,
+        detail="got [bold]HTTP/1.1\x1b[2J",
+        at=T0,
     )
     return _report((obs, failure_obs), (finding,))
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from tests.builders import dialogue_of, endpoint_for, observed_tls
 from vedette.checks import CheckContext
-from vedette.model import DialogueObservation, Endpoint, Observation, Service, TlsObservation
+from vedette.model import Observation, Service
 from vedette.pki.ca import CertificateAuthority
 from vedette.report.csv import write_csv
 from vedette.report.html import write_html
@@ -29,21 +30,17 @@ def _hostile_observation() -> Observation:
     root = CertificateAuthority.create_root(f"{FORMULA} root", organization=MARKUP)
     leaf = root.issue_server(["mail.example.test"], common_name=f"{MARKUP}\u202e")
     der = leaf.cert.public_bytes(Encoding.DER)
-    return Observation(
-        endpoint=Endpoint(host="mail.example.test", ip="192.0.2.1", port=143, service=Service.IMAP),
-        started_at=NOW,
+    return observed_tls(
+        (der,),
+        endpoint=endpoint_for(Service.IMAP, host="mail.example.test", ip="192.0.2.1"),
+        at=NOW,
         duration_s=0.2,
-        dialogue=DialogueObservation(
-            greeting=(f"* OK {MARKUP} \x1b]0;owned\x07", "-cmd|' /C calc'!A0"),
-            capabilities_before_tls=("* CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN", "a OK"),
-            starttls_reply=("b OK begin TLS",),
-            capabilities_after_tls=("* CAPABILITY IMAP4rev1 AUTH=PLAIN", "c OK"),
-        ),
-        tls=TlsObservation(
-            version="TLSv1.3",
-            cipher="TLS_AES_128_GCM_SHA256",
-            sni="mail.example.test",
-            chain_der=(der,),
+        dialogue=dialogue_of(
+            f"* OK {MARKUP} \x1b]0;owned\x07",
+            "-cmd|' /C calc'!A0",
+            before=("* CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN", "a OK"),
+            starttls=("b OK begin TLS",),
+            after=("* CAPABILITY IMAP4rev1 AUTH=PLAIN", "c OK"),
         ),
     )
 

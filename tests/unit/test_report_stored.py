@@ -15,29 +15,21 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import NameOID
 from rich.console import Console
 
+from tests.builders import certificate, dialogue_of, endpoint_for, observed_failure, observed_tls
 from vedette import analysis
 from vedette.cli import main
 from vedette.commands._cert_clients import options_from_stored
 from vedette.errors import StoreError
 from vedette.model import (
-    DialogueObservation,
-    Endpoint,
-    Failure,
     FailureKind,
     Observation,
     ScanReport,
     Service,
-    Stage,
-    TlsObservation,
 )
 from vedette.report.json import report_to_json
 from vedette.report.terminal import render_terminal
@@ -49,18 +41,14 @@ AT = datetime(2026, 3, 2, tzinfo=UTC)
 
 
 def _cert(cn: str, not_before: datetime, not_after: datetime, issuer: str | None = None) -> bytes:
-    key = ec.generate_private_key(ec.SECP256R1())
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
-        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer or cn)]))
-        .public_key(key.public_key())
-        .serial_number(0x5EED)
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(cn)]), critical=False)
-    )
-    return builder.sign(key, hashes.SHA256()).public_bytes(Encoding.DER)
+    return certificate(
+        cn,
+        issuer_name=issuer,
+        not_before=not_before,
+        not_after=not_after,
+        names=(cn,),
+        serial=0x5EED,
+    ).der
 
 
 LEAF = _cert("mail.example.test", T0 - timedelta(days=30), T0 + timedelta(days=20), "Example CA")
@@ -69,32 +57,32 @@ EXPIRED_2025 = _cert(
 )
 
 
-def _tls_obs(host: str, ip: str, chain: tuple[bytes, ...], **kw: object) -> Observation:
-    return Observation(
-        endpoint=Endpoint(host=host, ip=ip, port=587, service=Service.SUBMISSION),
-        started_at=T0,
+def _tls_obs(host: str, ip: str, chain: tuple[bytes, ...], **kw: Any) -> Observation:
+    return observed_tls(
+        chain,
+        endpoint=endpoint_for(Service.SUBMISSION, host=host, ip=ip),
+        version="TLSv1.2",
+        cipher="ECDHE-RSA-AES128-GCM-SHA256",
+        at=T0,
         duration_s=0.3,
-        connections=1,
-        dialogue=DialogueObservation(
-            greeting=(f"220 {host} ESMTP \x1b[31mred",),
-            capabilities_before_tls=(f"250-{host}", "250-STARTTLS", "250 AUTH PLAIN LOGIN"),
-            starttls_reply=("220 Ready",),
-            capabilities_after_tls=(f"250-{host}", "250 AUTH PLAIN"),
+        dialogue=dialogue_of(
+            f"220 {host} ESMTP \x1b[31mred",
+            before=(f"250-{host}", "250-STARTTLS", "250 AUTH PLAIN LOGIN"),
+            starttls=("220 Ready",),
+            after=(f"250-{host}", "250 AUTH PLAIN"),
         ),
-        tls=TlsObservation(
-            version="TLSv1.2", cipher="ECDHE-RSA-AES128-GCM-SHA256", sni=host, chain_der=chain
-        ),
-        **kw,  # type: ignore[arg-type]
+        **kw,
     )
 
 
 def _failed(host: str | None, ip: str, port: int, kind: FailureKind) -> Observation:
-    return Observation(
-        endpoint=Endpoint(host=host, ip=ip, port=port, service=Service.IMAP),
-        started_at=T0,
+    return observed_failure(
+        kind,
+        endpoint=endpoint_for(Service.IMAP, host=host, ip=ip, port=port),
+        detail=f"{kind.value} by {ip}",
+        at=T0,
         duration_s=0.01,
-        failure=Failure(kind=kind, stage=Stage.CONNECT, detail=f"{kind.value} by {ip}"),
-        dialogue=DialogueObservation(greeting=("* OK " + "x" * 200,)),
+        dialogue=dialogue_of("* OK " + "x" * 200),
     )
 
 
@@ -212,7 +200,7 @@ def test_report_memory_does_not_grow_with_the_scan(
     url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     n = 6_000
-    greeting = DialogueObservation(greeting=("* OK " + "x" * 2000,))
+    greeting = dialogue_of("* OK " + "x" * 2000)
     targets = [
         [
             replace(

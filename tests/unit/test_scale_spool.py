@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from vedette.model import Endpoint, Observation, Service
+from tests.builders import endpoint_for, observed
+from vedette.model import Service
 from vedette.scale.runner import FleetSettings
 from vedette.scale.spool import spool
 from vedette.scale.targets import TargetLine, parse_exclusions
@@ -114,11 +115,8 @@ def test_results_land_once(tmp_path: Path) -> None:
         first, second = _all_pending(store, scan_id, 10)
 
         def result(p: PendingTarget) -> TargetResult:
-            ep = Endpoint(host=None, ip=p.target, port=993, service=Service.IMAPS)
-            return TargetResult(
-                target_id=p.target_id,
-                observations=(Observation(endpoint=ep, started_at=T0, duration_s=0.1),),
-            )
+            ep = endpoint_for(Service.IMAPS, host=None, ip=p.target)
+            return TargetResult(target_id=p.target_id, observations=(observed(ep, at=T0),))
 
         assert store.record_results(scan_id, [result(first)]) == 1
         # A retried batch (a resumed run, a second Dask attempt): the done target is skipped.

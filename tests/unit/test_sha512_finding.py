@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives import hashes
 
+from tests.builders import endpoint_for, observed_tls
 from vedette.checks import CheckContext, analyse, registry
-from vedette.model import Endpoint, Observation, Service, TlsObservation
+from vedette.model import Service
 from vedette.pki import CertificateAuthority
 
 from .trust_helpers import HOST, der, leaf
@@ -16,13 +17,12 @@ from .trust_helpers import HOST, der, leaf
 
 def _finding(chain: tuple[bytes, ...], root: CertificateAuthority):
     now = datetime.now(UTC)
-    obs = Observation(
-        endpoint=Endpoint(host=HOST, ip="127.0.0.1", port=993, service=Service.IMAPS),
-        started_at=now,
-        duration_s=0.1,
-        tls=TlsObservation(
-            version="TLSv1.2", cipher="ECDHE-RSA-AES128-GCM-SHA256", sni=HOST, chain_der=chain
-        ),
+    obs = observed_tls(
+        chain,
+        endpoint=endpoint_for(Service.IMAPS, host=HOST, ip="127.0.0.1"),
+        version="TLSv1.2",
+        cipher="ECDHE-RSA-AES128-GCM-SHA256",
+        at=now,
     )
     ctx = CheckContext(now=now, extra_roots_der=(der(root),), trust_roots_der=(der(root),))
     found = [f for f in analyse([obs], ctx) if f.id == "cert.sha512-legacy-schannel"]

@@ -15,17 +15,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography.hazmat.primitives import hashes
 
+from tests.builders import endpoint_for, observed_tls
 from tests.chains import abusive_chain, linear_chain, private_pki
 from tests.chains import der as chains_der
 from vedette.checks import CheckContext, analyse
 from vedette.errors import UsageError
-from vedette.model import (
-    ClientOutcome,
-    Endpoint,
-    Observation,
-    Service,
-    TlsObservation,
-)
+from vedette.model import ClientOutcome, Service
 from vedette.pki import CertificateAuthority
 from vedette.trust._data import load_profile_file, trust_data
 from vedette.trust.simulate import (
@@ -339,13 +334,12 @@ def test_user_profile_file(tmp_path):
 
 
 def _obs(chain, host=HOST, service=Service.IMAPS):
-    return Observation(
-        endpoint=Endpoint(host=host, ip="127.0.0.1", port=service.default_port, service=service),
-        started_at=now(),
-        duration_s=0.1,
-        tls=TlsObservation(
-            version="TLSv1.2", cipher="ECDHE-RSA-AES128-GCM-SHA256", sni=host, chain_der=chain
-        ),
+    return observed_tls(
+        chain,
+        endpoint=endpoint_for(service, host=host, ip="127.0.0.1"),
+        version="TLSv1.2",
+        cipher="ECDHE-RSA-AES128-GCM-SHA256",
+        at=now(),
     )
 
 

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.builders import dialogue_of, endpoint_for, observed, observed_tls
 from vedette.errors import StoreError
 from vedette.model import (
     DialogueObservation,
@@ -119,25 +120,17 @@ def test_finding_round_trips_through_json(f: Finding) -> None:
 
 
 def _sample() -> Observation:
-    return Observation(
-        endpoint=Endpoint(
-            host="mail.example.test", ip="192.0.2.1", port=587, service=Service.SUBMISSION
-        ),
-        started_at=datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC),
+    return observed_tls(
+        (b"\x30\x03\x02\x01\x00", b"\xff"),
+        endpoint=endpoint_for(Service.SUBMISSION, host="mail.example.test", ip="192.0.2.1"),
+        at=datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC),
         duration_s=0.25,
-        dialogue=DialogueObservation(
-            greeting=("220 mail.example.test ESMTP",),
-            capabilities_before_tls=("250-mail.example.test", "250 STARTTLS"),
-            starttls_reply=("220 go ahead",),
-            capabilities_after_tls=(),
+        dialogue=dialogue_of(
+            "220 mail.example.test ESMTP",
+            before=("250-mail.example.test", "250 STARTTLS"),
+            starttls=("220 go ahead",),
+            after=(),
         ),
-        tls=TlsObservation(
-            version="TLSv1.3",
-            cipher="TLS_AES_128_GCM_SHA256",
-            sni="mail.example.test",
-            chain_der=(b"\x30\x03\x02\x01\x00", b"\xff"),
-        ),
-        failure=None,
     )
 
 
@@ -158,9 +151,9 @@ def test_stored_form_is_readable_and_versioned() -> None:
 
 
 def test_naive_datetime_is_refused_when_writing() -> None:
-    obs = Observation(
-        endpoint=Endpoint(host=None, ip="127.0.0.1", port=25, service=Service.SMTP),
-        started_at=datetime(2024, 1, 1),
+    obs = observed(
+        endpoint_for(Service.SMTP, host=None, ip="127.0.0.1"),
+        at=datetime(2024, 1, 1),
         duration_s=0.0,
     )
     with pytest.raises(ValueError, match="naive"):

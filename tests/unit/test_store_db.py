@@ -10,17 +10,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from tests.builders import dialogue_of, endpoint_for, observed_failure, observed_tls
 from vedette._version import __version__
 from vedette.errors import StoreError
 from vedette.model import (
-    DialogueObservation,
-    Endpoint,
-    Failure,
     FailureKind,
     Observation,
     Service,
-    Stage,
-    TlsObservation,
 )
 from vedette.store.codec import observation_to_dict
 from vedette.store.db import MIGRATIONS, SCHEMA_VERSION, Store, default_db_url
@@ -31,22 +27,15 @@ T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 def _obs(
     port: int, *, failure: FailureKind | None = None, host: str = "mail.example.test"
 ) -> Observation:
-    return Observation(
-        endpoint=Endpoint(
-            host=host, ip="192.0.2.7", port=port, service=Service.for_port(port) or Service.SMTP
-        ),
-        started_at=T0 + timedelta(seconds=port),
-        duration_s=0.5,
-        dialogue=DialogueObservation(greeting=("220 mail.example.test ESMTP \x1b[2J",)),
-        tls=None
-        if failure
-        else TlsObservation(
-            version="TLSv1.3", cipher="TLS_AES_256_GCM_SHA384", sni=host, chain_der=(b"\x30\x00",)
-        ),
-        failure=None
-        if failure is None
-        else Failure(kind=failure, stage=Stage.CONNECT, detail="no answer within 5 s"),
-    )
+    ep = endpoint_for(Service.for_port(port) or Service.SMTP, host=host, ip="192.0.2.7", port=port)
+    parts = {
+        "at": T0 + timedelta(seconds=port),
+        "duration_s": 0.5,
+        "dialogue": dialogue_of("220 mail.example.test ESMTP \x1b[2J"),
+    }
+    if failure is not None:
+        return observed_failure(failure, endpoint=ep, detail="no answer within 5 s", **parts)
+    return observed_tls((b"\x30\x00",), endpoint=ep, cipher="TLS_AES_256_GCM_SHA384", **parts)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import x25519
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from tests import builders
 from vedette.tls._wire import TlsParseError
 from vedette.tls.hello import ClientHelloSpec
 from vedette.tls.result import staple_info
@@ -209,25 +210,12 @@ def test_a_hello_retry_request_ends_the_flight_for_a_fallback() -> None:
 def test_staple_info_reads_an_ocsp_response_made_by_cryptography() -> None:
     import datetime as dt
 
-    from cryptography import x509
     from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509 import ocsp
-    from cryptography.x509.oid import NameOID
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ca")])
     now = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(7)
-        .not_valid_before(now)
-        .not_valid_after(now + dt.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
+    ca = builders.certificate("ca", not_before=now, days=30, serial=7)
+    cert, key = ca.cert, ca.key
     resp = (
         ocsp.OCSPResponseBuilder()
         .add_response(

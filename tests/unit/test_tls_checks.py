@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 import pytest
 from rich.console import Console
 
+from tests.builders import endpoint_for, observed_tls
 from vedette.checks import CheckContext, analyse
 from vedette.errors import StoreError
-from vedette.model import Endpoint, Observation, ScanReport, Service, Severity, TlsObservation
+from vedette.model import Observation, ScanReport, Service, Severity
 from vedette.report.json import report_to_json
 from vedette.report.terminal import render_terminal
 from vedette.store.codec import observation_from_dict, observation_to_dict
@@ -26,13 +27,13 @@ ECDHE_GCM, RSA_GCM, RSA_3DES, RC4_MD5, EXP_RC4, ADH_AES, NULL_SHA = (
 
 
 def obs(scan: TlsScan | None, service: Service = Service.SUBMISSION) -> Observation:
-    return Observation(
-        endpoint=Endpoint(
-            host="mail.example.test", ip="192.0.2.1", port=service.default_port, service=service
-        ),
-        started_at=NOW,
-        duration_s=0.1,
-        tls=TlsObservation(version="TLSv1.2", cipher="X", sni=None, chain_der=()),
+    return observed_tls(
+        (),
+        endpoint=endpoint_for(service, host="mail.example.test", ip="192.0.2.1"),
+        version="TLSv1.2",
+        cipher="X",
+        sni=None,
+        at=NOW,
         tls_scan=scan,
     )
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.x509.oid import NameOID
 
-from vedette.pki import CertificateAuthority, new_key
+from tests.builders import certificate, signer
+from vedette.pki import CertificateAuthority
 from vedette.x509.names import dns_name_matches, match_certificate, normalize_host
 
 
@@ -100,18 +98,9 @@ def test_mismatch_detail_lists_names_tried_and_present(ca: CertificateAuthority)
 
 def test_common_name_is_ignored_even_without_san(ca: CertificateAuthority):
     # A CN-only certificate, as issued by old internal CAs: current clients reject it.
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mail.example.com")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(ca.cert.subject)
-        .public_key(new_key().public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + timedelta(days=30))
-        .sign(ca.issued.key, hashes.SHA256())  # type: ignore[arg-type]
-    )
+    cert = certificate(
+        "mail.example.com", issuer=signer(ca), not_before=datetime.now(UTC), days=30
+    ).cert
     result = match_certificate(cert, "mail.example.com")
     assert not result.matched
     assert not result.has_san

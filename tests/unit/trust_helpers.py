@@ -1,8 +1,9 @@
 """Certificates for the simulation tests: a test CA, leaves with or without SCTs, SHA-512 CAs.
 
-Leaves are built here (not with ``CertificateAuthority.issue_server``) because the tests need
-control over the notBefore date, the validity, the EKU and an embedded SCT list, which a real
-public CA adds and which Apple and Chrome require.
+Leaves are built here (with :func:`tests.builders.certificate`, not
+``CertificateAuthority.issue_server``) because the tests need control over the notBefore date,
+the validity, the EKU and an embedded SCT list, which a real public CA adds and which Apple and
+Chrome require.
 """
 
 from __future__ import annotations
@@ -12,12 +13,10 @@ import struct
 from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tests.builders import SERVER_AUTH, SignatureHash, certificate, signer
 from vedette.pki import CertificateAuthority, Issued
-from vedette.pki.ca import new_key
 
 SCT_OID = x509.ObjectIdentifier("1.3.6.1.4.1.11129.2.4.2")
 HOST = "mail.example.test"
@@ -58,35 +57,23 @@ def leaf(
     not_before: datetime | None = None,
     days: int = 90,
     key_spec: str = "ec:p256",
-    hash_alg: hashes.HashAlgorithm | None = None,
+    hash_alg: SignatureHash | None = None,
     eku: bool = True,
     sct: bool = True,
     san: bool = True,
 ) -> x509.Certificate:
-    key = new_key(key_spec)
     start = not_before or datetime.now(UTC) - timedelta(days=1)
-    b = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
-        .issuer_name(ca.cert.subject)
-        .public_key(key.public_key())
-        .serial_number(secrets.randbits(120) | 1)
-        .not_valid_before(start)
-        .not_valid_after(start + timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.issued.key.public_key()),  # type: ignore[arg-type]
-            critical=False,
-        )
-    )
-    if san:
-        b = b.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False
-        )
-    if eku:
-        b = b.add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
-        )
-    if sct:
-        b = b.add_extension(x509.UnrecognizedExtension(SCT_OID, sct_list(start)), critical=False)
-    return b.sign(ca.issued.key, hash_alg or hashes.SHA256())  # type: ignore[arg-type]
+    scts = x509.UnrecognizedExtension(SCT_OID, sct_list(start))
+    return certificate(
+        names[0],
+        issuer=signer(ca),
+        key_type=key_spec,
+        not_before=start,
+        days=days,
+        ca=False,
+        key_ids=True,
+        names=names if san else (),
+        eku=(SERVER_AUTH,) if eku else (),
+        extensions=[(scts, False)] if sct else (),
+        hash_alg=hash_alg,
+    ).cert

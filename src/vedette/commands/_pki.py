@@ -26,12 +26,15 @@ from vedette.pki.passphrase import PassSource, parse_source, read_passphrase
 from vedette.report.escape import safe_text
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Sequence
 
     from rich.console import Console
 
+    from vedette.model import Observation
     from vedette.pki.ca import PrivateKey
+    from vedette.pki.fetch import Observe
     from vedette.scan import ScanOptions
+    from vedette.targets import TargetSpec
 
 
 @contextlib.contextmanager
@@ -119,6 +122,18 @@ def scan_options(args: argparse.Namespace) -> ScanOptions:
         resolver=parse_resolver(args.resolver) if args.resolver else None,
         limits=Limits(connect_timeout=args.connect_timeout),
     )
+
+
+def observe_target(args: argparse.Namespace) -> Observe:
+    """The scan engine with the command's options, for :func:`vedette.pki.fetch.fetch_chain`."""
+    options = scan_options(args)
+
+    async def observe(spec: TargetSpec) -> Sequence[Observation]:
+        from vedette.scan import scan  # the probe stack: imported only when a server is asked
+
+        return await scan([spec], options)
+
+    return observe
 
 
 def secret_fn(source: PassSource | None, purpose: str) -> Callable[[], bytes | None]:

@@ -99,7 +99,7 @@ def _run(args: argparse.Namespace) -> int:
 def _load(args: argparse.Namespace, source: str) -> tuple[Material, str | None]:
     """(material, endpoint label when fetched from a server)."""
     if looks_like_target(source):
-        fetched = fetch_chain(source, p.scan_options(args))
+        fetched = fetch_chain(source, p.observe_target(args))
         certs = []
         for i, der in enumerate(fetched.chain_der):
             try:

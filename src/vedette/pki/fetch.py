@@ -2,8 +2,10 @@
 
 ``vedette cert inspect TARGET`` and ``vedette cert csr --like TARGET`` need the chain exactly
 as a client sees it, STARTTLS included (``imap://``, ``submission://``, ``pop3://``,
-``smtp://``). Rather than a second TLS client, this reuses :func:`vedette.scan.scan`: same
-target parsing, same resolver (never the C library's), same limits, same SNI.
+``smtp://``). Rather than a second TLS client, the caller passes in the scan engine
+(:func:`vedette.scan.scan` with the command's options, see :data:`Observe`): same target
+parsing, same resolver (never the C library's), same limits, same SNI. ``pki`` sits below the
+engine, so it is handed the engine rather than importing it.
 
 A bare host expands to every mail port, like ``vedette scan``; the first endpoint (in the
 scan's port order) that delivered a chain is used, so ``mail.example.com`` alone works when
@@ -13,18 +15,19 @@ any TLS port answers.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from vedette.errors import PkiError
-from vedette.model import Endpoint
-from vedette.targets import parse_target
+from vedette.model import Endpoint, Observation
+from vedette.targets import TargetSpec, parse_target
 
-if TYPE_CHECKING:
-    from vedette.scan import ScanOptions
+__all__ = ["FetchedChain", "Observe", "fetch_chain", "looks_like_target"]
 
-__all__ = ["FetchedChain", "fetch_chain", "looks_like_target"]
+#: Probes one parsed target: one observation per endpoint, in the scan's port order.
+Observe = Callable[[TargetSpec], Coroutine[Any, Any, Sequence[Observation]]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,12 +59,11 @@ _FILE_EXTENSIONS = frozenset(
 )
 
 
-def fetch_chain(target: str, options: ScanOptions) -> FetchedChain:
-    """Connect to ``target`` and return the first chain received; PkiError when none."""
-    from vedette.scan import scan  # the probe stack: imported only when a server is asked
-
+def fetch_chain(target: str, observe: Observe) -> FetchedChain:
+    """Connect to ``target`` through ``observe`` and return the first chain received;
+    PkiError when none."""
     spec = parse_target(target)
-    observations = asyncio.run(scan([spec], options))
+    observations = asyncio.run(observe(spec))
     failures: list[str] = []
     for obs in observations:
         if obs.tls is not None and obs.tls.chain_der:

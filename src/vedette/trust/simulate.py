@@ -66,6 +66,7 @@ from vedette.trust._data import (
     VERSIONS,
     Profile,
     RootInfo,
+    Rules,
     TrustData,
     sha256_hex,
     suite_codes,
@@ -472,10 +473,9 @@ def _trust_reasons(
     as_of: dt.datetime,
     options: ClientOptions,
 ) -> list[ClientReason]:
-    out: list[ClientReason] = []
-    ch = facts.chain
-    when = _effective(profile, as_of)
-    leaf = ch.leaf
+    """Every reason this client refuses (or doubts) the chain: where the path ends and whether
+    the client trusts that root, then the client's rules on each certificate of the path."""
+    leaf = facts.chain.leaf
     if leaf is None:
         return [
             _reason(
@@ -485,11 +485,47 @@ def _trust_reasons(
                 "re-export the certificate in PEM and reinstall it",
             )
         ]
+    rules = profile.rules
+    public = facts.anchor_fp is not None and not facts.anchor_is_extra
+    path = _answered_path(facts.chain)
+    return [
+        *_anchor_reasons(profile, facts, data, _effective(profile, as_of), options, leaf),
+        *_abusive_warning(facts),
+        *_signature_reasons(rules, facts.chain, path, public),
+        *_key_size_reasons(rules, path),
+        *_eku_reasons(rules, leaf),
+        *_validity_reasons(rules, leaf, public),
+        *_ct_reasons(rules, leaf, facts, public),
+        *_date_reasons(path, as_of),
+    ]
+
+
+def _answered_path(ch: ChainAnalysis) -> list[x509.Certificate]:
+    """The certificates of the path the server sent (and so answers for); a root taken from a
+    store is not among them."""
+    return [c for c, i in zip(ch.path, ch.path_indexes, strict=True) if i is not None]
+
+
+def _anchor_reasons(
+    profile: Profile,
+    facts: _ChainFacts,
+    data: TrustData,
+    when: dt.date,
+    options: ClientOptions,
+    leaf: x509.Certificate,
+) -> list[ClientReason]:
+    """Rule: the path must end at a root in the client's store at its effective date (or at a
+    ``--ca`` root deployed on it), and no distrust event may apply to that root.
+
+    A self-signed leaf fails as such; a path reaching no known root fails for the cause
+    :func:`_chain_end_reasons` names; a ``--ca`` root fails only on clients outside
+    ``--ca-for``; a public root is looked up in the client's store (:func:`_in_store`), and
+    the distrust timeline applies when it is (or may be) there (:func:`_distrust`).
+    """
     fails = ClientOutcome.FAILS
-    # --- path and store
     if facts.anchor_fp is None:
-        if ch.leaf_self_signed:
-            out.append(
+        if facts.chain.leaf_self_signed:
+            return [
                 _reason(
                     "cert.self-signed",
                     fails,
@@ -497,14 +533,13 @@ def _trust_reasons(
                     "get a certificate from a public CA, or deploy this one to the clients and "
                     "pass it with --ca",
                 )
-            )
-        else:
-            out.extend(_chain_end_reasons(profile, facts))
-    elif facts.anchor_is_extra:
+            ]
+        return _chain_end_reasons(profile, facts)
+    if facts.anchor_is_extra:
         applies = options.ca_applies_to
         if applies and profile.id not in applies and profile.family not in applies:
             top = facts.top
-            out.append(
+            return [
                 _reason(
                     "cert.private-root",
                     fails,
@@ -512,33 +547,47 @@ def _trust_reasons(
                     "client (--ca-for)",
                     "deploy the private root to these clients, or use a public CA",
                 )
-            )
-    else:
-        assert facts.anchor_fp is not None
-        ok, why, code = _in_store(profile, facts.anchor_fp, when, data)
-        root = facts.top
-        root_name = _name(root) if root is not None else facts.anchor_fp[:16]
-        if ok is None:
-            out.append(_reason(code, ClientOutcome.UNKNOWN, f"root {root_name} {why}", _REISSUE))
-            out.extend(_distrust(profile, facts, data, when, root_name))
-        elif not ok:
-            out.append(_reason(code, fails, f"root {root_name} {why}", _REISSUE))
-        else:
-            out.extend(_distrust(profile, facts, data, when, root_name))
-    if ch.abusive is not None and facts.anchor_fp is not None:
-        out.append(
-            _reason(
-                "chain.abusive",
-                ClientOutcome.WARNING,
-                f"the server sends {len(ch.sent)} certificates built to make path building "
-                f"explode ({ch.abusive}); a path exists, but this client may give up first",
-                "send only the server certificate and one copy of each intermediate",
-            )
+            ]
+        return []
+    ok, why, code = _in_store(profile, facts.anchor_fp, when, data)
+    root = facts.top
+    root_name = _name(root) if root is not None else facts.anchor_fp[:16]
+    if ok is None:
+        return [
+            _reason(code, ClientOutcome.UNKNOWN, f"root {root_name} {why}", _REISSUE),
+            *_distrust(profile, facts, data, when, root_name),
+        ]
+    if not ok:
+        return [_reason(code, fails, f"root {root_name} {why}", _REISSUE)]
+    return _distrust(profile, facts, data, when, root_name)
+
+
+def _abusive_warning(facts: _ChainFacts) -> list[ClientReason]:
+    """Rule: a chain built to make path building explode is a warning even when a path to a
+    root exists, since a client may give up before it finds it (no path at all is a failure,
+    in :func:`_chain_end_reasons`)."""
+    ch = facts.chain
+    if ch.abusive is None or facts.anchor_fp is None:
+        return []
+    return [
+        _reason(
+            "chain.abusive",
+            ClientOutcome.WARNING,
+            f"the server sends {len(ch.sent)} certificates built to make path building "
+            f"explode ({ch.abusive}); a path exists, but this client may give up first",
+            "send only the server certificate and one copy of each intermediate",
         )
-    # --- certificate rules on the path the server answers for
-    rules = profile.rules
-    public = facts.anchor_fp is not None and not facts.anchor_is_extra
-    path = [c for c, i in zip(ch.path, ch.path_indexes, strict=True) if i is not None]
+    ]
+
+
+def _signature_reasons(
+    rules: Rules, ch: ChainAnalysis, path: Sequence[x509.Certificate], public: bool
+) -> list[ClientReason]:
+    """Rule: no MD5 signature, and no SHA-1 one unless the client allows SHA-1 (some refuse it
+    only under a public root: ``sha1_public_only``). A root's own signature and a self-signed
+    leaf's are never checked."""
+    out: list[ClientReason] = []
+    leaf = ch.leaf
     for cert in path:
         if cert is not leaf and is_self_signed(cert):
             continue  # a root's own signature is never checked
@@ -550,11 +599,17 @@ def _trust_reasons(
             out.append(
                 _reason(
                     "cert.sha1",
-                    fails,
+                    ClientOutcome.FAILS,
                     f"{_name(cert)} is signed with {weak}, which this client refuses",
                     "reissue with SHA-256 (openssl req -sha256); use the CA's SHA-256 intermediate",
                 )
             )
+    return out
+
+
+def _key_size_reasons(rules: Rules, path: Sequence[x509.Certificate]) -> list[ClientReason]:
+    """Rule: every RSA key on the path has at least the client's ``min_rsa`` bits."""
+    out: list[ClientReason] = []
     for cert in path:
         try:
             key = public_key_of(cert)
@@ -564,70 +619,99 @@ def _trust_reasons(
             out.append(
                 _reason(
                     "cert.weak-key",
-                    fails,
+                    ClientOutcome.FAILS,
                     f"{_name(cert)} has an RSA {key.key_size}-bit key; this client needs "
                     f"{rules.min_rsa} bits or more",
                     "generate a new RSA 2048+ or ECDSA P-256 key and reissue",
                 )
             )
+    return out
+
+
+def _eku_reasons(rules: Rules, leaf: x509.Certificate) -> list[ClientReason]:
+    """Rule: a leaf with an extended key usage must allow serverAuth (or anyExtendedKeyUsage);
+    a leaf without one fails on clients that require it for certificates issued from
+    ``eku_required_from``."""
     eku = _ext(leaf, x509.ExtendedKeyUsage)
     nb = leaf.not_valid_before_utc
     if isinstance(eku, x509.ExtendedKeyUsage):
         oids = list(eku)
-        if ExtendedKeyUsageOID.SERVER_AUTH not in oids and _ANY_EKU not in oids:
-            out.append(
-                _reason(
-                    "cert.eku",
-                    fails,
-                    f"{_name(leaf)} is not allowed for TLS servers (no serverAuth in its extended "
-                    "key usage)",
-                    "request a TLS server certificate (EKU serverAuth)",
-                )
+        if ExtendedKeyUsageOID.SERVER_AUTH in oids or _ANY_EKU in oids:
+            return []
+        return [
+            _reason(
+                "cert.eku",
+                ClientOutcome.FAILS,
+                f"{_name(leaf)} is not allowed for TLS servers (no serverAuth in its extended "
+                "key usage)",
+                "request a TLS server certificate (EKU serverAuth)",
             )
-    elif rules.eku_required_from is not None and nb.date() >= rules.eku_required_from:
-        out.append(
+        ]
+    if rules.eku_required_from is not None and nb.date() >= rules.eku_required_from:
+        return [
             _reason(
                 "cert.no-eku",
-                fails,
+                ClientOutcome.FAILS,
                 f"{_name(leaf)} has no extended key usage; this client requires serverAuth for "
                 f"certificates issued from {_day(rules.eku_required_from)}",
                 "reissue with extendedKeyUsage = serverAuth",
             )
-        )
+        ]
+    return []
+
+
+def _validity_reasons(rules: Rules, leaf: x509.Certificate, public: bool) -> list[ClientReason]:
+    """Rule: the leaf's validity period stays within the client's maximum for its issue date
+    (``max_validity``: the first limit in force that applies, some to public roots only)."""
+    nb = leaf.not_valid_before_utc
     period = leaf.not_valid_after_utc - nb
     for start, days, public_only in rules.max_validity:
         if nb.date() >= start and (public or not public_only) and period > dt.timedelta(days=days):
-            out.append(
+            return [
                 _reason(
                     "cert.validity",
-                    fails,
+                    ClientOutcome.FAILS,
                     f"{_name(leaf)} is valid {period.days} days; this client accepts at most "
                     f"{days} days for certificates issued from {_day(start)}",
                     f"reissue with a validity of {days} days or less",
                 )
-            )
-            break
+            ]
+    return []
+
+
+def _ct_reasons(
+    rules: Rules, leaf: x509.Certificate, facts: _ChainFacts, public: bool
+) -> list[ClientReason]:
+    """Rule: a leaf under a public root issued from the client's ``ct_required_from`` carries
+    embedded SCTs (Certificate Transparency; SCTs from the handshake or OCSP are not seen)."""
     if (
-        rules.ct_required_from is not None
-        and public
-        and nb.date() >= rules.ct_required_from
-        and not facts.has_sct
+        rules.ct_required_from is None
+        or not public
+        or leaf.not_valid_before_utc.date() < rules.ct_required_from
+        or facts.has_sct
     ):
-        out.append(
-            _reason(
-                "cert.no-sct",
-                fails,
-                f"{_name(leaf)} carries no embedded SCTs and this client requires Certificate "
-                "Transparency (SCTs sent in the handshake or OCSP were not checked)",
-                "use a public CA that logs to CT and embeds SCTs (all current ones do)",
-            )
+        return []
+    return [
+        _reason(
+            "cert.no-sct",
+            ClientOutcome.FAILS,
+            f"{_name(leaf)} carries no embedded SCTs and this client requires Certificate "
+            "Transparency (SCTs sent in the handshake or OCSP were not checked)",
+            "use a public CA that logs to CT and embeds SCTs (all current ones do)",
         )
+    ]
+
+
+def _date_reasons(path: Sequence[x509.Certificate], as_of: dt.datetime) -> list[ClientReason]:
+    """Rule: every certificate of the path is valid at ``as_of`` (not expired, not yet to
+    come); judged at the date asked, not the profile's effective date."""
+    out: list[ClientReason] = []
     for cert in path:
         if cert.not_valid_after_utc < as_of:
             out.append(
                 _reason(
                     "cert.expired",
-                    fails,
+                    ClientOutcome.FAILS,
                     f"{_name(cert)} expired on {_day(cert.not_valid_after_utc)}",
                     "renew the certificate and install it with its chain",
                 )
@@ -636,7 +720,7 @@ def _trust_reasons(
             out.append(
                 _reason(
                     "cert.not-yet-valid",
-                    fails,
+                    ClientOutcome.FAILS,
                     f"{_name(cert)} is valid only from {_day(cert.not_valid_before_utc)}",
                     "check the server's clock and install a certificate valid now",
                 )
