@@ -5,31 +5,22 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
 
+from tests.builders import endpoint_for, failure_of, observed, tls_session
 from vedette.model import (
-    Endpoint,
-    Failure,
     FailureKind,
     Finding,
     Observation,
-    Service,
     Severity,
-    Stage,
-    TlsObservation,
     TlsScan,
     VersionSuites,
 )
 from vedette.report.csv import write_csv
 from vedette.report.rows import CSV_COLUMNS, record_for
 
-T0 = datetime(2026, 12, 1, tzinfo=UTC)
-EP = Endpoint(host="mail.example.test", ip="192.0.2.7", port=993, service=Service.IMAPS)
-TLS = TlsObservation(version="TLSv1.3", cipher="TLS_AES_128_GCM_SHA256", sni=None, chain_der=())
-
-
-def _obs(**parts: object) -> Observation:
-    return Observation(endpoint=EP, started_at=T0, duration_s=0.1, **parts)  # type: ignore[arg-type]
+EP = endpoint_for()
+TLS = tls_session()
+_obs = observed
 
 
 def _finding(severity: Severity) -> Finding:
@@ -71,7 +62,7 @@ def test_a_full_scan_says_full_and_which_versions_are_still_accepted() -> None:
 def test_quick_unreachable_and_fleet_pass_rows() -> None:
     quick = _row(_obs(tls=TLS))
     assert (quick["depth"], quick["tls_versions_accepted"], quick["severity"]) == ("quick", "", "")
-    refused = Failure(kind=FailureKind.REFUSED, stage=Stage.CONNECT, detail="refused")
+    refused = failure_of(FailureKind.REFUSED)
     assert _row(_obs(failure=refused))["depth"] == ""  # never reached TLS: no depth to tell
     # A fleet scan's row carries the pass it was stored by, even without an enumeration.
     assert _row(_obs(tls=TLS), depth="full")["depth"] == "full"
