@@ -269,7 +269,8 @@ def _endpoint_html(index: int, r: EndpointRecord, matrix: ClientMatrix | None) -
         facts += _tls_facts(r.observation)
     findings = "".join(_finding_html(f) for f in sorted(r.findings, key=lambda f: -f.severity))
     return (
-        f'<section class="ep" id="ep-{index}"><h3>'
+        f'<section class="ep" id="ep-{index}" data-endpoint="{_t(r.observation.endpoint.label)}">'
+        "<h3>"
         f"{_badge(worst, _SEVERITY_COLOURS[worst])} {_t(r.observation.endpoint.label)}</h3>"
         f'<dl class="facts">{"".join(facts)}</dl>'
         + (_matrix_html(matrix) if r.tls_version else "")
