@@ -32,7 +32,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, TextIO
 
 from vedette.model import ClientMatrix, ClientOutcome, Finding, Observation
-from vedette.report._tls_section import accepted_versions, weak_suites
+from vedette.report._tls_section import accepted_versions, negotiated_version_name, weak_suites
 from vedette.report.aggregate import Aggregates, tee
 from vedette.report.clients_section import by_family, summary_text
 from vedette.report.escape import safe_text
@@ -95,6 +95,12 @@ def _t(value: object) -> str:
     return html.escape(safe_text(str(value)), quote=True)
 
 
+def _dn(value: object) -> str:
+    """A distinguished name as ``_t`` makes it, with a line-break opportunity after each comma
+    (``CN=…,O=…`` has no space to wrap at)."""
+    return _t(value).replace(",", ",<wbr>")
+
+
 def _badge(label: str, colour: str) -> str:
     text_colour = "#222" if label == "low" else "#fff"
     return f'<span class="badge" style="background:{colour};color:{text_colour}">{_t(label)}</span>'
@@ -114,7 +120,7 @@ def bar_chart(
         colour = (colours or {}).get(label, "#455a64")
         width = max(1.0, round(100 * n / top, 1))
         parts.append(
-            f'<tr><th scope="row" class="label">{_t(label)}</th>'
+            f'<tr><th scope="row" class="label">{_dn(label)}</th>'
             f'<td class="bar"><span style="width:{width}%;background:{colour}"></span></td>'
             f'<td class="n">{n}</td></tr>'
         )
@@ -262,7 +268,7 @@ def _endpoint_html(index: int, r: EndpointRecord, matrix: ClientMatrix | None) -
         facts.append(f"<dt>Negotiated</dt><dd>{_t(r.tls_version)}, {_t(r.tls_cipher)}</dd>")
     if r.cert_subject:
         facts.append(
-            f"<dt>Certificate</dt><dd>{_t(r.cert_subject)}<br>issuer {_t(r.cert_issuer)}<br>"
+            f"<dt>Certificate</dt><dd>{_dn(r.cert_subject)}<br>issuer {_dn(r.cert_issuer)}<br>"
             f"until {_t(r.cert_not_after)}</dd>"
         )
     if r.tls_version or r.observation.tls_scan is not None:
@@ -345,10 +351,13 @@ def write_html(
             {v: _SEVERITY_COLOURS["high"] for v in old},
         )
     )
+    negotiated: Counter[str] = Counter()
+    for version, n in agg.by_tls_version.items():
+        negotiated[negotiated_version_name(version)] += n
     write(
         bar_chart(
             "TLS version negotiated",
-            sorted(agg.by_tls_version.items(), key=lambda kv: _version_key(kv[0])),
+            sorted(negotiated.items(), key=lambda kv: _version_key(kv[0])),
         )
     )
     write(bar_chart("Certificate issuer (top 15)", _top(agg.by_issuer)))
@@ -387,7 +396,7 @@ def write_html(
     for i, (r, matrix) in enumerate(kept):
         worst = _worst(r.findings)
         cert = (
-            f"{_t(r.cert_subject)}<br>until {_t(r.cert_not_after[:10])}" if r.cert_subject else ""
+            f"{_dn(r.cert_subject)}<br>until {_t(r.cert_not_after[:10])}" if r.cert_subject else ""
         )
         write(
             f'<tr><td><a href="#ep-{i}">{_t(r.observation.endpoint.label)}</a></td>'
