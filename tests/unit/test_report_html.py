@@ -125,7 +125,9 @@ def _hostile_record() -> tuple[EndpointRecord, ClientMatrix]:
         suites=(
             VersionSuites(version=SSL2, suites=(0x010080,)),
             VersionSuites(version=TLS10, suites=(RSA_RC4_128_SHA, RSA_3DES)),
-            VersionSuites(version=TLS12, suites=(ECDHE_RSA_AES128_GCM, DH_ANON_AES128)),
+            VersionSuites(
+                version=TLS12, suites=(ECDHE_RSA_AES128_GCM, DH_ANON_AES128, RSA_RC4_128_SHA)
+            ),
         ),
         incomplete=True,
         incomplete_reason=mark("incomplete-reason"),
@@ -236,13 +238,13 @@ def test_fixes_runs_matrix_and_accepted_suites_are_shown(tmp_path: Path) -> None
     assert "1 client: " in text  # the unknown client, counted per reason
     assert "as of 2026-12-01: 1 fail, 1 unknown" in text
     # Accepted versions, with the suite counts, and every weak suite with why.
-    assert "SSLv2 (1 cipher kind), TLSv1.0 (2 suites), TLSv1.2 (2 suites)" in text
+    assert "SSLv2 (1 cipher kind), TLSv1.0 (2 suites), TLSv1.2 (3 suites)" in text
     assert "enumeration incomplete" in text
     for line in (
-        "TLSv1.0: TLS_RSA_WITH_RC4_128_SHA (RC4)",
-        "TLSv1.0: TLS_RSA_WITH_3DES_EDE_CBC_SHA (3DES)",
-        "TLSv1.2: TLS_DH_anon_WITH_AES_128_CBC_SHA (anonymous)",
-        "(SSLv2)",
+        "TLS_RSA_WITH_RC4_128_SHA (RC4): TLSv1.0, TLSv1.2",
+        "TLS_RSA_WITH_3DES_EDE_CBC_SHA (3DES): TLSv1.0",
+        "TLS_DH_anon_WITH_AES_128_CBC_SHA (anonymous): TLSv1.2",
+        "(SSLv2): SSLv2",
     ):
         assert line in text, line
     assert "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256" not in text  # accepted, but not weak

@@ -72,7 +72,8 @@ h4{font-size:.95em;margin:.8em 0 .3em}
 table{border-collapse:collapse;width:100%;font-size:.85em;table-layout:fixed}
 td,th{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}
 th{background:#f0f0f0}.sev{font-weight:bold}
-code{font-size:.95em;white-space:pre-wrap}
+code{font-family:ui-monospace,"DejaVu Sans Mono",Menlo,Consolas,monospace;font-size:.9em;
+white-space:pre-wrap}
 .badge{display:inline-block;padding:0 .4em;border-radius:3px;color:#fff;font-weight:bold;
 font-size:.85em}
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,22em),1fr));
@@ -179,11 +180,14 @@ def _tls_facts(obs: Observation) -> list[str]:
             f"{_t(scan.incomplete_reason or 'stopped early')}; more may be accepted)</span>"
         )
     out = [f'<dt>TLS accepted</dt><dd class="accepted">{accepted}</dd>']
-    weak = weak_suites(scan)
+    # One line per weak suite, with every version that accepts it.
+    weak: dict[tuple[str, str], list[str]] = {}
+    for version, name, why in weak_suites(scan):
+        weak.setdefault((name, why), []).append(version)
     if weak:
         items = "".join(
-            f"<li>{_t(version)}: <code>{_t(name)}</code> ({_t(why)})</li>"
-            for version, name, why in weak
+            f"<li><code>{_t(name)}</code> ({_t(why)}): {_t(', '.join(versions))}</li>"
+            for (name, why), versions in weak.items()
         )
         out.append(f'<dt>Weak suites</dt><dd class="weak"><ul>{items}</ul></dd>')
     else:
