@@ -126,7 +126,8 @@ class SmtpFront:
       (Postfix anvil once the rate is exceeded), until ``refuse_for`` seconds have passed
       since the first refusal (``None``: for ever);
     * ``greylist_first``: the first connections get ``451 4.7.1`` (greylisting), later ones
-      are served.
+      are served;
+    * ``greeting``: the ``220`` line sent first (a hostile banner, for instance).
 
     ``accepted`` keeps the monotonic time of every accepted connection.
     """
@@ -141,8 +142,10 @@ class SmtpFront:
         greylist_first: int = 0,
         reply_421: bytes = b"421 4.7.0 mx.example.test Error: too many connections from "
         b"127.0.0.1\r\n",
+        greeting: bytes = b"220 mx.example.test ESMTP\r\n",
     ) -> None:
         self.tls = tls
+        self.greeting = greeting
         self.greeting_delay = greeting_delay
         self.refuse_after = refuse_after
         self.refuse_for = refuse_for
@@ -193,7 +196,7 @@ class SmtpFront:
         self.served += 1
         if self.greeting_delay:
             await asyncio.sleep(self.greeting_delay)
-        writer.write(b"220 mx.example.test ESMTP\r\n")
+        writer.write(self.greeting)
         await writer.drain()
         in_tls = False
         while line := await reader.readline():

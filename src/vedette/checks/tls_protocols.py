@@ -311,14 +311,7 @@ def weak_dh(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
 
 
 def _weak(info: CipherSuite) -> bool:
-    return (
-        info.export
-        or (info.null and not info.tls13)
-        or info.anonymous
-        or info.rc4
-        or info.triple_des
-        or info.single_des
-    )
+    return info.weakness is not None
 
 
 @endpoint_check(

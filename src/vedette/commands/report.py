@@ -126,7 +126,12 @@ def run(args: argparse.Namespace) -> int:
             clients = dataclasses.replace(clients, as_of=date)
         if args.format in STREAMED_FORMATS:
             return write_stored(
-                store, wanted, args.format, args.output, clients.as_of or datetime.now(UTC)
+                store,
+                wanted,
+                args.format,
+                args.output,
+                clients.as_of or datetime.now(UTC),
+                clients,
             )
         extra = analysis.stored_certificates(stored_options, "ca_roots_der_hex")
         known = analysis.stored_certificates(stored_options, "intermediates_der_hex")

@@ -13,7 +13,15 @@ from typing import Any
 from vedette.model import Defence
 from vedette.probe.defence import describe
 from vedette.report.escape import safe_text
-from vedette.tls.registry import SSL2, group_name, registry, sigalg_name, suite_name, version_name
+from vedette.tls.registry import (
+    SSL2,
+    group_name,
+    registry,
+    sigalg_name,
+    suite,
+    suite_name,
+    version_name,
+)
 from vedette.tls.result import TlsScan, staple_info
 
 _FLAGS = (
@@ -63,6 +71,33 @@ def _stapling_text(scan: TlsScan) -> str | None:
         if stapled is not None
     ]
     return "; ".join(parts)
+
+
+def accepted_versions(scan: TlsScan) -> list[str]:
+    """The versions the enumeration saw accepted, oldest first (``TLSv1.0`` … ``TLSv1.3``)."""
+    return [version_name(v) for v in scan.versions]
+
+
+def negotiated_version_name(version: str) -> str:
+    """A negotiated version as the enumeration names it (Python's ``TLSv1`` is ``TLSv1.0``)."""
+    return "TLSv1.0" if version == "TLSv1" else version
+
+
+def weak_suites(scan: TlsScan) -> list[tuple[str, str, str]]:
+    """(version, suite, why) for every accepted suite with a known flaw (``CipherSuite.
+    weakness``); every SSLv2 cipher kind counts, SSLv2 being broken whatever the cipher."""
+    found: list[tuple[str, str, str]] = []
+    for vs in scan.suites:
+        version = version_name(vs.version)
+        for code in vs.suites:
+            if vs.version == SSL2:
+                found.append((version, _ssl2_name(code), "SSLv2"))
+                continue
+            info = suite(code)
+            why = None if info is None else info.weakness
+            if why is not None:
+                found.append((version, suite_name(code), why))
+    return found
 
 
 def _named(codes: tuple[int, ...], namer: Callable[[int], str]) -> list[dict[str, Any]]:

@@ -1,5 +1,6 @@
-"""Aggregates over a stored scan: how many endpoints per finding, TLS version, issuer, expiry
-month, status and protocol. One pass over the records (``report.rows``), counters only."""
+"""Aggregates over a stored scan: how many endpoints per finding, TLS version (negotiated, and
+accepted), issuer, expiry month, status and protocol. One pass over the records
+(``report.rows``), counters only."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from vedette.model import Severity
+from vedette.report._tls_section import accepted_versions, negotiated_version_name
 from vedette.report.rows import EndpointRecord
 
 __all__ = ["Aggregates", "aggregate", "tee", "write_summary"]
@@ -19,8 +21,13 @@ class Aggregates:
     """Counts of endpoints (a finding counts once per endpoint).
 
     Attributes:
+        by_tls_version: the version each endpoint negotiated with vedette (its best).
+        by_tls_accepted: endpoints accepting each version, from the enumeration of a full
+            scan; an endpoint without one (quick mode) counts under its negotiated version
+            only, and is counted in ``accepted_unenumerated``.
         severity_of: the severity of each finding id (the highest seen).
         titles: one title per finding id.
+        fixes: one remediation per finding id.
     """
 
     endpoints: int = 0
@@ -28,12 +35,15 @@ class Aggregates:
     by_finding: Counter[str] = field(default_factory=Counter)
     by_severity: Counter[str] = field(default_factory=Counter)
     by_tls_version: Counter[str] = field(default_factory=Counter)
+    by_tls_accepted: Counter[str] = field(default_factory=Counter)
+    accepted_unenumerated: int = 0
     by_issuer: Counter[str] = field(default_factory=Counter)
     by_expiry_month: Counter[str] = field(default_factory=Counter)
     by_status: Counter[str] = field(default_factory=Counter)
     by_protocol: Counter[str] = field(default_factory=Counter)
     severity_of: dict[str, Severity] = field(default_factory=dict)
     titles: dict[str, str] = field(default_factory=dict)
+    fixes: dict[str, str] = field(default_factory=dict)
 
     def add(self, record: EndpointRecord) -> None:
         self.endpoints += 1
@@ -43,6 +53,13 @@ class Aggregates:
         self.by_protocol[record.protocol] += 1
         if record.tls_version:
             self.by_tls_version[record.tls_version] += 1
+        scan = record.observation.tls_scan
+        if scan is not None:
+            for version in set(accepted_versions(scan)):
+                self.by_tls_accepted[version] += 1
+        elif record.tls_version:
+            self.by_tls_accepted[negotiated_version_name(record.tls_version)] += 1
+            self.accepted_unenumerated += 1
         if record.cert_issuer:
             self.by_issuer[record.cert_issuer] += 1
         if record.cert_not_after:
@@ -54,6 +71,7 @@ class Aggregates:
             if f.id not in self.severity_of or f.severity > self.severity_of[f.id]:
                 self.severity_of[f.id] = f.severity
             self.titles.setdefault(f.id, f.title)
+            self.fixes.setdefault(f.id, f.remediation)
             worst = f.severity if worst is None or f.severity > worst else worst
         self.by_severity[worst.label if worst is not None else "none"] += 1
 
@@ -79,6 +97,11 @@ def write_summary(agg: Aggregates, out: TextIO, *, top: int = 15) -> None:
     from vedette.report.escape import safe_text
 
     out.write(f"endpoints {agg.endpoints}, stopped short {agg.failed}\n")
+    if agg.accepted_unenumerated:
+        out.write(
+            f"{agg.accepted_unenumerated} endpoint(s) not enumerated (quick mode): counted "
+            "under their negotiated version in 'TLS version accepted'\n"
+        )
     tables: list[tuple[str, list[tuple[str, int]]]] = [
         (
             "finding",
@@ -88,7 +111,8 @@ def write_summary(agg: Aggregates, out: TextIO, *, top: int = 15) -> None:
             ),
         ),
         ("worst severity", agg.by_severity.most_common()),
-        ("TLS version", sorted(agg.by_tls_version.items())),
+        ("TLS version accepted", sorted(agg.by_tls_accepted.items())),
+        ("TLS version negotiated", sorted(agg.by_tls_version.items())),
         ("certificate issuer", agg.by_issuer.most_common(top)),
         ("certificate expiry month", sorted(agg.by_expiry_month.items())),
         ("status", agg.by_status.most_common()),

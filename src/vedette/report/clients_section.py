@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from rich.padding import Padding
 from rich.text import Text
 
-from vedette.model import ClientMatrix, ClientOutcome, ClientVerdict
+from vedette.model import ClientMatrix, ClientOutcome, ClientReason, ClientVerdict
 from vedette.report.escape import safe_text
 
 if TYPE_CHECKING:
@@ -24,9 +24,16 @@ if TYPE_CHECKING:
 
     from rich.console import Console
 
-    from vedette.model import ClientReason, Endpoint, ScanReport
+    from vedette.model import Endpoint, ScanReport
 
-__all__ = ["matrix_to_json", "render_endpoint_clients", "render_matrix", "summary_counts"]
+__all__ = [
+    "by_family",
+    "matrix_to_json",
+    "render_endpoint_clients",
+    "render_matrix",
+    "summary_counts",
+    "summary_text",
+]
 
 _STYLE = {
     ClientOutcome.FAILS: "bold white on dark_red",
@@ -64,10 +71,30 @@ def summary_counts(matrix: ClientMatrix) -> dict[ClientOutcome, int]:
     return counts
 
 
-def _summary(matrix: ClientMatrix) -> str:
+def summary_text(matrix: ClientMatrix) -> str:
+    """``as of 2026-11-23: 30 work, 3 fail, 2 unknown`` (vedette's words only)."""
     counts = summary_counts(matrix)
     parts = [f"{counts[o]} {_WORDS[o]}" for o in _ORDER if counts[o]]
     return f"as of {matrix.as_of.strftime('%Y-%m-%d')}: " + (", ".join(parts) or "no client")
+
+
+def by_family(
+    matrix: ClientMatrix, outcome: ClientOutcome
+) -> list[tuple[str, list[ClientVerdict], list[ClientReason]]]:
+    """The families with a client of ``outcome``, in profile order: each with those clients
+    and their reasons (every distinct one, first seen first; a client's fix kept with it)."""
+    families: dict[str, tuple[list[ClientVerdict], dict[tuple[str, str], ClientReason]]] = {}
+    for v in matrix.verdicts:
+        if v.outcome is not outcome:
+            continue
+        members, reasons = families.setdefault(v.family, ([], {}))
+        members.append(v)
+        for r in v.reasons:
+            if r.outcome is outcome:
+                reasons.setdefault((r.text, r.fix), r)
+    return [
+        (name, members, list(reasons.values())) for name, (members, reasons) in families.items()
+    ]
 
 
 def _verdict(console: Console, v: ClientVerdict, indent: int) -> None:
@@ -129,7 +156,7 @@ def render_matrix(
     """
     title = Text()
     title.append("Clients".ljust(18) if indent else "Clients ", style="bold")
-    title.append(_summary(matrix))
+    title.append(summary_text(matrix))
     _line(console, title, indent)
     for note in matrix.notes:
         _line(console, Text(safe_text(note), style="yellow"), indent + 2)

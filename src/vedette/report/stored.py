@@ -25,21 +25,30 @@ if TYPE_CHECKING:
     from vedette.model import Finding
     from vedette.report.json import ScanHead
     from vedette.store.db import Store, StoredRow
+    from vedette.trust.simulate import ClientOptions
 
 __all__ = ["STREAMED_FORMATS", "ReportCounts", "write_report", "write_stored"]
 
 STREAMED_FORMATS = ("csv", "jsonl", "html", "summary")
 
 
-def write_stored(store: Store, scan_id: int, fmt: str, output: str | None, at: datetime) -> int:
+def write_stored(
+    store: Store,
+    scan_id: int,
+    fmt: str,
+    output: str | None,
+    at: datetime,
+    clients: ClientOptions | None = None,
+) -> int:
     """Scan ``scan_id`` as ``fmt`` (one of :data:`STREAMED_FORMATS`), judged at ``at``, to
-    ``output`` (standard output when ``None``)."""
+    ``output`` (standard output when ``None``); ``clients`` are the client matrix's options
+    (families, ``--inventory``…), as for the terminal report."""
     from vedette.report.rows import endpoint_records
 
     stored_options = store.scan_options(scan_id)
     extra = analysis.stored_certificates(stored_options, "ca_roots_der_hex")
     known = analysis.stored_certificates(stored_options, "intermediates_der_hex")
-    ctx = analysis.context(at, extra, None, known)
+    ctx = analysis.context(at, extra, clients, known)
     records = endpoint_records(store, scan_id, ctx)
     with report_output(output) as handle:
         if fmt == "csv":
@@ -55,9 +64,17 @@ def write_stored(store: Store, scan_id: int, fmt: str, output: str | None, at: d
 
             write_jsonl(records, scan_id, handle)
         else:
+            from vedette.checks.matrix import endpoint_matrix
             from vedette.report.html import write_html
 
-            write_html(store, scan_id, records, handle, analysed_at=at)
+            write_html(
+                store,
+                scan_id,
+                records,
+                handle,
+                analysed_at=ctx.now,
+                matrix_of=lambda obs: endpoint_matrix(ctx, obs),
+            )
     return 0
 
 

@@ -99,6 +99,24 @@ class CipherSuite:
     def single_des(self) -> bool:
         return self.cipher in ("DES", "DES-40")
 
+    @property
+    def weakness(self) -> str | None:
+        """Why the suite is broken (``export``, ``NULL``, ``anonymous``, ``RC4``, ``3DES``,
+        ``DES``), or ``None`` for a suite without such a flaw."""
+        if self.export:
+            return "export"
+        if self.null and not self.tls13:
+            return "NULL"
+        if self.anonymous:
+            return "anonymous"
+        if self.rc4:
+            return "RC4"
+        if self.triple_des:
+            return "3DES"
+        if self.single_des:
+            return "DES"
+        return None
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Group:
