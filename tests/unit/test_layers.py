@@ -23,7 +23,17 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"analysis", "report", "scale", "lab", "scan", "web"}),
     frozenset({"probe", "checks", "trust", "store", "pki", "mailauth", "smime", "directory"}),
     frozenset(
-        {"protocols", "tls", "x509", "targets", "resolve", "http_fetch", "inputfiles", "atomicfile"}
+        {
+            "protocols",
+            "tls",
+            "x509",
+            "targets",
+            "resolve",
+            "http_fetch",
+            "inputfiles",
+            "atomicfile",
+            "plan",
+        }
     ),
     frozenset({"model", "errors", "_version"}),
 )
@@ -42,6 +52,7 @@ SAME_LAYER: frozenset[tuple[str, str]] = frozenset(
         ("pki", "trust"),
         ("resolve", "targets"),
         ("http_fetch", "resolve"),
+        ("plan", "targets"),  # a --resolve pin is a targets.Pin
     }
 )
 
@@ -52,7 +63,6 @@ KNOWN: frozenset[str] = frozenset(
         # scale/fleet.py; it moves to commands/ with the one engine
         "up: scale -> commands",
         "private: scale/fleet -> vedette.commands._common",
-        "private: scale/fleet -> vedette.commands.scan._scan_options",
         # `cert inspect TARGET` runs the scan engine from pki/; the engine's ScanPlan fixes it
         "up: pki -> scan",
     }

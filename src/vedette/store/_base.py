@@ -17,8 +17,9 @@ from sqlalchemy import exc
 
 from vedette import __version__
 from vedette.errors import StoreError
-from vedette.store.codec import observation_from_dict, observation_to_dict
+from vedette.store.codec import observation_from_dict, observation_to_dict, plan_to_dict
 from vedette.store.schema import WRITE_OPTION
+from vedette.store.schema import plans as _plans
 from vedette.store.schema import scans as _scans
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
     from vedette.model import Observation
+    from vedette.plan import ScanPlan
 
 __all__ = [
     "MAX_SCAN_ID",
@@ -106,13 +108,15 @@ class StoreBase:
         options: Mapping[str, Any],
         started_at: datetime,
         extra: Mapping[str, Any],
+        plan: ScanPlan | None = None,
     ) -> int:
-        # One INSERT, one transaction: a reader never sees half a scan (a fleet scan without
-        # its mode), and an interruption leaves either the whole row or none.
+        # One transaction: a reader never sees half a scan (a fleet scan without its mode or
+        # its plan), and an interruption leaves either the whole scan or none.
         try:
             options_json = json.dumps(dict(options), sort_keys=True)
         except (TypeError, ValueError) as err:
             raise StoreError(f"scan options cannot be stored as JSON: {err}") from err
+        plan_json = None if plan is None else json.dumps(plan_to_dict(plan), ensure_ascii=True)
         with mapped(f"cannot record a scan in {self._url}"), self._writer.begin() as conn:
             result = conn.execute(
                 sa.insert(_scans).values(
@@ -126,7 +130,10 @@ class StoreBase:
             )
             key = result.inserted_primary_key
             assert key is not None
-            return int(key[0])
+            scan_id = int(key[0])
+            if plan_json is not None:
+                conn.execute(sa.insert(_plans).values(scan_id=scan_id, plan_json=plan_json))
+            return scan_id
 
     def _scan_row(self, conn: Connection, scan_id: int) -> sa.Row[Any]:
         if not 0 < scan_id <= MAX_SCAN_ID:  # beyond any backend's integer: never stored

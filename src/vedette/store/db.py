@@ -49,6 +49,7 @@ from vedette.store.records import PendingTarget as PendingTarget
 from vedette.store.records import TargetResult as TargetResult
 from vedette.store.schema import MIGRATIONS, SCHEMA_VERSION, sqlite_hooks
 from vedette.store.schema import observations as _observations
+from vedette.store.schema import plans as _plans
 from vedette.store.schema import scans as _scans
 from vedette.store.schema import schema_version as _schema_version
 from vedette.store.schema import shards as _shards
@@ -380,7 +381,7 @@ class Store(SpoolStore, ShardStore):
     def delete_scan(self, scan_id: int) -> None:
         """Remove a scan and everything stored for it (a fleet scan whose targets were bad)."""
         with mapped(f"cannot delete scan {scan_id} in {self._url}"), self._writer.begin() as conn:
-            for table in (_observations, _targets, _shards):
+            for table in (_observations, _targets, _shards, _plans):
                 conn.execute(sa.delete(table).where(table.c.scan_id == scan_id))
             conn.execute(sa.delete(_scans).where(_scans.c.id == scan_id))
 

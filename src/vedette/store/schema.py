@@ -1,6 +1,6 @@
 """The store's schema: its tables, the migrations between versions, the SQLite hooks.
 
-Layout (schema version 3, :data:`SCHEMA_VERSION`)::
+Layout (schema version 4, :data:`SCHEMA_VERSION`)::
 
     schema_version(version)                       exactly one row
     scans(id, started_at, finished_at, targets_json, options_json, vedette_version,
@@ -12,6 +12,9 @@ Layout (schema version 3, :data:`SCHEMA_VERSION`)::
     scan_targets(id, scan_id -> scans.id, target, pin, order_key, done)        v2: the spool
     scan_shards(scan_id, shard, lo, hi, owner, lease_until, attempts, done,
                 run, concurrency, rate_milli)     v2: shard leases; v3: the run and budgets
+    scan_plans(scan_id -> scans.id, plan_json)    v4: a fleet scan's ScanPlan (primary key
+                                                  scan_id); v3 options of unfinished fleet
+                                                  scans converted by the migration
 
 Portability: only portable column types (Integer, Text, Float, timezone-aware DateTime) and
 SQLAlchemy Core constructs, so the same code runs on SQLite and on ``postgresql+psycopg://``.
@@ -33,11 +36,14 @@ migration must keep creating exactly what that version had.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
+
+from vedette.errors import StoreError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -49,6 +55,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "WRITE_OPTION",
     "observations",
+    "plans",
     "scans",
     "schema_version",
     "shards",
@@ -190,9 +197,21 @@ def _v2_endpoint_index(observations: sa.Table) -> sa.Index:
     )
 
 
+def _v4_new_tables(metadata: sa.MetaData) -> sa.Table:
+    """The table schema version 4 adds: the plan of a fleet scan. Frozen like ``_v1_tables``."""
+    return sa.Table(
+        "scan_plans",
+        metadata,
+        _scan_id_column(),
+        # vedette.store.codec.plan_to_dict as JSON: what --resume probes with.
+        sa.Column("plan_json", sa.Text, nullable=False),
+        sa.PrimaryKeyConstraint("scan_id", name="pk_scan_plans"),
+    )
+
+
 def _current_tables(
     metadata: sa.MetaData,
-) -> tuple[sa.Table, sa.Table, sa.Table, sa.Table, sa.Table]:
+) -> tuple[sa.Table, sa.Table, sa.Table, sa.Table, sa.Table, sa.Table]:
     version, scans, observations = _v1_tables(metadata)
     types: dict[str, Any] = {"TEXT": sa.Text, "INTEGER": sa.Integer}
     for table_name, column, sql_type in _V2_ADDED_COLUMNS:
@@ -201,12 +220,13 @@ def _current_tables(
     targets, shards = _v2_new_tables(metadata)
     for column, sql_type in _V3_SHARD_COLUMNS:
         shards.append_column(sa.Column(column, types[sql_type], nullable=True))
-    return version, scans, observations, targets, shards
+    plans = _v4_new_tables(metadata)
+    return version, scans, observations, targets, shards, plans
 
 
 _METADATA = sa.MetaData()
 #: The tables as this vedette reads and writes them.
-schema_version, scans, observations, targets, shards = _current_tables(_METADATA)
+schema_version, scans, observations, targets, shards, plans = _current_tables(_METADATA)
 
 
 def _migrate_0_to_1(conn: Connection) -> None:
@@ -231,11 +251,47 @@ def _migrate_2_to_3(conn: Connection) -> None:
         conn.exec_driver_sql(f"ALTER TABLE scan_shards ADD COLUMN {column} {sql_type}")
 
 
+def _migrate_3_to_4(conn: Connection) -> None:
+    """The plans table; the stored options of every unfinished fleet scan become its plan.
+
+    A scan whose options cannot be understood (damaged by hand) gets no plan: ``--resume``
+    then says so in one line, and the rest of the database migrates."""
+    from vedette.store.codec import plan_from_dict, plan_to_dict
+    from vedette.store.legacy import plan_from_v3_options
+
+    metadata = sa.MetaData()
+    _v1_tables(metadata)  # the scans table its foreign key names
+    plans = _v4_new_tables(metadata)
+    metadata.create_all(conn, tables=[plans])
+    old = conn.execute(
+        sa.text(
+            "SELECT id, mode, targets_json, options_json FROM scans "
+            "WHERE mode IS NOT NULL AND (status IS NULL OR status <> 'finished')"
+        )
+    ).all()
+    rows = []
+    for scan_id, mode, targets_json, options_json in old:
+        try:
+            options = json.loads(options_json)
+            targets = json.loads(targets_json)
+            if not isinstance(options, dict) or not isinstance(targets, list):
+                raise StoreError("not an object")
+            plan = plan_from_v3_options(options, mode=str(mode), targets=[str(t) for t in targets])
+            data = plan_to_dict(plan)
+            plan_from_dict(data)  # what resume will read: checked now
+        except (StoreError, ValueError, RecursionError):
+            continue
+        rows.append({"scan_id": scan_id, "plan_json": json.dumps(data, ensure_ascii=True)})
+    if rows:
+        conn.execute(sa.insert(plans), rows)
+
+
 #: ``MIGRATIONS[i]`` upgrades a database from schema version ``i`` to ``i + 1``.
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _migrate_0_to_1,
     _migrate_1_to_2,
     _migrate_2_to_3,
+    _migrate_3_to_4,
 )
 #: The schema version this vedette writes.
 SCHEMA_VERSION = len(MIGRATIONS)

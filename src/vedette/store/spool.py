@@ -9,6 +9,7 @@ where it stopped, with nothing lost or stored twice.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from vedette.errors import StoreError
+from vedette.plan import ScanMode, ScanPlan
 from vedette.store._base import (
     StoreBase,
     column_text,
@@ -26,8 +28,10 @@ from vedette.store._base import (
     mapped,
     observation_row,
 )
+from vedette.store.codec import plan_from_dict
 from vedette.store.records import PendingTarget, TargetResult
 from vedette.store.schema import observations as _observations
+from vedette.store.schema import plans as _plans
 from vedette.store.schema import scans as _scans
 from vedette.store.schema import targets as _targets
 
@@ -52,7 +56,7 @@ class FleetScan:
     """
 
     scan_id: int
-    mode: str
+    mode: ScanMode
     status: str
     targets: tuple[str, ...]
     options: Mapping[str, Any]
@@ -66,10 +70,40 @@ class SpoolStore(StoreBase):
     """The fleet-scan part of ``Store``: the scan's mode and status, its spooled targets."""
 
     def begin_fleet_scan(
-        self, targets: Sequence[str], options: Mapping[str, Any], started_at: datetime, mode: str
+        self,
+        targets: Sequence[str],
+        options: Mapping[str, Any],
+        started_at: datetime,
+        mode: ScanMode,
+        plan: ScanPlan | None = None,
     ) -> int:
-        """Record a fleet scan in state ``spooling``; ``spool_targets`` fills it."""
-        return self._insert_scan(targets, options, started_at, {"mode": mode, "status": "spooling"})
+        """Record a fleet scan in state ``spooling`` with its plan (what ``--resume`` probes
+        with); ``spool_targets`` fills it. ``options`` are what reports read (roots, client
+        options)."""
+        extra = {"mode": ScanMode(mode).value, "status": "spooling"}
+        return self._insert_scan(targets, options, started_at, extra, plan)
+
+    def scan_plan(self, scan_id: int) -> ScanPlan:
+        """The plan stored with a fleet scan. ``StoreError`` (one line) when the scan has none
+        (a scan of schema 3 whose options could not be converted) or it is corrupt."""
+        where = f"scan {scan_id} plan"
+        with mapped(f"cannot read scan {scan_id} from {self._url}"), self._engine.connect() as conn:
+            self._scan_row(conn, scan_id)
+            text = conn.execute(
+                sa.select(_plans.c.plan_json).where(_plans.c.scan_id == scan_id)
+            ).scalar_one_or_none()
+        if text is None:
+            raise StoreError(
+                f"scan {scan_id} has no stored plan to resume from (a finished scan of an "
+                "older vedette)"
+            )
+        try:
+            data = json.loads(text)
+            return plan_from_dict(data)
+        except (ValueError, RecursionError):
+            raise StoreError(f"{where}: stored JSON is corrupt") from None
+        except StoreError as err:
+            raise StoreError(f"{where}: {err}") from None
 
     def spool_targets(
         self, scan_id: int, rows: Iterable[tuple[str, str, int]], *, batch: int = 5000
@@ -115,7 +149,7 @@ class SpoolStore(StoreBase):
             ).one()
         return FleetScan(
             scan_id=scan_id,
-            mode=str(row.mode),
+            mode=_mode(row.mode, scan_id),
             status=str(row.status),
             targets=json_strings(row.targets_json, f"scan {scan_id} targets"),
             options=MappingProxyType(json_object(row.options_json, f"scan {scan_id} options")),
@@ -254,3 +288,10 @@ def _lock_pending(conn: Connection, scan_id: int, ids: Iterable[int]) -> set[int
         .with_for_update()
     )
     return {int(i) for (i,) in conn.execute(query)}
+
+
+def _mode(value: object, scan_id: int) -> ScanMode:
+    try:
+        return ScanMode(str(value))
+    except ValueError:
+        raise StoreError(f"scan {scan_id}: stored mode {str(value)[:20]!r} is unknown") from None
