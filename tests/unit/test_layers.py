@@ -59,10 +59,6 @@ SAME_LAYER: frozenset[tuple[str, str]] = frozenset(
 #: Violations present when the contract was written; each goes with issue 12's redesign.
 KNOWN: frozenset[str] = frozenset(
     {
-        # the fleet front end (argument parsing, progress, exit codes) is CLI glue still in
-        # scale/fleet.py; it moves to commands/ with the one engine
-        "up: scale -> commands",
-        "private: scale/fleet -> vedette.commands._common",
         # `cert inspect TARGET` runs the scan engine from pki/; the engine's ScanPlan fixes it
         "up: pki -> scan",
     }

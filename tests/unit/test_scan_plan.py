@@ -286,7 +286,7 @@ def test_a_garbage_stored_plan_is_one_store_error(tmp_path: Path, text: str, mes
 # --- schema 3 -> 4 ----------------------------------------------------------------------------
 
 #: ``options_json`` exactly as vedette wrote it with schema 3 (``scale/fleet.py``'s
-#: ``_new_options``): the command-line strings, parsed again on resume.
+#: ``_new_options`` then): the command-line strings, parsed again on resume.
 V3_OPTIONS: dict[str, Any] = {
     "ports": "110,995",
     "service": None,

@@ -117,7 +117,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     c.add_output_options(p)
     add_matrix_arguments(p)
-    from vedette.scale.fleet import add_fleet_arguments
+    from vedette.commands._fleet import add_fleet_arguments
 
     add_fleet_arguments(p)
 
@@ -126,7 +126,7 @@ def plan_from_args(args: argparse.Namespace) -> ScanPlan:
     """The scan's plan, from its command line: every option parsed and every file (roots,
     exclusions, client profiles) read here, once."""
     from vedette import trust
-    from vedette.scale.fleet import read_exclusions
+    from vedette.commands._fleet import read_exclusions
 
     source = TargetSource(
         targets=tuple(args.targets),
@@ -188,7 +188,7 @@ def _ehlo(name: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from vedette import trust
-    from vedette.scale import fleet
+    from vedette.commands import _fleet as fleet
 
     plan = plan_from_args(args)
     if fleet.wanted(plan):

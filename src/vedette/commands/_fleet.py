@@ -1,4 +1,4 @@
-"""``vedette scan`` for fleets: target files, CIDR sweeps, resume, cluster (the CLI glue).
+"""``vedette scan`` for fleets: target files, CIDR sweeps, resume, cluster (the CLI front end).
 
 ``commands/scan.py`` builds the scan's ``ScanPlan`` and hands over here when the plan asks for
 a fleet scan (``wanted``). The flow:
