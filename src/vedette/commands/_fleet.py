@@ -14,9 +14,12 @@ The plan is stored with the scan; ``--resume`` reads it back (nothing parses the
 again) and takes from the new command line only where results go (``--quiet``, ``--fail-on``,
 ``--db``, ``--cluster``) and further exclusions.
 
-Exit status: 0 even when findings were found (cron jobs and CI sweeps should not alarm on the
-state of other people's servers), 2 for an operational error (bad input, store unusable);
-``--fail-on SEVERITY`` given explicitly restores exit 1 on findings at or above it.
+Exit status: the plan's one rule (``ScanPlan.fail_threshold``), by the kind of input. A fleet
+source (``--targets``, a CIDR, ``--resume``) exits 0 even when findings were found (cron jobs
+and CI sweeps should not alarm on the state of other people's servers) unless ``--fail-on
+SEVERITY`` is given; explicit targets, run here because of an incidental flag (``--quiet``,
+``--rate``...), exit 1 on a finding at ``--fail-on`` or above (default high), as they do
+without it. 2 for an operational error (bad input, store unusable).
 """
 
 from __future__ import annotations
@@ -362,7 +365,7 @@ def _run_fleet(
 ) -> int:
     from vedette.store.db import Store
 
-    fail_on = plan.output.fail_on
+    fail_on = plan.fail_threshold
     quiet = plan.output.quiet
     with Store.open(_db_url(plan), create=plan.source.resume is None) as store:
         clients: Any = None

@@ -113,7 +113,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         choices=[m.value for m in ScanMode],
         default=None,
         help="quick: connect, dialogue, STARTTLS, one handshake, certificate; full: "
-        "everything vedette knows (default: quick for --targets and CIDRs, else full)",
+        "everything vedette knows (default: full for explicit targets, quick for --targets, "
+        "a CIDR or --resume)",
     )
     c.add_output_options(p)
     add_matrix_arguments(p)
