@@ -1,5 +1,8 @@
 """Plain-dict forms of the model values, for the store and for anything else that persists them.
 
+Scan plans (``vedette.plan.ScanPlan``) have theirs too (``plan_to_dict``/``plan_from_dict``,
+format ``PLAN_FORMAT``), under the same conventions; a seed is hex.
+
 ``model.py`` knows nothing about serialisation; this module is the one adapter between the
 frozen values and JSON-compatible dicts (``str``/``int``/``float``/``None``/``list``/``dict``
 only). The mapping is exact: ``observation_from_dict(observation_to_dict(o)) == o``.
