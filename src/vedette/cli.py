@@ -7,8 +7,9 @@ and ``ca`` pull in the PKI code, ``scan`` the probes); ``vedette --help``, ``--v
 usage errors before a command name import none of them.
 
 Exit status (every command): 0 when no finding reaches ``--fail-on`` (default ``high``), 1 when
-one does, 2 on a usage error or when no endpoint could be scanned at all. Errors are one line on
-stderr; a traceback is a bug.
+one does, 2 on a usage error or when no endpoint could be scanned at all. A scan of a fleet
+source (``--targets``, a CIDR, ``--resume``) has no default threshold: it exits 1 only when
+``--fail-on`` is given (``vedette.plan``). Errors are one line on stderr; a traceback is a bug.
 """
 
 from __future__ import annotations

@@ -9,40 +9,47 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from vedette.errors import ResolveError
 from vedette.model import Endpoint, Observation, Service
+from vedette.plan import Resolution, ScanMode, ScanPlan
 from vedette.probe.limits import EndpointClock, Limits
 from vedette.probe.runner import run_probes, unresolved_observation
 from vedette.resolve import Resolver
-from vedette.targets import Pin, TargetSpec, plan_ports
+from vedette.targets import TargetSpec, plan_ports
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ScanOptions:
-    """How to turn targets into endpoints and probe them.
+class ScanOptions(Resolution):
+    """How to turn targets into endpoints and probe them: the plan's :class:`Resolution`
+    (ports, service, ``--ip``, ``--resolve``, ``--resolver``, EHLO name, exclusions) with
 
     Attributes:
-        ports: ``--ports``, replacing the default port list for targets naming no port.
-        service: ``--service``, the service of non-standard ports.
-        pinned: ``--ip``: addresses used for every named target instead of DNS.
-        pins: ``--resolve`` entries, by (host, port or None for any port).
-        resolver: ``--resolver`` nameserver, ``None`` for /etc/resolv.conf's.
-        ehlo_name: vedette's SMTP identity.
-        limits: timeouts and bounds.
-        mode: ``quick`` (one handshake per endpoint) or ``full`` (plus the TLS enumeration of
+        limits: timeouts and bounds, as the probes take them.
+        mode: ``QUICK`` (one handshake per endpoint) or ``FULL`` (plus the TLS enumeration of
             ``vedette.probe.enumerate`` on every endpoint that reached TLS).
     """
 
-    ports: tuple[int, ...] | None = None
-    service: Service | None = None
-    pinned: tuple[str, ...] = ()
-    pins: tuple[Pin, ...] = ()
-    resolver: tuple[str, int] | None = None
-    ehlo_name: str = "vedette.invalid"
     limits: Limits = field(default_factory=Limits)
-    mode: str = "quick"
+    mode: ScanMode = ScanMode.QUICK
+
+
+def scan_options(plan: ScanPlan) -> ScanOptions:
+    """What the probes take, from a scan's plan."""
+    res, lim = plan.resolution, plan.limits
+    return ScanOptions(
+        **{f.name: getattr(res, f.name) for f in fields(Resolution)},
+        mode=plan.mode,
+        limits=Limits(
+            connect_timeout=lim.connect_timeout,
+            read_timeout=lim.read_timeout,
+            tls_timeout=lim.read_timeout,
+            endpoint_timeout=lim.endpoint_timeout,
+            concurrency=lim.concurrency,
+            per_host=lim.per_host,
+        ),
+    )
 
 
 def _pinned_for(spec: TargetSpec, port: int, options: ScanOptions) -> tuple[str, ...] | None:
@@ -102,7 +109,7 @@ async def scan(
 ) -> tuple[Observation, ...]:
     """Resolve, probe, and return one observation per endpoint (unresolved ones first)."""
     endpoints, unresolved = await plan_endpoints(specs, options)
-    if options.mode != "full":
+    if options.mode is not ScanMode.FULL:
         observed = await run_probes(
             endpoints, limits=options.limits, ehlo_name=options.ehlo_name, on_result=on_result
         )

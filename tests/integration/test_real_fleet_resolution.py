@@ -13,6 +13,8 @@ import pytest
 from tests.integration.fleet_support import Listener
 from tests.integration.realservers import MAIL_HOST, NODES_HOST, RunningServer
 from vedette.cli import main
+from vedette.plan import Resolution, ScanMode, ScanPlan
+from vedette.resolve import parse_resolver
 from vedette.store.db import Store
 
 N1, N2 = "127.0.0.31", "127.0.0.32"
@@ -77,11 +79,13 @@ def test_resume_honours_an_exclusion_added_later(
         targets.write_text(f"pop3://{MAIL_HOST}:{listener.port}\n")
         # Spool without probing: a scan whose run was stopped before its first target.
         with Store.open(url) as store:
+            resolution = Resolution(resolver=parse_resolver(_resolver(dns_server)))
             scan_id = store.begin_fleet_scan(
                 ["--targets x"],
-                {"mode": "quick", "resolver": _resolver(dns_server), "exclude": []},
+                {},
                 datetime.now(UTC),
-                "quick",
+                ScanMode.QUICK,
+                ScanPlan(mode=ScanMode.QUICK, resolution=resolution),
             )
             store.spool_targets(scan_id, [(f"pop3://{MAIL_HOST}:{listener.port}", "", 1)])
         exclude = tmp_path / "exclude"

@@ -171,13 +171,14 @@ def _stored_version(url: str) -> int:
 
 def test_new_database_gets_current_schema(url: str) -> None:
     with Store.open(url) as store:
-        assert store.schema_version() == SCHEMA_VERSION == len(MIGRATIONS) == 3
+        assert store.schema_version() == SCHEMA_VERSION == len(MIGRATIONS) == 4
     assert _tables(url) == {
         "schema_version",
         "scans",
         "observations",
         "scan_targets",
         "scan_shards",
+        "scan_plans",
     }
     engine = sa.create_engine(url)
     indexes = {ix["name"] for ix in sa.inspect(engine).get_indexes("observations")}

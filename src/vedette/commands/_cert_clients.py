@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 from vedette.errors import PkiError, UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from vedette.model import Finding
     from vedette.trust import Profile
 
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "add_clients_subcommand",
     "add_matrix_arguments",
+    "merge_client_options",
     "options_from_args",
     "options_from_stored",
     "options_to_stored",
@@ -161,7 +164,7 @@ def options_to_stored(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def options_from_stored(stored: dict[str, Any]) -> ClientOptions:
+def options_from_stored(stored: Mapping[str, Any]) -> ClientOptions:
     """A :class:`ClientOptions` from :func:`options_to_stored`'s JSON (or ``{}``)."""
     from vedette.trust import profiles_from_document, trust_data
     from vedette.trust.simulate import ClientOptions, parse_inventory, select_profiles
@@ -403,8 +406,17 @@ def options_for_report(
 ) -> tuple[ClientOptions, dict[str, Any]]:
     """``vedette report``: the options stored with the scan, overridden field by field by the
     ones given now (``--as-of`` on the command line replaces the stored one, and so on)."""
+    merged = merge_client_options(stored, options_to_stored(args))
+    return options_from_stored(merged), merged
+
+
+def merge_client_options(
+    stored: Mapping[str, Any] | None, given: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Client options stored with a scan, overridden field by field by those given now (each
+    as ``options_to_stored`` makes them); a field given empty keeps the stored one."""
     merged = dict(stored or {})
-    for key, value in options_to_stored(args).items():
+    for key, value in given.items():
         if value:
             merged[key] = value
-    return options_from_stored(merged), merged
+    return merged

@@ -61,7 +61,7 @@ def add_output_options(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="SEVERITY",
         help="exit 1 when a finding reaches this severity (info|low|medium|high|critical; "
-        "default high; fleet scans only when given)",
+        "default high; for --targets, a CIDR or --resume only when given)",
     )
     p.add_argument(
         "--db",

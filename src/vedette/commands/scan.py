@@ -6,22 +6,28 @@ import argparse
 import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vedette import analysis
 from vedette.commands import _common as c
 from vedette.commands._cert_clients import (
     add_matrix_arguments,
-    options_for_report,
-    options_from_args,
+    merge_client_options,
+    options_from_stored,
+    options_to_stored,
 )
 from vedette.commands._issuers import add_issuer_arguments, fetch_missing_issuers
 from vedette.errors import UsageError
 from vedette.model import Service
-from vedette.probe.limits import Limits
+from vedette.plan import Output, PlanLimits, Resolution, ScanMode, ScanPlan, TargetSource
 from vedette.resolve import parse_resolver
-from vedette.scan import ScanOptions, scan
+from vedette.scan import scan, scan_options
 from vedette.targets import parse_address, parse_ports, parse_resolve, parse_target
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from vedette.trust.simulate import ClientOptions
 
 NAME = "scan"
 
@@ -103,36 +109,75 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-store", action="store_true", help="do not record the scan")
     p.add_argument(
         "--mode",
-        choices=("quick", "full"),
+        choices=[m.value for m in ScanMode],
         default=None,
         help="quick: connect, dialogue, STARTTLS, one handshake, certificate; full: "
-        "everything vedette knows (default: quick for --targets and CIDRs, else full)",
+        "everything vedette knows (default: full for explicit targets, quick for --targets, "
+        "a CIDR or --resume)",
     )
     c.add_output_options(p)
     add_matrix_arguments(p)
-    from vedette.scale.fleet import add_fleet_arguments
+    from vedette.commands._fleet import add_fleet_arguments
 
     add_fleet_arguments(p)
 
 
-def _scan_options(args: argparse.Namespace) -> ScanOptions:
-    return ScanOptions(
-        ports=parse_ports(args.ports) if args.ports else None,
-        service=Service(args.service) if args.service else None,
-        pinned=tuple(parse_address(a, "--ip") for a in args.ip),
-        pins=tuple(parse_resolve(p) for p in args.resolve),
-        resolver=parse_resolver(args.resolver) if args.resolver else None,
-        ehlo_name=_ehlo(args.ehlo),
-        mode=getattr(args, "mode", None) or "full",
-        limits=Limits(
+def plan_from_args(args: argparse.Namespace) -> ScanPlan:
+    """The scan's plan, from its command line: every option parsed and every file (roots,
+    exclusions, client profiles) read here, once."""
+    from vedette import trust
+    from vedette.commands._fleet import read_exclusions
+
+    source = TargetSource(
+        targets=tuple(args.targets),
+        file=args.targets_file or None,
+        resume=args.resume,
+        max_cidr=args.max_cidr,
+        allow_reserved=args.allow_reserved,
+    )
+    return ScanPlan(
+        source=source,
+        mode=ScanMode(args.mode) if args.mode else ScanPlan.default_mode(source),
+        limits=PlanLimits(
             connect_timeout=args.connect_timeout,
             read_timeout=args.read_timeout,
-            tls_timeout=args.read_timeout,
             endpoint_timeout=args.endpoint_timeout,
             concurrency=args.concurrency,
             per_host=args.per_host,
+            rate=args.rate,
+        ),
+        resolution=Resolution(
+            ports=parse_ports(args.ports) if args.ports else None,
+            service=Service(args.service) if args.service else None,
+            pinned=tuple(parse_address(a, "--ip") for a in args.ip),
+            pins=tuple(parse_resolve(p) for p in args.resolve),
+            resolver=parse_resolver(args.resolver) if args.resolver else None,
+            ehlo_name=_ehlo(args.ehlo),
+            exclusions=read_exclusions(args.exclude).entries,
+        ),
+        clients=options_to_stored(args),
+        extra_roots=tuple(trust.load_extra_roots(args.ca)),
+        intermediates=tuple(trust.load_extra_roots(args.intermediates)),
+        fetch_issuers=bool(args.fetch),
+        deep=args.deep or frozenset(),
+        cluster=args.cluster,
+        output=Output(
+            fail_on=args.fail_on,
+            quiet=args.quiet,
+            json=args.json,
+            verbose=args.verbose,
+            store=not args.no_store,
+            db=args.db,
         ),
     )
+
+
+def _clients_for(
+    plan: ScanPlan, stored: Mapping[str, Any] | None
+) -> tuple[ClientOptions, dict[str, Any]]:
+    """The plan's client options over those stored with a scan (none for a new one)."""
+    merged = merge_client_options(stored, plan.clients)
+    return options_from_stored(merged), merged
 
 
 def _ehlo(name: str) -> str:
@@ -143,28 +188,30 @@ def _ehlo(name: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from vedette import trust
-    from vedette.scale import fleet
+    from vedette.commands import _fleet as fleet
 
-    if fleet.wanted(args):
-        if args.intermediates or args.fetch:
+    plan = plan_from_args(args)
+    if fleet.wanted(plan):
+        if plan.intermediates or plan.fetch_issuers:
             raise UsageError("--intermediates and --fetch are for scans of named targets")
-        return fleet.run_fleet(args, lambda stored: options_for_report(args, stored))
-    if not args.targets:
+        return fleet.run_fleet(plan, lambda stored: _clients_for(plan, stored))
+    if not plan.source.targets:
         raise UsageError("no targets given")
-    specs = [parse_target(t) for t in args.targets]
-    options = _scan_options(args)
-    extra = trust.load_extra_roots(args.ca)
-    known = trust.load_extra_roots(args.intermediates)
-    clients, stored_clients = options_from_args(args)  # bad options fail before the scan
+    specs = [parse_target(t) for t in plan.source.targets]
+    options = scan_options(plan)
+    extra = plan.extra_roots
+    known = plan.intermediates
+    # Bad client options fail before the scan.
+    clients, stored_clients = options_from_stored(plan.clients), dict(plan.clients)
     started = datetime.now(UTC)
     observations = asyncio.run(scan(specs, options))
-    if args.fetch:
+    if plan.fetch_issuers:
         known += fetch_missing_issuers(
             observations,
             trust.mozilla_roots_der() + extra,
             known,
             resolver=options.resolver,
-            timeout=args.connect_timeout + args.read_timeout,
+            timeout=plan.limits.connect_timeout + plan.limits.read_timeout,
             note=c.err,
         )
     finished = datetime.now(UTC)

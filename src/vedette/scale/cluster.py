@@ -341,9 +341,10 @@ def run_on_cluster(
         store.reopen_shards(scan_id)
         store.start_shard_run(scan_id, run)
         try:
-            seed = store.fleet_scan(scan_id).options.get("seed")
+            # The permutation's key, fixed when the scan started: pinned targets keep it.
+            seed = store.scan_plan(scan_id).seed
             if seed:
-                _pin_pass(client, url, store, scan_id, settings, bytes.fromhex(str(seed)))
+                _pin_pass(client, url, store, scan_id, settings, seed)
             state = store.fleet_scan(scan_id)
             progress.retotal(state.total, state.done)
             return _probe_pass(client, address, url, store, scan_id, settings, roots, run, progress)

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from vedette.checks import CheckContext, analyse
 from vedette.errors import ResolveError
 from vedette.model import Endpoint, Observation, Severity
+from vedette.plan import ScanMode, ScanPlan
 from vedette.probe.limits import (
     ConnectionLimits,
     EndpointClock,
@@ -39,7 +40,7 @@ from vedette.probe.runner import probe_endpoint, unresolved_observation
 from vedette.probe.transport import scanner_ssl_context
 from vedette.resolve import Resolver
 from vedette.scale.targets import Exclusions
-from vedette.scan import ScanOptions
+from vedette.scan import ScanOptions, scan_options
 from vedette.store.records import PendingTarget, TargetResult
 from vedette.targets import parse_target, plan_ports
 
@@ -62,7 +63,7 @@ class FleetSettings:
         options: ports, service, pins, resolver, EHLO name and limits, as for ``vedette scan``.
         exclusions: never contacted, checked after resolution.
         rate: new connections per second over the whole run, ``None`` for no limit.
-        mode: ``quick`` or ``full``.
+        mode: how deep each target is probed.
         deep: finding ids whose endpoints a quick scan probes again in full.
         ptr: look up the reverse name of bare-IP targets (only through ``--resolver``).
         batch: targets per store transaction.
@@ -73,11 +74,27 @@ class FleetSettings:
     options: ScanOptions
     exclusions: Exclusions = field(default_factory=Exclusions)
     rate: float | None = None
-    mode: str = "quick"
+    mode: ScanMode = ScanMode.QUICK
     deep: frozenset[str] = frozenset()
     ptr: bool = False
     batch: int = 100
     count_findings: bool = True
+
+    @classmethod
+    def from_plan(
+        cls, plan: ScanPlan, exclusions: Exclusions, *, count_findings: bool = True
+    ) -> FleetSettings:
+        """How to probe a fleet scan's targets, from its plan (``exclusions``: the plan's
+        entries parsed, plus any given when it resumed)."""
+        return cls(
+            options=scan_options(plan),
+            exclusions=exclusions,
+            rate=plan.limits.rate,
+            mode=plan.mode,
+            deep=plan.deep,
+            ptr=plan.resolution.resolver is not None,
+            count_findings=count_findings,
+        )
 
 
 @dataclass(slots=True)
@@ -211,7 +228,7 @@ class _Run:
             depth=self.settings.mode,
         )
 
-    async def probe(self, ep: Endpoint, depth: str, clock: EndpointClock) -> Observation:
+    async def probe(self, ep: Endpoint, depth: ScanMode, clock: EndpointClock) -> Observation:
         """Probe ``ep`` (in full: then enumerate its TLS), within what is left on ``clock``,
         the endpoint's one ``--endpoint-timeout``."""
         assert ep.ip is not None
@@ -225,7 +242,7 @@ class _Run:
                     ssl_context=self.ssl,
                     clock=clock,
                 )
-                if depth == "full" and obs.tls is not None:
+                if depth is ScanMode.FULL and obs.tls is not None:
                     # Full: the TLS enumeration (versions, suites, groups) on top of the quick
                     # probe. Its connections share this endpoint's slot; each one waits for
                     # the scan's connection rate (``connection_rate`` in ``run_targets``).
@@ -254,10 +271,13 @@ class _Run:
         # The full pass is stored beside the quick one (its own endpoint keys).
         for ep in todo:
             clocks.setdefault(ep, EndpointClock(self.limits.endpoint_timeout))
-        full = await asyncio.gather(*(self.probe(ep, "full", clocks[ep]) for ep in todo))
+        full = await asyncio.gather(*(self.probe(ep, ScanMode.FULL, clocks[ep]) for ep in todo))
         self.stats.deep += len(full)
         return TargetResult(
-            target_id=result.target_id, observations=tuple(full), ptr=result.ptr, depth="full"
+            target_id=result.target_id,
+            observations=tuple(full),
+            ptr=result.ptr,
+            depth=ScanMode.FULL,
         )
 
     # --- the loop -----------------------------------------------------------------------------
@@ -313,7 +333,7 @@ class _Run:
                 clocks: dict[Endpoint, EndpointClock] = {}
                 result = await self.target(pending, clocks)
                 extra = None
-                if self.settings.deep and self.settings.mode == "quick":
+                if self.settings.deep and self.settings.mode is ScanMode.QUICK:
                     extra = await self.deepen(result, clocks)
                 # A target's quick and full passes land in the same batch (one transaction).
                 batch.append(result)

@@ -40,6 +40,7 @@ import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from vedette import plan
 from vedette.errors import UsageError
 from vedette.model import Service
 from vedette.targets import TargetSpec, normalise_host, parse_port, parse_target, quoted
@@ -56,9 +57,8 @@ __all__ = [
     "shard_bounds",
 ]
 
-#: The most addresses one CIDR may expand to unless ``--max-cidr`` says otherwise: an IPv4 /8.
-#: IPv6 sweeps need a prefix of /104 or longer under this cap.
-DEFAULT_MAX_CIDR = 1 << 24
+#: The most addresses one CIDR may expand to unless ``--max-cidr`` says otherwise (the plan's).
+DEFAULT_MAX_CIDR = plan.DEFAULT_MAX_CIDR
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -1,5 +1,8 @@
 """Plain-dict forms of the model values, for the store and for anything else that persists them.
 
+Scan plans (``vedette.plan.ScanPlan``) have theirs too (``plan_to_dict``/``plan_from_dict``,
+format ``PLAN_FORMAT``), under the same conventions; a seed is hex.
+
 ``model.py`` knows nothing about serialisation; this module is the one adapter between the
 frozen values and JSON-compatible dicts (``str``/``int``/``float``/``None``/``list``/``dict``
 only). The mapping is exact: ``observation_from_dict(observation_to_dict(o)) == o``.
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import math
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -45,10 +49,13 @@ from vedette.model import (
     Stage,
     TlsObservation,
 )
+from vedette.plan import Output, PlanLimits, Resolution, ScanMode, ScanPlan, TargetSource
 from vedette.store._tls_codec import tls_scan_from_dict, tls_scan_to_dict
+from vedette.targets import Pin
 
 __all__ = [
     "OBSERVATION_FORMAT",
+    "PLAN_FORMAT",
     "datetime_from_text",
     "datetime_to_text",
     "endpoint_from_dict",
@@ -57,6 +64,8 @@ __all__ = [
     "finding_to_dict",
     "observation_from_dict",
     "observation_to_dict",
+    "plan_from_dict",
+    "plan_to_dict",
 ]
 
 #: Version of the dict layout written by ``observation_to_dict`` (key ``"format"``). Bump it
@@ -389,3 +398,283 @@ def finding_from_dict(d: object) -> Finding:
     )
     r.done()
     return finding
+
+
+# --- scan plans ------------------------------------------------------------------------------
+
+#: Version of the dict layout written by ``plan_to_dict`` (key ``"format"``).
+PLAN_FORMAT = 1
+
+#: Bounds a stored plan is held to: those of the command line that built it.
+_MAX_SECONDS = 3600.0
+_MAX_COUNT = 10_000
+_MAX_RATE = 1_000_000.0
+_MAX_SCAN_ID = (1 << 63) - 1
+
+
+def plan_to_dict(plan: ScanPlan) -> dict[str, Any]:
+    """The JSON-compatible form of a scan plan, tagged with ``"format": PLAN_FORMAT``.
+
+    Bytes are base64 (roots, intermediates) or hex (the seed), enums by value, severities by
+    label, sets sorted: the same plan always gives the same text."""
+    src, lim, res, out = plan.source, plan.limits, plan.resolution, plan.output
+    return {
+        "format": PLAN_FORMAT,
+        "source": {
+            "targets": list(src.targets),
+            "file": src.file,
+            "resume": src.resume,
+            "max_cidr": src.max_cidr,
+            "allow_reserved": src.allow_reserved,
+        },
+        "mode": plan.mode.value,
+        "limits": {
+            "connect_timeout": lim.connect_timeout,
+            "read_timeout": lim.read_timeout,
+            "endpoint_timeout": lim.endpoint_timeout,
+            "concurrency": lim.concurrency,
+            "per_host": lim.per_host,
+            "rate": lim.rate,
+        },
+        "resolution": {
+            "ports": None if res.ports is None else list(res.ports),
+            "service": None if res.service is None else res.service.value,
+            "pinned": list(res.pinned),
+            "pins": [
+                {"host": p.host, "port": p.port, "addresses": list(p.addresses)} for p in res.pins
+            ],
+            "resolver": None if res.resolver is None else list(res.resolver),
+            "ehlo_name": res.ehlo_name,
+            "exclusions": list(res.exclusions),
+        },
+        "clients": _plain_json(plan.clients),
+        "extra_roots": [base64.b64encode(der).decode("ascii") for der in plan.extra_roots],
+        "intermediates": [base64.b64encode(der).decode("ascii") for der in plan.intermediates],
+        "fetch_issuers": plan.fetch_issuers,
+        "deep": sorted(plan.deep),
+        "cluster": plan.cluster,
+        "seed": None if plan.seed is None else plan.seed.hex(),
+        "output": {
+            "fail_on": None if out.fail_on is None else out.fail_on.label,
+            "quiet": out.quiet,
+            "json": out.json,
+            "verbose": out.verbose,
+            "store": out.store,
+            "db": out.db,
+        },
+    }
+
+
+def _plain_json(value: Any) -> Any:
+    """A deep copy of JSON data as plain dicts and lists (the plan holds read-only views)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain_json(v) for v in value]
+    return value
+
+
+class _PlanReader(_Reader):
+    """``_Reader`` with the checks a stored plan needs beyond an observation's."""
+
+    def flag(self, key: str) -> bool:
+        value = self._get(key)
+        if not isinstance(value, bool):
+            raise StoreError(f"{self.path(key)}: expected true or false, got {_kind(value)}")
+        return value
+
+    def seconds(self, key: str) -> float:
+        value = self.number(key)
+        if not 0 < value <= _MAX_SECONDS:
+            raise StoreError(f"{self.path(key)}: {value!r} is out of range")
+        return value
+
+    def opt_rate(self, key: str) -> float | None:
+        if self.raw(key) is None:
+            return None
+        value = self.number(key)
+        if not 0 < value <= _MAX_RATE:
+            raise StoreError(f"{self.path(key)}: {value!r} is out of range")
+        return value
+
+    def opt_int(self, key: str, *, low: int, high: int) -> int | None:
+        return None if self.raw(key) is None else self.integer(key, low=low, high=high)
+
+    def address(self, value: object, where: str) -> str:
+        if not isinstance(value, str):
+            raise StoreError(f"{where}: expected a string, got {_kind(value)}")
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            raise StoreError(f"{where}: not an IP address: {_short(value)}") from None
+
+    def items(self, key: str) -> list[object]:
+        value = self._get(key)
+        if not isinstance(value, list):
+            raise StoreError(f"{self.path(key)}: expected a list, got {_kind(value)}")
+        return value
+
+    def der_list(self, key: str) -> tuple[bytes, ...]:
+        out = []
+        for i, item in enumerate(self.lines(key)):
+            try:
+                der = base64.b64decode(item, validate=True)
+            except (binascii.Error, ValueError):
+                raise StoreError(f"{self.path(key)}[{i}]: invalid base64") from None
+            if not der:
+                raise StoreError(f"{self.path(key)}[{i}]: empty certificate")
+            out.append(der)
+        return tuple(out)
+
+
+def _strict(data: object, where: str, build: Callable[[_PlanReader], _E]) -> _E:
+    """``build`` over a reader of ``data``, which must hold no field ``build`` did not read."""
+    r = _PlanReader(data, where)
+    value = build(r)
+    r.done()
+    return value
+
+
+def _port(value: object, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= 65535:
+        raise StoreError(f"{where}: not a port: {_short(value)}")
+    return value
+
+
+def _source_from_dict(data: object, where: str) -> TargetSource:
+    return _strict(
+        data,
+        where,
+        lambda r: TargetSource(
+            targets=r.lines("targets"),
+            file=r.opt_text("file"),
+            resume=r.opt_int("resume", low=1, high=_MAX_SCAN_ID),
+            max_cidr=r.integer("max_cidr", low=1, high=1 << 32),
+            allow_reserved=r.flag("allow_reserved"),
+        ),
+    )
+
+
+def _limits_from_dict(data: object, where: str) -> PlanLimits:
+    return _strict(
+        data,
+        where,
+        lambda r: PlanLimits(
+            connect_timeout=r.seconds("connect_timeout"),
+            read_timeout=r.seconds("read_timeout"),
+            endpoint_timeout=r.seconds("endpoint_timeout"),
+            concurrency=r.integer("concurrency", low=1, high=_MAX_COUNT),
+            per_host=r.integer("per_host", low=1, high=_MAX_COUNT),
+            rate=r.opt_rate("rate"),
+        ),
+    )
+
+
+def _pin_from_dict(data: object, where: str) -> Pin:
+    r = _PlanReader(data, where)
+    host = r.text("host")
+    if not host or not host.isprintable() or any(ch.isspace() for ch in host):
+        raise StoreError(f"{r.path('host')}: not a host name: {_short(host)}")
+    port = r.raw("port")
+    addresses = r.items("addresses")
+    if not addresses:
+        raise StoreError(f"{r.path('addresses')}: no address")
+    pin = Pin(
+        host=host,
+        port=None if port is None else _port(port, r.path("port")),
+        addresses=tuple(
+            r.address(a, f"{r.path('addresses')}[{i}]") for i, a in enumerate(addresses)
+        ),
+    )
+    r.done()
+    return pin
+
+
+def _resolution_from_dict(data: object, where: str) -> Resolution:
+    r = _PlanReader(data, where)
+    ports = r.raw("ports")
+    resolver = r.raw("resolver")
+    if resolver is not None and not (isinstance(resolver, list) and len(resolver) == 2):
+        raise StoreError(f"{r.path('resolver')}: expected [address, port]")
+    ehlo = r.text("ehlo_name")
+    if not ehlo or len(ehlo) > 255 or any(ch.isspace() or not ch.isprintable() for ch in ehlo):
+        raise StoreError(f"{r.path('ehlo_name')}: not a usable host name: {_short(ehlo)}")
+    resolution = Resolution(
+        ports=None
+        if ports is None
+        else tuple(_port(p, f"{r.path('ports')}[{i}]") for i, p in enumerate(r.items("ports"))),
+        service=None if r.raw("service") is None else r.enum("service", Service),
+        pinned=tuple(
+            r.address(a, f"{r.path('pinned')}[{i}]") for i, a in enumerate(r.items("pinned"))
+        ),
+        pins=tuple(
+            _pin_from_dict(p, f"{r.path('pins')}[{i}]") for i, p in enumerate(r.items("pins"))
+        ),
+        resolver=None
+        if resolver is None
+        else (
+            r.address(resolver[0], f"{r.path('resolver')}[0]"),
+            _port(resolver[1], f"{r.path('resolver')}[1]"),
+        ),
+        ehlo_name=ehlo,
+        exclusions=r.lines("exclusions"),
+    )
+    r.done()
+    return resolution
+
+
+def _output_from_dict(data: object, where: str) -> Output:
+    return _strict(
+        data,
+        where,
+        lambda r: Output(
+            fail_on=None if r.raw("fail_on") is None else r.enum("fail_on", Severity.parse),
+            quiet=r.flag("quiet"),
+            json=r.flag("json"),
+            verbose=r.flag("verbose"),
+            store=r.flag("store"),
+            db=r.opt_text("db"),
+        ),
+    )
+
+
+def plan_from_dict(d: object) -> ScanPlan:
+    """Rebuild a ``ScanPlan`` from ``plan_to_dict``'s output.
+
+    Strict like ``observation_from_dict``: anything else (a wrong type, a missing or unknown
+    field, a value the command line would have refused) is one ``StoreError`` naming the field.
+    """
+    r = _PlanReader(d, "plan")
+    fmt = r.raw("format")
+    if fmt != PLAN_FORMAT or isinstance(fmt, bool):
+        raise StoreError(
+            f"plan: unsupported format {_short(fmt)} (this vedette reads format {PLAN_FORMAT})"
+        )
+    clients = r.raw("clients")
+    if not isinstance(clients, Mapping):
+        raise StoreError(f"{r.path('clients')}: expected an object, got {_kind(clients)}")
+    seed_text = r.opt_text("seed")
+    seed: bytes | None = None
+    if seed_text is not None:
+        try:
+            seed = bytes.fromhex(seed_text)
+        except ValueError:
+            seed = b""
+        if len(seed) != 16:
+            raise StoreError(f"{r.path('seed')}: expected 32 hex digits: {_short(seed_text)}")
+    plan = ScanPlan(
+        source=_source_from_dict(r.raw("source"), r.path("source")),
+        mode=r.enum("mode", ScanMode),
+        limits=_limits_from_dict(r.raw("limits"), r.path("limits")),
+        resolution=_resolution_from_dict(r.raw("resolution"), r.path("resolution")),
+        clients=_plain_json(clients),
+        extra_roots=r.der_list("extra_roots"),
+        intermediates=r.der_list("intermediates"),
+        fetch_issuers=r.flag("fetch_issuers"),
+        deep=frozenset(r.lines("deep")),
+        cluster=r.opt_text("cluster"),
+        seed=seed,
+        output=_output_from_dict(r.raw("output"), r.path("output")),
+    )
+    r.done()
+    return plan

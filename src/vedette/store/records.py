@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vedette.model import Observation
+from vedette.plan import ScanMode
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -30,11 +31,11 @@ class TargetResult:
         observations: one per endpoint the target expanded to (after exclusions; may be
             empty when every address was excluded).
         ptr: reverse name of a bare-IP target, ``None`` when not looked up or absent.
-        depth: ``quick`` or ``full``; a ``--deep`` re-scan stores its full pass beside
-            the quick one.
+        depth: the mode of the pass; a ``--deep`` re-scan stores its full pass beside the
+            quick one.
     """
 
     target_id: int
     observations: tuple[Observation, ...]
     ptr: str | None = None
-    depth: str = "quick"
+    depth: ScanMode = ScanMode.QUICK

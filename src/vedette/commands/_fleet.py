@@ -1,6 +1,7 @@
-"""``vedette scan`` for fleets: target files, CIDR sweeps, resume, cluster (the CLI glue).
+"""``vedette scan`` for fleets: target files, CIDR sweeps, resume, cluster (the CLI front end).
 
-``commands/scan.py`` hands over here when a fleet option is present (``wanted``). The flow:
+``commands/scan.py`` builds the scan's ``ScanPlan`` and hands over here when the plan asks for
+a fleet scan (``wanted``). The flow:
 
 1. open the store (SQLite or PostgreSQL), or the scan to resume;
 2. spool the targets into it (``vedette.scale.spool``): deduplicated and permuted there;
@@ -9,9 +10,16 @@
 4. mark the scan finished and print a summary; reports come from the store
    (``vedette report SCAN --format csv|jsonl|html``).
 
-Exit status: 0 even when findings were found (cron jobs and CI sweeps should not alarm on the
-state of other people's servers), 2 for an operational error (bad input, store unusable);
-``--fail-on SEVERITY`` given explicitly restores exit 1 on findings at or above it.
+The plan is stored with the scan; ``--resume`` reads it back (nothing parses the command line
+again) and takes from the new command line only where results go (``--quiet``, ``--fail-on``,
+``--db``, ``--cluster``) and further exclusions.
+
+Exit status: the plan's one rule (``ScanPlan.fail_threshold``), by the kind of input. A fleet
+source (``--targets``, a CIDR, ``--resume``) exits 0 even when findings were found (cron jobs
+and CI sweeps should not alarm on the state of other people's servers) unless ``--fail-on
+SEVERITY`` is given; explicit targets, run here because of an incidental flag (``--quiet``,
+``--rate``...), exit 1 on a finding at ``--fail-on`` or above (default high), as they do
+without it. 2 for an operational error (bad input, store unusable).
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +42,7 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 from vedette import analysis
 from vedette.commands import _common as c
 from vedette.errors import StoreError, UsageError
+from vedette.plan import InputKind, ScanPlan, TargetSource
 from vedette.scale.runner import FleetSettings, Progress, RunStats, run_targets
 from vedette.scale.spool import spool
 from vedette.scale.targets import (
@@ -53,24 +62,7 @@ if TYPE_CHECKING:
     from vedette.checks import CheckContext
     from vedette.store.db import Store
 
-__all__ = ["add_fleet_arguments", "run_fleet", "wanted"]
-
-#: What is stored with a fleet scan so that ``--resume`` probes the same way. The values are
-#: the command-line strings, parsed again on resume by the same code.
-_STORED_ARGS = (
-    "ports",
-    "service",
-    "ip",
-    "resolve",
-    "resolver",
-    "ehlo",
-    "connect_timeout",
-    "read_timeout",
-    "endpoint_timeout",
-    "concurrency",
-    "per_host",
-    "rate",
-)
+__all__ = ["add_fleet_arguments", "read_exclusions", "run_fleet", "wanted"]
 
 
 def add_fleet_arguments(p: argparse.ArgumentParser) -> None:
@@ -152,31 +144,25 @@ def _max_cidr(text: str) -> int:
     return int(text)
 
 
-def _has_cidr(targets: list[str]) -> bool:
-    return any("/" in t.split("://", 1)[-1] for t in targets)
-
-
-def wanted(args: argparse.Namespace) -> bool:
-    """True when the command line asks for a fleet scan."""
+def wanted(plan: ScanPlan) -> bool:
+    """True when the plan needs the fleet runner: a fleet source, or an option only it has
+    (these do not change the plan's mode or exit-code rule)."""
     return bool(
-        args.targets_file
-        or args.resume
-        or args.cluster
-        or args.exclude
-        or args.rate
-        or args.deep
-        or args.quiet
-        or _has_cidr(args.targets)
+        plan.kind is InputKind.FLEET
+        or plan.cluster
+        or plan.resolution.exclusions
+        or plan.limits.rate
+        or plan.deep
+        or plan.output.quiet
     )
 
 
 # --- target lines ----------------------------------------------------------------------------
 
 
-def _open_targets(args: argparse.Namespace, stack: contextlib.ExitStack) -> TextIO | None:
+def _open_targets(name: str | None, stack: contextlib.ExitStack) -> TextIO | None:
     """The ``--targets`` file (or standard input), opened before anything is stored: a file
     that cannot be read leaves no scan behind."""
-    name = args.targets_file
     if not name:
         return None
     if name == "-":
@@ -190,12 +176,12 @@ def _open_targets(args: argparse.Namespace, stack: contextlib.ExitStack) -> Text
         raise UsageError(f"--targets {name}: {exc.strerror or exc}") from None
 
 
-def _lines(args: argparse.Namespace, handle: TextIO | None) -> Iterator[TargetLine]:
-    for text in args.targets:
+def _lines(source: TargetSource, handle: TextIO | None) -> Iterator[TargetLine]:
+    for text in source.targets:
         yield TargetLine(text=text, where=f"target {quoted(text)}")
-    if handle is None:
+    if handle is None or source.file is None:
         return
-    name = "<stdin>" if args.targets_file == "-" else args.targets_file
+    name = "<stdin>" if source.file == "-" else source.file
     try:
         yield from parse_target_file(handle, name)
     except OSError as exc:
@@ -263,7 +249,8 @@ class _Interrupts:
             yield item
 
 
-def _exclusions(paths: list[Path]) -> Exclusions:
+def read_exclusions(paths: list[Path]) -> Exclusions:
+    """The ``--exclude`` files, read and checked."""
     result = Exclusions()
     for path in paths:
         try:
@@ -274,46 +261,6 @@ def _exclusions(paths: list[Path]) -> Exclusions:
             raise UsageError(f"--exclude {path}: not UTF-8 text") from None
         result = result.union(parse_exclusions(text.splitlines(), str(path)))
     return result
-
-
-# --- settings stored with the scan -----------------------------------------------------------
-
-
-def _settings(stored: dict[str, Any], exclusions: Exclusions) -> FleetSettings:
-    from vedette.commands.scan import _scan_options, add_arguments
-
-    # The scan command's own defaults, overridden by what was stored: a value missing from
-    # the record (a scan stored before an option existed) takes today's default.
-    parser = argparse.ArgumentParser(add_help=False)
-    add_arguments(parser)
-    ns = parser.parse_args([])
-    for key in _STORED_ARGS:
-        if stored.get(key) is not None:
-            setattr(ns, key, stored[key])
-    ns.mode = stored["mode"]
-    return FleetSettings(
-        options=_scan_options(ns),
-        exclusions=exclusions,
-        rate=stored.get("rate"),
-        mode=str(stored["mode"]),
-        deep=frozenset(stored.get("deep") or ()),
-        ptr=stored.get("resolver") is not None,
-    )
-
-
-def _new_options(args: argparse.Namespace, mode: str, exclusions: Exclusions) -> dict[str, Any]:
-    from vedette import trust
-
-    extra = trust.load_extra_roots(args.ca)
-    stored: dict[str, Any] = {k: getattr(args, k) for k in _STORED_ARGS}
-    stored.update(
-        mode=mode,
-        deep=sorted(args.deep or ()),
-        exclude=list(exclusions.entries),
-        ca_roots_der_hex=[r.hex() for r in extra],
-        fleet=True,
-    )
-    return stored
 
 
 # --- progress --------------------------------------------------------------------------------
@@ -378,61 +325,67 @@ class _Bar(Progress):
 # --- the command -----------------------------------------------------------------------------
 
 
-#: ``(stored client options or None) -> (ClientOptions, the dict to store)``: the command's
-#: client-matrix options (``--clients``, ``--as-of``...) merged over those stored with the scan.
-ClientsFor = Callable[[dict[str, Any] | None], tuple[Any, dict[str, Any]]]
+#: ``(client options stored with the scan, or None) -> (ClientOptions, the dict to store)``:
+#: the plan's client-matrix options (``--clients``, ``--as-of``...) merged over the stored ones.
+ClientsFor = Callable[[Mapping[str, Any] | None], tuple[Any, dict[str, Any]]]
 
 
-def run_fleet(args: argparse.Namespace, clients_for: ClientsFor | None = None) -> int:
+def run_fleet(plan: ScanPlan, clients_for: ClientsFor | None = None) -> int:
     """A fleet scan. ``clients_for`` gives the client-matrix options: they are stored with the
     scan (so ``report`` and ``--resume`` use them) and judge the findings ``--fail-on`` counts."""
-    if args.no_store:
+    source = plan.source
+    if not plan.output.store:
         raise UsageError("fleet scans keep their results in the store; drop --no-store")
-    if args.json:
+    if plan.output.json:
         raise UsageError("fleet scans report from the store: vedette report SCAN --format json")
-    if args.resume and (args.targets or args.targets_file):
+    if source.resume is not None and (source.targets or source.file):
         raise UsageError("--resume takes the targets of the stored scan; give no targets")
-    if not args.resume and not args.targets and not args.targets_file:
+    if source.resume is None and not source.targets and not source.file:
         raise UsageError("no targets: give TARGET..., --targets FILE or --resume SCAN_ID")
-    extra_exclusions = _exclusions(args.exclude)
-    # A new scan's options, read and checked before the store is written (bad --clients,
-    # --as-of or --inventory fail first); a resumed scan merges them over its stored ones.
-    fresh = clients_for(None) if clients_for is not None and not args.resume else None
+    # A new scan's options, checked before the store is written (bad --clients, --as-of or
+    # --inventory fail first); a resumed scan merges them over its stored ones.
+    fresh = clients_for(None) if clients_for is not None and source.resume is None else None
     with contextlib.ExitStack() as stack:
-        handle = _open_targets(args, stack)
-        code = _run_fleet(args, handle, extra_exclusions, clients_for, fresh)
+        handle = _open_targets(source.file, stack)
+        code = _run_fleet(plan, handle, clients_for, fresh)
     return code
 
 
+def _db_url(plan: ScanPlan) -> str:
+    from vedette.store.db import default_db_url
+
+    return plan.output.db or default_db_url()
+
+
 def _run_fleet(
-    args: argparse.Namespace,
+    plan: ScanPlan,
     handle: TextIO | None,
-    extra: Exclusions,
     clients_for: ClientsFor | None,
     fresh: tuple[Any, dict[str, Any]] | None,
 ) -> int:
     from vedette.store.db import Store
 
-    fail_on = getattr(args, "fail_on", None)
-    with Store.open(c.db_url(args), create=not args.resume) as store:
+    fail_on = plan.fail_threshold
+    quiet = plan.output.quiet
+    with Store.open(_db_url(plan), create=plan.source.resume is None) as store:
         clients: Any = None
-        if args.resume:
-            scan_id, settings, roots, stored_clients = _resume(store, args, extra)
+        if plan.source.resume is not None:
+            scan_id, settings, roots, stored_clients = _resume(store, plan)
             if clients_for is not None:
                 clients = clients_for(stored_clients)[0]
         else:
             scan_id, settings, roots = _start(
-                store, args, extra, handle, fresh[1] if fresh is not None else None
+                store, plan, handle, fresh[1] if fresh is not None else None
             )
             clients = fresh[0] if fresh is not None else None
-        progress: Progress = Progress() if args.quiet else _Bar()
+        progress: Progress = Progress() if quiet else _Bar()
         try:
-            settings = replace(settings, count_findings=not args.quiet or fail_on is not None)
+            settings = replace(settings, count_findings=not quiet or fail_on is not None)
             state = store.fleet_scan(scan_id)
             ctx = analysis.context(datetime.now(UTC), roots, clients)
             progress.start(state.total, state.done)
             try:
-                stats = _run(args, store, scan_id, settings, roots, ctx, progress)
+                stats = _run(plan, store, scan_id, settings, roots, ctx, progress)
             finally:
                 progress.stop()
         except KeyboardInterrupt:
@@ -446,7 +399,7 @@ def _run_fleet(
             )
             return 2
         store.finish_fleet_scan(scan_id, datetime.now(UTC))
-    if not args.quiet:
+    if not quiet:
         _summary(scan_id, final.total, stats, settings)
     if fail_on is not None and stats.worst is not None and stats.worst >= fail_on:
         return 1
@@ -454,7 +407,7 @@ def _run_fleet(
 
 
 def _run(
-    args: argparse.Namespace,
+    plan: ScanPlan,
     store: Store,
     scan_id: int,
     settings: FleetSettings,
@@ -462,11 +415,11 @@ def _run(
     ctx: CheckContext,
     progress: Progress,
 ) -> RunStats:
-    if args.cluster:
+    if plan.cluster:
         from vedette.scale.cluster import run_on_cluster
 
         return run_on_cluster(
-            args.cluster, c.db_url(args), store, scan_id, settings, roots, progress=progress
+            plan.cluster, _db_url(plan), store, scan_id, settings, roots, progress=progress
         )
     # What exists now (modules, store, settings) lives to the end of the scan, while the
     # probes make and drop objects by the million: keep the collector's full passes off it.
@@ -479,32 +432,34 @@ def _run(
 
 def _start(
     store: Store,
-    args: argparse.Namespace,
-    exclusions: Exclusions,
+    plan: ScanPlan,
     handle: TextIO | None,
     stored_clients: dict[str, Any] | None,
 ) -> tuple[int, FleetSettings, tuple[bytes, ...]]:
-    from_file_or_cidr = bool(args.targets_file) or _has_cidr(args.targets)
-    mode = args.mode or ("quick" if from_file_or_cidr else "full")
-    stored = _new_options(args, mode, exclusions)
     # The permutation's key, stored: the cluster runner keys targets it pins with it too.
     seed = os.urandom(16)
-    stored["seed"] = seed.hex()
+    plan = replace(plan, seed=seed, clients=stored_clients or {})
+    settings = FleetSettings.from_plan(plan, exclusions_from_entries(plan.resolution.exclusions))
+    # What reports read (they know nothing of plans): the roots and the client options.
+    options: dict[str, Any] = {
+        "ca_roots_der_hex": [r.hex() for r in plan.extra_roots],
+        "fleet": True,
+    }
     if stored_clients:
-        stored["clients"] = stored_clients
-    settings = _settings(stored, exclusions)
-    shown = list(args.targets) + ([f"--targets {args.targets_file}"] if args.targets_file else [])
+        options["clients"] = stored_clients
     with _Interrupts() as interrupts:
-        scan_id = store.begin_fleet_scan(shown, stored, datetime.now(UTC), mode)
+        scan_id = store.begin_fleet_scan(
+            plan.source.shown, options, datetime.now(UTC), plan.mode, plan
+        )
         try:
             spool(
                 store,
                 scan_id,
-                _lines(args, handle),
+                _lines(plan.source, handle),
                 seed=seed,
                 settings=settings,
-                max_cidr=args.max_cidr,
-                allow_reserved=args.allow_reserved,
+                max_cidr=plan.source.max_cidr,
+                allow_reserved=plan.source.allow_reserved,
                 guard=interrupts.guarded,
             )
             interrupts.check()  # Ctrl-C during the last write: the scan goes too
@@ -512,26 +467,29 @@ def _start(
             # Nothing was probed: leave no half-made scan behind.
             store.delete_scan(scan_id)
             raise
-    roots = tuple(bytes.fromhex(h) for h in stored["ca_roots_der_hex"])
-    return scan_id, settings, roots
+    return scan_id, settings, plan.extra_roots
 
 
 def _resume(
-    store: Store, args: argparse.Namespace, extra: Exclusions
-) -> tuple[int, FleetSettings, tuple[bytes, ...], dict[str, Any] | None]:
-    state = store.fleet_scan(args.resume)
+    store: Store, plan: ScanPlan
+) -> tuple[int, FleetSettings, tuple[bytes, ...], Mapping[str, Any] | None]:
+    scan_id = plan.source.resume
+    assert scan_id is not None
+    state = store.fleet_scan(scan_id)
     if state.status == "spooling":
         raise UsageError(
-            f"scan {args.resume} was stopped while its targets were read; nothing was "
+            f"scan {scan_id} was stopped while its targets were read; nothing was "
             "probed: start it again"
         )
-    stored = dict(state.options)
+    stored = store.scan_plan(scan_id)
+    try:
+        exclusions = exclusions_from_entries(stored.resolution.exclusions)
+    except UsageError as err:
+        raise StoreError(f"scan {scan_id} plan: {err}") from None
     # Exclusions only grow: the stored list always holds, and one given now is added to it.
-    exclusions = exclusions_from_entries(stored.get("exclude") or ()).union(extra)
-    settings = _settings(stored, exclusions)
-    roots = tuple(bytes.fromhex(h) for h in stored.get("ca_roots_der_hex") or ())
-    clients = stored.get("clients")
-    return args.resume, settings, roots, clients if isinstance(clients, dict) else None
+    exclusions = exclusions.union(exclusions_from_entries(plan.resolution.exclusions))
+    settings = FleetSettings.from_plan(stored, exclusions)
+    return scan_id, settings, stored.extra_roots, stored.clients or None
 
 
 def _summary(scan_id: int, total: int, stats: RunStats, settings: FleetSettings) -> None:
