@@ -139,6 +139,13 @@ class Resolution:
     exclusions: tuple[str, ...] = ()
 
 
+#: Report formats read from the store in batches, whatever the scan's size
+#: (``vedette.report.stored``).
+STREAMED_FORMATS = ("csv", "jsonl", "html", "summary")
+#: Every report format, as ``--format`` takes them on ``report`` and ``scan``.
+FORMATS = ("text", "json", *STREAMED_FORMATS)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Output:
     """Where results go and what the exit status says.
@@ -149,6 +156,9 @@ class Output:
             report. verbose: full capabilities and chains.
         store: record the scan (``--no-store`` clears it). db: ``--db`` URL, ``None`` for
             the default store.
+        format: the report's format (``text``, ``json``, ``csv``, ``jsonl``, ``html``,
+            ``summary``: :data:`FORMATS`). file: ``-o FILE``, ``None`` for
+            standard output.
     """
 
     fail_on: Severity | None = None
@@ -157,6 +167,8 @@ class Output:
     verbose: bool = False
     store: bool = True
     db: str | None = None
+    format: str = "text"
+    file: str | None = None
 
 
 def _frozen_json(value: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -12,7 +12,7 @@ import json
 import sys
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from vedette.errors import StoreError
 from vedette.model import Observation, ScanReport, Severity
@@ -52,6 +52,31 @@ def severity(text: str) -> Severity:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def add_format_options(p: argparse.ArgumentParser) -> None:
+    """``--format`` and ``-o FILE``, the same on ``report`` and ``scan``."""
+    from vedette.plan import FORMATS
+
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="text (default), json (as --json), or csv, jsonl, html, summary (aggregates) "
+        "streamed from the store",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write the report to FILE instead of standard output (any format; written "
+        "atomically, replacing FILE)",
+    )
+
+
+def report_format(args: argparse.Namespace) -> str:
+    """The format asked for: ``--format``, else ``json`` for ``--json``, else ``text``."""
+    return str(args.format or ("json" if args.json else "text"))
+
+
 def add_output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the versioned JSON document")
     p.add_argument("-v", "--verbose", action="store_true", help="show full capabilities, chains")
@@ -76,23 +101,42 @@ def console() -> Console:
     return Console(highlight=False, soft_wrap=False)
 
 
+def file_console(out: TextIO) -> Console:
+    """A console writing plain text (no colour, no terminal codes) to a report file."""
+    from rich.console import Console
+
+    return Console(file=out, highlight=False, soft_wrap=False, no_color=True, color_system=None)
+
+
 def err(message: str) -> None:
     sys.stderr.write(f"vedette: {message}\n")
 
 
 def emit(report: ScanReport, args: argparse.Namespace) -> int:
-    if args.json:
-        from vedette.report.json import report_to_json
+    """Write ``report`` as text or JSON, to standard output or ``-o FILE`` (atomically); the
+    exit status (:func:`exit_status`)."""
+    from vedette.report.output import report_output
 
-        sys.stdout.write(json.dumps(report_to_json(report), indent=2) + "\n")
-    else:
-        from vedette.report.terminal import render_terminal
+    with report_output(getattr(args, "output", None)) as out:
+        if args.json or getattr(args, "format", None) == "json":
+            from vedette.report.json import report_to_json
 
-        render_terminal(report, console(), verbose=args.verbose)
+            out.write(json.dumps(report_to_json(report), indent=2) + "\n")
+        else:
+            from vedette.report.terminal import render_terminal
+
+            render_terminal(report, console() if out is sys.stdout else file_console(out),
+                            verbose=args.verbose)  # fmt: skip
+    return exit_status(report, args.fail_on)
+
+
+def exit_status(report: ScanReport, fail_on: Severity | None) -> int:
+    """2 when no endpoint could be scanned (said on standard error), 1 when a finding reaches
+    ``fail_on`` (default high), else 0."""
     if not any(o.scanned for o in report.observations):
         err("no endpoint could be scanned")
         return 2
-    threshold = Severity.HIGH if args.fail_on is None else args.fail_on
+    threshold = Severity.HIGH if fail_on is None else fail_on
     return 1 if any(f.severity >= threshold for f in report.findings) else 0
 
 

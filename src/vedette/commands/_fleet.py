@@ -336,8 +336,6 @@ def run_fleet(plan: ScanPlan, clients_for: ClientsFor | None = None) -> int:
     source = plan.source
     if not plan.output.store:
         raise UsageError("fleet scans keep their results in the store; drop --no-store")
-    if plan.output.json:
-        raise UsageError("fleet scans report from the store: vedette report SCAN --format json")
     if source.resume is not None and (source.targets or source.file):
         raise UsageError("--resume takes the targets of the stored scan; give no targets")
     if source.resume is None and not source.targets and not source.file:
@@ -399,8 +397,28 @@ def _run_fleet(
             )
             return 2
         store.finish_fleet_scan(scan_id, datetime.now(UTC))
+        report_wanted = plan.output.format != "text" or plan.output.file is not None
+        if report_wanted:
+            from vedette.report.stored import write_format
+            from vedette.trust.simulate import ClientOptions
+
+            write_format(
+                store,
+                scan_id,
+                plan.output.format,
+                plan.output.file,
+                clients if clients is not None else ClientOptions(),
+                verbose=plan.output.verbose,
+            )
     if not quiet:
-        _summary(scan_id, final.total, stats, settings)
+        # A report written to standard output keeps it to itself: the summary goes to stderr.
+        _summary(
+            scan_id,
+            final.total,
+            stats,
+            settings,
+            sys.stderr if report_wanted and plan.output.file is None else sys.stdout,
+        )
     if fail_on is not None and stats.worst is not None and stats.worst >= fail_on:
         return 1
     return 0
@@ -492,8 +510,9 @@ def _resume(
     return scan_id, settings, stored.extra_roots, stored.clients or None
 
 
-def _summary(scan_id: int, total: int, stats: RunStats, settings: FleetSettings) -> None:
-    out = sys.stdout
+def _summary(
+    scan_id: int, total: int, stats: RunStats, settings: FleetSettings, out: TextIO
+) -> None:
     out.write(
         f"scan {scan_id} ({settings.mode}): {total} targets; this run stored {stats.endpoints} "
         f"endpoints of {stats.targets} targets, {stats.errors} failed, "

@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 from datetime import UTC, datetime
 
-from vedette import analysis
 from vedette.commands import _common as c
 from vedette.commands._cert_clients import add_matrix_arguments, options_for_report, parse_as_of
 from vedette.errors import UsageError
@@ -25,20 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="scan id or 'last' (default); 'diff A B' compares two scans",
     )
     p.add_argument("diff_scans", nargs="*", metavar="A B", help=argparse.SUPPRESS)
-    p.add_argument(
-        "--format",
-        choices=("text", "json", "csv", "jsonl", "html", "summary"),
-        default=None,
-        help="text (default), json (as --json), or csv, jsonl, html, summary (aggregates) "
-        "streamed from the store",
-    )
-    p.add_argument(
-        "-o",
-        "--output",
-        metavar="FILE",
-        help="write the report to FILE instead of standard output (any format; written "
-        "atomically, replacing FILE)",
-    )
+    c.add_format_options(p)
     p.add_argument("--list", action="store_true", help="list stored scans")
     p.add_argument(
         "--at",
@@ -92,7 +78,7 @@ def analysis_date(args: argparse.Namespace, scan_time: datetime) -> datetime | N
 
 
 def run(args: argparse.Namespace) -> int:
-    from vedette.report.stored import STREAMED_FORMATS, write_report, write_stored
+    from vedette.report.stored import write_format
     from vedette.store.db import Store
 
     if args.scan == "diff":
@@ -124,21 +110,11 @@ def run(args: argparse.Namespace) -> int:
         clients, _ = options_for_report(args, stored_options.get("clients"))
         if date is not None:
             clients = dataclasses.replace(clients, as_of=date)
-        if args.format in STREAMED_FORMATS:
-            return write_stored(
-                store,
-                wanted,
-                args.format,
-                args.output,
-                clients.as_of or datetime.now(UTC),
-                clients,
-            )
-        extra = analysis.stored_certificates(stored_options, "ca_roots_der_hex")
-        known = analysis.stored_certificates(stored_options, "intermediates_der_hex")
-        ctx = analysis.context(datetime.now(UTC), extra, clients, known)
-        counts = write_report(
-            store, wanted, ctx, as_json=args.json, verbose=args.verbose, output=args.output
+        counts = write_format(
+            store, wanted, c.report_format(args), args.output, clients, verbose=args.verbose
         )
+        if counts is None:
+            return 0
     if not counts.scanned:
         c.err("no endpoint could be scanned")
         return 2

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,14 +20,22 @@ from vedette.commands._cert_clients import (
 )
 from vedette.commands._issuers import add_issuer_arguments, fetch_missing_issuers
 from vedette.errors import UsageError
-from vedette.model import Service
-from vedette.plan import Output, PlanLimits, Resolution, ScanMode, ScanPlan, TargetSource
+from vedette.model import Observation, Service
+from vedette.plan import (
+    STREAMED_FORMATS,
+    Output,
+    PlanLimits,
+    Resolution,
+    ScanMode,
+    ScanPlan,
+    TargetSource,
+)
 from vedette.resolve import parse_resolver
 from vedette.scan import scan, scan_options
 from vedette.targets import parse_address, parse_ports, parse_resolve, parse_target
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from vedette.trust.simulate import ClientOptions
 
@@ -116,6 +126,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "a CIDR or --resume)",
     )
     c.add_output_options(p)
+    c.add_format_options(p)
     add_matrix_arguments(p)
     from vedette.commands._fleet import add_fleet_arguments
 
@@ -164,10 +175,12 @@ def plan_from_args(args: argparse.Namespace) -> ScanPlan:
         output=Output(
             fail_on=args.fail_on,
             quiet=args.quiet,
-            json=args.json,
+            json=c.report_format(args) == "json",
             verbose=args.verbose,
             store=not args.no_store,
             db=args.db,
+            format=c.report_format(args),
+            file=args.output,
         ),
     )
 
@@ -231,4 +244,34 @@ def run(args: argparse.Namespace) -> int:
         observations=observations,
         ctx=analysis.context(finished, extra, clients, known),
     )
+    if plan.output.format in STREAMED_FORMATS:
+        # Streamed formats read the stored scan; with --no-store (or a store that failed), a
+        # private temporary store holds it for as long as the report takes.
+        _write_streamed(plan, args, stored_options, started, finished, observations, scan_id)
+        return c.exit_status(report, plan.output.fail_on)
     return c.emit(report, args)
+
+
+def _write_streamed(
+    plan: ScanPlan,
+    args: argparse.Namespace,
+    stored_options: dict[str, Any],
+    started: datetime,
+    finished: datetime,
+    observations: Sequence[Observation],
+    scan_id: int | None,
+) -> None:
+    from vedette.report.stored import write_format
+    from vedette.store.db import Store
+
+    clients = options_from_stored(plan.clients)
+    with contextlib.ExitStack() as stack:
+        if scan_id is None:
+            directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="vedette-"))
+            store = stack.enter_context(Store.open(f"sqlite:///{directory}/scan.db"))
+            scan_id = store.begin_scan(args.targets, stored_options, started)
+            store.add_observations(scan_id, observations)
+            store.finish_scan(scan_id, finished)
+        else:
+            store = stack.enter_context(Store.open(c.db_url(args), create=False))
+        write_format(store, scan_id, plan.output.format, plan.output.file, clients)

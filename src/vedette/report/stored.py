@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, TextIO
 
 from vedette import analysis
 from vedette.model import ScanReport, Severity
+from vedette.plan import FORMATS as FORMATS
+from vedette.plan import STREAMED_FORMATS as STREAMED_FORMATS
 from vedette.report.output import report_output
 
 if TYPE_CHECKING:
@@ -27,9 +29,14 @@ if TYPE_CHECKING:
     from vedette.store.db import Store, StoredRow
     from vedette.trust.simulate import ClientOptions
 
-__all__ = ["STREAMED_FORMATS", "ReportCounts", "write_report", "write_stored"]
-
-STREAMED_FORMATS = ("csv", "jsonl", "html", "summary")
+__all__ = [
+    "FORMATS",
+    "STREAMED_FORMATS",
+    "ReportCounts",
+    "write_format",
+    "write_report",
+    "write_stored",
+]
 
 
 def write_stored(
@@ -198,3 +205,29 @@ def _write_text(
             out.write(text)
     render_orphans(real, orphans, verbose=verbose)
     return scanned
+
+
+def write_format(
+    store: Store,
+    scan_id: int,
+    fmt: str,
+    output: str | None,
+    clients: ClientOptions,
+    *,
+    verbose: bool = False,
+) -> ReportCounts | None:
+    """Stored scan ``scan_id`` in any of :data:`FORMATS`, to ``output`` (standard output when
+    ``None``), judged at ``clients.as_of`` or now, with the scan's own ``--ca`` roots and
+    intermediates. Text and JSON return what the exit status is decided on; the streamed
+    formats return ``None``. What ``vedette report`` and ``vedette scan --format`` both do."""
+    from datetime import UTC
+
+    now = datetime.now(UTC)
+    if fmt in STREAMED_FORMATS:
+        write_stored(store, scan_id, fmt, output, clients.as_of or now, clients)
+        return None
+    stored_options = store.scan_options(scan_id)
+    extra = analysis.stored_certificates(stored_options, "ca_roots_der_hex")
+    known = analysis.stored_certificates(stored_options, "intermediates_der_hex")
+    ctx = analysis.context(now, extra, clients, known)
+    return write_report(store, scan_id, ctx, as_json=fmt == "json", verbose=verbose, output=output)

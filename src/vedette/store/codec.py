@@ -49,7 +49,7 @@ from vedette.model import (
     Stage,
     TlsObservation,
 )
-from vedette.plan import Output, PlanLimits, Resolution, ScanMode, ScanPlan, TargetSource
+from vedette.plan import FORMATS, Output, PlanLimits, Resolution, ScanMode, ScanPlan, TargetSource
 from vedette.store._tls_codec import tls_scan_from_dict, tls_scan_to_dict
 from vedette.targets import Pin
 
@@ -461,6 +461,8 @@ def plan_to_dict(plan: ScanPlan) -> dict[str, Any]:
             "verbose": out.verbose,
             "store": out.store,
             "db": out.db,
+            "format": out.format,
+            "file": out.file,
         },
     }
 
@@ -623,6 +625,21 @@ def _resolution_from_dict(data: object, where: str) -> Resolution:
     return resolution
 
 
+def _report_format(value: object, where: str) -> str:
+    # Plans stored before ``--format`` existed on scan have none: the terminal report.
+    if value is None:
+        return "text"
+    if value not in FORMATS:
+        raise StoreError(f"{where}: {_kind(value)} is not a report format")
+    return str(value)
+
+
+def _optional_text(value: object, where: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise StoreError(f"{where}: expected a string, got {_kind(value)}")
+    return value
+
+
 def _output_from_dict(data: object, where: str) -> Output:
     return _strict(
         data,
@@ -634,6 +651,8 @@ def _output_from_dict(data: object, where: str) -> Output:
             verbose=r.flag("verbose"),
             store=r.flag("store"),
             db=r.opt_text("db"),
+            format=_report_format(r.optional("format"), r.path("format")),
+            file=_optional_text(r.optional("file"), r.path("file")),
         ),
     )
 
