@@ -26,6 +26,7 @@ class Protocol(enum.StrEnum):
     POP3 = "pop3"
     HTTP = "http"
     SIP = "sip"
+    XMPP = "xmpp"
 
 
 class TlsMode(enum.StrEnum):
@@ -72,6 +73,9 @@ class Service(enum.StrEnum):
     POP3S = "pop3s"
     HTTPS = "https"
     SIPS = "sips"
+    XMPP = "xmpp"
+    XMPPS = "xmpps"
+    XMPP_SERVER = "xmpp-server"
 
     @property
     def spec(self) -> ServiceSpec:
@@ -116,6 +120,12 @@ _SERVICE_SPECS: dict[Service, ServiceSpec] = {
     Service.POP3S: ServiceSpec("pop3s", Protocol.POP3, TlsMode.IMPLICIT, 995, Role.USER),
     Service.HTTPS: ServiceSpec("https", Protocol.HTTP, TlsMode.IMPLICIT, 443, Role.USER),
     Service.SIPS: ServiceSpec("sips", Protocol.SIP, TlsMode.IMPLICIT, 5061, Role.USER),
+    # XMPP (RFC 6120): client-to-server with STARTTLS, Direct TLS (XEP-0368), server-to-server.
+    Service.XMPP: ServiceSpec("xmpp", Protocol.XMPP, TlsMode.STARTTLS, 5222, Role.USER, False),
+    Service.XMPPS: ServiceSpec("xmpps", Protocol.XMPP, TlsMode.IMPLICIT, 5223, Role.USER, False),
+    Service.XMPP_SERVER: ServiceSpec(
+        "xmpp-server", Protocol.XMPP, TlsMode.STARTTLS, 5269, Role.RELAY, False
+    ),
 }
 
 
