@@ -102,8 +102,9 @@ def _scan(
 
 
 def _endpoint(document: dict[str, Any]) -> dict[str, Any]:
-    (endpoint,) = document["endpoints"]
-    return endpoint
+    endpoints: list[dict[str, Any]] = document["endpoints"]
+    assert len(endpoints) == 1, endpoints
+    return endpoints[0]
 
 
 def _findings(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
