@@ -96,19 +96,12 @@ class ProsodySpec:
     starttls: bool = True
 
 
-@dataclass(slots=True, kw_only=True)
-class RunningProsody:
-    spec: ProsodySpec
-    directory: Path
-    c2s_port: int
-    direct_tls_port: int
-    s2s_port: int
+@dataclass(kw_only=True)
+class Daemon:
+    """A process we started: its log, and how to stop it (by its pid only)."""
+
     log_path: Path
     process: subprocess.Popen[bytes]
-
-    @property
-    def address(self) -> str:
-        return self.spec.address
 
     def log(self) -> str:
         try:
@@ -116,12 +109,8 @@ class RunningProsody:
         except OSError as exc:
             return f"(no log at {self.log_path}: {exc})"
 
-    def resolve(self, name: str, port: int) -> tuple[str, str]:
-        """``--resolve`` arguments sending ``name:port`` to this instance."""
-        return "--resolve", f"{name}:{port}:{self.address}"
-
     def stop(self) -> None:
-        """Stop the one process we started (SIGTERM, then SIGKILL), by its pid."""
+        """SIGTERM, then SIGKILL, to the one process we started."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -129,6 +118,32 @@ class RunningProsody:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=5)
+
+
+@dataclass(kw_only=True)
+class RunningProsody(Daemon):
+    spec: ProsodySpec
+    directory: Path
+    c2s_port: int
+    direct_tls_port: int
+    s2s_port: int
+
+    @property
+    def address(self) -> str:
+        return self.spec.address
+
+    def resolve(self, name: str, port: int) -> tuple[str, str]:
+        """``--resolve`` arguments sending ``name:port`` to this instance."""
+        return "--resolve", f"{name}:{port}:{self.address}"
+
+
+def _spawn(argv: list[str], stdio: Path) -> subprocess.Popen[bytes]:
+    """A daemon in the foreground, in its own session, its output in ``stdio`` (never in the
+    test runner's pipes, which it would hold open)."""
+    with stdio.open("wb") as out:
+        return subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
+        )
 
 
 def _free_ports(address: str, count: int) -> tuple[int, ...]:
@@ -220,14 +235,7 @@ def start_prosody(spec: ProsodySpec, pki: ProsodyPki, root: Path) -> RunningPros
     ports = _free_ports(spec.address, 3)
     config = directory / "prosody.cfg.lua"
     config.write_text(prosody_config(spec, directory, pki.cert_dir, ports))
-    with (directory / "prosody.stdio").open("wb") as out:
-        process = subprocess.Popen(
-            [prosody, "-F", "--config", str(config)],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = _spawn([prosody, "-F", "--config", str(config)], directory / "prosody.stdio")
     server = RunningProsody(
         spec=spec,
         directory=directory,
@@ -239,3 +247,77 @@ def start_prosody(spec: ProsodySpec, pki: ProsodyPki, root: Path) -> RunningPros
     )
     _wait_ready(server)
     return server
+
+
+# ---- a loopback DNS server with the XMPP SRV records ------------------------------------------
+
+
+@dataclass(kw_only=True)
+class RunningDns(Daemon):
+    """dnsmasq answering only the records it was given; ``resolver`` is ``--resolver``'s value."""
+
+    address: str
+    port: int
+
+    @property
+    def resolver(self) -> str:
+        return f"{self.address}:{self.port}"
+
+
+def _udp_and_tcp_port(address: str) -> int:
+    """A port free for both UDP and TCP on ``address``."""
+    for _ in range(50):
+        port = _free_ports(address, 1)[0]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            try:
+                udp.bind((address, port))
+            except OSError:
+                continue
+            return port
+    raise ProsodyStartError(f"no port free for UDP and TCP on {address}")
+
+
+def start_dns(
+    root: Path,
+    *,
+    hosts: dict[str, str],
+    srv: list[tuple[str, str, int]],
+    address: str = "127.0.0.45",
+) -> RunningDns:
+    """dnsmasq on ``address``: A records ``hosts`` (name -> IP) and SRV records
+    ``(owner, target, port)``; it forwards nothing and reads no host file."""
+    dnsmasq = shutil.which("dnsmasq", path=_PATH)
+    if dnsmasq is None:
+        raise ProsodyUnavailable("dnsmasq is not installed (./scripts/install-deps installs it)")
+    directory = Path(tempfile.mkdtemp(prefix="dnsmasq-", dir=root))
+    directory.chmod(0o755)
+    port = _udp_and_tcp_port(address)
+    log_path = directory / "dnsmasq.log"
+    # Everything in a private configuration file: answer only these records, forward nothing.
+    settings = [
+        f"port={port}",
+        f"listen-address={address}",
+        "bind-interfaces",
+        "no-resolv",
+        "no-hosts",
+        "no-poll",
+        "log-queries",
+        f"log-facility={log_path}",
+        *(f"host-record={name},{ip}" for name, ip in hosts.items()),
+        *(f"srv-host={owner},{target},{p},0,5" for owner, target, p in srv),
+    ]
+    if os.geteuid() == 0:
+        settings.append("user=root")  # "nobody" could not write the log here
+    config = directory / "dnsmasq.conf"
+    config.write_text("".join(f"{line}\n" for line in settings))
+    argv = [dnsmasq, "--keep-in-foreground", f"--conf-file={config}", "--pid-file="]
+    process = _spawn(argv, directory / "dnsmasq.stdio")
+    server = RunningDns(address=address, port=port, log_path=log_path, process=process)
+    deadline = time.monotonic() + _READY_TIMEOUT
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection((address, port), timeout=1.0):
+            return server
+        if process.poll() is not None or time.monotonic() > deadline:
+            server.stop()
+            raise ProsodyStartError(f"dnsmasq did not start\n{server.log()}")
+        time.sleep(0.05)

@@ -21,7 +21,13 @@ from vedette.model import Service
 from vedette.probe.limits import Limits
 from vedette.resolve import parse_resolver
 from vedette.scan import ScanOptions, scan
-from vedette.targets import parse_address, parse_ports, parse_resolve, parse_target
+from vedette.targets import (
+    normalise_host,
+    parse_address,
+    parse_ports,
+    parse_resolve,
+    parse_target,
+)
 
 NAME = "scan"
 HELP = "probe the mail services of hosts and report what is wrong"
@@ -60,6 +66,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--resolver",
         metavar="ADDRESS[:PORT]",
         help="DNS server to ask (default: the nameservers of /etc/resolv.conf)",
+    )
+    p.add_argument(
+        "--xmpp-domain",
+        metavar="NAME",
+        help="the XMPP domain of xmpp/xmpps/xmpp-server targets (stream 'to', SNI, certificate "
+        "name) when it differs from the target host; default: the target name, whose servers "
+        "are found through SRV when no port is given",
     )
     p.add_argument(
         "--ca",
@@ -116,6 +129,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_fleet_arguments(p)
 
 
+def _xmpp_domain(text: str | None) -> str | None:
+    if text is None:
+        return None
+    name, _ = normalise_host(text, "--xmpp-domain")
+    return name
+
+
 def _scan_options(args: argparse.Namespace) -> ScanOptions:
     return ScanOptions(
         ports=parse_ports(args.ports) if args.ports else None,
@@ -125,6 +145,7 @@ def _scan_options(args: argparse.Namespace) -> ScanOptions:
         resolver=parse_resolver(args.resolver) if args.resolver else None,
         ehlo_name=_ehlo(args.ehlo),
         mode=getattr(args, "mode", None) or "full",
+        xmpp_domain=_xmpp_domain(getattr(args, "xmpp_domain", None)),
         limits=Limits(
             connect_timeout=args.connect_timeout,
             read_timeout=args.read_timeout,
@@ -149,6 +170,8 @@ def run(args: argparse.Namespace) -> int:
     if fleet.wanted(args):
         if args.intermediates or args.fetch:
             raise UsageError("--intermediates and --fetch are for scans of named targets")
+        if args.xmpp_domain:
+            raise UsageError("--xmpp-domain is for scans of named targets, not fleet scans (yet)")
         return fleet.run_fleet(args, lambda stored: options_for_report(args, stored))
     if not args.targets:
         raise UsageError("no targets given")
