@@ -307,3 +307,16 @@ def test_legacy_iq_auth_counts_as_a_password_command() -> None:
 def test_the_parser_tolerates_odd_stored_lines() -> None:
     caps = parse_capabilities(Protocol.XMPP, ("", "stream-error x: y", "mechanism", "weird ns"))
     assert not caps.starttls and caps.sasl == frozenset()
+
+
+def test_odd_text_in_features_is_stored_as_one_printable_line() -> None:
+    features = (
+        "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+        "<mechanism>PL\u00e9\u4e2d&#10;AIN&#x7f;</mechanism></mechanisms>"
+        "<x xmlns='urn:a&#13;&#10;b'/></stream:features>"
+    ).encode()
+    out = drive(_dialogue(Service.XMPPS), SERVER_HEADER + features + CLOSE)
+    assert out.observation.capabilities_after_tls == (
+        "mechanism PL\\xe9\\u4e2d AIN\\x7f",
+        "x urn:a b",
+    )

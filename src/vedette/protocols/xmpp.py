@@ -284,8 +284,18 @@ class XmlStreamReader:
 def _clean(text: str, limit: int = _MAX_TEXT) -> str:
     """One printable line: whitespace collapsed, controls and non-ASCII escaped, bounded."""
     words = " ".join(text.split())[:limit]
-    out = "".join(c if 0x20 <= ord(c) < 0x7F else f"\\x{ord(c):02x}" for c in words if ord(c) < 256)
-    return out
+    return "".join(c if 0x20 <= ord(c) < 0x7F else _escape(c) for c in words)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return (
+        f"\\x{code:02x}"
+        if code < 0x100
+        else f"\\u{code:04x}"
+        if code < 0x10000
+        else f"\\U{code:08x}"
+    )
 
 
 def stream_error_line(error: Node) -> str:
