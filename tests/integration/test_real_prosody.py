@@ -215,6 +215,18 @@ def test_server_to_server_with_required_tls(
     assert ep["starttls_reply"] == ["proceed"]
     assert "dialback urn:xmpp:features:dialback" in ep["capabilities_after_tls"]
     assert "tls.plaintext-auth" not in _findings(doc)
+    assert ep["tls"]["chain"][0]["sha256"] == _leaf_sha256(pki)
+    # openssl's server-to-server STARTTLS reaches the same certificate on the same port.
+    proc = _s_client(
+        require_program("openssl"),
+        server,
+        pki,
+        "-showcerts",
+        starttls="xmpp-server",
+        port=server.s2s_port,
+    )
+    assert "Verify return code: 0 (ok)" in proc.stdout, proc.stdout
+    assert _first_certificate_sha256(proc.stdout) == _leaf_sha256(pki)
 
 
 def test_a_domain_the_server_does_not_serve_is_named(prosody: dict[str, RunningProsody]) -> None:
@@ -258,12 +270,7 @@ def test_openssl_starttls_xmpp_agrees_on_certificate_and_resumption(
     proc = _s_client(openssl, server, pki, "-showcerts")
     assert proc.returncode == 0, proc.stdout
     assert "Verify return code: 0 (ok)" in proc.stdout
-    first_pem = re.search(
-        r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", proc.stdout, re.DOTALL
-    )
-    assert first_pem is not None
-    der = ssl.PEM_cert_to_DER_cert(first_pem.group(0))
-    assert hashlib.sha256(der).hexdigest() == ep["tls"]["chain"][0]["sha256"]
+    assert _first_certificate_sha256(proc.stdout) == ep["tls"]["chain"][0]["sha256"]
     assert f"Protocol  : {ep['tls']['version']}" in proc.stdout
     # Resumption, as openssl sees it: a saved session offered again.
     for flag, key in (("-tls1_2", "resumption"), ("-tls1_3", "resumption_tls13")):
@@ -320,6 +327,14 @@ def _leaf_sha256(pki: ProsodyPki) -> str:
     return hashlib.sha256(ssl.PEM_cert_to_DER_cert(pki.leaf_pem.read_text())).hexdigest()
 
 
+def _first_certificate_sha256(s_client_output: str) -> str:
+    found = re.search(
+        r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", s_client_output, re.DOTALL
+    )
+    assert found is not None, s_client_output
+    return hashlib.sha256(ssl.PEM_cert_to_DER_cert(found.group(0))).hexdigest()
+
+
 def _read_until(sock: socket.socket, end: bytes, limit: int = 65536) -> bytes:
     data = b""
     while end not in data and len(data) < limit:
@@ -336,16 +351,18 @@ def _s_client(
     pki: ProsodyPki,
     *flags: str,
     xmpphost: str = XMPP_DOMAIN,
+    starttls: str = "xmpp",
+    port: int | None = None,
 ) -> subprocess.CompletedProcess[str]:
     argv = [
         openssl,
         "s_client",
         "-starttls",
-        "xmpp",
+        starttls,
         "-xmpphost",
         xmpphost,
         "-connect",
-        f"{server.address}:{server.c2s_port}",
+        f"{server.address}:{port or server.c2s_port}",
         "-servername",
         XMPP_DOMAIN,
         "-CAfile",
