@@ -26,6 +26,7 @@ class Protocol(enum.StrEnum):
     POP3 = "pop3"
     HTTP = "http"
     SIP = "sip"
+    XMPP = "xmpp"
 
 
 class TlsMode(enum.StrEnum):
@@ -50,7 +51,9 @@ class Role(enum.StrEnum):
 @dataclass(frozen=True, slots=True)
 class ServiceSpec:
     """A service's facts. ``scanned_by_default``: a bare ``host`` target probes its default
-    port (the mail and UC ports); other services are probed only when named by scheme or port."""
+    port (the mail and UC ports); other services are probed only when named by scheme or port.
+    ``srv``: the SRV label that locates the service of a domain (``_xmpp-client._tcp``), for
+    services whose target is a domain rather than a server; empty for the others."""
 
     name: str
     protocol: Protocol
@@ -58,6 +61,7 @@ class ServiceSpec:
     default_port: int
     role: Role
     scanned_by_default: bool = True
+    srv: str = ""
 
 
 class Service(enum.StrEnum):
@@ -72,6 +76,9 @@ class Service(enum.StrEnum):
     POP3S = "pop3s"
     HTTPS = "https"
     SIPS = "sips"
+    XMPP = "xmpp"
+    XMPPS = "xmpps"
+    XMPP_SERVER = "xmpp-server"
 
     @property
     def spec(self) -> ServiceSpec:
@@ -97,6 +104,10 @@ class Service(enum.StrEnum):
     def scanned_by_default(self) -> bool:
         return _SERVICE_SPECS[self].scanned_by_default
 
+    @property
+    def srv(self) -> str:
+        return _SERVICE_SPECS[self].srv
+
     @classmethod
     def for_port(cls, port: int) -> Service | None:
         """The service whose default port is ``port``, or None for a non-standard port."""
@@ -116,6 +127,17 @@ _SERVICE_SPECS: dict[Service, ServiceSpec] = {
     Service.POP3S: ServiceSpec("pop3s", Protocol.POP3, TlsMode.IMPLICIT, 995, Role.USER),
     Service.HTTPS: ServiceSpec("https", Protocol.HTTP, TlsMode.IMPLICIT, 443, Role.USER),
     Service.SIPS: ServiceSpec("sips", Protocol.SIP, TlsMode.IMPLICIT, 5061, Role.USER),
+    # XMPP (RFC 6120): client-to-server with STARTTLS, Direct TLS (XEP-0368), server-to-server.
+    # A target names the XMPP domain; SRV (RFC 6120 3.2.1, XEP-0368) locates its servers.
+    Service.XMPP: ServiceSpec(
+        "xmpp", Protocol.XMPP, TlsMode.STARTTLS, 5222, Role.USER, False, "_xmpp-client._tcp"
+    ),
+    Service.XMPPS: ServiceSpec(
+        "xmpps", Protocol.XMPP, TlsMode.IMPLICIT, 5223, Role.USER, False, "_xmpps-client._tcp"
+    ),
+    Service.XMPP_SERVER: ServiceSpec(
+        "xmpp-server", Protocol.XMPP, TlsMode.STARTTLS, 5269, Role.RELAY, False, "_xmpp-server._tcp"
+    ),
 }
 
 

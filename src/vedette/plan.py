@@ -128,6 +128,10 @@ class Resolution:
         resolver: ``--resolver`` as (address, port); ``None``: /etc/resolv.conf's.
         ehlo_name: vedette's SMTP identity (``--ehlo``).
         exclusions: never contacted (``--exclude`` files' entries: CIDRs, addresses, names).
+        xmpp_domain: ``--xmpp-domain``: for services located by SRV (XMPP), the domain served,
+            used as the endpoint's name (the stream's ``to``, the SNI, the name the
+            certificate must match) while the target only gives the addresses; ``None``: the
+            target name is the domain, and a target without a port is located through SRV.
     """
 
     ports: tuple[int, ...] | None = None
@@ -137,6 +141,7 @@ class Resolution:
     resolver: tuple[str, int] | None = None
     ehlo_name: str = DEFAULT_EHLO
     exclusions: tuple[str, ...] = ()
+    xmpp_domain: str | None = None
 
 
 #: Report formats read from the store in batches, whatever the scan's size

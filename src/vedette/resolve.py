@@ -41,6 +41,10 @@ def parse_resolver(text: str) -> tuple[str, int]:
     return address, port
 
 
+#: Most SRV targets scanned for one name (real domains list one to four).
+MAX_SRV_TARGETS = 16
+
+
 class Resolver:
     """Resolves names to every A and AAAA address, with a bounded time per query."""
 
@@ -78,6 +82,32 @@ class Resolver:
         if name not in self._cache:
             self._cache[name] = asyncio.ensure_future(self._lookup(name))
         return await asyncio.shield(self._cache[name])
+
+    async def srv(self, name: str) -> tuple[tuple[str, int], ...]:
+        """The SRV targets of ``name`` as (host, port), by priority then weight (RFC 2782);
+        ``()`` when the lookup gives none, whatever the reason (no record, NXDOMAIN, a server
+        failure or a timeout): RFC 6120 3.2.1 then falls back to the domain's own addresses.
+
+        Raises:
+            ResolveError: the record says the service is not offered (a single target ``.``).
+        """
+        import dns.exception
+
+        try:
+            answer = await self._dns().resolve(name, "SRV", search=False)
+        except dns.exception.DNSException:
+            return ()
+        import dns.name
+
+        records = sorted(answer, key=lambda rr: (rr.priority, -rr.weight))[:MAX_SRV_TARGETS]
+        targets = tuple(
+            (rr.target.to_text(omit_final_dot=True).lower(), int(rr.port))
+            for rr in records
+            if rr.target != dns.name.root
+        )
+        if not targets:
+            raise ResolveError(f"{name}: the SRV record says the service is not offered ('.')")
+        return targets
 
     async def _lookup(self, name: str) -> tuple[str, ...]:
         results = await asyncio.gather(

@@ -23,7 +23,8 @@ from vedette.targets import TargetSpec, plan_ports
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ScanOptions(Resolution):
     """How to turn targets into endpoints and probe them: the plan's :class:`Resolution`
-    (ports, service, ``--ip``, ``--resolve``, ``--resolver``, EHLO name, exclusions) with
+    (ports, service, ``--ip``, ``--resolve``, ``--resolver``, EHLO name, exclusions, XMPP
+    domain) with what the probes add.
 
     Attributes:
         limits: timeouts and bounds, as the probes take them.
@@ -68,14 +69,34 @@ async def plan_endpoints(
     unresolved: list[Observation] = []
     seen: set[tuple[str | None, str | None, int, Service]] = set()
 
-    async def addresses(spec: TargetSpec, port: int) -> tuple[str, ...] | str:
+    async def located(domain: str, svc: Service) -> tuple[tuple[str, int], ...]:
+        # RFC 6120 3.2.1: every SRV target of the domain (all are scanned, in order); a
+        # domain without SRV records is its own server on the default port (3.2.2).
+        found: list[tuple[str, int]] = []
+        errors: list[str] = []
+        for target, port in await resolver.srv(f"{svc.srv}.{domain}"):
+            try:
+                found.extend((ip, port) for ip in await resolver.resolve(target))
+            except ResolveError as exc:
+                errors.append(str(exc))
+        if errors and not found:
+            raise ResolveError(f"the SRV targets of {domain} do not resolve: {errors[0]}")
+        return tuple(found)
+
+    async def addresses(
+        spec: TargetSpec, port: int, svc: Service
+    ) -> tuple[tuple[str, int], ...] | str:
         if spec.is_ip:
-            return (spec.host,)
+            return ((spec.host, port),)
         pinned = _pinned_for(spec, port, options)
         if pinned is not None:
-            return pinned
+            return tuple((ip, port) for ip in pinned)
         try:
-            return await resolver.resolve(spec.host)
+            if svc.srv and spec.port is None and options.xmpp_domain is None:
+                found = await located(spec.host, svc)
+                if found:
+                    return found
+            return tuple((ip, port) for ip in await resolver.resolve(spec.host))
         except ResolveError as exc:
             return str(exc)
 
@@ -84,20 +105,22 @@ async def plan_endpoints(
         for spec in specs
         for port, svc in plan_ports(spec, ports=options.ports, service=options.service)
     ]
-    answers = await asyncio.gather(*(addresses(spec, port) for spec, port, _ in jobs))
+    answers = await asyncio.gather(*(addresses(spec, port, svc) for spec, port, svc in jobs))
     for (spec, port, svc), answer in zip(jobs, answers, strict=True):
         host = None if spec.is_ip else spec.host
+        if svc.srv and options.xmpp_domain is not None:
+            host = options.xmpp_domain
         if isinstance(answer, str):
             ep = Endpoint(host=host, ip=None, port=port, service=svc)
             if (host, None, port, svc) not in seen:
                 seen.add((host, None, port, svc))
                 unresolved.append(unresolved_observation(ep, answer))
             continue
-        for ip in answer:
-            key = (host, ip, port, svc)
+        for ip, at in answer:
+            key = (host, ip, at, svc)
             if key not in seen:
                 seen.add(key)
-                endpoints.append(Endpoint(host=host, ip=ip, port=port, service=svc))
+                endpoints.append(Endpoint(host=host, ip=ip, port=at, service=svc))
     return endpoints, unresolved
 
 

@@ -32,7 +32,13 @@ from vedette.plan import (
 )
 from vedette.resolve import parse_resolver
 from vedette.scan import scan, scan_options
-from vedette.targets import parse_address, parse_ports, parse_resolve, parse_target
+from vedette.targets import (
+    normalise_host,
+    parse_address,
+    parse_ports,
+    parse_resolve,
+    parse_target,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -75,6 +81,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--resolver",
         metavar="ADDRESS[:PORT]",
         help="DNS server to ask (default: the nameservers of /etc/resolv.conf)",
+    )
+    p.add_argument(
+        "--xmpp-domain",
+        metavar="NAME",
+        help="the XMPP domain of xmpp/xmpps/xmpp-server targets (stream 'to', SNI, certificate "
+        "name) when it differs from the target host; default: the target name, whose servers "
+        "are found through SRV when no port is given",
     )
     p.add_argument(
         "--ca",
@@ -133,6 +146,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_fleet_arguments(p)
 
 
+def _xmpp_domain(text: str | None) -> str | None:
+    if text is None:
+        return None
+    name, _ = normalise_host(text, "--xmpp-domain")
+    return name
+
+
 def plan_from_args(args: argparse.Namespace) -> ScanPlan:
     """The scan's plan, from its command line: every option parsed and every file (roots,
     exclusions, client profiles) read here, once."""
@@ -165,6 +185,7 @@ def plan_from_args(args: argparse.Namespace) -> ScanPlan:
             resolver=parse_resolver(args.resolver) if args.resolver else None,
             ehlo_name=_ehlo(args.ehlo),
             exclusions=read_exclusions(args.exclude).entries,
+            xmpp_domain=_xmpp_domain(args.xmpp_domain),
         ),
         clients=options_to_stored(args),
         extra_roots=tuple(trust.load_extra_roots(args.ca)),
@@ -207,6 +228,8 @@ def run(args: argparse.Namespace) -> int:
     if fleet.wanted(plan):
         if plan.intermediates or plan.fetch_issuers:
             raise UsageError("--intermediates and --fetch are for scans of named targets")
+        if plan.resolution.xmpp_domain:
+            raise UsageError("--xmpp-domain is for scans of named targets, not fleet scans (yet)")
         return fleet.run_fleet(plan, lambda stored: _clients_for(plan, stored))
     if not plan.source.targets:
         raise UsageError("no targets given")

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from vedette.model import Endpoint, Protocol, Service, TlsMode
+from vedette.model import Endpoint, Protocol, Role, Service, TlsMode
 from vedette.protocols._base import MailDialogue
 from vedette.protocols.capabilities import (
     CLEARTEXT_SASL_MECHANISMS,
@@ -32,6 +32,12 @@ from vedette.protocols.capabilities import (
 from vedette.protocols.imap import ImapDialogue
 from vedette.protocols.pop3 import Pop3Dialogue
 from vedette.protocols.smtp import SmtpDialogue
+from vedette.protocols.xmpp import (
+    XmppDialogue,
+    parse_xmpp_capabilities,
+    stream_header,
+    xmpp_password_commands,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,12 +51,15 @@ class DialogueSettings:
         ehlo_name: vedette's SMTP identity (a single printable ASCII word).
         server_name: the name the user gave for the endpoint (its SNI), for protocols whose
             first message names the server; ``None`` when scanning a bare address.
+        role: the service's role, for protocols whose dialogue differs between a user's
+            client and a peer server (XMPP's ``jabber:client`` and ``jabber:server``).
     """
 
     implicit_tls: bool
     try_starttls: bool = True
     ehlo_name: str = "vedette.invalid"
     server_name: str | None = None
+    role: Role = Role.USER
 
 
 def _no_password_commands(caps: Capabilities) -> frozenset[str]:
@@ -108,6 +117,22 @@ def _sip_ping(endpoint: Endpoint) -> bytes:
         "CSeq: 1 OPTIONS\r\n"
         "Content-Length: 0\r\n\r\n"
     ).encode()
+
+
+_XMPP_CLEARTEXT_FIX = (
+    "Prosody `c2s_require_encryption = true` (and `s2s_require_encryption = true`) with "
+    "`allow_unencrypted_plain_auth = false`; ejabberd `starttls_required: true` on the c2s listener"
+)
+
+
+def _xmpp_ping(endpoint: Endpoint) -> bytes:
+    # The client speaks first after TLS, on Direct TLS as after STARTTLS: a new stream header,
+    # which the server answers with its own (and its features).
+    server = endpoint.service.role is Role.RELAY
+    try:
+        return stream_header(endpoint.host, server=server)
+    except ValueError:
+        return stream_header(None, server=server)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -170,6 +195,19 @@ _ENTRIES = (
     ),
     ProtocolEntry(protocol=Protocol.HTTP, ping=_http_ping),
     ProtocolEntry(protocol=Protocol.SIP, ping=_sip_ping),
+    ProtocolEntry(
+        protocol=Protocol.XMPP,
+        dialogue=lambda s: XmppDialogue(
+            domain=s.server_name,
+            server=s.role is Role.RELAY,
+            implicit_tls=s.implicit_tls,
+            try_starttls=s.try_starttls,
+        ),
+        capabilities=parse_xmpp_capabilities,
+        password_commands=xmpp_password_commands,
+        ping=_xmpp_ping,
+        password_fix=_XMPP_CLEARTEXT_FIX,
+    ),
 )
 
 #: Every protocol's entry, by protocol.
@@ -218,6 +256,7 @@ def new_dialogue(
         try_starttls=try_starttls,
         ehlo_name=ehlo_name,
         server_name=server_name,
+        role=service.role,
     )
     return build(settings)
 

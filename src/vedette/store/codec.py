@@ -446,6 +446,7 @@ def plan_to_dict(plan: ScanPlan) -> dict[str, Any]:
             "resolver": None if res.resolver is None else list(res.resolver),
             "ehlo_name": res.ehlo_name,
             "exclusions": list(res.exclusions),
+            "xmpp_domain": res.xmpp_domain,
         },
         "clients": _plain_json(plan.clients),
         "extra_roots": [base64.b64encode(der).decode("ascii") for der in plan.extra_roots],
@@ -620,6 +621,7 @@ def _resolution_from_dict(data: object, where: str) -> Resolution:
         ),
         ehlo_name=ehlo,
         exclusions=r.lines("exclusions"),
+        xmpp_domain=_optional_text(r.optional("xmpp_domain"), r.path("xmpp_domain")),
     )
     r.done()
     return resolution
