@@ -614,3 +614,36 @@ def test_too_long_and_abusive_chains_have_their_own_reason():
     vs, _ = judge(abusive.sent_der, trust_data(), ids={"ios-current"}, extra=(abusive.root_der,))
     assert codes(vs["ios-current"]) == {"chain.abusive"}
     assert vs["ios-current"].outcome is ClientOutcome.FAILS
+
+
+def test_quick_scan_of_a_tls10_only_server_fails_clients_without_tls10(pki):
+    # Issue 13: vedette's quick probe offers every version up to TLS 1.3, so a server that
+    # negotiated TLS 1.0 accepts nothing newer: TLS 1.2+-only clients cannot connect.
+    _, inter, data = pki
+    chain = (der(leaf(inter, key_spec="rsa:2048")), der(inter))
+    tls10 = ServerTls(negotiated_version="TLSv1", negotiated_suite="ECDHE-RSA-AES128-SHA")
+    ids = {"thunderbird-current", "java-17", "chrome-current", "outlook-win11", "android-4.4"}
+    vs, _ = judge(chain, data, ids=ids, server=tls10)
+    for profile in ("thunderbird-current", "java-17", "chrome-current", "outlook-win11"):
+        assert vs[profile].outcome is ClientOutcome.FAILS, profile
+        assert codes(vs[profile]) == {"tls.version"}
+        assert "the server's highest is TLSv1" in vs[profile].reasons[0].text
+    assert vs["android-4.4"].outcome is not ClientOutcome.FAILS  # it speaks TLS 1.0
+
+
+def test_quick_scan_leaves_a_client_with_only_older_versions_unknown(pki):
+    # The server chose TLS 1.2; a client offering TLS 1.0/1.1 besides 1.3 but not 1.2 might
+    # still meet it lower down: not tested, so unknown, never "works".
+    _, inter, data = pki
+    chain = (der(leaf(inter, key_spec="rsa:2048")), der(inter))
+    tls12 = ServerTls(negotiated_version="TLSv1.2", negotiated_suite="ECDHE-RSA-AES128-GCM-SHA256")
+    profile = next(p for p in data.profiles if p.id == "ios-current")
+    odd = dataclasses.replace(
+        profile,
+        id="odd",
+        hello=dataclasses.replace(profile.hello, versions=("TLSv1", "TLSv1.3")),
+    )
+    data = dataclasses.replace(data, profiles=(*data.profiles, odd))
+    vs, _ = judge(chain, data, ids={"odd"}, server=tls12)
+    assert vs["odd"].outcome is ClientOutcome.UNKNOWN
+    assert codes(vs["odd"]) == {"tls.version-untested"}

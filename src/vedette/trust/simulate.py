@@ -897,6 +897,8 @@ def _handshake(
                 "(KB3140245 on Windows 7)",
             )
         ], top
+    if neg not in hello.versions:
+        return _version_not_offered(hello.versions, neg), None
     version = neg
     kind = _leaf_kind(facts)
     names = suite_names()
@@ -924,6 +926,32 @@ def _handshake(
                 )
             )
     return out, version
+
+
+def _version_not_offered(offered: Sequence[str], neg: str | None) -> list[ClientReason]:
+    """Quick mode: the server negotiated ``neg`` with vedette's probe, which offered every
+    version up to TLS 1.3, so ``neg`` is the highest the server accepts. A client whose
+    versions are all newer cannot connect; one that also offers older ones might."""
+    older = [v for v in offered if _vindex(v) < _vindex(neg)]
+    if not older:
+        return [
+            _reason(
+                "tls.version",
+                ClientOutcome.FAILS,
+                f"no common TLS version: the server's highest is {neg} (it chose it when "
+                f"vedette offered up to TLS 1.3); the client offers {', '.join(offered)}",
+                "enable TLS 1.2 and 1.3 on the server (OpenSSL 1.1.1 or later)",
+            )
+        ]
+    return [
+        _reason(
+            "tls.version-untested",
+            ClientOutcome.UNKNOWN,
+            f"the server negotiated {neg} with vedette, which this client does not offer; "
+            f"whether it also accepts {max(older, key=_vindex)} was not tested",
+            "run vedette scan --mode full to test it",
+        )
+    ]
 
 
 def _sha512_rule(profile: Profile, facts: _ChainFacts, version: str | None) -> list[ClientReason]:
