@@ -26,6 +26,7 @@ class Protocol(enum.StrEnum):
     POP3 = "pop3"
     HTTP = "http"
     SIP = "sip"
+    MANAGESIEVE = "managesieve"
 
 
 class TlsMode(enum.StrEnum):
@@ -72,6 +73,7 @@ class Service(enum.StrEnum):
     POP3S = "pop3s"
     HTTPS = "https"
     SIPS = "sips"
+    SIEVE = "sieve"
 
     @property
     def spec(self) -> ServiceSpec:
@@ -116,6 +118,8 @@ _SERVICE_SPECS: dict[Service, ServiceSpec] = {
     Service.POP3S: ServiceSpec("pop3s", Protocol.POP3, TlsMode.IMPLICIT, 995, Role.USER),
     Service.HTTPS: ServiceSpec("https", Protocol.HTTP, TlsMode.IMPLICIT, 443, Role.USER),
     Service.SIPS: ServiceSpec("sips", Protocol.SIP, TlsMode.IMPLICIT, 5061, Role.USER),
+    # ManageSieve (RFC 5804): no implicit-TLS variant exists. Dovecot mail hosts run it.
+    Service.SIEVE: ServiceSpec("sieve", Protocol.MANAGESIEVE, TlsMode.STARTTLS, 4190, Role.USER),
 }
 
 
