@@ -222,7 +222,7 @@ def test_terminal_report_names_the_service(realtest_pki: Pki) -> None:
 # --- against openssl s_client -starttls sieve ---------------------------------------------------
 
 
-def _s_client(address: str) -> str:
+def _s_client(address: str, pki: Pki) -> str:
     proc = subprocess.run(
         [
             openssl(),
@@ -233,6 +233,10 @@ def _s_client(address: str) -> str:
             f"{address}:{SIEVE_PORT}",
             "-servername",
             MAIL_HOST,
+            "-verify_hostname",
+            MAIL_HOST,
+            "-CAfile",
+            str(pki.root_pem),
             "-showcerts",
         ],
         stdin=subprocess.DEVNULL,
@@ -250,11 +254,15 @@ def test_full_scan_after_starttls_agrees_with_s_client(realtest_pki: Pki) -> Non
     code, doc = _scan(S1, pki=realtest_pki, mode="full")
     ep = _endpoint(doc)
     assert code == 1 and ep["status"] == "ok", ep
-    # The chain and the protocol one s_client handshake sees.
-    shown = _s_client(S1)
+    # The chain, its verdict and the session one s_client handshake sees.
+    shown = _s_client(S1, realtest_pki)
     pems = re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n", shown, re.S)
     assert [c["pem"] for c in ep["tls"]["chain"]] == pems
-    assert re.search(rf"Protocol\s*:\s*{re.escape(ep['tls']['version'])}\n", shown), shown
+    assert "Verify return code: 0 (ok)" in shown  # and vedette has no cert.* finding
+    assert not [f for f in ep["findings"] if f.startswith("cert.")]
+    session = re.search(r"^New, (\S+), Cipher is (\S+)$", shown, re.M)
+    assert session is not None, shown
+    assert (ep["tls"]["version"], ep["tls"]["cipher"]) == session.groups()
     # The enumeration, re-dialling the ManageSieve dialogue to STARTTLS for every hello, finds
     # exactly the versions and suites s_client gets through one at a time.
     scan = ep["tls_scan"]
