@@ -82,7 +82,9 @@ def server_stream(draw: st.DrawFn, *, clear: bool = True) -> list[bytes]:
 
 @FUZZ
 @given(clear=server_stream(), tls=server_stream(clear=False), try_starttls=st.booleans())
-def test_dialogue_survives_any_bytes(clear: list[bytes], tls: list[bytes], try_starttls: bool):
+def test_dialogue_survives_any_bytes(
+    clear: list[bytes], tls: list[bytes], try_starttls: bool
+) -> None:
     # drive() lets nothing but ProtocolError through and fails on more than MAX_ACTIONS steps.
     out = drive(new_dialogue(Service.SIEVE, try_starttls=try_starttls), clear, tls)
     # One read per chunk, an EOF per phase, two commands, one StartTls, the final Close.
