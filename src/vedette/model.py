@@ -27,6 +27,7 @@ class Protocol(enum.StrEnum):
     HTTP = "http"
     SIP = "sip"
     XMPP = "xmpp"
+    MANAGESIEVE = "managesieve"
 
 
 class TlsMode(enum.StrEnum):
@@ -79,6 +80,7 @@ class Service(enum.StrEnum):
     XMPP = "xmpp"
     XMPPS = "xmpps"
     XMPP_SERVER = "xmpp-server"
+    SIEVE = "sieve"
 
     @property
     def spec(self) -> ServiceSpec:
@@ -138,6 +140,8 @@ _SERVICE_SPECS: dict[Service, ServiceSpec] = {
     Service.XMPP_SERVER: ServiceSpec(
         "xmpp-server", Protocol.XMPP, TlsMode.STARTTLS, 5269, Role.RELAY, False, "_xmpp-server._tcp"
     ),
+    # ManageSieve (RFC 5804): no implicit-TLS variant exists. Dovecot mail hosts run it.
+    Service.SIEVE: ServiceSpec("sieve", Protocol.MANAGESIEVE, TlsMode.STARTTLS, 4190, Role.USER),
 }
 
 

@@ -1,4 +1,4 @@
-"""Coverage-guided fuzzing of the mail dialogues with atheris (libFuzzer), for long runs.
+"""Coverage-guided fuzzing of the client dialogues with atheris (libFuzzer), for long runs.
 
 Not collected by pytest. With atheris installed (``pip install atheris``; it is not a vedette
 dependency)::
@@ -21,9 +21,10 @@ import sys
 
 from tests.unit.protocol_script import drive
 from vedette.model import Service
-from vedette.protocols.registry import new_dialogue
+from vedette.protocols.registry import has_dialogue, new_dialogue
 
-SERVICES = [s for s in Service if s.protocol.value in {"smtp", "imap", "pop3"}]
+#: Every service vedette speaks a dialogue on (the mail protocols, ManageSieve...).
+SERVICES = [s for s in Service if has_dialogue(s.protocol)]
 
 
 def _reads(data: bytes) -> list[bytes]:

@@ -9,8 +9,10 @@ reply inside TLS is then read as the answer to its next command. vedette must re
 server said inside TLS only.
 
 The first test drives the probe in-process (SMTP); the others run ``vedette scan --json`` against
-a scripted SMTP, IMAP and POP3 server, quick and full (the full mode's TLS enumeration does its
-own STARTTLS on every connection and must not read the injected bytes as a ServerHello).
+a scripted SMTP, IMAP, POP3 and ManageSieve server, quick and full (the full mode's TLS
+enumeration does its own STARTTLS on every connection and must not read the injected bytes as a
+ServerHello). ManageSieve is the easiest to fool: its server re-issues its capabilities unasked
+right after the handshake, so a forged list needs no command to be taken for them.
 """
 
 from __future__ import annotations
@@ -137,11 +139,13 @@ def test_transport_drops_cleartext_left_in_the_read_buffer(tmp_path):
 
 @dataclass(frozen=True)
 class Script:
-    """One protocol's words. ``{tag}`` is the client's IMAP tag of the command answered."""
+    """One protocol's words. ``{tag}`` is the client's IMAP tag of the command answered.
+    ``caps_verb`` None: the server sends its capabilities unasked, in its greeting and right
+    after the TLS handshake (ManageSieve); the forged list then needs no command at all."""
 
     scheme: str
     greeting: bytes
-    caps_verb: bytes
+    caps_verb: bytes | None
     caps_clear: bytes
     starttls_verb: bytes
     go_ahead: bytes
@@ -195,6 +199,20 @@ SCRIPTS = {
         bye=b"221 bye\r\n",
         expected_after=["250-scripted", "250 SIZE 1000"],
     ),
+    "sieve": Script(
+        scheme="sieve",
+        greeting=b'"IMPLEMENTATION" "scripted"\r\n"SASL" ""\r\n"STARTTLS"\r\nOK "ready"\r\n',
+        caps_verb=None,
+        caps_clear=b"",
+        starttls_verb=b"STARTTLS",
+        go_ahead=b'OK "Begin TLS negotiation now."\r\n',
+        # what the server re-issues inside TLS, forged: a password mechanism offered
+        injected=b'"IMPLEMENTATION" "x"\r\n"SASL" "PLAIN LOGIN INJECTED"\r\nOK "injected"\r\n',
+        caps_tls=b'"IMPLEMENTATION" "scripted"\r\n"SASL" "PLAIN"\r\nOK "TLS ok"\r\n',
+        quit_verb=b"LOGOUT",
+        bye=b'OK "Logout completed."\r\n',
+        expected_after=['"IMPLEMENTATION" "scripted"', '"SASL" "PLAIN"', 'OK "TLS ok"'],
+    ),
 }
 
 
@@ -222,6 +240,9 @@ def injecting_server(script: Script, tls: ssl.SSLContext):
                 except (ssl.SSLError, OSError):
                     return  # the enumeration's hand-built hellos end here
                 in_tls = True
+                if script.caps_verb is None:
+                    writer.write(script.caps_tls)
+                    await writer.drain()
                 continue
             elif verb == script.quit_verb:
                 writer.write(script.bye.replace(b"{tag}", tag))

@@ -34,6 +34,7 @@ from vedette.targets import (
         ("pop3s://[::1]:995", "::1", True, 995, Service.POP3S),
         ("bücher.example", "xn--bcher-kva.example", False, None, None),
         ("sips://lync.example.com", "lync.example.com", False, None, Service.SIPS),
+        ("sieve://mail.example.com", "mail.example.com", False, None, Service.SIEVE),
     ],
 )
 def test_parse_target(text, host, is_ip, port, service):
@@ -78,6 +79,7 @@ def test_bare_host_gets_every_default_port():
         995: Service.POP3S,
         443: Service.HTTPS,
         5061: Service.SIPS,
+        4190: Service.SIEVE,
     }
 
 

@@ -30,6 +30,7 @@ from vedette.protocols.capabilities import (
     parse_smtp_capabilities,
 )
 from vedette.protocols.imap import ImapDialogue
+from vedette.protocols.managesieve import ManageSieveDialogue, parse_sieve_capabilities
 from vedette.protocols.pop3 import Pop3Dialogue
 from vedette.protocols.smtp import SmtpDialogue
 from vedette.protocols.xmpp import (
@@ -168,6 +169,15 @@ class ProtocolEntry:
     password_fix: str = ""
 
 
+#: ManageSieve's ``password_fix``: the login process is Dovecot's managesieve-login (or Cyrus's
+#: timsieved), configured apart from IMAP's more often than not.
+_SIEVE_CLEARTEXT_FIX = (
+    "Dovecot applies `disable_plaintext_auth = yes` (2.3) or `auth_allow_cleartext = no` (2.4) "
+    "to managesieve-login too, set globally or in `protocol sieve { }`; Cyrus timsieved reads "
+    "`allowplaintext: no` from imapd.conf"
+)
+
+
 _ENTRIES = (
     ProtocolEntry(
         protocol=Protocol.SMTP,
@@ -207,6 +217,17 @@ _ENTRIES = (
         password_commands=xmpp_password_commands,
         ping=_xmpp_ping,
         password_fix=_XMPP_CLEARTEXT_FIX,
+    ),
+    ProtocolEntry(
+        protocol=Protocol.MANAGESIEVE,
+        dialogue=lambda s: ManageSieveDialogue(
+            implicit_tls=s.implicit_tls, try_starttls=s.try_starttls
+        ),
+        capabilities=parse_sieve_capabilities,
+        # Passwords go through SASL only (AUTHENTICATE): PLAIN/LOGIN in "SASL" are the rule.
+        # After STARTTLS the server re-issues its capabilities unasked (RFC 5804 2.2): it
+        # speaks first, so the default ping (none) is right.
+        password_fix=_SIEVE_CLEARTEXT_FIX,
     ),
 )
 
