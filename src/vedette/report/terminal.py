@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from vedette.protocols.capabilities import Capabilities
 
 __all__ = [
+    "OVERVIEW_LIMIT",
     "OverviewRow",
     "overview_rows",
     "render_hosts",
@@ -638,9 +639,17 @@ def _fit(widths: list[int], avail: int) -> list[int]:
     return widths
 
 
-def render_overview(console: Console, rows: list[OverviewRow]) -> None:
+#: The opening table lists this many endpoints at most (a fleet scan's report would otherwise
+#: open with thousands of lines, and hold them all in memory); the rest are counted.
+OVERVIEW_LIMIT = 200
+
+
+def render_overview(console: Console, rows: list[OverviewRow], *, total: int | None = None) -> None:
     """The opening table: one line per endpoint, fitted to the console's width (long cells
-    end with ``…``; the failing families with ``+N``)."""
+    end with ``…``; the failing families with ``+N``). Only the first ``OVERVIEW_LIMIT`` rows
+    are shown; ``total`` is the number of endpoints (default: ``len(rows)``)."""
+    total = len(rows) if total is None else total
+    rows = rows[:OVERVIEW_LIMIT]
     if not rows:
         return
     endpoints = _endpoint_cells(rows)
@@ -681,6 +690,8 @@ def render_overview(console: Console, rows: list[OverviewRow]) -> None:
             if not last:
                 line.append(" " * (widths[k] - len(text) + gap))
         _put(console, line, one_line=True)
+    if total > len(rows):
+        _put(console, (f"… and {total - len(rows)} more endpoints below", "dim"))
 
 
 # --- the report ----------------------------------------------------------------------------------
