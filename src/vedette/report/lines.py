@@ -35,7 +35,7 @@ def wrap_lines(text: Text, width: int, *, hang: int = 0) -> list[Text]:
     """``text`` wrapped to ``width`` columns, the continuation lines indented by ``hang``
     columns (a hanging indent); no line ends with a space. ``hang`` is dropped when it would
     leave the continuation lines fewer than ``MIN_BODY`` columns."""
-    width = max(width, 1)
+    width = max(width, 2)  # a double-width character needs two columns
     console = _wrap_console()
     wrapped = text.wrap(console, width, overflow="fold")
     if not wrapped:

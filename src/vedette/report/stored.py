@@ -128,6 +128,7 @@ def _write_text(
     from rich.console import Console
 
     from vedette.checks.matrix import report_matrices
+    from vedette.report.lines import put
     from vedette.report.terminal import (
         OVERVIEW_LIMIT,
         OverviewRow,
@@ -188,7 +189,7 @@ def _write_text(
             unreachable=unreachable,
             counts=counts,
         )
-        real.print(line, highlight=False, markup=False, emoji=False)
+        put(real, line, hang=2)
         real.print()
         render_overview(real, rows, total=endpoints)
         spool.seek(0)

@@ -659,16 +659,17 @@ def render_overview(console: Console, rows: list[OverviewRow], *, total: int | N
         [endpoints[i], r.login[0], r.tls[0], r.certificate[0], worst[i][0], _families_cell(r)]
         for i, r in enumerate(rows)
     ]
-    widths = _fit(
-        [max(len(h), *(len(c[k]) for c in cells)) for k, h in enumerate(_HEADERS)],
-        console.width - _GAP * (len(_HEADERS) - 1),
-    )
+    # The last column's header may be wider than its cells: nothing follows it.
+    natural = [max(len(h), *(len(c[k]) for c in cells)) for k, h in enumerate(_HEADERS)]
+    natural[-1] = max(4, *(len(c[-1]) for c in cells))
+    widths = _fit(natural, console.width - _GAP * (len(_HEADERS) - 1))
     gap = _GAP
     header = Text()
     for k, h in enumerate(_HEADERS):
         header.append(_cut(h, widths[k]).ljust(widths[k]) if k < len(widths) - 1 else h, "bold")
         if k < len(widths) - 1:
             header.append(" " * gap)
+    # (put cuts the header's last cell if the line is too long.)
     _put(console, header, one_line=True)
     sev_style = {_SEVERITY_SHORT[s]: _SEVERITY_STYLE[s] for s in Severity}
     for i, r in enumerate(rows):
@@ -704,7 +705,7 @@ def render_terminal(report: ScanReport, console: Console, *, verbose: bool = Fal
     Everything the servers sent is escaped (``safe_text``) and printed without markup parsing,
     so a hostile greeting or certificate cannot act on the terminal.
     """
-    console.print(_summary(report), highlight=False, markup=False, emoji=False)
+    _put(console, _summary(report), hang=2)
     console.print()
     render_overview(console, overview_rows(report))
     render_orphans(console, render_hosts(report, console, verbose=verbose), verbose=verbose)
