@@ -29,6 +29,7 @@ import os
 import shutil
 import ssl
 import tempfile
+import warnings
 from pathlib import Path
 
 
@@ -60,8 +61,11 @@ class TlsFiles:
         1.3, or TLS 1.0 alone when ``tls10_only``."""
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         if tls10_only:
-            ctx.minimum_version = ssl.TLSVersion.TLSv1
-            ctx.maximum_version = ssl.TLSVersion.TLSv1
+            # Python deprecates TLS 1.0 (DeprecationWarning): serving it is the scenario's point.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                ctx.minimum_version = ssl.TLSVersion.TLSv1
+                ctx.maximum_version = ssl.TLSVersion.TLSv1
             legacy = True
         else:
             # TLS 1.2 and 1.3 whatever the Python build's default: python.org builds raise the
