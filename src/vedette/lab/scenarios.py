@@ -25,6 +25,8 @@ imaps-sha512                imaps        leaf signed with SHA-512       -> cert.
 pop3s-tls10-only            pop3s        TLS 1.0 only, old suites       -> tls.tls10,
                                          (only old clients connect)        tls.no-tls12,
                                                                            tls.no-tls13
+                                                                        (quick scan:
+                                                                        tls.old-version)
 ==========================  ===========  ===================================================
 
 The last two are the stories people run the demo for: a SHA-512 chain that every client takes
@@ -99,6 +101,8 @@ class Scenario:
         imap, pop3, smtp: the protocol policy (what is offered before TLS); the one matching
             ``service.protocol`` is used.
         tls10_only: the server speaks TLS 1.0 and nothing else (a legacy server).
+        quick_findings: what a quick scan (one handshake, no enumeration) must report
+            instead, when it sees less; None when it is ``expected_findings``.
     """
 
     name: str
@@ -110,6 +114,7 @@ class Scenario:
     pop3: Pop3Policy = field(default_factory=Pop3Policy)
     smtp: SmtpPolicy = field(default_factory=SmtpPolicy)
     tls10_only: bool = False
+    quick_findings: frozenset[str] | None = None
 
 
 _NONE: frozenset[str] = frozenset()
@@ -212,6 +217,8 @@ SCENARIOS: tuple[Scenario, ...] = (
         expected_findings=frozenset({"tls.tls10", "tls.no-tls12", "tls.no-tls13"}),
         cert=CertKind.GOOD_RSA,
         tls10_only=True,
+        # One handshake shows the version it got, not which versions are refused.
+        quick_findings=frozenset({"tls.old-version"}),
     ),
 )
 
@@ -229,6 +236,7 @@ class LabServer:
         description: one line for humans.
         expected_findings: the check ids a scan must report for it, exactly (the problem it
             was built with; empty for the good servers).
+        quick_findings: the same for a quick scan (``--mode quick``).
     """
 
     name: str
@@ -238,6 +246,7 @@ class LabServer:
     ip: str
     description: str
     expected_findings: frozenset[str]
+    quick_findings: frozenset[str] = frozenset()
 
     @property
     def target(self) -> str:
@@ -341,6 +350,9 @@ class Lab:
                     ip=self.bind,
                     description=sc.description,
                     expected_findings=sc.expected_findings,
+                    quick_findings=sc.expected_findings
+                    if sc.quick_findings is None
+                    else sc.quick_findings,
                 )
             )
         self.servers = tuple(started)

@@ -260,9 +260,14 @@ def render_compact(
             notes_seen.add(note)
         put(console, Text(safe_text(note), style="yellow"), indent=indent + 2, hang=2)
     for members in reasons:
+        first = members[0]
         why = Text()
         why.append(f"- {len(members)} client{'s' if len(members) != 1 else ''}: ", style="dim")
-        why.append(safe_text(members[0].text))
+        if first.outcome is ClientOutcome.UNKNOWN and first.fix:
+            # What was not tested matters less than how to test it.
+            why.append(f"unknown: {safe_text(first.fix)}")
+        else:
+            why.append(safe_text(first.text))
         put(console, why, indent=indent + 2, one_line=True)
     for text_line in matrix.inventory:
         put(console, Text(safe_text(text_line), style="bold"), indent=indent + 2, hang=2)
