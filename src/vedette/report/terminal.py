@@ -424,7 +424,7 @@ def _endpoint(
         else:
             for n, der in enumerate(obs.tls.chain_der):
                 _certificate(console, der, now, verbose=True, n=n)
-    elif obs.scanned:
+    elif obs.scanned and verbose:  # (the opening table says "none")
         _field(console, "TLS", "not established", style="yellow")
     if obs.tls_scan is not None:
         from vedette.report._tls_section import render_tls_scan
