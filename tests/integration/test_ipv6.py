@@ -114,7 +114,7 @@ def test_bracketed_literal_with_a_scheme(lab: Lab) -> None:
     )
     assert terminal.returncode == 0, terminal.stderr
     assert target in terminal.stdout
-    assert "reachable" in terminal.stdout
+    assert f"{target}  TLSv1." in terminal.stdout  # reached: the version negotiated follows
 
 
 def test_bracketed_literal_with_service(lab: Lab) -> None:

@@ -12,6 +12,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -64,8 +65,8 @@ def _handshake(lab, name: str, ctx: ssl.SSLContext) -> bytes:
 def test_all_scenarios_run_on_loopback_with_distinct_ports(lt):
     lab = lt.lab
     assert [s.name for s in lab.servers] == [sc.name for sc in SCENARIOS]
-    assert len(lab.servers) == 11
-    assert len({s.port for s in lab.servers}) == 11
+    assert len(lab.servers) == len(SCENARIOS) == 13
+    assert len({s.port for s in lab.servers}) == 13
     for s in lab.servers:
         assert s.ip == IP
         assert s.host == LAB_HOST
@@ -127,6 +128,46 @@ def test_sha1_and_expired_and_wrong_name_leaves(lt):
     san = wrong.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert san.get_values_for_type(x509.DNSName) == ["other.vedette.test"]
     assert isinstance(sha1.signature_hash_algorithm, hashes.SHA1)
+
+
+def test_sha512_leaf_is_signed_with_sha512_and_otherwise_good(lt):
+    # Judged by OpenSSL: the chain verifies against the lab root for the lab's name; the only
+    # thing special about it is the signature hash.
+    with within(15):
+        der = _handshake(lt.lab, "imaps-sha512", trusting(lt.lab))
+    leaf = x509.load_der_x509_certificate(der)
+    assert leaf.signature_algorithm_oid.dotted_string == "1.2.840.113549.1.1.13"  # sha512WithRSA
+    assert isinstance(leaf.signature_hash_algorithm, hashes.SHA512)
+    assert _cn(leaf.subject) == LAB_HOST
+
+
+def _tls10_client(*, maximum: ssl.TLSVersion) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with warnings.catch_warnings():  # Python deprecates TLS 1.0: the point of this client
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+    ctx.maximum_version = maximum
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    return ctx
+
+
+def test_tls10_only_server_speaks_tls_1_0_and_nothing_newer(lt):
+    port = lt.lab.server("pop3s-tls10-only").port
+    # A client that still offers TLS 1.0 (as old Outlook, Android and Java did) gets in ...
+    with within(15):
+        r = Raw(port, tls=_tls10_client(maximum=ssl.TLSVersion.TLSv1_3))
+        try:
+            assert r.sock.version() == "TLSv1"  # type: ignore[attr-defined]
+            assert r.line().startswith(b"+OK")
+        finally:
+            r.close()
+    # ... one that starts at TLS 1.2, as current clients do, does not.
+    modern = insecure()
+    modern.minimum_version = ssl.TLSVersion.TLSv1_2
+    with within(15), pytest.raises(ssl.SSLError):
+        Raw(port, tls=modern).close()
 
 
 def test_no_tls_scenario_has_no_tls(lt):

@@ -150,6 +150,7 @@ def test_ehlo_name_and_terminal_escaping():
             "--ehlo",
             "scanner.example.net",
             f"smtp://127.0.0.1:{rec.port}",
+            "-v",  # the greeting is shown with -v
             env={"FORCE_COLOR": "1", "COLUMNS": "200"},
         )
     assert rec.lines[0] == b"EHLO scanner.example.net\r\n"

@@ -222,7 +222,8 @@ def test_cli_json_and_terminal_show_tls13_facts(tmp_path):
             capture_output=True, text=True, timeout=90, check=False,
         )  # fmt: skip
         text = subprocess.run(
-            [sys.executable, "-m", "vedette", "report", "last", "--db", db],
+            # -v: the enumeration's details (sigalgs, stapling, features) are verbose-only.
+            [sys.executable, "-m", "vedette", "report", "last", "--db", db, "-v"],
             capture_output=True, text=True, timeout=60, check=False,
             env={**os.environ, "COLUMNS": "200"},
         ).stdout  # fmt: skip

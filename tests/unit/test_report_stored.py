@@ -32,7 +32,7 @@ from vedette.model import (
     Service,
 )
 from vedette.report.json import report_to_json
-from vedette.report.terminal import render_terminal
+from vedette.report.terminal import OVERVIEW_LIMIT, render_terminal
 from vedette.store.db import Store, TargetResult
 from vedette.tls.result import TlsScan
 
@@ -230,7 +230,9 @@ def test_report_memory_does_not_grow_with_the_scan(
 
     # The text report through the same pipeline (rich's rendering, 3 ms an endpoint, is
     # replaced by one line an endpoint to keep this test short; its output is checked above).
-    def one_line_each(report: ScanReport, console: Console, *, verbose: bool = False) -> list:
+    def one_line_each(
+        report: ScanReport, console: Console, *, verbose: bool = False, notes_seen: object = None
+    ) -> list:
         for obs in report.observations:
             console.print(obs.endpoint.label, markup=False, highlight=False)
         return []
@@ -239,7 +241,11 @@ def test_report_memory_does_not_grow_with_the_scan(
     text = tmp_path / "r.txt"
     assert peak_of("-o", str(text)) < 40 * 1024 * 1024
     lines = text.read_text().splitlines()
-    assert lines[0].startswith(f"Scan {scan}: {n} endpoints") and len(lines) == n + 1
+    assert lines[0].startswith(f"Scan {scan}: {n} endpoints")
+    # The opening table stops at OVERVIEW_LIMIT rows, and says how many it left out.
+    assert lines[2].startswith("endpoint ")
+    assert lines[3 + OVERVIEW_LIMIT] == f"… and {n - OVERVIEW_LIMIT} more endpoints below"
+    assert len(lines) == 4 + OVERVIEW_LIMIT + n
 
 
 # --- §3.13: -o writes every format, atomically ----------------------------------------------

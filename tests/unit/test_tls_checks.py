@@ -177,7 +177,9 @@ def test_json_and_terminal_show_the_enumeration():
     assert section["connections"] == 14 and section["incomplete"] is False
     assert section["leaf_without_sni_sha256"] == hashlib.sha256(b"default-der").hexdigest()
     out = io.StringIO()
-    render_terminal(_report(obs(MODERN)), Console(file=out, width=120, color_system=None))
+    render_terminal(
+        _report(obs(MODERN)), Console(file=out, width=120, color_system=None), verbose=True
+    )
     text = out.getvalue()
     assert "Versions:" in text and "TLSv1.2, TLSv1.3" in text
     assert "2 suite(s), server order: TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256" in text

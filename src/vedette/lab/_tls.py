@@ -16,6 +16,10 @@ signed with SHA-1 ("ca md too weak"), so the context of such a server is set to
 ``@SECLEVEL=0`` before loading. That widens the cipher list too, which is harmless here: the
 finding the scenario demonstrates is the signature. Every lab context is pinned to TLS 1.2 and
 1.3, so the lower security level cannot let older versions in.
+
+TLS 1.0 only (the legacy-server scenario): minimum and maximum are TLS 1.0, and the ciphers
+are ``DEFAULT:@SECLEVEL=0`` because OpenSSL 3 refuses TLS 1.0 at security level 1 and above
+(its SHA-1 based handshake signatures are below that level).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import os
 import shutil
 import ssl
 import tempfile
+import warnings
 from pathlib import Path
 
 
@@ -44,14 +49,29 @@ class TlsFiles:
         return path
 
     def server_context(
-        self, name: str, chain_pem: bytes, key_pem: bytes, *, legacy: bool = False
+        self,
+        name: str,
+        chain_pem: bytes,
+        key_pem: bytes,
+        *,
+        legacy: bool = False,
+        tls10_only: bool = False,
     ) -> ssl.SSLContext:
-        """A server context sending ``chain_pem`` (leaf first) with ``key_pem``."""
+        """A server context sending ``chain_pem`` (leaf first) with ``key_pem``; TLS 1.2 and
+        1.3, or TLS 1.0 alone when ``tls10_only``."""
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        # TLS 1.2 and 1.3 whatever the Python build's default: python.org builds raise the
-        # floor to TLS 1.2 themselves, Debian's leave it to OpenSSL, and @SECLEVEL=0 below
-        # would then let TLS 1.0/1.1 in (findings the scenario was not built with).
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if tls10_only:
+            # Python deprecates TLS 1.0 (DeprecationWarning): serving it is the scenario's point.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                ctx.minimum_version = ssl.TLSVersion.TLSv1
+                ctx.maximum_version = ssl.TLSVersion.TLSv1
+            legacy = True
+        else:
+            # TLS 1.2 and 1.3 whatever the Python build's default: python.org builds raise the
+            # floor to TLS 1.2 themselves, Debian's leave it to OpenSSL, and @SECLEVEL=0 below
+            # would then let TLS 1.0/1.1 in (findings the scenario was not built with).
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         if legacy:
             ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
         cert_path = self.write(f"{name}.crt", chain_pem)

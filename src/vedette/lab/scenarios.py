@@ -18,7 +18,21 @@ pop3-no-tls                 pop3         no STLS, USER in clear         -> tls.n
 imap-plaintext-login        imap         AUTH=PLAIN, LOGIN before TLS   -> tls.plaintext-auth
 submission-auth-before-tls  submission   AUTH offered before STARTTLS   -> tls.plaintext-auth
 smtp-relay-good             smtp         nothing (MX, opportunistic TLS, no AUTH)
+imaps-sha512                imaps        leaf signed with SHA-512       -> cert.sha512-legacy-
+                                         (Lync 2013, Skype for Business    schannel
+                                         2015, Outlook 2013 on Windows
+                                         7/8.1/2012 without KB2973337)
+pop3s-tls10-only            pop3s        TLS 1.0 only, old suites       -> tls.tls10,
+                                         (only old clients connect)        tls.no-tls12,
+                                                                           tls.no-tls13
+                                                                        (quick scan:
+                                                                        tls.old-version)
 ==========================  ===========  ===================================================
+
+The last two are the stories people run the demo for: a SHA-512 chain that every client takes
+but the legacy SChannel ones (``SEC_E_ALGORITHM_MISMATCH``), and a legacy server that only old
+clients still reach. Which clients fail is not written here: the demo prints what vedette's
+client matrix computes for each server.
 
 All servers listen on ``127.0.0.1`` (ephemeral ports) under the name ``lab.vedette.test``,
 which is never resolved: scans and clients are given the address with the name (curl
@@ -70,6 +84,8 @@ class CertKind(enum.StrEnum):
     SHA1 = "sha1"  # RSA-2048 leaf, signature hash SHA-1
     NO_INTERMEDIATE = "no-intermediate"  # good leaf sent alone
     WRONG_NAME = "wrong-name"  # leaf for OTHER_HOST
+    SHA512 = "sha512"  # leaf signed with SHA-512 (sha512WithRSAEncryption by the RSA intermediate)
+    GOOD_RSA = "good-rsa"  # as GOOD with an RSA-2048 leaf, as legacy servers (and clients) have
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,6 +100,9 @@ class Scenario:
         cert: the certificate it presents; None for a server without TLS.
         imap, pop3, smtp: the protocol policy (what is offered before TLS); the one matching
             ``service.protocol`` is used.
+        tls10_only: the server speaks TLS 1.0 and nothing else (a legacy server).
+        quick_findings: what a quick scan (one handshake, no enumeration) must report
+            instead, when it sees less; None when it is ``expected_findings``.
     """
 
     name: str
@@ -94,6 +113,8 @@ class Scenario:
     imap: ImapPolicy = field(default_factory=ImapPolicy)
     pop3: Pop3Policy = field(default_factory=Pop3Policy)
     smtp: SmtpPolicy = field(default_factory=SmtpPolicy)
+    tls10_only: bool = False
+    quick_findings: frozenset[str] | None = None
 
 
 _NONE: frozenset[str] = frozenset()
@@ -182,6 +203,23 @@ SCENARIOS: tuple[Scenario, ...] = (
         cert=CertKind.GOOD,
         smtp=SmtpPolicy(starttls=True, auth=False, submission=False),
     ),
+    Scenario(
+        name="imaps-sha512",
+        service=Service.IMAPS,
+        description="IMAPS with a leaf signed with SHA-512 (legacy SChannel refuses it)",
+        expected_findings=frozenset({"cert.sha512-legacy-schannel"}),
+        cert=CertKind.SHA512,
+    ),
+    Scenario(
+        name="pop3s-tls10-only",
+        service=Service.POP3S,
+        description="POP3S speaking TLS 1.0 only: a legacy server only old clients reach",
+        expected_findings=frozenset({"tls.tls10", "tls.no-tls12", "tls.no-tls13"}),
+        cert=CertKind.GOOD_RSA,
+        tls10_only=True,
+        # One handshake shows the version it got, not which versions are refused.
+        quick_findings=frozenset({"tls.old-version"}),
+    ),
 )
 
 
@@ -198,6 +236,7 @@ class LabServer:
         description: one line for humans.
         expected_findings: the check ids a scan must report for it, exactly (the problem it
             was built with; empty for the good servers).
+        quick_findings: the same for a quick scan (``--mode quick``).
     """
 
     name: str
@@ -207,6 +246,7 @@ class LabServer:
     ip: str
     description: str
     expected_findings: frozenset[str]
+    quick_findings: frozenset[str] = frozenset()
 
     @property
     def target(self) -> str:
@@ -310,6 +350,9 @@ class Lab:
                     ip=self.bind,
                     description=sc.description,
                     expected_findings=sc.expected_findings,
+                    quick_findings=sc.expected_findings
+                    if sc.quick_findings is None
+                    else sc.quick_findings,
                 )
             )
         self.servers = tuple(started)
@@ -354,10 +397,18 @@ class Lab:
                 chain = b""
             elif sc.cert is CertKind.WRONG_NAME:
                 leaf = inter.issue_server([OTHER_HOST])
+            elif sc.cert is CertKind.GOOD_RSA:
+                leaf = inter.issue_server([self.host], key_spec="rsa:2048")
+            elif sc.cert is CertKind.SHA512:
+                leaf = inter.issue_server([self.host], hash_alg="sha512")
             else:
                 leaf = inter.issue_server([self.host])
             contexts[sc.name] = files.server_context(
-                sc.name, leaf.cert_pem() + chain, leaf.key_pem(), legacy=legacy
+                sc.name,
+                leaf.cert_pem() + chain,
+                leaf.key_pem(),
+                legacy=legacy,
+                tls10_only=sc.tls10_only,
             )
         return contexts
 

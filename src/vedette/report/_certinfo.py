@@ -47,6 +47,8 @@ class CertificateInfo:
         sans: subject alternative names, each prefixed with its type like OpenSSL does
             (``DNS:mail.example.test``, ``IP:192.0.2.1``, ``email:...``, ``URI:...``).
         pem: the DER exactly as sent, PEM-armoured.
+        short_name: the subject's (first) common name, else the whole subject: what a
+            one-line summary shows.
     """
 
     subject: str
@@ -59,6 +61,7 @@ class CertificateInfo:
     key: str
     sans: tuple[str, ...]
     pem: str
+    short_name: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,6 +102,14 @@ def _sans(cert: x509.Certificate) -> tuple[str, ...]:
     return tuple(name_text(n) for n in ext.value)
 
 
+def _short_name(cert: x509.Certificate) -> str:
+    cns = cert.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
+    value = cns[0].value if cns else None
+    if isinstance(value, str) and value:
+        return value
+    return cert.subject.rfc4514_string()
+
+
 def describe_certificate(der: bytes) -> CertificateInfo | UnparsedCertificate:
     """Display fields of ``der``; never raises for malformed input."""
     try:
@@ -116,4 +127,5 @@ def describe_certificate(der: bytes) -> CertificateInfo | UnparsedCertificate:
         key=_field(lambda: _key_text(cert), str),
         sans=_field(lambda: _sans(cert), lambda e: (e,)),
         pem=der_to_pem(der),
+        short_name=_field(lambda: _short_name(cert), str),
     )

@@ -153,19 +153,33 @@ Field = Callable[..., None]
 
 
 def render_tls_scan(
-    field: Field, scan: TlsScan | None, *, verbose: bool, defences: tuple[Defence, ...] = ()
+    field: Field,
+    scan: TlsScan | None,
+    *,
+    verbose: bool,
+    defences: tuple[Defence, ...] = (),
+    brief: bool = False,
+    versions: bool = True,
 ) -> None:
     """A few lines under the endpoint: versions, suites per version, groups, DH, features.
 
     ``field(console_label, value, style=...)`` is the terminal reporter's one-line printer
     (it escapes and wraps); it is passed in so that this module prints nothing by itself.
+    ``brief`` (the default report, without ``-v``) prints only the accepted versions (unless
+    ``versions`` is False: the caller showed them) and an incomplete enumeration; what is
+    weak among the rest is a finding.
     """
     if scan is None:
         return
     if scan.versions:
-        field("Versions", ", ".join(version_name(v) for v in scan.versions))
+        if versions or not brief:
+            field("Versions", ", ".join(version_name(v) for v in scan.versions))
     else:
         field("Versions", "none accepted a hand-built hello", style="yellow")
+    if brief:
+        if scan.incomplete:
+            _incomplete(field, scan, verbose=verbose, defences=defences)
+        return
     for vs in scan.suites:
         namer = _ssl2_name if vs.version == SSL2 else suite_name
         names = [namer(c) for c in vs.suites]
@@ -202,17 +216,23 @@ def render_tls_scan(
     if scan.leaf_without_sni is not None and scan.leaf_certificates:
         same = scan.leaf_without_sni in scan.leaf_certificates
         field("Without SNI", "the same certificate" if same else "another certificate")
-    text = f"{scan.connections} connection(s)"
     if scan.incomplete:
-        # Say who stopped the enumeration when a defence was seen: what is missing from the
-        # sets above was not seen refused.
-        why = "; ".join(describe(d) for d in defences) or scan.incomplete_reason or "unknown"
-        if defences and verbose and scan.incomplete_reason:
-            why += f" [{scan.incomplete_reason}]"
-        field(
-            "Enumeration",
-            safe_text(f"{text}, INCOMPLETE: {why}; suites not seen may still be accepted"),
-            style="yellow",
-        )
+        _incomplete(field, scan, verbose=verbose, defences=defences)
     else:
-        field("Enumeration", text)
+        field("Enumeration", f"{scan.connections} connection(s)")
+
+
+def _incomplete(
+    field: Field, scan: TlsScan, *, verbose: bool, defences: tuple[Defence, ...]
+) -> None:
+    # Say who stopped the enumeration when a defence was seen: what is missing from the
+    # sets above was not seen refused.
+    why = "; ".join(describe(d) for d in defences) or scan.incomplete_reason or "unknown"
+    if defences and verbose and scan.incomplete_reason:
+        why += f" [{scan.incomplete_reason}]"
+    text = f"{scan.connections} connection(s), INCOMPLETE: {why}"
+    field(
+        "Enumeration",
+        safe_text(f"{text}; suites not seen may still be accepted"),
+        style="yellow",
+    )

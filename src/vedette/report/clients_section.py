@@ -1,10 +1,16 @@
 """The client-compatibility matrix in the terminal and in JSON.
 
-Terminal: per endpoint (or chain file), one summary line ("as of 2026-11-23: 30 work, 3 fail,
-2 unknown"), then each client that does not simply work with **every** reason and its fix, then
-the clients that work, on one line. Reason texts quote certificate names, which a server
-chose, so they go through ``safe_text`` and reach ``rich`` only inside ``Text`` objects, as in
-``report.terminal``.
+Terminal, ``vedette cert clients`` and ``-v``: per endpoint (or chain file), one summary line
+("as of 2026-11-23: 30 work, 3 fail, 2 unknown"), then each client that does not simply work with
+**every** reason and its fix, then the clients that work, on one line.
+
+Terminal scan report without ``-v``: a count by family ("Clients: 9 of 36 fail: android 2,
+java 1, lync 3, outlook 2, skype 1"), then one line per reason ("- 5 clients: server
+certificate ... is signed with SHA-512 ..."), cut to the width; ``-v`` names every client.
+
+Reason texts quote certificate names, which a server chose, so they go through ``safe_text``
+and reach ``rich`` only inside ``Text`` objects, as in ``report.terminal``. Lines leave through
+``report.lines.put`` (hanging indent, no trailing spaces).
 
 JSON: ``matrix_to_json`` gives the ``clients`` object documented in ``docs/json-schema.md``.
 """
@@ -13,11 +19,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from rich.padding import Padding
 from rich.text import Text
 
 from vedette.model import ClientMatrix, ClientOutcome, ClientReason, ClientVerdict
 from vedette.report.escape import safe_text
+from vedette.report.lines import put
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -28,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "by_family",
+    "failing_families",
     "matrix_to_json",
     "render_endpoint_clients",
     "render_matrix",
@@ -58,10 +65,8 @@ _WORDS = {
 }
 
 
-def _line(console: Console, text: Text, indent: int) -> None:
-    console.print(
-        Padding(text, (0, 0, 0, indent), expand=False), highlight=False, markup=False, emoji=False
-    )
+def _line(console: Console, text: Text, indent: int, *, hang: int = 2) -> None:
+    put(console, text, indent=indent, hang=hang)
 
 
 def summary_counts(matrix: ClientMatrix) -> dict[ClientOutcome, int]:
@@ -220,10 +225,96 @@ def matrix_to_json(matrix: ClientMatrix) -> dict[str, Any]:
     }
 
 
-def render_endpoint_clients(
-    console: Console, report: ScanReport, endpoint: Endpoint, *, verbose: bool = False
+def failing_families(
+    matrix: ClientMatrix, outcome: ClientOutcome = ClientOutcome.FAILS
+) -> list[tuple[str, int]]:
+    """The families with clients of ``outcome`` (failing by default) and how many, in the
+    order of the profiles."""
+    counts: dict[str, int] = {}
+    for v in matrix.verdicts:
+        if v.outcome is outcome:
+            counts[v.family] = counts.get(v.family, 0) + 1
+    return list(counts.items())
+
+
+def _by_family(matrix: ClientMatrix, outcome: ClientOutcome) -> str:
+    return ", ".join(f"{safe_text(name)} {n}" for name, n in failing_families(matrix, outcome))
+
+
+def render_compact(
+    console: Console, matrix: ClientMatrix, *, indent: int = 4, notes_seen: set[str] | None = None
 ) -> None:
-    """The matrix of ``endpoint`` in ``report``, if it has one (called by report.terminal)."""
+    """The matrix as counts by family, then one line per reason (cut to the width)."""
+    counts = summary_counts(matrix)
+    judged = sum(n for o, n in counts.items() if o is not ClientOutcome.NOT_RELEASED)
+    line = Text()
+    line.append("Clients:".ljust(18), style="bold")
+    parts: list[tuple[str, str]] = []
+    for outcome, word in (
+        (ClientOutcome.FAILS, "fail"),
+        (ClientOutcome.WARNING, "warn"),
+        (ClientOutcome.UNKNOWN, "unknown"),
+    ):
+        if counts[outcome]:
+            text = f"{counts[outcome]} {word}: {_by_family(matrix, outcome)}"
+            parts.append((text, _STYLE_WORD[outcome]))
+    if not parts:
+        line.append(f"all {judged} work" if judged else "no client", style="green")
+    elif judged and counts[ClientOutcome.FAILS] == judged:
+        line.append(f"all {judged} fail", style="bold red")
+    else:
+        for i, (text, style) in enumerate(parts):
+            line.append("; " if i else "")
+            line.append(text, style=style)
+        line.append(f" (of {judged})")
+    groups: dict[str, list[ClientReason]] = {}
+    for v in matrix.verdicts:
+        if v.outcome in (ClientOutcome.FAILS, ClientOutcome.WARNING, ClientOutcome.UNKNOWN):
+            for r in v.reasons:
+                if r.outcome is v.outcome:
+                    groups.setdefault(r.code, []).append(r)
+    reasons = sorted(groups.values(), key=len, reverse=True)
+    put(console, line, indent=indent, hang=18)
+    for note in matrix.notes:
+        if notes_seen is not None and note in notes_seen:
+            continue
+        if notes_seen is not None:
+            notes_seen.add(note)
+        put(console, Text(safe_text(note), style="yellow"), indent=indent + 2, hang=2)
+    for members in reasons:
+        first = members[0]
+        why = Text()
+        why.append(f"- {len(members)} client{'s' if len(members) != 1 else ''}: ", style="dim")
+        if first.outcome is ClientOutcome.UNKNOWN and first.fix:
+            # What was not tested matters less than how to test it.
+            why.append(f"unknown: {safe_text(first.fix)}")
+        else:
+            why.append(safe_text(first.text))
+        put(console, why, indent=indent + 2, one_line=True)
+    for text_line in matrix.inventory:
+        put(console, Text(safe_text(text_line), style="bold"), indent=indent + 2, hang=2)
+
+
+_STYLE_WORD = {
+    ClientOutcome.FAILS: "bold red",
+    ClientOutcome.WARNING: "yellow",
+    ClientOutcome.UNKNOWN: "dim",
+}
+
+
+def render_endpoint_clients(
+    console: Console,
+    report: ScanReport,
+    endpoint: Endpoint,
+    *,
+    verbose: bool = False,
+    notes_seen: set[str] | None = None,
+) -> None:
+    """The matrix of ``endpoint`` in ``report``, if it has one (called by report.terminal):
+    counts by family, or every client with ``verbose``."""
     for matrix in report.clients:
         if matrix.endpoint == endpoint:
-            render_matrix(console, matrix, indent=4, verbose=verbose, compact=True)
+            if verbose:
+                render_matrix(console, matrix, indent=4, verbose=True, compact=True)
+            else:
+                render_compact(console, matrix, indent=4, notes_seen=notes_seen)

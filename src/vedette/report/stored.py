@@ -147,11 +147,21 @@ def _write_text(
     verbose: bool,
 ) -> int:
     """The terminal report: each chunk's hosts rendered into a spool as they are analysed,
-    then the summary line (known only at the end) and the spool copied after it."""
+    then the summary line and the opening table (known only at the end) and the spool copied
+    after them."""
     from rich.console import Console
 
     from vedette.checks.matrix import report_matrices
-    from vedette.report.terminal import render_hosts, render_orphans, summary_line
+    from vedette.report.lines import put
+    from vedette.report.terminal import (
+        OVERVIEW_LIMIT,
+        OverviewRow,
+        overview_rows,
+        render_hosts,
+        render_orphans,
+        render_overview,
+        summary_line,
+    )
 
     real = (
         Console(highlight=False, soft_wrap=False)
@@ -160,6 +170,8 @@ def _write_text(
     )
     endpoints = scanned = unreachable = 0
     orphans: list[Finding] = []
+    rows: list[OverviewRow] = []
+    notes_seen: set[str] = set()
     with tempfile.SpooledTemporaryFile(1 << 20, mode="w+", encoding="utf-8") as spool:
         body = Console(
             file=spool,
@@ -186,7 +198,9 @@ def _write_text(
                 findings=tuple(found),
                 clients=report_matrices(observations, ctx),
             )
-            orphans += render_hosts(part, body, verbose=verbose)
+            orphans += render_hosts(part, body, verbose=verbose, notes_seen=notes_seen)
+            if len(rows) < OVERVIEW_LIMIT:  # the table shows no more: hold no more
+                rows += overview_rows(part)[: OVERVIEW_LIMIT - len(rows)]
             endpoints += len(observations)
             scanned += sum(1 for o in observations if o.scanned)
             unreachable += sum(1 for o in observations if not o.reachable)
@@ -199,7 +213,9 @@ def _write_text(
             unreachable=unreachable,
             counts=counts,
         )
-        real.print(line, highlight=False, markup=False, emoji=False)
+        put(real, line, hang=2)
+        real.print()
+        render_overview(real, rows, total=endpoints)
         spool.seek(0)
         while text := spool.read(1 << 20):
             out.write(text)
