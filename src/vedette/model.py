@@ -26,6 +26,7 @@ class Protocol(enum.StrEnum):
     POP3 = "pop3"
     HTTP = "http"
     SIP = "sip"
+    LDAP = "ldap"
 
 
 class TlsMode(enum.StrEnum):
@@ -72,6 +73,8 @@ class Service(enum.StrEnum):
     POP3S = "pop3s"
     HTTPS = "https"
     SIPS = "sips"
+    LDAP = "ldap"
+    LDAPS = "ldaps"
 
     @property
     def spec(self) -> ServiceSpec:
@@ -116,6 +119,8 @@ _SERVICE_SPECS: dict[Service, ServiceSpec] = {
     Service.POP3S: ServiceSpec("pop3s", Protocol.POP3, TlsMode.IMPLICIT, 995, Role.USER),
     Service.HTTPS: ServiceSpec("https", Protocol.HTTP, TlsMode.IMPLICIT, 443, Role.USER),
     Service.SIPS: ServiceSpec("sips", Protocol.SIP, TlsMode.IMPLICIT, 5061, Role.USER),
+    Service.LDAP: ServiceSpec("ldap", Protocol.LDAP, TlsMode.STARTTLS, 389, Role.USER, False),
+    Service.LDAPS: ServiceSpec("ldaps", Protocol.LDAP, TlsMode.IMPLICIT, 636, Role.USER, False),
 }
 
 

@@ -30,6 +30,14 @@ from vedette.protocols.capabilities import (
     parse_smtp_capabilities,
 )
 from vedette.protocols.imap import ImapDialogue
+from vedette.protocols.ldap import (
+    CLEAR_BIND_FIX,
+    PING_MESSAGE_ID,
+    LdapDialogue,
+    parse_ldap_capabilities,
+    root_dse_search,
+    simple_bind_in_clear,
+)
 from vedette.protocols.pop3 import Pop3Dialogue
 from vedette.protocols.smtp import SmtpDialogue
 
@@ -170,6 +178,16 @@ _ENTRIES = (
     ),
     ProtocolEntry(protocol=Protocol.HTTP, ping=_http_ping),
     ProtocolEntry(protocol=Protocol.SIP, ping=_sip_ping),
+    ProtocolEntry(
+        protocol=Protocol.LDAP,
+        dialogue=lambda s: LdapDialogue(implicit_tls=s.implicit_tls, try_starttls=s.try_starttls),
+        capabilities=parse_ldap_capabilities,
+        starttls_word="StartTLS (extended operation 1.3.6.1.4.1.1466.20037)",
+        password_commands=simple_bind_in_clear,
+        # The client speaks first after TLS (implicit or StartTLS): a rootDSE search.
+        ping=lambda endpoint: root_dse_search(PING_MESSAGE_ID),
+        password_fix=CLEAR_BIND_FIX,
+    ),
 )
 
 #: Every protocol's entry, by protocol.
