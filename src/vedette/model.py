@@ -418,8 +418,12 @@ class Observation:
 
     @property
     def scanned(self) -> bool:
-        """True when the probe got at least an answer in the expected protocol or TLS."""
-        return self.tls is not None or (self.dialogue is not None and bool(self.dialogue.greeting))
+        """True when the probe got at least an answer in the expected protocol or TLS: a
+        greeting, or (where the client speaks first, as in LDAP) a capability reply."""
+        d = self.dialogue
+        return self.tls is not None or (
+            d is not None and (bool(d.greeting) or d.capabilities_before_tls is not None)
+        )
 
 
 _UNREACHED = frozenset({FailureKind.RESOLVE, FailureKind.REFUSED, FailureKind.UNREACHABLE})

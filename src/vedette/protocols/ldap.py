@@ -42,6 +42,11 @@ password in clear and checked it: a real user's password would have crossed the 
 success for a random DN *with a password* means the same (the server accepted a password in
 clear; some proxies and appliances accept any bind).
 
+Without a naming context (the rootDSE refused in clear, as with OpenLDAP
+``olcSecurity: tls=1``, or naming none) the probe is not tried, and the line says so: slapd
+answers 49 to a DN outside all its naming contexts whatever its TLS policy (it finds no
+database to ask), so such a probe would raise a false alarm.
+
 The password is never empty on purpose. A name with an empty password is an
 "unauthenticated bind" (RFC 4513 5.1.2): servers SHOULD refuse it by default (OpenLDAP
 answers 53 unless ``olcAllows: bind_anon_cred``), and where it succeeds it is anonymous
@@ -65,37 +70,14 @@ after the StartTLS go-ahead and before the handshake are dropped.
 from __future__ import annotations
 
 import enum
+import functools
+import importlib.util
 import re
 import secrets
+import types
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
-
-# ldap3 and pyasn1 ship no type information: their values are Any here, typed at the edge.
-from ldap3.protocol.rfc4511 import (  # type: ignore[import-untyped]
-    LDAPDN,
-    AttributeSelection,
-    AuthenticationChoice,
-    BindRequest,
-    DerefAliases,
-    ExtendedRequest,
-    Filter,
-    Integer0ToMax,
-    LDAPMessage,
-    MessageID,
-    Present,
-    ProtocolOp,
-    RequestName,
-    ResultCode,
-    Scope,
-    SearchRequest,
-    Selector,
-    Simple,
-    TypesOnly,
-    UnbindRequest,
-    Version,
-)
-from pyasn1.codec.ber import decoder, encoder  # type: ignore[import-untyped]
-from pyasn1.error import PyAsn1Error  # type: ignore[import-untyped]
 
 from vedette.errors import NotProtocolError, ProtocolError, ServiceUnavailableError
 from vedette.model import DialogueObservation, Stage
@@ -132,6 +114,8 @@ ROOT_DSE_ATTRIBUTES = (
 )
 #: The label of the recorded simple-bind probe line.
 BIND_PROBE = "simple bind as a non-existent DN"
+#: The bind probe's line when no naming context was read (the rootDSE refused or empty).
+BIND_NOT_TRIED = "not tried (no naming context in the rootDSE)"
 #: The label of the recorded rootDSE search result line.
 ROOT_DSE_SEARCH = "rootDSE search"
 #: The label of the recorded StartTLS reply.
@@ -153,7 +137,6 @@ CLEAR_BIND_FIX = (
 PING_MESSAGE_ID = 7
 
 _ATTRIBUTE_CASE = {a.lower(): a for a in ROOT_DSE_ATTRIBUTES}
-_RESULT_NAMES: dict[int, str] = {int(v): str(k) for k, v in ResultCode.namedValues.items()}
 _RESPONSES = {
     0x61: "bindResponse",
     0x64: "searchResEntry",
@@ -165,60 +148,100 @@ _RESPONSES = {
 _RESULT_LINE = re.compile(r"(-?[0-9]{1,10})(?: .*)?", re.ASCII | re.DOTALL)
 
 
+@functools.cache
+def asn1() -> types.SimpleNamespace:
+    """ldap3's RFC 4511 definitions and pyasn1's BER codec, loaded on the first LDAP dialogue.
+
+    ``ldap3/protocol/rfc4511.py`` is self-contained (it imports only ``pyasn1.type``), but
+    importing it as ``ldap3.protocol.rfc4511`` first runs ``ldap3/__init__``, which loads the
+    whole client (about 0.13 s) and pyasn1 encoder internals deprecated since pyasn1 0.6. So
+    that one file is loaded on its own, under a private name; nothing else of ldap3 runs.
+    ldap3 and pyasn1 ship no type information: their values are ``Any`` in this module.
+    """
+    from pyasn1.codec.ber import decoder, encoder  # type: ignore[import-untyped]
+    from pyasn1.error import PyAsn1Error  # type: ignore[import-untyped]
+
+    package = importlib.util.find_spec("ldap3")  # finds the package without importing it
+    if package is None or not package.submodule_search_locations:
+        raise ImportError("the ldap3 package is not installed (pip install 'ldap3>=2.9,<3')")
+    path = Path(next(iter(package.submodule_search_locations))) / "protocol" / "rfc4511.py"
+    spec = importlib.util.spec_from_file_location("vedette.protocols.ldap_rfc4511", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    rfc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rfc)
+    names = {int(v): str(k) for k, v in rfc.ResultCode.namedValues.items()}
+    return types.SimpleNamespace(
+        rfc=rfc, encoder=encoder, decoder=decoder, error=PyAsn1Error, result_names=names
+    )
+
+
+def _decoding_errors() -> tuple[type[Exception], ...]:
+    """What pyasn1 raises on bytes that do not fit the definitions (and Python's own errors
+    on values of unexpected shape): all become ``ProtocolError``."""
+    error: type[Exception] = asn1().error
+    return (error, ValueError, TypeError, IndexError, KeyError, AttributeError)
+
+
 def result_text(code: int, diagnostic: str = "") -> str:
     """``49 invalidCredentials`` (with the server's diagnostic message in parentheses)."""
-    text = f"{code} {_RESULT_NAMES.get(code, 'unknown')}"
+    text = f"{code} {asn1().result_names.get(code, 'unknown')}"
     return f"{text} ({diagnostic})" if diagnostic else text
 
 
 def _message(message_id: int, name: str, op: Any) -> bytes:
-    msg = LDAPMessage()
-    msg["messageID"] = MessageID(message_id)
-    choice = ProtocolOp()
+    rfc = asn1().rfc
+    msg = rfc.LDAPMessage()
+    msg["messageID"] = rfc.MessageID(message_id)
+    choice = rfc.ProtocolOp()
     choice[name] = op
     msg["protocolOp"] = choice
-    data = encoder.encode(msg)
+    data = asn1().encoder.encode(msg)
     assert isinstance(data, bytes)
     return data
 
 
 def root_dse_search(message_id: int) -> bytes:
     """The rootDSE search request: base "", scope base, (objectClass=*), the attributes read."""
-    req = SearchRequest()
-    req["baseObject"] = LDAPDN("")
-    req["scope"] = Scope("baseObject")
-    req["derefAliases"] = DerefAliases("neverDerefAliases")
-    req["sizeLimit"] = Integer0ToMax(0)
-    req["timeLimit"] = Integer0ToMax(0)
-    req["typesOnly"] = TypesOnly(False)
-    present = Filter()
-    present["present"] = Present("objectClass")
+    rfc = asn1().rfc
+    req = rfc.SearchRequest()
+    req["baseObject"] = rfc.LDAPDN("")
+    req["scope"] = rfc.Scope("baseObject")
+    req["derefAliases"] = rfc.DerefAliases("neverDerefAliases")
+    req["sizeLimit"] = rfc.Integer0ToMax(0)
+    req["timeLimit"] = rfc.Integer0ToMax(0)
+    req["typesOnly"] = rfc.TypesOnly(False)
+    present = rfc.Filter()
+    present["present"] = rfc.Present("objectClass")
     req["filter"] = present
-    attributes = AttributeSelection()
+    attributes = rfc.AttributeSelection()
     for i, name in enumerate(ROOT_DSE_ATTRIBUTES):
-        attributes[i] = Selector(name)
+        attributes[i] = rfc.Selector(name)
     req["attributes"] = attributes
     return _message(message_id, "searchRequest", req)
 
 
 def simple_bind(message_id: int, dn: str, password: str) -> bytes:
-    req = BindRequest()
-    req["version"] = Version(3)
-    req["name"] = LDAPDN(dn)
-    auth = AuthenticationChoice()
-    auth["simple"] = Simple(password)
+    """A version 3 simple bindRequest."""
+    rfc = asn1().rfc
+    req = rfc.BindRequest()
+    req["version"] = rfc.Version(3)
+    req["name"] = rfc.LDAPDN(dn)
+    auth = rfc.AuthenticationChoice()
+    auth["simple"] = rfc.Simple(password)
     req["authentication"] = auth
     return _message(message_id, "bindRequest", req)
 
 
 def starttls_request(message_id: int) -> bytes:
-    req = ExtendedRequest()
-    req["requestName"] = RequestName(STARTTLS_OID)
+    """The StartTLS extendedReq."""
+    req = asn1().rfc.ExtendedRequest()
+    req["requestName"] = asn1().rfc.RequestName(STARTTLS_OID)
     return _message(message_id, "extendedReq", req)
 
 
 def unbind_request(message_id: int) -> bytes:
-    return _message(message_id, "unbindRequest", UnbindRequest(""))
+    return _message(message_id, "unbindRequest", asn1().rfc.UnbindRequest(""))
 
 
 def _length(buf: bytes | bytearray, pos: int, end: int) -> tuple[int, int] | None:
@@ -302,7 +325,7 @@ class _Result:
         try:
             self.code = int(op["resultCode"])
             self.diagnostic = _text(op["diagnosticMessage"])[:200].strip()
-        except (PyAsn1Error, ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
+        except _decoding_errors() as exc:
             raise ProtocolError(f"malformed LDAP result: {str(exc)[:120]}") from exc
 
     def text(self) -> str:
@@ -313,28 +336,29 @@ def decode_message(frame: bytes) -> tuple[int, str, Any]:
     """One framed message: (messageID, operation name, operation). Only responses are accepted.
 
     Raises ProtocolError for anything malformed."""
+    if frame_length(frame) != len(frame):
+        raise ProtocolError("not one whole LDAP message")
     check_ber(frame)
-    # SEQUENCE header, then the messageID INTEGER: skip both to read the operation's tag.
+    # The SEQUENCE header, then the messageID INTEGER: skip both to read the operation's tag.
+    # check_ber() proved every element's header complete and inside the frame.
     header = _length(frame, 1, len(frame))
-    assert header is not None  # framed and checked above
-    pos = header[1]
+    pos = header[1] if header is not None else len(frame)
     if pos >= len(frame) or frame[pos] != 0x02:
         raise ProtocolError("LDAP message without a messageID")
     id_header = _length(frame, pos + 1, len(frame))
-    assert id_header is not None
-    op_pos = id_header[1] + id_header[0]
+    op_pos = id_header[1] + id_header[0] if id_header is not None else len(frame)
     if op_pos >= len(frame) or frame[op_pos] not in _RESPONSES:
         seen = f"0x{frame[op_pos]:02x}" if op_pos < len(frame) else "nothing"
         raise ProtocolError(f"LDAP message with operation tag {seen}, not a response")
     try:
-        msg, rest = decoder.decode(frame, asn1Spec=LDAPMessage())
+        msg, rest = asn1().decoder.decode(frame, asn1Spec=asn1().rfc.LDAPMessage())
         if rest:
             raise ProtocolError("bytes after the LDAP message")
         message_id = int(msg["messageID"])
         op = msg["protocolOp"]
         name = str(op.getName())
         component = op.getComponent()
-    except (PyAsn1Error, ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
+    except _decoding_errors() as exc:
         raise ProtocolError(f"malformed LDAP message: {str(exc)[:120]}") from exc
     if name != _RESPONSES[frame[op_pos]]:
         raise ProtocolError(f"LDAP operation {name} does not match its tag")
@@ -357,7 +381,7 @@ def _entry_lines(entry: Any) -> list[str]:
                     raise ProtocolError(
                         f"rootDSE with more than {MAX_REPLY_LINES} values", too_large=True
                     )
-    except (PyAsn1Error, ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
+    except _decoding_errors() as exc:
         raise ProtocolError(f"malformed LDAP search entry: {str(exc)[:120]}") from exc
     return lines
 
@@ -573,19 +597,26 @@ class LdapDialogue:
             return
         self._caps_before = lines
         self._naming_context = next(
-            (line.split(": ", 1)[1] for line in lines if line.startswith("namingContexts: ")),
+            (
+                context
+                for line in lines
+                if line.startswith("namingContexts: ")
+                and (context := line.split(": ", 1)[1].strip())
+            ),
             None,
         )
-        if self._bind_probe:
+        if self._bind_probe and self._naming_context:
             self._send(simple_bind(self._take_id(), self._probe_dn(), self._random_hex(16)))
             self._wait = _Wait.BIND
-        else:
-            self._after_bind()
+            return
+        if self._bind_probe:
+            # A DN outside every naming context tells nothing: slapd answers 49 for it before
+            # looking at its TLS policy (simple_bind=128, tls=1), which would be a false alarm.
+            self._caps_before = (*lines, f"{BIND_PROBE}: {BIND_NOT_TRIED}")
+        self._after_bind()
 
     def _probe_dn(self) -> str:
-        rdn = f"{PROBE_RDN_PREFIX}{self._random_hex(8)}"
-        context = (self._naming_context or "").strip()
-        return f"{rdn},{context}" if context else rdn
+        return f"{PROBE_RDN_PREFIX}{self._random_hex(8)},{self._naming_context}"
 
     def _after_bind(self) -> None:
         if self._try_starttls:
