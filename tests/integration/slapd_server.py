@@ -80,6 +80,8 @@ class SlapdSpec:
         address: the loopback address to listen on.
         ldap_port, ldaps_port: fixed ports, or 0 for free ephemeral ones.
         schemas: the schema LDIF files (from ``SCHEMA_DIR``) to load, in order.
+        debug: slapd's ``-d`` level; its output goes to ``RunningSlapd.log_path`` (``"stats"``
+            logs every connection and operation, ``"0"`` nothing).
     """
 
     suffix: str = "dc=example,dc=com"
@@ -91,6 +93,7 @@ class SlapdSpec:
     ldap_port: int = 0
     ldaps_port: int = 0
     schemas: Sequence[str] = ("core", "cosine", "inetorgperson")
+    debug: str = "0"
 
     @property
     def root_dn(self) -> str:
@@ -163,7 +166,6 @@ def config_ldif(spec: SlapdSpec, directory: Path) -> str:
         "cn: config",
         f"olcPidFile: {directory / 'slapd.pid'}",
         f"olcArgsFile: {directory / 'slapd.args'}",
-        "olcLogLevel: stats",
     ]
     if tls is not None:
         global_lines += [
@@ -260,7 +262,7 @@ def running_slapd(spec: SlapdSpec, directory: Path) -> Iterator[RunningSlapd]:
     log_path = directory / "slapd.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [slapd, "-F", str(confdir), "-h", urls, "-d", "0"],
+            [slapd, "-F", str(confdir), "-h", urls, "-d", spec.debug],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

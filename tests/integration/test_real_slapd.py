@@ -136,9 +136,12 @@ def bind_line(endpoint: dict[str, Any]) -> str:
 def test_simple_bind_before_tls_matches_ldapwhoami(
     tmp_path: Path, pki: Pki, security: tuple[str, ...], code: int
 ) -> None:
-    spec = SlapdSpec(suffix=SUFFIX, entries_ldif=USERS, tls=pki.tls, security=security)
+    spec = SlapdSpec(
+        suffix=SUFFIX, entries_ldif=USERS, tls=pki.tls, security=security, debug="stats"
+    )
     with running_slapd(spec, tmp_path / "slapd") as server:
         status, ep = scan("ldap", server.ldap_port, pki)
+        log = server.log()
         # The independent truth on the same server: OpenLDAP's clients.
         clear_code = random_bind(server, pki)
         starttls = openldap(
@@ -175,8 +178,13 @@ def test_simple_bind_before_tls_matches_ldapwhoami(
     # slapd offers SASL PLAIN only inside TLS (its default sasl-secprops noplain).
     assert "supportedSASLMechanisms: PLAIN" in ep["capabilities_after_tls"]
     assert "supportedSASLMechanisms: PLAIN" not in (ep["capabilities_before_tls"] or [])
-    # Full mode enumerated TLS on the connection upgraded with StartTLS.
+    # Full mode enumerated TLS on the connection upgraded with StartTLS...
     assert ep["tls_scan"] is not None and "TLSv1.3" in ep["tls_scan"]["versions"]
+    assert log.count("EXT oid=1.3.6.1.4.1.1466.20037") > 10
+    # ...but the bind probe ran once for the whole scan, not on every re-dial: each one is a
+    # failed logon in the server's log.
+    probes = log.count('BIND dn="cn=vedette-probe-')
+    assert probes == (0 if security == ("olcSecurity: tls=1",) else 1)
     # The certificate chains to the given root and matches the name.
     assert not [f for f in findings(ep) if f.startswith("cert.")], findings(ep)
     found = findings(ep)

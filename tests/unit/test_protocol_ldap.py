@@ -151,6 +151,15 @@ def test_without_starttls_the_bind_probe_still_runs_then_unbind() -> None:
     assert out.observation.capabilities_before_tls[-1].endswith("49 invalidCredentials")
 
 
+def test_a_redial_goes_straight_to_starttls() -> None:
+    # The enumeration and resumption re-dials (tens per scan) only need TLS: no rootDSE, and
+    # above all no bind probe, which would be one more failed logon in the server's log each.
+    out = drive(new_dialogue(Service.LDAP, redial=True), extended_response(1), openldap_tls(2))
+    assert [request(d)[1] for d in out.sent] == ["extendedReq", "searchRequest", "unbindRequest"]
+    assert out.tls_started and out.error is None
+    assert out.observation.starttls_reply == ("StartTLS: 0 success",)
+
+
 def test_without_a_naming_context_the_bind_is_not_tried() -> None:
     # A DN outside every naming context gets 49 from slapd whatever its TLS policy: no probe.
     clear = entry(1, [("supportedLDAPVersion", ["3"])]) + search_done(1) + extended_response(2)

@@ -402,6 +402,9 @@ class LdapDialogue:
             recorded as ``capabilities_after_tls``; no bind probe, no StartTLS.
         try_starttls: send StartTLS after the bind probe (ignored with ``implicit_tls``).
         bind_probe: try the simple bind as a non-existent DN before TLS.
+        redial: a connection that only leads to TLS (enumeration, resumption): StartTLS at
+            once, without the rootDSE and the bind probe (a full scan re-dials ~50 times;
+            each probe would be one more failed logon in the server's audit log).
         random_hex: source of the probe's random DN and password (``secrets.token_hex``).
     """
 
@@ -411,6 +414,7 @@ class LdapDialogue:
         implicit_tls: bool = False,
         try_starttls: bool = True,
         bind_probe: bool = True,
+        redial: bool = False,
         random_hex: Callable[[int], str] = secrets.token_hex,
     ) -> None:
         self._try_starttls = try_starttls and not implicit_tls
@@ -437,7 +441,10 @@ class LdapDialogue:
         self._starttls_reply: tuple[str, ...] | None = None
         self._caps_after: tuple[str, ...] | None = None
         self._stage = Stage.CAPABILITIES
-        self._search()
+        if redial and self._try_starttls:
+            self._after_bind()  # straight to StartTLS
+        else:
+            self._search()
 
     # ---- the Dialogue protocol ---------------------------------------------------------------
 

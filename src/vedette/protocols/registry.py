@@ -53,12 +53,16 @@ class DialogueSettings:
         ehlo_name: vedette's SMTP identity (a single printable ASCII word).
         server_name: the name the user gave for the endpoint (its SNI), for protocols whose
             first message names the server; ``None`` when scanning a bare address.
+        redial: the connection only leads to a TLS handshake (the enumeration's and the
+            resumption probe's re-dials, tens per endpoint): the dialogue may skip what the
+            first connection already learnt (LDAP: the rootDSE and the bind probe).
     """
 
     implicit_tls: bool
     try_starttls: bool = True
     ehlo_name: str = "vedette.invalid"
     server_name: str | None = None
+    redial: bool = False
 
 
 def _no_password_commands(caps: Capabilities) -> frozenset[str]:
@@ -180,7 +184,9 @@ _ENTRIES = (
     ProtocolEntry(protocol=Protocol.SIP, ping=_sip_ping),
     ProtocolEntry(
         protocol=Protocol.LDAP,
-        dialogue=lambda s: LdapDialogue(implicit_tls=s.implicit_tls, try_starttls=s.try_starttls),
+        dialogue=lambda s: LdapDialogue(
+            implicit_tls=s.implicit_tls, try_starttls=s.try_starttls, redial=s.redial
+        ),
         capabilities=parse_ldap_capabilities,
         starttls_word="StartTLS (extended operation 1.3.6.1.4.1.1466.20037)",
         password_commands=simple_bind_in_clear,
@@ -215,6 +221,7 @@ def new_dialogue(
     ehlo_name: str = "vedette.invalid",
     try_starttls: bool = True,
     server_name: str | None = None,
+    redial: bool = False,
 ) -> MailDialogue:
     """A new dialogue for one connection to ``service``.
 
@@ -222,7 +229,7 @@ def new_dialogue(
     byte: the dialogue reads the greeting, asks for capabilities once (recorded as
     ``capabilities_after_tls``) and quits; it never asks for StartTls. With
     ``TlsMode.STARTTLS`` it asks for capabilities in clear, then (if ``try_starttls``) asks
-    for TLS and, when accepted, returns ``StartTls()``.
+    for TLS and, when accepted, returns ``StartTls()``. ``redial``: see ``DialogueSettings``.
 
     Raises:
         ValueError: no dialogue exists for the protocol (HTTP, SIP), or a setting is invalid
@@ -236,6 +243,7 @@ def new_dialogue(
         try_starttls=try_starttls,
         ehlo_name=ehlo_name,
         server_name=server_name,
+        redial=redial,
     )
     return build(settings)
 
