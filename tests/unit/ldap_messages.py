@@ -7,18 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from vedette.protocols.ldap import asn1, frame_length
-
-
-def _message(message_id: int, name: str, op: Any) -> bytes:
-    rfc = asn1().rfc
-    msg = rfc.LDAPMessage()
-    msg["messageID"] = rfc.MessageID(message_id)
-    choice = rfc.ProtocolOp()
-    choice[name] = op
-    msg["protocolOp"] = choice
-    data: bytes = asn1().encoder.encode(msg)
-    return data
+from vedette.protocols.ldap import asn1, message
 
 
 def _result(op: Any, code: int, diagnostic: str) -> Any:
@@ -44,19 +33,17 @@ def entry(message_id: int, attributes: Sequence[tuple[str, Sequence[bytes | str]
         attribute["vals"] = vals
         partial[i] = attribute
     op["attributes"] = partial
-    return _message(message_id, "searchResEntry", op)
+    return message(message_id, "searchResEntry", op)
 
 
 def search_done(message_id: int, code: int = 0, diagnostic: str = "") -> bytes:
-    return _message(
+    return message(
         message_id, "searchResDone", _result(asn1().rfc.SearchResultDone(), code, diagnostic)
     )
 
 
 def bind_response(message_id: int, code: int, diagnostic: str = "") -> bytes:
-    return _message(
-        message_id, "bindResponse", _result(asn1().rfc.BindResponse(), code, diagnostic)
-    )
+    return message(message_id, "bindResponse", _result(asn1().rfc.BindResponse(), code, diagnostic))
 
 
 def extended_response(
@@ -66,18 +53,7 @@ def extended_response(
     op = _result(rfc.ExtendedResponse(), code, diagnostic)
     if name is not None:
         op["responseName"] = rfc.ResponseName(name)
-    return _message(message_id, "extendedResp", op)
-
-
-def split_messages(data: bytes) -> list[bytes]:
-    """Cut a byte stream into whole LDAPMessages."""
-    out = []
-    while data:
-        size = frame_length(data)
-        assert size is not None and size <= len(data)
-        out.append(data[:size])
-        data = data[size:]
-    return out
+    return message(message_id, "extendedResp", op)
 
 
 def request(data: bytes) -> tuple[int, str, Any]:

@@ -189,7 +189,8 @@ def result_text(code: int, diagnostic: str = "") -> str:
     return f"{text} ({diagnostic})" if diagnostic else text
 
 
-def _message(message_id: int, name: str, op: Any) -> bytes:
+def message(message_id: int, name: str, op: Any) -> bytes:
+    """One LDAPMessage, BER-encoded: ``op`` is the ``name`` choice of its protocolOp."""
     rfc = asn1().rfc
     msg = rfc.LDAPMessage()
     msg["messageID"] = rfc.MessageID(message_id)
@@ -218,7 +219,7 @@ def root_dse_search(message_id: int) -> bytes:
     for i, name in enumerate(ROOT_DSE_ATTRIBUTES):
         attributes[i] = rfc.Selector(name)
     req["attributes"] = attributes
-    return _message(message_id, "searchRequest", req)
+    return message(message_id, "searchRequest", req)
 
 
 def simple_bind(message_id: int, dn: str, password: str) -> bytes:
@@ -230,18 +231,18 @@ def simple_bind(message_id: int, dn: str, password: str) -> bytes:
     auth = rfc.AuthenticationChoice()
     auth["simple"] = rfc.Simple(password)
     req["authentication"] = auth
-    return _message(message_id, "bindRequest", req)
+    return message(message_id, "bindRequest", req)
 
 
 def starttls_request(message_id: int) -> bytes:
     """The StartTLS extendedReq."""
     req = asn1().rfc.ExtendedRequest()
     req["requestName"] = asn1().rfc.RequestName(STARTTLS_OID)
-    return _message(message_id, "extendedReq", req)
+    return message(message_id, "extendedReq", req)
 
 
 def unbind_request(message_id: int) -> bytes:
-    return _message(message_id, "unbindRequest", asn1().rfc.UnbindRequest(""))
+    return message(message_id, "unbindRequest", asn1().rfc.UnbindRequest(""))
 
 
 def _length(buf: bytes | bytearray, pos: int, end: int) -> tuple[int, int] | None:
