@@ -565,8 +565,6 @@ class LdapDialogue:
                 self._caps_before = (*(self._caps_before or ()), line)
                 self._after_bind()
             case _Wait.STARTTLS:
-                if name == "intermediateResponse":
-                    return
                 if name != "extendedResp":
                     raise ProtocolError(f"LDAP {name} where the StartTLS response was due")
                 result = _Result(op)
