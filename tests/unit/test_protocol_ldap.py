@@ -23,6 +23,7 @@ from tests.unit.protocol_script import bytewise, chunkings, drive
 from vedette.errors import NotProtocolError, ProtocolError, ServiceUnavailableError
 from vedette.model import Endpoint, Protocol, Service, Stage
 from vedette.protocols.ldap import (
+    MAX_ELEMENTS,
     MAX_MESSAGE,
     NOTICE_OF_DISCONNECTION_OID,
     ROOT_DSE_ATTRIBUTES,
@@ -296,6 +297,15 @@ def test_deep_nesting_is_refused_before_decoding() -> None:
 
 def _len(n: int) -> bytes:
     return bytes([n]) if n < 0x80 else b"\x82" + n.to_bytes(2, "big")
+
+
+def test_a_message_of_many_small_elements_is_refused_before_decoding() -> None:
+    # 60,000 two-byte values fit in 256 KiB but would cost pyasn1 over a second of CPU.
+    many = entry(1, [("vendorName", [bytes([i % 256, i // 256]) for i in range(60_000)])])
+    assert len(many) < MAX_MESSAGE
+    out = drive(_dialogue(), many)
+    assert isinstance(out.error, ProtocolError) and out.error.too_large
+    assert f"more than {MAX_ELEMENTS} BER elements" in str(out.error)
 
 
 def test_an_element_longer_than_its_container_is_refused() -> None:

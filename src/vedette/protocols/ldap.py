@@ -101,6 +101,10 @@ NOTICE_OF_DISCONNECTION_OID = "1.3.6.1.4.1.1466.20036"
 MAX_MESSAGE = 256 * 1024
 #: Deepest nesting of BER elements in a response (a searchResEntry is 5 deep).
 MAX_DEPTH = 12
+#: Most BER elements in one message. pyasn1 decodes about 50,000 elements a second: without
+#: this bound a hostile server could hold the event loop (every other scan) for a second per
+#: 256 KiB message. A rootDSE with the attributes asked for has a few hundred at most.
+MAX_ELEMENTS = 4096
 #: Most searchResEntry/searchResRef messages before searchResDone (a rootDSE is one entry).
 MAX_SEARCH_MESSAGES = 16
 #: The rootDSE attributes read, in the case they are recorded in.
@@ -283,14 +287,21 @@ def frame_length(buf: bytes | bytearray) -> int | None:
 
 def check_ber(data: bytes) -> None:
     """Walk every element of one framed message: single-byte tags, definite lengths that nest
-    exactly, at most ``MAX_DEPTH`` deep. pyasn1 then never sees malformed framing."""
+    exactly, at most ``MAX_DEPTH`` deep, at most ``MAX_ELEMENTS`` of them. pyasn1 then never
+    sees malformed framing, nor more work than a rootDSE needs."""
     stack = [len(data)]  # end offsets of the open constructed elements
     pos = 0
+    elements = 0
     while stack:
         end = stack[-1]
         if pos == end:
             stack.pop()
             continue
+        elements += 1
+        if elements > MAX_ELEMENTS:
+            raise ProtocolError(
+                f"LDAP message with more than {MAX_ELEMENTS} BER elements", too_large=True
+            )
         tag = data[pos]
         if tag & 0x1F == 0x1F:
             raise ProtocolError("LDAP message with a multi-byte BER tag")
@@ -433,7 +444,6 @@ class LdapDialogue:
         self._outgoing: bytes | None = None
         self._finish_after_send = False
         self._awaiting_tls = False
-        self._quitting = False
         self._done = False
         self._dead = False
         self._closed_early = False
@@ -639,7 +649,6 @@ class LdapDialogue:
     def _unbind(self) -> None:
         self._wait = _Wait.NOTHING
         self._send(unbind_request(self._take_id()), Stage.CLOSE)
-        self._quitting = True
         self._finish_after_send = True
 
     def _send(self, data: bytes, stage: Stage | None = None) -> None:
