@@ -4,6 +4,7 @@ parser and registry entry."""
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
@@ -20,8 +21,18 @@ from tests.unit.ldap_messages import (
     search_done,
 )
 from tests.unit.protocol_script import bytewise, chunkings, drive
+from vedette.checks import CheckContext, analyse
 from vedette.errors import NotProtocolError, ProtocolError, ServiceUnavailableError
-from vedette.model import Endpoint, Protocol, Service, Stage
+from vedette.model import (
+    DialogueObservation,
+    Endpoint,
+    Observation,
+    Protocol,
+    Service,
+    Severity,
+    Stage,
+    TlsObservation,
+)
 from vedette.protocols.ldap import (
     MAX_ELEMENTS,
     MAX_MESSAGE,
@@ -51,6 +62,8 @@ def _dialogue(**kwargs: bool) -> LdapDialogue:
     """A dialogue whose random DN and password are predictable."""
     return LdapDialogue(random_hex=_counter(), **kwargs)  # type: ignore[arg-type]
 
+
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
 ROOT_DSE_LINES = (
     "namingContexts: dc=example,dc=com",
@@ -357,3 +370,46 @@ def test_driver_bugs_raise_runtime_error() -> None:
     d.receive_data(b"")
     with pytest.raises(RuntimeError):
         d.receive_data(b"x")
+
+
+# ---- what the checks make of it -----------------------------------------------------------------
+
+
+def _observation(before: tuple[str, ...], starttls: str, tls: bool) -> Observation:
+    return Observation(
+        endpoint=Endpoint(host="ldap.example.com", ip="192.0.2.1", port=389, service=Service.LDAP),
+        started_at=NOW,
+        duration_s=0.1,
+        dialogue=DialogueObservation(capabilities_before_tls=before, starttls_reply=(starttls,)),
+        tls=TlsObservation(
+            version="TLSv1.3", cipher="TLS_AES_128_GCM_SHA256", sni=None, chain_der=()
+        )
+        if tls
+        else None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("bind", "starttls", "tls", "expected"),
+    [
+        ("49 invalidCredentials", "0 success", True, {"tls.plaintext-auth": Severity.HIGH}),
+        ("13 confidentialityRequired", "0 success", True, {}),
+        ("8 strongerAuthRequired (00002028: LdapErr)", "0 success", True, {}),
+        (
+            "49 invalidCredentials",
+            "52 unavailable (Could not initialize TLS)",
+            False,
+            {"tls.none": Severity.HIGH, "tls.plaintext-auth": Severity.CRITICAL},
+        ),
+    ],
+)
+def test_stored_lines_give_the_findings(
+    bind: str, starttls: str, tls: bool, expected: dict[str, Severity]
+) -> None:
+    before = (*ROOT_DSE_LINES, f"simple bind as a non-existent DN: {bind}")
+    o = _observation(before, f"StartTLS: {starttls}", tls)
+    # LDAP has no greeting: the rootDSE answer alone shows the server speaks LDAP.
+    assert o.scanned
+    watched = ("tls.none", "tls.plaintext-auth")
+    found = {f.id: f.severity for f in analyse([o], CheckContext(now=NOW)) if f.id in watched}
+    assert found == expected
