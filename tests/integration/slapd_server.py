@@ -23,9 +23,10 @@ the fixture started *is* the daemon) and is stopped by that pid at exit. Nothing
 outside the given directory; the stock Debian daemon and its /etc/ldap/slapd.d are untouched.
 Ports are free ephemeral ports on the given loopback address unless fixed ones are asked for.
 
-The rootDN (``cn=admin,<suffix>``, password ``ROOT_PASSWORD``) can write anything; anonymous
-and authenticated users can read the suffix (``olcAccess: to * by * read``), as in a stock
-Debian install. The binary missing: ``tests.tools.unavailable`` (skip locally, fail in CI).
+The rootDN (``cn=admin,<suffix>``, password ``ROOT_PASSWORD``) can write anything; the
+access rules are those of a fresh Debian install (``DEBIAN_ACCESS``) unless
+``SlapdSpec.database`` gives others. The binary missing: ``tests.tools.unavailable`` (skip
+locally, fail in CI).
 """
 
 from __future__ import annotations
@@ -47,6 +48,12 @@ if TYPE_CHECKING:
 
 #: The rootDN's password (``cn=admin,<suffix>``).
 ROOT_PASSWORD = "vedette-root-secret"
+#: The database's access rules of a fresh Debian install (less its shadowLastChange rule: the
+#: nis schema is not loaded here): passwords serve binds only, the rest is readable by all.
+DEBIAN_ACCESS = (
+    "olcAccess: {0}to attrs=userPassword by self write by anonymous auth by * none",
+    "olcAccess: {1}to * by * read",
+)
 #: Where Debian's slapd packages put the schemas and the backend modules.
 SCHEMA_DIR = Path("/etc/ldap/schema")
 MODULE_DIR = Path("/usr/lib/ldap")
@@ -76,7 +83,8 @@ class SlapdSpec:
         security: extra attributes of ``cn=config``, one LDIF line each, e.g.
             ``"olcSecurity: simple_bind=128"``, ``"olcDisallows: bind_anon"``,
             ``"olcTLSProtocolMin: 3.3"``.
-        database: extra attributes of the suffix's database entry (``olcAccess: ...``).
+        database: attributes added to the suffix's database entry, replacing the default
+            access rules (``DEBIAN_ACCESS``) when given (``olcAccess: ...``).
         address: the loopback address to listen on.
         ldap_port, ldaps_port: fixed ports, or 0 for free ephemeral ones.
         schemas: the schema LDIF files (from ``SCHEMA_DIR``) to load, in order.
@@ -195,7 +203,7 @@ def config_ldif(spec: SlapdSpec, directory: Path) -> str:
                 f"olcRootDN: {spec.root_dn}",
                 f"olcRootPW: {ROOT_PASSWORD}",
                 "olcDbMaxSize: 16777216",
-                *(spec.database or ("olcAccess: {0}to * by * read",)),
+                *(spec.database or DEBIAN_ACCESS),
             ]
         ),
     ]

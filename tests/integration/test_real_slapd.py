@@ -282,3 +282,28 @@ def test_fleet_scan_of_an_ldap_target_stores_the_endpoint(tmp_path: Path, pki: P
     assert ep["starttls_reply"] == ["StartTLS: 0 success"]
     assert bind_line(ep) == "simple bind as a non-existent DN: 49 invalidCredentials"
     assert "tls.plaintext-auth" in findings(ep)
+
+
+def test_the_fixture_serves_its_entries_with_debian_access_rules(tmp_path: Path, pki: Pki) -> None:
+    # The fixture is meant for reuse (S/MIME lookups, AD-like directories): its LDIF entries
+    # are there, a real user binds over StartTLS, and passwords are not readable.
+    spec = SlapdSpec(suffix=SUFFIX, entries_ldif=USERS, tls=pki.tls)
+    alice = f"uid=alice,ou=people,{SUFFIX}"
+    with running_slapd(spec, tmp_path / "slapd") as server:
+        whoami = openldap(
+            "ldapwhoami", "-ZZ", "-H", server.url, "-D", alice, "-w", "wonderland-7", pki=pki
+        )
+        search = openldap(
+            "ldapsearch",
+            "-H",
+            server.url,
+            "-b",
+            SUFFIX,
+            "(uid=alice)",
+            "cn",
+            "userPassword",
+            pki=pki,
+        )
+    assert whoami.returncode == 0 and f"dn:{alice}" in whoami.stdout
+    assert search.returncode == 0 and "cn: Alice" in search.stdout
+    assert "userPassword:" not in search.stdout  # asked for, not returned
