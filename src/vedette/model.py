@@ -28,6 +28,7 @@ class Protocol(enum.StrEnum):
     SIP = "sip"
     XMPP = "xmpp"
     MANAGESIEVE = "managesieve"
+    LDAP = "ldap"
 
 
 class TlsMode(enum.StrEnum):
@@ -81,6 +82,8 @@ class Service(enum.StrEnum):
     XMPPS = "xmpps"
     XMPP_SERVER = "xmpp-server"
     SIEVE = "sieve"
+    LDAP = "ldap"
+    LDAPS = "ldaps"
 
     @property
     def spec(self) -> ServiceSpec:
@@ -142,6 +145,8 @@ _SERVICE_SPECS: dict[Service, ServiceSpec] = {
     ),
     # ManageSieve (RFC 5804): no implicit-TLS variant exists. Dovecot mail hosts run it.
     Service.SIEVE: ServiceSpec("sieve", Protocol.MANAGESIEVE, TlsMode.STARTTLS, 4190, Role.USER),
+    Service.LDAP: ServiceSpec("ldap", Protocol.LDAP, TlsMode.STARTTLS, 389, Role.USER, False),
+    Service.LDAPS: ServiceSpec("ldaps", Protocol.LDAP, TlsMode.IMPLICIT, 636, Role.USER, False),
 }
 
 
@@ -439,8 +444,12 @@ class Observation:
 
     @property
     def scanned(self) -> bool:
-        """True when the probe got at least an answer in the expected protocol or TLS."""
-        return self.tls is not None or (self.dialogue is not None and bool(self.dialogue.greeting))
+        """True when the probe got at least an answer in the expected protocol or TLS: a
+        greeting, or (where the client speaks first, as in LDAP) a capability reply."""
+        d = self.dialogue
+        return self.tls is not None or (
+            d is not None and (bool(d.greeting) or d.capabilities_before_tls is not None)
+        )
 
 
 _UNREACHED = frozenset({FailureKind.RESOLVE, FailureKind.REFUSED, FailureKind.UNREACHABLE})

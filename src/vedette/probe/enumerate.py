@@ -166,7 +166,9 @@ class _Enumeration:
         try:
             dialogue = timer = None
             if ep.service.tls_mode is TlsMode.STARTTLS and has_dialogue(ep.service.protocol):
-                dialogue = new_dialogue(ep.service, ehlo_name=self.ehlo_name, server_name=ep.host)
+                dialogue = new_dialogue(
+                    ep.service, ehlo_name=self.ehlo_name, server_name=ep.host, redial=True
+                )
                 timer = ReplyTimer()
                 try:
                     await drive_to_starttls(conn, dialogue, self.limits, timer)

@@ -104,7 +104,9 @@ async def _handshake(
     conn = await Connection.connect(ep.ip, ep.port, timeout=limits.connect_timeout)
     try:
         if ep.service.tls_mode is TlsMode.STARTTLS and has_dialogue(ep.service.protocol):
-            dialogue = new_dialogue(ep.service, ehlo_name=ehlo_name, server_name=ep.host)
+            dialogue = new_dialogue(
+                ep.service, ehlo_name=ehlo_name, server_name=ep.host, redial=True
+            )
             await drive_to_starttls(conn, dialogue, limits)
         incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
         sslobj = ctx.wrap_bio(

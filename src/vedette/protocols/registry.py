@@ -30,6 +30,14 @@ from vedette.protocols.capabilities import (
     parse_smtp_capabilities,
 )
 from vedette.protocols.imap import ImapDialogue
+from vedette.protocols.ldap import (
+    CLEAR_BIND_FIX,
+    PING_MESSAGE_ID,
+    LdapDialogue,
+    parse_ldap_capabilities,
+    root_dse_search,
+    simple_bind_in_clear,
+)
 from vedette.protocols.managesieve import ManageSieveDialogue, parse_sieve_capabilities
 from vedette.protocols.pop3 import Pop3Dialogue
 from vedette.protocols.smtp import SmtpDialogue
@@ -54,6 +62,9 @@ class DialogueSettings:
             first message names the server; ``None`` when scanning a bare address.
         role: the service's role, for protocols whose dialogue differs between a user's
             client and a peer server (XMPP's ``jabber:client`` and ``jabber:server``).
+        redial: the connection only leads to a TLS handshake (the enumeration's and the
+            resumption probe's re-dials, tens per endpoint): the dialogue may skip what the
+            first connection already learnt (LDAP: the rootDSE and the bind probe).
     """
 
     implicit_tls: bool
@@ -61,6 +72,7 @@ class DialogueSettings:
     ehlo_name: str = "vedette.invalid"
     server_name: str | None = None
     role: Role = Role.USER
+    redial: bool = False
 
 
 def _no_password_commands(caps: Capabilities) -> frozenset[str]:
@@ -229,6 +241,18 @@ _ENTRIES = (
         # speaks first, so the default ping (none) is right.
         password_fix=_SIEVE_CLEARTEXT_FIX,
     ),
+    ProtocolEntry(
+        protocol=Protocol.LDAP,
+        dialogue=lambda s: LdapDialogue(
+            implicit_tls=s.implicit_tls, try_starttls=s.try_starttls, redial=s.redial
+        ),
+        capabilities=parse_ldap_capabilities,
+        starttls_word="StartTLS (extended operation 1.3.6.1.4.1.1466.20037)",
+        password_commands=simple_bind_in_clear,
+        # The client speaks first after TLS (implicit or StartTLS): a rootDSE search.
+        ping=lambda endpoint: root_dse_search(PING_MESSAGE_ID),
+        password_fix=CLEAR_BIND_FIX,
+    ),
 )
 
 #: Every protocol's entry, by protocol.
@@ -256,6 +280,7 @@ def new_dialogue(
     ehlo_name: str = "vedette.invalid",
     try_starttls: bool = True,
     server_name: str | None = None,
+    redial: bool = False,
 ) -> MailDialogue:
     """A new dialogue for one connection to ``service``.
 
@@ -263,7 +288,7 @@ def new_dialogue(
     byte: the dialogue reads the greeting, asks for capabilities once (recorded as
     ``capabilities_after_tls``) and quits; it never asks for StartTls. With
     ``TlsMode.STARTTLS`` it asks for capabilities in clear, then (if ``try_starttls``) asks
-    for TLS and, when accepted, returns ``StartTls()``.
+    for TLS and, when accepted, returns ``StartTls()``. ``redial``: see ``DialogueSettings``.
 
     Raises:
         ValueError: no dialogue exists for the protocol (HTTP, SIP), or a setting is invalid
@@ -278,6 +303,7 @@ def new_dialogue(
         ehlo_name=ehlo_name,
         server_name=server_name,
         role=service.role,
+        redial=redial,
     )
     return build(settings)
 
