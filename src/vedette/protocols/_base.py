@@ -139,3 +139,120 @@ class MailDialogue(Dialogue, TypingProtocol):
         """True when end of file came before the polite quit was sent: the driver records
         ``FailureKind.CLOSED`` at ``stage``. ``observation()`` keeps the complete replies."""
         ...
+
+
+class DialogueBase:
+    """The lifecycle every client dialogue shares, whatever its wire format (lines, BER, XML).
+
+    It owns what is not about the protocol: the stage, the four recorded replies, the one
+    pending send, the wait for the TLS handshake, end of file, and death after a
+    ``ProtocolError``. A subclass implements three hooks:
+
+    * ``_feed(data)``: store bytes (``b""`` at end of file); a malformed byte noticed here is
+      kept in ``_pending_error`` and raised by the next ``next_action()``;
+    * ``_process()``: interpret what was stored and say what to do next;
+    * ``_restart_in_tls()``: the handshake is done; start reading afresh (nothing read in
+      clear survives) and queue the next command.
+
+    and sets ``_outgoing`` (with ``_finish_after_send`` for a last command nothing answers),
+    ``_awaiting_tls``, ``_quitting``, ``_done``, ``_closed_early`` and the recorded replies.
+    """
+
+    def __init__(self, *, implicit_tls: bool, try_starttls: bool, stage: Stage) -> None:
+        self._implicit_tls = implicit_tls
+        self._try_starttls = try_starttls and not implicit_tls
+        #: True once the stream is inside TLS (implicit TLS: from the start).
+        self._in_tls = implicit_tls
+        self._stage = stage
+        self._outgoing: bytes | None = None
+        #: The command in ``_outgoing`` is the last: the dialogue is done once it is sent.
+        self._finish_after_send = False
+        self._awaiting_tls = False
+        self._quitting = False
+        self._done = False
+        self._dead = False
+        self._eof = False
+        self._closed_early = False
+        self._pending_error: ProtocolError | None = None
+        # What goes into the observation, each set once its reply is complete.
+        self._greeting: tuple[str, ...] = ()
+        self._caps_before: tuple[str, ...] | None = None
+        self._starttls_reply: tuple[str, ...] | None = None
+        self._caps_after: tuple[str, ...] | None = None
+
+    @property
+    def stage(self) -> Stage:
+        """What the dialogue is waiting for (or was, when it stopped)."""
+        return self._stage
+
+    @property
+    def closed_early(self) -> bool:
+        """True when the server closed the connection before the dialogue's polite quit: the
+        driver reports ``FailureKind.CLOSED`` at ``stage``; ``observation()`` holds the
+        complete replies read before the close."""
+        return self._closed_early
+
+    def observation(self) -> DialogueObservation:
+        return DialogueObservation(
+            greeting=self._greeting,
+            capabilities_before_tls=self._caps_before,
+            starttls_reply=self._starttls_reply,
+            capabilities_after_tls=self._caps_after,
+        )
+
+    def receive_data(self, data: bytes) -> None:
+        if self._done or self._dead:
+            # The driver may still read the tail of a connection it is closing.
+            return
+        if self._awaiting_tls:
+            # STARTTLS injection (the CVE-2011-0411 class, and its client-side mirror, the
+            # "response injection" of Poddebniak et al., NO STARTTLS, USENIX Security 2021):
+            # anything the server - or a man in the middle - sent after the go-ahead and before
+            # the handshake travelled in clear and must never be read as if it came from inside
+            # TLS. It is dropped here; what was already buffered is cleared by the subclass.
+            return
+        if self._eof:
+            raise RuntimeError("receive_data() called after end of file was fed")
+        if not data:
+            self._eof = True
+        self._feed(data)
+
+    def tls_started(self) -> None:
+        if not self._awaiting_tls:
+            raise RuntimeError("tls_started() called but no TLS handshake was requested")
+        self._awaiting_tls = False
+        self._in_tls = True
+        self._restart_in_tls()
+
+    def next_action(self) -> Action:
+        if self._done or self._dead:
+            return Close()
+        if self._outgoing is not None:
+            data, self._outgoing = self._outgoing, None
+            if self._finish_after_send:
+                self._done = True
+            return Send(data)
+        if self._awaiting_tls:
+            return StartTls()
+        try:
+            return self._process()
+        except ProtocolError:
+            if self._quitting:
+                # Whatever the server says after our quit no longer matters: everything worth
+                # keeping is recorded. A garbled goodbye is not a failed probe.
+                self._done = True
+                self._stage = Stage.CLOSE
+                return Close()
+            self._dead = True
+            raise
+
+    # ---- hooks -------------------------------------------------------------------------------
+
+    def _feed(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def _process(self) -> Action:
+        raise NotImplementedError
+
+    def _restart_in_tls(self) -> None:
+        raise NotImplementedError

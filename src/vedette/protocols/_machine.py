@@ -36,15 +36,14 @@ nothing wrong).
 from __future__ import annotations
 
 from vedette.errors import NotProtocolError, ProtocolError
-from vedette.model import DialogueObservation, Stage
+from vedette.model import Stage
 from vedette.protocols._base import (
     MAX_REPLY_LINES,
     Action,
     Close,
+    DialogueBase,
     LineBuffer,
     NeedData,
-    Send,
-    StartTls,
 )
 
 #: How many leading bytes of the greeting are checked before a whole line has arrived.
@@ -53,74 +52,24 @@ from vedette.protocols._base import (
 _SNIFF_BYTES = 4
 
 
-class LineDialogue:
+class LineDialogue(DialogueBase):
     """Base of the line-oriented mail dialogues; see the module docstring for its contract."""
 
     #: Printable protocol name used in error messages.
     _protocol_name = "?"
 
     def __init__(self, *, implicit_tls: bool, try_starttls: bool) -> None:
+        super().__init__(implicit_tls=implicit_tls, try_starttls=try_starttls, stage=Stage.GREETING)
         self._lines = LineBuffer()
-        self._implicit_tls = implicit_tls
-        self._try_starttls = try_starttls and not implicit_tls
-        #: True once the stream is inside TLS (implicit TLS: from the start).
-        self._in_tls = implicit_tls
-        self._stage = Stage.GREETING
-        self._outgoing: bytes | None = None
-        self._awaiting_tls = False
-        self._quitting = False
-        self._done = False
-        self._dead = False
-        self._closed_early = False
-        self._pending_error: ProtocolError | None = None
         #: The first bytes of the stream, up to the first newline, for ``_sniff``.
         self._head = bytearray()
         self._head_complete = False
         #: Lines of the reply being assembled.
         self._reply: list[str] = []
-        # What goes into the observation, each set once its reply is complete.
-        self._greeting: tuple[str, ...] = ()
-        self._caps_before: tuple[str, ...] | None = None
-        self._starttls_reply: tuple[str, ...] | None = None
-        self._caps_after: tuple[str, ...] | None = None
 
-    # ---- the Dialogue protocol ---------------------------------------------------------------
+    # ---- the DialogueBase hooks --------------------------------------------------------------
 
-    @property
-    def stage(self) -> Stage:
-        """What the dialogue is waiting for (or was, when it stopped)."""
-        return self._stage
-
-    @property
-    def closed_early(self) -> bool:
-        """True when the server closed the connection before the dialogue's polite quit.
-
-        The driver reports this as ``FailureKind.CLOSED`` at ``stage``; ``observation()`` holds
-        the complete replies read before the close.
-        """
-        return self._closed_early
-
-    def observation(self) -> DialogueObservation:
-        return DialogueObservation(
-            greeting=self._greeting,
-            capabilities_before_tls=self._caps_before,
-            starttls_reply=self._starttls_reply,
-            capabilities_after_tls=self._caps_after,
-        )
-
-    def receive_data(self, data: bytes) -> None:
-        if self._done or self._dead:
-            # The driver may still read the tail of a connection it is closing.
-            return
-        if self._awaiting_tls:
-            # STARTTLS injection (the CVE-2011-0411 class, and its client-side mirror, the
-            # "response injection" of Poddebniak et al., NO STARTTLS, USENIX Security 2021):
-            # anything the server - or a man in the middle - sent after the go-ahead and before
-            # the handshake travelled in clear and must never be read as if it came from inside
-            # TLS. It is dropped here, and what was already buffered is cleared in _begin_tls().
-            return
-        if self._lines.eof:
-            raise RuntimeError("receive_data() called after end of file was fed")
+    def _feed(self, data: bytes) -> None:
         if data and not self._head_complete and self._stage is Stage.GREETING:
             self._collect_head(data)
         if self._pending_error is not None:
@@ -130,33 +79,10 @@ class LineDialogue:
         except ProtocolError as exc:
             self._pending_error = exc
 
-    def tls_started(self) -> None:
-        if not self._awaiting_tls:
-            raise RuntimeError("tls_started() called but no TLS handshake was requested")
-        self._awaiting_tls = False
-        self._in_tls = True
+    def _restart_in_tls(self) -> None:
         # A fresh buffer: nothing from the clear-text stream survives into the TLS stream.
         self._lines = LineBuffer()
         self._after_tls()
-
-    def next_action(self) -> Action:
-        if self._done or self._dead:
-            return Close()
-        if self._outgoing is not None:
-            data, self._outgoing = self._outgoing, None
-            return Send(data)
-        if self._awaiting_tls:
-            return StartTls()
-        try:
-            return self._process()
-        except ProtocolError:
-            if self._quitting:
-                # Whatever the server says after our QUIT/LOGOUT no longer matters: everything
-                # worth keeping is recorded. A garbled goodbye is not a failed probe.
-                self._done = True
-                return Close()
-            self._dead = True
-            raise
 
     # ---- for subclasses -----------------------------------------------------------------------
 

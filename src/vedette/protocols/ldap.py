@@ -80,15 +80,14 @@ from pathlib import Path
 from typing import Any
 
 from vedette.errors import NotProtocolError, ProtocolError, ServiceUnavailableError
-from vedette.model import DialogueObservation, Stage
+from vedette.model import Stage
 from vedette.protocols._base import (
     MAX_LINE,
     MAX_REPLY_LINES,
     Action,
     Close,
+    DialogueBase,
     NeedData,
-    Send,
-    StartTls,
 )
 from vedette.protocols.capabilities import Capabilities
 
@@ -405,7 +404,7 @@ class _Wait(enum.Enum):
     NOTHING = enum.auto()
 
 
-class LdapDialogue:
+class LdapDialogue(DialogueBase):
     """Client side of an LDAP session that only looks: rootDSE, the bind probe, StartTLS,
     rootDSE again, unbind.
 
@@ -429,63 +428,27 @@ class LdapDialogue:
         redial: bool = False,
         random_hex: Callable[[int], str] = secrets.token_hex,
     ) -> None:
-        self._try_starttls = try_starttls and not implicit_tls
+        super().__init__(
+            implicit_tls=implicit_tls, try_starttls=try_starttls, stage=Stage.CAPABILITIES
+        )
         self._bind_probe = bind_probe and not implicit_tls
         self._random_hex = random_hex
-        self._in_tls = implicit_tls
         self._buf = bytearray()
-        self._eof = False
         self._next_id = 1
         self._wait = _Wait.SEARCH
         self._search_messages = 0
         self._entry: list[str] = []
         self._naming_context: str | None = None
         self._seen_reply = False
-        self._outgoing: bytes | None = None
-        self._finish_after_send = False
-        self._awaiting_tls = False
-        self._done = False
-        self._dead = False
-        self._closed_early = False
-        self._pending_error: ProtocolError | None = None
-        self._caps_before: tuple[str, ...] | None = None
-        self._starttls_reply: tuple[str, ...] | None = None
-        self._caps_after: tuple[str, ...] | None = None
-        self._stage = Stage.CAPABILITIES
         if redial and self._try_starttls:
             self._after_bind()  # straight to StartTLS
         else:
             self._search()
 
-    # ---- the Dialogue protocol ---------------------------------------------------------------
+    # ---- the DialogueBase hooks --------------------------------------------------------------
 
-    @property
-    def stage(self) -> Stage:
-        return self._stage
-
-    @property
-    def closed_early(self) -> bool:
-        return self._closed_early
-
-    def observation(self) -> DialogueObservation:
-        return DialogueObservation(
-            greeting=(),
-            capabilities_before_tls=self._caps_before,
-            starttls_reply=self._starttls_reply,
-            capabilities_after_tls=self._caps_after,
-        )
-
-    def receive_data(self, data: bytes) -> None:
-        if self._done or self._dead or self._awaiting_tls:
-            # Done: the tail of a closing connection. Awaiting TLS: bytes after the StartTLS
-            # go-ahead travelled in clear and must never be read as if from inside TLS.
-            return
-        if self._eof:
-            raise RuntimeError("receive_data() called after end of file was fed")
-        if not data:
-            self._eof = True
-            return
-        if self._pending_error is not None:
+    def _feed(self, data: bytes) -> None:
+        if not data or self._pending_error is not None:
             return
         if not self._seen_reply and not self._buf and data[0] != 0x30:
             self._pending_error = NotProtocolError(
@@ -498,29 +461,9 @@ class LdapDialogue:
         except ProtocolError as exc:
             self._pending_error = exc
 
-    def tls_started(self) -> None:
-        if not self._awaiting_tls:
-            raise RuntimeError("tls_started() called but no TLS handshake was requested")
-        self._awaiting_tls = False
-        self._in_tls = True
+    def _restart_in_tls(self) -> None:
         self._buf = bytearray()
         self._search()
-
-    def next_action(self) -> Action:
-        if self._done or self._dead:
-            return Close()
-        if self._outgoing is not None:
-            data, self._outgoing = self._outgoing, None
-            if self._finish_after_send:
-                self._done = True
-            return Send(data)
-        if self._awaiting_tls:
-            return StartTls()
-        try:
-            return self._process()
-        except ProtocolError:
-            self._dead = True
-            raise
 
     # ---- the walk -----------------------------------------------------------------------------
 

@@ -58,8 +58,14 @@ from typing import TYPE_CHECKING
 from xml.parsers import expat
 
 from vedette.errors import NotProtocolError, ProtocolError, ServiceUnavailableError
-from vedette.model import DialogueObservation, Stage
-from vedette.protocols._base import MAX_REPLY_LINES, Action, Close, NeedData, Send, StartTls
+from vedette.model import Stage
+from vedette.protocols._base import (
+    MAX_REPLY_LINES,
+    Action,
+    Close,
+    DialogueBase,
+    NeedData,
+)
 from vedette.protocols.capabilities import Capabilities
 
 if TYPE_CHECKING:
@@ -408,7 +414,7 @@ class _Wait(enum.Enum):
     CLOSING = enum.auto()
 
 
-class XmppDialogue:
+class XmppDialogue(DialogueBase):
     """Client side of an XMPP stream that only looks: features, STARTTLS, features, close.
 
     Args:
@@ -429,81 +435,24 @@ class XmppDialogue:
         implicit_tls: bool = False,
         try_starttls: bool = True,
     ) -> None:
+        super().__init__(implicit_tls=implicit_tls, try_starttls=try_starttls, stage=Stage.GREETING)
         self._header = stream_header(domain, server=server)
         self._domain = domain
-        self._in_tls = implicit_tls
-        self._try_starttls = try_starttls and not implicit_tls
         self._reader = XmlStreamReader()
-        self._stage = Stage.GREETING
         self._wait = _Wait.HEADER
-        self._outgoing: bytes | None = self._header
-        self._awaiting_tls = False
-        self._quitting = False
-        self._done = False
-        self._dead = False
-        self._eof = False
-        self._closed_early = False
-        self._greeting: tuple[str, ...] = ()
-        self._caps_before: tuple[str, ...] | None = None
-        self._starttls_reply: tuple[str, ...] | None = None
-        self._caps_after: tuple[str, ...] | None = None
+        self._outgoing = self._header
 
-    # ---- the Dialogue protocol ---------------------------------------------------------------
+    # ---- the DialogueBase hooks --------------------------------------------------------------
 
-    @property
-    def stage(self) -> Stage:
-        return self._stage
+    def _feed(self, data: bytes) -> None:
+        if data:  # end of file is the base's _eof, read by _process
+            self._reader.feed(data)
 
-    @property
-    def closed_early(self) -> bool:
-        return self._closed_early
-
-    def observation(self) -> DialogueObservation:
-        return DialogueObservation(
-            greeting=self._greeting,
-            capabilities_before_tls=self._caps_before,
-            starttls_reply=self._starttls_reply,
-            capabilities_after_tls=self._caps_after,
-        )
-
-    def receive_data(self, data: bytes) -> None:
-        if self._done or self._dead or self._awaiting_tls:
-            # After the go-ahead, bytes in clear must never be read as coming from inside TLS
-            # (STARTTLS injection); after the end they no longer matter.
-            return
-        if self._eof:
-            raise RuntimeError("receive_data() called after end of file was fed")
-        if not data:
-            self._eof = True
-            return
-        self._reader.feed(data)
-
-    def tls_started(self) -> None:
-        if not self._awaiting_tls:
-            raise RuntimeError("tls_started() called but no TLS handshake was requested")
-        self._awaiting_tls = False
-        self._in_tls = True
+    def _restart_in_tls(self) -> None:
         # A new stream on a fresh reader: nothing from the clear-text stream survives.
         self._reader = XmlStreamReader()
         self._wait = _Wait.HEADER
         self._send(self._header, Stage.CAPABILITIES_AFTER_TLS)
-
-    def next_action(self) -> Action:
-        if self._done or self._dead:
-            return Close()
-        if self._outgoing is not None:
-            data, self._outgoing = self._outgoing, None
-            return Send(data)
-        if self._awaiting_tls:
-            return StartTls()
-        try:
-            return self._process()
-        except ProtocolError:
-            if self._quitting:
-                self._finish()
-                return Close()
-            self._dead = True
-            raise
 
     # ---- the walk ------------------------------------------------------------------------------
 
