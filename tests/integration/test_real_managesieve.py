@@ -212,6 +212,7 @@ def test_terminal_report_names_the_service(realtest_pki: Pki) -> None:
         "--mode",
         "quick",
         "--no-store",
+        "-v",  # the login and STARTTLS lines are details
     )
     assert proc.returncode == 1
     out = " ".join(proc.stdout.split())  # the report wraps long lines
