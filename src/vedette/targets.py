@@ -5,8 +5,8 @@
     scheme://host[:port]      the service from the scheme, its default port unless given
     [2001:db8::1]:993         IPv6 literals in brackets when a port or scheme follows
 
-Schemes: smtp (25), submission (587), smtps (465), imap (143), imaps (993), pop3 (110),
-pop3s (995), https (443), sips (5061).
+Schemes: every ``vedette.model.Service`` (smtp, imaps, ldap, xmpp, sieve...), each with its
+default port; a bare ``host`` covers those ``scanned_by_default``. The README's table lists them.
 
 Parsing is pure; names are resolved later (``vedette.resolve``). A bare IP address has no name:
 no SNI is sent and no certificate name check applies.

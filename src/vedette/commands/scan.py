@@ -53,8 +53,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "targets",
         nargs="*",
         metavar="TARGET",
-        help="host, host:port or scheme://host[:port] (smtp submission smtps imap "
-        "imaps pop3 pop3s https sips); IPv6 in brackets; a CIDR makes a fleet scan",
+        help="host, host:port or scheme://host[:port] (schemes: "
+        f"{' '.join(s.value for s in Service)}); IPv6 in brackets; a CIDR makes a fleet scan",
     )
     p.add_argument("--ports", type=str, help="comma-separated ports for targets without a port")
     p.add_argument(
