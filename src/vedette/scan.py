@@ -35,6 +35,11 @@ class ScanOptions(Resolution):
     limits: Limits = field(default_factory=Limits)
     mode: ScanMode = ScanMode.QUICK
 
+    def __post_init__(self) -> None:
+        # A mode given as its text ("full", from an argument parser) is the mode: compared
+        # by identity below, a plain string would silently mean quick.
+        object.__setattr__(self, "mode", ScanMode(self.mode))
+
 
 def scan_options(plan: ScanPlan) -> ScanOptions:
     """What the probes take, from a scan's plan."""

@@ -186,7 +186,9 @@ def test_reports_from_the_store_escape_server_text(
         row = by_port[srv.port]
         assert row["hostname"] == srv.host
         assert row["protocol"] == srv.service.value
-        assert set(row["findings"].split()) >= set(srv.expected_findings)
+        # A fleet scan is quick: what a quick scan can see (the TLS 1.0-only server's
+        # enumeration findings are tls.old-version there).
+        assert set(row["findings"].split()) >= set(srv.quick_findings)
     expired = by_port[lab.server("smtps-expired").port]
     assert expired["cert_not_after"] and expired["cert_name_match"] == "yes"
     assert by_port[lab.server("pop3s-wrong-name").port]["cert_name_match"] == "no"

@@ -387,3 +387,12 @@ def test_a_version_3_database_migrates_its_unfinished_fleet_scans_to_plans(
         assert [p.target for p in store.pending_targets(1, after=None, limit=10)] == [
             "pop3://pinned.fleet.test"
         ]
+
+
+def test_scan_options_take_the_mode_by_its_text_too() -> None:
+    # `vedette demo --mode full` passed the text: compared by identity, it meant quick.
+    from vedette.scan import ScanOptions
+
+    assert ScanOptions(mode="full").mode is ScanMode.FULL  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="not a valid ScanMode"):
+        ScanOptions(mode="deep")  # type: ignore[arg-type]

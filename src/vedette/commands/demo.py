@@ -21,6 +21,7 @@ from vedette import analysis
 from vedette.commands import _common as c
 from vedette.commands._cert_clients import add_matrix_arguments, options_from_args
 from vedette.model import ClientMatrix, ClientOutcome, Observation, ScanReport, Severity
+from vedette.plan import ScanMode
 from vedette.probe.limits import Limits
 from vedette.scan import ScanOptions, scan
 from vedette.targets import parse_target
@@ -35,8 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-store", action="store_true", help="do not record the scan")
     p.add_argument(
         "--mode",
-        choices=("quick", "full"),
-        default="full",
+        choices=[m.value for m in ScanMode],
+        default=ScanMode.FULL.value,
         help="full (default): every TLS version and suite, so that every client verdict is "
         "decided; quick: one handshake per server",
     )
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
             options = ScanOptions(
                 pins=tuple(Pin(host=s.host, port=s.port, addresses=(s.ip,)) for s in lab.servers),
                 limits=Limits(connect_timeout=3.0, read_timeout=5.0, endpoint_timeout=15.0),
-                mode=args.mode,
+                mode=ScanMode(args.mode),
             )
             return lab.servers, lab.root_ca_pem, await scan(specs, options)
 
