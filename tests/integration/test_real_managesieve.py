@@ -164,8 +164,8 @@ def test_scan_s1_reports_passwords_before_tls(realtest_pki: Pki) -> None:
     assert ep["findings"] == ["tls.plaintext-auth"]  # certificate fine: --ca trusts the root
     finding = _finding(doc, "tls.plaintext-auth")
     assert finding["severity"] == "high"
-    assert finding["detail"].startswith("offered before TLS: LOGIN, PLAIN. Fix: Dovecot")
-    assert "disable_plaintext_auth = yes" in finding["detail"]
+    assert finding["detail"].startswith("offered before TLS: LOGIN, PLAIN")
+    assert "disable_plaintext_auth = yes" in finding["remediation"]
     assert finding["evidence"] == ['"SASL" "PLAIN LOGIN"']
     # What the server said, verbatim, before and after TLS.
     assert ep["greeting"][0].startswith("OK ")

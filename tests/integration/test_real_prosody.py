@@ -127,7 +127,9 @@ def test_plain_and_legacy_auth_before_tls_are_reported_with_the_prosody_fix(
     findings = _findings(doc)
     auth = findings["tls.plaintext-auth"]
     assert auth["severity"] == "high"
-    assert "IQ-AUTH, PLAIN" in auth["detail"] and "c2s_require_encryption = true" in auth["detail"]
+    assert "IQ-AUTH, PLAIN" in auth["detail"]
+    assert "c2s_require_encryption = true" in auth["remediation"]  # XMPP's fix, not Dovecot's
+    assert "Dovecot" not in auth["remediation"]
     assert not [i for i in findings if i.startswith(CERT_IDS_PREFIX)], findings
     assert code == 1  # a high finding on an explicit target
 

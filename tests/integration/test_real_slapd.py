@@ -191,7 +191,8 @@ def test_simple_bind_before_tls_matches_ldapwhoami(
     if code == 49:
         assert found["tls.plaintext-auth"]["severity"] == "high"
         assert "SIMPLE BIND" in found["tls.plaintext-auth"]["detail"]
-        assert "olcSecurity: simple_bind=128" in found["tls.plaintext-auth"]["detail"]
+        fix = found["tls.plaintext-auth"]["remediation"]
+        assert "olcSecurity: simple_bind=128" in fix and "Dovecot" not in fix
         assert status == 1  # a high finding: exit 1 by default
     else:
         assert "tls.plaintext-auth" not in found

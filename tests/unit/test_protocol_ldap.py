@@ -413,3 +413,11 @@ def test_stored_lines_give_the_findings(
     watched = ("tls.none", "tls.plaintext-auth")
     found = {f.id: f.severity for f in analyse([o], CheckContext(now=NOW)) if f.id in watched}
     assert found == expected
+
+
+def test_the_plaintext_finding_gives_the_directory_fix_not_dovecots() -> None:
+    before = (*ROOT_DSE_LINES, "simple bind as a non-existent DN: 49 invalidCredentials")
+    o = _observation(before, "StartTLS: 0 success", True)
+    (f,) = [f for f in analyse([o], CheckContext(now=NOW)) if f.id == "tls.plaintext-auth"]
+    assert "olcSecurity: simple_bind=128" in f.remediation
+    assert "Dovecot" not in f.remediation and "Postfix" not in f.remediation

@@ -123,11 +123,14 @@ def plaintext_auth(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
     detail = f"offered before TLS: {', '.join(sorted(mechanisms))}"
     if no_tls:
         detail += "; the server has no working TLS, so every login sends the password in clear"
-    if fix := entry(ep.service.protocol).password_fix:
-        detail += f". Fix: {fix}"
     severity = Severity.CRITICAL if no_tls and ep.service.role.value == "user" else None
+    # The registered remediation speaks of mail servers; a protocol with its own fix
+    # (LDAP, XMPP, ManageSieve) gives that one instead.
     yield Hit(
-        detail=detail, evidence=evidence or tuple(d.capabilities_before_tls), severity=severity
+        detail=detail,
+        evidence=evidence or tuple(d.capabilities_before_tls),
+        severity=severity,
+        remediation=entry(ep.service.protocol).password_fix or None,
     )
 
 

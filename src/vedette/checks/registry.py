@@ -39,6 +39,8 @@ class Hit:
         severity: overrides the registered severity (e.g. expiring in 3 days vs 25 days).
         endpoint: for group checks, which endpoint to attach to (default: the first).
         fix_commands: vedette command lines fixing this occurrence (``Finding.fix_commands``).
+        remediation: replaces the registered remediation for this occurrence, when the fix
+            depends on what the endpoint is (an LDAP directory is not fixed like Dovecot).
     """
 
     detail: str
@@ -46,6 +48,7 @@ class Hit:
     severity: Severity | None = None
     endpoint: Endpoint | None = None
     fix_commands: tuple[str, ...] = ()
+    remediation: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -111,7 +114,7 @@ class Check:
             severity=sev,
             title=self.title,
             detail=hit.detail,
-            remediation=self.remediation,
+            remediation=self.remediation if hit.remediation is None else hit.remediation,
             endpoint=hit.endpoint or endpoint,
             evidence=hit.evidence,
             references=self.references,

@@ -166,9 +166,9 @@ class ProtocolEntry:
         ping: what to send right after a TLS handshake so the server answers (and so shows
             that the tickets it writes before any answer are all in); ``None`` when the
             server speaks first.
-        password_fix: how to refuse passwords before TLS on this protocol's common servers,
-            added to ``tls.plaintext-auth`` (whose general remediation speaks of mail servers);
-            empty for the mail protocols.
+        password_fix: how to refuse passwords before TLS on this protocol's common servers:
+            ``tls.plaintext-auth``'s remediation for it (the registered one speaks of mail
+            servers); empty for the mail protocols.
     """
 
     protocol: Protocol
