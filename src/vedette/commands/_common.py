@@ -28,14 +28,21 @@ if TYPE_CHECKING:
 DEFAULT_LIMITS = Limits()
 
 
-def positive(text: str) -> float:
+def bounded(text: str, high: int, unit: str = "") -> float:
+    """An argument that is a number above 0 and at most ``high`` (``unit`` names it in the
+    error)."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {quoted(text)}") from None
-    if not 0 < value <= 3600:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 3600 seconds: {quoted(text)}")
+    if not 0 < value <= high:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {high}{unit}: {quoted(text)}")
     return value
+
+
+def positive(text: str) -> float:
+    """A duration argument: seconds, above 0 and at most an hour."""
+    return bounded(text, 3600, " seconds")
 
 
 def count(text: str) -> int:

@@ -110,13 +110,7 @@ def add_fleet_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 < value <= 1_000_000:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1000000: {text!r}")
-    return value
+    return c.bounded(text, 1_000_000)
 
 
 def _finding_ids(text: str) -> frozenset[str]:
