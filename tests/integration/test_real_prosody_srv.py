@@ -9,6 +9,7 @@ every query, which shows that the answers came from it (``--resolver``), never f
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -137,6 +138,54 @@ def test_a_hostile_xmpp_domain_is_a_one_line_error(domain: str) -> None:
     assert proc.stderr.startswith("vedette: error: ") and len(proc.stderr.splitlines()) == 1
 
 
-def test_xmpp_domain_is_refused_for_fleet_scans(tmp_path: pytest.TempPathFactory) -> None:
-    proc = run_vedette("scan", "--targets", "/dev/null", "--xmpp-domain", XMPP_DOMAIN)
-    assert proc.returncode == 2 and "not fleet scans" in proc.stderr
+def _fleet(tmp_path: Path, lines: list[str], *args: str) -> dict[str, Any]:
+    tmp_path.mkdir()
+    targets = tmp_path / "targets.txt"
+    targets.write_text("".join(f"{line}\n" for line in lines))
+    out = tmp_path / "report.json"
+    db = f"sqlite:///{tmp_path}/fleet.db"
+    proc = run_vedette(
+        "scan",
+        "--targets",
+        str(targets),
+        "--db",
+        db,
+        "--quiet",
+        "--format",
+        "json",
+        "-o",
+        str(out),
+        "--connect-timeout",
+        "5",
+        *args,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc: dict[str, Any] = json.loads(out.read_text())
+    return doc
+
+
+def test_a_fleet_scan_locates_xmpp_domains_through_srv_and_takes_xmpp_domain(
+    setup: tuple[RunningProsody, RunningDns, ProsodyPki], tmp_path: Path
+) -> None:
+    # The same engine as a scan of named targets: SRV records through --resolver for the
+    # domains of a target file, and --xmpp-domain for a server named by its own host.
+    server, dns, pki = setup
+    common = ("--resolver", dns.resolver, "--ca", str(pki.root_pem))
+    doc = _fleet(
+        tmp_path / "srv", [f"xmpp://{XMPP_DOMAIN}", f"xmpp-server://{XMPP_DOMAIN}"], *common
+    )
+    found = {(e["service"], e["port"]): e for e in doc["endpoints"]}
+    assert set(found) == {("xmpp", server.c2s_port), ("xmpp-server", server.s2s_port)}
+    for endpoint in found.values():
+        assert endpoint["host"] == XMPP_DOMAIN and endpoint["status"] == "ok", endpoint
+    doc = _fleet(
+        tmp_path / "domain",
+        [f"xmpp://{SERVER_HOST}:{server.c2s_port}"],
+        "--xmpp-domain",
+        XMPP_DOMAIN,
+        *common,
+    )
+    (endpoint,) = doc["endpoints"]
+    assert endpoint["host"] == XMPP_DOMAIN and endpoint["status"] == "ok", endpoint
+    assert endpoint["tls"]["sni"] == XMPP_DOMAIN

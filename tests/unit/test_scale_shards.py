@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 
 from vedette.scale.cluster import pin_range
-from vedette.scale.runner import FleetSettings
 from vedette.scale.spool import spool
 from vedette.scale.targets import TargetLine, order_key, shard_bounds
-from vedette.scan import ScanOptions
+from vedette.scan import RunSettings, ScanOptions
 from vedette.store.db import MIGRATIONS, SCHEMA_VERSION, Store, TargetResult
 from vedette.targets import Pin, parse_target
 
@@ -38,7 +37,7 @@ def _scan(store: Store, lines: list[TargetLine], options: ScanOptions | None = N
         scan_id,
         iter(lines),
         seed=SEED,
-        settings=FleetSettings(options=options or ScanOptions()),
+        settings=RunSettings(options=options or ScanOptions()),
         max_cidr=256,
         allow_reserved=True,
     )
@@ -162,7 +161,7 @@ def test_the_pin_pass_puts_every_target_of_an_address_in_one_shard(
     ]
     scan_id = _scan(store, lines, options)
     url = f"sqlite:///{tmp_path / 'v.db'}"
-    settings = FleetSettings(options=options)
+    settings = RunSettings(options=options)
     assert pin_range(url, scan_id, 0, 1 << 62, settings, SEED) == 2
     assert pin_range(url, scan_id, 0, 1 << 62, settings, SEED) == 0  # done already
     rows = {

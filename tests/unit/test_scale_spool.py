@@ -10,10 +10,9 @@ from pathlib import Path
 
 from tests.builders import endpoint_for, observed
 from vedette.model import Service
-from vedette.scale.runner import FleetSettings
 from vedette.scale.spool import spool
 from vedette.scale.targets import TargetLine, parse_exclusions
-from vedette.scan import ScanOptions
+from vedette.scan import RunSettings, ScanOptions
 from vedette.store.db import PendingTarget, Store, TargetResult
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -29,7 +28,7 @@ def _spool(
     store: Store, lines: Iterator[TargetLine], batch: int = 5000, **kw: object
 ) -> tuple[int, int]:
     scan_id = store.begin_fleet_scan(["f"], {}, T0, "quick")
-    settings = FleetSettings(options=ScanOptions(), **kw)  # type: ignore[arg-type]
+    settings = RunSettings(options=ScanOptions(), **kw)  # type: ignore[arg-type]
     n = spool(
         store,
         scan_id,

@@ -43,7 +43,7 @@ from vedette import analysis
 from vedette.commands import _common as c
 from vedette.errors import StoreError, UsageError
 from vedette.plan import InputKind, ScanPlan, TargetSource
-from vedette.scale.runner import FleetSettings, Progress, RunStats, run_targets
+from vedette.scale.runner import Progress, RunStats, run_targets
 from vedette.scale.spool import spool
 from vedette.scale.targets import (
     DEFAULT_MAX_CIDR,
@@ -53,6 +53,7 @@ from vedette.scale.targets import (
     parse_exclusions,
     parse_target_file,
 )
+from vedette.scan import RunSettings
 from vedette.targets import quoted
 
 if TYPE_CHECKING:
@@ -372,7 +373,6 @@ def _run_fleet(
             clients = fresh[0] if fresh is not None else None
         progress: Progress = Progress() if quiet else _Bar()
         try:
-            settings = replace(settings, count_findings=not quiet or fail_on is not None)
             state = store.fleet_scan(scan_id)
             ctx = analysis.context(datetime.now(UTC), roots, clients)
             progress.start(state.total, state.done)
@@ -422,7 +422,7 @@ def _run(
     plan: ScanPlan,
     store: Store,
     scan_id: int,
-    settings: FleetSettings,
+    settings: RunSettings,
     roots: tuple[bytes, ...],
     ctx: CheckContext,
     progress: Progress,
@@ -437,7 +437,16 @@ def _run(
     # probes make and drop objects by the million: keep the collector's full passes off it.
     gc.freeze()
     try:
-        return asyncio.run(run_targets(store, scan_id, settings, ctx, progress=progress))
+        return asyncio.run(
+            run_targets(
+                store,
+                scan_id,
+                settings,
+                ctx,
+                progress=progress,
+                count_findings=not plan.output.quiet or plan.fail_threshold is not None,
+            )
+        )
     finally:
         gc.unfreeze()
 
@@ -447,11 +456,11 @@ def _start(
     plan: ScanPlan,
     handle: TextIO | None,
     stored_clients: dict[str, Any] | None,
-) -> tuple[int, FleetSettings, tuple[bytes, ...]]:
+) -> tuple[int, RunSettings, tuple[bytes, ...]]:
     # The permutation's key, stored: the cluster runner keys targets it pins with it too.
     seed = os.urandom(16)
     plan = replace(plan, seed=seed, clients=stored_clients or {})
-    settings = FleetSettings.from_plan(plan, exclusions_from_entries(plan.resolution.exclusions))
+    settings = RunSettings.from_plan(plan, exclusions_from_entries(plan.resolution.exclusions))
     # What reports read (they know nothing of plans): the roots and the client options.
     options: dict[str, Any] = {
         "ca_roots_der_hex": [r.hex() for r in plan.extra_roots],
@@ -484,7 +493,7 @@ def _start(
 
 def _resume(
     store: Store, plan: ScanPlan
-) -> tuple[int, FleetSettings, tuple[bytes, ...], Mapping[str, Any] | None]:
+) -> tuple[int, RunSettings, tuple[bytes, ...], Mapping[str, Any] | None]:
     scan_id = plan.source.resume
     assert scan_id is not None
     state = store.fleet_scan(scan_id)
@@ -500,13 +509,11 @@ def _resume(
         raise StoreError(f"scan {scan_id} plan: {err}") from None
     # Exclusions only grow: the stored list always holds, and one given now is added to it.
     exclusions = exclusions.union(exclusions_from_entries(plan.resolution.exclusions))
-    settings = FleetSettings.from_plan(stored, exclusions)
+    settings = RunSettings.from_plan(stored, exclusions)
     return scan_id, settings, stored.extra_roots, stored.clients or None
 
 
-def _summary(
-    scan_id: int, total: int, stats: RunStats, settings: FleetSettings, out: TextIO
-) -> None:
+def _summary(scan_id: int, total: int, stats: RunStats, settings: RunSettings, out: TextIO) -> None:
     out.write(
         f"scan {scan_id} ({settings.mode}): {total} targets; this run stored {stats.endpoints} "
         f"endpoints of {stats.targets} targets, {stats.errors} failed, "

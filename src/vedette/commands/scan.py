@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vedette import analysis
+from vedette import scan as engine
 from vedette.commands import _common as c
 from vedette.commands._cert_clients import (
     add_matrix_arguments,
@@ -31,7 +33,7 @@ from vedette.plan import (
     TargetSource,
 )
 from vedette.resolve import parse_resolver
-from vedette.scan import scan, scan_options
+from vedette.scan import MemorySink, RunSettings
 from vedette.targets import (
     normalise_host,
     parse_address,
@@ -228,19 +230,25 @@ def run(args: argparse.Namespace) -> int:
     if fleet.wanted(plan):
         if plan.intermediates or plan.fetch_issuers:
             raise UsageError("--intermediates and --fetch are for scans of named targets")
-        if plan.resolution.xmpp_domain:
-            raise UsageError("--xmpp-domain is for scans of named targets, not fleet scans (yet)")
         return fleet.run_fleet(plan, lambda stored: _clients_for(plan, stored))
     if not plan.source.targets:
         raise UsageError("no targets given")
     specs = [parse_target(t) for t in plan.source.targets]
-    options = scan_options(plan)
+    exclusions = None
+    if plan.resolution.exclusions:
+        from vedette.scale.targets import exclusions_from_entries
+
+        exclusions = exclusions_from_entries(plan.resolution.exclusions)
+    settings = dataclasses.replace(RunSettings.from_plan(plan, exclusions), unique=True, ptr=False)
+    options = settings.options
     extra = plan.extra_roots
     known = plan.intermediates
     # Bad client options fail before the scan.
     clients, stored_clients = options_from_stored(plan.clients), dict(plan.clients)
     started = datetime.now(UTC)
-    observations = asyncio.run(scan(specs, options))
+    sink = MemorySink()
+    asyncio.run(engine.run(settings, engine.listed(specs), sink))
+    observations = sink.observations()
     if plan.fetch_issuers:
         known += fetch_missing_issuers(
             observations,

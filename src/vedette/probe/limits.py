@@ -5,6 +5,7 @@ set with ``connection_limits``), which hold for every connection of every endpoi
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -71,34 +72,119 @@ class RateLimiter:
                 await asyncio.sleep((1.0 - self._tokens) / self._rate)
 
 
-class HostSlots:
-    """At most ``per_host`` holders at once per IP address. The semaphores vanish when
-    unused, so a sweep of millions of addresses does not keep one per address it ever saw."""
+class _Window:
+    """One address's share of the scan: connections open now, how many may be, who waits."""
 
-    def __init__(self, per_host: int) -> None:
-        self._per_host = per_host
-        self._slots: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}
+    __slots__ = ("ceiling", "in_use", "size", "threshold", "users", "waiters")
+
+    def __init__(self, size: float, ceiling: int) -> None:
+        self.size = size
+        self.ceiling = ceiling
+        self.threshold = float(ceiling)  # slow start until the first defence, then linear
+        self.in_use = 0
+        self.users = 0  # holders and waiters: the window is dropped when none is left
+        self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    def room(self) -> bool:
+        return self.in_use < max(1, int(self.size))
+
+
+class HostSlots:
+    """Connections at once per IP address, for every connection of a scan.
+
+    With ``start`` (the scan engine's choice), the number allowed on an address grows like
+    TCP's slow start: it begins at ``start``, each connection the server answered adds one
+    (doubling per round of connections) up to the ceiling ``per_host``; a sign of defence on
+    the address (``defended``: a rate limit, a connection cap, a tarpit, a retry of the TLS
+    enumeration) halves it, and from then on it grows by one per round only. Without
+    ``start`` the number is fixed at ``per_host``.
+
+    Windows vanish when their address has no connection open or waiting, so a sweep of
+    millions of addresses does not keep one per address it ever saw; what was learned of the
+    last addresses (``_REMEMBERED``) is kept for when they come back.
+    """
+
+    _REMEMBERED = 4096
+
+    def __init__(self, per_host: int, *, start: int | None = None) -> None:
+        self.per_host = per_host
+        self._start = float(per_host if start is None else min(start, per_host))
+        self._adaptive = start is not None and start < per_host
+        self._slots: dict[str, _Window] = {}
+        self._learned: collections.OrderedDict[str, tuple[float, float]] = collections.OrderedDict()
+        #: the largest window any address reached (for tests and the benchmarks)
+        self.widest = int(self._start)
+
+    def window(self, ip: str) -> float:
+        """How many connections ``ip`` may have open now."""
+        if ip in self._slots:
+            return self._slots[ip].size
+        return self._learned.get(ip, (self._start, 0.0))[0]
 
     async def acquire(self, ip: str) -> None:
-        if ip not in self._slots:
-            self._slots[ip] = (asyncio.Semaphore(self._per_host), [0])
-        sem, users = self._slots[ip]
-        users[0] += 1
+        w = self._slots.get(ip)
+        if w is None:
+            w = self._slots[ip] = _Window(self._start, self.per_host)
+            if ip in self._learned:
+                w.size, w.threshold = self._learned.pop(ip)
+        w.users += 1
+        if w.room() and not w.waiters:
+            w.in_use += 1
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        w.waiters.append(fut)
         try:
-            await sem.acquire()
+            await fut
         except BaseException:
-            self._drop(ip)
+            if fut.done() and not fut.cancelled():
+                # Granted, then cancelled before it could be used: give it back.
+                w.in_use -= 1
+                self._wake(w)
+            else:
+                w.waiters.remove(fut)
+            self._drop(ip, w)
             raise
 
-    def release(self, ip: str) -> None:
-        self._slots[ip][0].release()
-        self._drop(ip)
+    def release(self, ip: str, *, answered: bool = False) -> None:
+        """Give back a slot; ``answered``: the server answered on that connection."""
+        w = self._slots[ip]
+        w.in_use -= 1
+        if answered and self._adaptive and w.size < w.ceiling:
+            w.size = min(float(w.ceiling), w.size + (1.0 if w.size < w.threshold else 1.0 / w.size))
+            self.widest = max(self.widest, int(w.size))
+        self._wake(w)
+        self._drop(ip, w)
 
-    def _drop(self, ip: str) -> None:
-        users = self._slots[ip][1]
-        users[0] -= 1
-        if users[0] == 0:
+    def defended(self, ip: str) -> None:
+        """The server on ``ip`` showed a defence: halve its window, leave slow start."""
+        if not self._adaptive:
+            return
+        w = self._slots.get(ip)
+        if w is None:
+            size, _ = self._learned.get(ip, (self._start, 0.0))
+            self._remember(ip, max(1.0, size / 2), max(1.0, size / 2))
+            return
+        w.size = w.threshold = max(1.0, min(w.size, float(max(w.in_use, 1))) / 2)
+
+    def _wake(self, w: _Window) -> None:
+        while w.waiters and w.room():
+            fut = w.waiters.popleft()
+            if not fut.done():
+                w.in_use += 1
+                fut.set_result(None)
+
+    def _drop(self, ip: str, w: _Window) -> None:
+        w.users -= 1
+        if w.users == 0:
             del self._slots[ip]
+            if self._adaptive and w.size != self._start:
+                self._remember(ip, w.size, w.threshold)
+
+    def _remember(self, ip: str, size: float, threshold: float) -> None:
+        self._learned[ip] = (size, threshold)
+        self._learned.move_to_end(ip)
+        while len(self._learned) > self._REMEMBERED:
+            self._learned.popitem(last=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,14 +310,18 @@ async def unclocked() -> AsyncIterator[None]:
             deadline.resume(loop.time())
 
 
-def _nothing() -> None:
+def _nothing(answered: bool = False) -> None:
     return None
 
 
-async def admit_connection(ip: str) -> Callable[[], None]:
+#: What gives back a connection's slot: called once, when the connection closes (or failed
+#: to open), with whether the server answered on it (which widens a slow-starting window).
+Release = Callable[[bool], None]
+
+
+async def admit_connection(ip: str) -> Release:
     """Wait for a slot on ``ip`` and a rate token, when the scan sets them; called before
-    every TCP connect. Returns what releases the slot: call it once, when the connection
-    closes (or failed to open)."""
+    every TCP connect. Returns what releases the slot."""
     limits = _SCAN_LIMITS.get()
     if limits is None:
         return _nothing
@@ -239,23 +329,31 @@ async def admit_connection(ip: str) -> Callable[[], None]:
         return await _admit(limits, ip)
 
 
-async def _admit(limits: ConnectionLimits, ip: str) -> Callable[[], None]:
-    release = _nothing
+def report_defence(ip: str) -> None:
+    """The server on ``ip`` defended itself against this scan (``probe.defence``): the scan
+    opens fewer connections to it at once from now on."""
+    limits = _SCAN_LIMITS.get()
+    if limits is not None and limits.hosts is not None:
+        limits.hosts.defended(ip)
+
+
+async def _admit(limits: ConnectionLimits, ip: str) -> Release:
+    release: Release = _nothing
     hosts = limits.hosts
     if hosts is not None:
         await hosts.acquire(ip)
         released = False
 
-        def release() -> None:
+        def release(answered: bool = False) -> None:
             nonlocal released
             if not released:
                 released = True
-                hosts.release(ip)
+                hosts.release(ip, answered=answered)
 
     try:
         if limits.rate is not None:
             await limits.rate.acquire()
     except BaseException:
-        release()
+        release(False)
         raise
     return release

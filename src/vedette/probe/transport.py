@@ -34,11 +34,10 @@ import errno
 import socket
 import ssl
 import warnings
-from collections.abc import Callable
 from typing import Any
 
 from vedette.model import Failure, FailureKind, Stage
-from vedette.probe.limits import admit_connection
+from vedette.probe.limits import Release, admit_connection
 
 _LEGACY_SERVER_CONNECT = getattr(ssl, "OP_LEGACY_SERVER_CONNECT", 0x4)
 
@@ -55,10 +54,6 @@ if _sslproto is not None and getattr(_sslproto.SSLProtocol, "max_size", 0) > _SS
     _sslproto.SSLProtocol.max_size = _SSL_READ_BUFFER
 # ``_ssl.ENCODING_DER``: the argument of ``_ssl.Certificate.public_bytes`` for DER output.
 _ENCODING_DER: int = getattr(getattr(ssl, "_ssl", None), "ENCODING_DER", 2)
-
-
-def _nothing() -> None:
-    return None
 
 
 class ProbeFailed(Exception):
@@ -147,7 +142,9 @@ class Connection:
         self.discarded_before_tls = 0
         #: bytes read since the last write: what a tarpit trickled into a late reply.
         self.received_since_write = 0
-        self._release: Callable[[], None] = _nothing  # the scan's per-host slot
+        #: the server sent something (a reply, a handshake): the scan may open more at once
+        self.answered = False
+        self._release: Release | None = None  # the scan's slot on the address
 
     @classmethod
     async def connect(cls, ip: str, port: int, *, timeout: float) -> Connection:
@@ -158,15 +155,15 @@ class Connection:
             async with asyncio.timeout(timeout):
                 reader, writer = await asyncio.open_connection(ip, port, limit=1 << 20)
         except TimeoutError:
-            release()
+            release(False)
             raise fail(
                 FailureKind.TIMEOUT, Stage.CONNECT, f"no answer from {where} within {timeout:g} s"
             ) from None
         except OSError as exc:
-            release()
+            release(False)
             raise _os_failure(exc, Stage.CONNECT, where) from exc
         except BaseException:
-            release()
+            release(False)
             raise
         conn = cls(reader, writer, where)
         conn._release = release
@@ -178,6 +175,8 @@ class Connection:
             async with asyncio.timeout_at(deadline):
                 data = await self._reader.read(max_bytes)
             self.received_since_write += len(data)
+            if data:
+                self.answered = True
             return data
         except TimeoutError:
             raise fail(
@@ -233,6 +232,7 @@ class Connection:
         sslobj = self._writer.get_extra_info("ssl_object")
         if sslobj is None:  # pragma: no cover - start_tls always sets it
             raise fail(FailureKind.TLS_ERROR, Stage.TLS_HANDSHAKE, "no TLS session after handshake")
+        self.answered = True
         self.tls_version = sslobj.version()
         cipher = sslobj.cipher()
         self.tls_cipher = cipher[0] if cipher else None
@@ -250,4 +250,6 @@ class Connection:
                 transport = self._writer.transport
                 transport.abort()
         finally:
-            self._release()
+            if self._release is not None:
+                release, self._release = self._release, None
+                release(self.answered)

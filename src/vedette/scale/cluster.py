@@ -55,8 +55,9 @@ from typing import TYPE_CHECKING, Any
 
 from vedette import analysis
 from vedette.errors import ResolveError, UsageError
-from vedette.scale.runner import FleetSettings, Progress, RunStats, run_targets
+from vedette.scale.runner import Progress, RunStats, run_targets
 from vedette.scale.targets import order_key, shard_bounds
+from vedette.scan import RunSettings
 from vedette.targets import parse_target, plan_ports
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ def run_shard(
     shard: int,
     lo: int,
     hi: int,
-    settings: FleetSettings,
+    settings: RunSettings,
     roots: tuple[bytes, ...],
     run: str,
     budget: Budget,
@@ -142,7 +143,7 @@ async def _run_leased(
     shard: int,
     lo: int,
     hi: int,
-    settings: FleetSettings,
+    settings: RunSettings,
     roots: tuple[bytes, ...],
     run: str,
     owner: str,
@@ -181,9 +182,7 @@ async def _run_leased(
         await renewer
 
 
-def pin_range(
-    url: str, scan_id: int, lo: int, hi: int, settings: FleetSettings, seed: bytes
-) -> int:
+def pin_range(url: str, scan_id: int, lo: int, hi: int, settings: RunSettings, seed: bytes) -> int:
     """The pin pass over the key range ``[lo, hi)`` (runs on a Dask worker): each pending
     named target is replaced by one target per address it resolves to, keyed by that address.
     Returns the number of targets replaced."""
@@ -194,7 +193,7 @@ def pin_range(
 
 
 async def _pin(
-    store: Store, scan_id: int, lo: int, hi: int, settings: FleetSettings, seed: bytes
+    store: Store, scan_id: int, lo: int, hi: int, settings: RunSettings, seed: bytes
 ) -> int:
     from vedette.resolve import Resolver
 
@@ -279,7 +278,7 @@ def _merge(total: RunStats, part: dict[str, Any]) -> None:
 # --- on the client --------------------------------------------------------------------------
 
 
-def _limits(settings: FleetSettings) -> Budget:
+def _limits(settings: RunSettings) -> Budget:
     rate = None if settings.rate is None else int(settings.rate * 1000)
     return settings.options.limits.concurrency, rate
 
@@ -291,7 +290,7 @@ def _budget(limits: Budget, threads: int) -> Budget:
     return max(1, concurrency // threads), None if rate is None else max(1, rate // threads)
 
 
-def _share(settings: FleetSettings, budget: Budget) -> FleetSettings:
+def _share(settings: RunSettings, budget: Budget) -> RunSettings:
     concurrency, rate = budget
     limits = replace(settings.options.limits, concurrency=concurrency)
     return replace(
@@ -311,7 +310,7 @@ def run_on_cluster(
     url: str,
     store: Store,
     scan_id: int,
-    settings: FleetSettings,
+    settings: RunSettings,
     roots: tuple[bytes, ...],
     *,
     progress: Progress,
@@ -354,7 +353,7 @@ def run_on_cluster(
 
 
 def _pin_pass(
-    client: Any, url: str, store: Store, scan_id: int, settings: FleetSettings, seed: bytes
+    client: Any, url: str, store: Store, scan_id: int, settings: RunSettings, seed: bytes
 ) -> None:
     futures = [
         client.submit(
@@ -383,7 +382,7 @@ def _probe_pass(
     url: str,
     store: Store,
     scan_id: int,
-    settings: FleetSettings,
+    settings: RunSettings,
     roots: tuple[bytes, ...],
     run: str,
     progress: Progress,

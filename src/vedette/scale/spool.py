@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from vedette.errors import UsageError
-from vedette.scale.runner import FleetSettings
 from vedette.scale.targets import TargetLine, expand_line, order_key
+from vedette.scan import RunSettings
 from vedette.targets import TargetSpec, plan_ports
 
 if TYPE_CHECKING:
@@ -30,6 +30,9 @@ def canonical(spec: TargetSpec) -> str:
     """One spelling per target: ``scheme://host:port``, ``host:port`` or ``host``."""
     host = f"[{spec.host}]" if ":" in spec.host else spec.host
     if spec.service is not None:
+        if spec.port is None and spec.service.srv and not spec.is_ip:
+            # A domain whose servers SRV records give (XMPP): no port, or none is looked up.
+            return f"{spec.service.value}://{host}"
         return f"{spec.service.value}://{host}:{spec.port or spec.service.default_port}"
     if spec.port is not None:
         return f"{host}:{spec.port}"
@@ -40,7 +43,7 @@ def spooled_rows(
     lines: Iterable[TargetLine],
     *,
     seed: bytes,
-    settings: FleetSettings,
+    settings: RunSettings,
     max_cidr: int,
     allow_reserved: bool,
 ) -> Iterator[Row]:
@@ -69,7 +72,7 @@ def spool(
     lines: Iterable[TargetLine],
     *,
     seed: bytes,
-    settings: FleetSettings,
+    settings: RunSettings,
     max_cidr: int,
     allow_reserved: bool,
     batch: int = 5000,

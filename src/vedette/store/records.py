@@ -33,9 +33,12 @@ class TargetResult:
         ptr: reverse name of a bare-IP target, ``None`` when not looked up or absent.
         depth: the mode of the pass; a ``--deep`` re-scan stores its full pass beside the
             quick one.
+        excluded: endpoints (or the whole target, by its name) left out by the exclusion
+            list after resolution; counted, not stored.
     """
 
     target_id: int
     observations: tuple[Observation, ...]
     ptr: str | None = None
     depth: ScanMode = ScanMode.QUICK
+    excluded: int = 0
