@@ -269,6 +269,9 @@ class DovecotSpec:
         chain_pem, key_pem: certificate chain (leaf first) and key; unused when ``ssl = no``.
         postfix_auth_socket: also export an auth socket for Postfix's SASL.
         extra_config: lines appended to dovecot.conf (protocol and cipher settings).
+        service_count: connections a login process serves before it exits; 0 (the default
+            here) is Dovecot's high-performance mode, 1 is Debian's stock setting (a new
+            login process for every connection: about 10 ms more per handshake).
     """
 
     name: str
@@ -283,6 +286,7 @@ class DovecotSpec:
     chain_pem: Path | None = None
     key_pem: Path | None = None
     postfix_auth_socket: bool = False
+    service_count: int = 0
 
     @property
     def ports(self) -> tuple[int, ...]:
@@ -333,8 +337,8 @@ service imap-login {{
   inet_listener imaps {{
     port = {993 if spec.imaps else 0}
   }}
-  # High-performance mode: one login process serves many connections, no fork per probe.
-  service_count = 0
+  # 0: high-performance mode, one login process serves many connections, no fork per probe.
+  service_count = {spec.service_count}
 }}
 service pop3-login {{
   inet_listener pop3 {{
@@ -343,7 +347,7 @@ service pop3-login {{
   inet_listener pop3s {{
     port = {995 if spec.pop3s else 0}
   }}
-  service_count = 0
+  service_count = {spec.service_count}
 }}
 service auth {{
 {postfix_listener}}}
