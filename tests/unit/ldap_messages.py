@@ -72,6 +72,17 @@ OPENLDAP_ROOT_DSE = [
     ("supportedSASLMechanisms", ["SCRAM-SHA-256", "DIGEST-MD5"]),
 ]
 
+#: How the dialogue records OPENLDAP_ROOT_DSE (``DialogueObservation`` lines).
+ROOT_DSE_LINES = (
+    "namingContexts: dc=example,dc=com",
+    "supportedExtension: 1.3.6.1.4.1.1466.20037",
+    "supportedExtension: 1.3.6.1.4.1.4203.1.11.1",
+    "supportedLDAPVersion: 3",
+    "supportedSASLMechanisms: SCRAM-SHA-256",
+    "supportedSASLMechanisms: DIGEST-MD5",
+    "rootDSE search: 0 success",
+)
+
 
 def openldap_clear(bind_code: int = 49, starttls_code: int = 0) -> bytes:
     """What slapd sends on ldap:// before TLS: rootDSE, bind result, StartTLS answer."""

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from tests.unit.ldap_messages import (
     OPENLDAP_ROOT_DSE,
+    ROOT_DSE_LINES,
     bind_response,
     entry,
     extended_response,
@@ -64,16 +65,6 @@ def _dialogue(**kwargs: bool) -> LdapDialogue:
 
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
-
-ROOT_DSE_LINES = (
-    "namingContexts: dc=example,dc=com",
-    "supportedExtension: 1.3.6.1.4.1.1466.20037",
-    "supportedExtension: 1.3.6.1.4.1.4203.1.11.1",
-    "supportedLDAPVersion: 3",
-    "supportedSASLMechanisms: SCRAM-SHA-256",
-    "supportedSASLMechanisms: DIGEST-MD5",
-    "rootDSE search: 0 success",
-)
 
 
 def test_ldap_walk_reads_the_root_dse_probes_a_bind_and_starts_tls() -> None:

@@ -34,6 +34,7 @@ from vedette.probe.defence import DefenceLog, ReplyTimer, merge
 from vedette.probe.limits import EndpointClock, Limits
 from vedette.probe.resumption import probe_resumption, probe_resumption_tls13
 from vedette.probe.runner import attempt_of, drive_to_starttls
+from vedette.probe.stream import Stream
 from vedette.probe.transport import Connection, ProbeFailed
 from vedette.protocols.registry import has_dialogue, new_dialogue
 from vedette.tls import TlsParseError
@@ -157,7 +158,9 @@ class _Enumeration:
         ep = self.ep
         assert ep.ip is not None
         try:
-            conn = await Connection.connect(ep.ip, ep.port, timeout=self.limits.connect_timeout)
+            conn: Stream = await Connection.connect(
+                ep.ip, ep.port, timeout=self.limits.connect_timeout
+            )
         except ProbeFailed as exc:
             self.defences.record(attempt_of(exc.failure, None, None, None, others_open=self.open))
             raise _Transient(exc.failure.detail) from None
@@ -198,7 +201,7 @@ class _Enumeration:
             await conn.close()
 
     async def _read_flight(
-        self, conn: Connection, reader: FlightReader | Tls13Client, *, ssl2: bool
+        self, conn: Stream, reader: FlightReader | Tls13Client, *, ssl2: bool
     ) -> Outcome:
         deadline = asyncio.get_running_loop().time() + self.policy.hello_timeout
         while not reader.done:

@@ -30,6 +30,7 @@ import ssl
 from vedette.model import Endpoint, Stage, TlsMode
 from vedette.probe.limits import Limits
 from vedette.probe.runner import drive_to_starttls
+from vedette.probe.stream import Stream
 from vedette.probe.transport import Connection, ProbeFailed, scanner_ssl_context
 from vedette.protocols.registry import entry, has_dialogue, new_dialogue
 
@@ -55,7 +56,7 @@ def _context(tls13: bool = False) -> ssl.SSLContext:
 
 
 async def _read_tickets(
-    conn: Connection,
+    conn: Stream,
     sslobj: ssl.SSLObject,
     bios: tuple[ssl.MemoryBIO, ssl.MemoryBIO],
     limits: Limits,
@@ -101,7 +102,7 @@ async def _handshake(
     tickets: bool = False,
 ) -> ssl.SSLObject:
     assert ep.ip is not None
-    conn = await Connection.connect(ep.ip, ep.port, timeout=limits.connect_timeout)
+    conn: Stream = await Connection.connect(ep.ip, ep.port, timeout=limits.connect_timeout)
     try:
         if ep.service.tls_mode is TlsMode.STARTTLS and has_dialogue(ep.service.protocol):
             dialogue = new_dialogue(

@@ -35,6 +35,7 @@ from vedette.model import (
 )
 from vedette.probe.defence import Attempt, DefenceLog, ReplyTimer
 from vedette.probe.limits import EndpointClock, Limits
+from vedette.probe.stream import Connect, Stream
 from vedette.probe.transport import Connection, ProbeFailed, fail, scanner_ssl_context
 from vedette.protocols import Close, MailDialogue, NeedData, Send, StartTls
 from vedette.protocols.registry import has_dialogue, new_dialogue
@@ -46,15 +47,18 @@ _MAX_ACTIONS = 10_000
 class _Probe:
     """Mutable state of one probe; frozen into an Observation at the end."""
 
-    def __init__(self, endpoint: Endpoint, limits: Limits, ehlo_name: str) -> None:
+    def __init__(
+        self, endpoint: Endpoint, limits: Limits, ehlo_name: str, connect: Connect
+    ) -> None:
         self.endpoint = endpoint
+        self.connect = connect
         self.limits = limits
         self.dialogue: MailDialogue | None = None
         if has_dialogue(endpoint.service.protocol):
             self.dialogue = new_dialogue(
                 endpoint.service, ehlo_name=ehlo_name, server_name=endpoint.host
             )
-        self.conn: Connection | None = None
+        self.conn: Stream | None = None
         self.stage = Stage.CONNECT
         self.tls: TlsObservation | None = None
         self.timer = ReplyTimer()
@@ -66,7 +70,7 @@ class _Probe:
     async def run(self, ctx: ssl.SSLContext) -> None:
         ep = self.endpoint
         assert ep.ip is not None
-        self.conn = await Connection.connect(ep.ip, ep.port, timeout=self.limits.connect_timeout)
+        self.conn = await self.connect(ep.ip, ep.port, timeout=self.limits.connect_timeout)
         if ep.service.tls_mode is TlsMode.IMPLICIT:
             await self._start_tls(ctx)
         if self.dialogue is not None:
@@ -104,7 +108,7 @@ class _Probe:
 
 
 async def drive_dialogue(
-    conn: Connection,
+    conn: Stream,
     dialogue: MailDialogue,
     limits: Limits,
     timer: ReplyTimer,
@@ -167,7 +171,7 @@ async def drive_dialogue(
 def attempt_of(
     failure: Failure | None,
     dialogue: MailDialogue | None,
-    conn: Connection | None,
+    conn: Stream | None,
     timer: ReplyTimer | None,
     *,
     others_open: int = 0,
@@ -209,16 +213,18 @@ async def probe_endpoint(
     ehlo_name: str = "vedette.invalid",
     ssl_context: ssl.SSLContext | None = None,
     clock: EndpointClock | None = None,
+    connect: Connect = Connection.connect,
 ) -> Observation:
     """Probe one endpoint; never raises for anything the server or network does.
 
     ``clock`` is the endpoint's ``--endpoint-timeout`` when later steps (the TLS enumeration,
-    a ``--deep`` pass) are to share it; by default the probe has the whole of it."""
+    a ``--deep`` pass) are to share it; by default the probe has the whole of it. ``connect``
+    opens the connection (``probe.stream``; a scripted stream in unit tests)."""
     limits = limits or Limits()
     clock = clock or EndpointClock(limits.endpoint_timeout)
     started = datetime.now(UTC)
     t0 = time.monotonic()
-    probe = _Probe(endpoint, limits, ehlo_name)
+    probe = _Probe(endpoint, limits, ehlo_name, connect)
     failure: Failure | None = None
     try:
         async with clock.running():
@@ -296,7 +302,7 @@ async def run_probes(
 
 
 async def drive_to_starttls(
-    conn: Connection, dialogue: MailDialogue, limits: Limits, timer: ReplyTimer | None = None
+    conn: Stream, dialogue: MailDialogue, limits: Limits, timer: ReplyTimer | None = None
 ) -> None:
     """Drive a STARTTLS-mode ``dialogue`` on ``conn`` until it asks for the handshake
     (:func:`drive_dialogue` without one); a dialogue that closes first is a failure at its
