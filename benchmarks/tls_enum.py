@@ -80,9 +80,13 @@ print(json.dumps({"elapsed": elapsed, "rss_kb": resource.getrusage(resource.RUSA
 
 
 class Relay:
-    """A TCP relay that counts connections, in a thread with its own event loop."""
+    """A TCP relay that counts connections, in a thread with its own event loop.
 
-    def __init__(self) -> None:
+    ``rtt``: seconds of round-trip time to add, as a distant server would (each chunk waits
+    half of it in each direction, and the connection to the server a whole one)."""
+
+    def __init__(self, rtt: float = 0.0) -> None:
+        self.rtt = rtt
         self.count = 0
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -107,6 +111,8 @@ class Relay:
     async def _handle(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
         self.count += 1
         try:
+            if self.rtt:
+                await asyncio.sleep(self.rtt)
             ur, uw = await asyncio.open_connection(SERVER_IP, PORT)
         except OSError:
             w.close()
@@ -115,6 +121,8 @@ class Relay:
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             try:
                 while data := await src.read(65536):
+                    if self.rtt:
+                        await asyncio.sleep(self.rtt / 2)
                     dst.write(data)
                     await dst.drain()
             except OSError:
@@ -246,6 +254,14 @@ def main() -> int:
         help="also run `vedette scan` from another tree's src/ (e.g. a worktree of the commit "
         "before a change), alternating with this one",
     )
+    p.add_argument(
+        "--rtt",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="milliseconds of round-trip time the relay adds (a distant server)",
+    )
+    p.add_argument("--per-host", type=int, help="--per-host for the vedette CLI rows")
     p.add_argument("--runs", type=int, default=1, help="runs of each vedette CLI row (best kept)")
     args = p.parse_args()
     with session_lock():
@@ -261,12 +277,20 @@ def main() -> int:
         )
         server = start_dovecot(spec)
         try:
-            return _bench(set(args.tools.split(",")), args.before, max(1, args.runs))
+            return _bench(
+                set(args.tools.split(",")),
+                args.before,
+                max(1, args.runs),
+                args.rtt / 1000,
+                args.per_host,
+            )
         finally:
             server.stop()
 
 
-def _bench(wanted: set[str], before_src: str | None, runs: int) -> int:
+def _bench(
+    wanted: set[str], before_src: str | None, runs: int, rtt: float, per_host: int | None
+) -> int:
     t = Truth(PORT, ip=SERVER_IP, starttls="imap")
     t0 = time.monotonic()
     truth = {v: t.suites(v) for v in sorted(t.versions())}
@@ -293,7 +317,10 @@ def _bench(wanted: set[str], before_src: str | None, runs: int) -> int:
         "sslscan": ["sslscan", "--starttls-imap", "--no-colour", "--xml=-",
                     f"{RELAY_IP}:{PORT}"],
     }  # fmt: skip
-    with Relay() as relay:
+    if per_host:
+        for name in ("vedette", "vedette before"):
+            tools[name] += ["--per-host", str(per_host)]
+    with Relay(rtt) as relay:
         # The engine alone: what a full enumeration of one endpoint costs once vedette is
         # running (the CLI row adds interpreter start-up, imports, the quick handshake,
         # certificate analysis and the report). It runs in a child process of its own — in

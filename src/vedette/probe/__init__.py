@@ -4,4 +4,3 @@ protocol; ``vedette.protocols`` does."""
 
 from vedette.probe.limits import Limits as Limits
 from vedette.probe.runner import probe_endpoint as probe_endpoint
-from vedette.probe.runner import run_probes as run_probes

@@ -15,9 +15,11 @@ when the budget is spent the planner is told ``Unanswered`` and the result is ma
 incomplete. Only an answer to the hello itself (an alert, a close, bytes that are not TLS)
 counts as a refusal.
 
-Concurrency: connections to one address are bounded by a semaphore shared by every endpoint
-on that address (``Limits.per_host``); the planner has at most a handful of probes ready at a
-time, so an endpoint costs about one connection per accepted suite, version, and group.
+Concurrency: an endpoint has at most ``Limits.per_host`` connections open at once; within a
+scan, every connection to an address also waits for the scan's window on that address
+(``probe.limits.HostSlots``, which a retry here shrinks: ``report_defence``). The planner has
+at most a handful of probes ready at a time, so an endpoint costs about one connection per
+accepted suite, version, and group.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from dataclasses import dataclass
 
 from vedette.model import Defence, Endpoint, FailureKind, Observation, Stage, TlsMode
 from vedette.probe.defence import DefenceLog, ReplyTimer, merge
-from vedette.probe.limits import EndpointClock, Limits
+from vedette.probe.limits import EndpointClock, Limits, report_defence
 from vedette.probe.resumption import probe_resumption, probe_resumption_tls13
 from vedette.probe.runner import attempt_of, drive_to_starttls
 from vedette.probe.stream import Stream
@@ -152,6 +154,9 @@ class _Enumeration:
                     return await self._once(probe)
                 except _Transient as exc:
                     reason = str(exc)
+                    # The question could not be put: the server is defending itself, or
+                    # overwhelmed. The scan's window on this address shrinks.
+                    report_defence(self.ep.ip or "")
         return Unanswered(f"{reason} ({self.policy.attempts} attempts)")
 
     async def _once(self, probe: Probe) -> Outcome:

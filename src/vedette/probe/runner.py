@@ -17,8 +17,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from vedette.errors import NotProtocolError, ProtocolError, ServiceUnavailableError
@@ -268,37 +267,6 @@ def unresolved_observation(endpoint: Endpoint, reason: str) -> Observation:
         failure=Failure(kind=FailureKind.RESOLVE, stage=Stage.RESOLVE, detail=reason),
         connections=0,
     )
-
-
-async def run_probes(
-    endpoints: Sequence[Endpoint],
-    *,
-    limits: Limits | None = None,
-    ehlo_name: str = "vedette.invalid",
-    on_result: Callable[[Observation], None] | None = None,
-    clocks: Mapping[Endpoint, EndpointClock] | None = None,
-) -> tuple[Observation, ...]:
-    """Probe ``endpoints`` concurrently (bounded globally and per address); results in order.
-    ``clocks``: the endpoints' clocks, when a later step (the enumeration) shares them."""
-    limits = limits or Limits()
-    ctx = scanner_ssl_context()
-    overall = asyncio.Semaphore(limits.concurrency)
-    per_host: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(limits.per_host))
-
-    async def one(ep: Endpoint) -> Observation:
-        async with overall, per_host[ep.ip or ""]:
-            obs = await probe_endpoint(
-                ep,
-                limits=limits,
-                ehlo_name=ehlo_name,
-                ssl_context=ctx,
-                clock=None if clocks is None else clocks.get(ep),
-            )
-        if on_result is not None:
-            on_result(obs)
-        return obs
-
-    return tuple(await asyncio.gather(*(one(ep) for ep in endpoints)))
 
 
 async def drive_to_starttls(
