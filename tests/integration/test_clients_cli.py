@@ -48,6 +48,13 @@ def test_cert_clients_list_and_inventory(tmp_path):
     proc = vedette("cert", "clients", "--list")
     assert proc.returncode == 0
     assert len(proc.stdout.splitlines()) >= 30 and "lync-2013-win7" in proc.stdout
+    listed = json.loads(vedette("cert", "clients", "--list", "--json").stdout)
+    assert set(listed) == {"profiles", "unverified_facts"}
+    assert isinstance(listed["unverified_facts"], int) and listed["unverified_facts"] > 0
+    by_id = {p["id"]: p for p in listed["profiles"]}
+    assert by_id["python-verifying"]["aliases"] == ["python-certifi"]
+    assert {"lync-2013-win7-kb2973337", "python-stdlib-mail"} <= set(by_id)
+    assert any(by_id[p]["unverified"] for p in by_id)
     inv = tmp_path / "inventory.csv"
     inv.write_text("client,version,count\nios,10.3,380\nlync,2013,32\n")
     proc = vedette(

@@ -72,15 +72,29 @@ def probe(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     return [java, "-cp", str(out), "Probe"]
 
 
+def _as_java_17_0_3() -> list[str]:
+    """The java-17 profile models Java 17.0.3, whose hello (testssl.sh's recording) lists no
+    SHA-1 scheme in signature_algorithms nor signature_algorithms_cert; Debian's Java 17.0.21
+    lists rsa_pkcs1_sha1 in the latter. jdk.tls.client.SignatureSchemes sets both lists in
+    Java 17, so the real client offers what the profile offers."""
+    from vedette.trust import trust_data
+
+    hello = next(p.hello for p in trust_data().profiles if p.id == "java-17")
+    assert hello.sigalgs_cert == hello.sigalgs
+    return [f"-Djdk.tls.client.SignatureSchemes={','.join(hello.sigalgs)}"]
+
+
 @pytest.mark.parametrize(
     "problem", ["clean", "sha1", "rsa1024", "missing-intermediate", "no-eku", "validity"]
 )
-def test_java_17_agrees_with_the_simulation(tmp_path, probe, problem):
+@pytest.mark.parametrize("version", ["-tls1_2", "-tls1_3"])
+def test_java_17_agrees_with_the_simulation(tmp_path, probe, problem, version):
     _build(tmp_path, problem)
-    with s_server(tmp_path, "-tls1_2") as port:
-        doc = scan(port, tmp_path, "--clients", "java-17")
+    java, *rest = probe
+    with s_server(tmp_path, version) as port:
+        doc = scan(port, tmp_path, "--clients", "java-17", mode="full")
         real = subprocess.run(
-            [*probe, HOST, str(port), str(tmp_path / "root.pem")],
+            [java, *_as_java_17_0_3(), *rest, HOST, str(port), str(tmp_path / "root.pem")],
             capture_output=True,
             text=True,
             timeout=60,
@@ -93,3 +107,20 @@ def test_java_17_agrees_with_the_simulation(tmp_path, probe, problem):
         simulated,
         real.stdout,
     )
+    if problem == "sha1":
+        # The server aborts: an OpenSSL server has no certificate the client's
+        # signature_algorithms_cert allows (s_server: "no suitable signature algorithm").
+        assert "handshake_failure" in real.stdout, real.stdout
+        assert "tls.sigalgs-cert" in {r["code"] for r in simulated["reasons"]}
+
+
+def test_debian_java_17_lists_sha1_in_signature_algorithms_cert_only(tmp_path, probe):
+    """What changed after 17.0.3: the default Java 17 here accepts the SHA-1 leaf under a
+    private root again (SHA-1 back in signature_algorithms_cert)."""
+    _build(tmp_path, "sha1")
+    with s_server(tmp_path, "-tls1_3") as port:
+        real = subprocess.run(
+            [*probe, HOST, str(port), str(tmp_path / "root.pem")],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert real.returncode == 0, real.stdout

@@ -175,16 +175,16 @@ _PROBLEMS = [
     (
         "sha1",
         "cert.sha1",
-        ["ios-13", "chrome-current", "python-certifi"],
+        ["ios-13", "chrome-current", "python-verifying"],
         ["ios-10.2", "outlook-2016-win10"],
     ),
     (
         "rsa1024",
         "cert.weak-key",
-        ["ios-13", "thunderbird-current", "python-certifi"],
+        ["ios-13", "thunderbird-current", "python-verifying"],
         ["outlook-2016-win10", "android-7"],
     ),
-    ("missing-intermediate", "chain.incomplete", ["android-11", "python-certifi"], []),
+    ("missing-intermediate", "chain.incomplete", ["android-11", "python-verifying"], []),
     ("no-eku", "cert.no-eku", ["ios-13", "ios-current"], ["ios-12", "outlook-2016-win10"]),
     ("validity", "cert.validity", ["ios-13", "ios-current"], ["outlook-2016-win10", "android-11"]),
 ]
@@ -223,9 +223,9 @@ def _python_client(port: int, tmp: Path) -> bool:
 def test_python_ssl_agrees_with_the_simulation(tmp_path, problem):
     _build(tmp_path, problem)
     with s_server(tmp_path, "-tls1_2") as port:
-        doc = scan(port, tmp_path, "--clients", "python-certifi")
+        doc = scan(port, tmp_path, "--clients", "python-verifying")
         real = _python_client(port, tmp_path)
-    simulated = verdicts(doc)["python-certifi"]
+    simulated = verdicts(doc)["python-verifying"]
     assert simulated["outcome"] in ("works", "fails"), simulated
     assert (simulated["outcome"] == "works") == real, (problem, simulated, real)
 

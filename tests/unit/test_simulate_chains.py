@@ -563,7 +563,8 @@ def test_private_root_not_given_is_an_unknown_root_for_every_client():
     for v in vs.values():
         if v.family == "mta":
             continue
-        assert v.outcome is ClientOutcome.FAILS, v
+        unverified = v.profile == "python-stdlib-mail"  # does not check the certificate
+        assert v.outcome is (ClientOutcome.WARNING if unverified else ClientOutcome.FAILS), v
         assert "cert.unknown-root" in codes(v)
         assert not any("not sent" in t for t in _texts(v)), _texts(v)
     reason = next(r for r in vs["ios-current"].reasons if r.code == "cert.unknown-root")

@@ -38,6 +38,7 @@ def parse_client_hello(record: bytes) -> dict[str, list[int]]:
     p += 1 + record[p]  # compression methods
     groups: list[int] = []
     sigalgs: list[int] = []
+    sigalgs_cert: list[int] = []
     versions: list[int] = []
     if p + 2 <= len(record):
         end = p + 2 + int.from_bytes(record[p : p + 2], "big")
@@ -50,10 +51,18 @@ def parse_client_hello(record: bytes) -> dict[str, list[int]]:
                 groups = _u16s(body, 2)
             elif ext == 13:
                 sigalgs = _u16s(body, 2)
+            elif ext == 50:  # signature_algorithms_cert
+                sigalgs_cert = _u16s(body, 2)
             elif ext == 43:  # supported_versions: a 1-byte length, then the versions
                 versions = _u16s(body, 1)
             p += 4 + size
-    return {"suites": suites, "groups": groups, "sigalgs": sigalgs, "versions": versions}
+    return {
+        "suites": suites,
+        "groups": groups,
+        "sigalgs": sigalgs,
+        "sigalgs_cert": sigalgs_cert,
+        "versions": versions,
+    }
 
 
 def _testssl_clients() -> dict[str, dict[str, object]]:
@@ -100,6 +109,15 @@ def test_profile_hello_matches_the_recorded_client(hello):
     assert missing == [], f"suites the real {hello.reference} does not offer: {missing}"
     groups = [g for g in hello.groups if GROUP_CODES[g] not in parsed["groups"]]
     assert groups == [], f"groups the real client does not offer: {groups}"
+    # signature_algorithms_cert decides which chain the server may send: the profile has it
+    # exactly when the real client sends it, and with the same SHA-1 and SHA-512 schemes.
+    real_cert = {name for name, code in SIGALG_CODES.items() if code in parsed["sigalgs_cert"]}
+    assert bool(hello.sigalgs_cert) == bool(real_cert)
+    assert set(hello.sigalgs_cert) <= real_cert
+    decisive_cert = {
+        s for s in real_cert if s.endswith(("sha512", "sha1")) and not s.startswith("dsa_")
+    }
+    assert decisive_cert <= set(hello.sigalgs_cert)
     real_sigalgs = {name for name, code in SIGALG_CODES.items() if code in parsed["sigalgs"]}
     assert set(hello.sigalgs) <= real_sigalgs
     if "sigalgs" in hello.reference_differs and "KB2973337" in hello.reference_differs["sigalgs"]:

@@ -236,11 +236,11 @@ def add_clients_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentPars
 
 
 def _list_profiles(json_out: bool) -> int:
-    from vedette.trust import trust_data
+    from vedette.trust import PROFILE_ALIASES, trust_data, unverified_facts
 
     data = trust_data()
     if json_out:
-        doc = [
+        profiles = [
             {
                 "id": p.id,
                 "family": p.family,
@@ -249,13 +249,17 @@ def _list_profiles(json_out: bool) -> int:
                 "store": p.store,
                 "platform": p.platform,
                 "opportunistic": p.opportunistic,
+                "aliases": sorted(old for old, new in PROFILE_ALIASES.items() if new == p.id),
+                "unverified": unverified_facts(data, (p,)),
             }
             for p in data.profiles
         ]
+        doc = {"profiles": profiles, "unverified_facts": len(unverified_facts(data))}
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         return 0
+    width = max(len(p.id) for p in data.profiles)
     for p in data.profiles:
-        sys.stdout.write(f"{p.id:22} {p.family:12} {p.released}  {p.name}\n")
+        sys.stdout.write(f"{p.id:{width}} {p.family:12} {p.released}  {p.name}\n")
     return 0
 
 

@@ -18,14 +18,17 @@ Layers (inside out):
 from vedette.trust._anchors import load_extra_roots as load_extra_roots
 from vedette.trust._anchors import mozilla_roots_der as mozilla_roots_der
 from vedette.trust._anchors import pem_certificates as pem_certificates
+from vedette.trust._data import PROFILE_ALIASES as PROFILE_ALIASES
 from vedette.trust._data import Profile as Profile
 from vedette.trust._data import TrustData as TrustData
 from vedette.trust._data import load_profile_file as load_profile_file
 from vedette.trust._data import profiles_from_document as profiles_from_document
 from vedette.trust._data import sha256_hex as sha256_hex
 from vedette.trust._data import trust_data as trust_data
+from vedette.trust._data import unverified_facts as unverified_facts
 
 __all__ = [
+    "PROFILE_ALIASES",
     "Profile",
     "TrustData",
     "load_extra_roots",
@@ -35,4 +38,5 @@ __all__ = [
     "profiles_from_document",
     "sha256_hex",
     "trust_data",
+    "unverified_facts",
 ]

@@ -25,6 +25,7 @@ from vedette.errors import UsageError
 from vedette.inputfiles import read_regular_file
 
 __all__ = [
+    "PROFILE_ALIASES",
     "DistrustEvent",
     "Hello",
     "InterceptionProduct",
@@ -35,6 +36,7 @@ __all__ = [
     "TrustData",
     "load_profile_file",
     "trust_data",
+    "unverified_facts",
 ]
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -88,6 +90,10 @@ GROUP_CODES: Mapping[str, int] = MappingProxyType(
 )
 
 VERSIONS: tuple[str, ...] = ("SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+
+#: Former profile ids -> the profile that replaced them, so that stored scans, ``--clients``,
+#: ``--ca-for`` and inventories naming an old id keep working.
+PROFILE_ALIASES: Mapping[str, str] = MappingProxyType({"python-certifi": "python-verifying"})
 
 Interval = tuple[dt.date | None, dt.date | None]
 
@@ -152,6 +158,8 @@ class Hello:
         suites: IANA code points, in the client's order.
         versions: e.g. ``("TLSv1", "TLSv1.2")``.
         groups, sigalgs: IANA names (see ``GROUP_CODES``, ``SIGALG_CODES``).
+        sigalgs_cert: the ``signature_algorithms_cert`` extension (RFC 8446 4.2.3), when the
+            client sends one; empty: not sent (``sigalgs`` then applies to certificates too).
         reference: the testssl.sh client this hello is checked against, if any.
         reference_differs: field -> why it intentionally differs from the reference.
     """
@@ -162,6 +170,7 @@ class Hello:
     groups: tuple[str, ...]
     sigalgs: tuple[str, ...]
     sources: Mapping[str, str]
+    sigalgs_cert: tuple[str, ...] = ()
     reference: str | None = None
     reference_differs: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -182,6 +191,12 @@ class Rules:
         ct_required_from: leaves from public roots issued on or after this date need SCTs.
         eku_required_from: leaves issued on or after this date need an EKU with serverAuth.
         max_validity: (issued from, max days, only for public roots).
+        verify: the client checks the certificate at all (``False``: Python's imaplib,
+            smtplib and poplib without a context, which use an unverified context).
+        check_name: the client matches the host name (``False``: JavaMail before Angus Mail
+            2, whose ``mail.<protocol>.ssl.checkserveridentity`` defaults to false).
+        chain_sigalgs: the client refuses a chain with a signature its hello does not list
+            (``sigalgs_cert``, else ``sigalgs``): JSSE's algorithm constraints.
     """
 
     id: str
@@ -194,6 +209,9 @@ class Rules:
     ct_required_from: dt.date | None = None
     eku_required_from: dt.date | None = None
     max_validity: tuple[tuple[dt.date, int, bool], ...] = ()
+    verify: bool = True
+    check_name: bool = True
+    chain_sigalgs: bool = False
     sources: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
@@ -400,7 +418,8 @@ def _hello(hid: str, d: Mapping[str, Any], recorded: Mapping[str, Any], where: s
             raise _Bad(f"{w}: unknown cipher suite {name!r}")
     groups = _strs(d.get("groups", []), f"{w} groups")
     sigalgs = _strs(d.get("sigalgs", []), f"{w} sigalgs")
-    for s in sigalgs:
+    sigalgs_cert = _strs(d.get("sigalgs_cert", []), f"{w} sigalgs_cert")
+    for s in (*sigalgs, *sigalgs_cert):
         if s not in SIGALG_CODES:
             raise _Bad(f"{w}: unknown signature algorithm {s!r}")
     differs = d.get("reference_differs", {})
@@ -413,6 +432,7 @@ def _hello(hid: str, d: Mapping[str, Any], recorded: Mapping[str, Any], where: s
         suites=tuple(suites),
         groups=groups,
         sigalgs=sigalgs,
+        sigalgs_cert=sigalgs_cert,
         sources=sources,
         reference=ref if isinstance(ref, str) else None,
         reference_differs=MappingProxyType({str(k): str(v) for k, v in differs.items()}),
@@ -448,6 +468,9 @@ def _rules(rid: str, d: Mapping[str, Any], where: str) -> Rules:
         ct_required_from=_opt_date(d.get("ct_required_from"), f"{w} ct_required_from"),
         eku_required_from=_opt_date(d.get("eku_required_from"), f"{w} eku_required_from"),
         max_validity=tuple(mv),
+        verify=_bool(d, "verify", w, True),
+        check_name=_bool(d, "check_name", w, True),
+        chain_sigalgs=_bool(d, "chain_sigalgs", w, False),
         sources=_sources(d.get("sources"), w),
     )
 
@@ -646,3 +669,25 @@ def profiles_from_document(doc: Mapping[str, Any], where: str) -> tuple[Profile,
 
 def sha256_hex(der: bytes) -> str:
     return hashlib.sha256(der).hexdigest()
+
+
+def _unverified(source: str) -> bool:
+    return "unverified" in source.lower()
+
+
+def unverified_facts(data: TrustData, profiles: tuple[Profile, ...] | None = None) -> list[str]:
+    """Every fact behind ``profiles`` (all by default) still marked *unverified* in its
+    source: one line each, ``hello java-6: all: ...``; each hello and rule set counted once,
+    however many profiles share it, then the distrust events with that status."""
+    out: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for p in data.profiles if profiles is None else profiles:
+        parts = (("hello", p.hello.id, p.hello.sources), ("rules", p.rules.id, p.rules.sources))
+        for kind, ident, sources in (*parts, ("profile", p.id, p.sources)):
+            if (kind, ident) in seen:
+                continue
+            seen.add((kind, ident))
+            out += [f"{kind} {ident}: {k}: {v}" for k, v in sources.items() if _unverified(v)]
+    if profiles is None:
+        out += [f"distrust {e.id}: {e.source}" for e in data.events if e.status == "unverified"]
+    return out

@@ -49,7 +49,7 @@ import datetime as dt
 import io
 import re
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -63,6 +63,7 @@ from vedette.errors import UsageError
 from vedette.model import ClientMatrix, ClientOutcome, ClientReason, ClientVerdict, Endpoint
 from vedette.trust._data import (
     GROUP_CODES,
+    PROFILE_ALIASES,
     VERSIONS,
     Profile,
     RootInfo,
@@ -184,7 +185,7 @@ def select_profiles(
     ``None`` (a chain file) keeps every profile but MTAs unless they are asked for.
     """
     if families:
-        wanted = {f.strip().lower() for f in families if f.strip()}
+        wanted = {_canonical(f.strip().lower()) for f in families if f.strip()}
         known = {p.id for p in profiles} | {p.family for p in profiles}
         unknown = sorted(wanted - known)
         if unknown:
@@ -196,6 +197,12 @@ def select_profiles(
     if relay:
         return tuple(p for p in profiles if p.opportunistic)
     return tuple(p for p in profiles if not p.opportunistic)
+
+
+def _canonical(name: str) -> str:
+    """A profile id or family, a former profile id replaced by its successor
+    (``python-certifi`` is ``python-verifying``)."""
+    return PROFILE_ALIASES.get(name, name)
 
 
 # --- facts about one chain, computed once ------------------------------------------------------
@@ -449,11 +456,14 @@ def _chain_end_reasons(profile: Profile, facts: _ChainFacts) -> list[ClientReaso
                     _FULL_CHAIN,
                 )
             ]
-        return [
-            _reason(
-                "chain.incomplete", fails, f"{what}, and this client does not fetch it", _FULL_CHAIN
+        if profile.rules.aia_fetch:
+            why = (
+                f"; this client downloads a missing intermediate from the certificate's "
+                f"caIssuers URL, but {_name(top)} has no caIssuers URL"
             )
-        ]
+        else:
+            why = ", and this client does not fetch it"
+        return [_reason("chain.incomplete", fails, f"{what}{why}", _FULL_CHAIN)]
     label = _name(top) if top is not None else "?"
     return [
         _reason(
@@ -536,7 +546,7 @@ def _anchor_reasons(
             ]
         return _chain_end_reasons(profile, facts)
     if facts.anchor_is_extra:
-        applies = options.ca_applies_to
+        applies = {_canonical(a) for a in options.ca_applies_to}
         if applies and profile.id not in applies and profile.family not in applies:
             top = facts.top
             return [
@@ -807,6 +817,25 @@ def _leaf_kind(facts: _ChainFacts) -> str | None:
     return "other"
 
 
+#: How TLS 1.2 is turned on for SChannel clients on Windows 7 (KB3140245). The update and its
+#: DefaultSecureProtocols values cover WinHTTP only; Outlook and Lync/Skype use SChannel
+#: directly and need the SChannel client keys as well.
+_WIN7_TLS12 = (
+    "Windows 7: install KB3140245, set DefaultSecureProtocols=0xA00 (DWORD: TLS 1.1 and 1.2) "
+    "under HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Internet Settings\\WinHttp "
+    "and HKLM\\SOFTWARE\\WOW6432Node\\Microsoft\\Windows\\CurrentVersion\\Internet "
+    "Settings\\WinHttp (WinHTTP), and for Outlook and other SChannel clients "
+    "DisabledByDefault=0 and Enabled=1 (DWORD) under HKLM\\SYSTEM\\CurrentControlSet\\Control\\"
+    "SecurityProviders\\SCHANNEL\\Protocols\\TLS 1.2\\Client"
+)
+
+
+def _enable_tls12(profile: Profile) -> str:
+    if profile.platform == "microsoft":
+        return _WIN7_TLS12
+    return "an update on old Android or Java clients"
+
+
 def _handshake(
     profile: Profile, server: ServerTls | None, facts: _ChainFacts
 ) -> tuple[list[ClientReason], str | None]:
@@ -838,8 +867,8 @@ def _handshake(
                     failed,
                     f"no common TLS version: the client offers {offered}, the server accepts "
                     f"{server_v}{caveat}",
-                    "enable TLS 1.2 on the client (KB3140245 on Windows 7; an update on old "
-                    "Android/Java), or as a stop-gap the client's version on the server",
+                    f"enable TLS 1.2 on the client ({_enable_tls12(profile)}), or as a "
+                    "stop-gap the client's version on the server",
                 )
             ], None
         best = max(common, key=_vindex)
@@ -893,8 +922,8 @@ def _handshake(
                 ClientOutcome.UNKNOWN,
                 f"the server negotiated {neg} with vedette; whether it also accepts {top} (this "
                 "client's highest) was not tested",
-                "run vedette scan --mode full to test it; enable TLS 1.2 on old clients "
-                "(KB3140245 on Windows 7)",
+                "run vedette scan --mode full to test it; enable TLS 1.2 on the client "
+                f"({_enable_tls12(profile)})",
             )
         ], top
     if neg not in hello.versions:
@@ -981,7 +1010,113 @@ def _sha512_rule(profile: Profile, facts: _ChainFacts, version: str | None) -> l
     return out
 
 
-def _name_reasons(profile: Profile, leaf: x509.Certificate, host: str) -> list[ClientReason]:
+#: JavaMail's protocol name (the ``mail.<protocol>.`` property prefix) per service.
+_JAVAMAIL_PROTOCOLS = MappingProxyType(
+    {
+        "imap": "imap",
+        "imaps": "imaps",
+        "pop3": "pop3",
+        "pop3s": "pop3s",
+        "smtp": "smtp",
+        "submission": "smtp",
+        "smtps": "smtps",
+    }
+)
+
+
+#: Certificate signature algorithm OIDs -> the TLS SignatureScheme names that cover them in
+#: signature_algorithms(_cert) (RFC 8446 4.2.3: for certificates, ECDSA schemes name the hash
+#: only; RSASSA-PSS is listed as rsa_pss_rsae_* or rsa_pss_pss_*).
+_CERT_SCHEMES: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "1.2.840.113549.1.1.4": ("rsa_pkcs1_md5",),
+        "1.2.840.113549.1.1.5": ("rsa_pkcs1_sha1",),
+        "1.3.14.3.2.29": ("rsa_pkcs1_sha1",),
+        "1.2.840.113549.1.1.14": ("rsa_pkcs1_sha224",),
+        "1.2.840.113549.1.1.11": ("rsa_pkcs1_sha256",),
+        "1.2.840.113549.1.1.12": ("rsa_pkcs1_sha384",),
+        "1.2.840.113549.1.1.13": ("rsa_pkcs1_sha512",),
+        "1.2.840.10045.4.1": ("ecdsa_sha1",),
+        "1.2.840.10045.4.3.1": ("ecdsa_sha224",),
+        "1.2.840.10045.4.3.2": ("ecdsa_secp256r1_sha256",),
+        "1.2.840.10045.4.3.3": ("ecdsa_secp384r1_sha384",),
+        "1.2.840.10045.4.3.4": ("ecdsa_secp521r1_sha512",),
+        "1.2.840.10040.4.3": ("dsa_sha1",),
+        "1.3.101.112": ("ed25519",),
+        "1.3.101.113": ("ed448",),
+    }
+)
+_PSS_OID = "1.2.840.113549.1.1.10"
+
+
+def _cert_schemes(cert: x509.Certificate) -> tuple[str, ...]:
+    oid = cert.signature_algorithm_oid.dotted_string
+    if oid == _PSS_OID:
+        digest = cert.signature_hash_algorithm
+        bits = digest.digest_size * 8 if digest is not None else 0
+        return (f"rsa_pss_rsae_sha{bits}", f"rsa_pss_pss_sha{bits}")
+    return _CERT_SCHEMES.get(oid, ())
+
+
+def _sigalgs_cert_rule(
+    profile: Profile, facts: _ChainFacts, version: str | None
+) -> list[ClientReason]:
+    """Rule: the chain the server sends is signed with schemes the client lists (TLS 1.2+).
+
+    Two sides abort (both seen with OpenSSL's s_server and a real Java 17 offering Java
+    17.0.3's lists, tests/integration/test_clients_java.py): a server certificate signed with
+    a scheme missing from the client's ``signature_algorithms_cert`` leaves an OpenSSL server
+    (Postfix, Dovecot) with no certificate to send, and it aborts (handshake_failure, "no
+    suitable signature algorithm"); a CA certificate so signed is sent, and a client that
+    holds the chain to its own list (``chain_sigalgs``: JSSE's algorithm constraints) refuses
+    it. A root's own signature is never checked.
+    """
+    hello = profile.hello
+    listed = hello.sigalgs_cert or hello.sigalgs
+    if not listed or (version is not None and _vindex(version) < _vindex("TLSv1.2")):
+        return []
+    if "TLSv1.2" not in hello.versions and "TLSv1.3" not in hello.versions:
+        return []
+    out: list[ClientReason] = []
+    for sent in facts.chain.sent:
+        cert = sent.cert
+        if cert is None or is_self_signed(cert):
+            continue
+        schemes = _cert_schemes(cert)
+        if not schemes or set(schemes) & set(listed):
+            continue
+        position = "server certificate" if sent.index == 0 else f"certificate #{sent.index + 1}"
+        what = f"{position} {_name(cert)} is signed with {schemes[0]}"
+        fix = "reissue with SHA-256 (vedette ca sign --hash sha256, or a new CSR for a public CA)"
+        if sent.index == 0 and hello.sigalgs_cert:
+            text = (
+                f"{what}, which this client's signature_algorithms_cert does not list: an "
+                "OpenSSL server finds no certificate it may send and aborts the handshake "
+                "(handshake_failure, no suitable signature algorithm)"
+            )
+            out.append(_reason("tls.sigalgs-cert", ClientOutcome.FAILS, text, fix))
+        elif profile.rules.chain_sigalgs:
+            text = (
+                f"{what}, which this client's hello does not list, and it refuses such a chain "
+                "(Java: Algorithm constraints check failed on signature algorithm)"
+            )
+            out.append(_reason("cert.sigalg-not-offered", ClientOutcome.FAILS, text, fix))
+    return out
+
+
+def _name_check_property(endpoint: Endpoint | None) -> str:
+    proto = _JAVAMAIL_PROTOCOLS.get(str(endpoint.service)) if endpoint is not None else None
+    if proto is not None:
+        return f"mail.{proto}.ssl.checkserveridentity=true"
+    return (
+        "mail.<protocol>.ssl.checkserveridentity=true (mail.imap., mail.imaps., mail.smtp., "
+        "mail.smtps., mail.pop3., mail.pop3s.)"
+    )
+
+
+def _name_reasons(
+    profile: Profile, leaf: x509.Certificate, host: str, endpoint: Endpoint | None
+) -> list[ClientReason]:
     result = match_certificate(leaf, host)
     if result.matched:
         return []
@@ -997,12 +1132,24 @@ def _name_reasons(profile: Profile, leaf: x509.Certificate, host: str) -> list[C
                 "reissue with the name in the subjectAltName",
             )
         ]
+    fix = "get a certificate whose subjectAltName lists every name clients use"
+    if not profile.rules.check_name:
+        return [
+            _reason(
+                "cert.name-unchecked",
+                ClientOutcome.WARNING,
+                f"works, but accepts any name: a man-in-the-middle risk (the certificate is "
+                f"not valid for {host}: {result.describe()}; this client does not check the "
+                "name by default)",
+                f"set {_name_check_property(endpoint)} in the client; {fix}",
+            )
+        ]
     return [
         _reason(
             "cert.name-mismatch",
             ClientOutcome.FAILS,
             f"the certificate is not valid for {host} ({result.describe()})",
-            "get a certificate whose subjectAltName lists every name clients use",
+            fix,
         )
     ]
 
@@ -1026,6 +1173,27 @@ def _verdict(profile: Profile, reasons: list[ClientReason]) -> ClientVerdict:
 
 
 _DANE = "depends on DANE/MTA-STS, not checked: an opportunistic MTA accepts it otherwise"
+_UNVERIFIED = "works, but does not check the certificate: "
+_VERIFY_FIX = (
+    "make the script verify: pass ssl.create_default_context() (imaplib.IMAP4_SSL(ssl_context="
+    "...), smtplib's starttls(context=...), poplib.POP3_SSL(context=...)); then: "
+)
+
+
+def _not_fatal(
+    reasons: list[ClientReason], reword: Callable[[ClientReason], tuple[str, str]]
+) -> list[ClientReason]:
+    """A client that goes on whatever the certificate (an MTA's opportunistic TLS, a script
+    that does not verify): its certificate failures become warnings, reworded; the handshake's
+    (``tls.``) stay failures."""
+    out = []
+    for r in reasons:
+        if r.outcome is not ClientOutcome.FAILS or r.code.startswith("tls."):
+            out.append(r)
+        else:
+            text, fix = reword(r)
+            out.append(_reason(r.code, ClientOutcome.WARNING, text, fix))
+    return out
 
 
 def simulate(
@@ -1087,7 +1255,7 @@ def simulate(
             continue
         reasons = _trust_reasons(profile, facts, data, as_of, options)
         if facts.chain.leaf is not None and host is not None:
-            reasons.extend(_name_reasons(profile, facts.chain.leaf, host))
+            reasons.extend(_name_reasons(profile, facts.chain.leaf, host, endpoint))
         version: str | None = None
         if check_handshake:
             hs, version = _handshake(profile, server, facts)
@@ -1095,13 +1263,11 @@ def simulate(
         else:
             version = max(profile.hello.versions, key=_vindex, default=None)
         reasons.extend(_sha512_rule(profile, facts, version))
-        if profile.opportunistic:
-            reasons = [
-                r
-                if r.outcome is not ClientOutcome.FAILS or r.code.startswith("tls.")
-                else _reason(r.code, ClientOutcome.WARNING, f"{r.text} — {_DANE}", r.fix)
-                for r in reasons
-            ]
+        reasons.extend(_sigalgs_cert_rule(profile, facts, version))
+        if not profile.rules.verify:
+            reasons = _not_fatal(reasons, lambda r: (_UNVERIFIED + r.text, _VERIFY_FIX + r.fix))
+        elif profile.opportunistic:
+            reasons = _not_fatal(reasons, lambda r: (f"{r.text} — {_DANE}", r.fix))
         verdicts.append(_verdict(profile, reasons))
     return ClientMatrix(
         endpoint=endpoint,
@@ -1208,6 +1374,7 @@ def _vkey(text: str) -> tuple[int, ...]:
 
 
 def _profile_for(client: str, version: str, profiles: Sequence[Profile]) -> Profile | None:
+    client = _canonical(client)
     for p in profiles:
         if p.id == client:
             return p
