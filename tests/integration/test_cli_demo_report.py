@@ -126,10 +126,12 @@ def test_demo_default_is_a_full_scan_whose_report_opens_with_the_answer(tmp_path
     # Every client verdict decided (the full enumeration), and said so.
     assert re.search(r"all as expected; [1-9]\d* client verdicts, 0 unknown$", lines[-2]), lines
     assert "unknown" not in "\n".join(lines[:-2]).lower()
-    # Output to a pipe: no trailing spaces, and the report fits 150 lines of 80 columns.
+    # Output to a pipe: no trailing spaces, and the report fits 165 lines of 80 columns (41
+    # client profiles apply to the lab's services; a client that only warns where others fail,
+    # such as a script that checks no certificate, has its own line).
     assert [ln for ln in lines if ln != ln.rstrip()] == []
     report = _report_part(out)
-    assert len(report) <= 150, len(report)
+    assert len(report) <= 165, len(report)
     # The report opens with the table: one line per endpoint, none wider than 80 columns.
     doc = json.loads(run("report", "last", "--db", db, "--json").stdout)
     endpoints = doc["endpoints"]

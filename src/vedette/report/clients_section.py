@@ -256,7 +256,10 @@ def render_compact(
         (ClientOutcome.UNKNOWN, "unknown"),
     ):
         if counts[outcome]:
-            text = f"{counts[outcome]} {word}: {_by_family(matrix, outcome)}"
+            text = f"{counts[outcome]} {word}"
+            if outcome is not ClientOutcome.FAILS or counts[ClientOutcome.WORKS]:
+                # When no client works, the families that fail are all of them.
+                text += f": {_by_family(matrix, outcome)}"
             parts.append((text, _STYLE_WORD[outcome]))
     if not parts:
         line.append(f"all {judged} work" if judged else "no client", style="green")
@@ -267,12 +270,13 @@ def render_compact(
             line.append("; " if i else "")
             line.append(text, style=style)
         line.append(f" (of {judged})")
-    groups: dict[str, list[ClientReason]] = {}
+    groups: dict[tuple[str, ClientOutcome], list[ClientReason]] = {}
     for v in matrix.verdicts:
         if v.outcome in (ClientOutcome.FAILS, ClientOutcome.WARNING, ClientOutcome.UNKNOWN):
             for r in v.reasons:
                 if r.outcome is v.outcome:
-                    groups.setdefault(r.code, []).append(r)
+                    # A client that only warns for a reason others fail on is counted apart.
+                    groups.setdefault((r.code, r.outcome), []).append(r)
     reasons = sorted(groups.values(), key=len, reverse=True)
     put(console, line, indent=indent, hang=18)
     for note in matrix.notes:
