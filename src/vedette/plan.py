@@ -112,7 +112,7 @@ class PlanLimits:
     read_timeout: float = 10.0
     endpoint_timeout: float = 45.0
     concurrency: int = 32
-    per_host: int = 4
+    per_host: int = 8
     rate: float | None = None
 
 

@@ -129,7 +129,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=c.count,
         default=c.DEFAULT_LIMITS.per_host,
         metavar="N",
-        help="connections at once to one address",
+        help="the most connections at once to one address (default %(default)s); a scan "
+        "starts with 4 and opens more while the server answers without defending itself",
     )
     p.add_argument("--no-store", action="store_true", help="do not record the scan")
     p.add_argument(

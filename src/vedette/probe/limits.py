@@ -28,7 +28,8 @@ class Limits:
         max_read: bytes taken from the socket at a time (lines are bounded separately by the
             dialogues: 8192 bytes a line, 256 lines a reply).
         concurrency: endpoints probed at once, in all.
-        per_host: endpoints probed at once on one IP address (mail servers limit connections
+        per_host: the most connections open at once to one IP address (a scan starts below it
+            and widens while the server answers: ``HostSlots``; mail servers limit connections
             per client address).
     """
 
@@ -38,7 +39,7 @@ class Limits:
     endpoint_timeout: float = 45.0
     max_read: int = 65536
     concurrency: int = 32
-    per_host: int = 4
+    per_host: int = 8
 
 
 class RateLimiter:
