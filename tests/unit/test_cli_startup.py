@@ -80,3 +80,20 @@ def test_help_version_and_usage_errors_import_no_command(argv: list[str]) -> Non
     if argv == ["--help"]:
         for name, (_, help_text) in COMMANDS.items():
             assert name in out and help_text in " ".join(out.split())
+
+
+def test_a_scan_reads_its_roots_without_the_profiles_certifi_or_http() -> None:
+    # Before its first connection a scan reads --ca (the anchors module), never the client
+    # profiles, certifi or the --fetch downloader; a target that cannot connect ends there.
+    watch = ("vedette.trust._data", "certifi", "http.client", "vedette.store.codec")
+    not_a_root = importlib.import_module("vedette.lab").__file__  # the scan stops at --ca
+    assert not_a_root is not None
+    status, heavy, _ = _loaded_after(["scan", "smtp://127.0.0.1:1", "--ca", not_a_root], watch)
+    assert status == 2 and heavy == set()
+
+
+def test_every_name_the_trust_package_exports_resolves() -> None:
+    import vedette.trust as trust
+
+    for name in trust.__all__:
+        assert getattr(trust, name) is not None

@@ -18,7 +18,7 @@ from cryptography import x509
 from vedette.model import ClientMatrix, Observation, Role
 from vedette.trust import TrustData, sha256_hex, trust_data
 from vedette.trust.simulate import ClientOptions, ServerTls, select_profiles, simulate
-from vedette.x509.chain import load_der, parse_sent
+from vedette.x509.chain import anchor_certificate, parse_sent
 
 if TYPE_CHECKING:
     from vedette.checks.registry import CheckContext
@@ -127,7 +127,7 @@ def _distrusted_names(data: TrustData) -> frozenset[x509.Name]:
         warnings.simplefilter("ignore", UserWarning)
         for der in data.roots_der:
             if sha256_hex(der) in fps:
-                names.add(load_der(der).subject)
+                names.add(anchor_certificate(der).subject)
     if len(_NAMES) > 8:
         _NAMES.clear()
     _NAMES[id(data)] = (data, frozenset(names))

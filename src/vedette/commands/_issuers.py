@@ -22,7 +22,6 @@ scan (``intermediates_der_hex``), so ``vedette report`` gives the same diagnosis
 from __future__ import annotations
 
 import argparse
-import http.client
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -69,6 +68,8 @@ def fetch_missing_issuers(
     note: Callable[[str], None],
 ) -> tuple[bytes, ...]:
     """The issuers downloaded for the chains that stop at an unknown issuer (DER, new ones)."""
+    from http.client import HTTPException
+
     from cryptography.hazmat.primitives.serialization import Encoding
 
     from vedette.pki.aia import fetch_issuers
@@ -100,7 +101,7 @@ def fetch_missing_issuers(
             note(f"fetching the issuer of {safe_text(subject)} from {safe_text(url)} (--fetch)")
             try:
                 certs = fetch_issuers(url, resolver=resolver, timeout=timeout)
-            except (VedetteError, OSError, ValueError, http.client.HTTPException) as exc:
+            except (VedetteError, OSError, ValueError, HTTPException) as exc:
                 # A download is hostile input too: whatever goes wrong is one line, and the
                 # diagnosis falls back on what the server sent.
                 note(f"warning: {safe_text(str(exc))}")

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -293,6 +292,8 @@ def _write_streamed(
     observations: Sequence[Observation],
     scan_id: int | None,
 ) -> None:
+    import tempfile
+
     from vedette.report.stored import write_format
     from vedette.store.db import Store
 

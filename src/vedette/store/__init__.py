@@ -5,18 +5,3 @@ versioned schema (``schema``), with the target spool of fleet scans (``spool``) 
 leases of the Dask runner (``shards``). Findings are not stored: they are recomputed from the
 stored observations, so a scan analysed again benefits from checks added since.
 """
-
-from __future__ import annotations
-
-from vedette.store.codec import (
-    OBSERVATION_FORMAT as OBSERVATION_FORMAT,
-)
-from vedette.store.codec import (
-    finding_to_dict as finding_to_dict,
-)
-from vedette.store.codec import (
-    observation_from_dict as observation_from_dict,
-)
-from vedette.store.codec import (
-    observation_to_dict as observation_to_dict,
-)

@@ -14,11 +14,9 @@ import functools
 import re
 from typing import TYPE_CHECKING
 
-import certifi
-
 from vedette.errors import UsageError
 from vedette.inputfiles import is_regular_file, read_regular_file
-from vedette.x509.chain import load_der
+from vedette.x509.chain import anchor_certificate, load_der
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -38,6 +36,8 @@ _MAX_FILE = 16 * 1024 * 1024
 @functools.cache
 def mozilla_roots_der() -> tuple[bytes, ...]:
     """The roots of certifi's ``cacert.pem`` (Mozilla's store), DER, in file order, read once."""
+    import certifi  # here: certifi's import (importlib.resources) is not needed to read --ca
+
     with open(certifi.where(), "rb") as f:
         data = f.read()
     return pem_certificates(data, source=certifi.where(), strict=True)
@@ -50,7 +50,7 @@ def pem_certificates(data: bytes, *, source: object, strict: bool) -> tuple[byte
     for m in _PEM_CERT.finditer(data):
         try:
             der = base64.b64decode(b"".join(m.group(1).split()), validate=True)
-            load_der(der)
+            anchor_certificate(der)
         except (binascii.Error, ValueError):
             if strict:
                 raise UsageError(f"{source}: contains a certificate that does not parse") from None

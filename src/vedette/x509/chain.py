@@ -312,11 +312,45 @@ def _key_ids_compatible(child: x509.Certificate, candidate: x509.Certificate) ->
     return aki is None or ski is None or aki == ski
 
 
-@dataclass(frozen=True, slots=True)
 class _Anchor:
-    der: bytes
-    cert: x509.Certificate
-    spki: bytes | None
+    """A trust anchor, parsed once per process (see ``_anchor``); its key is read on demand."""
+
+    __slots__ = ("_spki", "cert", "der", "subject")
+
+    _UNSET = b""
+
+    def __init__(self, der: bytes, cert: x509.Certificate) -> None:
+        self.der = der
+        self.cert = cert
+        self.subject = cert.subject
+        self._spki: bytes | None = self._UNSET
+
+    @property
+    def spki(self) -> bytes | None:
+        if self._spki == self._UNSET:
+            self._spki = _spki(self.cert)
+        return self._spki
+
+
+@functools.lru_cache(maxsize=8192)
+def _anchor(der: bytes) -> _Anchor | None:
+    # The anchor sets of one run overlap (Mozilla's roots, the union of every client's store,
+    # the user's --ca): each root is parsed once, whichever set it comes in.
+    try:
+        cert = load_der(der)
+        return _Anchor(der, cert)
+    except ValueError:
+        return None  # loaders validate user input; a bad store entry is just skipped
+
+
+def anchor_certificate(der: bytes) -> x509.Certificate:
+    """A root store's certificate, parsed once per process (raises ``ValueError`` when it
+    does not parse): root stores are read again and again, by the chain analysis, the
+    distrust pre-check and the loaders."""
+    anchor = _anchor(der)
+    if anchor is None:
+        raise ValueError("the certificate does not parse")
+    return anchor.cert
 
 
 class _AnchorIndex:
@@ -324,26 +358,23 @@ class _AnchorIndex:
 
     def __init__(self, anchors_der: tuple[bytes, ...]) -> None:
         self.by_subject: dict[x509.Name, list[_Anchor]] = {}
-        self.identities: set[tuple[x509.Name, bytes]] = set()
-        self.der_of_identity: dict[tuple[x509.Name, bytes], bytes] = {}
         for der in anchors_der:
-            try:
-                cert = load_der(der)
-                subject = cert.subject
-            except ValueError:
-                continue  # loaders validate user input; a bad store entry is just skipped
-            anchor = _Anchor(der, cert, _spki(cert))
-            self.by_subject.setdefault(subject, []).append(anchor)
-            if anchor.spki is not None:
-                self.identities.add((subject, anchor.spki))
-                self.der_of_identity.setdefault((subject, anchor.spki), der)
+            anchor = _anchor(der)
+            if anchor is not None:
+                self.by_subject.setdefault(anchor.subject, []).append(anchor)
 
     def anchor_der_for(self, cert: x509.Certificate) -> bytes | None:
         """The anchor that *is* ``cert`` (same subject and key), if any."""
+        same_name = self.by_subject.get(cert.subject, ())
+        if not same_name:
+            return None
         spki = _spki(cert)
         if spki is None:
             return None
-        return self.der_of_identity.get((cert.subject, spki))
+        for anchor in same_name:
+            if anchor.spki == spki:
+                return anchor.der
+        return None
 
     def candidates(self, cert: x509.Certificate) -> Iterable[_Anchor]:
         """Anchors that may have issued ``cert`` (name and key identifiers; not verified)."""
@@ -354,8 +385,7 @@ class _AnchorIndex:
 
 @functools.lru_cache(maxsize=8)
 def _index(anchors_der: tuple[bytes, ...]) -> _AnchorIndex:
-    # Parsing ~150 Mozilla roots costs a few milliseconds; a scan analyses thousands of
-    # observations against the same tuple, so keep the last few indexes.
+    # A scan analyses thousands of observations against the same tuple: keep the last few.
     return _AnchorIndex(anchors_der)
 
 
