@@ -160,3 +160,15 @@ def test_ehlo_name_and_terminal_escaping():
     assert "\\x1b[2J" in out
     assert "[bold red]markup[/]" in out  # rich markup shown literally, not interpreted
     assert "No TLS" in out  # the plain-words finding
+
+
+def test_a_root_that_only_looks_like_a_certificate_stops_the_scan_with_one_line(lab, tmp_path):
+    # --ca is read for shape before the first connection and parsed in full while the probes
+    # start: a DER SEQUENCE that is no certificate still ends the scan with a one-line error.
+    fake = tmp_path / "fake.der"
+    fake.write_bytes(bytes.fromhex("30053003020100"))
+    good = lab.server("imaps-good")
+    proc = vedette("scan", "--no-store", "--ip", "127.0.0.1", "--ca", str(fake), good.target)
+    assert proc.returncode == 2, proc
+    assert proc.stderr == f"vedette: error: {fake}: not a PEM or DER certificate\n"
+    assert proc.stdout == ""

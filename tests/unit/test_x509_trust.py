@@ -64,3 +64,29 @@ def test_errors_are_one_line_usage_errors(tmp_path: Path):
             load_extra_roots([path])
         assert "\n" not in str(info.value)
         assert str(path) in str(info.value)
+
+
+def test_a_shape_check_first_then_the_full_parse_gives_the_same_roots_or_error(
+    tmp_path: Path, roots
+):
+    # A scan reads --ca before its first connection without cryptography (parse=False) and
+    # parses in full meanwhile: the full parse confirms the roots, or raises the error.
+    good = roots[0].cert.public_bytes(Encoding.DER)
+    shaped_only = bytes.fromhex("3005300302 0100".replace(" ", ""))  # a SEQUENCE in a SEQUENCE
+    (tmp_path / "good.der").write_bytes(good)
+    (tmp_path / "shaped.der").write_bytes(shaped_only)
+    d = tmp_path / "dir"
+    d.mkdir()
+    (d / "good.der").write_bytes(good)
+    (d / "shaped.der").write_bytes(shaped_only)
+    assert load_extra_roots([tmp_path / "good.der"], parse=False) == (good,)
+    assert load_extra_roots([tmp_path / "shaped.der"], parse=False) == (shaped_only,)
+    with pytest.raises(UsageError, match="not a PEM or DER certificate"):
+        load_extra_roots([tmp_path / "shaped.der"])
+    # In a directory the full parse leaves out what only looked like a certificate.
+    assert load_extra_roots([d], parse=False) == (good, shaped_only)
+    assert load_extra_roots([d]) == (good,)
+    for garbage in (b"hello", b"\x30\x80", b"\x30\x85\x00\x00\x00\x00\x01", b"\x30\x02\x02\x00"):
+        (tmp_path / "g.der").write_bytes(garbage)
+        with pytest.raises(UsageError, match="not a PEM or DER certificate"):
+            load_extra_roots([tmp_path / "g.der"], parse=False)

@@ -44,6 +44,7 @@ from vedette.targets import (
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from vedette.targets import TargetSpec
     from vedette.trust.simulate import ClientOptions
 
 NAME = "scan"
@@ -190,8 +191,9 @@ def plan_from_args(args: argparse.Namespace) -> ScanPlan:
             xmpp_domain=_xmpp_domain(args.xmpp_domain),
         ),
         clients=options_to_stored(args),
-        extra_roots=tuple(trust.load_extra_roots(args.ca)),
-        intermediates=tuple(trust.load_extra_roots(args.intermediates)),
+        # Read and checked for shape here; parsed in full by ``confirm_roots``.
+        extra_roots=trust.load_extra_roots(args.ca, parse=False),
+        intermediates=trust.load_extra_roots(args.intermediates, parse=False),
         fetch_issuers=bool(args.fetch),
         deep=args.deep or frozenset(),
         cluster=args.cluster,
@@ -206,6 +208,43 @@ def plan_from_args(args: argparse.Namespace) -> ScanPlan:
             file=args.output,
         ),
     )
+
+
+def confirm_roots(plan: ScanPlan, args: argparse.Namespace) -> ScanPlan:
+    """Parse the ``--ca`` and ``--intermediates`` certificates in full: the error a file that
+    only looks like a certificate deserves (``plan_from_args`` checked the shape alone), and
+    a directory's files that only looked like certificates left out."""
+    from vedette import trust
+
+    return dataclasses.replace(
+        plan,
+        extra_roots=trust.load_extra_roots(args.ca),
+        intermediates=trust.load_extra_roots(args.intermediates),
+    )
+
+
+def _prepare(plan: ScanPlan, args: argparse.Namespace) -> tuple[ScanPlan, ClientOptions]:
+    """What the analysis needs and the probes do not: the roots parsed in full, and the
+    client options (profiles read, ``--clients`` and the inventory checked)."""
+    return confirm_roots(plan, args), options_from_stored(plan.clients)
+
+
+async def _probe_preparing(
+    plan: ScanPlan, args: argparse.Namespace, settings: RunSettings, specs: Sequence[TargetSpec]
+) -> tuple[ScanPlan, ClientOptions, tuple[Observation, ...]]:
+    """Probe, and meanwhile prepare the analysis in a thread (``_prepare``): the first
+    connections do not wait for cryptography and the client profiles; a bad root or client
+    option stops the scan at once with its one-line error."""
+    sink = MemorySink()
+    probing = asyncio.ensure_future(engine.run(settings, engine.listed(specs), sink))
+    try:
+        plan, clients = await asyncio.to_thread(_prepare, plan, args)
+    except BaseException:
+        probing.cancel()
+        await asyncio.gather(probing, return_exceptions=True)
+        raise
+    await probing
+    return plan, clients, sink.observations()
 
 
 def _clients_for(
@@ -228,6 +267,7 @@ def run(args: argparse.Namespace) -> int:
 
     plan = plan_from_args(args)
     if fleet.wanted(plan):
+        plan = confirm_roots(plan, args)
         if plan.intermediates or plan.fetch_issuers:
             raise UsageError("--intermediates and --fetch are for scans of named targets")
         return fleet.run_fleet(plan, lambda stored: _clients_for(plan, stored))
@@ -241,14 +281,11 @@ def run(args: argparse.Namespace) -> int:
         exclusions = exclusions_from_entries(plan.resolution.exclusions)
     settings = dataclasses.replace(RunSettings.from_plan(plan, exclusions), unique=True, ptr=False)
     options = settings.options
+    stored_clients = dict(plan.clients)
+    started = datetime.now(UTC)
+    plan, clients, observations = asyncio.run(_probe_preparing(plan, args, settings, specs))
     extra = plan.extra_roots
     known = plan.intermediates
-    # Bad client options fail before the scan.
-    clients, stored_clients = options_from_stored(plan.clients), dict(plan.clients)
-    started = datetime.now(UTC)
-    sink = MemorySink()
-    asyncio.run(engine.run(settings, engine.listed(specs), sink))
-    observations = sink.observations()
     if plan.fetch_issuers:
         known += fetch_missing_issuers(
             observations,
