@@ -1,0 +1,223 @@
+"""The client matrix, measured: real clients against real servers, compared with vedette.
+
+For each server (scripted s_server set-ups, each with one property, and the real Dovecot and
+Postfix of realservers.py) vedette scans once (``vedette scan --mode full --json``, the root
+the clients trust given as ``--ca``), then every real client connects (clients.py). Each
+client's outcome is compared with vedette's verdict for the profiles it speaks for. A
+disagreement fails the test unless accepted.toml lists it with its reason and source; an
+accepted entry that no longer occurs fails too. The agreement table per profile family is
+printed at the end of the run (conftest.py).
+"""
+
+from __future__ import annotations
+
+import queue
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.integration.conformance.clients import (
+    Client,
+    Kit,
+    Real,
+    real_clients,
+    replay_clients,
+)
+from tests.integration.conformance.servers import (
+    CASES,
+    Case,
+    Target,
+    make_roots,
+    s_servers,
+    write_case,
+)
+from tests.integration.conformance.table import (
+    RESULTS,
+    Row,
+    load_accepted,
+    match,
+    stale,
+    vedette_side,
+)
+from tests.integration.realservers import MAIL_HOST, NODES_HOST, PASSWORD, USER, run_scan
+from tests.tools import required_in_ci
+from vedette.trust._data import trust_data
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from tests.integration.conformance.servers import Roots
+    from tests.integration.conformance.table import Accepted
+    from tests.integration.realservers import Pki, RunningServer
+
+REAL_CASES = ("dovecot-imaps", "postfix-smtps")
+
+
+@pytest.fixture(scope="session")
+def kit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kit]:
+    k = Kit(tmp_path_factory.mktemp("conformance"))
+    try:
+        yield k
+    finally:
+        k.close()
+
+
+@pytest.fixture(scope="session")
+def clients() -> list[Client]:
+    """Every client whose programs are installed; a missing one fails the run in CI."""
+    found, missing = [], []
+    for c in real_clients() + replay_clients():
+        absent = [p for p in c.programs if shutil.which(p, path=_PATH) is None]
+        (missing if absent else found).append(c)
+        if absent and c.id not in RESULTS.missing:
+            RESULTS.missing.append(f"{c.id} ({', '.join(absent)})")
+    if missing and required_in_ci():
+        pytest.fail(
+            "conformance clients not installed: " + ", ".join(RESULTS.missing)
+            + " (./scripts/install-deps installs them)",
+            pytrace=False,
+        )  # fmt: skip
+    for c in found:
+        RESULTS.labels[c.id] = c.label
+    return found
+
+
+_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
+
+
+@pytest.fixture(scope="session")
+def roots() -> Roots:
+    return make_roots()
+
+
+@pytest.fixture(scope="session")
+def accepted() -> dict[tuple[str, str, str], Accepted]:
+    return load_accepted()
+
+
+WORKERS = 6
+
+
+def _conform(
+    targets: list[Target],
+    clients: list[Client],
+    kit: Kit,
+    accepted: dict[tuple[str, str, str], Accepted],
+) -> None:
+    """Scan ``targets[0]`` once, run every client (each on a target no other client holds),
+    compare, record for the table, and fail on a disagreement accepted.toml does not list."""
+    started = time.monotonic()
+    target = targets[0]
+    wanted = sorted({p for c in clients for p in c.compared(target.case)})
+    scan = run_scan(
+        "--mode", "full", "--ip", target.ip, "--clients", ",".join(wanted),
+        f"{target.scheme}://{target.host}:{target.port}",
+        ca=target.root,
+    )  # fmt: skip
+    RESULTS.scan_seconds[target.case] = time.monotonic() - started
+    (matrix,) = scan.document["clients"]
+    verdicts = {v["profile"]: v for v in matrix["verdicts"]}
+    assert set(wanted) <= set(verdicts), f"profiles missing from the scan\n{scan}"
+    running = [c for c in clients if target.dialect in c.dialects and c.compared(target.case)]
+    free: queue.Queue[Target] = queue.Queue()
+    for t in targets:
+        free.put(t)
+
+    def run(client: Client) -> Real:
+        t = free.get()
+        try:
+            return client.run(t, kit)
+        finally:
+            free.put(t)
+
+    with ThreadPoolExecutor(max_workers=len(targets)) as pool:
+        outcomes = list(pool.map(run, running))
+    rows = []
+    for client, real in zip(running, outcomes, strict=True):
+        for profile in client.compared(target.case):
+            verdict = verdicts[profile]
+            predicted, why = vedette_side(verdict, client.scope)
+            row = Row(
+                case=target.case,
+                client=client.id,
+                profile=profile,
+                family=verdict["family"],
+                vedette=predicted,
+                vedette_why=why,
+                real=real,
+            )
+            rows.append(match(row, accepted))
+    RESULTS.rows.extend(rows)
+    RESULTS.seconds[target.case] = time.monotonic() - started
+    new = [r for r in rows if r.status == "disagree" and r.accepted is None]
+    assert not new, "real clients contradict vedette (list accepted ones in accepted.toml):\n" + (
+        "\n".join(r.line() for r in new)
+    )
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_s_server_case(case: Case, roots: Roots, clients, kit, accepted, tmp_path: Path) -> None:
+    write_case(case, roots, tmp_path)
+    with s_servers(case, tmp_path, WORKERS) as targets:
+        _conform(targets, clients, kit, accepted)
+
+
+@pytest.mark.realserver
+def test_real_dovecot_imaps(
+    dovecot_d3: RunningServer, realtest_pki: Pki, clients, kit, accepted
+) -> None:
+    target = Target(
+        case="dovecot-imaps",
+        host=NODES_HOST,
+        ip=dovecot_d3.address,
+        port=993,
+        dialect="imap",
+        root=realtest_pki.root_pem,
+        scheme="imaps",
+        login=(USER, PASSWORD),
+    )
+    _conform([target] * WORKERS, clients, kit, accepted)
+
+
+@pytest.mark.realserver
+def test_real_postfix_smtps(
+    postfix_p2: RunningServer, realtest_pki: Pki, clients, kit, accepted
+) -> None:
+    target = Target(
+        case="postfix-smtps",
+        host=MAIL_HOST,
+        ip=postfix_p2.address,
+        port=465,
+        dialect="smtp",
+        root=realtest_pki.root_pem,
+        scheme="smtps",
+    )
+    _conform([target] * WORKERS, clients, kit, accepted)
+
+
+def test_every_mapped_profile_exists(clients: list[Client]) -> None:
+    """A renamed or removed profile must not silently drop its client from the comparison."""
+    known = {p.id for p in trust_data().profiles}
+    mapped = {p for c in clients for p in c.profiles} | {p for c in clients for p, _ in c.also}
+    assert mapped, "no client speaks for any profile"
+    assert mapped <= known, sorted(mapped - known)
+
+
+def test_accepted_differences_name_real_things_and_still_occur(clients, accepted) -> None:
+    """Runs after the servers (file order): every entry names a client, profile and server
+    that exist, and every entry whose pair ran in this session still disagrees that way."""
+    known_profiles = {p.id for p in trust_data().profiles}
+    known_clients = {c.id for c in real_clients() + replay_clients()}
+    servers = {c.name for c in CASES} | set(REAL_CASES)
+    for entry in accepted.values():
+        assert entry.client in known_clients, entry
+        assert entry.profile in known_profiles, entry
+        assert entry.server in servers, entry
+    gone = stale(RESULTS, accepted)
+    assert not gone, "accepted differences that no longer occur; remove them:\n" + "\n".join(
+        f"  {e.server} / {e.client} -> {e.profile}" for e in gone
+    )
