@@ -347,12 +347,16 @@ def java_jsse(t: Target, kit: Kit) -> Real:
     return kit.java("javax.mail").ask("jsse", t.host, str(t.port), str(t.root or "-"))
 
 
-def _javamail(package: str) -> Callable[[Target, Kit], Real]:
+def javamail(package: str, *props: str) -> Callable[[Target, Kit], Real]:
+    """JavaMail (``javax.mail``) or Jakarta Mail (``jakarta.mail``) with its default
+    properties, plus ``props`` (``name=value``; ``{proto}`` stands for imaps or smtps)."""
+
     def run(t: Target, kit: Kit) -> Real:
         proto = "smtps" if t.dialect == "smtp" else "imaps"
         user, password = t.login or ("-", "-")
+        extra = [p.format(proto=proto) for p in props]
         return kit.java(package).ask(
-            "mail", proto, t.host, str(t.port), str(t.root or "-"), user, password
+            "mail", proto, t.host, str(t.port), str(t.root or "-"), user, password, *extra
         )
 
     return run
@@ -608,7 +612,7 @@ def real_clients() -> list[Client]:
             label=f"JavaMail 1.6 (Debian libmail-java) on Java 17, {mail_library}",
             profiles=(),
             also=tuple((p, NAME_CASES) for p in JAVAMAIL_16_PROFILES),
-            run=_javamail("javax.mail"),
+            run=javamail("javax.mail"),
             programs=("java", "javac"),
         ),
         Client(
@@ -616,7 +620,7 @@ def real_clients() -> list[Client]:
             label=f"Jakarta Mail 2.0 (Debian libjakarta-mail-java) on Java 17, {mail_library}",
             profiles=JAVA17_PROFILES,
             also=tuple((p, NAME_CASES) for p in JAKARTA_20_OLD_JDK_PROFILES),
-            run=_javamail("jakarta.mail"),
+            run=javamail("jakarta.mail"),
             programs=("java", "javac"),
         ),
         Client(

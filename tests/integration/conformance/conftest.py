@@ -19,5 +19,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     except (OSError, ValueError) as exc:
         terminalreporter.write_line(f"(accepted.toml unreadable: {exc})")
         accepted = {}
-    for line in render(RESULTS, accepted):
+    verbose = terminalreporter.config.get_verbosity() > 0
+    for line in render(RESULTS, accepted, every_row=verbose):
         terminalreporter.write_line(line)

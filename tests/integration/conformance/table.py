@@ -142,32 +142,47 @@ def stale(session: Session, accepted: dict[tuple[str, str, str], Accepted]) -> l
     return out
 
 
-def render(session: Session, accepted: dict[tuple[str, str, str], Accepted]) -> list[str]:
-    """The agreement table (per profile family), then every disagreement, then the timing."""
+def _counts(rows: list[Row], key: str, title: str) -> list[str]:
     counts: dict[str, dict[str, int]] = {}
-    for r in session.rows:
-        c = counts.setdefault(r.family, {"agree": 0, "disagree": 0, "accepted": 0, "unknown": 0})
+    for r in rows:
+        c = counts.setdefault(
+            getattr(r, key), {"agree": 0, "disagree": 0, "accepted": 0, "unknown": 0}
+        )
         c[r.status] += 1
         c["accepted"] += r.accepted is not None
-    total = {k: sum(c[k] for c in counts.values()) for k in ("agree", "disagree", "accepted")}
-    total["unknown"] = sum(c["unknown"] for c in counts.values())
+    counts_total = {
+        k: sum(c[k] for c in counts.values()) for k in ("agree", "disagree", "accepted", "unknown")
+    }
+    width = max([len(title), 5, *(len(k) for k in counts)]) + 2
+    out = [f"{title:<{width}}{'agree':>7}{'disagree':>10}{'(accepted)':>12}{'unknown':>9}"]
+    for name, c in [*sorted(counts.items()), ("total", counts_total)]:
+        out.append(
+            f"{name:<{width}}{c['agree']:>7}{c['disagree']:>10}{c['accepted']:>12}{c['unknown']:>9}"
+        )
+    return out
+
+
+def render(
+    session: Session, accepted: dict[tuple[str, str, str], Accepted], *, every_row: bool = False
+) -> list[str]:
+    """The agreement table per profile family (all clients, then the real clients alone, without
+    the s_client hello replays), every disagreement, the timing; ``every_row``: each comparison."""
     cases = sorted({r.case for r in session.rows})
+    real = [r for r in session.rows if not r.client.startswith("s_client:")]
     lines = [
         f"{len(session.rows)} comparisons of a real client with vedette's verdict "
         f"(vedette scan --mode full, once per server) on {len(cases)} servers: "
         + ", ".join(cases),
         "",
-        f"{'family':<14}{'agree':>7}{'disagree':>10}{'(accepted)':>12}{'unknown':>9}",
+        *_counts(session.rows, "family", "family"),
+        "",
+        f"of which real clients, without the {len(session.rows) - len(real)} s_client hello "
+        "replays:",
+        *_counts(real, "family", "family"),
     ]
-    for family in sorted(counts):
-        c = counts[family]
-        lines.append(
-            f"{family:<14}{c['agree']:>7}{c['disagree']:>10}{c['accepted']:>12}{c['unknown']:>9}"
-        )
-    lines.append(
-        f"{'total':<14}{total['agree']:>7}{total['disagree']:>10}{total['accepted']:>12}"
-        f"{total['unknown']:>9}"
-    )
+    if every_row:
+        lines += ["", "every comparison:"]
+        lines += [f"  [{r.status}] {r.line()}" for r in session.rows]
     new = [r for r in session.rows if r.status == "disagree" and r.accepted is None]
     known = [r for r in session.rows if r.accepted is not None]
     if new:
