@@ -78,7 +78,8 @@ class Client:
         also: more profiles, each compared on the given server cases only.
         except_cases: server cases where ``profiles`` are not compared.
         dialects: the server dialects it can talk to.
-        programs: what must be installed.
+        programs: what must be installed (on PATH).
+        files: other files it needs (the JavaMail jars).
         run: connect to a target.
     """
 
@@ -91,6 +92,7 @@ class Client:
     except_cases: frozenset[str] = frozenset()
     dialects: frozenset[str] = frozenset({"raw", "imap", "smtp"})
     programs: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
 
     def compared(self, case: str) -> tuple[str, ...]:
         """The profiles this client's outcome on ``case`` is compared with."""
@@ -606,6 +608,7 @@ def real_clients() -> list[Client]:
             run=java_jsse,
             except_cases=frozenset({"wrong-name"}),  # Jakarta Mail checks no name by default
             programs=("java", "javac"),
+            files=JARS["javax.mail"],
         ),
         Client(
             id="javamail-1.6",
@@ -614,6 +617,7 @@ def real_clients() -> list[Client]:
             also=tuple((p, NAME_CASES) for p in JAVAMAIL_16_PROFILES),
             run=javamail("javax.mail"),
             programs=("java", "javac"),
+            files=JARS["javax.mail"],
         ),
         Client(
             id="jakarta-mail-2.0",
@@ -622,6 +626,7 @@ def real_clients() -> list[Client]:
             also=tuple((p, NAME_CASES) for p in JAKARTA_20_OLD_JDK_PROFILES),
             run=javamail("jakarta.mail"),
             programs=("java", "javac"),
+            files=JARS["jakarta.mail"],
         ),
         Client(
             id="nss-tstclnt",

@@ -122,9 +122,7 @@ class Roots:
 def make_roots() -> Roots:
     return Roots(
         trusted=CertificateAuthority.create_root("Conformance Root", key_spec="rsa:2048"),
-        stranger=CertificateAuthority.create_root(
-            "Conformance Stranger Root", key_spec="rsa:2048"
-        ),
+        stranger=CertificateAuthority.create_root("Conformance Stranger Root", key_spec="rsa:2048"),
     )
 
 

@@ -171,8 +171,7 @@ def render(
     real = [r for r in session.rows if not r.client.startswith("s_client:")]
     lines = [
         f"{len(session.rows)} comparisons of a real client with vedette's verdict "
-        f"(vedette scan --mode full, once per server) on {len(cases)} servers: "
-        + ", ".join(cases),
+        f"(vedette scan --mode full, once per server) on {len(cases)} servers: " + ", ".join(cases),
         "",
         *_counts(session.rows, "family", "family"),
         "",

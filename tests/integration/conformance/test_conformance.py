@@ -15,6 +15,7 @@ import queue
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -23,6 +24,9 @@ from tests.integration.conformance.clients import (
     Client,
     Kit,
     Real,
+    javamail,
+    python_stdlib_mail,
+    python_verifying,
     real_clients,
     replay_clients,
 )
@@ -48,13 +52,10 @@ from vedette.trust._data import trust_data
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
     from tests.integration.conformance.servers import Roots
     from tests.integration.conformance.table import Accepted
     from tests.integration.realservers import Pki, RunningServer
-
-REAL_CASES = ("dovecot-imaps", "postfix-smtps")
 
 
 @pytest.fixture(scope="session")
@@ -72,6 +73,7 @@ def clients() -> list[Client]:
     found, missing = [], []
     for c in real_clients() + replay_clients():
         absent = [p for p in c.programs if shutil.which(p, path=_PATH) is None]
+        absent += [f for f in c.files if not Path(f).exists()]
         (missing if absent else found).append(c)
         if absent and c.id not in RESULTS.missing:
             RESULTS.missing.append(f"{c.id} ({', '.join(absent)})")
@@ -166,37 +168,66 @@ def test_s_server_case(case: Case, roots: Roots, clients, kit, accepted, tmp_pat
         _conform(targets, clients, kit, accepted)
 
 
+# The real servers: (case, fixture, the name clients ask for, port, dialect, vedette's scheme).
+# Dovecot D3 answers as nodes.realtest.test, Postfix P2 as mail.realtest.test (both on their
+# certificate; clients.JAVA_HOSTS maps them so for Java).
+REAL = [
+    ("dovecot-imaps", "dovecot_d3", NODES_HOST, 993, "imap", "imaps"),
+    ("postfix-smtps", "postfix_p2", MAIL_HOST, 465, "smtp", "smtps"),
+]
+REAL_CASES = tuple(r[0] for r in REAL)
+
+
 @pytest.mark.realserver
-def test_real_dovecot_imaps(
-    dovecot_d3: RunningServer, realtest_pki: Pki, clients, kit, accepted
+@pytest.mark.parametrize(("case", "fixture", "host", "port", "dialect", "scheme"), REAL,
+                         ids=REAL_CASES)  # fmt: skip
+def test_real_server(
+    request, case, fixture, host, port, dialect, scheme, realtest_pki: Pki, clients, kit, accepted
 ) -> None:
+    server: RunningServer = request.getfixturevalue(fixture)
     target = Target(
-        case="dovecot-imaps",
-        host=NODES_HOST,
-        ip=dovecot_d3.address,
-        port=993,
-        dialect="imap",
+        case=case,
+        host=host,
+        ip=server.address,
+        port=port,
+        dialect=dialect,
         root=realtest_pki.root_pem,
-        scheme="imaps",
-        login=(USER, PASSWORD),
+        scheme=scheme,
+        login=(USER, PASSWORD) if dialect == "imap" else None,
     )
     _conform([target] * WORKERS, clients, kit, accepted)
 
 
-@pytest.mark.realserver
-def test_real_postfix_smtps(
-    postfix_p2: RunningServer, realtest_pki: Pki, clients, kit, accepted
-) -> None:
-    target = Target(
-        case="postfix-smtps",
-        host=MAIL_HOST,
-        ip=postfix_p2.address,
-        port=465,
-        dialect="smtp",
-        root=realtest_pki.root_pem,
-        scheme="smtps",
-    )
-    _conform([target] * WORKERS, clients, kit, accepted)
+def _case(name: str) -> Case:
+    return next(c for c in CASES if c.name == name)
+
+
+@pytest.mark.parametrize("name", ["wrong-name", "untrusted-root", "expired"])
+def test_stdlib_mail_scripts_accept_any_certificate(name, roots, kit, tmp_path) -> None:
+    """imaplib without an ssl_context does not verify (the fact behind the stdlib-mail-scripts
+    profile), while ssl.create_default_context() refuses the same server."""
+    write_case(_case(name), roots, tmp_path)
+    with s_servers(_case(name), tmp_path, 1) as (target,):
+        unverified = python_stdlib_mail(target, kit)
+        verifying = python_verifying(target, kit)
+    assert unverified.outcome == "connects", unverified
+    assert verifying.outcome == "fails" and "CERTIFICATE_VERIFY_FAILED" in verifying.detail
+
+
+@pytest.mark.parametrize("package", ["javax.mail", "jakarta.mail"])
+def test_checkserveridentity_makes_javamail_check_the_name(package, roots, kit, tmp_path) -> None:
+    """The fix for JavaMail's default: mail.<proto>.ssl.checkserveridentity=true refuses a
+    certificate for another name, and still accepts the right one."""
+    check = javamail(package, "mail.{proto}.ssl.checkserveridentity=true")
+    outcomes = {}
+    for name in ("wrong-name", "tls12-only"):
+        write_case(_case(name), roots, tmp_path / name)
+        with s_servers(_case(name), tmp_path / name, 1) as (target,):
+            outcomes[name] = (javamail(package)(target, kit), check(target, kit))
+    default, checked = outcomes["wrong-name"]
+    assert default.outcome == "connects", default
+    assert checked.outcome == "fails" and "verify identity" in checked.detail, checked
+    assert [o.outcome for o in outcomes["tls12-only"]] == ["connects", "connects"]
 
 
 def test_every_mapped_profile_exists(clients: list[Client]) -> None:
