@@ -403,7 +403,9 @@ def nss_tstclnt(t: Target, kit: Kit) -> Real:
             if stream is not None:
                 stream.close()
     errors = [ln for ln in seen if "tstclnt:" in ln]
-    return Real("fails", _one_line(errors[-1] if errors else f"exit {proc.returncode}"))
+    if any(re.search(r"\b(SSL|SEC)_ERROR_", ln) for ln in errors):  # TLS or the certificate
+        return Real("fails", _one_line(errors[-1]))
+    return Real("unknown", _one_line(errors[-1] if errors else f"exit {proc.returncode}"))
 
 
 def gnutls_cli(t: Target, kit: Kit) -> Real:
@@ -416,7 +418,9 @@ def gnutls_cli(t: Target, kit: Kit) -> Real:
         described = re.search(r"- Description: (\S+)", result.stdout)
         return Real("connects", described.group(1) if described else "handshake completed")
     errors = [ln for ln in (result.stderr + result.stdout).splitlines() if "***" in ln]
-    return Real("fails", _one_line(errors[-1] if errors else f"exit {result.returncode}"))
+    if any("Handshake has failed" in ln or "Fatal error" in ln for ln in errors):
+        return Real("fails", _one_line(errors[-1]))
+    return Real("unknown", _one_line(errors[-1] if errors else f"exit {result.returncode}"))
 
 
 def posttls_finger(t: Target, kit: Kit) -> Real:
@@ -430,7 +434,10 @@ def posttls_finger(t: Target, kit: Kit) -> Real:
     if established:
         return Real("connects", _one_line(established.group(1)))
     lines = [ln for ln in out.splitlines() if ln.strip()]
-    return Real("fails", _one_line(lines[-1] if lines else f"exit {result.returncode}"))
+    tls = [ln for ln in lines if re.search(r"TLS|SSL|handshake", ln)]
+    if tls:  # the connection was made and TLS failed
+        return Real("fails", _one_line(tls[-1]))
+    return Real("unknown", _one_line(lines[-1] if lines else f"exit {result.returncode}"))
 
 
 # --- openssl s_client replaying a profile's hello ----------------------------------------------

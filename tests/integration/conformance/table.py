@@ -122,6 +122,7 @@ class Session:
     """Everything the run measured, for the table at the end."""
 
     rows: list[Row] = field(default_factory=list)
+    quick_rows: list[Row] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -179,6 +180,14 @@ def render(
         "replays:",
         *_counts(real, "family", "family"),
     ]
+    if session.quick_rows:
+        unknown = sum(r.vedette == "unknown" for r in session.quick_rows)
+        lines += [
+            "",
+            "quick mode (vedette scan --mode quick, the fleet default), measured, not enforced: "
+            f"vedette says unknown in {unknown} of {len(session.quick_rows)}",
+            *_counts(session.quick_rows, "family", "family"),
+        ]
     if every_row:
         lines += ["", "every comparison:"]
         lines += [f"  [{r.status}] {r.line()}" for r in session.rows]
