@@ -22,75 +22,18 @@ loopback is used.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
+from benchmarks.relay import Relay
 from vedette.lab import LabThread
 
 RELAY_IP = "127.0.0.3"
-
-
-class Relay:
-    """Forwards to the lab server and records when connections open and close."""
-
-    def __init__(self, upstream_port: int) -> None:
-        self.upstream_port = upstream_port
-        self.opened: list[float] = []
-        self.closed: list[float] = []
-        self.port = 0
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> Relay:
-        self._thread.start()
-        self._ready.wait(5)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
-
-    def reset(self) -> None:
-        self.opened.clear()
-        self.closed.clear()
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(asyncio.start_server(self._handle, RELAY_IP, 0))
-        self.port = server.sockets[0].getsockname()[1]
-        self._ready.set()
-        self._loop.run_forever()
-        server.close()
-
-    async def _handle(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        self.opened.append(time.monotonic())
-        try:
-            ur, uw = await asyncio.open_connection("127.0.0.1", self.upstream_port)
-        except OSError:
-            w.close()
-            self.closed.append(time.monotonic())
-            return
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            try:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            except OSError:
-                pass
-            finally:
-                dst.close()
-
-        await asyncio.gather(pipe(r, uw), pipe(ur, w))
-        self.closed.append(time.monotonic())
 
 
 def measure(relay: Relay, argv: list[str], env: dict[str, str]) -> tuple[float, float, float]:
@@ -114,7 +57,7 @@ def main() -> int:
         trees["before"] = {**os.environ, "PYTHONPATH": args.before}
     with tempfile.TemporaryDirectory() as work, LabThread(workdir=Path(work)) as lt:
         server = lt.lab.server("imaps-good")
-        with Relay(server.port) as relay:
+        with Relay((RELAY_IP, 0), ("127.0.0.1", server.port)) as relay:
             argv = [sys.executable, "-m", "vedette", "scan", "--no-store", "--ip", RELAY_IP,
                     "--ca", str(lt.lab.root_ca_path),
                     f"imaps://lab.vedette.test:{relay.port}"]  # fmt: skip

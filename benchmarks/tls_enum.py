@@ -29,7 +29,6 @@ A tool that is missing is reported as such and skipped. Only loopback is used; n
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
@@ -37,7 +36,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -51,6 +49,7 @@ from tests.integration.realservers import (
 )
 from tests.integration.tls_truth import Truth
 
+from benchmarks.relay import Relay
 from vedette.tls.registry import registry
 
 SERVER_IP, RELAY_IP, PORT = "127.0.0.16", "127.0.0.2", 143
@@ -77,60 +76,6 @@ elapsed = time.monotonic() - t0
 print(json.dumps({"elapsed": elapsed, "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                   "sets": {vs.version: list(vs.suites) for vs in scan.suites}}))
 """
-
-
-class Relay:
-    """A TCP relay that counts connections, in a thread with its own event loop.
-
-    ``rtt``: seconds of round-trip time to add, as a distant server would (each chunk waits
-    half of it in each direction, and the connection to the server a whole one)."""
-
-    def __init__(self, rtt: float = 0.0) -> None:
-        self.rtt = rtt
-        self.count = 0
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> Relay:
-        self._thread.start()
-        self._ready.wait(5)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(asyncio.start_server(self._handle, RELAY_IP, PORT))
-        self._ready.set()
-        self._loop.run_forever()
-        server.close()
-
-    async def _handle(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        self.count += 1
-        try:
-            if self.rtt:
-                await asyncio.sleep(self.rtt)
-            ur, uw = await asyncio.open_connection(SERVER_IP, PORT)
-        except OSError:
-            w.close()
-            return
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            try:
-                while data := await src.read(65536):
-                    if self.rtt:
-                        await asyncio.sleep(self.rtt / 2)
-                    dst.write(data)
-                    await dst.drain()
-            except OSError:
-                pass
-            finally:
-                dst.close()
-
-        await asyncio.gather(pipe(r, uw), pipe(ur, w))
 
 
 def run_measured(
@@ -320,7 +265,7 @@ def _bench(
     if per_host:
         for name in ("vedette", "vedette before"):
             tools[name] += ["--per-host", str(per_host)]
-    with Relay(rtt) as relay:
+    with Relay((RELAY_IP, PORT), (SERVER_IP, PORT), rtt=rtt) as relay:
         # The engine alone: what a full enumeration of one endpoint costs once vedette is
         # running (the CLI row adds interpreter start-up, imports, the quick handshake,
         # certificate analysis and the report). It runs in a child process of its own — in
