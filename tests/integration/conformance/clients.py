@@ -39,15 +39,15 @@ Outcome = Literal["connects", "fails", "unknown"]
 Scope = Literal["full", "handshake"]
 
 # --- which profile each client speaks for ------------------------------------------------------
-# issue-13-h13a splits python-certifi into python-verifying (python-certifi stays its alias) and
-# python-stdlib-mail: once merged, these two lines read ("python-verifying",) and
-# ("python-stdlib-mail",). Lync/SfB "-kb2973337" variants need no line: every profile's hello
-# is replayed with s_client (below), whatever profiles the data holds.
-VERIFYING_SCRIPTS: tuple[str, ...] = ("python-certifi",)
-STDLIB_MAIL_SCRIPTS: tuple[str, ...] = ()
+# Scripts that verify (ssl.create_default_context(), requests, curl's OpenSSL defaults) and the
+# standard library's mail clients without a context. Lync/SfB "-kb2973337" variants need no
+# line: every profile's hello is replayed with s_client (below), whatever profiles the data holds.
+VERIFYING_SCRIPTS: tuple[str, ...] = ("python-verifying",)
+STDLIB_MAIL_SCRIPTS: tuple[str, ...] = ("python-stdlib-mail",)
 # Thunderbird (current) verifies with NSS; tstclnt is NSS's own client.
 NSS_PROFILES = ("thunderbird-current",)
-# Java 17's JSSE and Jakarta Mail 2.0 on it: the java-17 profile ("Jakarta Mail on Java 17").
+# Java 17's JSSE (HTTPS name check) and Jakarta Mail 2.0 on it: the java-17 profile (Angus Mail 2
+# on Java 17, which checks the name as JSSE's HTTPS check does; Jakarta Mail 2.0 does not).
 JAVA17_PROFILES = ("java-17",)
 # JavaMail 1.6 and Jakarta Mail 2.0 run here on Java 17, not on the JDKs of the java-8/java-11
 # profiles: they speak for those profiles only where the mail library decides (the name check).
@@ -613,7 +613,6 @@ def real_clients() -> list[Client]:
             label="Java 17 JSSE defaults, HTTPS name check (not a mail library's)",
             profiles=JAVA17_PROFILES,
             run=java_jsse,
-            except_cases=frozenset({"wrong-name"}),  # Jakarta Mail checks no name by default
             programs=("java", "javac"),
             files=JARS["javax.mail"],
         ),
@@ -630,6 +629,7 @@ def real_clients() -> list[Client]:
             id="jakarta-mail-2.0",
             label=f"Jakarta Mail 2.0 (Debian libjakarta-mail-java) on Java 17, {mail_library}",
             profiles=JAVA17_PROFILES,
+            except_cases=frozenset({"wrong-name"}),  # Angus Mail 2 (java-17) checks the name
             also=tuple((p, NAME_CASES) for p in JAKARTA_20_OLD_JDK_PROFILES),
             run=javamail("jakarta.mail"),
             programs=("java", "javac"),
