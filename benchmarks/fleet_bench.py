@@ -58,10 +58,10 @@ class Result:
         return 1000 * self.cpu_s / self.endpoints if self.endpoints else 0.0
 
 
-def measure(tool: str, n: int, argv: list[str]) -> Result:
+def measure(tool: str, n: int, argv: list[str], env: dict[str, str] | None = None) -> Result:
     load = os.getloadavg()[0]
     t0 = time.monotonic()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - t0
     code = os.waitstatus_to_exitcode(status)
@@ -90,16 +90,28 @@ def main() -> int:
     parser.add_argument("--full", type=int, default=0, metavar="N")
     parser.add_argument("--sslyze", help="the sslyze executable (skipped when not given)")
     parser.add_argument("--json-out", type=Path)
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=1,
+        help="alternate the minimal client and vedette quick N times and keep each one's best",
+    )
+    parser.add_argument(
+        "--before",
+        metavar="SRC",
+        help="also run vedette quick from another tree's src/ (alternating, best of --runs)",
+    )
     args = parser.parse_args()
     # Byte-compile vedette first, as an installation from a wheel would: an editable install
     # under PYTHONDONTWRITEBYTECODE=1 would otherwise recompile it at every start.
     import vedette
 
-    subprocess.run(
-        [sys.executable, "-m", "compileall", "-q", str(Path(vedette.__file__).parent)],
-        check=True,
-        env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""},
-    )
+    for tree in (Path(vedette.__file__).parent, *([Path(args.before)] if args.before else [])):
+        subprocess.run(
+            [sys.executable, "-m", "compileall", "-q", str(tree)],
+            check=True,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""},
+        )
     limit = raise_nofile()
     print(f"RLIMIT_NOFILE {limit}")
     work = Path(tempfile.mkdtemp(prefix="vedette-fleet-bench-"))
@@ -154,19 +166,27 @@ def main() -> int:
             ]
 
         n = len(eps)
-        results.append(
-            measure(
-                "minimal client",
-                n,
-                [
-                    sys.executable,
-                    str(HERE / "minimal_client.py"),
-                    str(targets),
-                    str(args.concurrency),
-                ],
-            )
-        )
-        results.append(measure("vedette quick", n, vedette_scan("quick", targets, "quick.db")))
+        minimal = [sys.executable, str(HERE / "minimal_client.py"), str(targets),
+                   str(args.concurrency)]  # fmt: skip
+        rows: dict[str, tuple[list[str], dict[str, str] | None]] = {
+            "minimal client": (minimal, None),
+            "vedette quick": (vedette_scan("quick", targets, "quick.db"), None),
+        }
+        if args.before:
+            env = {**os.environ, "PYTHONPATH": args.before}
+            rows["vedette quick before"] = (vedette_scan("quick", targets, "before.db"), env)
+        best: dict[str, Result] = {}
+        order = list(rows)
+        for run in range(max(1, args.runs)):
+            # Each run starts with another tool: none always follows the same one.
+            for tool in order[run % len(order) :] + order[: run % len(order)]:
+                argv, env = rows[tool]
+                for db in ("quick.db", "before.db"):
+                    (work / db).unlink(missing_ok=True)
+                r = measure(tool, n, argv, env)
+                if tool not in best or r.wall_s < best[tool].wall_s:
+                    best[tool] = r
+        results.extend(best.values())
         if args.sslyze:
             results.append(
                 measure(
@@ -213,6 +233,10 @@ def main() -> int:
     if quick is not None and "minimal client" in by_tool:
         share = quick.rate / by_tool["minimal client"].rate
         print(f"vedette quick / minimal client: {share:.0%} (goal: at least 80%)")
+    before = by_tool.get("vedette quick before")
+    if before is not None and "minimal client" in by_tool:
+        share = before.rate / by_tool["minimal client"].rate
+        print(f"vedette quick before / minimal client: {share:.0%}")
     if quick is not None and "sslyze certinfo" in by_tool:
         times = quick.rate / by_tool["sslyze certinfo"].rate
         print(f"vedette quick / sslyze certinfo: {times:.1f}x (goal: at least 10x)")
