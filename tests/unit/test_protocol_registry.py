@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from vedette.model import Endpoint, Protocol, Service, TlsMode
+from vedette.protocols import NeedData, Send, StartTls
 from vedette.protocols.capabilities import Capabilities
 from vedette.protocols.registry import (
     REGISTRY,
@@ -97,3 +98,30 @@ def test_password_commands_come_from_each_entry() -> None:
     assert plaintext_password_mechanisms(Protocol.POP3, pop3) == {"USER", "PLAIN"}
     smtp = Capabilities(sasl=frozenset({"LOGIN", "CRAM-MD5", "XOAUTH2"}))
     assert plaintext_password_mechanisms(Protocol.SMTP, smtp) == {"LOGIN"}
+
+
+@pytest.mark.parametrize(
+    ("service", "greeting", "command", "go_ahead"),
+    [
+        (Service.IMAP, b"* OK [CAPABILITY IMAP4rev1 STARTTLS] ready\r\n", b"a1 STARTTLS\r\n",
+         b"a1 OK Begin TLS negotiation now.\r\n"),
+        (Service.POP3, b"+OK ready\r\n", b"STLS\r\n", b"+OK Begin TLS negotiation now.\r\n"),
+    ],
+)  # fmt: skip
+def test_a_redial_asks_for_tls_straight_after_the_greeting(
+    service: Service, greeting: bytes, command: bytes, go_ahead: bytes
+) -> None:
+    # The enumeration's re-dials need TLS only: one round trip fewer per connection than the
+    # first connection's capabilities-then-STARTTLS, tens of connections per endpoint.
+    first = new_dialogue(service)
+    redial = new_dialogue(service, redial=True)
+    for dialogue in (first, redial):
+        assert isinstance(dialogue.next_action(), NeedData)
+        dialogue.receive_data(greeting)
+    sent = redial.next_action()
+    assert isinstance(sent, Send) and sent.data == command
+    assert isinstance(redial.next_action(), NeedData)
+    redial.receive_data(go_ahead)
+    assert isinstance(redial.next_action(), StartTls)
+    asked = first.next_action()
+    assert isinstance(asked, Send) and asked.data != command  # CAPABILITY / CAPA first

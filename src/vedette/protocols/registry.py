@@ -201,7 +201,9 @@ _ENTRIES = (
     ),
     ProtocolEntry(
         protocol=Protocol.IMAP,
-        dialogue=lambda s: ImapDialogue(implicit_tls=s.implicit_tls, try_starttls=s.try_starttls),
+        dialogue=lambda s: ImapDialogue(
+            implicit_tls=s.implicit_tls, try_starttls=s.try_starttls, redial=s.redial
+        ),
         capabilities=parse_imap_capabilities,
         capabilities_in_greeting=True,
         password_commands=_imap_login,
@@ -209,7 +211,9 @@ _ENTRIES = (
     ),
     ProtocolEntry(
         protocol=Protocol.POP3,
-        dialogue=lambda s: Pop3Dialogue(implicit_tls=s.implicit_tls, try_starttls=s.try_starttls),
+        dialogue=lambda s: Pop3Dialogue(
+            implicit_tls=s.implicit_tls, try_starttls=s.try_starttls, redial=s.redial
+        ),
         capabilities=parse_pop3_capabilities,
         starttls_word="STLS",
         password_commands=_pop3_user,
