@@ -366,8 +366,12 @@ class TlsScan:
             client without SNI, or a scanner given an IP); ``None`` when not tested (bare-IP
             target, TLS 1.3 only) or when no certificate came.
         connections: TCP connections the enumeration opened (retries included).
-        incomplete: the enumeration could not finish; ``incomplete_reason`` says why. Sets
-            are then lower bounds: nothing missing from them was seen refused.
+        incomplete: the enumeration could not finish (or, in ``clients`` mode, was never
+            meant to); ``incomplete_reason`` says why. Sets are then lower bounds: nothing
+            missing from them was seen refused, except the versions of ``tested_versions``.
+        tested_versions: versions whose acceptance was settled, oldest first: a version in it
+            and not in ``versions`` was refused. A full enumeration lists every version it
+            finished testing; empty in scans stored before this field (nothing known).
     """
 
     versions: tuple[int, ...] = ()
@@ -396,6 +400,11 @@ class TlsScan:
     connections: int = 0
     incomplete: bool = False
     incomplete_reason: str | None = None
+    tested_versions: tuple[int, ...] = ()
+
+    def refused_versions(self) -> frozenset[int]:
+        """Versions tested and not accepted."""
+        return frozenset(v for v in self.tested_versions if v not in self.versions)
 
     def suites_for(self, version: int) -> tuple[int, ...]:
         for vs in self.suites:

@@ -143,6 +143,7 @@ def tls_scan_json(scan: TlsScan | None) -> dict[str, Any] | None:
     out["leaf_without_sni_sha256"] = (
         None if scan.leaf_without_sni is None else hashlib.sha256(scan.leaf_without_sni).hexdigest()
     )
+    out["tested_versions"] = [version_name(v) for v in scan.tested_versions]
     out["connections"] = scan.connections
     out["incomplete"] = scan.incomplete
     out["incomplete_reason"] = scan.incomplete_reason
