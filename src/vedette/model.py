@@ -328,6 +328,10 @@ class ClientCertRequest:
     ca_bytes: int
 
 
+#: How the ``incomplete_reason`` of a ``--mode clients`` scan starts (``TlsScan.partial``).
+CLIENTS_MODE = "clients mode:"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TlsScan:
     """The enumeration of one endpoint.
@@ -401,6 +405,11 @@ class TlsScan:
     incomplete: bool = False
     incomplete_reason: str | None = None
     tested_versions: tuple[int, ...] = ()
+
+    @property
+    def partial(self) -> bool:
+        """The partial scan of ``--mode clients`` (two hellos), not an enumeration."""
+        return self.incomplete and (self.incomplete_reason or "").startswith(CLIENTS_MODE)
 
     def refused_versions(self) -> frozenset[int]:
         """Versions tested and not accepted."""

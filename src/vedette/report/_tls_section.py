@@ -226,6 +226,15 @@ def render_tls_scan(
 def _incomplete(
     field: Field, scan: TlsScan, *, verbose: bool, defences: tuple[Defence, ...]
 ) -> None:
+    refused = ", ".join(version_name(v) for v in sorted(scan.refused_versions())) or "none"
+    if scan.partial and not defences:
+        # Not a failure: --mode clients asks two questions only.
+        field(
+            "Clients probe",
+            f"{scan.connections} connection(s) after the handshake (--mode clients, not an "
+            f"enumeration); refused: {refused}",
+        )
+        return
     # Say who stopped the enumeration when a defence was seen: what is missing from the
     # sets above was not seen refused.
     why = "; ".join(describe(d) for d in defences) or scan.incomplete_reason or "unknown"

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric import ec, x448
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from vedette.model import CLIENTS_MODE
 from vedette.tls.hello import (
     EXT_ENCRYPT_THEN_MAC,
     EXT_EXTENDED_MASTER_SECRET,
@@ -747,7 +748,7 @@ def clients_scan(
         elif outcome.answer.alert is not None and outcome.answer.alert[1] == ALERT_PROTOCOL_VERSION:
             settle(top, None, None)
     versions = tuple(sorted(accepted))
-    reason = "clients mode: the versions and suites a client matrix needs, not an enumeration"
+    reason = f"{CLIENTS_MODE} the versions and suites a client matrix needs, not an enumeration"
     return TlsScan(
         versions=versions,
         suites=tuple(
