@@ -82,11 +82,19 @@ def test_a_tls10_only_server_refuses_everything_above():
 def test_a_refusal_that_is_not_about_the_version_settles_nothing():
     scan = clients_scan(
         (TLS13, AES256),
-        (Answered(ServerAnswer(alert=(2, 40))), Refused("closed", hung_up=True)),
+        (Answered(ServerAnswer(alert=(2, 40))), Answered(ServerAnswer(alert=(2, 80)))),
         connections=2,
     )
     assert scan.tested_versions == (TLS13,)
     assert not scan.refused_versions()
+    # A close without an answer is a refusal, as in the enumeration (asyncio servers send
+    # no alert).
+    closed = clients_scan(
+        (TLS13, AES256),
+        (_hello(TLS12, ECDHE_GCM), Refused("closed", hung_up=True)),
+        connections=2,
+    )
+    assert closed.refused_versions() == {SSL3, TLS10}
     unanswered = clients_scan((TLS12, None), (Unanswered("421"),), connections=1)
     assert "hello: 421" in (unanswered.incomplete_reason or "")
     assert unanswered.refused_versions() == {TLS13}
@@ -195,3 +203,29 @@ def test_checks_report_a_missing_version_only_when_it_was_tested():
         (TLS10, ECDHE_CBC), (_hello(TLS10, ECDHE_CBC), _hello(TLS10, ECDHE_CBC)), connections=2
     )
     assert {"tls.no-tls12", "tls.no-tls13", "tls.tls10"} <= _findings(tls10)
+
+
+def test_the_negotiated_old_version_is_reported_once():
+    tls10 = clients_scan(
+        (TLS10, ECDHE_CBC), (_hello(TLS10, ECDHE_CBC), _hello(TLS10, ECDHE_CBC)), connections=2
+    )
+    from datetime import UTC, datetime
+
+    from tests.builders import observed_tls
+    from vedette.checks import CheckContext, analyse
+
+    now = datetime(2026, 5, 1, tzinfo=UTC)
+    chain = (der(leaf(_ca(), key_spec="rsa:2048")),)
+    obs = observed_tls(chain, version="TLSv1", cipher="ECDHE-RSA-AES128-SHA", tls_scan=tls10)
+    found = {f.id for f in analyse((obs,), CheckContext(now=now))}
+    assert "tls.tls10" in found and "tls.old-version" not in found
+    quick = {
+        f.id for f in analyse((dataclasses.replace(obs, tls_scan=None),), CheckContext(now=now))
+    }
+    assert "tls.old-version" in quick
+
+
+def _ca():
+    from vedette.pki import CertificateAuthority
+
+    return CertificateAuthority.create_root("clients mode test root")

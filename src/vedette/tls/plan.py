@@ -718,8 +718,10 @@ def clients_scan(
     ``outcomes``: the answers to the hellos, in order (max TLS 1.2, max TLS 1.0).
     A version is *tested* when an answer settles it: the one a server picks (accepted), the
     ones above it up to what the hello allowed (refused: a server picks its highest), or all
-    of a hello's versions on a ``protocol_version`` alert. A refusal for any other reason (no
-    common suite, a hang-up) settles nothing.
+    of a hello's versions on a ``protocol_version`` alert or a close without an answer (as the
+    enumeration concludes from a short hello, ``Planner._drain``; Python's asyncio servers
+    close without the alert). Another alert (``handshake_failure``: none of the profiles'
+    suites, though others might be accepted) settles nothing.
     """
     accepted: dict[int, list[int]] = {}
     tested: set[int] = set()
@@ -740,7 +742,8 @@ def clients_scan(
         if isinstance(outcome, Unanswered):
             reasons.append(f"the {name} hello: {outcome.reason}")
             continue
-        if not isinstance(outcome, Answered):
+        if isinstance(outcome, Refused):
+            settle(top, None, None)
             continue
         h = outcome.answer.hello
         if h is not None and not h.retry and h.version <= top:
