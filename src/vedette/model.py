@@ -328,6 +328,10 @@ class ClientCertRequest:
     ca_bytes: int
 
 
+#: How the ``incomplete_reason`` of a ``--mode clients`` scan starts (``TlsScan.partial``).
+CLIENTS_MODE = "clients mode:"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TlsScan:
     """The enumeration of one endpoint.
@@ -366,8 +370,12 @@ class TlsScan:
             client without SNI, or a scanner given an IP); ``None`` when not tested (bare-IP
             target, TLS 1.3 only) or when no certificate came.
         connections: TCP connections the enumeration opened (retries included).
-        incomplete: the enumeration could not finish; ``incomplete_reason`` says why. Sets
-            are then lower bounds: nothing missing from them was seen refused.
+        incomplete: the enumeration could not finish (or, in ``clients`` mode, was never
+            meant to); ``incomplete_reason`` says why. Sets are then lower bounds: nothing
+            missing from them was seen refused, except the versions of ``tested_versions``.
+        tested_versions: versions whose acceptance was settled, oldest first: a version in it
+            and not in ``versions`` was refused. A full enumeration lists every version it
+            finished testing; empty in scans stored before this field (nothing known).
     """
 
     versions: tuple[int, ...] = ()
@@ -396,6 +404,16 @@ class TlsScan:
     connections: int = 0
     incomplete: bool = False
     incomplete_reason: str | None = None
+    tested_versions: tuple[int, ...] = ()
+
+    @property
+    def partial(self) -> bool:
+        """The partial scan of ``--mode clients`` (two hellos), not an enumeration."""
+        return self.incomplete and (self.incomplete_reason or "").startswith(CLIENTS_MODE)
+
+    def refused_versions(self) -> frozenset[int]:
+        """Versions tested and not accepted."""
+        return frozenset(v for v in self.tested_versions if v not in self.versions)
 
     def suites_for(self, version: int) -> tuple[int, ...]:
         for vs in self.suites:

@@ -52,10 +52,14 @@ DEFAULT_MAX_CIDR = 1 << 24
 class ScanMode(StrEnum):
     """How deep a scan probes each endpoint.
 
-    ``QUICK``: connect, dialogue, STARTTLS, one handshake, the certificate. ``FULL``: that,
-    plus the TLS enumeration (versions, suites, groups...) and the resumption probe."""
+    ``QUICK``: connect, dialogue, STARTTLS, one handshake, the certificate. ``CLIENTS``:
+    that, plus two hand-built hellos (TLS 1.2 at most, with the suites the client profiles
+    offer; TLS 1.0 at most), enough to decide most client verdicts: three connections an
+    endpoint. ``FULL``: the quick probe, plus the TLS enumeration (versions, suites,
+    groups...) and the resumption probe."""
 
     QUICK = "quick"
+    CLIENTS = "clients"
     FULL = "full"
 
 

@@ -28,8 +28,10 @@ connections a second.
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections import Counter
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Protocol
 
 from vedette.errors import ResolveError
@@ -204,6 +206,31 @@ class MemorySink:
         return tuple(o for r in ordered for o in r.observations)
 
 
+_VERSION_CODES = {"SSLv3": 0x0300, "TLSv1": 0x0301, "TLSv1.1": 0x0302, "TLSv1.2": 0x0303,
+                  "TLSv1.3": 0x0304}  # fmt: skip
+
+
+def _session_codes(obs: Observation) -> tuple[int, int | None] | None:
+    """The quick probe's (version, suite) as code points, ``None`` without a known version."""
+    from vedette.trust import suite_codes
+
+    if obs.tls is None or obs.tls.version not in _VERSION_CODES:
+        return None
+    return _VERSION_CODES[obs.tls.version], suite_codes().get(obs.tls.cipher or "")
+
+
+@functools.cache
+def profile_suites() -> tuple[int, ...]:
+    """The TLS ≤ 1.2 registry suites the built-in client profiles offer, the most offered
+    first (ties by code): what ``--mode clients`` asks a server about."""
+    from vedette.tls.registry import legacy_suites
+    from vedette.trust import trust_data
+
+    legacy = set(legacy_suites())
+    counts = Counter(c for p in trust_data().profiles for c in set(p.hello.suites) if c in legacy)
+    return tuple(sorted(counts, key=lambda c: (-counts[c], c)))
+
+
 async def listed(targets: Iterable[str | TargetSpec]) -> AsyncIterator[Work]:
     """A source of explicit targets, keyed by their position."""
     for key, target in enumerate(targets):
@@ -357,6 +384,8 @@ class _Engine:
             )
             if obs.defences:
                 report_defence(ep.ip)
+            if depth is ScanMode.CLIENTS and obs.tls is not None:
+                obs = await self._clients(obs, clock)
             if depth is ScanMode.FULL and obs.tls is not None:
                 from vedette.probe.enumerate import enumerate_observed
 
@@ -367,6 +396,25 @@ class _Engine:
                     clocks={ep: clock},
                 )
             return obs
+
+    async def _clients(self, obs: Observation, clock: EndpointClock) -> Observation:
+        """``--mode clients``: the two hellos of ``tls.plan.client_hellos`` after the quick
+        probe, folded with its session into a partial ``tls_scan``."""
+        from vedette.probe.defence import merge
+        from vedette.probe.enumerate import probe_hellos
+        from vedette.tls.plan import client_hellos, clients_scan
+
+        assert obs.tls is not None
+        probes = client_hellos(obs.endpoint.host, profile_suites())
+        outcomes, used, defences = await probe_hellos(
+            obs.endpoint,
+            probes,
+            limits=self.limits,
+            ehlo_name=self.options.ehlo_name,
+            clock=clock,
+        )
+        tls_scan = clients_scan(_session_codes(obs), outcomes, connections=used)
+        return replace(obs, tls_scan=tls_scan, defences=merge(obs.defences, defences))
 
     async def deepen(
         self, result: TargetResult, clocks: dict[Endpoint, EndpointClock]

@@ -519,3 +519,22 @@ def test_diff_exit_status_is_a_regression_check(
     assert "worse:" not in out and out.endswith("0 regression(s) (a finding added or worse)\n")
     # A scan compared with itself: no change at all.
     assert main(["report", "diff", "1", "1", "--db", url, *at]) == 0
+
+
+def test_diff_of_a_full_and_a_clients_mode_scan_compares_no_enumeration_finding(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Issue 13: --mode clients asks two questions; what it did not ask (resumption, the
+    # fallback SCSV...) is "not checked", never "resolved".
+    from vedette.tls.plan import Answered, clients_scan
+    from vedette.tls.server import ServerAnswer
+
+    enumerated = TlsScan(versions=(0x0303,), resumption=False)
+    refusal = Answered(ServerAnswer(alert=(2, 70)))
+    partial = clients_scan((0x0303, 0xC02F), (refusal, refusal), connections=2)
+    _plain_scan(url, [_tls_obs("mail.example.test", "192.0.2.10", (LEAF,), tls_scan=enumerated)])
+    _plain_scan(url, [_tls_obs("mail.example.test", "192.0.2.10", (LEAF,), tls_scan=partial)])
+    assert main(["report", "diff", "1", "2", "--db", url]) == 0
+    out = capsys.readouterr().out
+    assert "resolved:" not in out and "0 changed" in out
+    assert "1 endpoint(s) enumerated (--mode full) in one scan only" in out

@@ -106,7 +106,12 @@ def cert_sha512_legacy_schannel(ctx: CheckContext, obs: Observation) -> Iterator
     if obs.tls is None:
         return
     scan = obs.tls_scan
-    if scan is not None and scan.suites and not scan.suites_for(0x0303):
+    if (
+        scan is not None
+        and scan.suites
+        and not scan.suites_for(0x0303)
+        and (not scan.incomplete or 0x0303 in scan.refused_versions())
+    ):
         return  # the server does not speak TLS 1.2 at all: the rule cannot bite
     hits = []
     leaf_hit = False

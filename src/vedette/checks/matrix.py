@@ -51,6 +51,11 @@ def server_tls(obs: Observation) -> ServerTls | None:
         groups = frozenset(scan.groups)
         groups12 = frozenset(scan.groups_tls12)
         incomplete = scan.incomplete
+    refused = (
+        frozenset(_WIRE_VERSIONS[v] for v in scan.refused_versions() if v in _WIRE_VERSIONS)
+        if scan is not None
+        else frozenset()
+    )
     return ServerTls(
         negotiated_version=obs.tls.version if obs.tls is not None else None,
         negotiated_suite=obs.tls.cipher if obs.tls is not None else None,
@@ -58,6 +63,7 @@ def server_tls(obs: Observation) -> ServerTls | None:
         groups_tls13=groups,
         groups_tls12=groups12,
         incomplete=incomplete,
+        refused=refused,
     )
 
 

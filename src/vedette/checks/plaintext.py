@@ -150,7 +150,9 @@ _OLD_VERSIONS = frozenset({"SSLv2", "SSLv3", "TLSv1", "TLSv1.1"})
 )
 def old_version(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
     scan = obs.tls_scan
-    if scan is not None and not scan.incomplete and scan.versions:
-        return  # a full enumeration says it precisely: tls.no-tls12, tls.tls10, tls.tls11
+    if scan is not None and (not scan.incomplete or scan.partial) and scan.versions:
+        # A full enumeration says it precisely (tls.no-tls12, tls.tls10, tls.tls11), and so
+        # does --mode clients, whose accepted versions include the negotiated one.
+        return
     if obs.tls is not None and obs.tls.version in _OLD_VERSIONS:
         yield Hit(detail=f"negotiated {obs.tls.version} ({obs.tls.cipher})")

@@ -2,8 +2,10 @@
 
 These checks read ``Observation.tls_scan``, the result of the full enumeration
 (``vedette scan --mode full``); in quick mode they stay silent. A scan marked ``incomplete``
-(the server rate-limited or reset vedette) still proves what it saw accepted, but proves no
-absence: checks about something missing (no TLS 1.2, no fallback SCSV…) then say nothing.
+(the server rate-limited or reset vedette, or a ``--mode clients`` scan, which asks two
+questions only) still proves what it saw accepted, but proves no absence: checks about
+something missing (no fallback SCSV, no forward secrecy…) then say nothing, except that a
+version listed in ``tested_versions`` and not accepted was refused (no TLS 1.2, no TLS 1.3).
 
 Severities are weighed by role: on port 25 TLS between mail servers is opportunistic — a
 sending MTA that finds no common ground sends in clear — so legacy versions and suites there
@@ -130,6 +132,18 @@ def _complete_scan(obs: Observation) -> TlsScan | None:
     return scan
 
 
+def _without(obs: Observation, *versions: int) -> TlsScan | None:
+    """The scan when it shows that none of ``versions`` is accepted: a complete enumeration
+    that lacks them, or a partial one (``--mode clients``, an interrupted enumeration) that
+    tested each and saw it refused; ``None`` when that is not known."""
+    scan = _scan(obs)
+    if scan is None or not scan.versions or any(v in scan.versions for v in versions):
+        return None
+    if scan.incomplete and not all(v in scan.refused_versions() for v in versions):
+        return None
+    return scan
+
+
 @endpoint_check(
     "tls.no-tls12",
     title="TLS 1.2 is not supported",
@@ -141,8 +155,8 @@ def _complete_scan(obs: Observation) -> TlsScan | None:
     references=("RFC 8996", "RFC 9325"),
 )
 def no_tls12(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
-    scan = _complete_scan(obs)
-    if scan is not None and TLS12 not in scan.versions and TLS13 not in scan.versions:
+    scan = _without(obs, TLS12, TLS13)
+    if scan is not None:
         best = version_name(max(scan.versions))
         yield Hit(detail=f"the best version accepted is {best}")
 
@@ -159,8 +173,8 @@ def no_tls12(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
     references=("RFC 8446", "RFC 9325"),
 )
 def no_tls13(ctx: CheckContext, obs: Observation) -> Iterator[Hit]:
-    scan = _complete_scan(obs)
-    if scan is not None and TLS13 not in scan.versions:
+    scan = _without(obs, TLS13)
+    if scan is not None:
         yield Hit(detail=f"accepted: {', '.join(version_name(v) for v in scan.versions)}")
 
 

@@ -39,7 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         choices=[m.value for m in ScanMode],
         default=ScanMode.FULL.value,
         help="full (default): every TLS version and suite, so that every client verdict is "
-        "decided; quick: one handshake per server",
+        "decided; clients: the handshake and two hellos, most verdicts decided; quick: one "
+        "handshake per server",
     )
     c.add_output_options(p)
     add_matrix_arguments(p)

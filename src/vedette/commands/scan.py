@@ -137,9 +137,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--mode",
         choices=[m.value for m in ScanMode],
         default=None,
-        help="quick: connect, dialogue, STARTTLS, one handshake, certificate; full: "
-        "everything vedette knows (default: full for explicit targets, quick for --targets, "
-        "a CIDR or --resume)",
+        help="quick: connect, dialogue, STARTTLS, one handshake, certificate; clients: "
+        "quick plus two hellos (TLS 1.2 suites, TLS 1.0), enough for most client verdicts, "
+        "three connections an endpoint; full: everything vedette knows (default: full for "
+        "explicit targets, quick for --targets, a CIDR or --resume)",
     )
     c.add_output_options(p)
     c.add_format_options(p)

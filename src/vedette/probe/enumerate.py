@@ -274,6 +274,50 @@ async def enumerate_defended(
     return scan, enumeration.defences.defences()
 
 
+async def probe_hellos(
+    endpoint: Endpoint,
+    probes: Sequence[Probe],
+    *,
+    limits: Limits | None = None,
+    ehlo_name: str = "vedette.invalid",
+    slots: asyncio.Semaphore | None = None,
+    policy: RetryPolicy | None = None,
+    clock: EndpointClock | None = None,
+) -> tuple[tuple[Outcome, ...], int, tuple[Defence, ...]]:
+    """Send each of ``probes`` on its own connection, as the enumeration does (dialogue to
+    STARTTLS, the hello, the server's first flight; retries per ``policy``), all at once.
+
+    Returns the outcomes in the order of ``probes`` (``Unanswered`` for those the endpoint's
+    ``clock`` ran out on), the connections opened and the defences met."""
+    limits = limits or Limits()
+    clock = clock or EndpointClock(limits.endpoint_timeout)
+    driver = _Enumeration(
+        endpoint,
+        limits,
+        ehlo_name,
+        slots or asyncio.Semaphore(limits.per_host),
+        policy or RetryPolicy(),
+        clock,
+    )
+    tasks: list[asyncio.Task[Outcome]] = []
+    try:
+        async with clock.running():  # the tasks see its deadline (a context variable)
+            tasks.extend(asyncio.create_task(driver._ask(p)) for p in probes)
+            await asyncio.gather(*tasks)
+    except TimeoutError:
+        pass
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    late: Outcome = Unanswered(f"the endpoint took longer than {clock.seconds:g} s in all")
+    outcomes = tuple(
+        t.result() if t.done() and not t.cancelled() and t.exception() is None else late
+        for t in tasks
+    ) + (late,) * (len(probes) - len(tasks))
+    return outcomes, driver.connections, driver.defences.defences()
+
+
 async def enumerate_observed(
     observations: Sequence[Observation],
     *,

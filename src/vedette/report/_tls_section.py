@@ -143,6 +143,7 @@ def tls_scan_json(scan: TlsScan | None) -> dict[str, Any] | None:
     out["leaf_without_sni_sha256"] = (
         None if scan.leaf_without_sni is None else hashlib.sha256(scan.leaf_without_sni).hexdigest()
     )
+    out["tested_versions"] = [version_name(v) for v in scan.tested_versions]
     out["connections"] = scan.connections
     out["incomplete"] = scan.incomplete
     out["incomplete_reason"] = scan.incomplete_reason
@@ -225,6 +226,15 @@ def render_tls_scan(
 def _incomplete(
     field: Field, scan: TlsScan, *, verbose: bool, defences: tuple[Defence, ...]
 ) -> None:
+    refused = ", ".join(version_name(v) for v in sorted(scan.refused_versions())) or "none"
+    if scan.partial and not defences:
+        # Not a failure: --mode clients asks two questions only.
+        field(
+            "Clients probe",
+            f"{scan.connections} connection(s) after the handshake (--mode clients, not an "
+            f"enumeration); refused: {refused}",
+        )
+        return
     # Say who stopped the enumeration when a defence was seen: what is missing from the
     # sets above was not seen refused.
     why = "; ".join(describe(d) for d in defences) or scan.incomplete_reason or "unknown"

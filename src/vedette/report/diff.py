@@ -58,6 +58,14 @@ class EndpointState:
     #: observation (``full`` False) never checked them: they are not compared with it.
     full: bool = False
     full_only: frozenset[str] = frozenset()
+    #: The enumeration was the partial one of ``--mode clients`` (two hellos).
+    partial: bool = False
+
+
+def _depth(state: EndpointState) -> int:
+    """0 quick, 1 ``--mode clients``, 2 a full enumeration: findings that hang on the
+    enumeration are compared between states of one depth only."""
+    return 0 if not state.full else 1 if state.partial else 2
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,6 +98,7 @@ def _state(r: EndpointRecord, without_enumeration: frozenset[str] | None) -> End
         versions_accepted=r.tls_versions_accepted,
         full=full,
         full_only=findings ^ without_enumeration if full and without_enumeration else frozenset(),
+        partial=full and r.observation.tls_scan is not None and r.observation.tls_scan.partial,
     )
 
 
@@ -97,7 +106,7 @@ def _compared(old: EndpointState, new: EndpointState) -> tuple[frozenset[str], f
     """The findings of each side that the diff compares: when one side was enumerated and
     the other not, not those that hang on the enumeration (a check that did not run is
     neither resolved nor new)."""
-    if old.full == new.full:
+    if _depth(old) == _depth(new):
         return old.findings, new.findings
     skip = old.full_only | new.full_only
     return old.findings - skip, new.findings - skip
@@ -110,10 +119,9 @@ def _worse(old: EndpointState, new: EndpointState) -> list[str]:
 
 
 def _versions_changed(old: EndpointState, new: EndpointState) -> bool:
-    # Only two enumerations can be compared: a quick scan did not look.
-    return bool(old.versions_accepted and new.versions_accepted) and (
-        old.versions_accepted != new.versions_accepted
-    )
+    # Only two enumerations of one depth can be compared: a quick scan did not look.
+    both = bool(old.versions_accepted and new.versions_accepted)
+    return both and old.partial == new.partial and old.versions_accepted != new.versions_accepted
 
 
 def regression(kind: str, old: EndpointState | None, new: EndpointState | None) -> bool:
@@ -235,7 +243,7 @@ def iter_diff(
                 or _versions_changed(old, new)
             ):
                 yield ("changed", old, new)
-            elif old.full != new.full and _unchecked(old, new):
+            elif _depth(old) != _depth(new) and _unchecked(old, new):
                 yield ("unchecked", old, new)
             x, y = next(left, None), next(right, None)
 
@@ -274,8 +282,10 @@ def _changes(old: EndpointState, new: EndpointState, scans: tuple[int, int]) -> 
         parts.append(f"certificate {old.cert or 'none'} -> {new.cert or 'none'}")
     unchecked = _unchecked(old, new)
     if unchecked:
-        quick = scans[1] if old.full else scans[0]
-        parts.append(f"not checked in scan {quick} (quick): " + ", ".join(unchecked))
+        lesser = new if _depth(old) > _depth(new) else old
+        mode = "clients mode" if lesser.partial else "quick"
+        scan = scans[1] if lesser is new else scans[0]
+        parts.append(f"not checked in scan {scan} ({mode}): " + ", ".join(unchecked))
     return parts
 
 
@@ -360,7 +370,7 @@ def write_diff(
         changes = iter_diff(iter_scan_states(store, first, at), iter_scan_states(store, second, at))
         for kind, old, new in changes:
             regressions += regression(kind, old, new)
-            if old is not None and new is not None and old.full != new.full:
+            if old is not None and new is not None and _depth(old) != _depth(new):
                 sections.unchecked += bool(_unchecked(old, new))
             if kind == "unchecked":
                 continue

@@ -169,7 +169,7 @@ def _depth(obs: Observation) -> str:
     enumeration, empty when it never reached TLS (depth says nothing then). A fleet scan's
     rows carry their pass instead."""
     if obs.tls_scan is not None:
-        return "full"
+        return "clients" if obs.tls_scan.partial else "full"
     return "quick" if obs.tls is not None else ""
 
 

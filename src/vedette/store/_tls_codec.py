@@ -29,7 +29,15 @@ _FLAGS = (
     "ocsp_staple_tls12",
     "ocsp_staple_tls13",
 )
-_CODE_LISTS = ("versions", "groups", "groups_tls12", "dh_bits", "sigalgs", "sigalgs_tls13")
+_CODE_LISTS = (
+    "versions",
+    "groups",
+    "groups_tls12",
+    "dh_bits",
+    "sigalgs",
+    "sigalgs_tls13",
+    "tested_versions",
+)
 #: Fields added after scans were first stored, with the value an older scan decodes to.
 _LATER: dict[str, Any] = {
     "resumption": None,
@@ -38,6 +46,7 @@ _LATER: dict[str, Any] = {
     "ocsp_staple_tls13": None,
     "sigalgs_tls13": [],
     "ocsp_response": None,
+    "tested_versions": [],
 }
 
 
@@ -186,6 +195,7 @@ def tls_scan_from_dict(data: object, where: str = "tls_scan") -> TlsScan:
         dh_bits=_ints(d["dh_bits"], f"{where}.dh_bits"),
         sigalgs=_ints(d["sigalgs"], f"{where}.sigalgs"),
         sigalgs_tls13=_ints(d["sigalgs_tls13"], f"{where}.sigalgs_tls13"),
+        tested_versions=_ints(d["tested_versions"], f"{where}.tested_versions"),
         ocsp_response=_unb64(d["ocsp_response"], f"{where}.ocsp_response"),
         client_cert_request=cr,
         leaf_certificates=tuple(leaves),

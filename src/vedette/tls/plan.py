@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric import ec, x448
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from vedette.model import CLIENTS_MODE
 from vedette.tls.hello import (
     EXT_ENCRYPT_THEN_MAC,
     EXT_EXTENDED_MASTER_SECRET,
@@ -142,6 +143,7 @@ class _Facts:
         self.needs_share = False  # TLS 1.3 hellos must carry a key share to be answered
         self.leaf_without_sni: bytes | None = None
         self.incomplete: list[str] = []
+        self.tested: set[int] = set()  # versions whose chain finished without Unanswered
 
 
 class Planner:
@@ -235,6 +237,7 @@ class Planner:
             client_cert_request=f.cert_request,
             leaf_certificates=tuple(f.leaves),
             leaf_without_sni=f.leaf_without_sni,
+            tested_versions=tuple(sorted(f.tested)),
             connections=connections,
             incomplete=bool(f.incomplete),
             incomplete_reason="; ".join(f.incomplete) if f.incomplete else None,
@@ -357,7 +360,9 @@ class Planner:
         out = yield self._probe(None, "SSLv2", ssl2_kinds=kinds)
         if isinstance(out, Unanswered):
             self._unanswered("SSLv2", out)
-        elif isinstance(out, Answered) and out.answer.ssl2 is not None:
+            return
+        self._f.tested.add(SSL2)
+        if isinstance(out, Answered) and out.answer.ssl2 is not None:
             offered = set(kinds)
             self._f.accepted[SSL2] = [k for k in out.answer.ssl2.cipher_kinds if k in offered]
 
@@ -380,8 +385,10 @@ class Planner:
                 pool = everything[i : i + SLICE]
                 status = yield from self._drain(version, name, pool, accepted, first=False)
                 if status in ("unanswered", "broken"):
-                    return
-        elif status in ("unanswered", "broken"):
+                    break
+        if status != "unanswered":
+            self._f.tested.add(version)
+        if status in ("unanswered", "broken"):
             return
         yield from self._order(version, accepted)
 
@@ -443,6 +450,7 @@ class Planner:
             if isinstance(out, Unanswered):
                 self._unanswered("TLS 1.3 suites", out)
                 return
+            self._f.tested.add(TLS13)
             if isinstance(out, Refused):
                 break
             h = out.answer.hello
@@ -665,6 +673,96 @@ class Planner:
                 f.fallback = a.alert[1] == ALERT_INAPPROPRIATE_FALLBACK
             elif a.hello is not None:
                 f.fallback = False
+
+
+#: Versions the quick probe's client offers (``probe.transport.scanner_ssl_context``): what it
+#: negotiated is the highest the server accepts, and every version above it is refused.
+_QUICK_OFFERS = (TLS10, TLS11, TLS12, TLS13)
+#: ``protocol_version``: the server refuses every version the hello allows.
+ALERT_PROTOCOL_VERSION = 70
+
+
+def client_hellos(sni: str | None, suites: tuple[int, ...]) -> tuple[Probe, Probe]:
+    """The two hellos of a ``clients`` scan, after the quick probe (see :func:`clients_scan`).
+
+    ``suites``: the TLS ≤ 1.2 suites the client profiles offer, most offered first (a server
+    that follows the client's order then picks the most common). Only those: a suite no
+    client offers decides no verdict, and a short hello spares the servers that choke on
+    long ones (``SLICE``).
+
+    * the first offers TLS 1.2 at most: which TLS 1.2 suite the server picks;
+    * the second offers TLS 1.0 at most: does the server still accept TLS 1.0, and with what.
+    """
+
+    def hello(version: int) -> ClientHelloSpec:
+        return ClientHelloSpec(
+            version=version, suites=suites, groups=all_groups(), sigalgs=all_sigalgs(), sni=sni
+        )
+
+    return (
+        Probe(id=1, hello=hello(TLS12), purpose="clients: TLS 1.2 suite"),
+        Probe(id=2, hello=hello(TLS10), purpose="clients: TLS 1.0"),
+    )
+
+
+def clients_scan(
+    negotiated: tuple[int, int | None] | None,
+    outcomes: tuple[Outcome, ...],
+    *,
+    connections: int,
+) -> TlsScan:
+    """Fold the quick probe's session and the answers to :func:`client_hellos` into a partial
+    ``TlsScan`` (``incomplete``; ``tested_versions`` says which versions were settled).
+
+    ``negotiated``: the quick probe's (version, suite) codes, the suite ``None`` when unknown.
+    ``outcomes``: the answers to the hellos, in order (max TLS 1.2, max TLS 1.0).
+    A version is *tested* when an answer settles it: the one a server picks (accepted), the
+    ones above it up to what the hello allowed (refused: a server picks its highest), or all
+    of a hello's versions on a ``protocol_version`` alert or a close without an answer (as the
+    enumeration concludes from a short hello, ``Planner._drain``; Python's asyncio servers
+    close without the alert). Another alert (``handshake_failure``: none of the profiles'
+    suites, though others might be accepted) settles nothing.
+    """
+    accepted: dict[int, list[int]] = {}
+    tested: set[int] = set()
+    reasons: list[str] = []
+
+    def settle(top: int, picked: int | None, suite: int | None) -> None:
+        lowest = picked if picked is not None else SSL3
+        tested.update(v for v in (SSL3, *_QUICK_OFFERS) if lowest <= v <= top)
+        if picked is not None:
+            found = accepted.setdefault(picked, [])
+            if suite is not None and suite not in found:
+                found.append(suite)
+
+    if negotiated is not None:
+        settle(TLS13, negotiated[0], negotiated[1])
+    for top, outcome in zip((TLS12, TLS10), outcomes, strict=False):
+        name = version_name(top)
+        if isinstance(outcome, Unanswered):
+            reasons.append(f"the {name} hello: {outcome.reason}")
+            continue
+        if isinstance(outcome, Refused):
+            settle(top, None, None)
+            continue
+        h = outcome.answer.hello
+        if h is not None and not h.retry and h.version <= top:
+            settle(top, h.version, h.suite)
+        elif outcome.answer.alert is not None and outcome.answer.alert[1] == ALERT_PROTOCOL_VERSION:
+            settle(top, None, None)
+    versions = tuple(sorted(accepted))
+    reason = f"{CLIENTS_MODE} the versions and suites a client matrix needs, not an enumeration"
+    return TlsScan(
+        versions=versions,
+        suites=tuple(
+            VersionSuites(version=v, suites=tuple(accepted.get(v, ())), server_order=None)
+            for v in versions
+        ),
+        tested_versions=tuple(sorted(tested)),
+        connections=connections,
+        incomplete=True,
+        incomplete_reason="; ".join([reason, *reasons]),
+    )
 
 
 @functools.cache

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from vedette.trust._data import load_profile_file as load_profile_file
     from vedette.trust._data import profiles_from_document as profiles_from_document
     from vedette.trust._data import sha256_hex as sha256_hex
+    from vedette.trust._data import suite_codes as suite_codes
     from vedette.trust._data import trust_data as trust_data
     from vedette.trust._data import unverified_facts as unverified_facts
 
@@ -42,6 +43,7 @@ _FROM = {
     "load_profile_file": "_data",
     "profiles_from_document": "_data",
     "sha256_hex": "_data",
+    "suite_codes": "_data",
     "trust_data": "_data",
     "unverified_facts": "_data",
 }
@@ -65,6 +67,7 @@ __all__ = [
     "pem_certificates",
     "profiles_from_document",
     "sha256_hex",
+    "suite_codes",
     "trust_data",
     "unverified_facts",
 ]

@@ -136,8 +136,10 @@ class ServerTls:
             ``None`` otherwise (the handshake half is then partly unknown).
         groups_tls13: TLS 1.3 groups the server accepted (empty: not learnt).
         groups_tls12: curves the server used for ECDHE in TLS <= 1.2 (empty: not learnt).
-        incomplete: the enumeration did not finish, so its sets are lower bounds: what is
-            missing from them is "unknown", not "refused".
+        incomplete: the enumeration did not finish (or was the partial one of ``--mode
+            clients``), so its sets are lower bounds: what is missing from them is "unknown",
+            not "refused", except the versions of ``refused``.
+        refused: versions (``TLSv1``...) tested and not accepted, even in an incomplete scan.
     """
 
     negotiated_version: str | None = None
@@ -146,6 +148,7 @@ class ServerTls:
     groups_tls13: frozenset[int] = frozenset()
     groups_tls12: frozenset[int] = frozenset()
     incomplete: bool = False
+    refused: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -859,6 +862,9 @@ def _handshake(
         caveat = " (the TLS enumeration was incomplete)" if server.incomplete else ""
         common = [v for v in hello.versions if server.accepted.get(v)]
         if not common:
+            if server.incomplete and all(v in server.refused for v in hello.versions):
+                # Every version this client offers was tested and refused: decisive.
+                failed, caveat = ClientOutcome.FAILS, ""
             offered = ", ".join(hello.versions)
             server_v = ", ".join(v for v in VERSIONS if server.accepted.get(v)) or "none"
             return [

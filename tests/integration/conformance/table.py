@@ -123,6 +123,7 @@ class Session:
 
     rows: list[Row] = field(default_factory=list)
     quick_rows: list[Row] = field(default_factory=list)
+    clients_rows: list[Row] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -187,6 +188,16 @@ def render(
             "quick mode (vedette scan --mode quick, the fleet default), measured, not enforced: "
             f"vedette says unknown in {unknown} of {len(session.quick_rows)}",
             *_counts(session.quick_rows, "family", "family"),
+        ]
+    if session.clients_rows:
+        unknown = sum(r.vedette == "unknown" for r in session.clients_rows)
+        wrong = sum(r.status == "disagree" for r in session.clients_rows)
+        lines += [
+            "",
+            "clients mode (vedette scan --mode clients, 3 connections an endpoint), measured, "
+            f"not enforced: vedette says unknown in {unknown} of {len(session.clients_rows)}, "
+            f"disagrees in {wrong}",
+            *_counts(session.clients_rows, "family", "family"),
         ]
     if every_row:
         lines += ["", "every comparison:"]

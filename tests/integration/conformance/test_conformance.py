@@ -125,11 +125,12 @@ def _conform(
 ) -> None:
     """Scan ``targets[0]`` once per mode, run every client once (each on a target no other
     client holds), compare, record for the table, and fail on a full-mode disagreement
-    accepted.toml does not list. Quick mode (the fleet default) is measured and reported."""
+    accepted.toml does not list. Quick mode (the fleet default) and clients mode are measured
+    and reported."""
     started = time.monotonic()
     target = targets[0]
     wanted = sorted({p for c in clients for p in c.compared(target.case)})
-    verdicts = {mode: _verdicts(target, wanted, mode) for mode in ("full", "quick")}
+    verdicts = {mode: _verdicts(target, wanted, mode) for mode in ("full", "quick", "clients")}
     RESULTS.scan_seconds[target.case] = time.monotonic() - started
     running = [c for c in clients if target.dialect in c.dialects and c.compared(target.case)]
     free: queue.Queue[Target] = queue.Queue()
@@ -145,7 +146,7 @@ def _conform(
 
     with ThreadPoolExecutor(max_workers=len(targets)) as pool:
         outcomes = list(pool.map(run, running))
-    rows: dict[str, list[Row]] = {"full": [], "quick": []}
+    rows: dict[str, list[Row]] = {"full": [], "quick": [], "clients": []}
     for client, real in zip(running, outcomes, strict=True):
         for profile in client.compared(target.case):
             for mode, found in verdicts.items():
@@ -162,6 +163,7 @@ def _conform(
                 rows[mode].append(match(row, accepted))
     RESULTS.rows.extend(rows["full"])
     RESULTS.quick_rows.extend(rows["quick"])
+    RESULTS.clients_rows.extend(rows["clients"])
     RESULTS.seconds[target.case] = time.monotonic() - started
     new = [r for r in rows["full"] if r.status == "disagree" and r.accepted is None]
     assert not new, "real clients contradict vedette (list accepted ones in accepted.toml):\n" + (
