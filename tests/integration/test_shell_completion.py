@@ -49,7 +49,7 @@ def test_bash_completes_commands_options_and_choices(bash_script: Path) -> None:
     assert _complete(bash_script, "vedette sc") == ["scan"]
     assert set(_complete(bash_script, "vedette ")) >= {"scan", "report", "cert", "ca", "demo"}
     assert "--mode" in _complete(bash_script, "vedette scan --mo")
-    assert set(_complete(bash_script, "vedette scan --mode ")) == {"quick", "full"}
+    assert set(_complete(bash_script, "vedette scan --mode ")) == {"quick", "clients", "full"}
     assert "inspect" in _complete(bash_script, "vedette cert ")
 
 
