@@ -9,6 +9,7 @@ vedette simulates for the ``java-17`` profile with that root given as ``--ca``.
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 
 import pytest
@@ -124,3 +125,59 @@ def test_debian_java_17_lists_sha1_in_signature_algorithms_cert_only(tmp_path, p
             capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
     assert real.returncode == 0, real.stdout
+
+
+CAPTURE = """
+import javax.net.ssl.*;
+public class Hello {
+    public static void main(String[] a) throws Exception {
+        SSLSocketFactory f = (SSLSocketFactory) SSLSocketFactory.getDefault();
+        try (SSLSocket s = (SSLSocket) f.createSocket("127.0.0.1", Integer.parseInt(a[0]))) {
+            s.setSoTimeout(5000);
+            try { s.startHandshake(); } catch (java.io.IOException e) { }
+        }
+    }
+}
+"""
+
+
+def test_the_java_17_current_profile_is_the_installed_jdks_hello(tmp_path):
+    """java-17-current models the Java 17 installed here (Debian 12's current update): its
+    real ClientHello, captured on a socket that answers nothing, must be the profile's."""
+    from tests.unit.test_trust_profiles import parse_client_hello
+    from vedette.trust import trust_data
+    from vedette.trust._data import GROUP_CODES, SIGALG_CODES
+
+    java = shutil.which("java")
+    if java is None:
+        unavailable("java is not installed")
+    (tmp_path / "Hello.java").write_text(CAPTURE)
+    received = bytearray()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.settimeout(60)
+        port = listener.getsockname()[1]
+        client = subprocess.Popen(
+            [java, str(tmp_path / "Hello.java"), str(port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            conn, _ = listener.accept()
+            with conn:
+                conn.settimeout(30)
+                while len(received) < 5 or len(received) < 5 + int.from_bytes(received[3:5]):
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    received += chunk
+        finally:
+            client.wait(60)
+    real = parse_client_hello(bytes(received))
+    hello = next(p.hello for p in trust_data().profiles if p.id == "java-17-current")
+    # The renegotiation SCSV (0x00FF) is a signal, not a suite: profiles leave it out.
+    assert [c for c in real["suites"] if c != 0x00FF] == list(hello.suites)
+    assert real["groups"] == [GROUP_CODES[g] for g in hello.groups]
+    assert real["sigalgs"] == [SIGALG_CODES[s] for s in hello.sigalgs]
+    assert real["sigalgs_cert"] == [SIGALG_CODES[s] for s in hello.sigalgs_cert]
+    assert sorted(real["versions"]) == [0x0303, 0x0304]
