@@ -448,7 +448,7 @@ def test_diff_of_a_full_then_a_quick_scan_resolves_nothing_it_did_not_check(
     assert main(["report", "diff", "1", "2", "--db", url]) == 0
     text = capsys.readouterr().out
     assert "resolved:" not in text
-    assert "1 endpoint(s) enumerated (--mode full) in one scan only" in text.splitlines()[1]
+    assert "1 endpoint(s) probed at a different depth in each scan" in text.splitlines()[1]
     assert text.endswith("0 new, 0 gone, 0 changed; 0 regression(s) (a finding added or worse)\n")
 
     assert main(["report", "diff", "2", "1", "--db", url, "--json"]) == 0
@@ -537,4 +537,4 @@ def test_diff_of_a_full_and_a_clients_mode_scan_compares_no_enumeration_finding(
     assert main(["report", "diff", "1", "2", "--db", url]) == 0
     out = capsys.readouterr().out
     assert "resolved:" not in out and "0 changed" in out
-    assert "1 endpoint(s) enumerated (--mode full) in one scan only" in out
+    assert "1 endpoint(s) probed at a different depth in each scan" in out

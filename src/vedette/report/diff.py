@@ -297,7 +297,7 @@ class _Sections:
     def __init__(self, new: IO[str], gone: IO[str], changed: IO[str]) -> None:
         self.files = {"new": new, "gone": gone, "changed": changed}
         self.counts = dict.fromkeys(_KINDS, 0)
-        self.unchecked = 0  # endpoints enumerated (--mode full) in one scan only
+        self.unchecked = 0  # endpoints probed at a different depth in each scan
 
     def add(self, kind: str, text: str) -> None:
         self.counts[kind] += 1
@@ -329,7 +329,7 @@ def _json_item(kind: str, old: EndpointState | None, new: EndpointState | None) 
         if _versions_changed(old, new):
             item["tls_versions_accepted"] = [old.versions_accepted, new.versions_accepted]
         unchecked = _unchecked(old, new)
-        if unchecked:  # enumerated in one scan only: neither added nor resolved
+        if unchecked:  # probed at different depths: neither added nor resolved
             item["findings_not_checked"] = unchecked
         return item
     s = new if new is not None else old
@@ -404,9 +404,9 @@ def _write(
     out.write(f"scan {first} -> scan {second}\n")
     if sections.unchecked:
         out.write(
-            f"{sections.unchecked} endpoint(s) enumerated (--mode full) in one scan only: "
-            "findings that need the enumeration are not compared there (not checked in a "
-            "quick scan is neither resolved nor new)\n"
+            f"{sections.unchecked} endpoint(s) probed at a different depth in each scan "
+            "(quick, clients or full): findings that need what only one of them tested are "
+            "not compared there (not checked is neither resolved nor new)\n"
         )
     for kind in _KINDS:
         sections.copy(kind, out)
