@@ -51,6 +51,7 @@ from vedette.probe.transport import scanner_ssl_context
 from vedette.resolve import Resolver
 from vedette.store.records import TargetResult
 from vedette.targets import TargetSpec, parse_target, plan_ports
+from vedette.tls.registry import SSL_MODULE_NAMES
 
 if TYPE_CHECKING:
     import dns.asyncresolver
@@ -206,8 +207,7 @@ class MemorySink:
         return tuple(o for r in ordered for o in r.observations)
 
 
-_VERSION_CODES = {"SSLv3": 0x0300, "TLSv1": 0x0301, "TLSv1.1": 0x0302, "TLSv1.2": 0x0303,
-                  "TLSv1.3": 0x0304}  # fmt: skip
+_VERSION_CODES = {name: code for code, name in SSL_MODULE_NAMES.items()}
 
 
 def _session_codes(obs: Observation) -> tuple[int, int | None] | None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 
 from vedette.model import ClientMatrix, Observation, Role
+from vedette.tls.registry import SSL_MODULE_NAMES
 from vedette.trust import TrustData, sha256_hex, trust_data
 from vedette.trust.simulate import ClientOptions, ServerTls, select_profiles, simulate
 from vedette.x509.chain import anchor_certificate, parse_sent
@@ -29,9 +30,6 @@ _CACHE_KEY = "vedette.checks.matrix"
 #: The report and the checks of one endpoint reuse its matrix; older ones are dropped.
 _CACHE_MAX = 256
 
-_WIRE_VERSIONS = {0x0300: "SSLv3", 0x0301: "TLSv1", 0x0302: "TLSv1.1", 0x0303: "TLSv1.2",
-                  0x0304: "TLSv1.3"}  # fmt: skip
-
 
 def server_tls(obs: Observation) -> ServerTls | None:
     """What the observation says about the server's TLS (the enumeration when there is one)."""
@@ -44,15 +42,15 @@ def server_tls(obs: Observation) -> ServerTls | None:
     scan = obs.tls_scan
     if scan is not None and scan.suites:
         accepted = {
-            _WIRE_VERSIONS[vs.version]: frozenset(vs.suites)
+            SSL_MODULE_NAMES[vs.version]: frozenset(vs.suites)
             for vs in scan.suites
-            if vs.version in _WIRE_VERSIONS
+            if vs.version in SSL_MODULE_NAMES
         }
         groups = frozenset(scan.groups)
         groups12 = frozenset(scan.groups_tls12)
         incomplete = scan.incomplete
     refused = (
-        frozenset(_WIRE_VERSIONS[v] for v in scan.refused_versions() if v in _WIRE_VERSIONS)
+        frozenset(SSL_MODULE_NAMES[v] for v in scan.refused_versions() if v in SSL_MODULE_NAMES)
         if scan is not None
         else frozenset()
     )

@@ -231,6 +231,25 @@ class _Enumeration:
         return Answered(reader.answer())
 
 
+def _driver(
+    endpoint: Endpoint,
+    limits: Limits,
+    ehlo_name: str,
+    slots: asyncio.Semaphore | None,
+    policy: RetryPolicy | None,
+    clock: EndpointClock | None,
+) -> _Enumeration:
+    """The connection driver of one endpoint, with the defaults of what was not given."""
+    return _Enumeration(
+        endpoint,
+        limits,
+        ehlo_name,
+        slots or asyncio.Semaphore(limits.per_host),
+        policy or RetryPolicy(),
+        clock or EndpointClock(limits.endpoint_timeout),
+    )
+
+
 async def enumerate_endpoint(
     endpoint: Endpoint,
     *,
@@ -262,14 +281,7 @@ async def enumerate_defended(
     the enumeration has the whole of it); when it runs out the result is marked incomplete.
     """
     limits = limits or Limits()
-    enumeration = _Enumeration(
-        endpoint,
-        limits,
-        ehlo_name,
-        slots or asyncio.Semaphore(limits.per_host),
-        policy or RetryPolicy(),
-        clock or EndpointClock(limits.endpoint_timeout),
-    )
+    enumeration = _driver(endpoint, limits, ehlo_name, slots, policy, clock)
     scan = await enumeration.run()
     return scan, enumeration.defences.defences()
 
@@ -291,14 +303,7 @@ async def probe_hellos(
     ``clock`` ran out on), the connections opened and the defences met."""
     limits = limits or Limits()
     clock = clock or EndpointClock(limits.endpoint_timeout)
-    driver = _Enumeration(
-        endpoint,
-        limits,
-        ehlo_name,
-        slots or asyncio.Semaphore(limits.per_host),
-        policy or RetryPolicy(),
-        clock,
-    )
+    driver = _driver(endpoint, limits, ehlo_name, slots, policy, clock)
     tasks: list[asyncio.Task[Outcome]] = []
     try:
         async with clock.running():  # the tasks see its deadline (a context variable)

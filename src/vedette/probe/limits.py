@@ -113,8 +113,6 @@ class HostSlots:
         self._adaptive = start is not None and start < per_host
         self._slots: dict[str, _Window] = {}
         self._learned: collections.OrderedDict[str, tuple[float, float]] = collections.OrderedDict()
-        #: the largest window any address reached (for tests and the benchmarks)
-        self.widest = int(self._start)
 
     def window(self, ip: str) -> float:
         """How many connections ``ip`` may have open now."""
@@ -152,7 +150,6 @@ class HostSlots:
         w.in_use -= 1
         if answered and self._adaptive and w.size < w.ceiling:
             w.size = min(float(w.ceiling), w.size + (1.0 if w.size < w.threshold else 1.0 / w.size))
-            self.widest = max(self.widest, int(w.size))
         self._wake(w)
         self._drop(ip, w)
 

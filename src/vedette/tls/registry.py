@@ -32,6 +32,15 @@ VERSION_NAMES = {
     TLS12: "TLSv1.2",
     TLS13: "TLSv1.3",
 }
+#: Versions as Python's ``ssl`` (OpenSSL's ``SSL_get_version``) names them: what the quick
+#: probe records and what the client profiles list.
+SSL_MODULE_NAMES = {
+    SSL3: "SSLv3",
+    TLS10: "TLSv1",
+    TLS11: "TLSv1.1",
+    TLS12: "TLSv1.2",
+    TLS13: "TLSv1.3",
+}
 #: Every version vedette enumerates, oldest first.
 ALL_VERSIONS = (SSL2, SSL3, TLS10, TLS11, TLS12, TLS13)
 
