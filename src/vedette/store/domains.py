@@ -21,7 +21,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from vedette.errors import StoreError
-from vedette.store._base import StoreBase, column_text, insert_ignoring_conflicts, mapped
+from vedette.store._base import (
+    StoreBase,
+    column_text,
+    insert_ignoring_conflicts,
+    json_object,
+    mapped,
+)
 from vedette.store.schema import domain_checks as _domains
 
 __all__ = ["DomainStore", "StoredDomainCheck"]
@@ -107,13 +113,7 @@ class DomainStore(StoreBase):
                     .limit(batch)
                 ).all()
             for seq, domain, status, text in page:
-                where = f"scan {scan_id}, domain check {seq} ({domain})"
-                try:
-                    value = json.loads(text)
-                except ValueError:
-                    raise StoreError(f"{where}: stored JSON is corrupt") from None
-                if not isinstance(value, dict):
-                    raise StoreError(f"{where}: expected an object")
+                value = json_object(text, f"scan {scan_id}, domain check {seq} ({domain})")
                 yield StoredDomainCheck(
                     seq=int(seq),
                     domain=str(domain),
