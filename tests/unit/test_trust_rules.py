@@ -126,6 +126,42 @@ def test_nss_refuses_sha1_under_public_roots_only(pki):
     assert private["thunderbird-current"].outcome is ClientOutcome.WORKS
 
 
+def test_java_refuses_sha1_under_a_jdk_root_from_8u141_but_not_java_6(pki):
+    """Oracle's release note JDK-8177285 (6u161, 7u151, 8u141; JEP 288 for JDK 9+): a TLS
+    server chain with a SHA-1 certificate anchored by a cacerts root is refused; a chain to a
+    private root is not affected. Java 6u45 predates it."""
+    root, inter, data = pki
+    sha1 = resign_sha1(leaf(inter, key_spec="rsa:2048"), inter.issued.key)
+    ids = {"java-6", "java-8", "java-11"}
+    vs = judge((der(sha1), der(inter)), data, ids)
+    for pid in ("java-8", "java-11"):
+        assert vs[pid].outcome is ClientOutcome.FAILS, vs[pid].reasons
+        assert "cert.sha1" in codes(vs[pid])
+    assert "cert.sha1" not in codes(vs["java-6"])
+    own = CertificateAuthority.create_root("Private Java Root", key_spec="rsa:2048")
+    own_inter = own.issue_intermediate("Private Java CA", key_spec="rsa:2048")
+    sha1 = resign_sha1(leaf(own_inter, key_spec="rsa:2048"), own_inter.issued.key)
+    private = judge((der(sha1), der(own_inter)), trust_data(), ids, extra=(der(own),))
+    for pid in ids:
+        assert "cert.sha1" not in codes(private[pid]), (pid, private[pid].reasons)
+
+
+def test_thunderbird_before_gecko_101_matches_the_cn_under_an_imported_root():
+    """Gecko's test_baseline_requirements_subject_common_name.js: older Gecko falls back to the
+    subject CN under an imported root whatever security.pki.name_matching_mode says; current
+    Gecko never does (SSL_ERROR_BAD_CERT_DOMAIN)."""
+    own = CertificateAuthority.create_root("Exchange Root", key_spec="rsa:2048")
+    own_inter = own.issue_intermediate("Exchange CA", key_spec="rsa:2048")
+    cn_only = leaf(own_inter, san=False)
+    ids = {"thunderbird-52", "thunderbird-60", "thunderbird-current"}
+    vs = judge((der(cn_only), der(own_inter)), trust_data(), ids, extra=(der(own),))
+    for pid in ("thunderbird-52", "thunderbird-60"):
+        assert vs[pid].outcome is ClientOutcome.WARNING, vs[pid].reasons
+        assert codes(vs[pid]) == {"cert.cn-only"}
+    assert vs["thunderbird-current"].outcome is ClientOutcome.FAILS
+    assert "cert.name-mismatch" in codes(vs["thunderbird-current"])
+
+
 def test_java_17_0_3_fails_a_sha1_chain_through_signature_algorithms_cert():
     own = CertificateAuthority.create_root("Java Root", key_spec="rsa:2048")
     inter = own.issue_intermediate("Java CA", key_spec="rsa:2048")
