@@ -180,6 +180,28 @@ def test_java_17_0_3_fails_a_sha1_chain_through_signature_algorithms_cert():
     assert vs["java-11"].outcome is ClientOutcome.WORKS
 
 
+def test_schannel_from_windows_10_1607_offers_x25519(pki):
+    """MicrosoftDocs/win32 tls-elliptic-curves-in-windows-10-1607-and-later.md: curve25519,
+    NistP256, NistP384 by default; a server doing ECDHE with X25519 only still meets them."""
+    _, inter, data = pki
+    server = ServerTls(accepted={"TLSv1.2": frozenset({0xC02F})}, groups_tls12=frozenset({29}))
+    ids = {"outlook-2016-win10", "exchange-2016", "outlook-2010-win7"}
+    vs = judge((der(leaf(inter)), der(inter)), data, ids, server=server)
+    assert vs["outlook-2016-win10"].outcome is ClientOutcome.WORKS, vs["outlook-2016-win10"].reasons
+    assert "tls.group" not in codes(vs["exchange-2016"])
+    assert "tls.version" in codes(vs["outlook-2010-win7"])  # Windows 7 default: TLS 1.0 only
+
+
+def test_windows_11_schannel_still_offers_3des():
+    """MicrosoftDocs/win32 tls-cipher-suites-in-windows-11.md: TLS_RSA_WITH_3DES_EDE_CBC_SHA is
+    enabled by default, last in the order."""
+    root = CertificateAuthority.create_root("3DES Root", key_spec="rsa:2048")
+    data = trust_data().with_root(der(root), STORES)
+    server = ServerTls(accepted={"TLSv1.2": frozenset({0x000A})})
+    vs = judge((der(leaf(root, key_spec="rsa:2048")),), data, {"outlook-win11"}, server=server)
+    assert vs["outlook-win11"].outcome is ClientOutcome.WORKS, vs["outlook-win11"].reasons
+
+
 def test_lync_and_skype_come_with_and_without_kb2973337(pki):
     root, _, data = pki
     inter = root.issue_intermediate("SHA-512 CA", key_spec="rsa:2048", hash_alg="sha512")
