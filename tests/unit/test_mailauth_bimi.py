@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from hypothesis import given, settings
@@ -17,6 +18,12 @@ REJECT = '_dmarc.example.com. TXT "v=DMARC1; p=reject; rua=mailto:d@example.com"
 GOOD_RECORD = (
     'default._bimi.example.com. TXT "v=BIMI1; l=https://example.com/logo.svg; '
     'a=https://example.com/vmc.pem"'
+)
+
+#: Printable ASCII without the characters a master-file TXT string would need escaped.
+TEXT = st.text(
+    alphabet=st.characters(min_codepoint=32, max_codepoint=126, exclude_characters='"\\'),
+    max_size=120,
 )
 
 
@@ -59,12 +66,33 @@ def test_subdomain_falls_back_to_the_organisational_domain() -> None:
         ('_dmarc.example.com. TXT "v=DMARC1; p=none"', "none"),
         ('_dmarc.example.com. TXT "v=DMARC1; p=reject; t=y"', "t=y"),
         ("example.com. A 192.0.2.1", "no DMARC record"),
+        ('_dmarc.example.com. TXT "v=DMARC1; p=reject; pct=50"', "pct=50"),
     ],
 )
 def test_dmarc_not_enforcing(dmarc: str, words: str) -> None:
     result = run(dmarc, GOOD_RECORD)
     finding = next(f for f in result.findings if f.id == "domain.bimi-dmarc-not-enforcing")
     assert words in finding.detail
+
+
+def test_organisational_domain_must_enforce_too() -> None:
+    sub = '_dmarc.news.example.com. TXT "v=DMARC1; p=reject"'
+    bimi = 'default._bimi.news.example.com. TXT "v=BIMI1; l=https://x.test/l.svg; a=https://x.test/a.pem"'
+    lax = run(sub, bimi, '_dmarc.example.com. TXT "v=DMARC1; p=none"', domain="news.example.com")
+    (gap,) = [f.detail for f in lax.findings if f.id == "domain.bimi-dmarc-not-enforcing"]
+    assert gap == "the organisational domain example.com has p=none"
+    assert not lax.dmarc_enforcing
+    sp = run(
+        sub,
+        bimi,
+        '_dmarc.example.com. TXT "v=DMARC1; p=reject; sp=none"',
+        domain="news.example.com",
+    )
+    assert [f.detail for f in sp.findings] == ["the organisational domain example.com has sp=none"]
+    strict = run(
+        sub, bimi, '_dmarc.example.com. TXT "v=DMARC1; p=reject"', domain="news.example.com"
+    )
+    assert strict.findings == () and strict.dmarc_enforcing
 
 
 def test_missing_declined_duplicate_failure_syntax() -> None:
@@ -164,3 +192,10 @@ def test_wrong_root() -> None:
 def test_garbage_never_raises(data: bytes) -> None:
     assert isinstance(check_svg_tiny_ps(data), tuple)
     check_svg_tiny_ps(GOOD_SVG[:200] + data)
+
+
+@settings(max_examples=150, deadline=None)
+@given(TEXT)
+def test_garbage_records_never_raise_in_the_check(record: str) -> None:
+    result = run(REJECT, f'default._bimi.example.com. TXT "v=BIMI1;{record}"')
+    json.dumps(result.to_json())

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import json
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.unit.fake_dns import FakeDns
@@ -18,6 +19,12 @@ from vedette.mailauth.answers import DnsStatus
 from vedette.mailauth.caa import CaaResult, check_caa, issuer_domain
 
 KEY = ec.generate_private_key(ec.SECP256R1())
+
+#: Printable ASCII without the characters a master-file TXT string would need escaped.
+TEXT = st.text(
+    alphabet=st.characters(min_codepoint=32, max_codepoint=126, exclude_characters='"\\'),
+    max_size=120,
+)
 
 
 def cert(issuer_org: str, *names: str) -> bytes:
@@ -115,3 +122,12 @@ def test_issuer_domain_parse() -> None:
 @given(st.text(max_size=100))
 def test_issuer_domain_never_raises(text: str) -> None:
     issuer_domain(text)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 255), st.from_regex(r"[a-z0-9]{1,15}", fullmatch=True), TEXT)
+def test_garbage_caa_never_raises(flags: int, tag: str, value: str) -> None:
+    result = run(
+        [f'example.com. CAA {flags} {tag} "{value}"'], [cert("Let's Encrypt", "a.example.com")]
+    )
+    json.dumps(result.to_json())

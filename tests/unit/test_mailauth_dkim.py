@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
+import json
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -15,6 +16,12 @@ from hypothesis import strategies as st
 from tests.unit.fake_dns import FakeDns
 from vedette.mailauth.answers import DnsStatus
 from vedette.mailauth.dkim import COMMON_SELECTORS, DkimResult, check_dkim, parse_key_record
+
+#: Printable ASCII without the characters a master-file TXT string would need escaped.
+TEXT = st.text(
+    alphabet=st.characters(min_codepoint=32, max_codepoint=126, exclude_characters='"\\'),
+    max_size=120,
+)
 
 
 @functools.cache
@@ -163,3 +170,10 @@ def test_garbage_key_records_never_raise(text: str) -> None:
     parsed = parse_key_record(text)
     assert isinstance(parsed.errors, tuple)
     parse_key_record("v=DKIM1; p=" + text)
+
+
+@settings(max_examples=150, deadline=None)
+@given(TEXT)
+def test_garbage_records_never_raise_in_the_check(record: str) -> None:
+    result = run(FakeDns([txt("s._domainkey.example.com.", record or "x")]), ["s"])
+    json.dumps(result.to_json())

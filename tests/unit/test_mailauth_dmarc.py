@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from hypothesis import given, settings
@@ -11,6 +12,12 @@ from hypothesis import strategies as st
 from tests.unit.fake_dns import FakeDns
 from vedette.mailauth.answers import DnsStatus
 from vedette.mailauth.dmarc import DmarcResult, check_dmarc, parse_dmarc, walk_targets
+
+#: Printable ASCII without the characters a master-file TXT string would need escaped.
+TEXT = st.text(
+    alphabet=st.characters(min_codepoint=32, max_codepoint=126, exclude_characters='"\\'),
+    max_size=120,
+)
 
 
 def run(dns: FakeDns, domain: str = "example.com") -> DmarcResult:
@@ -160,3 +167,16 @@ def test_garbage_never_raises(text: str) -> None:
     record = parse_dmarc("v=DMARC1;" + text)
     assert isinstance(record.to_json(), dict)
     parse_dmarc(text)
+
+
+@settings(max_examples=150, deadline=None)
+@given(TEXT, TEXT)
+def test_garbage_records_through_the_walk_never_raise(record: str, parent: str) -> None:
+    dns = FakeDns(
+        [
+            f'_dmarc.a.example.com. TXT "v=DMARC1;{record}"',
+            f'_dmarc.example.com. TXT "v=DMARC1; p=reject;{parent}"',
+        ]
+    )
+    result = run(dns, "a.example.com")
+    json.dumps(result.to_json())

@@ -4,6 +4,7 @@ every DNS question through the fake Lookup (none reaches the system resolver).""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 import spf  # type: ignore[import-untyped]
@@ -172,6 +173,19 @@ def test_void_lookups_counted_and_third_one_is_permerror() -> None:
     assert "void" in result.verdicts[0].explanation.lower()
 
 
+def test_an_ipv6_only_host_is_not_a_void_lookup() -> None:
+    dns = FakeDns(
+        [
+            'example.com. TXT "v=spf1 a:v6.example.com a:none.example.com -all"',
+            "v6.example.com. AAAA 2001:db8::25",
+            "none.example.com. MX 10 v6.example.com.",
+        ]
+    )
+    result = run(dns, sending_ips=["2001:db8::25"])
+    assert [t.void for t in result.lookups] == [False, True]
+    assert result.verdicts[0].result == "pass"
+
+
 def test_includes_that_do_not_resolve() -> None:
     dns = FakeDns(
         [
@@ -268,3 +282,9 @@ def test_garbage_records_never_raise(tail: str) -> None:
         "temperror",
     }
     assert isinstance(result.to_json(), dict)
+
+
+def test_results_are_plain_json() -> None:
+    dns = FakeDns(['example.com. TXT "v=spf1 a:x.example.com ptr -all"'])
+    result = run(dns, sending_ips=["192.0.2.1"], mx_addresses=["192.0.2.2"])
+    assert json.loads(json.dumps(result.to_json()))["verdicts"][1]["source"] == "mx"

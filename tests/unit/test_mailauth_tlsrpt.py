@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from hypothesis import given, settings
@@ -11,6 +12,12 @@ from hypothesis import strategies as st
 from tests.unit.fake_dns import FakeDns
 from vedette.mailauth.answers import DnsStatus
 from vedette.mailauth.tlsrpt import TlsRptResult, check_tlsrpt, parse_tlsrpt
+
+#: Printable ASCII without the characters a master-file TXT string would need escaped.
+TEXT = st.text(
+    alphabet=st.characters(min_codepoint=32, max_codepoint=126, exclude_characters='"\\'),
+    max_size=120,
+)
 
 
 def run(*lines: str, failures: dict[tuple[str, str], DnsStatus] | None = None) -> TlsRptResult:
@@ -74,3 +81,10 @@ def test_garbage_never_raises(text: str) -> None:
     destinations, findings = parse_tlsrpt("v=TLSRPTv1; rua=" + text, "x")
     assert isinstance(destinations, tuple) and isinstance(findings, list)
     parse_tlsrpt(text, "x")
+
+
+@settings(max_examples=150, deadline=None)
+@given(TEXT)
+def test_garbage_records_never_raise_in_the_check(record: str) -> None:
+    result = run(f'_smtp._tls.example.com. TXT "v=TLSRPTv1;{record}"')
+    json.dumps(result.to_json())

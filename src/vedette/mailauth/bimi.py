@@ -229,13 +229,38 @@ async def check_bimi(
             )
     if not cert:
         findings.append(NO_CERTIFICATE.hit(record_name, "no a= tag"))
-    if not dmarc.enforcing:
-        applied = dmarc.applied or "no DMARC record"
-        testing = " with t=y" if dmarc.record is not None and dmarc.record.testing else ""
-        findings.append(
-            DMARC_NOT_ENFORCING.hit(domain, f"DMARC policy for {domain}: {applied}{testing}")
-        )
+    gaps = await dmarc_gaps(lookup, dmarc)
+    for gap in gaps:
+        findings.append(DMARC_NOT_ENFORCING.hit(domain, gap))
+    result = BimiResult(domain, selector, None, None, None, None, not gaps, ())
     return _with(result, findings, record, record_name, logo or None, cert or None)
+
+
+async def dmarc_gaps(lookup: Lookup, dmarc: DmarcResult) -> list[str]:
+    """Why the DMARC policy does not let a BIMI logo show (empty: it does). As BIMI
+    receivers check it: the domain's policy is quarantine or reject without t=y and without a
+    ``pct`` below 100 (still read by receivers of RFC 7489), and the organisational domain's own
+    policy and subdomain policy are not none."""
+    if dmarc.record is None:
+        return [f"{dmarc.domain} has no DMARC record"]
+    gaps: list[str] = []
+    where = dmarc.policy_domain or dmarc.domain
+    if dmarc.applied not in ("quarantine", "reject"):
+        gaps.append(f"DMARC policy for {dmarc.domain} is {dmarc.applied} (record at {where})")
+    if dmarc.record.testing:
+        gaps.append(f"the DMARC record at {where} has t=y (testing)")
+    pct = dmarc.record.tags.get("pct")
+    if pct is not None and pct.strip() != "100":
+        gaps.append(f"the DMARC record at {where} has pct={printable(pct, 10)}")
+    org = dmarc
+    if dmarc.org_domain not in (dmarc.policy_domain, dmarc.domain):
+        org = await check_dmarc(lookup, dmarc.org_domain)
+    if org is not dmarc and org.record is not None:
+        if org.record.policy in (None, "none"):
+            gaps.append(f"the organisational domain {org.domain} has p={org.record.policy}")
+        elif org.record.sp == "none":
+            gaps.append(f"the organisational domain {org.domain} has sp=none")
+    return gaps
 
 
 def _with(

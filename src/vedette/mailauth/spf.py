@@ -481,6 +481,10 @@ class _Walk:
             return DnsAnswer(target, "", DnsStatus.NODATA)
         rdtype = {"include": "TXT", "redirect": "TXT", "mx": "MX"}.get(kind, "A")
         answer = self.ask(target, rdtype)
+        if kind == "a" and answer.status is DnsStatus.NODATA:
+            # An IPv6-only host: the A query of an IPv4 sender is void, the AAAA query of an
+            # IPv6 sender is not. The walk calls the term void only when both are.
+            answer = self.ask(target, "AAAA")
         void = answer.status in (DnsStatus.NXDOMAIN, DnsStatus.NODATA)
         self.terms.append(SpfTerm(name, raw, kind, target, void, answer.status.value))
         if void and kind not in ("include", "redirect"):
