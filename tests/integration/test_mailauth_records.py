@@ -180,6 +180,15 @@ ZONES = [
         "ext.test.",
         [_txt("reject.rec.test._report._dmarc", "v=DMARC1"), "noauth 300 A 192.0.2.1"],
     ),
+    Zone(
+        "brand.test.",
+        [
+            _txt("_dmarc", "v=DMARC1; p=reject; rua=mailto:d@brand.test"),
+            _txt(
+                "default._bimi", "v=BIMI1; l=https://brand.test/l.svg; a=https://brand.test/v.pem"
+            ),
+        ],
+    ),
     Zone("ms.test.", [_txt("selector1-rec-test._domainkey.tenant", DKIM_CASES["rsa2048"])]),
 ]
 
@@ -558,6 +567,7 @@ def test_tlsrpt_bimi_and_caa_from_the_lab(lab: DnsLab) -> None:
             await check_tlsrpt(client, "rec.test"),
             await check_tlsrpt(client, "reject.rec.test"),
             await check_bimi(client, "reject.rec.test"),
+            await check_bimi(client, "brand.test"),
             await check_bimi(client, "none.rec.test"),
             await check_caa(
                 client,
@@ -567,12 +577,18 @@ def test_tlsrpt_bimi_and_caa_from_the_lab(lab: DnsLab) -> None:
             await check_caa(client, "odd.rec.test", []),
         )
 
-    good_rpt, bad_rpt, bimi_ok, bimi_none, caa, odd = asyncio.run(run())
+    good_rpt, bad_rpt, bimi_sp, bimi_ok, bimi_none, caa, odd = asyncio.run(run())
     assert good_rpt.destinations == ("mailto:tls@rec.test", "https://r.rec.test/tlsrpt")
     assert good_rpt.findings == ()
     assert [f.id for f in bad_rpt.findings] == ["domain.tlsrpt-bad-destination"]
-    assert bimi_ok.dmarc_enforcing and bimi_ok.logo_url == "https://rec.test/logo.svg"
-    assert [f.id for f in bimi_ok.findings] == ["domain.bimi-no-mark-certificate"]
+    assert bimi_ok.dmarc_enforcing and bimi_ok.logo_url == "https://brand.test/l.svg"
+    assert bimi_ok.findings == ()
+    # reject.rec.test rejects, but its organisational domain rec.test has sp=none.
+    assert not bimi_sp.dmarc_enforcing and bimi_sp.logo_url == "https://rec.test/logo.svg"
+    assert [(f.id, f.detail) for f in bimi_sp.findings] == [
+        ("domain.bimi-no-mark-certificate", "a= is absent or empty"),
+        ("domain.bimi-dmarc-not-enforcing", "the organisational domain rec.test has sp=none"),
+    ]
     assert "domain.bimi-dmarc-not-enforcing" in {f.id for f in bimi_none.findings}
     assert caa.record_name == "rec.test" and caa.issue == ("letsencrypt.org",)
     assert [c.allowed for c in caa.certificates] == [

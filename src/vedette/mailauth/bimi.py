@@ -228,7 +228,7 @@ async def check_bimi(
                 SYNTAX.hit(record_name, f"{tag}={printable(url, 80)!r} is not an https URL")
             )
     if not cert:
-        findings.append(NO_CERTIFICATE.hit(record_name, "no a= tag"))
+        findings.append(NO_CERTIFICATE.hit(record_name, "a= is absent or empty"))
     gaps = await dmarc_gaps(lookup, dmarc)
     for gap in gaps:
         findings.append(DMARC_NOT_ENFORCING.hit(domain, gap))
