@@ -88,6 +88,13 @@ def test_subdomain_inherits_sp_from_the_walk() -> None:
     assert "domain.dmarc-subdomain-weaker" in ids(result)
 
 
+def test_np_applies_to_a_subdomain_that_does_not_exist() -> None:
+    record = '_dmarc.example.com. TXT "v=DMARC1; p=reject; sp=quarantine; np=none"'
+    assert run(FakeDns([record]), "ghost.example.com").applied == "none"
+    real = FakeDns([record, "real.example.com. A 192.0.2.1"])
+    assert run(real, "real.example.com").applied == "quarantine"
+
+
 def test_psd_tags_decide_the_organisational_domain() -> None:
     stop = FakeDns(
         [

@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from vedette.mailauth.answers import DnsAnswer, Lookup
+from vedette.mailauth.answers import DnsAnswer, DnsStatus, Lookup
 from vedette.mailauth.registry import DomainFinding, domain_check
 from vedette.mailauth.tags import findings_json, parse_tag_list, printable, status_words
 from vedette.model import Severity
@@ -271,9 +271,10 @@ class DmarcResult:
 
     ``record``: the policy record (parsed) and ``policy_domain`` where it was found (the domain
     itself or a parent found by the tree walk); ``org_domain``: the organisational domain;
-    ``applied``: the policy a receiver applies to mail from the domain itself (``p``, or ``sp``
-    when the record is inherited); ``authorised``: per external report destination host,
-    whether it publishes the authorisation; ``walk``: the names asked, in order."""
+    ``applied``: the policy a receiver applies to mail from the domain itself (``p``; ``sp``
+    when the record is inherited; ``np`` when it is inherited and the domain does not exist);
+    ``authorised``: per external report destination host, whether it publishes the
+    authorisation; ``walk``: the ``_dmarc`` names the tree walk asked, in order."""
 
     domain: str
     record: DmarcRecord | None
@@ -380,6 +381,8 @@ async def check_dmarc(lookup: Lookup, domain: str) -> DmarcResult:
         subject = f"_dmarc.{policy.name}"
         inherited = policy.name != domain
         applied = (record.sp if inherited else record.policy) or "none"
+        if inherited and await _does_not_exist(lookup, domain):
+            applied = record.np or "none"  # RFC 9989 4.7: np= for non-existent subdomains
         for error in record.errors:
             findings.append(SYNTAX.hit(subject, error, evidence=(record.text,)))
         if record.policy is None:
@@ -431,6 +434,15 @@ async def check_dmarc(lookup: Lookup, domain: str) -> DmarcResult:
     )
 
 
+async def _does_not_exist(lookup: Lookup, domain: str) -> bool:
+    """RFC 9989 3.2.9: a non-existent domain has NXDOMAIN for A, AAAA and MX."""
+    for rdtype in ("A", "AAAA", "MX"):
+        answer = await lookup.query(domain, rdtype)
+        if answer.status is not DnsStatus.NXDOMAIN:
+            return False
+    return True
+
+
 def _within(host: str, domain: str) -> bool:
     return host == domain or host.endswith("." + domain)
 
@@ -451,7 +463,6 @@ async def _destinations(
         if host is None or host in out or _within(host, org) or _within(host, policy_domain):
             continue
         name = f"{policy_domain}._report._dmarc.{host}"
-        state.asked.append(name)
         answer = await lookup.query(name, "TXT")
         ok = any(is_dmarc_record(t) for t in answer.texts())
         out[host] = ok
