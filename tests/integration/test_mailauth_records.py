@@ -98,6 +98,9 @@ SPF_CASES = {
     "ten": "v=spf1 " + " ".join(f"include:t{n}.rec.test" for n in range(10)) + " -all",
     "eleven": "v=spf1 " + " ".join(f"include:t{n}.rec.test" for n in range(11)) + " -all",
     "tree30": "v=spf1 " + " ".join(f"include:m{n}.rec.test" for n in range(5)) + " -all",
+    "tempfail": "v=spf1 include:spf.bogus.test ip4:192.0.2.0/24 -all",
+    "cname": "v=spf1 include:alias.rec.test -all",
+    "macro": "v=spf1 exists:%{i}.allow.rec.test ~all",
 }
 
 
@@ -109,6 +112,8 @@ def _spf_lines() -> list[str]:
         "good 300 MX 10 mx1.good",
         "mx1.good 300 A 198.18.0.25",
         _txt("_spf", "v=spf1 ip4:198.51.100.0/24 ip6:2001:db8::/32 ~all"),
+        "alias 300 CNAME _spf",
+        "192.0.2.10.allow 300 A 127.0.0.2",
     ]
     # t0..t10: each one lookup; the last one lists 203.0.113.0/24.
     lines += [_txt(f"t{n}", f"v=spf1 ip4:10.{n}.0.0/16 -all") for n in range(10)]
@@ -180,6 +185,7 @@ ZONES = [
         "ext.test.",
         [_txt("reject.rec.test._report._dmarc", "v=DMARC1"), "noauth 300 A 192.0.2.1"],
     ),
+    Zone("bogus.test.", [_txt("spf", "v=spf1 -all")], bogus=True),
     Zone(
         "brand.test.",
         [
@@ -258,6 +264,16 @@ def test_spf_verdicts_equal_mail_spf(lab: DnsLab) -> None:
     assert by["void2.rec.test"]["198.51.100.9"] == "pass"
     assert by["ten.rec.test"]["203.0.113.7"] == "fail"
     assert by["absent.rec.test"]["192.0.2.10"] == "none"
+    assert by["cname.rec.test"]["198.51.100.9"] == "pass"
+    assert by["macro.rec.test"] == {
+        "192.0.2.10": "pass",
+        "198.51.100.9": "softfail",
+        "203.0.113.7": "softfail",
+        "198.18.0.25": "softfail",
+        "2001:db8::1": "softfail",
+    }
+    # A DNSSEC-bogus include: the validating resolver answers SERVFAIL, both say temperror.
+    assert set(by["tempfail.rec.test"].values()) == {"temperror"}
     for broken in ("syntax", "nodomain", "badinclude", "void3", "eleven", "tree30", "dup"):
         assert set(by[f"{broken}.rec.test"].values()) == {"permerror"}, broken
 
