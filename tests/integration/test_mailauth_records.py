@@ -613,3 +613,18 @@ def test_tlsrpt_bimi_and_caa_from_the_lab(lab: DnsLab) -> None:
     ]
     assert [f.id for f in caa.findings] == ["domain.caa-issuer-not-authorised"]
     assert [f.id for f in odd.findings] == ["domain.caa-critical-unknown"]
+
+
+def test_dkim_common_selectors_and_the_empty_non_terminal_shortcut(lab: DnsLab) -> None:
+    client = DnsClient(lab.resolver, timeout=5.0)
+    # _domainkey.rec.test has names below it: Knot answers NODATA (an empty non-terminal), so
+    # every common selector is asked, and Microsoft 365's selector1 CNAME is found.
+    found = asyncio.run(check_dkim(client, "rec.test", None))
+    assert [(k.selector, k.provider, k.bits) for k in found.found] == [
+        ("selector1", "Microsoft 365", 2048)
+    ]
+    # brand.test has nothing under _domainkey: NXDOMAIN (RFC 8020), one question.
+    before = client.asked
+    nothing = asyncio.run(check_dkim(client, "brand.test", None))
+    assert nothing.keys == () and client.asked == before + 1
+    assert [f.id for f in nothing.findings] == ["domain.dkim-none-found"]

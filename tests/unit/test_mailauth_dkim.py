@@ -50,6 +50,17 @@ def txt(owner: str, record: str) -> str:
     return f"{owner} TXT {parts}"
 
 
+class FakeDnsEnt(FakeDns):
+    """FakeDns where the ancestors of an owner name exist (empty non-terminals answer NODATA,
+    as real DNS does: RFC 8020), which the _domainkey shortcut relies on."""
+
+    def __init__(self, lines: list[str], **kw: object) -> None:
+        super().__init__(lines, **kw)  # type: ignore[arg-type]
+        for owner in list(self.owners):
+            labels = owner.split(".")
+            self.owners.update(".".join(labels[i:]) for i in range(1, len(labels)))
+
+
 def run(dns: FakeDns, selectors: list[str] | None) -> DkimResult:
     return asyncio.run(check_dkim(dns, "example.com", selectors))
 
@@ -59,7 +70,7 @@ def ids(result: DkimResult) -> list[str]:
 
 
 def test_good_rsa_2048_and_ed25519_keys() -> None:
-    dns = FakeDns(
+    dns = FakeDnsEnt(
         [
             txt("s2048._domainkey.example.com.", f"v=DKIM1; k=rsa; p={rsa_b64(2048)}"),
             txt("ed._domainkey.example.com.", f"v=DKIM1; k=ed25519; p={ed_b64()}"),
@@ -80,13 +91,13 @@ def test_good_rsa_2048_and_ed25519_keys() -> None:
     ("bits", "check"), [(512, "domain.dkim-rsa-too-short"), (1024, "domain.dkim-rsa-short")]
 )
 def test_short_rsa_keys(bits: int, check: str) -> None:
-    dns = FakeDns([txt("s._domainkey.example.com.", f"v=DKIM1; p={rsa_b64(bits)}")])
+    dns = FakeDnsEnt([txt("s._domainkey.example.com.", f"v=DKIM1; p={rsa_b64(bits)}")])
     result = run(dns, ["s"])
     assert ids(result) == [check] and result.keys[0].bits == bits
 
 
 def test_flags_revoked_sha1_service_and_cname() -> None:
-    dns = FakeDns(
+    dns = FakeDnsEnt(
         [
             txt("rev._domainkey.example.com.", "v=DKIM1; k=rsa; p="),
             txt(
@@ -130,14 +141,14 @@ def test_flags_revoked_sha1_service_and_cname() -> None:
     ],
 )
 def test_syntax_errors(record: str, words: str) -> None:
-    dns = FakeDns([txt("s._domainkey.example.com.", record)])
+    dns = FakeDnsEnt([txt("s._domainkey.example.com.", record)])
     result = run(dns, ["s"])
     assert "domain.dkim-syntax" in ids(result)
     assert any(words in e for e in result.keys[0].errors)
 
 
 def test_missing_multiple_and_failed_selectors() -> None:
-    dns = FakeDns(
+    dns = FakeDnsEnt(
         [
             txt("two._domainkey.example.com.", "v=DKIM1; p="),
             txt("two._domainkey.example.com.", "v=DKIM1; p="),
@@ -155,10 +166,17 @@ def test_missing_multiple_and_failed_selectors() -> None:
 
 
 def test_common_selectors_when_none_given() -> None:
-    empty = run(FakeDns([]), None)
+    # Something under _domainkey exists (an empty non-terminal): every common selector asked.
+    other = FakeDnsEnt([txt("custom._domainkey.example.com.", "v=DKIM1; p=")])
+    empty = run(other, None)
     assert len(empty.keys) == len(COMMON_SELECTORS)
     assert ids(empty) == ["domain.dkim-none-found"]  # absent at unknown selectors is no error
-    google = FakeDns([txt("google._domainkey.example.com.", f"v=DKIM1; p={rsa_b64(2048)}")])
+    # Nothing under _domainkey (NXDOMAIN, RFC 8020): one question, no selector asked.
+    nothing = FakeDnsEnt([])
+    shortcut = run(nothing, None)
+    assert shortcut.keys == () and nothing.asked == [("_domainkey.example.com", "TXT")]
+    assert "NXDOMAIN" in shortcut.findings[0].detail
+    google = FakeDnsEnt([txt("google._domainkey.example.com.", f"v=DKIM1; p={rsa_b64(2048)}")])
     result = run(google, None)
     assert [(k.selector, k.provider) for k in result.found] == [("google", "Google Workspace")]
     assert result.findings == ()
@@ -175,5 +193,5 @@ def test_garbage_key_records_never_raise(text: str) -> None:
 @settings(max_examples=150, deadline=None)
 @given(TEXT)
 def test_garbage_records_never_raise_in_the_check(record: str) -> None:
-    result = run(FakeDns([txt("s._domainkey.example.com.", record or "x")]), ["s"])
+    result = run(FakeDnsEnt([txt("s._domainkey.example.com.", record or "x")]), ["s"])
     json.dumps(result.to_json())

@@ -22,7 +22,7 @@ import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from vedette.mailauth.answers import DnsAnswer, Lookup
+from vedette.mailauth.answers import DnsAnswer, DnsStatus, Lookup
 from vedette.mailauth.registry import DomainFinding, domain_check
 from vedette.mailauth.tags import findings_json, printable, status_words
 from vedette.model import Severity
@@ -342,6 +342,17 @@ async def check_dkim(lookup: Lookup, domain: str, selectors: Sequence[str] | Non
         if selectors is not None
         else list(COMMON_SELECTORS)
     )
+    if not given:
+        # RFC 8020: NXDOMAIN at _domainkey.<domain> means no name below it exists, so no
+        # selector can hold a key; one question instead of one per common selector (a name
+        # with selectors below it answers NOERROR without data, as an empty non-terminal).
+        parent = await lookup.query(f"_domainkey.{domain}", "TXT")
+        if parent.status is DnsStatus.NXDOMAIN:
+            finding = NONE_FOUND.hit(
+                domain,
+                f"_domainkey.{domain} does not exist (NXDOMAIN), so no selector under it does",
+            )
+            return DkimResult(domain, True, (), (finding,))
     results = await asyncio.gather(*(_one(lookup, domain, s, p, given) for s, p in wanted))
     keys = tuple(k for k, _ in results)
     findings = [f for _, fs in results for f in fs]
