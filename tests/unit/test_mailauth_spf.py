@@ -173,6 +173,16 @@ def test_void_lookups_counted_and_third_one_is_permerror() -> None:
     assert "void" in result.verdicts[0].explanation.lower()
 
 
+def test_terms_after_all_cost_nothing_and_are_reported() -> None:
+    dns = FakeDns(['example.com. TXT "v=spf1 a:x.example.com -all include:_spf.example.net ?all"'])
+    result = run(dns, sending_ips=["192.0.2.1"])
+    assert [t.kind for t in result.lookups] == ["a"]
+    assert result.all_qualifier == "-"
+    finding = next(f for f in result.findings if f.id == "domain.spf-terms-after-all")
+    assert finding.detail.endswith("include:_spf.example.net ?all")
+    assert result.verdicts[0].result == "fail"
+
+
 def test_an_ipv6_only_host_is_not_a_void_lookup() -> None:
     dns = FakeDns(
         [
@@ -233,6 +243,7 @@ def test_loops_ptr_macros_and_many_mx() -> None:
         "v=spf1 a:192.0.2.1 -all",
         "v=spf1 =a -all",
         "v=spf1 redirect=a.test redirect=b.test",
+        "v=spf1 redirect=",
     ],
 )
 def test_syntax_errors_are_found_and_pyspf_agrees(record: str) -> None:

@@ -87,6 +87,13 @@ NO_ALL = domain_check(
     "End the record with -all (or ~all).",
     references=("RFC 7208 4.7",),
 )
+AFTER_ALL = domain_check(
+    "domain.spf-terms-after-all",
+    "SPF has terms after all: receivers never evaluate them",
+    Severity.LOW,
+    "Move the terms before all (all must be the last mechanism).",
+    references=("RFC 7208 5.1",),
+)
 TOO_MANY_LOOKUPS = domain_check(
     "domain.spf-too-many-lookups",
     "SPF needs more than 10 DNS lookups: receivers stop with permerror",
@@ -390,6 +397,7 @@ class _Walk:
         mechanisms: list[tuple[str, str, str]] = []  # (raw term, kind, target)
         redirect: str | None = None
         has_all = False
+        ignored: list[str] = []
         for word in words:
             modifier = spf.RE_MODIFIER.split(word)[1:]
             if len(modifier) == 2:
@@ -399,6 +407,9 @@ class _Walk:
                         self._syntax(name, word, "redirect= appears more than once")
                         continue
                     redirect = modifier[1]
+                    if not redirect.strip():
+                        self._syntax(name, word, "redirect= has no domain")
+                        redirect = None
                 continue
             try:
                 raw, kind, target, _cidr, qualifier = query.validate_mechanism(word)
@@ -407,6 +418,9 @@ class _Walk:
                 continue
             except Exception as exc:  # pyspf has rough edges on odd input: still a syntax error
                 self._syntax(name, word, f"not understood ({type(exc).__name__})")
+                continue
+            if has_all:  # RFC 7208 5.1: nothing after all is evaluated (or costs a lookup)
+                ignored.append(word)
                 continue
             if kind == "all":
                 has_all = True
@@ -425,6 +439,12 @@ class _Walk:
                     )
             if kind in _DNS_TERMS:
                 mechanisms.append((raw, kind, target if "%" not in word else ""))
+        if ignored:
+            self.findings.append(
+                AFTER_ALL.hit(
+                    name, f"after all in the record of {name}: {printable(' '.join(ignored))}"
+                )
+            )
         if top and not has_all:
             self.all_qualifier = ""
             if redirect is None:
