@@ -10,17 +10,47 @@ DNSSEC standing is UNKNOWN unless the client is told to trust the AD flag of a v
 resolver (``trust_ad``, vedette's ``--trust-ad``): then an answer with AD is SECURE, without it
 INSECURE. Questions are cached for the client's life (a domain check asks the same names from
 several rules) and counted (``asked``), so a report can say how many queries a check cost.
+
+For vedette's own DNSSEC validation (:mod:`vedette.mailauth.dnssec`) the client also answers
+:meth:`DnsClient.raw` questions: asked with DO and CD (checking disabled, so that a validating
+resolver hands over even data it would reject), answered with the whole message's answer and
+authority sections, RRSIGs included, as a :class:`RawAnswer`.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from vedette.mailauth.answers import DnsAnswer, DnsStatus, Security
 
 if TYPE_CHECKING:
     import dns.asyncresolver
+    import dns.message
+    import dns.rrset
+
+
+@dataclass(frozen=True, slots=True)
+class RawAnswer:
+    """A whole response to one DO+CD question, for a validator to judge.
+
+    Attributes:
+        name, rdtype: what was asked (lower case, no final dot; upper-case type).
+        status: the rcode as a :class:`DnsStatus` (``OK`` when the answer section holds the
+            type asked, possibly after CNAMEs; ``NODATA``; ``NXDOMAIN``...).
+        answer: the answer section's RRsets (RRSIGs are RRsets of their own, type RRSIG with
+            the covered type), in order.
+        authority: the authority section's RRsets (SOA, NSEC, NSEC3 and their RRSIGs).
+        detail: for failures, one line saying what happened.
+    """
+
+    name: str
+    rdtype: str
+    status: DnsStatus
+    answer: tuple[dns.rrset.RRset, ...] = ()
+    authority: tuple[dns.rrset.RRset, ...] = ()
+    detail: str = ""
 
 
 def normalise(name: str) -> str:
@@ -43,7 +73,13 @@ class DnsClient:
         self._trust_ad = trust_ad
         self._resolver: dns.asyncresolver.Resolver | None = None
         self._cache: dict[tuple[str, str], asyncio.Future[DnsAnswer]] = {}
+        self._raw_cache: dict[tuple[str, str], asyncio.Future[RawAnswer]] = {}
         self.asked = 0
+
+    @property
+    def trust_ad(self) -> bool:
+        """Whether answers' standing comes from the resolver's AD flag."""
+        return self._trust_ad
 
     def _dns(self) -> dns.asyncresolver.Resolver:
         if self._resolver is None:
@@ -118,6 +154,75 @@ class DnsClient:
         records = tuple(chain.answer) if chain.answer is not None else ()
         status = DnsStatus.OK if records else DnsStatus.NODATA
         return DnsAnswer(name, rdtype, status, records, security, cnames)
+
+    async def raw(self, name: str, rdtype: str) -> RawAnswer:
+        """Ask ``rdtype`` for ``name`` with DO and CD set and return the whole response (see
+        :class:`RawAnswer`). UDP first, TCP when the answer is truncated; one deadline."""
+        key = (normalise(name), rdtype.upper())
+        if key not in self._raw_cache:
+            self.asked += 1
+            self._raw_cache[key] = asyncio.ensure_future(self._ask_raw(*key))
+        return await asyncio.shield(self._raw_cache[key])
+
+    async def _ask_raw(self, name: str, rdtype: str) -> RawAnswer:
+        import dns.asyncquery
+        import dns.exception
+        import dns.flags
+        import dns.message
+        import dns.name
+        import dns.rcode
+        import dns.rdatatype
+
+        try:
+            qname = dns.name.from_text(name)
+            qtype = dns.rdatatype.from_text(rdtype)
+        except dns.exception.DNSException as exc:
+            return RawAnswer(name, rdtype, DnsStatus.ERROR, detail=f"not a DNS question: {exc}")
+        query = dns.message.make_query(
+            qname, qtype, want_dnssec=True, use_edns=0, payload=1232, flags=dns.flags.RD
+        )
+        query.flags |= dns.flags.CD
+        resolver = self._dns()
+        where = str(resolver.nameservers[0]) if resolver.nameservers else ""
+        if not where:
+            return RawAnswer(name, rdtype, DnsStatus.ERROR, detail="no nameserver configured")
+        try:
+            async with asyncio.timeout(self._timeout):
+                response, _ = await dns.asyncquery.udp_with_fallback(
+                    query, where, timeout=self._timeout, port=resolver.port
+                )
+        except (TimeoutError, dns.exception.Timeout):
+            return RawAnswer(
+                name,
+                rdtype,
+                DnsStatus.TIMEOUT,
+                detail=f"{name} {rdtype}: no answer within {self._timeout:g} s",
+            )
+        except (OSError, dns.exception.DNSException) as exc:
+            return RawAnswer(name, rdtype, DnsStatus.ERROR, detail=f"{name} {rdtype}: {exc}")
+        return _raw_answer(name, rdtype, qtype, response)
+
+
+def _raw_answer(name: str, rdtype: str, qtype: int, response: dns.message.Message) -> RawAnswer:
+    import dns.rcode
+    import dns.rdatatype
+
+    rcode = response.rcode()
+    answer, authority = tuple(response.answer), tuple(response.authority)
+    if rcode == dns.rcode.NXDOMAIN:
+        status, detail = DnsStatus.NXDOMAIN, f"{name} does not exist"
+    elif rcode == dns.rcode.SERVFAIL:
+        status, detail = DnsStatus.SERVFAIL, f"{name} {rdtype}: the server failed (SERVFAIL)"
+    elif rcode == dns.rcode.REFUSED:
+        status, detail = DnsStatus.REFUSED, f"{name} {rdtype}: the server refused the query"
+    elif rcode != dns.rcode.NOERROR:
+        status = DnsStatus.ERROR
+        detail = f"{name} {rdtype}: the server answered {dns.rcode.to_text(rcode)}"
+    elif any(r.rdtype == qtype for r in answer):
+        status, detail = DnsStatus.OK, ""
+    else:
+        status, detail = DnsStatus.NODATA, ""
+    return RawAnswer(name, rdtype, status, answer, authority, detail)
 
 
 def _no_nameservers(exc: BaseException) -> tuple[DnsStatus, str]:
