@@ -45,6 +45,7 @@ USAGES = {0: "PKIX-TA", 1: "PKIX-EE", 2: "DANE-TA", 3: "DANE-EE"}
 SELECTORS = {0: "full certificate", 1: "public key (SPKI)"}
 MATCHING = {0: "exact", 1: "SHA-256", 2: "SHA-512"}
 DIGEST_LENGTHS = {1: 32, 2: 64}
+_LENGTH_REFUSED = "length inconsistent with matching type"  # dnspython's words
 
 DANE_NO_MATCH = domain_check(
     "domain.dane-no-match",
@@ -500,6 +501,15 @@ def _findings(
     if bogus:
         detail = "; ".join(f"{a.name} {a.rdtype}: {a.detail or 'bogus'}" for a in bogus)
         out.append(DANE_TLSA_BOGUS.hit(mx, detail))
+        return tuple(out)
+    if tlsa.status.is_failure and _LENGTH_REFUSED in tlsa.detail:
+        # dnspython (2.8+) refuses a whole answer holding a digest of the wrong length, so the
+        # other records of the set cannot be read either; a sender ignores just that record.
+        detail = (
+            f"{tlsa.name} TLSA: a record's digest length does not fit its matching type "
+            "(SHA-256 data is 32 bytes, SHA-512 64); vedette could not read the other records"
+        )
+        out.append(DANE_MALFORMED.hit(mx, detail))
         return tuple(out)
     if address_security is Security.SECURE and tlsa.status.is_failure:
         out.append(DANE_LOOKUP_FAILED.hit(mx, f"{tlsa.name} TLSA: {tlsa.detail or tlsa.status}"))

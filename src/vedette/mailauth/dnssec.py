@@ -412,7 +412,7 @@ class ChainValidator:
         return await self._step(parent, name)
 
     async def _anchored(self, zone: dns.name.Name) -> _Zone:
-        raw = await self._lookup.raw(zone.to_text(), "DNSKEY")
+        raw = await self._lookup.raw(_text(zone), "DNSKEY")
         keys = _rrset(raw, zone, _DNSKEY)
         if raw.status.is_failure:
             return _Zone(zone, Security.UNKNOWN, reason=f"the DNSKEY question failed: {raw.detail}")
@@ -457,7 +457,7 @@ class ChainValidator:
 
     async def _step(self, parent: _Zone, child: dns.name.Name) -> _Zone:
         """Is there a zone cut at ``child`` (one label below a name of ``parent``'s zone)?"""
-        raw = await self._lookup.raw(child.to_text(), "DS")
+        raw = await self._lookup.raw(_text(child), "DS")
         where = f"{_text(child)} (in {_text(parent.name)})"
         if raw.status.is_failure:
             return self._unknown(child, parent, f"the DS question for {where} failed: {raw.detail}")
@@ -493,7 +493,7 @@ class ChainValidator:
             return self._insecure(
                 child, parent, "its DS records use only algorithms or digests vedette cannot use"
             )
-        raw = await self._lookup.raw(child.to_text(), "DNSKEY")
+        raw = await self._lookup.raw(_text(child), "DNSKEY")
         if raw.status.is_failure:
             return self._unknown(
                 child, parent, f"the DNSKEY question for {_text(child)} failed: {raw.detail}"
