@@ -55,6 +55,7 @@ import dns.rdatatype
 from tests.integration.realservers import (
     RunningServer,
     ServerStartError,
+    ServerUnavailable,
     find_binary,
 )
 
@@ -400,6 +401,18 @@ def dns_lab(zones: Sequence[Zone]) -> Iterator[DnsLab]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def lab_for_fixture(zones: Sequence[Zone]) -> Iterator[DnsLab]:
+    """:func:`dns_lab` for a pytest fixture (``yield from lab_for_fixture(ZONES)``): a daemon
+    that is not installed fails the test in CI and skips it elsewhere."""
+    from tests.tools import unavailable
+
+    try:
+        with dns_lab(zones) as running:
+            yield running
+    except ServerUnavailable as exc:
+        unavailable(str(exc))
+
+
 def _start(name: str, argv: list[str], port: int, directory: Path) -> RunningServer:
     log_path = directory / f"{name}.log"
     with (directory / f"{name}.stdio").open("wb") as out:
@@ -432,3 +445,120 @@ def _start(name: str, argv: list[str], port: int, directory: Path) -> RunningSer
             stdio = (directory / f"{name}.stdio").read_text(errors="replace")
             raise ServerStartError(f"{name} did not listen on port {port}\n{stdio}\n{daemon.log()}")
         time.sleep(0.05)
+
+
+# --- bad DNS, scripted -------------------------------------------------------------------------
+
+#: Loopback address of the scripted (misbehaving) DNS server.
+SCRIPTED_ADDRESS = "127.0.0.56"
+
+
+@dataclass(frozen=True, slots=True)
+class Scripted:
+    """How the scripted server answers one name (any type).
+
+    ``behaviour``: ``answer`` (NOERROR with ``records``), ``servfail``, ``silent`` (no reply
+    at all, over UDP or TCP: the client times out), ``truncate`` (over UDP an empty answer with
+    TC=1; over TCP the whole answer). ``records``: master-file lines with absolute owners
+    (``"loop1.bad.test. 300 CNAME loop2.bad.test."``), all put in the answer section.
+    """
+
+    behaviour: str = "answer"
+    records: Sequence[str] = ()
+
+
+@dataclass(slots=True)
+class ScriptedDns:
+    """The running scripted server: where it listens and what it was asked
+    (``(transport, name, type)``, in order)."""
+
+    address: tuple[str, int]
+    asked: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def _scripted_reply(
+    script: dict[str, Scripted], wire: bytes, transport: str, server: ScriptedDns
+) -> bytes | None:
+    import dns.flags
+    import dns.rcode
+    import dns.rrset
+
+    query = dns.message.from_wire(wire)
+    question = query.question[0]
+    name = question.name.to_text().lower().rstrip(".")
+    server.asked.append((transport, name, dns.rdatatype.to_text(question.rdtype)))
+    reply = dns.message.make_response(query)
+    entry = script.get(name)
+    if entry is None:
+        reply.set_rcode(dns.rcode.REFUSED)
+    elif entry.behaviour == "silent":
+        return None
+    elif entry.behaviour == "servfail":
+        reply.set_rcode(dns.rcode.SERVFAIL)
+    elif entry.behaviour == "truncate" and transport == "udp":
+        reply.flags |= dns.flags.TC
+    else:
+        for line in entry.records:
+            owner, ttl, rdtype, rest = line.split(None, 3)
+            reply.answer.append(dns.rrset.from_text(owner, int(ttl), "IN", rdtype, rest))
+    # Over TCP the whole answer fits (make_response caps it at the query's UDP size).
+    return reply.to_wire(max_size=65535 if transport == "tcp" else 0)
+
+
+@contextlib.contextmanager
+def scripted_dns(script: dict[str, Scripted]) -> Iterator[ScriptedDns]:
+    """A DNS server on loopback (UDP and TCP, one port) that misbehaves as ``script`` says,
+    by name (lower case, no final dot); other names are REFUSED. Runs in threads of this
+    process, stopped on exit."""
+    import select
+    import threading
+
+    port = _free_port(SCRIPTED_ADDRESS)
+    server = ScriptedDns((SCRIPTED_ADDRESS, port))
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    udp.bind(server.address)
+    tcp.bind(server.address)
+    tcp.listen(16)
+    stop = threading.Event()
+    held: list[socket.socket] = []  # silent TCP connections, kept open until the end
+
+    def serve() -> None:
+        while not stop.is_set():
+            ready, _, _ = select.select([udp, tcp], [], [], 0.1)
+            for sock in ready:
+                try:
+                    if sock is udp:
+                        wire, peer = udp.recvfrom(65535)
+                        reply = _scripted_reply(script, wire, "udp", server)
+                        if reply is not None:
+                            udp.sendto(reply, peer)
+                    else:
+                        conn, _ = tcp.accept()
+                        held.append(conn)  # closed at the end, or now once answered
+                        conn.settimeout(2)
+                        size = int.from_bytes(conn.recv(2), "big")
+                        wire = b""
+                        while len(wire) < size:
+                            chunk = conn.recv(size - len(wire))
+                            if not chunk:
+                                break
+                            wire += chunk
+                        reply = _scripted_reply(script, wire, "tcp", server)
+                        if reply is not None:
+                            conn.sendall(len(reply).to_bytes(2, "big") + reply)
+                            held.remove(conn)
+                            conn.close()
+                except (OSError, dns.exception.DNSException):
+                    continue
+
+    thread = threading.Thread(target=serve, name="scripted-dns", daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for sock in (udp, tcp, *held):
+            sock.close()

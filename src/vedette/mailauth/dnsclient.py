@@ -53,6 +53,10 @@ class RawAnswer:
     detail: str = ""
 
 
+#: What a CNAME chain that never ends says (dnspython gives up after 16 links).
+CNAME_LOOP = "CNAME loop (or a chain of more than 16 CNAMEs)"
+
+
 def normalise(name: str) -> str:
     """Lower case, no final dot (how answers name what was asked)."""
     return name.lower().rstrip(".")
@@ -115,6 +119,7 @@ class DnsClient:
     async def _ask(self, name: str, rdtype: str) -> DnsAnswer:
         import dns.exception
         import dns.flags
+        import dns.message
         import dns.name
         import dns.rcode
         import dns.resolver
@@ -139,6 +144,8 @@ class DnsClient:
                 DnsStatus.TIMEOUT,
                 detail=f"{name} {rdtype}: no answer within {self._timeout:g} s",
             )
+        except dns.message.ChainTooLong:
+            return DnsAnswer(name, rdtype, DnsStatus.ERROR, detail=f"{name} {rdtype}: {CNAME_LOOP}")
         except dns.exception.DNSException as exc:
             return DnsAnswer(name, rdtype, DnsStatus.ERROR, detail=f"{name} {rdtype}: {exc}")
         response = answer.response
@@ -148,6 +155,8 @@ class DnsClient:
             security = Security.SECURE if secure else Security.INSECURE
         try:
             chain = response.resolve_chaining()
+        except dns.message.ChainTooLong:
+            return DnsAnswer(name, rdtype, DnsStatus.ERROR, detail=f"{name} {rdtype}: {CNAME_LOOP}")
         except dns.exception.DNSException as exc:
             return DnsAnswer(name, rdtype, DnsStatus.ERROR, detail=f"{name} {rdtype}: {exc}")
         cnames = tuple(normalise(rrset[0].target.to_text()) for rrset in chain.cnames)
@@ -158,7 +167,7 @@ class DnsClient:
     async def raw(self, name: str, rdtype: str) -> RawAnswer:
         """Ask ``rdtype`` for ``name`` with DO and CD set and return the whole response (see
         :class:`RawAnswer`). UDP first, TCP when the answer is truncated; one deadline."""
-        key = (normalise(name), rdtype.upper())
+        key = (normalise(name) or ".", rdtype.upper())
         if key not in self._raw_cache:
             self.asked += 1
             self._raw_cache[key] = asyncio.ensure_future(self._ask_raw(*key))
@@ -227,8 +236,12 @@ def _raw_answer(name: str, rdtype: str, qtype: int, response: dns.message.Messag
 
 def _no_nameservers(exc: BaseException) -> tuple[DnsStatus, str]:
     """The rcode the nameservers gave, from dnspython's NoNameservers."""
+    import dns.message
     import dns.rcode
 
+    errors = getattr(exc, "kwargs", {}).get("errors") or ()
+    if any(isinstance(e[3], dns.message.ChainTooLong) for e in errors if len(e) > 3):
+        return DnsStatus.ERROR, CNAME_LOOP
     text = str(exc)
     if dns.rcode.to_text(dns.rcode.REFUSED) in text:
         return DnsStatus.REFUSED, "the server refused the query (REFUSED)"

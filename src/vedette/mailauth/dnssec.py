@@ -54,7 +54,7 @@ import dns.rrset
 
 from vedette.errors import UsageError
 from vedette.mailauth.answers import DnsAnswer, DnsStatus, Security
-from vedette.mailauth.dnsclient import RawAnswer, normalise
+from vedette.mailauth.dnsclient import CNAME_LOOP, RawAnswer, normalise
 from vedette.mailauth.registry import DomainFinding, domain_check
 from vedette.model import Severity
 
@@ -562,7 +562,7 @@ class ChainValidator:
             if found.rdtype == qtype:
                 return Verdict(Security.SECURE, "", links, raw)
             current = found[0].target
-        return Verdict(Security.UNKNOWN, f"more than {MAX_CNAMES} CNAMEs", links, raw)
+        return Verdict(Security.UNKNOWN, CNAME_LOOP, links, raw)
 
     def _negative(self, raw: RawAnswer, name: dns.name.Name, qtype: int, zone: _Zone) -> Verdict:
         denial = _denial(raw, name, zone, self.now)
@@ -681,7 +681,10 @@ def answer_from(verdict: Verdict) -> DnsAnswer:
         current = alias[0].target
         if _text(current) in cnames:
             return DnsAnswer(
-                raw.name, raw.rdtype, DnsStatus.ERROR, detail=f"{raw.name}: CNAME loop"
+                raw.name,
+                raw.rdtype,
+                DnsStatus.ERROR,
+                detail=f"{raw.name} {raw.rdtype}: {CNAME_LOOP}",
             )
         cnames.append(_text(current))
     status = raw.status
