@@ -460,7 +460,8 @@ class Scripted:
     ``behaviour``: ``answer`` (NOERROR with ``records``), ``servfail``, ``silent`` (no reply
     at all, over UDP or TCP: the client times out), ``truncate`` (over UDP an empty answer with
     TC=1; over TCP the whole answer). ``records``: master-file lines with absolute owners
-    (``"loop1.bad.test. 300 CNAME loop2.bad.test."``), all put in the answer section.
+    (``"loop1.bad.test. 300 CNAME loop2.bad.test."``), all put in the answer section; data in
+    the generic form (``\\# LENGTH HEX``) is sent as given, even data dnspython refuses.
     """
 
     behaviour: str = "answer"
@@ -480,7 +481,10 @@ def _scripted_reply(
     script: dict[str, Scripted], wire: bytes, transport: str, server: ScriptedDns
 ) -> bytes | None:
     import dns.flags
+    import dns.name
     import dns.rcode
+    import dns.rdata
+    import dns.rdataclass
     import dns.rrset
 
     query = dns.message.from_wire(wire)
@@ -500,6 +504,14 @@ def _scripted_reply(
     else:
         for line in entry.records:
             owner, ttl, rdtype, rest = line.split(None, 3)
+            if rest.startswith("\\# "):  # raw data, sent as is even if dnspython refuses it
+                rrset = dns.rrset.RRset(
+                    dns.name.from_text(owner), dns.rdataclass.IN, dns.rdatatype.from_text(rdtype)
+                )
+                data = bytes.fromhex("".join(rest.split()[2:]))
+                rrset.add(dns.rdata.GenericRdata(rrset.rdclass, rrset.rdtype, data), int(ttl))
+                reply.answer.append(rrset)
+                continue
             reply.answer.append(dns.rrset.from_text(owner, int(ttl), "IN", rdtype, rest))
     # Over TCP the whole answer fits (make_response caps it at the query's UDP size).
     return reply.to_wire(max_size=65535 if transport == "tcp" else 0)

@@ -23,6 +23,7 @@ from tests.integration.dns_lab import (
 )
 from tests.tools import require_program
 from vedette.mailauth.answers import DnsStatus, Security
+from vedette.mailauth.dane import check_dane
 from vedette.mailauth.dnsclient import DnsClient
 from vedette.mailauth.dnssec import ValidatingLookup, dnssec_status, parse_trust_anchors
 
@@ -101,6 +102,11 @@ BAD = {
             "loop2.bad.test. 300 CNAME loop1.bad.test.",
         ]
     ),
+    "short.bad.test": Scripted(records=["short.bad.test. 300 A 127.0.0.71"]),
+    # A DANE-EE SHA-256 record with 20 bytes of digest: on the wire as a server may send it.
+    "_25._tcp.short.bad.test": Scripted(
+        records=["_25._tcp.short.bad.test. 300 TLSA \\# 23 030101" + "ab" * 20]
+    ),
 }
 
 
@@ -148,3 +154,19 @@ def test_bad_dns_through_the_validating_lookup() -> None:
     with scripted_dns(BAD) as server:
         asyncio.run(run(server))
         assert ("tcp", "big.bad.test", "TXT") in server.asked
+
+
+def test_an_answer_dnspython_refuses_is_an_error_that_says_why_at_once() -> None:
+    async def run(server: ScriptedDns) -> None:
+        client = DnsClient(server.address, timeout=2.0)
+        started = time.monotonic()
+        tlsa = await client.query("_25._tcp.short.bad.test", "TLSA")
+        assert time.monotonic() - started < 1  # not a timeout
+        assert tlsa.status is DnsStatus.ERROR
+        assert "length inconsistent with matching type" in tlsa.detail
+        result = await check_dane(client, "short.bad.test", None)
+        assert [f.id for f in result.findings] == ["domain.dane-malformed"]
+        assert "digest length does not fit" in result.findings[0].detail
+
+    with scripted_dns(BAD) as server:
+        asyncio.run(run(server))

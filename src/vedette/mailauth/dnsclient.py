@@ -1,10 +1,11 @@
 """The mail-domain rules' DNS client: vedette's resolver setting, bounded, never raising.
 
 :class:`DnsClient` implements :class:`vedette.mailauth.answers.Lookup` over dnspython's async
-resolver, pointed at ``--resolver ADDRESS[:PORT]`` or at ``/etc/resolv.conf``'s nameservers
-(never the C library's resolver). Each question has one deadline (``timeout``); a truncated UDP
-answer is asked again over TCP (dnspython's resolver does it); every failure becomes an answer
-with a :class:`DnsStatus`, so a rule can say "the DKIM selector timed out" rather than crash.
+query functions, asking ``--resolver ADDRESS[:PORT]`` or ``/etc/resolv.conf``'s nameservers in
+turn (never the C library's resolver). Each question has one deadline (``timeout``); a truncated
+UDP answer is asked again over TCP; every failure becomes an answer with a :class:`DnsStatus`,
+so a rule can say "the DKIM selector timed out" rather than crash. An answer that does not
+parse is an ERROR that says why (dnspython's resolver would drop it and time out instead).
 
 DNSSEC standing is UNKNOWN unless the client is told to trust the AD flag of a validating
 resolver (``trust_ad``, vedette's ``--trust-ad``): then an answer with AD is SECURE, without it
@@ -86,9 +87,9 @@ class DnsClient:
         return self._trust_ad
 
     def _dns(self) -> dns.asyncresolver.Resolver:
+        """Where to ask: a resolver object only for its nameservers and port."""
         if self._resolver is None:
             import dns.asyncresolver
-            import dns.flags
             import dns.resolver
 
             if self._nameserver is None:
@@ -100,12 +101,6 @@ class DnsClient:
                 resolver = dns.asyncresolver.Resolver(configure=False)
                 resolver.nameservers = [self._nameserver[0]]
                 resolver.port = self._nameserver[1]
-            resolver.lifetime = self._timeout
-            resolver.timeout = self._timeout
-            # Ask with DO so that a validating resolver sets AD (RFC 6840 5.7); EDNS0 with a
-            # 1232-byte buffer (the DNS flag day 2020 value) keeps UDP answers unfragmented.
-            resolver.use_edns(0, dns.flags.DO, 1232)
-            resolver.flags = dns.flags.RD | dns.flags.AD
             self._resolver = resolver
         return self._resolver
 
@@ -120,35 +115,16 @@ class DnsClient:
         import dns.exception
         import dns.flags
         import dns.message
-        import dns.name
         import dns.rcode
-        import dns.resolver
 
-        try:
-            qname = dns.name.from_text(name)
-        except dns.exception.DNSException as exc:
-            return DnsAnswer(name, rdtype, DnsStatus.ERROR, detail=f"not a DNS name: {exc}")
-        try:
-            answer = await self._dns().resolve(
-                qname, rdtype, search=False, raise_on_no_answer=False
-            )
-        except dns.resolver.NXDOMAIN:
-            return DnsAnswer(name, rdtype, DnsStatus.NXDOMAIN, detail=f"{name} does not exist")
-        except dns.resolver.NoNameservers as exc:
-            status, detail = _no_nameservers(exc)
-            return DnsAnswer(name, rdtype, status, detail=f"{name} {rdtype}: {detail}")
-        except dns.exception.Timeout:
-            return DnsAnswer(
-                name,
-                rdtype,
-                DnsStatus.TIMEOUT,
-                detail=f"{name} {rdtype}: no answer within {self._timeout:g} s",
-            )
-        except dns.message.ChainTooLong:
-            return DnsAnswer(name, rdtype, DnsStatus.ERROR, detail=f"{name} {rdtype}: {CNAME_LOOP}")
-        except dns.exception.DNSException as exc:
-            return DnsAnswer(name, rdtype, DnsStatus.ERROR, detail=f"{name} {rdtype}: {exc}")
-        response = answer.response
+        response = await self._exchange(name, rdtype, checking_disabled=False)
+        if isinstance(response, RawAnswer):  # the exchange failed
+            return DnsAnswer(name, rdtype, response.status, detail=response.detail)
+        status = _rcode_status(name, rdtype, response.rcode())
+        if status is not None:
+            return DnsAnswer(name, rdtype, status[0], detail=status[1])
+        if not isinstance(response, dns.message.QueryMessage):
+            return DnsAnswer(name, rdtype, DnsStatus.ERROR, detail=f"{name} {rdtype}: not a reply")
         security = Security.UNKNOWN
         if self._trust_ad:
             secure = bool(response.flags & dns.flags.AD)
@@ -161,8 +137,8 @@ class DnsClient:
             return DnsAnswer(name, rdtype, DnsStatus.ERROR, detail=f"{name} {rdtype}: {exc}")
         cnames = tuple(normalise(rrset[0].target.to_text()) for rrset in chain.cnames)
         records = tuple(chain.answer) if chain.answer is not None else ()
-        status = DnsStatus.OK if records else DnsStatus.NODATA
-        return DnsAnswer(name, rdtype, status, records, security, cnames)
+        found = DnsStatus.OK if records else DnsStatus.NODATA
+        return DnsAnswer(name, rdtype, found, records, security, cnames)
 
     async def raw(self, name: str, rdtype: str) -> RawAnswer:
         """Ask ``rdtype`` for ``name`` with DO and CD set and return the whole response (see
@@ -174,6 +150,28 @@ class DnsClient:
         return await asyncio.shield(self._raw_cache[key])
 
     async def _ask_raw(self, name: str, rdtype: str) -> RawAnswer:
+        import dns.rdatatype
+
+        response = await self._exchange(name, rdtype, checking_disabled=True)
+        if isinstance(response, RawAnswer):
+            return response
+        qtype = dns.rdatatype.from_text(rdtype)
+        answer, authority = tuple(response.answer), tuple(response.authority)
+        status = _rcode_status(name, rdtype, response.rcode())
+        if status is not None:
+            return RawAnswer(name, rdtype, status[0], answer, authority, status[1])
+        found = any(r.rdtype == qtype for r in answer)
+        return RawAnswer(
+            name, rdtype, DnsStatus.OK if found else DnsStatus.NODATA, answer, authority
+        )
+
+    async def _exchange(
+        self, name: str, rdtype: str, *, checking_disabled: bool
+    ) -> dns.message.Message | RawAnswer:
+        """One question (RD, DO, EDNS0 1232) to the nameservers in turn, UDP then TCP when
+        truncated, within one deadline: the response, or a failure as a field-less
+        :class:`RawAnswer`. An answer that does not parse (dnspython refuses, for example, a
+        TLSA digest of the wrong length) is an ERROR saying why, not a silent timeout."""
         import dns.asyncquery
         import dns.exception
         import dns.flags
@@ -187,64 +185,63 @@ class DnsClient:
             qtype = dns.rdatatype.from_text(rdtype)
         except dns.exception.DNSException as exc:
             return RawAnswer(name, rdtype, DnsStatus.ERROR, detail=f"not a DNS question: {exc}")
+        # DO so that a validating resolver sets AD (RFC 6840 5.7); EDNS0 with a 1232-byte buffer
+        # (the DNS flag day 2020 value) keeps UDP answers unfragmented.
         query = dns.message.make_query(
             qname, qtype, want_dnssec=True, use_edns=0, payload=1232, flags=dns.flags.RD
         )
-        query.flags |= dns.flags.CD
+        if checking_disabled:
+            query.flags |= dns.flags.CD
         resolver = self._dns()
-        where = str(resolver.nameservers[0]) if resolver.nameservers else ""
-        if not where:
+        servers = [str(ns) for ns in resolver.nameservers]
+        if not servers:
             return RawAnswer(name, rdtype, DnsStatus.ERROR, detail="no nameserver configured")
-        try:
-            async with asyncio.timeout(self._timeout):
-                response, _ = await dns.asyncquery.udp_with_fallback(
-                    query, where, timeout=self._timeout, port=resolver.port
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout
+        failure: dns.message.Message | RawAnswer = RawAnswer(
+            name, rdtype, DnsStatus.ERROR, detail="no nameserver answered"
+        )
+        for where in servers:
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            try:
+                async with asyncio.timeout(left):
+                    response, _ = await dns.asyncquery.udp_with_fallback(
+                        query, where, timeout=left, port=resolver.port
+                    )
+            except (TimeoutError, dns.exception.Timeout):
+                failure = RawAnswer(
+                    name,
+                    rdtype,
+                    DnsStatus.TIMEOUT,
+                    detail=f"{name} {rdtype}: no answer within {self._timeout:g} s",
                 )
-        except (TimeoutError, dns.exception.Timeout):
-            return RawAnswer(
-                name,
-                rdtype,
-                DnsStatus.TIMEOUT,
-                detail=f"{name} {rdtype}: no answer within {self._timeout:g} s",
-            )
-        except (OSError, dns.exception.DNSException) as exc:
-            return RawAnswer(name, rdtype, DnsStatus.ERROR, detail=f"{name} {rdtype}: {exc}")
-        return _raw_answer(name, rdtype, qtype, response)
+                continue
+            except (OSError, dns.exception.DNSException) as exc:
+                detail = f"{name} {rdtype}: the answer cannot be used: {exc}"
+                failure = RawAnswer(name, rdtype, DnsStatus.ERROR, detail=detail)
+                continue
+            if response.rcode() in (dns.rcode.SERVFAIL, dns.rcode.REFUSED):
+                failure = response  # another nameserver may answer; if none does, this stands
+                continue
+            return response
+        return failure
 
 
-def _raw_answer(name: str, rdtype: str, qtype: int, response: dns.message.Message) -> RawAnswer:
+def _rcode_status(name: str, rdtype: str, rcode: int) -> tuple[DnsStatus, str] | None:
+    """The status and detail of a response code that is not NOERROR; ``None`` for NOERROR."""
     import dns.rcode
-    import dns.rdatatype
 
-    rcode = response.rcode()
-    answer, authority = tuple(response.answer), tuple(response.authority)
+    if rcode == dns.rcode.NOERROR:
+        return None
     if rcode == dns.rcode.NXDOMAIN:
-        status, detail = DnsStatus.NXDOMAIN, f"{name} does not exist"
-    elif rcode == dns.rcode.SERVFAIL:
-        status, detail = DnsStatus.SERVFAIL, f"{name} {rdtype}: the server failed (SERVFAIL)"
-    elif rcode == dns.rcode.REFUSED:
-        status, detail = DnsStatus.REFUSED, f"{name} {rdtype}: the server refused the query"
-    elif rcode != dns.rcode.NOERROR:
-        status = DnsStatus.ERROR
-        detail = f"{name} {rdtype}: the server answered {dns.rcode.to_text(rcode)}"
-    elif any(r.rdtype == qtype for r in answer):
-        status, detail = DnsStatus.OK, ""
-    else:
-        status, detail = DnsStatus.NODATA, ""
-    return RawAnswer(name, rdtype, status, answer, authority, detail)
-
-
-def _no_nameservers(exc: BaseException) -> tuple[DnsStatus, str]:
-    """The rcode the nameservers gave, from dnspython's NoNameservers."""
-    import dns.message
-    import dns.rcode
-
-    errors = getattr(exc, "kwargs", {}).get("errors") or ()
-    if any(isinstance(e[3], dns.message.ChainTooLong) for e in errors if len(e) > 3):
-        return DnsStatus.ERROR, CNAME_LOOP
-    text = str(exc)
-    if dns.rcode.to_text(dns.rcode.REFUSED) in text:
-        return DnsStatus.REFUSED, "the server refused the query (REFUSED)"
-    if "SERVFAIL" in text:
-        return DnsStatus.SERVFAIL, "the server failed (SERVFAIL)"
-    return DnsStatus.ERROR, "no nameserver gave a usable answer"
+        return DnsStatus.NXDOMAIN, f"{name} does not exist"
+    if rcode == dns.rcode.SERVFAIL:
+        return DnsStatus.SERVFAIL, f"{name} {rdtype}: the server failed (SERVFAIL)"
+    if rcode == dns.rcode.REFUSED:
+        return DnsStatus.REFUSED, f"{name} {rdtype}: the server refused the query (REFUSED)"
+    return (
+        DnsStatus.ERROR,
+        f"{name} {rdtype}: the server answered {dns.rcode.to_text(dns.rcode.Rcode.make(rcode))}",
+    )
