@@ -170,3 +170,29 @@ def test_an_answer_dnspython_refuses_is_an_error_that_says_why_at_once() -> None
 
     with scripted_dns(BAD) as server:
         asyncio.run(run(server))
+
+
+def test_nameservers_are_asked_in_turn_within_one_deadline() -> None:
+    # As with two nameservers in /etc/resolv.conf (the client's only way to get several); no
+    # other way in, so the test sets them on the client's resolver settings.
+    dead = "127.0.0.57"  # nothing listens there: UDP questions go unanswered
+
+    async def run(server: ScriptedDns) -> None:
+        first_dead = DnsClient(server.address, timeout=2.0)
+        first_dead._dns().nameservers = [dead, server.address[0]]
+        started = time.monotonic()
+        big = await first_dead.query("big.bad.test", "TXT")
+        assert big.status is DnsStatus.OK and len(big.records) == 12
+        assert time.monotonic() - started < 1.8  # the dead one got its share, not all of it
+        last_dead = DnsClient(server.address, timeout=1.0)
+        last_dead._dns().nameservers = [server.address[0], dead]
+        failed = await last_dead.query("servfail.bad.test", "TXT")
+        assert failed.status is DnsStatus.SERVFAIL  # the answer heard, not the later silence
+        both_silent = DnsClient(server.address, timeout=1.0)
+        both_silent._dns().nameservers = [server.address[0]] * 2
+        started = time.monotonic()
+        silent = await both_silent.query("silent.bad.test", "TXT")
+        assert silent.status is DnsStatus.TIMEOUT and time.monotonic() - started < 1.5
+
+    with scripted_dns(BAD) as server:
+        asyncio.run(run(server))

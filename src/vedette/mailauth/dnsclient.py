@@ -198,11 +198,13 @@ class DnsClient:
             return RawAnswer(name, rdtype, DnsStatus.ERROR, detail="no nameserver configured")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout
-        failure: dns.message.Message | RawAnswer = RawAnswer(
-            name, rdtype, DnsStatus.ERROR, detail="no nameserver answered"
-        )
-        for where in servers:
-            left = deadline - loop.time()
+        # What to say if no nameserver gives a usable answer: a reply (SERVFAIL, REFUSED) or an
+        # answer that cannot be used says more than a later silence.
+        failure: dns.message.Message | RawAnswer | None = None
+        for index, where in enumerate(servers):
+            # The deadline is shared out among the nameservers still to ask, so that one that
+            # never answers leaves time for the next.
+            left = (deadline - loop.time()) / (len(servers) - index)
             if left <= 0:
                 break
             try:
@@ -211,21 +213,26 @@ class DnsClient:
                         query, where, timeout=left, port=resolver.port
                     )
             except (TimeoutError, dns.exception.Timeout):
-                failure = RawAnswer(
-                    name,
-                    rdtype,
-                    DnsStatus.TIMEOUT,
-                    detail=f"{name} {rdtype}: no answer within {self._timeout:g} s",
-                )
+                if failure is None:
+                    failure = RawAnswer(
+                        name,
+                        rdtype,
+                        DnsStatus.TIMEOUT,
+                        detail=f"{name} {rdtype}: no answer within {self._timeout:g} s",
+                    )
                 continue
             except (OSError, dns.exception.DNSException) as exc:
-                detail = f"{name} {rdtype}: the answer cannot be used: {exc}"
-                failure = RawAnswer(name, rdtype, DnsStatus.ERROR, detail=detail)
+                if failure is None or isinstance(failure, RawAnswer):
+                    detail = f"{name} {rdtype}: the answer cannot be used: {exc}"
+                    failure = RawAnswer(name, rdtype, DnsStatus.ERROR, detail=detail)
                 continue
             if response.rcode() in (dns.rcode.SERVFAIL, dns.rcode.REFUSED):
                 failure = response  # another nameserver may answer; if none does, this stands
                 continue
             return response
+        if failure is None:
+            detail = f"{name} {rdtype}: no answer within {self._timeout:g} s"
+            return RawAnswer(name, rdtype, DnsStatus.TIMEOUT, detail=detail)
         return failure
 
 
