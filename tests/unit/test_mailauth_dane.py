@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -244,3 +245,25 @@ def test_tlsa_text_parsed_by_dnspython_is_judged(usage, selector, mtype, data) -
     dns_lookup.owners.add(TLSA_NAME)
     result = asyncio.run(check_dane(dns_lookup, MX, {"192.0.2.25": SERVED.sent_der}))
     assert len(result.records) == 1 and result.to_json()["records"][0]["usage"] == usage
+
+
+_RECORD_FIELDS = st.tuples(
+    st.integers(0, 3), st.integers(0, 1), st.integers(0, 2), st.sampled_from(CERTS)
+)
+
+
+@given(st.lists(_RECORD_FIELDS, min_size=1, max_size=4))
+def test_any_record_set_gives_consistent_verdicts_and_plain_json(fields) -> None:
+    # Records made from certificates of the served chain or others, in any usage.
+    records = [f"{u} {s} {m} {association(der, s, m).hex()}" for u, s, m, der in fields]
+    result = _check(_dns(records), {"192.0.2.25": SERVED.sent_der})
+    out = json.loads(json.dumps(result.to_json()))
+    assert out == result.to_json()  # plain JSON types only
+    matched = [r for r in out["records"] if r["matches"]["192.0.2.25"]["matched"]]
+    assert all(r["usable_for_smtp"] and r["usage"] in (2, 3) for r in matched)
+    assert out["dane_match"] == {"192.0.2.25": bool(matched)}
+    assert out["dane_ee_match"] == any(r["usage"] == 3 for r in matched)
+    ids = {f["id"] for f in out["findings"]}
+    assert ("domain.dane-no-match" in ids) == (out["applies"] and not matched)
+    assert ("domain.dane-unusable-usage" in ids) == any(u in (0, 1) for u, *_ in fields)
+    assert all(f["title"] and f["remediation"] for f in out["findings"])
