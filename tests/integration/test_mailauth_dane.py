@@ -107,6 +107,7 @@ def lab(pki: Pki) -> Iterator[DnsLab]:
             signed=True,
             ds_mismatch=True,
         ),
+        Zone("stale.test.", [f"mx 300 A {GOOD}", f"_25._tcp.mx 300 TLSA {ee}"], expired=True),
     ]
     yield from lab_for_fixture(zones)
 
@@ -189,10 +190,16 @@ def _served_chain(address: str) -> list[bytes]:
     return [c.public_bytes(serialization.Encoding.DER) for c in certs]
 
 
-def _check(lab: DnsLab, mx: str, chains: dict[str, list[bytes]]) -> DaneResult:
+def _check(
+    lab: DnsLab, mx: str, chains: dict[str, list[bytes]], *, trust_ad: bool = False
+) -> DaneResult:
+    """check_dane through vedette's own chain walk from the lab's anchors or, with
+    ``trust_ad``, through Unbound's AD flag (vedette's --trust-ad)."""
+    client = DnsClient(lab.resolver, timeout=5.0, trust_ad=trust_ad)
+    if trust_ad:
+        return asyncio.run(check_dane(client, mx, chains))
     anchors = parse_trust_anchors("\n".join(lab.anchors.values()), "lab")
-    lookup = ValidatingLookup(DnsClient(lab.resolver, timeout=5.0), anchors)
-    return asyncio.run(check_dane(lookup, mx, chains))
+    return asyncio.run(check_dane(ValidatingLookup(client, anchors), mx, chains))
 
 
 #: MX -> whether each of its records matches the chain served, in the order of _cases.
@@ -257,3 +264,41 @@ def test_a_cname_mx_and_the_standing_of_other_zones(lab: DnsLab, mtas: None, pki
     bogus = _check(lab, "mx.mismatch.test", chains)
     assert not bogus.applies and [f.id for f in bogus.findings] == ["domain.dane-tlsa-bogus"]
     assert "no DNSKEY of mismatch.test matches its DS" in bogus.findings[0].detail
+
+    stale = _check(lab, "mx.stale.test", chains)
+    assert not stale.applies and [f.id for f in stale.findings] == ["domain.dane-tlsa-bogus"]
+    assert "the signature of stale.test DNSKEY expired on" in stale.findings[0].detail
+
+
+@pytest.mark.parametrize("mx", ["mx-ee.dane.test", "mx-other.dane.test", "mx-stray-ta.dane.test"])
+def test_trusting_unbounds_ad_flag_gives_the_same_verdicts(
+    lab: DnsLab, mtas: None, mx: str
+) -> None:
+    address = _cases_address(mx)
+    chains = {address: _served_chain(address)}
+    own, ad = _check(lab, mx, chains), _check(lab, mx, chains, trust_ad=True)
+    assert ad.tlsa_security.value == ad.address_security.value == "secure"
+    assert _ordered(ad.to_json()) == _ordered(own.to_json())
+
+
+def _ordered(result: dict[str, object]) -> dict[str, object]:
+    """The JSON with records in one order (resolvers rotate RRsets)."""
+    records = result["records"]
+    assert isinstance(records, list)
+    return {**result, "records": sorted(records, key=lambda r: str(r["record"]))}
+
+
+def test_trusting_ad_a_bogus_mx_is_a_failed_lookup_that_says_why_not_more(
+    lab: DnsLab, mtas: None
+) -> None:
+    # Unbound answers SERVFAIL for the bogus zones: with --trust-ad, that is all there is to say.
+    for mx in ("mx.mismatch.test", "mx.stale.test"):
+        result = _check(lab, mx, {GOOD: _served_chain(GOOD)}, trust_ad=True)
+        assert not result.applies
+        assert [f.id for f in result.findings] == ["domain.dane-address-lookup-failed"]
+        assert "SERVFAIL" in result.findings[0].detail
+        assert "without --trust-ad it validates itself" in result.findings[0].detail
+
+
+def _cases_address(mx: str) -> str:
+    return GOOD if "stray" not in mx else STRAY

@@ -174,6 +174,13 @@ def test_trust_ad_mode_says_so_and_cannot_tell_bogus_from_failure(lab: DnsLab) -
         assert plain.reason == "the validating resolver did not set AD"
         bogus = await dnssec_status(client, "mx1.expired.test")
         assert bogus.security is Security.UNKNOWN and "SERVFAIL" in bogus.reason
+        # A name's absence carries the resolver's standing too (AD on the signed denial).
+        gone = await client.query("none.good.test", "A")
+        assert gone.status is DnsStatus.NXDOMAIN and gone.security is Security.SECURE
+        assert _unbound(lab, "none.good.test", "A") is Security.SECURE
+        gone_plain = await client.query("none.plain.test", "A")
+        assert gone_plain.status is DnsStatus.NXDOMAIN
+        assert gone_plain.security is Security.INSECURE
         unchecked = await dnssec_status(DnsClient(lab.resolver, timeout=5.0), "mx1.good.test")
         assert unchecked.mode == "none" and unchecked.security is Security.UNKNOWN
 

@@ -168,6 +168,10 @@ def test_insecure_bogus_failed_and_absent_tlsa() -> None:
     assert [f.id for f in bogus.findings] == ["domain.dane-tlsa-bogus"]
     failed = _check(_dns([record], failures={(TLSA_NAME, "TLSA"): DnsStatus.SERVFAIL}), chains)
     assert [f.id for f in failed.findings] == ["domain.dane-lookup-failed"]
+    servfail = {(MX, "A"): DnsStatus.SERVFAIL, (MX, "AAAA"): DnsStatus.SERVFAIL}
+    no_address = _check(_dns([record], failures=servfail), chains)
+    assert [f.id for f in no_address.findings] == ["domain.dane-address-lookup-failed"]
+    assert not no_address.applies
     absent = _check(_dns([]), chains)
     assert absent.tlsa_status is DnsStatus.NXDOMAIN
     assert [f.id for f in absent.findings] == ["domain.dane-no-tlsa"]

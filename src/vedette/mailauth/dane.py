@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 
 from vedette.mailauth.answers import DnsAnswer, DnsStatus, Lookup, Security
-from vedette.mailauth.dnssec import finding_json
+from vedette.mailauth.dnssec import dnssec_mode, finding_json
 from vedette.mailauth.registry import DomainFinding, domain_check
 from vedette.model import Severity
 from vedette.x509.chain import load_der, signed_by
@@ -72,6 +72,15 @@ DANE_LOOKUP_FAILED = domain_check(
     "records, or a signed NODATA/NXDOMAIN); some servers answer SERVFAIL or nothing for "
     "unknown types. A DANE sender cannot tell that from an attack and does not deliver.",
     references=("RFC 7672 2.2",),
+)
+DANE_ADDRESS_FAILED = domain_check(
+    "domain.dane-address-lookup-failed",
+    "The address lookup of this MX fails: senders cannot deliver to it",
+    Severity.HIGH,
+    "Make the MX host's A and AAAA queries answer (NOERROR with the addresses, or a signed "
+    "NODATA). A validating resolver answers SERVFAIL for data that fails DNSSEC validation: "
+    "if the zone is signed, check its signatures and the DS at the parent.",
+    references=("RFC 7672 2.2.1",),
 )
 DANE_UNUSABLE_USAGE = domain_check(
     "domain.dane-unusable-usage",
@@ -412,7 +421,16 @@ async def check_dane(
     dane_ee_match = applies and bool(served) and all(ee.values())
     rollover = _rollover(records, served)
     findings = _findings(
-        mx, tlsa, addresses, address_security, records, served, applies, dane_match, rollover
+        mx,
+        tlsa,
+        addresses,
+        address_security,
+        records,
+        served,
+        applies,
+        dane_match,
+        rollover,
+        dnssec_mode(lookup),
     )
     return DaneResult(
         mx_host=mx,
@@ -495,6 +513,7 @@ def _findings(
     applies: bool,
     dane_match: Mapping[str, bool],
     rollover: Sequence[str],
+    mode: str,
 ) -> tuple[DomainFinding, ...]:
     out: list[DomainFinding] = []
     bogus = [a for a in (*addresses, tlsa) if a.security is Security.BOGUS]
@@ -510,6 +529,15 @@ def _findings(
             "(SHA-256 data is 32 bytes, SHA-512 64); vedette could not read the other records"
         )
         out.append(DANE_MALFORMED.hit(mx, detail))
+        return tuple(out)
+    if all(a.status.is_failure for a in addresses):
+        detail = "; ".join(a.detail or f"{a.name} {a.rdtype}: {a.status.value}" for a in addresses)
+        if mode == "trust-ad":
+            detail += (
+                " (trusting the resolver's AD flag, vedette cannot tell a DNSSEC failure from "
+                "another; without --trust-ad it validates itself and says why)"
+            )
+        out.append(DANE_ADDRESS_FAILED.hit(mx, detail))
         return tuple(out)
     if address_security is Security.SECURE and tlsa.status.is_failure:
         out.append(DANE_LOOKUP_FAILED.hit(mx, f"{tlsa.name} TLSA: {tlsa.detail or tlsa.status}"))

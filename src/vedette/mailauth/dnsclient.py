@@ -120,15 +120,17 @@ class DnsClient:
         response = await self._exchange(name, rdtype, checking_disabled=False)
         if isinstance(response, RawAnswer):  # the exchange failed
             return DnsAnswer(name, rdtype, response.status, detail=response.detail)
-        status = _rcode_status(name, rdtype, response.rcode())
-        if status is not None:
-            return DnsAnswer(name, rdtype, status[0], detail=status[1])
-        if not isinstance(response, dns.message.QueryMessage):
-            return DnsAnswer(name, rdtype, DnsStatus.ERROR, detail=f"{name} {rdtype}: not a reply")
         security = Security.UNKNOWN
         if self._trust_ad:
             secure = bool(response.flags & dns.flags.AD)
             security = Security.SECURE if secure else Security.INSECURE
+        status = _rcode_status(name, rdtype, response.rcode())
+        if status is not None:
+            # A name's absence is validated like data (AD on a signed denial); a failure is not.
+            known = security if status[0] is DnsStatus.NXDOMAIN else Security.UNKNOWN
+            return DnsAnswer(name, rdtype, status[0], security=known, detail=status[1])
+        if not isinstance(response, dns.message.QueryMessage):
+            return DnsAnswer(name, rdtype, DnsStatus.ERROR, detail=f"{name} {rdtype}: not a reply")
         try:
             chain = response.resolve_chaining()
         except dns.message.ChainTooLong:
