@@ -3,6 +3,8 @@
 record's match compared with OpenSSL's own DANE code (``openssl s_client -starttls smtp
 -dane_tlsa_domain ... -dane_tlsa_rrdata ...``, the code Postfix's DANE uses).
 
+GnuTLS's danetool makes the record vedette proposes for a mismatch.
+
 Postfix "good" (127.0.0.71) serves leaf L (named after every MX that points at it) and the
 intermediate I; Postfix "stray" (127.0.0.72) serves leaf W, from the same intermediate, named
 only ``elsewhere.example``. The root R is never sent."""
@@ -235,16 +237,35 @@ def test_each_record_matches_as_openssl_says(lab: DnsLab, mtas: None, pki: Pki, 
     assert bool(no_match) == (not any(EXPECTED[mx]))
 
 
+def _danetool_311(mx: str, leaf_der: bytes, directory: Path) -> str:
+    """GnuTLS's danetool's record for a server certificate, as 'usage selector type hex'."""
+    danetool = require_program("danetool")
+    pem = directory / "served-leaf.pem"
+    pem.write_bytes(x509.load_der_x509_certificate(leaf_der).public_bytes(serialization.Encoding.PEM))
+    out = subprocess.run(
+        [danetool, "--tlsa-rr", "--host", mx, "--port", "25", "--load-certificate", str(pem)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    owner, rest = out.split(" IN TLSA ", 1)
+    assert owner == f"_25._tcp.{mx}.", out
+    usage, selector, mtype, data = rest.strip().strip("()").split()
+    return f"{int(usage)} {int(selector)} {int(mtype)} {data}"
+
+
 def test_a_mismatch_says_postfix_defers_and_gives_the_record_to_publish(
-    lab: DnsLab, mtas: None, pki: Pki
+    lab: DnsLab, mtas: None, tmp_path: Path
 ) -> None:
     chain = _served_chain(GOOD)
     result = _check(lab, "mx-other.dane.test", {GOOD: chain})
     (finding,) = [f for f in result.findings if f.id == "domain.dane-no-match"]
     assert "Postfix with DANE will defer mail" in finding.title
-    wanted = pki.record(3, 1, 1, pki.leaf.cert)
-    assert f"_25._tcp.mx-other.dane.test. IN TLSA {wanted}" in finding.detail
-    # The record vedette proposes is one OpenSSL accepts.
+    # The record vedette proposes is the one GnuTLS's danetool makes from the served leaf...
+    wanted = _danetool_311("mx-other.dane.test", chain[0], tmp_path)
+    assert f"'_25._tcp.mx-other.dane.test. IN TLSA {wanted}'" in finding.detail
+    # ... and one OpenSSL's DANE code accepts against the server.
     assert _openssl(GOOD, "mx-other.dane.test", wanted)[0]
 
 
