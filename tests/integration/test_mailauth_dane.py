@@ -241,7 +241,9 @@ def _danetool_311(mx: str, leaf_der: bytes, directory: Path) -> str:
     """GnuTLS's danetool's record for a server certificate, as 'usage selector type hex'."""
     danetool = require_program("danetool")
     pem = directory / "served-leaf.pem"
-    pem.write_bytes(x509.load_der_x509_certificate(leaf_der).public_bytes(serialization.Encoding.PEM))
+    pem.write_bytes(
+        x509.load_der_x509_certificate(leaf_der).public_bytes(serialization.Encoding.PEM)
+    )
     out = subprocess.run(
         [danetool, "--tlsa-rr", "--host", mx, "--port", "25", "--load-certificate", str(pem)],
         capture_output=True,
