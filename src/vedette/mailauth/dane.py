@@ -342,7 +342,8 @@ class DaneResult:
         tlsa_status, tlsa_security: that answer's status and DNSSEC standing.
         address_security: the standing of the MX's A/AAAA answers (the weakest of the two).
         applies: DANE senders use these records (all SECURE, at least one usable record).
-        records: each TLSA record, judged and matched against each address's chain.
+        records: each TLSA record, judged and matched against each address's chain, in the
+            order of (usage, selector, matching type, data).
         addresses: the addresses whose chains were matched.
         dane_match: by address, whether a usable record matches the served chain.
         dane_ee_match: DANE applies and every served chain is matched by a ``3 x x`` record:
@@ -407,7 +408,9 @@ async def check_dane(
         tlsa = await lookup.query(f"_25._tcp.{bases[1]}", "TLSA")
     names = tuple(dict.fromkeys([mx, *(b for b in bases if b != mx)]))
     served = dict(chains or {})
-    records = tuple(_judge(rd, served, names) for rd in tlsa.records if rd.rdtype == 52)
+    # An RRset has no order (resolvers rotate it): records in one order make reports stable.
+    judged = (_judge(rd, served, names) for rd in tlsa.records if rd.rdtype == 52)
+    records = tuple(sorted(judged, key=lambda r: (r.usage, r.selector, r.mtype, r.data)))
     usable = any(r.usable for r in records)
     secure = tlsa.security is Security.SECURE and address_security is Security.SECURE
     applies = secure and tlsa.status is DnsStatus.OK and usable
