@@ -4,21 +4,23 @@ the same trust anchor, straight from Knot) and the zones' signer, Knot.
 
 The lab: ``test.`` signed and anchored; under it ``good.test.`` signed with its DS at the
 parent, ``plain.test.`` delegated without DS, ``mismatch.test.`` whose DS matches no key, and
-``expired.test.`` whose signatures expired a day ago."""
+``expired.test.`` whose signatures expired a day ago. ``good.test.`` holds a wildcard."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import dns.rdatatype
 import pytest
 
 from tests.integration.dns_lab import DnsLab, Zone, lab_for_fixture
 from tests.tools import require_program
 from vedette.mailauth.answers import DnsStatus, Security
-from vedette.mailauth.dnsclient import DnsClient
+from vedette.mailauth.dnsclient import DnsClient, RawAnswer
 from vedette.mailauth.dnssec import ValidatingLookup, dnssec_status, load_trust_anchors
 
 ZONES = [
@@ -30,6 +32,7 @@ ZONES = [
             "alias 300 CNAME mx1",
             '@ 300 TXT "v=spf1 mx -all"',
             "@ 300 MX 10 mx1",
+            "*.wild 300 A 127.0.0.29",
         ],
         signed=True,
     ),
@@ -46,6 +49,9 @@ CASES = [
     ("good.test", "MX", Security.SECURE),
     ("good.test", "AAAA", Security.SECURE),  # NODATA, proven by NSEC
     ("none.good.test", "A", Security.SECURE),  # NXDOMAIN, proven by NSEC
+    ("x.wild.good.test", "A", Security.SECURE),  # a wildcard's answer, with its NSEC proof
+    ("a.b.wild.good.test", "A", Security.SECURE),
+    ("x.wild.good.test", "TXT", Security.SECURE),  # a wildcard's NODATA
     ("mx1.plain.test", "A", Security.INSECURE),
     ("mx1.mismatch.test", "A", Security.BOGUS),
     ("mx1.expired.test", "A", Security.BOGUS),
@@ -194,3 +200,34 @@ def test_the_root_anchor_against_a_lab_without_a_root(lab: DnsLab) -> None:
     assert status.security is Security.UNKNOWN
     assert status.reason.startswith("the DNSKEY question failed: . DNSKEY: the server refused")
     assert "data.iana.org" in status.anchor
+
+
+class _WithoutProofs:
+    """Knot's real answers with the authority section (NSEC, NSEC3) dropped: a replayed
+    wildcard answer, signed but without its proof."""
+
+    def __init__(self, client: DnsClient) -> None:
+        self.client = client
+
+    async def raw(self, name: str, rdtype: str) -> RawAnswer:
+        raw = await self.client.raw(name, rdtype)
+        wildcard_answer = name.endswith(".wild.good.test") and rdtype == "A"
+        return dataclasses.replace(raw, authority=()) if wildcard_answer else raw
+
+
+def test_a_wildcard_answer_without_its_proof_is_bogus(lab: DnsLab, anchor_file: Path) -> None:
+    async def run() -> None:
+        client = DnsClient(lab.authoritative, timeout=5.0)
+        raw = await client.raw("x.wild.good.test", "A")
+        # Knot's answer is a wildcard's: its RRSIG counts the labels of *.wild.good.test.
+        (sig,) = [r for r in raw.answer if r.rdtype == dns.rdatatype.RRSIG]
+        assert sig[0].labels == 3 and any(r.rdtype == dns.rdatatype.NSEC for r in raw.authority)
+        anchors = load_trust_anchors(anchor_file)
+        whole = await dnssec_status(ValidatingLookup(client, anchors), "x.wild.good.test")
+        assert whole.security is Security.SECURE
+        bare_lookup = ValidatingLookup(_WithoutProofs(client), anchors)
+        bare = await dnssec_status(bare_lookup, "x.wild.good.test")
+        assert bare.security is Security.BOGUS
+        assert "made by a wildcard, comes without the NSEC/NSEC3 proof" in bare.reason
+
+    asyncio.run(run())

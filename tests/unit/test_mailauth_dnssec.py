@@ -75,6 +75,7 @@ class FakeAuthority:
     def __init__(self, zones: Iterable[dns.zone.Zone]) -> None:
         self.zones = {z.origin: z for z in zones}
         self.asked: list[tuple[str, str]] = []
+        self.wildcard_proof = True  # False: a wildcard answer comes without its NSEC
 
     def _zone_for(self, qname: dns.name.Name, qtype: int) -> dns.zone.Zone | None:
         holders = [o for o in self.zones if qname.is_subdomain(o)]
@@ -94,9 +95,15 @@ class FakeAuthority:
             if zone is None:
                 return RawAnswer(name, rdtype, DnsStatus.REFUSED, detail="refused")
             node = zone.get_node(qname)
+            if node is None and (wild := self._wildcard(zone, qname, qtype)) is not None:
+                answer += self._with_sig(*wild)
+                proof = self._covering(zone, qname) if self.wildcard_proof else ()
+                return RawAnswer(name, rdtype, DnsStatus.OK, tuple(answer), proof)
             if node is None:
-                if any(n.is_subdomain(qname) for n in zone.nodes):
-                    return RawAnswer(name, rdtype, DnsStatus.NODATA, tuple(answer))
+                if any(n.is_subdomain(qname) for n in zone.nodes):  # an empty non-terminal
+                    return RawAnswer(
+                        name, rdtype, DnsStatus.NODATA, tuple(answer), self._covering(zone, qname)
+                    )
                 return RawAnswer(
                     name, rdtype, DnsStatus.NXDOMAIN, tuple(answer), self._covering(zone, qname)
                 )
@@ -112,6 +119,20 @@ class FakeAuthority:
                 return RawAnswer(name, rdtype, DnsStatus.OK, tuple(answer))
             qname = found[0].target
         return RawAnswer(name, rdtype, DnsStatus.ERROR, detail="loop")
+
+    @staticmethod
+    def _wildcard(zone: dns.zone.Zone, qname: dns.name.Name, qtype: int):
+        """(wildcard node, qname, its rdataset) when a wildcard above ``qname`` answers."""
+        encloser = qname.parent()
+        while encloser.is_subdomain(zone.origin):
+            node = zone.get_node(dns.name.from_text("*", encloser))
+            found = node.get_rdataset(dns.rdataclass.IN, qtype) if node is not None else None
+            if found is not None:
+                return node, qname, found
+            if encloser == zone.origin:
+                break
+            encloser = encloser.parent()
+        return None
 
     @staticmethod
     def _with_sig(node, owner, rdataset) -> list[dns.rrset.RRset]:
@@ -140,7 +161,12 @@ def _world(**child_kw: object):
     """test. (anchored) -> good.test. (signed, DS) and plain.test. (unsigned delegation)."""
     good, good_key = _zone(
         "good.test.",
-        ["mx1 300 A 192.0.2.25", "alias 300 CNAME mx1", "_25._tcp.mx1 300 TLSA 3 1 1 " + "ab" * 32],
+        [
+            "mx1 300 A 192.0.2.25",
+            "alias 300 CNAME mx1",
+            "_25._tcp.mx1 300 TLSA 3 1 1 " + "ab" * 32,
+            "*.wild 300 A 192.0.2.27",
+        ],
         **child_kw,
     )
     plain, _ = _zone("plain.test.", ["mx1 300 A 192.0.2.26"], sign=False)
@@ -350,3 +376,21 @@ def test_nsec_bitmaps_read_back(types: set[int]) -> None:
     text = "next.example. " + " ".join(f"TYPE{t}" for t in sorted(types))
     rdata = dns.rdata.from_text(1, dns.rdatatype.NSEC, text)
     assert nsec_types(rdata) == frozenset(types)
+
+
+def test_a_wildcard_answer_needs_the_proof_that_no_closer_name_exists() -> None:
+    authority, anchors, _ = _world()
+    for name in ("x.wild.good.test", "a.b.wild.good.test"):
+        made = _status(authority, anchors, name)
+        assert made.security is Security.SECURE, (name, made.reason)
+    # The same signed answer, replayed without the NSEC that proves x.wild.good.test does not
+    # exist: it could stand in for a name that does (RFC 4035 5.3.4).
+    authority.wildcard_proof = False
+    bare = _status(authority, anchors, "y.wild.good.test")
+    assert bare.security is Security.BOGUS
+    assert bare.reason == (
+        "y.wild.good.test, made by a wildcard, comes without the NSEC/NSEC3 proof that "
+        "y.wild.good.test does not exist"
+    )
+    deeper = _status(authority, anchors, "a.c.wild.good.test")
+    assert deeper.security is Security.BOGUS and "c.wild.good.test does not exist" in deeper.reason

@@ -27,9 +27,10 @@ so every mail-domain rule sees the standing of its records. :func:`dnssec_status
 one name, which mode judged it (``chain``: vedette's walk; ``trust-ad``: the AD flag of a
 validating resolver; ``none``), the standing, the reason and the chain.
 
-Not implemented (said so rather than guessed): the wildcard proofs of RFC 4035 5.3.4 (a
-wildcard-expanded answer is checked for its signature only) and NSEC3 closest-encloser proofs
-of wildcard non-existence.
+A wildcard-expanded answer needs, besides its signature, the validated NSEC or NSEC3 proof
+that no closer name exists (RFC 4035 5.3.4, RFC 5155 8.8). Not implemented (said so rather than
+guessed): the proof that no wildcard could have answered a denial (an NXDOMAIN is taken as
+proven by an NSEC/NSEC3 covering the name) and wildcard NODATA proofs.
 """
 
 from __future__ import annotations
@@ -556,6 +557,8 @@ class ChainValidator:
                 return self._negative(raw, current, qtype, here)
             sigs = _sigs_for(raw.answer, current, found.rdtype)
             reason = verify_rrset(found, sigs, here.keys, here.name, self.now)
+            if reason is None and sigs is not None:
+                reason = _wildcard_unproven(raw, current, sigs, here, self.now)
             if reason is not None:
                 return Verdict(Security.BOGUS, reason, here.links, raw)
             links = here.links
@@ -587,6 +590,27 @@ class ChainValidator:
             zone.links,
             raw,
         )
+
+
+def _wildcard_unproven(
+    raw: RawAnswer, owner: dns.name.Name, sigs: dns.rrset.RRset, zone: _Zone, now: float
+) -> str | None:
+    """For an answer a wildcard made (its RRSIG counts fewer labels than its owner), why the
+    proof that no closer name exists is missing or bad (RFC 4035 5.3.4, RFC 5155 8.8): a
+    validated NSEC or NSEC3 covering the next closer name. ``None`` when not expanded or
+    proven."""
+    count = len(owner) - 1  # labels, without the root's
+    fewer = [int(sig.labels) for sig in sigs if sig.labels < count]
+    if not fewer:
+        return None
+    next_closer = dns.name.Name(owner.labels[-(min(fewer) + 2) :])
+    denial = _denial(raw, next_closer, zone, now)
+    what = f"{_text(owner)}, made by a wildcard,"
+    if denial.kind == "bogus":
+        return f"{what} has a bad proof: {denial.reason}"
+    if denial.kind not in ("absent", "opt-out"):
+        return f"{what} comes without the NSEC/NSEC3 proof that {_text(next_closer)} does not exist"
+    return None
 
 
 def _rrset(raw: RawAnswer, owner: dns.name.Name, rdtype: int) -> dns.rrset.RRset | None:
