@@ -49,6 +49,7 @@ CASES = [
     ("good.test", "MX", Security.SECURE),
     ("good.test", "AAAA", Security.SECURE),  # NODATA, proven by NSEC
     ("none.good.test", "A", Security.SECURE),  # NXDOMAIN, proven by NSEC
+    ("q.mx1.good.test", "A", Security.SECURE),  # NXDOMAIN: no wildcard *.mx1.good.test either
     ("x.wild.good.test", "A", Security.SECURE),  # a wildcard's answer, with its NSEC proof
     ("a.b.wild.good.test", "A", Security.SECURE),
     ("x.wild.good.test", "TXT", Security.SECURE),  # a wildcard's NODATA
