@@ -51,10 +51,16 @@ ZONES = [
             '@ 300 TXT "v=spf1 -all"',
         ],
         signed=True,
-        nsec3=True,
+        nsec3="opt-out",
     ),
-    Zone("signed.n3.test.", ["mx1 300 A 127.0.0.32"], signed=True, nsec3=True),
+    Zone("signed.n3.test.", ["mx1 300 A 127.0.0.32"], signed=True, nsec3="opt-out"),
     Zone("plain.n3.test.", ["mx1 300 A 127.0.0.33"]),
+    Zone(
+        "n3x.test.",
+        ["mx1 300 A 127.0.0.34", "*.wild 300 A 127.0.0.35"],
+        signed=True,
+        nsec3="strict",
+    ),
 ]
 
 #: (name, type, the standing every validator must give).
@@ -80,6 +86,11 @@ CASES = [
     ("mx1.signed.n3.test", "A", Security.SECURE),  # DS under an NSEC3 parent
     ("none.signed.n3.test", "A", Security.INSECURE),
     ("mx1.plain.n3.test", "A", Security.INSECURE),  # unsigned: in an opt-out span
+    # NSEC3 without opt-out: closest encloser proofs.
+    ("none.n3x.test", "A", Security.SECURE),
+    ("a.b.n3x.test", "A", Security.SECURE),
+    ("x.wild.n3x.test", "A", Security.SECURE),
+    ("mx1.n3x.test", "TXT", Security.SECURE),
     ("mx1.mismatch.test", "A", Security.BOGUS),
     ("mx1.expired.test", "A", Security.BOGUS),
 ]
@@ -246,7 +257,7 @@ class _WithoutProofs:
 
     async def raw(self, name: str, rdtype: str) -> RawAnswer:
         raw = await self.client.raw(name, rdtype)
-        wildcard_answer = name.endswith(".wild.good.test") and rdtype == "A"
+        wildcard_answer = ".wild." in name and rdtype == "A"
         return dataclasses.replace(raw, authority=()) if wildcard_answer else raw
 
 
@@ -264,5 +275,11 @@ def test_a_wildcard_answer_without_its_proof_is_bogus(lab: DnsLab, anchor_file: 
         bare = await dnssec_status(bare_lookup, "x.wild.good.test")
         assert bare.security is Security.BOGUS
         assert "made by a wildcard, comes without the NSEC/NSEC3 proof" in bare.reason
+        # The same with NSEC3 (no opt-out).
+        hashed = await dnssec_status(ValidatingLookup(client, anchors), "x.wild.n3x.test")
+        assert hashed.security is Security.SECURE
+        bare_hashed = await dnssec_status(bare_lookup, "x.wild.n3x.test")
+        assert bare_hashed.security is Security.BOGUS
+        assert "made by a wildcard, comes without the NSEC/NSEC3 proof" in bare_hashed.reason
 
     asyncio.run(run())
