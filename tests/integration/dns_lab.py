@@ -7,7 +7,8 @@ validating Unbound) or at ``DnsLab.authoritative`` (Knot itself, no validation),
 ever reaches the system resolver or the internet:
 
 * Knot answers only for the zones given (REFUSED for anything else); it signs the zones marked
-  ``signed`` itself at load (ECDSA P-256, NSEC), with keys kept in the lab's directory.
+  ``signed`` itself at load (ECDSA P-256; NSEC, or NSEC3 for zones marked ``nsec3``), with
+  keys kept in the lab's directory.
 * Unbound forwards the whole name space (``.``) to Knot, so it never primes from the root
   servers, and holds one trust anchor per signed zone: the zone's key-signing key as Knot
   published it. ``bogus`` zones get a made-up anchor instead, so their answers fail validation
@@ -72,6 +73,8 @@ class Zone:
     ``records`` are master-file lines relative to the origin (``"mx1 300 A 127.0.0.25"``,
     ``'@ 300 TXT "v=spf1 -all"'``); SOA and NS are added. ``signed``: Knot signs the zone and
     Unbound trusts its key; ``bogus``: signed, but Unbound holds a wrong anchor for it.
+    ``nsec3``: Knot denies with NSEC3 (no salt, no extra iterations, RFC 9276) instead of
+    NSEC: ``"opt-out"`` as most top-level domains do, ``"strict"`` without opt-out.
     """
 
     origin: str
@@ -80,6 +83,7 @@ class Zone:
     bogus: bool = False
     ds_mismatch: bool = False
     expired: bool = False
+    nsec3: str = ""
 
     @property
     def knot_signed(self) -> bool:
@@ -235,6 +239,7 @@ def _knot_conf(directory: Path, port: int, zones: Sequence[Zone]) -> str:
             # Delegated zones sign with the keys keymgr made before the start (their DS is in
             # the parent already): a manual policy, so that Knot makes no keys of its own.
             policy = "lab-manual" if _parent(z, zones) is not None else "lab"
+            policy += {"": "", "opt-out": "-nsec3", "strict": "-nsec3-strict"}[z.nsec3]
             zone_lines += ["    dnssec-signing: on", f"    dnssec-policy: {policy}"]
     return "\n".join(
         [
@@ -263,6 +268,7 @@ def _knot_conf(directory: Path, port: int, zones: Sequence[Zone]) -> str:
             "    algorithm: ecdsap256sha256",
             "    manual: on",
             "    nsec3: off",
+            *_nsec3_policies(),
             "template:",
             "  - id: default",
             f'    storage: "{directory / "zones"}"',
@@ -273,6 +279,24 @@ def _knot_conf(directory: Path, port: int, zones: Sequence[Zone]) -> str:
             *zone_lines,
         ]
     )
+
+
+def _nsec3_policies() -> list[str]:
+    """The ``lab`` and ``lab-manual`` policies again, denying with NSEC3 (``-nsec3``: with
+    opt-out; ``-nsec3-strict``: without)."""
+    out: list[str] = []
+    for suffix, opt_out in (("-nsec3", "on"), ("-nsec3-strict", "off")):
+        nsec3 = [
+            "    nsec3: on",
+            f"    nsec3-opt-out: {opt_out}",
+            "    nsec3-iterations: 0",
+            "    nsec3-salt-length: 0",
+        ]
+        out += [f"  - id: lab{suffix}", "    keystore: lab", "    algorithm: ecdsap256sha256"]
+        out += ["    ksk-lifetime: 0", "    zsk-lifetime: 0", *nsec3]
+        out += [f"  - id: lab-manual{suffix}", "    keystore: lab"]
+        out += ["    algorithm: ecdsap256sha256", "    manual: on", *nsec3]
+    return out
 
 
 def _unbound_conf(

@@ -105,7 +105,7 @@ class FakeAuthority:
                         name, rdtype, DnsStatus.NODATA, tuple(answer), self._covering(zone, qname)
                     )
                 return RawAnswer(
-                    name, rdtype, DnsStatus.NXDOMAIN, tuple(answer), self._covering(zone, qname)
+                    name, rdtype, DnsStatus.NXDOMAIN, tuple(answer), self._nxdomain(zone, qname)
                 )
             for wanted in (qtype, dns.rdatatype.CNAME):
                 found = node.get_rdataset(dns.rdataclass.IN, wanted)
@@ -119,6 +119,19 @@ class FakeAuthority:
                 return RawAnswer(name, rdtype, DnsStatus.OK, tuple(answer))
             qname = found[0].target
         return RawAnswer(name, rdtype, DnsStatus.ERROR, detail="loop")
+
+    def _nxdomain(self, zone: dns.zone.Zone, qname: dns.name.Name) -> tuple[dns.rrset.RRset, ...]:
+        """The NSEC covering the name and the one covering the wildcard at its closest
+        encloser (RFC 4035 3.1.3.2); only the first when ``wildcard_proof`` is off."""
+        encloser = qname.parent()
+        while not any(n.is_subdomain(encloser) for n in zone.nodes):
+            encloser = encloser.parent()
+        proof = self._covering(zone, qname)
+        if self.wildcard_proof:
+            for rrset in self._covering(zone, dns.name.from_text("*", encloser)):
+                if rrset not in proof:
+                    proof += (rrset,)
+        return proof
 
     @staticmethod
     def _wildcard(zone: dns.zone.Zone, qname: dns.name.Name, qtype: int):
@@ -394,3 +407,15 @@ def test_a_wildcard_answer_needs_the_proof_that_no_closer_name_exists() -> None:
     )
     deeper = _status(authority, anchors, "a.c.wild.good.test")
     assert deeper.security is Security.BOGUS and "c.wild.good.test does not exist" in deeper.reason
+
+
+def test_an_nxdomain_needs_the_proof_that_no_wildcard_answers() -> None:
+    authority, anchors, _ = _world()
+    assert _status(authority, anchors, "none.good.test").security is Security.SECURE
+    # Only the NSEC covering the name: a wildcard *.good.test might exist and answer it.
+    authority.wildcard_proof = False
+    bare = _status(authority, anchors, "gone.good.test")
+    assert bare.security is Security.BOGUS
+    assert bare.reason == (
+        "the denial of gone.good.test A: no NSEC proves that no wildcard *.good.test exists"
+    )

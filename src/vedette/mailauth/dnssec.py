@@ -28,9 +28,10 @@ one name, which mode judged it (``chain``: vedette's walk; ``trust-ad``: the AD 
 validating resolver; ``none``), the standing, the reason and the chain.
 
 A wildcard-expanded answer needs, besides its signature, the validated NSEC or NSEC3 proof
-that no closer name exists (RFC 4035 5.3.4, RFC 5155 8.8). Not implemented (said so rather than
-guessed): the proof that no wildcard could have answered a denial (an NXDOMAIN is taken as
-proven by an NSEC/NSEC3 covering the name) and wildcard NODATA proofs.
+that no closer name exists (RFC 4035 5.3.4, RFC 5155 8.8); an NXDOMAIN proven by NSEC needs the
+proof that no wildcard at the closest encloser exists (RFC 4035 5.4). Not implemented (said
+so rather than guessed): that wildcard proof for an NXDOMAIN proven by NSEC3, and the proofs
+of a wildcard's NODATA.
 """
 
 from __future__ import annotations
@@ -577,6 +578,9 @@ class ChainValidator:
         if denial.kind == "types" and qtype not in denial.types and _CNAME not in denial.types:
             return Verdict(Security.SECURE, "", zone.links, raw)
         if denial.kind == "absent" and raw.status is DnsStatus.NXDOMAIN:
+            reason = _wildcard_not_denied(raw, name)
+            if reason is not None:
+                return Verdict(Security.BOGUS, f"the denial of {what}: {reason}", zone.links, raw)
             return Verdict(Security.SECURE, "", zone.links, raw)
         if denial.kind == "absent":  # an empty non-terminal: the name exists without records
             return Verdict(Security.SECURE, "", zone.links, raw)
@@ -611,6 +615,25 @@ def _wildcard_unproven(
     if denial.kind not in ("absent", "opt-out"):
         return f"{what} comes without the NSEC/NSEC3 proof that {_text(next_closer)} does not exist"
     return None
+
+
+def _wildcard_not_denied(raw: RawAnswer, name: dns.name.Name) -> str | None:
+    """For an NXDOMAIN proven by NSEC (records already validated), why the proof that no
+    wildcard at the closest encloser could have answered is missing (RFC 4035 5.4);
+    ``None`` when it is there, or when the proof is NSEC3 (not checked: see the module)."""
+    nsecs = [(rrset.name, rd) for rrset in raw.authority if rrset.rdtype == _NSEC for rd in rrset]
+    covering = next(((o, rd) for o, rd in nsecs if _nsec_covers(o, rd, name)), None)
+    if covering is None:
+        return None
+    owner, rd = covering
+    common = max(name.fullcompare(owner)[2], name.fullcompare(rd.next)[2])
+    encloser = dns.name.Name(name.labels[-common:])
+    wildcard = dns.name.from_text("*", encloser)
+    if any(o == wildcard for o, _ in nsecs):
+        return f"a wildcard {_text(wildcard)} exists, so the name cannot be absent"
+    if any(_nsec_covers(o, rd, wildcard) for o, rd in nsecs):
+        return None
+    return f"no NSEC proves that no wildcard {_text(wildcard)} exists"
 
 
 def _rrset(raw: RawAnswer, owner: dns.name.Name, rdtype: int) -> dns.rrset.RRset | None:
