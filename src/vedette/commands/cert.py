@@ -61,6 +61,7 @@ from vedette.pki.pkcs12 import (
     parse_keyspec,
     parse_pfx,
 )
+from vedette.pki.windows_presets import Preset, certreq_inf, preset, presets
 from vedette.report.escape import safe_text
 
 NAME = "cert"
@@ -406,7 +407,16 @@ def _add_csr(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp.add_argument("--type", choices=KEY_TYPES, help="type of --new-key (default by --clients)")
     p.add_clients(sp)
     sp.add_argument("--hash", choices=("sha256", "sha384", "sha512"), help="default sha256")
-    sp.add_argument("--out", type=Path, required=True, metavar="FILE", help="the request (PEM)")
+    _add_preset(sp)
+    sp.add_argument(
+        "--inf",
+        action="store_true",
+        help="write a certreq INF to --out instead (the key is made on the Windows server by "
+        "certreq -new, with the --for preset's provider, KeySpec, key length and EKUs)",
+    )
+    sp.add_argument(
+        "--out", type=Path, required=True, metavar="FILE", help="the request (PEM), or the INF"
+    )
     p.add_passin(sp, "--key or a PKCS#12 given to --like")
     p.add_passout(sp, "the --new-key")
     p.add_target_options(sp)
@@ -416,7 +426,13 @@ def _add_csr(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _csr(args: argparse.Namespace) -> int:
     clients = parse_clients(args.clients)
     hash_alg = signature_hash(clients, args.hash)
-    if (args.key is None) == (args.new_key is None):
+    chosen = args.preset
+    if args.inf:
+        if args.key is not None or args.new_key is not None:
+            raise UsageError("--inf: certreq makes the key on the server; drop --key/--new-key")
+        if chosen is None:
+            raise UsageError(f"--inf needs a product preset: --for {'|'.join(sorted(presets()))}")
+    elif (args.key is None) == (args.new_key is None):
         raise UsageError("give --key FILE to reuse a key, or --new-key FILE to make one")
     p.check_outputs(args.out, args.new_key, force=args.force)
     parts = {
@@ -450,12 +466,23 @@ def _csr(args: argparse.Namespace) -> int:
         subject = parse_subject(subject=args.subject, **parts)
     extra = [general_name(s) for s in args.san]
     names = merge_names(subject, like_names, extra)
+    if args.inf:
+        inf = certreq_inf(subject, names, chosen, hash_alg=hash_alg)
+        p.write(args.out, inf.encode("utf-8"), force=args.force)
+        console = c.console()
+        p.line(console, f"wrote {args.out}: certreq INF for {subject.rfc4514_string()}")
+        p.field(console, "names", ", ".join(name_text(n) for n in names) or "none")
+        _render_preset(console, chosen)
+        p.line(console, ("Run: ", "bold"), f"certreq -new {args.out.name} request.csr", indent=2)
+        return 0
     secret: bytes | None = None
     if args.key is not None:
         key = p.read_key(args.key, args.passin)
     else:
         secret = p.new_secret(args.passout, str(args.new_key))
-        key = generate_key(args.type or default_key_type(clients))
+        key = generate_key(
+            args.type or (chosen.key_type if chosen is not None else default_key_type(clients))
+        )
     csr = build_csr(key, subject, names, hash_alg=hash_alg)
     if args.new_key is not None:
         p.write(args.new_key, key_to_pem(key, secret), force=args.force, secret=True)
@@ -469,7 +496,9 @@ def _csr(args: argparse.Namespace) -> int:
         f"{describe_key(key)}" + (f" (new, {args.new_key})" if args.new_key else f" ({args.key})"),
     )
     reason = key_type_reason(clients) if args.new_key is not None and not args.type else None
-    if reason is not None:
+    if chosen is not None:
+        _render_preset(console, chosen)
+    elif reason is not None:
         p.field(console, "why", reason)
     return 0
 
@@ -528,6 +557,7 @@ def _add_convert(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         action="store_true",
         help="PKCS#12: import the key into the machine's key set (as openssl's -LMK)",
     )
+    _add_preset(sp)
     sp.add_argument("--pem", action="store_true", help="write a .p7b in PEM instead of DER")
     sp.add_argument("--key-out", type=Path, metavar="FILE", help="also write the key (0600)")
     p.add_passin(sp, "IN (PKCS#12) or --key")
@@ -551,14 +581,17 @@ def _keyspec_arg(text: str) -> KeySpec:
 
 def _windows_key(args: argparse.Namespace, to: str, key: Any) -> conv.WindowsKey | None:
     """``--csp``, ``--keyspec``, ``--machine-keyset``: only for a PKCS#12 with a key."""
+    chosen = args.preset
     windows = conv.WindowsKey(
-        csp_name=args.csp, keyspec=args.keyspec, machine_keyset=args.machine_keyset
+        csp_name=args.csp or (chosen.provider if chosen is not None else None),
+        keyspec=args.keyspec or (chosen.keyspec if chosen is not None else None),
+        machine_keyset=args.machine_keyset or (chosen is not None and chosen.machine_keyset),
     )
     if windows.empty:
         return None
     if to != "p12":
         raise UsageError(
-            "--csp, --keyspec and --machine-keyset are for a PKCS#12 output (--to p12)"
+            "--csp, --keyspec, --machine-keyset and --for are for a PKCS#12 output (--to p12)"
         )
     if key is None:
         raise UsageError("--csp, --keyspec and --machine-keyset need the private key (--key FILE)")
@@ -611,6 +644,7 @@ def _convert(args: argparse.Namespace) -> int:
     if key is not None and certs and not any(key_matches(key, cert) for cert in certs):
         raise PkiError("the private key does not match any of the certificates")
     windows = _windows_key(args, to, key)
+    legacy = args.legacy or (args.preset is not None and args.preset.legacy_pkcs12)
     console = c.console()
     password: bytes | None = None
     if to == "p12":
@@ -628,11 +662,11 @@ def _convert(args: argparse.Namespace) -> int:
             chain=chain,
             password=password,
             friendly_name=args.friendly_name,
-            legacy=args.legacy,
+            legacy=legacy,
             windows=windows,
         )
         p.write(args.output, data, force=args.force, secret=key is not None)
-        how = "SHA1-3DES (legacy)" if args.legacy else "AES-256-CBC, PBKDF2-SHA256"
+        how = "SHA1-3DES (legacy)" if legacy else "AES-256-CBC, PBKDF2-SHA256"
         p.line(
             console,
             f"wrote {args.output}: PKCS#12, {len(certs)} certificate(s), "
@@ -640,6 +674,8 @@ def _convert(args: argparse.Namespace) -> int:
         )
         if windows is not None:
             p.field(console, "Windows", _windows_text(windows))
+        if args.preset is not None:
+            _render_preset(console, args.preset)
     elif not certs:
         _convert_other(args, material, to)
         return 0
@@ -664,6 +700,45 @@ def _convert(args: argparse.Namespace) -> int:
     elif key is not None and to != "p12":
         p.note("the private key was not written (use --key-out FILE)")
     return 0
+
+
+def _preset_arg(text: str) -> Preset:
+    try:
+        return preset(text)
+    except PkiError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_preset(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument(
+        "--for",
+        dest="preset",
+        type=_preset_arg,
+        metavar="|".join(sorted(presets())),
+        help="a Windows product's key and certificate requirements (key type, provider, "
+        "KeySpec, EKUs, CRL distribution point, legacy PKCS#12), each with its sources",
+    )
+
+
+def _render_preset(console: Any, chosen: Preset) -> None:
+    """What the preset fixes, and what the CA must put in the certificate."""
+    facts = chosen.facts
+    p.field(console, "for", f"{chosen.title} (preset {chosen.id})")
+    p.field(
+        console,
+        "key",
+        f"{chosen.key_type}, "
+        + (f"provider {chosen.provider!r}" if chosen.provider else "any provider (CNG too)")
+        + (f", KeySpec {chosen.keyspec}" if chosen.keyspec else ""),
+    )
+    p.field(console, "EKUs", ", ".join(chosen.ekus) + " (the CA puts them in the certificate)")
+    if chosen.crl_distribution_point:
+        p.field(console, "CRL DP", "required: the CA must put a CRL distribution point in it")
+    for name in chosen.unverified():
+        note = facts[name].note or ""
+        p.line(console, ("unverified: ", "yellow"), f"{name}: {note}", indent=2)
+    for source in chosen.sources.values():
+        p.line(console, ("source: ", "dim"), f"{source.title} <{source.url}>", indent=2)
 
 
 def _windows_text(windows: conv.WindowsKey) -> str:
