@@ -245,3 +245,57 @@ def test_damaged_files_are_one_line_errors(cut: int, flip: int):
         read_material(bytes(damaged), source="bad.pfx", password=lambda: b"pw")
     except PkiError as exc:
         assert "\n" not in str(exc)
+
+
+def test_a_key_usage_attribute_of_the_wrong_type_is_one_error():
+    from pyasn1.codec.der import decoder, encoder  # type: ignore[import-untyped]
+    from pyasn1.type import univ  # type: ignore[import-untyped]
+    from pyasn1_modules import rfc5652, rfc5958  # type: ignore[import-untyped]
+
+    info, _ = decoder.decode(_PKCS8, asn1Spec=rfc5958.OneAsymmetricKey())
+    attr = rfc5652.Attribute()
+    attr["attrType"] = univ.ObjectIdentifier("2.5.29.15")
+    attr["attrValues"].append(encoder.encode(univ.Integer(16)))  # not a BIT STRING
+    info["attributes"].append(attr)
+    bag = _key_bag(_write(private_key_info=encoder.encode(info)))
+    with pytest.raises(Pkcs12Error, match="key usage") as exc:
+        key_attributes(bag, b"pw")
+    assert "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("windows", "keyspec_read", "words", "commands"),
+    [
+        (WindowsKey(), True, "no CSP name", ["certutil -csp", "vedette cert convert"]),
+        (
+            WindowsKey(csp_name="Microsoft Software Key Storage Provider"),
+            True,
+            "CNG key storage provider, which has no KeySpec",
+            ["vedette cert convert"],
+        ),
+        (
+            WindowsKey(csp_name=SCHANNEL, keyspec="signature"),
+            True,
+            "KeySpec signature (AT_SIGNATURE)",
+            ["vedette cert convert"],
+        ),
+        (WindowsKey(csp_name=SCHANNEL, keyspec="exchange"), True, "what Skype", []),
+        (WindowsKey(csp_name=SCHANNEL, keyspec="exchange"), False, "give --passin", []),
+    ],
+)
+def test_what_inspect_says_of_the_windows_import(windows, keyspec_read, words, commands):
+    from vedette.pki.describe import describe_windows
+
+    der = _write(windows=windows)
+    bag = _key_bag(der)
+    attrs = key_attributes(bag, b"pw") if keyspec_read else None
+    info = describe_windows(parse_pfx(der), attrs, source="dir/my file.pfx")
+    assert info is not None
+    assert any(words in advice for advice in info["advice"]), info["advice"]
+    assert len(info["commands"]) == len(commands)
+    assert all(c.startswith(w) for c, w in zip(info["commands"], commands, strict=True))
+    for command in info["commands"]:
+        assert "'dir/my file.pfx'" in command  # quoted for the shell
+    if "certutil -csp" in commands:
+        assert info["commands"][0] == (f"certutil -csp \"{SCHANNEL}\" -importpfx 'dir/my file.pfx'")
+        assert "'dir/my file-capi.pfx'" in info["commands"][1]
