@@ -299,3 +299,14 @@ def test_what_inspect_says_of_the_windows_import(windows, keyspec_read, words, c
     if "certutil -csp" in commands:
         assert info["commands"][0] == (f"certutil -csp \"{SCHANNEL}\" -importpfx 'dir/my file.pfx'")
         assert "'dir/my file-capi.pfx'" in info["commands"][1]
+
+
+def test_the_python_kdf_is_not_run_beyond_what_writers_use():
+    from dataclasses import replace
+
+    bag = _key_bag(_write(scheme="legacy", windows=WindowsKey(keyspec="exchange")))
+    assert bag.encryption is not None
+    costly = replace(bag, encryption=replace(bag.encryption, iterations=2_000_000))
+    with pytest.raises(Pkcs12Error, match="2000000 is above 200,000"):
+        key_attributes(costly, b"pw")
+    assert key_attributes(bag, b"pw").keyspec == "exchange"

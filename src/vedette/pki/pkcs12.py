@@ -819,6 +819,14 @@ def key_attributes(bag: SafeBag, password: bytes) -> KeyAttributes:
     vedette does not decrypt."""
     from vedette.pki.pkcs12_pbe import PbeError, decrypt
 
+    enc = bag.encryption
+    if enc is not None and enc.kdf.startswith("PKCS#12") and enc.iterations > WRITERS_MAX:
+        # The appendix B KDF runs in Python here (about 2 s a million rounds): beyond what
+        # real writers use, the key is not derived a second time just for its attributes.
+        raise Pkcs12Error(
+            f"the key bag's iteration count {enc.iterations} is above {WRITERS_MAX:,}: "
+            "its attributes were not read"
+        )
     if bag.kind == "shrouded-key":
         epki = _decode(bag.value, rfc7292.PKCS8ShroudedKeyBag(), "the key bag")
         try:
