@@ -1,0 +1,231 @@
+"""``vedette domain check`` output: plain words in the terminal, JSON ``vedette.domain/1``.
+
+The JSON document (documented in the README, "Checking a mail domain")::
+
+    {"schema": "vedette.domain/1", "vedette": VERSION, "domains": [DOMAIN...],
+     "summary": {"critical": N, "high": N, "medium": N, "low": N, "info": N}}
+
+    DOMAIN = {"domain", "started_at", "finished_at", "dnssec_source", "dns_queries",
+              "mx": {...}, "rules": {"mta_sts": {...}, "spf": {...}, ...},
+              "not_checked": [rule...], "mx_view": [MX...], "findings": [FINDING...],
+              "endpoints": [ENDPOINT...], "endpoint_findings": [RESOLVED...]}
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+
+from vedette import __version__
+from vedette.model import Observation, Severity
+from vedette.report.escape import safe_text
+from vedette.report.lines import put
+from vedette.report.terminal import badge_style, short_fix
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from vedette.domain.check import DomainReport
+    from vedette.domain.view import ResolvedFinding
+    from vedette.mailauth.registry import DomainFinding
+
+__all__ = ["SCHEMA", "render_terminal", "severities", "to_json"]
+
+SCHEMA = "vedette.domain/1"
+
+
+def severities(reports: Sequence[DomainReport]) -> list[Severity]:
+    """Every finding's severity as the domain check weighs it (domain findings, and the
+    endpoint findings resolved by DANE/MTA-STS)."""
+    out = [f.severity for r in reports for f in r.findings]
+    out.extend(f.severity for r in reports for f in r.resolved)
+    return out
+
+
+def _finding_json(f: DomainFinding) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "severity": f.severity.label,
+        "title": f.title,
+        "subject": f.subject,
+        "detail": f.detail,
+        "remediation": f.remediation,
+        "evidence": list(f.evidence),
+        "references": list(f.references),
+    }
+
+
+def _resolved_json(r: ResolvedFinding) -> dict[str, Any]:
+    f = r.finding
+    return {
+        "id": f.id,
+        "severity": r.severity.label,
+        "scan_severity": f.severity.label,
+        "title": f.title,
+        "host": f.endpoint.host,
+        "ip": f.endpoint.ip,
+        "port": f.endpoint.port,
+        "service": f.endpoint.service.value,
+        "detail": f.detail,
+        "remediation": f.remediation,
+        "note": r.note,
+    }
+
+
+def _endpoint_json(o: Observation) -> dict[str, Any]:
+    ep = o.endpoint
+    return {
+        "host": ep.host,
+        "ip": ep.ip,
+        "port": ep.port,
+        "service": ep.service.value,
+        "scanned": o.scanned,
+        "tls_version": None if o.tls is None else o.tls.version,
+        "chain_sha256": [] if o.tls is None else [_sha256(d) for d in o.tls.chain_der],
+        "failure": None if o.failure is None else o.failure.detail,
+    }
+
+
+def _sha256(der: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(der).hexdigest()
+
+
+def domain_json(r: DomainReport) -> dict[str, Any]:
+    return {
+        "domain": r.domain,
+        "started_at": r.started_at.isoformat(),
+        "finished_at": r.finished_at.isoformat(),
+        "dnssec_source": r.dnssec_source,
+        "dns_queries": r.dns_queries,
+        "mx": r.mx.to_json(),
+        "rules": {name: outcome.to_json() for name, outcome in r.outcomes.items()},
+        "not_checked": list(r.not_checked),
+        "mx_view": [v.to_json() for v in r.views],
+        "findings": [_finding_json(f) for f in r.findings],
+        "endpoints": [_endpoint_json(o) for o in r.scan.observations],
+        "endpoint_findings": [_resolved_json(x) for x in r.resolved],
+    }
+
+
+def to_json(reports: Sequence[DomainReport]) -> dict[str, Any]:
+    counts = Counter(s.label for s in severities(reports))
+    return {
+        "schema": SCHEMA,
+        "vedette": __version__,
+        "domains": [domain_json(r) for r in reports],
+        "summary": {s.label: counts.get(s.label, 0) for s in sorted(Severity, reverse=True)},
+    }
+
+
+# --- terminal ----------------------------------------------------------------------------------
+
+_MX_STATUS_WORDS = {
+    "ok": "",
+    "implicit": "no MX record: mail goes to the domain's own address",
+    "null": "null MX: this domain accepts no mail",
+    "no-mail": "no MX and no address: this domain cannot receive mail",
+    "nxdomain": "the domain does not exist",
+    "failed": "the MX lookup failed",
+}
+
+
+_MARKS: dict[bool | None, tuple[str, str]] = {
+    True: ("ok ", "green"),
+    False: ("NO ", "bold red"),
+    None: (" - ", "dim"),
+}
+
+
+def _s(text: str) -> str:
+    return safe_text(text)
+
+
+def _badge(console: Console, severity: Severity, ident: str, title: str, indent: int) -> None:
+    put(
+        console,
+        (f" {severity.label.upper()} ", badge_style(severity)),
+        " ",
+        (_s(ident), "bold"),
+        "  ",
+        _s(title),
+        indent=indent,
+        hang=2,
+    )
+
+
+def _rule_line(name: str, outcome: Any) -> str:
+    data = outcome.to_json()
+    if name == "mta_sts":
+        if data.get("record_status") != "present":
+            return f"record {data.get('record_status')}"
+        if not data.get("fetched"):
+            return f"policy not fetched: {data.get('fetch_error')}"
+        mode = data.get("mode_applied")
+        policy = data.get("policy") or {}
+        host = data.get("policy_host_certificate_valid")
+        cert = "policy host certificate valid" if host else "policy host certificate NOT valid"
+        return (
+            f"mode applied by senders: {mode or 'none'} (policy says {policy.get('mode')}, "
+            f"max_age {policy.get('max_age')}, mx {', '.join(policy.get('mx') or [])}); {cert}"
+        )
+    count = len(outcome.findings)
+    return "no problem found" if not count else f"{count} finding(s)"
+
+
+def render_terminal(reports: Sequence[DomainReport], console: Console, *, verbose: bool) -> None:
+    for r in reports:
+        put(console, (_s(r.domain), "bold"), "  mail domain check", indent=0)
+        words = _MX_STATUS_WORDS.get(str(r.mx.status), "")
+        if words:
+            put(console, ("Mail servers: ", "bold"), words, indent=2, hang=14)
+        for v in r.views:
+            where = ", ".join(v.addresses) or "no address"
+            put(
+                console,
+                ("MX ", "bold"),
+                f"{v.preference} {_s(v.host)} ({_s(where)})",
+                indent=2,
+                hang=3,
+            )
+            for s in v.senders:
+                mark, style = _MARKS[s.delivers]
+                put(console, (mark, style), f"{s.profile}: {_s(s.reason)}", indent=6, hang=4)
+        for name, outcome in r.outcomes.items():
+            put(console, (f"{name}: ", "bold"), _s(_rule_line(name, outcome)), indent=2, hang=4)
+        if r.not_checked:
+            put(
+                console,
+                ("not checked: ", "dim"),
+                ", ".join(r.not_checked) + " (not in this build)",
+                indent=2,
+                hang=4,
+            )
+        put(console, ("DNSSEC from: ", "dim"), r.dnssec_source, f"; {r.dns_queries} DNS queries",
+            indent=2)  # fmt: skip
+        if r.findings:
+            put(console, (f"Domain findings ({len(r.findings)})", "bold"), indent=2)
+        for f in r.findings:
+            _badge(console, f.severity, f.id, f.title, 4)
+            put(console, f"{_s(f.subject)}: {_s(f.detail)}", indent=6, hang=2)
+            fix = f.remediation if verbose else short_fix(f.remediation)
+            put(console, ("Fix: ", "bold green"), _s(fix), indent=6, hang=5)
+        if r.resolved:
+            put(console, (f"Server findings ({len(r.resolved)})", "bold"), indent=2)
+        for x in r.resolved:
+            sf = x.finding
+            _badge(console, x.severity, sf.id, sf.title, 4)
+            where = f"{sf.endpoint.host or sf.endpoint.ip} port {sf.endpoint.port}"
+            put(console, f"{_s(where)}: {_s(sf.detail)}", indent=6, hang=2)
+            if x.note:
+                put(console, ("DANE/MTA-STS: ", "dim"), x.note, indent=6, hang=14)
+            fix = sf.remediation if verbose else short_fix(sf.remediation)
+            put(console, ("Fix: ", "bold green"), _s(fix), indent=6, hang=5)
+        console.print()
+    counts = Counter(severities(reports))
+    parts = [f"{counts[s]} {s.label}" for s in sorted(Severity, reverse=True) if counts[s]]
+    put(console, Text(f"{len(reports)} domain(s): " + (", ".join(parts) or "no findings")))

@@ -1,0 +1,235 @@
+"""``vedette domain check`` end to end, against real peers on loopback only.
+
+* DNS: the lab (Knot authoritative, signed zones, and a validating Unbound), every name of the
+  test domains pinned to 127.0.0.x addresses; ``--resolver`` points at the lab, never the
+  system resolver.
+* MX: two real Postfix instances on port 25, MX1 (127.0.0.61) with a certificate that names it,
+  MX2 (127.0.0.62) with one that names another host; both from a test CA given with ``--ca``.
+* MTA-STS: Python's ``http.server`` over ``ssl`` serves the policy on 127.0.0.63:443 (a
+  certificate for ``mta-sts.mail14.test``) and on 127.0.0.64:443 (a certificate for the wrong
+  name), so both the good and the refused policy host are seen.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.dns_lab import DnsLab, Zone, dns_lab
+from tests.integration.realservers import (
+    WORK_ROOT,
+    PostfixSpec,
+    RunningServer,
+    ServerUnavailable,
+    start_postfix,
+)
+from tests.tools import unavailable
+from vedette.pki import CertificateAuthority
+
+MX1, MX2, STS_GOOD, STS_BAD = "127.0.0.61", "127.0.0.62", "127.0.0.63", "127.0.0.64"
+POLICY = b"version: STSv1\nmode: enforce\nmx: mx1.mail14.test\nmx: *.mail14.test\nmax_age: 604800\n"
+
+ZONES = [
+    Zone(
+        "mail14.test.",
+        [
+            "@ 300 MX 10 mx1",
+            "@ 300 MX 20 mx2",
+            f"mx1 300 A {MX1}",
+            f"mx2 300 A {MX2}",
+            '_mta-sts 300 TXT "v=STSv1; id=20261207"',
+            f"mta-sts 300 A {STS_GOOD}",
+        ],
+        signed=True,
+    ),
+    # MX1 alone, no MTA-STS at all.
+    Zone("plain14.test.", ["@ 300 MX 10 mx1.mail14.test."]),
+    # A policy host whose certificate names another host: senders ignore the policy.
+    Zone(
+        "badsts14.test.",
+        [
+            "@ 300 MX 10 mx1.mail14.test.",
+            '_mta-sts 300 TXT "v=STSv1; id=1"',
+            f"mta-sts 300 A {STS_BAD}",
+        ],
+    ),
+    Zone("nomail14.test.", ["@ 300 MX 0 ."]),
+]
+
+
+class _Policy(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        if self.path != "/.well-known/mta-sts.txt":
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(POLICY)))
+        self.end_headers()
+        self.wfile.write(POLICY)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+def _https(address: str, cert: Path, key: Path) -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer((address, 443), _Policy)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture(scope="module")
+def world(realservers_lock: None) -> Iterator[tuple[DnsLab, Path]]:
+    directory = WORK_ROOT / "domain14"
+    directory.mkdir(parents=True, exist_ok=True)
+    root = CertificateAuthority.create_root("Vedette Domain Test Root")
+    issuing = root.issue_intermediate("Vedette Domain Test Issuing CA")
+
+    def issue(name: str, names: list[str]) -> tuple[Path, Path]:
+        leaf = issuing.issue_server(names)
+        chain = directory / f"{name}-chain.pem"
+        key = directory / f"{name}-key.pem"
+        chain.write_bytes(leaf.cert_pem() + issuing.chain_pem())
+        key.write_bytes(leaf.key_pem())
+        key.chmod(0o600)
+        return chain, key
+
+    root_pem = directory / "root.pem"
+    root_pem.write_bytes(root.issued.cert_pem())
+    servers: list[RunningServer] = []
+    https: list[ThreadingHTTPServer] = []
+    try:
+        for name, address, names in (
+            ("mx1", MX1, ["mx1.mail14.test"]),
+            ("mx2", MX2, ["other14.test"]),
+        ):
+            chain, key = issue(name, names)
+            spec = PostfixSpec(
+                name=f"d14-{name}",
+                address=address,
+                chain_pem=chain,
+                key_pem=key,
+                sasl_socket="unused",
+                extra_config="smtpd_sasl_auth_enable = no\n",
+            )
+            try:
+                servers.append(start_postfix(spec))
+            except ServerUnavailable as exc:
+                unavailable(str(exc))
+        https.append(_https(STS_GOOD, *issue("sts", ["mta-sts.mail14.test"])))
+        https.append(_https(STS_BAD, *issue("sts-bad", ["elsewhere14.test"])))
+        with dns_lab(ZONES) as lab:
+            yield lab, root_pem
+    finally:
+        for h in https:
+            h.shutdown()
+            h.server_close()
+        for s in servers:
+            s.stop()
+
+
+def _check(
+    lab: DnsLab, root: Path, *domains: str, extra: tuple[str, ...] = ()
+) -> tuple[int, dict[str, Any], str]:
+    argv = [
+        sys.executable, "-m", "vedette", "domain", "check", *domains,
+        "--resolver", lab.resolver_arg, "--trust-ad", "--ca", str(root),
+        "--format", "json", "--timeout", "5", *extra,
+    ]  # fmt: skip
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    try:
+        document = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        pytest.fail(f"no JSON: exit {result.returncode}\n{result.stderr}\n{result.stdout}")
+    assert document["schema"] == "vedette.domain/1"
+    return result.returncode, document, result.stderr
+
+
+def _ids(domain: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(f["id"], f["subject"]) for f in domain["findings"]}
+
+
+def test_enforced_policy_against_the_real_mx(world: tuple[DnsLab, Path]) -> None:
+    lab, root = world
+    code, doc, err = _check(lab, root, "mail14.test")
+    (d,) = doc["domains"]
+    assert code == 1, err
+    assert [h["name"] for h in d["mx"]["hosts"]] == ["mx1.mail14.test", "mx2.mail14.test"]
+    assert d["mx"]["dnssec"] == "secure" and d["dnssec_source"] == "trust-ad"
+    sts = d["rules"]["mta_sts"]
+    assert sts["fetched"] and sts["policy_host_certificate_valid"] is True
+    assert sts["mode_applied"] == "enforce"
+    assert sts["policy"]["mx"] == ["mx1.mail14.test", "*.mail14.test"]
+    by_host = {m["name"]: m for m in sts["mx"]}
+    # The names are those Postfix really served on port 25.
+    assert by_host["mx1.mail14.test"]["certificate_names"] == ["mx1.mail14.test"]
+    assert by_host["mx2.mail14.test"]["certificate_names"] == ["other14.test"]
+    assert by_host["mx2.mail14.test"]["pattern"] == "*.mail14.test"
+    # One problem, said once: the scan's name mismatch, weighed by the policy, stands for the
+    # MTA-STS rule's own finding on the same MX.
+    assert ("domain.mta-sts-mx-certificate-name", "mx2.mail14.test") not in _ids(d)
+    assert not any(s.startswith("mx") for _, s in _ids(d))
+    views = {v["host"]: v for v in d["mx_view"]}
+    sts_sender = [s for s in views["mx2.mail14.test"]["senders"] if "MTA-STS" in s["profile"]]
+    assert sts_sender[0]["delivers"] is False
+    assert "lacks mx2.mail14.test" in sts_sender[0]["reason"]
+    assert views["mx1.mail14.test"]["mta_sts"] == "enforce-ok"
+    # The port-25 name mismatch is resolved by the enforced policy: it now stops delivery.
+    mismatch = [f for f in d["endpoint_findings"] if f["id"] == "cert.name-mismatch"]
+    assert [(f["host"], f["severity"]) for f in mismatch] == [("mx2.mail14.test", "high")]
+    assert mismatch[0]["scan_severity"] != "high" and "MTA-STS" in mismatch[0]["note"]
+
+
+def test_missing_bad_host_and_null_mx(world: tuple[DnsLab, Path]) -> None:
+    lab, root = world
+    code, doc, err = _check(lab, root, "plain14.test", "badsts14.test", "nomail14.test")
+    plain, bad, nomail = doc["domains"]
+    assert ("domain.mta-sts-missing", "plain14.test") in _ids(plain)
+    assert plain["rules"]["mta_sts"]["record_status"] == "absent"
+    view = plain["mx_view"][0]
+    assert view["tls"] == "tls" and view["mta_sts"] == "none"
+    assert bad["rules"]["mta_sts"]["policy_host_certificate_valid"] is False
+    assert bad["rules"]["mta_sts"]["mode_applied"] is None
+    refused = [f for f in bad["findings"] if f["id"] == "domain.mta-sts-policy-certificate"]
+    assert refused and "mta-sts.badsts14.test" in refused[0]["detail"]
+    assert nomail["mx"]["status"] == "null" and nomail["endpoints"] == []
+    assert code == 1, err
+
+
+def test_terminal_output_in_plain_words(world: tuple[DnsLab, Path]) -> None:
+    lab, root = world
+    argv = [
+        sys.executable, "-m", "vedette", "domain", "check", "mail14.test",
+        "--resolver", lab.resolver_arg, "--ca", str(root), "--timeout", "5",
+    ]  # fmt: skip
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 1, result.stderr
+    out = " ".join(result.stdout.split())  # the terminal wraps at 80 columns in a pipe
+    assert "MX 10 mx1.mail14.test (127.0.0.61)" in out
+    assert "Exchange Online will not deliver: MTA-STS enforce and the certificate lacks" in out
+    assert "cert.name-mismatch" in out and "domain.mta-sts-mx-certificate-name" not in out
+    assert "senders honouring it will not deliver to this MX" in out
+
+
+def test_a_bad_argument_is_one_line() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "vedette", "domain", "check", "127.0.0.1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "not a mail domain" in result.stderr
