@@ -102,6 +102,13 @@ def accepted() -> dict[tuple[str, str, str], Accepted]:
 
 
 WORKERS = 6
+#: Clients mode's promise (issue 13): at most this share of verdicts unknown on a modern
+#: server, with 3 connections. Measured 13 of 771 over all servers when the bound was set.
+CLIENTS_MODE_UNKNOWN = 0.10
+#: The legacy set-ups, where a client's answer hangs on a suite or version none of the three
+#: hellos asked about (8 of 55 unknown on legacy-suites when the bound was set): a looser
+#: bound, still a regression alarm.
+LEGACY_CASES = {"tls10-only": 0.25, "legacy-suites": 0.25}
 
 
 def _verdicts(target: Target, profiles: list[str], mode: str) -> dict[str, dict[str, Any]]:
@@ -125,8 +132,10 @@ def _conform(
 ) -> None:
     """Scan ``targets[0]`` once per mode, run every client once (each on a target no other
     client holds), compare, record for the table, and fail on a full-mode disagreement
-    accepted.toml does not list. Quick mode (the fleet default) and clients mode are measured
-    and reported."""
+    accepted.toml does not list, in any mode (full, quick: the fleet default, clients): a mode
+    may say "unknown", never the wrong thing. Clients mode may leave at most
+    :data:`CLIENTS_MODE_UNKNOWN` of its verdicts unknown on one modern server
+    (:data:`LEGACY_CASES` on the legacy ones)."""
     started = time.monotonic()
     target = targets[0]
     wanted = sorted({p for c in clients for p in c.compared(target.case)})
@@ -165,9 +174,20 @@ def _conform(
     RESULTS.quick_rows.extend(rows["quick"])
     RESULTS.clients_rows.extend(rows["clients"])
     RESULTS.seconds[target.case] = time.monotonic() - started
-    new = [r for r in rows["full"] if r.status == "disagree" and r.accepted is None]
+    new = [
+        f"[{mode}] {r.line()}"
+        for mode, found in rows.items()
+        for r in found
+        if r.status == "disagree" and r.accepted is None
+    ]
     assert not new, "real clients contradict vedette (list accepted ones in accepted.toml):\n" + (
-        "\n".join(r.line() for r in new)
+        "\n".join(new)
+    )
+    unknown = sum(r.vedette == "unknown" for r in rows["clients"])
+    bound = LEGACY_CASES.get(target.case, CLIENTS_MODE_UNKNOWN)
+    assert unknown <= bound * len(rows["clients"]), (
+        f"clients mode leaves {unknown} of {len(rows['clients'])} verdicts unknown on "
+        f"{target.case} (at most {bound:.0%} allowed, issue 13)"
     )
 
 
