@@ -12,17 +12,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from tests.integration.dns_lab import DnsLab, Zone, dns_lab
 from tests.integration.realservers import (
@@ -33,7 +37,11 @@ from tests.integration.realservers import (
     start_postfix,
 )
 from tests.tools import unavailable
+from vedette.mailauth.mtasts import PolicyFetch, check_mta_sts
+from vedette.mailauth.recording import ReplayLookup, answers_from_json
 from vedette.pki import CertificateAuthority
+
+DER = Encoding.DER
 
 MX1, MX2, STS_GOOD, STS_BAD = "127.0.0.61", "127.0.0.62", "127.0.0.63", "127.0.0.64"
 POLICY = b"version: STSv1\nmode: enforce\nmx: mx1.mail14.test\nmx: *.mail14.test\nmax_age: 604800\n"
@@ -190,6 +198,27 @@ def test_enforced_policy_against_the_real_mx(world: tuple[DnsLab, Path]) -> None
     mismatch = [f for f in d["endpoint_findings"] if f["id"] == "cert.name-mismatch"]
     assert [(f["host"], f["severity"]) for f in mismatch] == [("mx2.mail14.test", "high")]
     assert mismatch[0]["scan_severity"] != "high" and "MTA-STS" in mismatch[0]["note"]
+    # What was observed (the DNS answers, the policy fetch) is enough to run the rule again
+    # without a packet, and it says the same.
+    replayed = asyncio.run(
+        check_mta_sts(
+            ReplayLookup(answers_from_json(d["dns"])),
+            "mail14.test",
+            [h["name"] for h in d["mx"]["hosts"]],
+            {m["name"]: m["certificate_names"] for m in sts["mx"]},
+            _replay(PolicyFetch.from_json(sts["fetch"])),
+            roots_der=[x509.load_pem_x509_certificate(root.read_bytes()).public_bytes(DER)],
+            now=datetime.fromisoformat(d["finished_at"]),
+        )
+    )
+    assert replayed.to_json() == sts
+
+
+def _replay(stored: PolicyFetch) -> Callable[[str], Awaitable[PolicyFetch]]:
+    async def fetch(url: str) -> PolicyFetch:
+        return stored
+
+    return fetch
 
 
 def test_missing_bad_host_and_null_mx(world: tuple[DnsLab, Path]) -> None:

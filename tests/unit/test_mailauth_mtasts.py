@@ -176,3 +176,34 @@ def test_missing_invalid_unreachable_and_failed() -> None:
     bad, _ = _check(["v=STSv1; id=1"], b"version: STSv1\n", content_type="text/html")
     assert _ids(bad) == {"domain.mta-sts-policy-invalid", "domain.mta-sts-content-type"}
     assert bad.mode is None
+
+
+def test_the_fetch_observation_round_trips_through_json() -> None:
+    fetched = PolicyFetch(body=GOOD, chain_der=(b"\x30\x03abc",), content_type="text/plain")
+    assert PolicyFetch.from_json(fetched.to_json()) == fetched
+    binary = PolicyFetch(body=b"\xff\x00", error="")
+    assert binary.to_json()["body"] is None
+    assert PolicyFetch.from_json(binary.to_json()) == binary
+    failed = PolicyFetch(body=None, error="HTTP 404 (Not Found)")
+    assert PolicyFetch.from_json(failed.to_json()) == failed
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=40),
+        lambda inner: (
+            st.lists(inner, max_size=4)
+            | st.dictionaries(
+                st.sampled_from(["status", "body", "body_b64", "chain_der_b64", "error"]),
+                inner,
+                max_size=5,
+            )
+        ),
+        max_leaves=12,
+    )
+)
+def test_a_damaged_stored_fetch_is_a_value_error(data: object) -> None:
+    try:
+        PolicyFetch.from_json(data)
+    except ValueError as exc:
+        assert "\n" not in str(exc)

@@ -20,9 +20,10 @@ from vedette import scan as engine
 from vedette.domain.fetch import policy_fetcher
 from vedette.domain.rules import RULES, Facts, Outcome, Rule, available
 from vedette.domain.view import MxView, ResolvedFinding, one_view
-from vedette.mailauth.answers import DnsStatus, Lookup
+from vedette.mailauth.answers import DnsAnswer, DnsStatus, Lookup
 from vedette.mailauth.dnsclient import DnsClient
 from vedette.mailauth.mx import MxResult, discover_mx
+from vedette.mailauth.recording import RecordingLookup
 from vedette.mailauth.registry import DomainFinding
 from vedette.model import Observation, ScanReport, Service
 from vedette.plan import DEFAULT_EHLO, ScanMode
@@ -101,6 +102,7 @@ class DomainReport:
     resolved: tuple[ResolvedFinding, ...]
     views: tuple[MxView, ...]
     dns_queries: int
+    dns_answers: tuple[DnsAnswer, ...]
     dnssec_source: str
     error: str = ""
 
@@ -196,7 +198,9 @@ async def check_one(
 ) -> DomainReport:
     """Check one mail domain (see the module docstring)."""
     started = datetime.now(UTC)
-    lookup = DnsClient(settings.resolver, timeout=settings.dns_timeout, trust_ad=settings.trust_ad)
+    client = DnsClient(settings.resolver, timeout=settings.dns_timeout, trust_ad=settings.trust_ad)
+    # Every answer a rule read is kept: the check's DNS observations, stored and replayed.
+    lookup = RecordingLookup(client)
     mx = await discover_mx(lookup, domain)
     domain = mx.domain
     options: dict[str, Any] = {
@@ -250,7 +254,8 @@ async def check_one(
         findings=view.findings,
         resolved=view.resolved,
         views=view.mx,
-        dns_queries=lookup.asked,
+        dns_queries=client.asked,
+        dns_answers=lookup.answers,
         dnssec_source=settings.dnssec_source,
     )
 

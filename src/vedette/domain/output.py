@@ -8,7 +8,8 @@ The JSON document (documented in the README, "Checking a mail domain")::
     DOMAIN = {"domain", "started_at", "finished_at", "dnssec_source", "dns_queries",
               "mx": {...}, "rules": {"mta_sts": {...}, "spf": {...}, ...},
               "not_checked": [rule...], "mx_view": [MX...], "findings": [FINDING...],
-              "endpoints": [ENDPOINT...], "endpoint_findings": [RESOLVED...]}
+              "endpoints": [ENDPOINT...], "endpoint_findings": [RESOLVED...],
+              "dns": [ANSWER...]}   (mailauth.recording: every DNS answer the rules read)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 
 from vedette import __version__
+from vedette.mailauth.recording import answers_to_json
 from vedette.model import Observation, Severity
 from vedette.report.escape import safe_text
 from vedette.report.lines import put
@@ -109,6 +111,7 @@ def domain_json(r: DomainReport) -> dict[str, Any]:
         "findings": [_finding_json(f) for f in r.findings],
         "endpoints": [_endpoint_json(o) for o in r.scan.observations],
         "endpoint_findings": [_resolved_json(x) for x in r.resolved],
+        "dns": answers_to_json(r.dns_answers),
     }
 
 

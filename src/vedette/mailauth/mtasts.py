@@ -22,6 +22,8 @@ the caller (vedette's bounded HTTPS fetch, or a fake in tests), so nothing here 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import enum
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -219,6 +221,54 @@ class PolicyFetch:
     chain_der: tuple[bytes, ...] = ()
     content_type: str | None = None
 
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON (what was observed, kept so the rule can run again without a packet):
+        the body as text when it is UTF-8, else as base64; the chain as base64 DER."""
+        text: str | None = None
+        raw: str | None = None
+        if self.body is not None:
+            try:
+                text = self.body.decode("utf-8")
+            except UnicodeDecodeError:
+                raw = base64.b64encode(self.body).decode("ascii")
+        return {
+            "status": "failed" if self.body is None else "ok",
+            "error": self.error,
+            "content_type": self.content_type,
+            "body": text,
+            "body_b64": raw,
+            "chain_der_b64": [base64.b64encode(d).decode("ascii") for d in self.chain_der],
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> PolicyFetch:
+        """The inverse of :meth:`to_json`; ``ValueError`` (one line) on anything malformed or
+        over the bounds (the body at most :data:`MAX_POLICY_BYTES`, ten certificates)."""
+        if not isinstance(data, dict):
+            raise ValueError("a stored MTA-STS fetch is not an object")
+        try:
+            body: bytes | None = None
+            if data.get("status") == "ok":
+                if isinstance(data.get("body"), str):
+                    body = data["body"].encode("utf-8")
+                else:
+                    body = base64.b64decode(str(data.get("body_b64")), validate=True)
+            chain = data.get("chain_der_b64") or []
+            if not isinstance(chain, list) or len(chain) > 10:
+                raise ValueError("its chain is not a list of at most 10 certificates")
+            ctype = data.get("content_type")
+            fetched = cls(
+                body=body,
+                error=str(data.get("error") or ""),
+                chain_der=tuple(base64.b64decode(str(c), validate=True) for c in chain),
+                content_type=None if ctype is None else str(ctype),
+            )
+        except (binascii.Error, UnicodeEncodeError) as exc:
+            raise ValueError(f"a stored MTA-STS fetch is damaged: {exc}") from None
+        if body is not None and len(body) > MAX_POLICY_BYTES:
+            raise ValueError("a stored MTA-STS policy is larger than 64 KiB")
+        return fetched
+
 
 #: Fetches a URL (the caller bounds time and size, and never follows redirects).
 PolicyFetcher = Callable[[str], Awaitable[PolicyFetch]]
@@ -264,6 +314,7 @@ class MtaStsResult:
         policy: the parsed policy (``None`` when not fetched).
         policy_host_ok: the policy host's certificate is valid (``None``: not judged).
         mx: each MX against the policy (empty without a valid policy).
+        fetch: what the policy fetch observed (kept, with the DNS answers, to run again).
         security: DNSSEC standing of the TXT answer.
         findings: what is wrong (or notable).
     """
@@ -277,6 +328,7 @@ class MtaStsResult:
     policy: StsPolicy | None = None
     policy_host_ok: bool | None = None
     mx: tuple[StsMxCheck, ...] = ()
+    fetch: PolicyFetch | None = None
     security: Security = Security.UNKNOWN
     findings: tuple[DomainFinding, ...] = field(default=())
 
@@ -306,6 +358,7 @@ class MtaStsResult:
             "policy": None if self.policy is None else self.policy.to_json(),
             "mode_applied": None if self.mode is None else str(self.mode),
             "mx": [m.to_json() for m in self.mx],
+            "fetch": None if self.fetch is None else self.fetch.to_json(),
             "dnssec": str(self.security),
         }
 
@@ -553,7 +606,11 @@ async def check_mta_sts(
     if got.body is None:
         findings.append(FETCH_FAILED.hit(host, got.error or "no answer"))
         return MtaStsResult(
-            fetch_error=got.error, policy_host_ok=host_ok, findings=tuple(findings), **base
+            fetch_error=got.error,
+            policy_host_ok=host_ok,
+            fetch=got,
+            findings=tuple(findings),
+            **base,
         )
     if _media_type(got.content_type) != "text/plain":
         findings.append(
@@ -571,6 +628,7 @@ async def check_mta_sts(
         policy=policy,
         policy_host_ok=host_ok,
         mx=tuple(checks),
+        fetch=got,
         findings=tuple(findings),
         **base,
     )
