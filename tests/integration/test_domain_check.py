@@ -46,6 +46,16 @@ DER = Encoding.DER
 MX1, MX2, STS_GOOD, STS_BAD = "127.0.0.61", "127.0.0.62", "127.0.0.63", "127.0.0.64"
 POLICY = b"version: STSv1\nmode: enforce\nmx: mx1.mail14.test\nmx: *.mail14.test\nmax_age: 604800\n"
 
+#: Policy domains whose policy host misbehaves, by what it does.
+BEHAVIOURS = {
+    "redirect14.test": "redirect",
+    "big14.test": "big",
+    "gone14.test": "404",
+    "html14.test": "html",
+    "testing14.test": "testing",
+}
+TESTING_POLICY = b"version: STSv1\r\nmode: testing\r\nmx: *.mail14.test\r\nmax_age: 300\r\n"
+
 ZONES = [
     Zone(
         "mail14.test.",
@@ -56,6 +66,8 @@ ZONES = [
             f"mx2 300 A {MX2}",
             '_mta-sts 300 TXT "v=STSv1; id=20261207"',
             f"mta-sts 300 A {STS_GOOD}",
+            "_submission._tcp 300 SRV 0 1 587 mx1",
+            "_imaps._tcp 300 SRV 0 0 0 .",
         ],
         signed=True,
     ),
@@ -71,19 +83,48 @@ ZONES = [
         ],
     ),
     Zone("nomail14.test.", ["@ 300 MX 0 ."]),
+    # Policies served wrong, one way each (the HTTPS server answers by Host header).
+    *(
+        Zone(
+            f"{name}.",
+            [
+                "@ 300 MX 10 mx1.mail14.test.",
+                "@ 300 MX 20 mx2.mail14.test.",
+                '_mta-sts 300 TXT "v=STSv1; id=7"',
+                f"mta-sts 300 A {STS_GOOD}",
+            ],
+        )
+        for name in BEHAVIOURS
+    ),
+    # An MX that is an alias, one that does not exist; and a zone that fails validation.
+    Zone(
+        "weird14.test.",
+        ["@ 300 MX 10 alias", "@ 300 MX 20 gone", "alias 300 CNAME mx1.mail14.test."],
+    ),
+    Zone("bogus14.test.", ["@ 300 MX 10 mx1.mail14.test."], bogus=True),
 ]
 
 
 class _Policy(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
-        if self.path != "/.well-known/mta-sts.txt":
+        domain = (self.headers.get("Host") or "").removeprefix("mta-sts.")
+        behaviour = BEHAVIOURS.get(domain, "good")
+        if self.path != "/.well-known/mta-sts.txt" or behaviour == "404":
             self.send_error(404)
             return
+        if behaviour == "redirect":
+            self.send_response(301)
+            self.send_header("Location", f"https://www.{domain}/mta-sts.txt")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = {"big": POLICY + b"#" * 70_000, "testing": TESTING_POLICY}.get(behaviour, POLICY)
         self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(POLICY)))
+        self.send_header("Content-Type", "text/html" if behaviour == "html" else "text/plain")
+        if behaviour != "big":  # no length: the bound must hold while the body streams
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(POLICY)
+        self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
         return
@@ -136,7 +177,8 @@ def world(realservers_lock: None) -> Iterator[tuple[DnsLab, Path]]:
                 servers.append(start_postfix(spec))
             except ServerUnavailable as exc:
                 unavailable(str(exc))
-        https.append(_https(STS_GOOD, *issue("sts", ["mta-sts.mail14.test"])))
+        sts_names = ["mta-sts.mail14.test", *(f"mta-sts.{d}" for d in BEHAVIOURS)]
+        https.append(_https(STS_GOOD, *issue("sts", sts_names)))
         https.append(_https(STS_BAD, *issue("sts-bad", ["elsewhere14.test"])))
         with dns_lab(ZONES) as lab:
             yield lab, root_pem
@@ -262,3 +304,53 @@ def test_a_bad_argument_is_one_line() -> None:
     )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "not a mail domain" in result.stderr
+
+
+def test_policies_senders_ignore_or_do_not_enforce(world: tuple[DnsLab, Path]) -> None:
+    lab, root = world
+    _, doc, _ = _check(lab, root, *BEHAVIOURS)
+    got = {d["domain"]: d for d in doc["domains"]}
+    for name in ("redirect14.test", "big14.test", "gone14.test"):
+        sts = got[name]["rules"]["mta_sts"]
+        assert not sts["fetched"] and sts["mode_applied"] is None, sts
+        assert ("domain.mta-sts-policy-unreachable", f"mta-sts.{name}") in _ids(got[name])
+        # The chain was seen and judged even though the answer was refused.
+        assert sts["policy_host_certificate_valid"] is True
+    assert "redirects are not followed" in got["redirect14.test"]["rules"]["mta_sts"]["fetch_error"]
+    assert "larger than 64 KiB" in got["big14.test"]["rules"]["mta_sts"]["fetch_error"]
+    assert "404" in got["gone14.test"]["rules"]["mta_sts"]["fetch_error"]
+    assert ("domain.mta-sts-content-type", "mta-sts.html14.test") in _ids(got["html14.test"])
+    testing = got["testing14.test"]
+    assert testing["rules"]["mta_sts"]["mode_applied"] == "testing"
+    assert {"domain.mta-sts-testing", "domain.mta-sts-short-max-age"} <= {
+        i for i, _ in _ids(testing)
+    }
+    # Under testing, the port-25 name mismatch of MX2 keeps the scan's weight.
+    (mismatch,) = [f for f in testing["endpoint_findings"] if f["id"] == "cert.name-mismatch"]
+    assert mismatch["severity"] == mismatch["scan_severity"]
+
+
+def test_mx_alias_missing_host_and_failed_validation(world: tuple[DnsLab, Path]) -> None:
+    lab, root = world
+    code, doc, _ = _check(lab, root, "weird14.test", "bogus14.test")
+    weird, bogus = doc["domains"]
+    assert ("domain.mx-cname", "alias.weird14.test") in _ids(weird)
+    assert ("domain.mx-no-address", "gone.weird14.test") in _ids(weird)
+    # The alias is still scanned, at the address it leads to.
+    assert [(e["host"], e["ip"], e["port"]) for e in weird["endpoints"]] == [
+        ("alias.weird14.test", MX1, 25)
+    ]
+    assert bogus["mx"]["status"] == "failed"
+    assert ("domain.mx-lookup-failed", "bogus14.test") in _ids(bogus)
+    assert code == 1
+
+
+def test_all_ports_scans_the_srv_named_servers(world: tuple[DnsLab, Path]) -> None:
+    lab, root = world
+    _, doc, _ = _check(lab, root, "mail14.test", extra=("--all-ports",))
+    (d,) = doc["domains"]
+    endpoints = {(e["host"], e["port"], e["service"]) for e in d["endpoints"]}
+    assert ("mx1.mail14.test", 587, "submission") in endpoints
+    assert ("mx1.mail14.test", 25, "smtp") in endpoints
+    submission = next(e for e in d["endpoints"] if e["port"] == 587)
+    assert submission["scanned"] and submission["tls_version"], submission
