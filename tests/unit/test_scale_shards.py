@@ -204,7 +204,7 @@ def test_a_version_2_database_with_a_fleet_scan_under_way_migrates_and_resumes(
     con.commit()
     con.close()
     with Store.open(url) as store:
-        assert store.schema_version() == SCHEMA_VERSION == 4
+        assert store.schema_version() == SCHEMA_VERSION == 5
         states = store.shard_states(scan_id)
         assert len(states) == 4 and {s.run for s in states} == {None}
         # Before a client run takes them, the shards of the old scan are nobody's.

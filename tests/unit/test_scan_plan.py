@@ -350,7 +350,7 @@ def test_a_version_3_database_migrates_its_unfinished_fleet_scans_to_plans(
     con.close()
 
     with Store.open(url) as store:
-        assert store.schema_version() == SCHEMA_VERSION == 4
+        assert store.schema_version() == SCHEMA_VERSION == 5
         plan = store.scan_plan(1)
         assert plan.mode is ScanMode.QUICK
         assert plan.source == TargetSource(targets=("pop3://pinned.fleet.test",), file="fleet.txt")

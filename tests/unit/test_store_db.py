@@ -171,7 +171,7 @@ def _stored_version(url: str) -> int:
 
 def test_new_database_gets_current_schema(url: str) -> None:
     with Store.open(url) as store:
-        assert store.schema_version() == SCHEMA_VERSION == len(MIGRATIONS) == 4
+        assert store.schema_version() == SCHEMA_VERSION == len(MIGRATIONS) == 5
     assert _tables(url) == {
         "schema_version",
         "scans",
@@ -179,6 +179,7 @@ def test_new_database_gets_current_schema(url: str) -> None:
         "scan_targets",
         "scan_shards",
         "scan_plans",
+        "domain_checks",
     }
     engine = sa.create_engine(url)
     indexes = {ix["name"] for ix in sa.inspect(engine).get_indexes("observations")}

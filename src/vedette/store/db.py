@@ -45,9 +45,12 @@ from vedette.store._base import (
 from vedette.store._base import (
     endpoint_key as endpoint_key,
 )
+from vedette.store.domains import DomainStore
+from vedette.store.domains import StoredDomainCheck as StoredDomainCheck
 from vedette.store.records import PendingTarget as PendingTarget
 from vedette.store.records import TargetResult as TargetResult
 from vedette.store.schema import MIGRATIONS, SCHEMA_VERSION, sqlite_hooks
+from vedette.store.schema import domain_checks as _domains
 from vedette.store.schema import observations as _observations
 from vedette.store.schema import plans as _plans
 from vedette.store.schema import scans as _scans
@@ -73,6 +76,7 @@ __all__ = [
     "ScanSummary",
     "ShardState",
     "Store",
+    "StoredDomainCheck",
     "StoredRow",
     "StoredScan",
     "TargetResult",
@@ -172,7 +176,7 @@ def _missing_sqlite_file(url: sa.URL) -> str | None:
     return None if os.path.lexists(database) else database
 
 
-class Store(SpoolStore, ShardStore):
+class Store(SpoolStore, ShardStore, DomainStore):
     """A connection to the result store. Use ``Store.open(url)``, ideally as a context manager.
 
     Every method runs in its own transaction and raises ``StoreError`` (one line) when the
@@ -381,7 +385,7 @@ class Store(SpoolStore, ShardStore):
     def delete_scan(self, scan_id: int) -> None:
         """Remove a scan and everything stored for it (a fleet scan whose targets were bad)."""
         with mapped(f"cannot delete scan {scan_id} in {self._url}"), self._writer.begin() as conn:
-            for table in (_observations, _targets, _shards, _plans):
+            for table in (_observations, _targets, _shards, _plans, _domains):
                 conn.execute(sa.delete(table).where(table.c.scan_id == scan_id))
             conn.execute(sa.delete(_scans).where(_scans.c.id == scan_id))
 

@@ -1,6 +1,6 @@
 """The store's schema: its tables, the migrations between versions, the SQLite hooks.
 
-Layout (schema version 4, :data:`SCHEMA_VERSION`)::
+Layout (schema version 5, :data:`SCHEMA_VERSION`)::
 
     schema_version(version)                       exactly one row
     scans(id, started_at, finished_at, targets_json, options_json, vedette_version,
@@ -15,6 +15,11 @@ Layout (schema version 4, :data:`SCHEMA_VERSION`)::
     scan_plans(scan_id -> scans.id, plan_json)    v4: a fleet scan's ScanPlan (primary key
                                                   scan_id); v3 options of unfinished fleet
                                                   scans converted by the migration
+    domain_checks(id, scan_id -> scans.id, seq, domain, status, observation_json)
+                                                  v5: what a mail-domain check observed (its
+                                                  DNS answers, fetched policies); unique
+                                                  (scan_id, domain); its MX scans are rows of
+                                                  observations in the same scan
 
 Portability: only portable column types (Integer, Text, Float, timezone-aware DateTime) and
 SQLAlchemy Core constructs, so the same code runs on SQLite and on ``postgresql+psycopg://``.
@@ -54,6 +59,7 @@ __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "WRITE_OPTION",
+    "domain_checks",
     "observations",
     "plans",
     "scans",
@@ -209,9 +215,27 @@ def _v4_new_tables(metadata: sa.MetaData) -> sa.Table:
     )
 
 
+def _v5_new_tables(metadata: sa.MetaData) -> sa.Table:
+    """The table schema version 5 adds: mail-domain checks. Frozen like ``_v1_tables``."""
+    return sa.Table(
+        "domain_checks",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        _scan_id_column(),
+        sa.Column("seq", sa.Integer, nullable=False),
+        sa.Column("domain", sa.Text, nullable=False),
+        # "ok", or why the check could not run at all ("error").
+        sa.Column("status", sa.Text, nullable=False),
+        # What the check observed, as JSON (vedette.domain's observation document).
+        sa.Column("observation_json", sa.Text, nullable=False),
+        sa.UniqueConstraint("scan_id", "domain", name="uq_domain_checks_scan_domain"),
+        sa.Index("ix_domain_checks_scan_seq", "scan_id", "seq"),
+    )
+
+
 def _current_tables(
     metadata: sa.MetaData,
-) -> tuple[sa.Table, sa.Table, sa.Table, sa.Table, sa.Table, sa.Table]:
+) -> tuple[sa.Table, sa.Table, sa.Table, sa.Table, sa.Table, sa.Table, sa.Table]:
     version, scans, observations = _v1_tables(metadata)
     types: dict[str, Any] = {"TEXT": sa.Text, "INTEGER": sa.Integer}
     for table_name, column, sql_type in _V2_ADDED_COLUMNS:
@@ -221,12 +245,15 @@ def _current_tables(
     for column, sql_type in _V3_SHARD_COLUMNS:
         shards.append_column(sa.Column(column, types[sql_type], nullable=True))
     plans = _v4_new_tables(metadata)
-    return version, scans, observations, targets, shards, plans
+    domains = _v5_new_tables(metadata)
+    return version, scans, observations, targets, shards, plans, domains
 
 
 _METADATA = sa.MetaData()
 #: The tables as this vedette reads and writes them.
-schema_version, scans, observations, targets, shards, plans = _current_tables(_METADATA)
+schema_version, scans, observations, targets, shards, plans, domain_checks = _current_tables(
+    _METADATA
+)
 
 
 def _migrate_0_to_1(conn: Connection) -> None:
@@ -286,12 +313,20 @@ def _migrate_3_to_4(conn: Connection) -> None:
         conn.execute(sa.insert(plans), rows)
 
 
+def _migrate_4_to_5(conn: Connection) -> None:
+    metadata = sa.MetaData()
+    _v1_tables(metadata)  # the scans table its foreign key names
+    domains = _v5_new_tables(metadata)
+    metadata.create_all(conn, tables=[domains])
+
+
 #: ``MIGRATIONS[i]`` upgrades a database from schema version ``i`` to ``i + 1``.
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _migrate_0_to_1,
     _migrate_1_to_2,
     _migrate_2_to_3,
     _migrate_3_to_4,
+    _migrate_4_to_5,
 )
 #: The schema version this vedette writes.
 SCHEMA_VERSION = len(MIGRATIONS)
