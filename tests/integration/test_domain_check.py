@@ -13,13 +13,14 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import ssl
 import subprocess
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -37,9 +38,13 @@ from tests.integration.realservers import (
     start_postfix,
 )
 from tests.tools import unavailable
+from vedette.domain.check import check_one
+from vedette.domain.stored import Recorder, settings_from_stored, settings_to_stored
 from vedette.mailauth.mtasts import PolicyFetch, check_mta_sts
 from vedette.mailauth.recording import ReplayLookup, answers_from_json
 from vedette.pki import CertificateAuthority
+from vedette.store.db import Store
+from vedette.trust import mozilla_roots_der
 
 DER = Encoding.DER
 
@@ -191,7 +196,7 @@ def world(realservers_lock: None) -> Iterator[tuple[DnsLab, Path]]:
 
 
 def _check(
-    lab: DnsLab, root: Path, *domains: str, extra: tuple[str, ...] = ()
+    lab: DnsLab, root: Path, *domains: str, extra: tuple[str, ...] = ("--no-store",)
 ) -> tuple[int, dict[str, Any], str]:
     argv = [
         sys.executable, "-m", "vedette", "domain", "check", *domains,
@@ -244,7 +249,7 @@ def test_enforced_policy_against_the_real_mx(world: tuple[DnsLab, Path]) -> None
     # without a packet, and it says the same.
     replayed = asyncio.run(
         check_mta_sts(
-            ReplayLookup(answers_from_json(d["dns"])),
+            ReplayLookup(answers_from_json(d["observation"]["dns"])),
             "mail14.test",
             [h["name"] for h in d["mx"]["hosts"]],
             {m["name"]: m["certificate_names"] for m in sts["mx"]},
@@ -283,7 +288,7 @@ def test_terminal_output_in_plain_words(world: tuple[DnsLab, Path]) -> None:
     lab, root = world
     argv = [
         sys.executable, "-m", "vedette", "domain", "check", "mail14.test",
-        "--resolver", lab.resolver_arg, "--ca", str(root), "--timeout", "5",
+        "--resolver", lab.resolver_arg, "--ca", str(root), "--timeout", "5", "--no-store",
     ]  # fmt: skip
     result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 1, result.stderr
@@ -347,10 +352,93 @@ def test_mx_alias_missing_host_and_failed_validation(world: tuple[DnsLab, Path])
 
 def test_all_ports_scans_the_srv_named_servers(world: tuple[DnsLab, Path]) -> None:
     lab, root = world
-    _, doc, _ = _check(lab, root, "mail14.test", extra=("--all-ports",))
+    _, doc, _ = _check(lab, root, "mail14.test", extra=("--all-ports", "--no-store"))
     (d,) = doc["domains"]
     endpoints = {(e["host"], e["port"], e["service"]) for e in d["endpoints"]}
     assert ("mx1.mail14.test", 587, "submission") in endpoints
     assert ("mx1.mail14.test", 25, "smtp") in endpoints
     submission = next(e for e in d["endpoints"] if e["port"] == 587)
     assert submission["scanned"] and submission["tls_version"], submission
+
+
+def _verdicts(domain: dict[str, Any]) -> list[tuple[str, str, str]]:
+    found = [(f["id"], f["subject"], f["severity"]) for f in domain["findings"]]
+    found += [(f["id"], f["host"], f["severity"]) for f in domain["endpoint_findings"]]
+    return sorted(found)
+
+
+def test_stored_checks_resume_and_are_judged_again_from_the_store(
+    world: tuple[DnsLab, Path], tmp_path: Path
+) -> None:
+    lab, root = world
+    db = f"sqlite:///{tmp_path}/domains.db"
+    targets = tmp_path / "domains.txt"
+    targets.write_text("# three domains\nmail14.test\nplain14.test  # no MTA-STS\n\n")
+    code, live, err = _check(
+        lab, root, "nomail14.test", extra=("--targets", str(targets), "--db", db)
+    )
+    assert "stored as scan 1" in err
+    assert [d["domain"] for d in live["domains"]] == [
+        "nomail14.test",
+        "mail14.test",
+        "plain14.test",
+    ]
+    # A stopped check: scan 2 has three targets and only one domain stored.
+    settings = settings_from_stored({**_stored_options(db, 1)})
+    with Store.open(db) as store:
+        scan_id = store.begin_scan(
+            ["mail14.test", "plain14.test", "badsts14.test"],
+            settings_to_stored(settings),
+            datetime.now(UTC),
+        )
+        recorder = Recorder(store, scan_id)
+        roots = mozilla_roots_der() + settings.extra_roots
+        recorder.put(asyncio.run(check_one("mail14.test", settings, roots)))
+    argv = [sys.executable, "-m", "vedette", "domain", "check", "--resume", str(scan_id),
+            "--db", db, "--format", "json"]  # fmt: skip
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    assert "1 domain(s) from the store, 2 checked now" in result.stderr, result.stderr
+    resumed = json.loads(result.stdout)
+    got = {d["domain"]: d for d in resumed["domains"]}
+    assert list(got) == ["mail14.test", "plain14.test", "badsts14.test"]
+    # Judged again from the store, without a packet, mail14.test says what the live check said.
+    assert _verdicts(got["mail14.test"]) == _verdicts(live["domains"][1])
+    assert _verdicts(got["plain14.test"]) == _verdicts(live["domains"][2])
+    with Store.open(db, create=False) as store:
+        assert store.domain_check_count(scan_id) == 3
+        assert store.scan_summary(scan_id).finished_at is not None
+        # mx1 serves the three domains: its port-25 observation is stored once.
+        stored = store.load_scan(scan_id).observations
+        mx1 = [o for o in stored if o.endpoint.host == "mx1.mail14.test"]
+        assert [(o.endpoint.ip, o.endpoint.port) for o in mx1] == [(MX1, 25)]
+
+
+def _stored_options(db: str, scan_id: int) -> dict[str, Any]:
+    with Store.open(db, create=False) as store:
+        return dict(store.scan_options(scan_id))
+
+
+def test_csv_and_html_reports(world: tuple[DnsLab, Path], tmp_path: Path) -> None:
+    lab, root = world
+    base = [sys.executable, "-m", "vedette", "domain", "check", "mail14.test",
+            "--resolver", lab.resolver_arg, "--ca", str(root), "--no-store"]  # fmt: skip
+    csv_file, html_file = tmp_path / "d.csv", tmp_path / "d.html"
+    for fmt, path in (("csv", csv_file), ("html", html_file)):
+        run = subprocess.run(
+            [*base, "--format", fmt, "-o", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert run.returncode == 1 and run.stdout == "", run.stderr
+    with csv_file.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    mismatch = [r for r in rows if r["id"] == "cert.name-mismatch"]
+    assert [(r["kind"], r["subject"], r["port"], r["severity"]) for r in mismatch] == [
+        ("server", "mx2.mail14.test", "25", "high")
+    ]
+    assert "MTA-STS" in mismatch[0]["note"]
+    page = html_file.read_text()
+    assert page.startswith("<!doctype html>") and "mx2.mail14.test" in page
+    assert "Exchange Online will not deliver" in page

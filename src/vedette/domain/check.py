@@ -11,6 +11,8 @@ rules that need the served chains (MTA-STS, DANE, CAA), the analysis of the scan
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,15 +24,30 @@ from vedette.domain.rules import RULES, Facts, Outcome, Rule, available
 from vedette.domain.view import MxView, ResolvedFinding, one_view
 from vedette.mailauth.answers import DnsAnswer, DnsStatus, Lookup
 from vedette.mailauth.dnsclient import DnsClient
+from vedette.mailauth.mtasts import PolicyFetch, PolicyFetcher
 from vedette.mailauth.mx import MxResult, discover_mx
-from vedette.mailauth.recording import RecordingLookup
+from vedette.mailauth.recording import (
+    RecordingLookup,
+    ReplayLookup,
+    answers_from_json,
+    answers_to_json,
+)
 from vedette.mailauth.registry import DomainFinding
 from vedette.model import Observation, ScanReport, Service
 from vedette.plan import DEFAULT_EHLO, ScanMode
 from vedette.probe.limits import Limits
 from vedette.targets import Pin, TargetSpec, parse_target
 
-__all__ = ["DomainReport", "DomainSettings", "check_domains", "extra_targets"]
+__all__ = [
+    "DomainReport",
+    "DomainSettings",
+    "Observed",
+    "Scanner",
+    "check_domains",
+    "check_one",
+    "extra_targets",
+    "rejudge",
+]
 
 #: RFC 6186 SRV names and what vedette scans at their targets (``--all-ports``).
 SRV_SERVICES: tuple[tuple[str, Service], ...] = (
@@ -77,11 +94,13 @@ class DomainSettings:
     extra_roots: tuple[bytes, ...] = ()
     ehlo_name: str = DEFAULT_EHLO
 
-    @property
-    def dnssec_source(self) -> str:
-        """How DNSSEC standing is known, said in the report."""
+    def dnssec_source(self, validating: bool) -> str:
+        """How DNSSEC standing is known, said in the report (``validating``: vedette's own
+        validation, ``mailauth.dnssec``, is part of this build)."""
         if self.trust_ad:
             return "trust-ad"
+        if not validating:
+            return "not-checked"
         if self.trust_anchors is not None:
             return "trust-anchor-file"
         return "built-in-root-anchor"
@@ -102,7 +121,7 @@ class DomainReport:
     resolved: tuple[ResolvedFinding, ...]
     views: tuple[MxView, ...]
     dns_queries: int
-    dns_answers: tuple[DnsAnswer, ...]
+    observed: Observed
     dnssec_source: str
     error: str = ""
 
@@ -165,88 +184,168 @@ def _cert_names(chains: dict[str, dict[str, tuple[bytes, ...]]]) -> dict[str, tu
     return out
 
 
-async def _scan(
-    settings: DomainSettings, mx: MxResult, extra: list[tuple[TargetSpec, Pin]]
-) -> tuple[Observation, ...]:
-    specs: list[TargetSpec] = []
-    pins: list[Pin] = []
-    for host in mx.hosts:
-        if host.addresses:
-            specs.append(parse_target(f"smtp://{host.name}"))
-            pins.append(Pin(host=host.name, port=25, addresses=host.addresses))
-    for spec, pin in extra:
-        specs.append(spec)
-        pins.append(pin)
-    if not specs:
-        return ()
-    options = engine.ScanOptions(
-        pins=tuple(pins),
-        resolver=settings.resolver,
-        ehlo_name=settings.ehlo_name,
-        limits=settings.limits,
-        mode=settings.mode,
+def _wanted(mx: MxResult, extra: list[tuple[TargetSpec, Pin]]) -> list[tuple[TargetSpec, Pin]]:
+    """Every endpoint a domain check scans: each MX on 25, then the ``--all-ports`` ones."""
+    out = [
+        (parse_target(f"smtp://{h.name}"), Pin(host=h.name, port=25, addresses=h.addresses))
+        for h in mx.hosts
+        if h.addresses
+    ]
+    return out + extra
+
+
+class Scanner:
+    """Scans endpoints for the domain checks of one run, each (name, port, address) once:
+    domains that share an MX (hosted mail) share its scan."""
+
+    def __init__(self, settings: DomainSettings) -> None:
+        self._settings = settings
+        self._done: dict[tuple[str, int, str, str], asyncio.Future[tuple[Observation, ...]]] = {}
+
+    async def __call__(self, wanted: list[tuple[TargetSpec, Pin]]) -> tuple[Observation, ...]:
+        mine: list[asyncio.Future[tuple[Observation, ...]]] = []
+        for spec, pin in wanted:
+            key = (spec.host, pin.port or 0, ",".join(pin.addresses), spec.text)
+            if key not in self._done:
+                self._done[key] = asyncio.ensure_future(self._scan(spec, pin))
+            mine.append(self._done[key])
+        results = await asyncio.gather(*(asyncio.shield(f) for f in mine))
+        return tuple(o for r in results for o in r)
+
+    async def _scan(self, spec: TargetSpec, pin: Pin) -> tuple[Observation, ...]:
+        s = self._settings
+        options = engine.ScanOptions(
+            pins=(pin,), resolver=s.resolver, ehlo_name=s.ehlo_name, limits=s.limits, mode=s.mode
+        )
+        return await engine.scan([spec], options)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Observed:
+    """What one domain check observed, besides the MX scans (stored as ordinary observations):
+    every DNS answer the rules read and every policy fetched. Enough to judge the domain
+    again, under a newer vedette, without a packet (:func:`rejudge`)."""
+
+    domain: str
+    started_at: datetime
+    finished_at: datetime
+    dns: tuple[DnsAnswer, ...]
+    fetches: Mapping[str, PolicyFetch]
+    dkim_selectors: tuple[str, ...] = ()
+    sending_ips: tuple[str, ...] = ()
+    all_ports: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": OBSERVATION_SCHEMA,
+            "domain": self.domain,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat(),
+            "dns": answers_to_json(self.dns),
+            "fetches": {url: f.to_json() for url, f in self.fetches.items()},
+            "dkim_selectors": list(self.dkim_selectors),
+            "sending_ips": list(self.sending_ips),
+            "all_ports": self.all_ports,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Observed:
+        """The inverse of :meth:`to_json`; ``ValueError`` (one line) when damaged."""
+        if data.get("schema") != OBSERVATION_SCHEMA:
+            raise ValueError(f"not a {OBSERVATION_SCHEMA} document")
+        try:
+            fetches = data.get("fetches") or {}
+            if not isinstance(fetches, dict) or len(fetches) > 4:
+                raise ValueError("its policy fetches are not a small object")
+            return cls(
+                domain=str(data["domain"]),
+                started_at=datetime.fromisoformat(str(data["started_at"])),
+                finished_at=datetime.fromisoformat(str(data["finished_at"])),
+                dns=answers_from_json(data.get("dns")),
+                fetches={str(u): PolicyFetch.from_json(f) for u, f in fetches.items()},
+                dkim_selectors=tuple(str(x) for x in data.get("dkim_selectors") or ()),
+                sending_ips=tuple(str(x) for x in data.get("sending_ips") or ()),
+                all_ports=bool(data.get("all_ports")),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"a stored domain check is damaged: {exc}") from None
+
+
+#: The schema of a stored domain check's observation document.
+OBSERVATION_SCHEMA = "vedette.domain-observation/1"
+
+#: Scans endpoints for a check: live (:class:`Scanner`) or from stored observations.
+ScanFn = Callable[[list[tuple[TargetSpec, Pin]]], Awaitable[tuple[Observation, ...]]]
+
+
+async def _judge(
+    domain: str,
+    settings: DomainSettings,
+    *,
+    lookup: Lookup,
+    fetch: PolicyFetcher,
+    scan: ScanFn,
+    roots: tuple[bytes, ...],
+    now: datetime | None,
+) -> tuple[MxResult, tuple[Observation, ...], dict[str, Outcome], datetime]:
+    """MX, scans and rules over the sources given (live or recorded)."""
+    mx = await discover_mx(lookup, domain)
+    options: dict[str, Any] = {
+        "dkim_selectors": settings.dkim_selectors,
+        "sending_ips": settings.sending_ips,
+        "trust_anchors": settings.trust_anchors,
+    }
+    base = Facts(domain=mx.domain, lookup=lookup, mx=mx, options=options)
+    present = [r for r in RULES if available(r)]
+    before = [r for r in present if not r.after_scan]
+    extra = await extra_targets(lookup, mx.domain) if settings.all_ports else []
+    dns_rules = asyncio.gather(*(_run_rule(r, base) for r in before))
+    observations, early = await asyncio.gather(scan(_wanted(mx, extra)), dns_rules)
+    chains = _chains(observations, mx)
+    when = now or datetime.now(UTC)
+    facts = Facts(
+        domain=mx.domain,
+        lookup=lookup,
+        mx=mx,
+        chains=chains,
+        cert_names=_cert_names(chains),
+        roots=roots,
+        now=when,
+        fetch=fetch,
+        options=options,
     )
-    return await engine.scan(specs, options)
+    after = [r for r in present if r.after_scan]
+    late = await asyncio.gather(*(_run_rule(r, facts) for r in after))
+    outcomes = dict(zip([r.name for r in (*before, *after)], [*early, *late], strict=True))
+    return mx, observations, outcomes, when
 
 
 async def _run_rule(rule: Rule, facts: Facts) -> Outcome:
     return await rule.run(facts)
 
 
-async def check_one(
-    domain: str, settings: DomainSettings, roots: tuple[bytes, ...]
+def _report(
+    settings: DomainSettings,
+    observed: Observed,
+    mx: MxResult,
+    observations: tuple[Observation, ...],
+    outcomes: dict[str, Outcome],
+    when: datetime,
 ) -> DomainReport:
-    """Check one mail domain (see the module docstring)."""
-    started = datetime.now(UTC)
-    client = DnsClient(settings.resolver, timeout=settings.dns_timeout, trust_ad=settings.trust_ad)
-    # Every answer a rule read is kept: the check's DNS observations, stored and replayed.
-    lookup = RecordingLookup(client)
-    mx = await discover_mx(lookup, domain)
-    domain = mx.domain
-    options: dict[str, Any] = {
-        "dkim_selectors": settings.dkim_selectors,
-        "sending_ips": settings.sending_ips,
-        "trust_anchors": settings.trust_anchors,
-    }
-    base = Facts(domain=domain, lookup=lookup, mx=mx, options=options)
-    present = [r for r in RULES if available(r)]
     not_checked = tuple(r.name for r in RULES if not available(r))
-    before = [r for r in present if not r.after_scan]
-    extra = await extra_targets(lookup, domain) if settings.all_ports else []
-    dns_rules = asyncio.gather(*(_run_rule(r, base) for r in before))
-    observations, early = await asyncio.gather(_scan(settings, mx, extra), dns_rules)
-    chains = _chains(observations, mx)
-    now = datetime.now(UTC)
-    facts = Facts(
-        domain=domain,
-        lookup=lookup,
-        mx=mx,
-        chains=chains,
-        cert_names=_cert_names(chains),
-        roots=roots,
-        now=now,
-        fetch=policy_fetcher(settings.resolver, settings.dns_timeout),
-        options=options,
-    )
-    after = [r for r in present if r.after_scan]
-    late = await asyncio.gather(*(_run_rule(r, facts) for r in after))
-    outcomes: dict[str, Outcome] = {}
-    for rule, outcome in zip([*before, *after], [*early, *late], strict=True):
-        outcomes[rule.name] = outcome
-    finished = datetime.now(UTC)
     scan = analysis.make_report(
         scan_id=None,
         targets=[f"smtp://{h}" for h in mx.names],
-        started=started,
-        finished=finished,
+        started=observed.started_at,
+        finished=observed.finished_at,
         observations=observations,
-        ctx=analysis.context(finished, settings.extra_roots),
+        ctx=analysis.context(when, settings.extra_roots),
     )
-    view = one_view(mx, outcomes, scan, facts.cert_names)
+    view = one_view(mx, outcomes, scan, _cert_names(_chains(observations, mx)))
     return DomainReport(
-        domain=domain,
-        started_at=started,
-        finished_at=finished,
+        domain=mx.domain,
+        started_at=observed.started_at,
+        finished_at=observed.finished_at,
         mx=mx,
         scan=scan,
         outcomes=outcomes,
@@ -254,15 +353,126 @@ async def check_one(
         findings=view.findings,
         resolved=view.resolved,
         views=view.mx,
-        dns_queries=client.asked,
-        dns_answers=lookup.answers,
-        dnssec_source=settings.dnssec_source,
+        dns_queries=len(observed.dns),
+        observed=observed,
+        dnssec_source=settings.dnssec_source("dnssec" not in not_checked),
     )
 
 
-async def check_domains(domains: list[str], settings: DomainSettings) -> list[DomainReport]:
-    """Check each domain (at once), in the order given."""
+def _recording(fetch: PolicyFetcher, log: dict[str, PolicyFetch]) -> PolicyFetcher:
+    async def recorded(url: str) -> PolicyFetch:
+        got = await fetch(url)
+        log.setdefault(url, got)
+        return got
+
+    return recorded
+
+
+async def check_one(
+    domain: str,
+    settings: DomainSettings,
+    roots: tuple[bytes, ...],
+    *,
+    client: Lookup | None = None,
+    scanner: ScanFn | None = None,
+) -> DomainReport:
+    """Check one mail domain live (see the module docstring). ``client`` and ``scanner`` may
+    be shared by the checks of one run (a DNS cache, one scan per MX)."""
+    started = datetime.now(UTC)
+    if client is None:
+        client = DnsClient(
+            settings.resolver, timeout=settings.dns_timeout, trust_ad=settings.trust_ad
+        )
+    # Every answer a rule read, every policy fetched, is kept: the check's observations.
+    lookup = RecordingLookup(client)
+    fetches: dict[str, PolicyFetch] = {}
+    fetch = _recording(policy_fetcher(settings.resolver, settings.dns_timeout), fetches)
+    mx, observations, outcomes, when = await _judge(
+        domain,
+        settings,
+        lookup=lookup,
+        fetch=fetch,
+        scan=scanner or Scanner(settings),
+        roots=roots,
+        now=None,
+    )
+    observed = Observed(
+        domain=mx.domain,
+        started_at=started,
+        finished_at=datetime.now(UTC),
+        dns=lookup.answers,
+        fetches=fetches,
+        dkim_selectors=settings.dkim_selectors,
+        sending_ips=settings.sending_ips,
+        all_ports=settings.all_ports,
+    )
+    return _report(settings, observed, mx, observations, outcomes, when)
+
+
+async def rejudge(
+    observed: Observed,
+    observations: Sequence[Observation],
+    settings: DomainSettings,
+    roots: tuple[bytes, ...],
+    *,
+    now: datetime | None = None,
+) -> DomainReport:
+    """Judge a stored domain check again, without a packet: its DNS answers replayed, its
+    policy fetches replayed, its MX scans taken from ``observations`` (the stored scan's; the
+    ones of this domain's endpoints are picked). Certificates are judged at ``now`` (default:
+    when the check ran)."""
+    settings = dataclasses.replace(
+        settings,
+        dkim_selectors=observed.dkim_selectors,
+        sending_ips=observed.sending_ips,
+        all_ports=observed.all_ports,
+    )
+    replay = ReplayLookup(observed.dns)
+
+    async def fetch(url: str) -> PolicyFetch:
+        return observed.fetches.get(url) or PolicyFetch(body=None, error="not recorded")
+
+    async def stored(wanted: list[tuple[TargetSpec, Pin]]) -> tuple[Observation, ...]:
+        keys = {(spec.host, pin.port) for spec, pin in wanted}
+        return tuple(o for o in observations if (o.endpoint.host, o.endpoint.port) in keys)
+
+    when = now or observed.finished_at
+    mx, picked, outcomes, when = await _judge(
+        observed.domain,
+        settings,
+        lookup=replay,
+        fetch=fetch,
+        scan=stored,
+        roots=roots,
+        now=when,
+    )
+    return _report(settings, observed, mx, picked, outcomes, when)
+
+
+#: Domains checked at once.
+CONCURRENT_DOMAINS = 64
+
+
+async def check_domains(
+    domains: Sequence[str],
+    settings: DomainSettings,
+    *,
+    on_done: Callable[[DomainReport], None] | None = None,
+) -> list[DomainReport]:
+    """Check each domain (at most :data:`CONCURRENT_DOMAINS` at once), in the order given;
+    ``on_done`` gets each report as soon as it is made (the store records it there)."""
     from vedette import trust
 
     roots = trust.mozilla_roots_der() + settings.extra_roots
-    return list(await asyncio.gather(*(check_one(d, settings, roots) for d in domains)))
+    client = DnsClient(settings.resolver, timeout=settings.dns_timeout, trust_ad=settings.trust_ad)
+    scanner = Scanner(settings)
+    gate = asyncio.Semaphore(CONCURRENT_DOMAINS)
+
+    async def one(domain: str) -> DomainReport:
+        async with gate:
+            report = await check_one(domain, settings, roots, client=client, scanner=scanner)
+        if on_done is not None:
+            on_done(report)
+        return report
+
+    return list(await asyncio.gather(*(one(d) for d in domains)))

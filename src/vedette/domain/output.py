@@ -9,19 +9,19 @@ The JSON document (documented in the README, "Checking a mail domain")::
               "mx": {...}, "rules": {"mta_sts": {...}, "spf": {...}, ...},
               "not_checked": [rule...], "mx_view": [MX...], "findings": [FINDING...],
               "endpoints": [ENDPOINT...], "endpoint_findings": [RESOLVED...],
-              "dns": [ANSWER...]}   (mailauth.recording: every DNS answer the rules read)
+              "observation": OBSERVED}   (domain.check.Observed: the DNS answers the rules
+              read and the policies fetched; with the MX scans, enough to judge again)
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.text import Text
 
 from vedette import __version__
-from vedette.mailauth.recording import answers_to_json
 from vedette.model import Observation, Severity
 from vedette.report.escape import safe_text
 from vedette.report.lines import put
@@ -34,7 +34,15 @@ if TYPE_CHECKING:
     from vedette.domain.view import ResolvedFinding
     from vedette.mailauth.registry import DomainFinding
 
-__all__ = ["SCHEMA", "render_terminal", "severities", "to_json"]
+__all__ = [
+    "CSV_COLUMNS",
+    "SCHEMA",
+    "render_terminal",
+    "severities",
+    "to_json",
+    "write_csv",
+    "write_html",
+]
 
 SCHEMA = "vedette.domain/1"
 
@@ -111,7 +119,7 @@ def domain_json(r: DomainReport) -> dict[str, Any]:
         "findings": [_finding_json(f) for f in r.findings],
         "endpoints": [_endpoint_json(o) for o in r.scan.observations],
         "endpoint_findings": [_resolved_json(x) for x in r.resolved],
-        "dns": answers_to_json(r.dns_answers),
+        "observation": r.observed.to_json(),
     }
 
 
@@ -232,3 +240,120 @@ def render_terminal(reports: Sequence[DomainReport], console: Console, *, verbos
     counts = Counter(severities(reports))
     parts = [f"{counts[s]} {s.label}" for s in sorted(Severity, reverse=True) if counts[s]]
     put(console, Text(f"{len(reports)} domain(s): " + (", ".join(parts) or "no findings")))
+
+
+# --- CSV and HTML ------------------------------------------------------------------------------
+
+#: One row a finding, domain findings first, then the servers' (weighed by DANE/MTA-STS).
+CSV_COLUMNS = (
+    "domain",
+    "kind",
+    "id",
+    "severity",
+    "scan_severity",
+    "subject",
+    "port",
+    "title",
+    "detail",
+    "note",
+    "remediation",
+)
+
+
+def _rows(reports: Sequence[DomainReport]) -> list[dict[str, str]]:
+    rows: list[dict[str, str]] = []
+    for r in reports:
+        for f in r.findings:
+            rows.append(
+                {
+                    "domain": r.domain,
+                    "kind": "domain",
+                    "id": f.id,
+                    "severity": f.severity.label,
+                    "scan_severity": "",
+                    "subject": f.subject,
+                    "port": "",
+                    "title": f.title,
+                    "detail": f.detail,
+                    "note": "",
+                    "remediation": f.remediation,
+                }
+            )
+        for x in r.resolved:
+            sf = x.finding
+            rows.append(
+                {
+                    "domain": r.domain,
+                    "kind": "server",
+                    "id": sf.id,
+                    "severity": x.severity.label,
+                    "scan_severity": sf.severity.label,
+                    "subject": sf.endpoint.host or sf.endpoint.ip or "",
+                    "port": str(sf.endpoint.port),
+                    "title": sf.title,
+                    "detail": sf.detail,
+                    "note": x.note,
+                    "remediation": sf.remediation,
+                }
+            )
+    return rows
+
+
+def write_csv(reports: Sequence[DomainReport], out: TextIO) -> None:
+    """One row a finding (:data:`CSV_COLUMNS`), every cell made inert for a spreadsheet the
+    way ``vedette report --format csv`` does it (``report.csv.csv_cell``: no formula, control
+    characters shown as escapes), RFC 4180 quoting."""
+    import csv
+
+    from vedette.report.csv import csv_cell
+
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in _rows(reports):
+        writer.writerow([csv_cell(row[k]) for k in CSV_COLUMNS])
+
+
+def write_html(reports: Sequence[DomainReport], out: TextIO) -> None:
+    """One self-contained page: per domain, its MX and what senders do, then the findings.
+    As ``vedette report --format html``: every value passes through ``html.escape`` (quotes
+    too) after ``safe_text``, and a Content-Security-Policy forbids scripts and remote loads."""
+    from html import escape
+
+    def e(text: object) -> str:
+        return escape(safe_text(str(text)), quote=True)
+
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; "
+        "style-src 'unsafe-inline'\"><title>vedette domain check</title>",
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}"
+        ".critical,.high{color:#a00;font-weight:bold}.medium{color:#a60}.low{color:#068}"
+        ".info{color:#555}.no{color:#a00}.ok{color:#070}</style></head><body>",
+        "<h1>vedette domain check</h1>",
+    ]
+    for r in reports:
+        parts.append(f"<h2>{e(r.domain)}</h2><table><tr><th>MX</th><th>sender</th>"
+                     "<th>delivers</th><th>why</th></tr>")  # fmt: skip
+        for v in r.views:
+            for s in v.senders:
+                mark, cls = {True: ("yes", "ok"), False: ("no", "no"), None: ("-", "")}[s.delivers]
+                parts.append(
+                    f"<tr><td>{v.preference} {e(v.host)}</td><td>{e(s.profile)}</td>"
+                    f"<td class='{cls}'>{mark}</td><td>{e(s.reason)}</td></tr>"
+                )
+        parts.append("</table><table><tr><th>severity</th><th>id</th><th>where</th>"
+                     "<th>what</th><th>fix</th></tr>")  # fmt: skip
+        for row in _rows([r]):
+            where = row["subject"] + (f" port {row['port']}" if row["port"] else "")
+            what = row["title"] + (f": {row['detail']}" if row["detail"] else "")
+            if row["note"]:
+                what += f" ({row['note']})"
+            parts.append(
+                f"<tr><td class='{e(row['severity'])}'>{e(row['severity'])}</td>"
+                f"<td>{e(row['id'])}</td><td>{e(where)}</td><td>{e(what)}</td>"
+                f"<td>{e(row['remediation'])}</td></tr>"
+            )
+        parts.append("</table>")
+    parts.append("</body></html>")
+    out.write("\n".join(parts) + "\n")
