@@ -483,17 +483,20 @@ def test_ecdhe_needs_a_common_curve_at_tls12(pki):
     chain = (der(leaf(inter, key_spec="rsa:2048")), der(inter))
     x25519_only = ServerTls(
         negotiated_version="TLSv1.2",
-        accepted={"TLSv1.2": frozenset({0xC02F})},  # ECDHE-RSA-AES128-GCM-SHA256
+        # ECDHE-RSA-AES128-GCM-SHA256, ECDHE-RSA-AES128-SHA
+        accepted={"TLSv1.2": frozenset({0xC02F, 0xC013})},
         groups_tls12=frozenset({29}),
     )
-    vs, _ = judge(chain, data, ids={"outlook-2016-win10", "android-11"}, server=x25519_only)
-    assert codes(vs["outlook-2016-win10"]) == {"tls.group"}  # SChannel on 10: P-256/P-384 only
+    vs, _ = judge(chain, data, ids={"lync-2013-win81", "outlook-2016-win10", "android-11"}, server=x25519_only)
+    assert codes(vs["lync-2013-win81"]) == {"tls.group"}  # SChannel on 8.1: P-256/P-384 only
+    # SChannel from Windows 10 1607 offers curve25519 first (Microsoft's TLS elliptic curves page)
+    assert vs["outlook-2016-win10"].outcome is ClientOutcome.WORKS
     assert vs["android-11"].outcome is ClientOutcome.WORKS
     with_rsa_kx = dataclasses.replace(
-        x25519_only, accepted={"TLSv1.2": frozenset({0xC02F, 0x009C})}
+        x25519_only, accepted={"TLSv1.2": frozenset({0xC02F, 0xC013, 0x009C, 0x002F})}
     )
-    vs, _ = judge(chain, data, ids={"outlook-2016-win10"}, server=with_rsa_kx)
-    assert vs["outlook-2016-win10"].outcome is ClientOutcome.WORKS
+    vs, _ = judge(chain, data, ids={"lync-2013-win81"}, server=with_rsa_kx)
+    assert vs["lync-2013-win81"].outcome is ClientOutcome.WORKS
 
 
 def test_compact_matrix_counts_unknown_and_working_clients():

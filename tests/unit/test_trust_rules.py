@@ -126,6 +126,42 @@ def test_nss_refuses_sha1_under_public_roots_only(pki):
     assert private["thunderbird-current"].outcome is ClientOutcome.WORKS
 
 
+def test_java_refuses_sha1_under_a_jdk_root_from_8u141_but_not_java_6(pki):
+    """Oracle's release note JDK-8177285 (6u161, 7u151, 8u141; JEP 288 for JDK 9+): a TLS
+    server chain with a SHA-1 certificate anchored by a cacerts root is refused; a chain to a
+    private root is not affected. Java 6u45 predates it."""
+    root, inter, data = pki
+    sha1 = resign_sha1(leaf(inter, key_spec="rsa:2048"), inter.issued.key)
+    ids = {"java-6", "java-8", "java-11"}
+    vs = judge((der(sha1), der(inter)), data, ids)
+    for pid in ("java-8", "java-11"):
+        assert vs[pid].outcome is ClientOutcome.FAILS, vs[pid].reasons
+        assert "cert.sha1" in codes(vs[pid])
+    assert "cert.sha1" not in codes(vs["java-6"])
+    own = CertificateAuthority.create_root("Private Java Root", key_spec="rsa:2048")
+    own_inter = own.issue_intermediate("Private Java CA", key_spec="rsa:2048")
+    sha1 = resign_sha1(leaf(own_inter, key_spec="rsa:2048"), own_inter.issued.key)
+    private = judge((der(sha1), der(own_inter)), trust_data(), ids, extra=(der(own),))
+    for pid in ids:
+        assert "cert.sha1" not in codes(private[pid]), (pid, private[pid].reasons)
+
+
+def test_thunderbird_before_gecko_101_matches_the_cn_under_an_imported_root():
+    """Gecko's test_baseline_requirements_subject_common_name.js: older Gecko falls back to the
+    subject CN under an imported root whatever security.pki.name_matching_mode says; current
+    Gecko never does (SSL_ERROR_BAD_CERT_DOMAIN)."""
+    own = CertificateAuthority.create_root("Exchange Root", key_spec="rsa:2048")
+    own_inter = own.issue_intermediate("Exchange CA", key_spec="rsa:2048")
+    cn_only = leaf(own_inter, san=False)
+    ids = {"thunderbird-52", "thunderbird-60", "thunderbird-current"}
+    vs = judge((der(cn_only), der(own_inter)), trust_data(), ids, extra=(der(own),))
+    for pid in ("thunderbird-52", "thunderbird-60"):
+        assert vs[pid].outcome is ClientOutcome.WARNING, vs[pid].reasons
+        assert codes(vs[pid]) == {"cert.cn-only"}
+    assert vs["thunderbird-current"].outcome is ClientOutcome.FAILS
+    assert "cert.name-mismatch" in codes(vs["thunderbird-current"])
+
+
 def test_java_17_0_3_fails_a_sha1_chain_through_signature_algorithms_cert():
     own = CertificateAuthority.create_root("Java Root", key_spec="rsa:2048")
     inter = own.issue_intermediate("Java CA", key_spec="rsa:2048")
@@ -142,6 +178,28 @@ def test_java_17_0_3_fails_a_sha1_chain_through_signature_algorithms_cert():
                server=server)  # fmt: skip
     assert "cert.sigalg-not-offered" in codes(vs["java-17"])
     assert vs["java-11"].outcome is ClientOutcome.WORKS
+
+
+def test_schannel_from_windows_10_1607_offers_x25519(pki):
+    """MicrosoftDocs/win32 tls-elliptic-curves-in-windows-10-1607-and-later.md: curve25519,
+    NistP256, NistP384 by default; a server doing ECDHE with X25519 only still meets them."""
+    _, inter, data = pki
+    server = ServerTls(accepted={"TLSv1.2": frozenset({0xC02F})}, groups_tls12=frozenset({29}))
+    ids = {"outlook-2016-win10", "exchange-2016", "outlook-2010-win7"}
+    vs = judge((der(leaf(inter)), der(inter)), data, ids, server=server)
+    assert vs["outlook-2016-win10"].outcome is ClientOutcome.WORKS, vs["outlook-2016-win10"].reasons
+    assert "tls.group" not in codes(vs["exchange-2016"])
+    assert "tls.version" in codes(vs["outlook-2010-win7"])  # Windows 7 default: TLS 1.0 only
+
+
+def test_windows_11_schannel_still_offers_3des():
+    """MicrosoftDocs/win32 tls-cipher-suites-in-windows-11.md: TLS_RSA_WITH_3DES_EDE_CBC_SHA is
+    enabled by default, last in the order."""
+    root = CertificateAuthority.create_root("3DES Root", key_spec="rsa:2048")
+    data = trust_data().with_root(der(root), STORES)
+    server = ServerTls(accepted={"TLSv1.2": frozenset({0x000A})})
+    vs = judge((der(leaf(root, key_spec="rsa:2048")),), data, {"outlook-win11"}, server=server)
+    assert vs["outlook-win11"].outcome is ClientOutcome.WORKS, vs["outlook-win11"].reasons
 
 
 def test_lync_and_skype_come_with_and_without_kb2973337(pki):
