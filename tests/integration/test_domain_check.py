@@ -7,12 +7,16 @@
   MX2 (127.0.0.62) with one that names another host; both from a test CA given with ``--ca``.
 * MTA-STS: Python's ``http.server`` over ``ssl`` serves the policy on 127.0.0.63:443 (a
   certificate for ``mta-sts.mail14.test``) and on 127.0.0.64:443 (a certificate for the wrong
-  name), so both the good and the refused policy host are seen.
+  name), so both the good and the refused policy host are seen; the first also serves a BIMI
+  logo.
+* The records (``rec14.test``): SPF, DKIM (a key made here), DMARC, TLS-RPT, BIMI and CAA,
+  each with a problem the report must tie to the real MX, their addresses and certificates.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import csv
 import json
 import ssl
@@ -27,7 +31,8 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from tests.integration.dns_lab import DnsLab, Zone, dns_lab
 from tests.integration.realservers import (
@@ -60,6 +65,17 @@ BEHAVIOURS = {
     "testing14.test": "testing",
 }
 TESTING_POLICY = b"version: STSv1\r\nmode: testing\r\nmx: *.mail14.test\r\nmax_age: 300\r\n"
+#: A DKIM key of 1024 bits: accepted by verifiers, but under the 2048 RFC 8301 recommends.
+DKIM_1024 = base64.b64encode(
+    rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    .public_key()
+    .public_bytes(DER, PublicFormat.SubjectPublicKeyInfo)
+).decode("ascii")
+#: A logo in SVG with a script: not the SVG Tiny PS profile BIMI requires.
+LOGO = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" version="1.2" baseProfile="tiny-ps">'
+    b"<title>Rec</title><script>alert(1)</script></svg>"
+)
 
 ZONES = [
     Zone(
@@ -73,8 +89,27 @@ ZONES = [
             f"mta-sts 300 A {STS_GOOD}",
             "_submission._tcp 300 SRV 0 1 587 mx1",
             "_imaps._tcp 300 SRV 0 0 0 .",
+            '@ 300 CAA 0 issue "letsencrypt.org"',
         ],
         signed=True,
+    ),
+    # The parent of every test domain, so that walks up the tree (DMARC, CAA) end in answers.
+    Zone("test.", []),
+    # MX2's certificate names other14.test, whose CAA allows another CA than the one seen.
+    Zone("other14.test.", ['@ 300 CAA 0 issue "digicert.com"']),
+    # Every record, each with a problem, for the MX of mail14.test.
+    Zone(
+        "rec14.test.",
+        [
+            "@ 300 MX 10 mx1.mail14.test.",
+            "@ 300 MX 20 mx2.mail14.test.",
+            f'@ 300 TXT "v=spf1 ip4:{MX1} include:missing.rec14.test -all"',
+            f'sel1._domainkey 300 TXT "v=DKIM1; k=rsa; p={DKIM_1024}"',
+            '_dmarc 300 TXT "v=DMARC1; p=reject; pct=50; rua=mailto:d@reports14.test"',
+            '_smtp._tls 300 TXT "v=TLSRPTv1; rua=mailto:tls@rec14.test"',
+            'default._bimi 300 TXT "v=BIMI1; l=https://bimi.rec14.test/logo.svg"',
+            f"bimi 300 A {STS_GOOD}",
+        ],
     ),
     # MX1 alone, no MTA-STS at all.
     Zone("plain14.test.", ["@ 300 MX 10 mx1.mail14.test."]),
@@ -112,6 +147,13 @@ ZONES = [
 
 class _Policy(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
+        if self.headers.get("Host") == "bimi.rec14.test" and self.path == "/logo.svg":
+            self.send_response(200)
+            self.send_header("Content-Type", "image/svg+xml")
+            self.send_header("Content-Length", str(len(LOGO)))
+            self.end_headers()
+            self.wfile.write(LOGO)
+            return
         domain = (self.headers.get("Host") or "").removeprefix("mta-sts.")
         behaviour = BEHAVIOURS.get(domain, "good")
         if self.path != "/.well-known/mta-sts.txt" or behaviour == "404":
@@ -148,7 +190,11 @@ def _https(address: str, cert: Path, key: Path) -> ThreadingHTTPServer:
 def world(realservers_lock: None) -> Iterator[tuple[DnsLab, Path]]:
     directory = WORK_ROOT / "domain14"
     directory.mkdir(parents=True, exist_ok=True)
-    root = CertificateAuthority.create_root("Vedette Domain Test Root")
+    # The organisation is the one CAA identifiers are known for (letsencrypt.org), so that the
+    # CAA rule judges the issuer of the certificates the MX serve.
+    root = CertificateAuthority.create_root(
+        "Vedette Domain Test Root", organization="Let's Encrypt"
+    )
     issuing = root.issue_intermediate("Vedette Domain Test Issuing CA")
 
     def issue(name: str, names: list[str]) -> tuple[Path, Path]:
@@ -182,7 +228,11 @@ def world(realservers_lock: None) -> Iterator[tuple[DnsLab, Path]]:
                 servers.append(start_postfix(spec))
             except ServerUnavailable as exc:
                 unavailable(str(exc))
-        sts_names = ["mta-sts.mail14.test", *(f"mta-sts.{d}" for d in BEHAVIOURS)]
+        sts_names = [
+            "mta-sts.mail14.test",
+            *(f"mta-sts.{d}" for d in BEHAVIOURS),
+            "bimi.rec14.test",
+        ]
         https.append(_https(STS_GOOD, *issue("sts", sts_names)))
         https.append(_https(STS_BAD, *issue("sts-bad", ["elsewhere14.test"])))
         with dns_lab(ZONES) as lab:
@@ -235,7 +285,9 @@ def test_enforced_policy_against_the_real_mx(world: tuple[DnsLab, Path]) -> None
     # One problem, said once: the scan's name mismatch, weighed by the policy, stands for the
     # MTA-STS rule's own finding on the same MX.
     assert ("domain.mta-sts-mx-certificate-name", "mx2.mail14.test") not in _ids(d)
-    assert not any(s.startswith("mx") for _, s in _ids(d))
+    assert not any(
+        s.startswith("mx") for i, s in _ids(d) if i.startswith(("domain.mta-sts", "domain.mx"))
+    )
     views = {v["host"]: v for v in d["mx_view"]}
     sts_sender = [s for s in views["mx2.mail14.test"]["senders"] if "MTA-STS" in s["profile"]]
     assert sts_sender[0]["delivers"] is False
@@ -442,3 +494,72 @@ def test_csv_and_html_reports(world: tuple[DnsLab, Path], tmp_path: Path) -> Non
     page = html_file.read_text()
     assert page.startswith("<!doctype html>") and "mx2.mail14.test" in page
     assert "Exchange Online will not deliver" in page
+
+
+def test_mail_records_tied_to_the_real_mx(world: tuple[DnsLab, Path], tmp_path: Path) -> None:
+    lab, root = world
+    db = f"sqlite:///{tmp_path}/records.db"
+    extra = ("--dkim-selector", "sel1", "--dkim-selector", "gone", "--sending-ip", "192.0.2.9")
+    code, doc, err = _check(lab, root, "rec14.test", extra=(*extra, "--db", db))
+    (d,) = doc["domains"]
+    assert code == 1, err
+    assert not {"spf", "dkim", "dmarc", "tlsrpt", "bimi", "caa"} & set(d["not_checked"])
+    ids = _ids(d)
+    rules = d["rules"]
+    # SPF: check_host() for each real MX address and the sending address given. MX1 matches
+    # ip4 before the include is reached; the others reach an include with no SPF record,
+    # which is a permerror (RFC 7208 5.2).
+    verdicts = {(v["host"], v["address"]): v["result"] for v in rules["spf"]["verdicts"]}
+    assert verdicts == {
+        ("mx1.mail14.test", MX1): "pass",
+        ("mx2.mail14.test", MX2): "permerror",
+        ("", "192.0.2.9"): "permerror",
+    }
+    assert "domain.spf-include-unresolved" in {i for i, _ in ids}
+    assert rules["spf"]["lookup_count"] == 1 and rules["spf"]["all"] == "-"
+    # DKIM: the selectors given, not the common list; the key's real size.
+    keys = {k["selector"]: k for k in rules["dkim"]["keys"]}
+    assert rules["dkim"]["selectors_from"] == "given" and set(keys) == {"sel1", "gone"}
+    assert (keys["sel1"]["key_type"], keys["sel1"]["bits"]) == ("rsa", 1024)
+    assert keys["gone"]["status"] == "absent"
+    assert {"domain.dkim-rsa-short", "domain.dkim-selector-missing"} <= {i for i, _ in ids}
+    # DMARC: reject, pct obsolete under RFC 9989, an external destination not authorised,
+    # and what reject does to forwarded mail.
+    assert rules["dmarc"]["applied_policy"] == "reject"
+    assert {
+        "domain.dmarc-obsolete-tag",
+        "domain.dmarc-external-destination-unauthorised",
+        "domain.dmarc-forwarding",
+    } <= {i for i, _ in ids}
+    assert rules["tlsrpt"]["destinations"] == ["mailto:tls@rec14.test"]
+    assert not [i for i, _ in ids if i.startswith("domain.tlsrpt")]
+    # BIMI: the logo was fetched over HTTPS from the lab and refused by the SVG Tiny PS check.
+    assert rules["bimi"]["logo"] == {"status": "fetched", "error": ""}
+    # pct=50 still stops a logo: BIMI receivers read it as RFC 7489 did.
+    assert rules["bimi"]["dmarc_enforcing"] is False
+    (gap,) = [f for f in d["findings"] if f["id"] == "domain.bimi-dmarc-not-enforcing"]
+    assert "pct=50" in gap["detail"]
+    assert ("domain.bimi-svg-not-tiny-ps", "https://bimi.rec14.test/logo.svg") in ids
+    assert "domain.bimi-no-mark-certificate" in {i for i, _ in ids}
+    # CAA, against the certificates the two MX really served: MX1's name is under
+    # mail14.test (issue letsencrypt.org: allowed), MX2's is other14.test (digicert.com only).
+    allowed = {name: ok for c in rules["caa"]["certificates"] for name, ok in c["allowed"].items()}
+    assert allowed == {"mx1.mail14.test": True, "other14.test": False}
+    assert ("domain.caa-issuer-not-authorised", "other14.test") in ids
+    # Judged again from the store (pyspf over the recorded answers, the recorded logo), the
+    # same rules say the same, without a packet.
+    argv = [sys.executable, "-m", "vedette", "domain", "check", "--resume", "1", "--db", db,
+            "--format", "json"]  # fmt: skip
+    again = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    (stored,) = json.loads(again.stdout)["domains"]
+    assert stored["rules"] == rules and _verdicts(stored) == _verdicts(d)
+    # The terminal says the same in plain words.
+    argv = [sys.executable, "-m", "vedette", "domain", "check", "rec14.test", "--no-store",
+            "--resolver", lab.resolver_arg, "--ca", str(root), *extra]  # fmt: skip
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    out = " ".join(result.stdout.split())
+    assert "spf: DNS lookups 1 of 10, void 1 of 2; ends -all;" in out, out
+    assert f"mx1.mail14.test {MX1} pass" in out and f"mx2.mail14.test {MX2} permerror" in out
+    assert "keys at sel1 (rsa 1024)" in out
+    assert "policy applied: reject" in out
+    assert "other14.test (Let's Encrypt) NOT allowed" in out

@@ -303,6 +303,7 @@ async def _judge(
     observations, early = await asyncio.gather(scan(_wanted(mx, extra)), dns_rules)
     chains = _chains(observations, mx)
     when = now or datetime.now(UTC)
+    earlier = dict(zip([r.name for r in before], early, strict=True))
     facts = Facts(
         domain=mx.domain,
         lookup=lookup,
@@ -313,6 +314,7 @@ async def _judge(
         now=when,
         fetch=fetch,
         options=options,
+        earlier=earlier,
     )
     after = [r for r in present if r.after_scan]
     late = await asyncio.gather(*(_run_rule(r, facts) for r in after))

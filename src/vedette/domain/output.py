@@ -169,21 +169,119 @@ def _badge(console: Console, severity: Severity, ident: str, title: str, indent:
     )
 
 
-def _rule_line(name: str, outcome: Any) -> str:
-    data = outcome.to_json()
-    if name == "mta_sts":
-        if data.get("record_status") != "present":
-            return f"record {data.get('record_status')}"
-        if not data.get("fetched"):
-            return f"policy not fetched: {data.get('fetch_error')}"
-        mode = data.get("mode_applied")
-        policy = data.get("policy") or {}
-        host = data.get("policy_host_certificate_valid")
-        cert = "policy host certificate valid" if host else "policy host certificate NOT valid"
-        return (
-            f"mode applied by senders: {mode or 'none'} (policy says {policy.get('mode')}, "
-            f"max_age {policy.get('max_age')}, mx {', '.join(policy.get('mx') or [])}); {cert}"
+def _mta_sts_line(data: dict[str, Any]) -> str:
+    if data.get("record_status") != "present":
+        return f"record {data.get('record_status')}"
+    if not data.get("fetched"):
+        return f"policy not fetched: {data.get('fetch_error')}"
+    mode = data.get("mode_applied")
+    policy = data.get("policy") or {}
+    host = data.get("policy_host_certificate_valid")
+    cert = "policy host certificate valid" if host else "policy host certificate NOT valid"
+    return (
+        f"mode applied by senders: {mode or 'none'} (policy says {policy.get('mode')}, "
+        f"max_age {policy.get('max_age')}, mx {', '.join(policy.get('mx') or [])}); {cert}"
+    )
+
+
+def _spf_line(data: dict[str, Any]) -> str:
+    records = data.get("records") or []
+    if not records:
+        return "no SPF record"
+    if len(records) > 1:
+        return f"{len(records)} SPF records (receivers treat that as an error)"
+    more = "+" if data.get("lookup_count_truncated") else ""
+    parts = [
+        f"DNS lookups {data.get('lookup_count')}{more} of 10, void {data.get('void_lookups')} of 2",
+        f"ends {data['all']}all" if data.get("all") else "no all term",
+    ]
+    verdicts = data.get("verdicts") or []
+    if verdicts:
+        parts.append(
+            ", ".join(
+                f"{v.get('host') or 'sender'} {v.get('address')} {v.get('result')}"
+                for v in verdicts[:6]
+            )
+            + (f" and {len(verdicts) - 6} more" if len(verdicts) > 6 else "")
         )
+    return "; ".join(parts)
+
+
+def _dkim_line(data: dict[str, Any]) -> str:
+    keys = [k for k in data.get("keys") or [] if k.get("status") == "found"]
+    asked = len(data.get("keys") or [])
+    common = data.get("selectors_from") == "common list"
+    if not keys:
+        where = f"the {asked} common selectors" if common else f"the {asked} selector(s) given"
+        hint = " (selectors cannot be listed: give --dkim-selector)" if common else ""
+        return f"no key at {where}{hint}"
+    found = []
+    for k in keys[:6]:
+        words = "revoked" if k.get("revoked") else f"{k.get('key_type')} {k.get('bits') or '?'}"
+        found.append(f"{k.get('selector')} ({words}{', testing' if k.get('testing') else ''})")
+    return f"keys at {', '.join(found)}" + (f" and {len(keys) - 6} more" if len(keys) > 6 else "")
+
+
+def _dmarc_line(data: dict[str, Any]) -> str:
+    record = data.get("record")
+    if not record:
+        return "no DMARC record"
+    where = data.get("policy_domain")
+    inherited = f" (inherited from {where})" if where and where != data.get("domain") else ""
+    testing = ", t=y: testing" if record.get("t") == "y" else ""
+    return (
+        f"policy applied: {data.get('applied_policy')}{inherited}{testing}; alignment "
+        f"DKIM {record.get('adkim') or 'r'}, SPF {record.get('aspf') or 'r'}; reports to "
+        f"{', '.join(record.get('rua') or []) or 'nobody'}"
+    )
+
+
+def _tlsrpt_line(data: dict[str, Any]) -> str:
+    if not data.get("record"):
+        return "no TLS-RPT record"
+    return "reports to " + (", ".join(data.get("destinations") or []) or "nobody")
+
+
+def _bimi_line(data: dict[str, Any]) -> str:
+    if not data.get("record"):
+        return "no BIMI record"
+    logo = (data.get("logo") or {}).get("status")
+    enforcing = "DMARC enforces" if data.get("dmarc_enforcing") else "DMARC does NOT enforce"
+    return f"record at {data.get('record_name')}; logo {logo}; {enforcing}"
+
+
+def _caa_line(data: dict[str, Any]) -> str:
+    issue = data.get("issue")
+    allowed = "any CA may issue" if issue is None else f"issue: {', '.join(issue) or 'no CA'}"
+    words = {True: "allowed", False: "NOT allowed", None: "unknown"}
+    certs = [
+        f"{name} ({c.get('issuer')}) {words.get(ok, 'unknown')}"
+        for c in data.get("certificates") or []
+        for name, ok in (c.get("allowed") or {}).items()
+    ]
+    return allowed + ("; MX certificates: " + ", ".join(certs[:8]) if certs else "")
+
+
+_RULE_LINES = {
+    "mta_sts": _mta_sts_line,
+    "spf": _spf_line,
+    "dkim": _dkim_line,
+    "dmarc": _dmarc_line,
+    "tlsrpt": _tlsrpt_line,
+    "bimi": _bimi_line,
+    "caa": _caa_line,
+}
+
+
+def _rule_line(name: str, outcome: Any) -> str:
+    """One line of facts for a rule (its findings follow, with the domain's)."""
+    data = outcome.to_json()
+    line = _RULE_LINES.get(name)
+    if line is not None:
+        try:
+            return line(data)
+        except (AttributeError, TypeError, ValueError):
+            pass  # an unexpected shape: the count below still says something true
     count = len(outcome.findings)
     return "no problem found" if not count else f"{count} finding(s)"
 

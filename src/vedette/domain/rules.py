@@ -18,9 +18,10 @@ from typing import Any, Protocol
 
 from vedette.mailauth.answers import Lookup
 from vedette.mailauth.mx import MxResult
-from vedette.mailauth.registry import DomainFinding
+from vedette.mailauth.registry import DomainFinding, domain_check
+from vedette.model import Severity
 
-__all__ = ["RULES", "Facts", "Outcome", "PerName", "Rule", "available"]
+__all__ = ["RULES", "BimiOutcome", "Facts", "Outcome", "PerName", "Rule", "available"]
 
 
 class Outcome(Protocol):
@@ -44,8 +45,9 @@ class Facts:
         cert_names: per MX host, the DNS names of the certificate it served on port 25.
         roots: trust anchors (Mozilla's and ``--ca``) for chains judged here.
         now: the date certificates are judged at.
-        fetch: the MTA-STS policy fetch.
+        fetch: the HTTPS fetch (MTA-STS policy, BIMI logo), bounded and recorded.
         options: ``dkim_selectors``, ``sending_ips``, ``trust_anchors``.
+        earlier: the outcomes of the rules that ran before the scan (BIMI reads DMARC's).
     """
 
     domain: str
@@ -57,6 +59,7 @@ class Facts:
     now: datetime | None = None
     fetch: Callable[[str], Awaitable[Any]] | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    earlier: Mapping[str, Outcome] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +118,7 @@ async def _spf(f: Facts) -> Outcome:
         f.lookup,
         f.domain,
         sending_ips=tuple(f.options.get("sending_ips", ())),
-        mx_addresses=f.mx.addresses(),
+        mx_addresses={h.name: h.addresses for h in f.mx.hosts if h.addresses},
     )
 
 
@@ -141,8 +144,56 @@ async def _dnssec(f: Facts) -> Outcome:
 
 
 async def _caa(f: Facts) -> Outcome:
-    seen = tuple(dict.fromkeys(der for by in f.chains.values() for c in by.values() for der in c))
+    # The certificates the MX serve (each chain's leaf): their CAs must stay allowed to renew.
+    seen = tuple(dict.fromkeys(c[0] for by in f.chains.values() for c in by.values() if c))
     return await _entry("caa", "check_caa")(f.lookup, f.domain, seen)  # type: ignore[no-any-return]
+
+
+LOGO_UNREACHABLE = domain_check(
+    "domain.bimi-logo-unreachable",
+    "The BIMI logo could not be fetched: mailbox providers show no logo",
+    Severity.MEDIUM,
+    "Serve the SVG at the l= URL over HTTPS with a certificate from a public CA, answering 200 "
+    "without a redirect (at most 32 KiB is what providers expect).",
+    references=("draft-brand-indicators-for-message-identification",),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BimiOutcome:
+    """The BIMI record (``mailauth.bimi``) and, when it names a logo, the logo fetched over
+    HTTPS (as the MTA-STS policy: bounded, recorded) and checked against SVG Tiny PS."""
+
+    record: Any
+    logo_status: str  # "not-named" | "fetched" | "not-fetched"
+    logo_error: str
+    logo_findings: tuple[DomainFinding, ...]
+
+    @property
+    def findings(self) -> tuple[DomainFinding, ...]:
+        return (*self.record.findings, *self.logo_findings)
+
+    def to_json(self) -> dict[str, Any]:
+        from vedette.mailauth.tags import findings_json
+
+        data: dict[str, Any] = dict(self.record.to_json())
+        data["findings"] = findings_json(self.findings)
+        data["logo"] = {"status": self.logo_status, "error": self.logo_error}
+        return data
+
+
+async def _bimi(f: Facts) -> Outcome:
+    module = importlib.import_module("vedette.mailauth.bimi")
+    record = await module.check_bimi(f.lookup, f.domain, dmarc=f.earlier.get("dmarc"))
+    url = record.logo_url
+    if not url or f.fetch is None or not str(url).lower().startswith("https://"):
+        return BimiOutcome(record, "not-named", "", ())
+    got = await f.fetch(url)
+    if got.body is None:
+        finding = LOGO_UNREACHABLE.hit(url, got.error or "no body")
+        return BimiOutcome(record, "not-fetched", got.error or "", (finding,))
+    found = module.check_svg_tiny_ps(got.body, url)
+    return BimiOutcome(record, "fetched", "", tuple(found))
 
 
 #: Every rule, in report order.
@@ -152,8 +203,8 @@ RULES: tuple[Rule, ...] = (
     Rule("dkim", "dkim", False, _dkim),
     Rule("dmarc", "dmarc", False, lambda f: _simple("dmarc", "check_dmarc", f)),
     Rule("tlsrpt", "tlsrpt", False, lambda f: _simple("tlsrpt", "check_tlsrpt", f)),
-    Rule("bimi", "bimi", False, lambda f: _simple("bimi", "check_bimi", f)),
     Rule("mta_sts", "mtasts", True, _mta_sts),
+    Rule("bimi", "bimi", True, _bimi),
     Rule("dane", "dane", True, _dane),
     Rule("caa", "caa", True, _caa),
 )
