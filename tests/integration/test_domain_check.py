@@ -93,8 +93,6 @@ ZONES = [
         ],
         signed=True,
     ),
-    # The parent of every test domain, so that walks up the tree (DMARC, CAA) end in answers.
-    Zone("test.", []),
     # MX2's certificate names other14.test, whose CAA allows another CA than the one seen.
     Zone("other14.test.", ['@ 300 CAA 0 issue "digicert.com"']),
     # Every record, each with a problem, for the MX of mail14.test.

@@ -82,12 +82,16 @@ def _sts(mode: StsMode, *, cert_ok: bool) -> MtaStsResult:
 
 @dataclass(frozen=True)
 class _Dane:
-    """A stand-in with the attributes the view reads of a DANE result."""
+    """A stand-in with the attributes the view reads of ``mailauth.dane.DaneResult``."""
 
     dane_ee_match: bool
     matched: bool
-    records: tuple[str, ...] = ("3 1 1 ab",)
+    applies: bool = True
     findings: tuple[DomainFinding, ...] = ()
+
+    @property
+    def dane_match(self) -> dict[str, bool]:
+        return {"192.0.2.1": self.matched}
 
     def to_json(self) -> dict[str, Any]:
         return {}
@@ -147,3 +151,18 @@ def test_testing_mode_does_not_raise() -> None:
         "cert.name-mismatch"), {})  # fmt: skip
     assert _severity(view, "cert.name-mismatch") is Severity.MEDIUM
     assert view.mx[0].mta_sts == "testing"
+
+
+def test_dane_states_from_the_dane_result() -> None:
+    def dane_view(result: _Dane) -> Any:
+        return one_view(MX, {"dane": _PerName({"mx1.example.com": result})}, _scan(), {}).mx[0]
+
+    assert dane_view(_Dane(dane_ee_match=False, matched=True)).dane == "match"
+    # Published but not DNSSEC-secure, or only unusable records: DANE does not apply.
+    unsigned = dane_view(_Dane(dane_ee_match=False, matched=False, applies=False))
+    assert unsigned.dane == "none" and unsigned.senders[0].delivers is None
+    mismatch = dane_view(_Dane(dane_ee_match=False, matched=False))
+    assert mismatch.dane == "mismatch"
+    assert mismatch.senders[0].reason == (
+        "Postfix with DANE will defer: no TLSA matches the served chain"
+    )

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import importlib
+import importlib.util
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,6 +47,7 @@ __all__ = [
     "Scanner",
     "check_domains",
     "check_one",
+    "dns_source",
     "extra_targets",
     "rejudge",
 ]
@@ -182,6 +185,27 @@ def _cert_names(chains: dict[str, dict[str, tuple[bytes, ...]]]) -> dict[str, tu
             out[host] = match_certificate(cert, host).dns_names
             break
     return out
+
+
+def validating_build() -> bool:
+    """vedette's own DNSSEC validation (``mailauth.dnssec``) is part of this build."""
+    return importlib.util.find_spec("vedette.mailauth.dnssec") is not None
+
+
+def dns_source(settings: DomainSettings) -> Lookup:
+    """What the rules read DNS through: vedette's DNS client, and, unless ``--trust-ad`` makes
+    the resolver's AD flag the DNSSEC standing, vedette's own validation over it (the chain of
+    trust walked from ``--trust-anchor`` or the built-in IANA root key), so that every answer
+    carries its standing."""
+    client = DnsClient(settings.resolver, timeout=settings.dns_timeout, trust_ad=settings.trust_ad)
+    if settings.trust_ad or not validating_build():
+        return client
+    dnssec = importlib.import_module("vedette.mailauth.dnssec")
+    anchors = None
+    if settings.trust_anchors is not None:
+        anchors = dnssec.parse_trust_anchors(settings.trust_anchors, "--trust-anchor")
+    validating: Lookup = dnssec.ValidatingLookup(client, anchors)
+    return validating
 
 
 def _wanted(mx: MxResult, extra: list[tuple[TargetSpec, Pin]]) -> list[tuple[TargetSpec, Pin]]:
@@ -357,7 +381,7 @@ def _report(
         views=view.mx,
         dns_queries=len(observed.dns),
         observed=observed,
-        dnssec_source=settings.dnssec_source("dnssec" not in not_checked),
+        dnssec_source=settings.dnssec_source(validating_build()),
     )
 
 
@@ -382,9 +406,7 @@ async def check_one(
     be shared by the checks of one run (a DNS cache, one scan per MX)."""
     started = datetime.now(UTC)
     if client is None:
-        client = DnsClient(
-            settings.resolver, timeout=settings.dns_timeout, trust_ad=settings.trust_ad
-        )
+        client = dns_source(settings)
     # Every answer a rule read, every policy fetched, is kept: the check's observations.
     lookup = RecordingLookup(client)
     fetches: dict[str, PolicyFetch] = {}
@@ -466,7 +488,7 @@ async def check_domains(
     from vedette import trust
 
     roots = trust.mozilla_roots_der() + settings.extra_roots
-    client = DnsClient(settings.resolver, timeout=settings.dns_timeout, trust_ad=settings.trust_ad)
+    client = dns_source(settings)
     scanner = Scanner(settings)
     gate = asyncio.Semaphore(CONCURRENT_DOMAINS)
 

@@ -138,9 +138,11 @@ async def _dane(f: Facts) -> Outcome:
 
 
 async def _dnssec(f: Facts) -> Outcome:
+    # The standing of the domain's MX answer and of each MX host's address answer.
     status = _entry("dnssec", "dnssec_status")
-    names = dict.fromkeys([f.domain, *f.mx.names])
-    return PerName({name: await status(f.lookup, name) for name in names})
+    asked = {f.domain: "MX"}
+    asked.update((name, "A") for name in f.mx.names if name not in asked)
+    return PerName({name: await status(f.lookup, name, rdtype) for name, rdtype in asked.items()})
 
 
 async def _caa(f: Facts) -> Outcome:

@@ -75,7 +75,7 @@ class MxView:
     addresses: tuple[str, ...]
     tls: str  # "tls", "no-starttls", "unreachable", "not-scanned"
     certificate_names: tuple[str, ...] | None
-    dane: str  # unchecked | none | match | dane-ee-match | mismatch
+    dane: str  # unchecked | none | no-tls | match | dane-ee-match | mismatch
     mta_sts: str  # none | testing | enforce-ok | enforce-fails | not-listed
     senders: tuple[SenderOutcome, ...]
 
@@ -110,16 +110,22 @@ class View:
     mx: tuple[MxView, ...]
 
 
-def _dane_state(result: Any) -> str:
-    """``unchecked``, ``none`` (no usable, DNSSEC-secure TLSA), ``match``, ``dane-ee-match`` or
-    ``mismatch``, from a DANE result (``mailauth.dane``)."""
+def _dane_state(result: Any, tls: str) -> str:
+    """``unchecked``, ``none`` (DANE does not apply: no usable, DNSSEC-secure TLSA record),
+    ``no-tls`` (it applies, and the MX offered no STARTTLS), ``match`` (a usable record matches
+    every chain served), ``dane-ee-match`` (a ``3 x x`` record does) or ``mismatch``, from a
+    DANE result (``mailauth.dane.DaneResult``: ``applies``, ``dane_match`` by address,
+    ``dane_ee_match``)."""
     if result is None:
         return "unchecked"
+    if not getattr(result, "applies", False):
+        return "none"
     if getattr(result, "dane_ee_match", False):
         return "dane-ee-match"
-    if not getattr(result, "usable", getattr(result, "records", ())):
-        return "none"
-    return "match" if getattr(result, "matched", False) else "mismatch"
+    matches: Mapping[str, bool] = getattr(result, "dane_match", None) or {}
+    if not matches:
+        return "no-tls" if tls == "no-starttls" else "mismatch"
+    return "match" if all(matches.values()) else "mismatch"
 
 
 def _tls_state(observations: list[Observation]) -> str:
@@ -158,6 +164,10 @@ _DANE_SAYS: dict[str, tuple[bool | None, str]] = {
     "unchecked": (None, "DANE not checked"),
     "none": (None, "no DNSSEC-signed TLSA record: they fall back to opportunistic TLS"),
     "mismatch": (False, "Postfix with DANE will defer: no TLSA matches the served chain"),
+    "no-tls": (
+        False,
+        "Postfix with DANE will defer: TLSA records are published and the MX offers no STARTTLS",
+    ),
     "match": (True, "deliver: a TLSA record matches the served chain"),
     "dane-ee-match": (True, "deliver: a DANE-EE record matches the served key"),
 }
@@ -231,9 +241,9 @@ def one_view(
         ]
         on25 = [f for f in scan.findings if f.endpoint.host == host.name and f.endpoint.port == 25]
         fatal = [f for f in on25 if f.id in _STS_FATAL and f.id != "cert.name-mismatch"]
-        dane = _dane_state(dane_by_host.get(host.name)) if dane_known else "unchecked"
-        sts_state, sts_reason = _sts_state(sts, host.name, fatal)
         tls = _tls_state(observed)
+        dane = _dane_state(dane_by_host.get(host.name), tls) if dane_known else "unchecked"
+        sts_state, sts_reason = _sts_state(sts, host.name, fatal)
         views.append(
             MxView(
                 host=host.name,
