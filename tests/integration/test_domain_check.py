@@ -444,6 +444,7 @@ def test_stored_checks_resume_and_are_judged_again_from_the_store(
         recorder = Recorder(store, scan_id)
         roots = mozilla_roots_der() + settings.extra_roots
         recorder.put(asyncio.run(check_one("mail14.test", settings, roots)))
+        recorder.flush()
     argv = [sys.executable, "-m", "vedette", "domain", "check", "--resume", str(scan_id),
             "--db", db, "--format", "json"]  # fmt: skip
     result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)

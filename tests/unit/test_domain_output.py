@@ -103,3 +103,17 @@ def test_html_escapes_record_text_and_forbids_scripts() -> None:
     assert "default-src 'none'" in page
     # The sender table says what each kind of sender does with the MX.
     assert "Opportunistic senders" in "".join(parser.text)
+
+
+def test_json_document_one_domain_a_line_reads_as_to_json() -> None:
+    import json
+
+    from vedette.domain.output import to_json, write_json
+
+    reports = [_report(), _report()]
+    out = io.StringIO()
+    write_json(reports, out)
+    assert json.loads(out.getvalue()) == json.loads(json.dumps(to_json(reports)))
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "{" and lines[1] == '  "schema": "vedette.domain/1",'
+    assert sum(line.startswith('    {"domain":"example.com"') for line in lines) == 2

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -58,6 +57,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SCAN_ID",
         help="finish a stopped domain check: the domains not stored yet are checked with the "
         "stored settings, the others judged again from the store",
+    )
+    check.add_argument(
+        "--concurrency",
+        type=c.count,
+        default=None,
+        metavar="N",
+        help="domains checked at once (default 50); an MX that several domains name is "
+        "scanned once a run whatever N is",
     )
     check.add_argument("--no-store", action="store_true", help="do not record the check")
     check.add_argument(
@@ -204,6 +211,10 @@ def _settings(args: argparse.Namespace) -> DomainSettings:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vedette.domain.check import CONCURRENT_DOMAINS
+
+    if args.concurrency is None:
+        args.concurrency = CONCURRENT_DOMAINS
     given = [_domain(d) for d in args.domains]
     if args.resume is not None:
         if given or args.targets_file:
@@ -232,17 +243,20 @@ async def _check(
     from vedette.store.db import Store
 
     if args.no_store:
-        return await check_domains(domains, settings)
+        return await check_domains(domains, settings, concurrency=args.concurrency)
     started = datetime.now(UTC)
     try:
         store = Store.open(c.db_url(args))
         scan_id = store.begin_scan(domains, settings_to_stored(settings), started)
     except StoreError as exc:
         c.err(f"warning: check not stored: {exc}")
-        return await check_domains(domains, settings)
+        return await check_domains(domains, settings, concurrency=args.concurrency)
     with store:
         recorder = Recorder(store, scan_id)
-        reports = await check_domains(domains, settings, on_done=recorder.put)
+        reports = await check_domains(
+            domains, settings, on_done=recorder.put, concurrency=args.concurrency
+        )
+        recorder.flush()
         store.finish_scan(scan_id, datetime.now(UTC))
     c.err(f"stored as scan {scan_id}")
     return reports
@@ -270,7 +284,12 @@ async def _resume(args: argparse.Namespace) -> list[DomainReport]:
             (o.endpoint.host, o.endpoint.ip, o.endpoint.port, o.endpoint.service.value)
             for o in store.load_scan(scan_id).observations
         )
-        fresh = await check_domains(todo, settings, on_done=recorder.put) if todo else []
+        fresh = []
+        if todo:
+            fresh = await check_domains(
+                todo, settings, on_done=recorder.put, concurrency=args.concurrency
+            )
+            recorder.flush()
         if summary.finished_at is None:
             store.finish_scan(scan_id, datetime.now(UTC))
         earlier = await rejudge_stored(store, scan_id, settings, roots, only=sorted(done))
@@ -280,12 +299,18 @@ async def _resume(args: argparse.Namespace) -> list[DomainReport]:
 
 
 def _emit(args: argparse.Namespace, reports: list[DomainReport]) -> int:
-    from vedette.domain.output import render_terminal, severities, to_json, write_csv, write_html
+    from vedette.domain.output import (
+        render_terminal,
+        severities,
+        write_csv,
+        write_html,
+        write_json,
+    )
     from vedette.report.output import report_output
 
     with report_output(args.output) as out:
         if args.format == "json":
-            out.write(json.dumps(to_json(reports), indent=2) + "\n")
+            write_json(reports, out)
         elif args.format == "csv":
             write_csv(reports, out)
         elif args.format == "html":

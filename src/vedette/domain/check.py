@@ -5,13 +5,15 @@
 and the scan of every MX on port 25 (role relay) by the scan engine (``vedette.scan.run``, the
 addresses pinned to those the MX lookup gave, so the scan asks DNS nothing more), then the
 rules that need the served chains (MTA-STS, DANE, CAA), the analysis of the scan
-(``analysis.make_report``) and the one view (:mod:`vedette.domain.view`).
+(``checks.analyse``, once a run for each MX endpoint however many domains name it) and the one
+view (:mod:`vedette.domain.view`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import importlib
 import importlib.util
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -35,12 +37,13 @@ from vedette.mailauth.recording import (
     answers_to_json,
 )
 from vedette.mailauth.registry import DomainFinding
-from vedette.model import Observation, ScanReport, Service
+from vedette.model import Finding, Observation, ScanReport, Service
 from vedette.plan import DEFAULT_EHLO, ScanMode
 from vedette.probe.limits import Limits
 from vedette.targets import Pin, TargetSpec, parse_target
 
 __all__ = [
+    "Analyser",
     "DomainReport",
     "DomainSettings",
     "Observed",
@@ -173,18 +176,26 @@ def _chains(
 
 
 def _cert_names(chains: dict[str, dict[str, tuple[bytes, ...]]]) -> dict[str, tuple[str, ...]]:
-    from vedette.x509 import load_der, match_certificate
-
     out: dict[str, tuple[str, ...]] = {}
     for host, by_address in chains.items():
         for chain in by_address.values():
-            try:
-                cert = load_der(chain[0])
-            except ValueError:
-                continue
-            out[host] = match_certificate(cert, host).dns_names
-            break
+            names = _dns_names(chain[0], host)
+            if names is not None:
+                out[host] = names
+                break
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _dns_names(leaf: bytes, host: str) -> tuple[str, ...] | None:
+    """The DNS names of a served leaf (``None``: unreadable); an MX's leaf, read once a run."""
+    from vedette.x509 import load_der, match_certificate
+
+    try:
+        cert = load_der(leaf)
+    except ValueError:
+        return None
+    return match_certificate(cert, host).dns_names
 
 
 def validating_build() -> bool:
@@ -350,6 +361,36 @@ async def _run_rule(rule: Rule, facts: Facts) -> Outcome:
     return await rule.run(facts)
 
 
+class Analyser:
+    """The scan's findings for the endpoints of a domain, each endpoint (its observations
+    through all its addresses: one group of ``checks.analyse``) analysed once a run and a date,
+    however many domains name it (hosted mail: thousands of domains, three MX)."""
+
+    def __init__(self, extra_roots: tuple[bytes, ...]) -> None:
+        self._extra_roots = extra_roots
+        self._contexts: dict[datetime, Any] = {}
+        # Keyed by the observations' identities (they are kept alive here with their findings).
+        self._done: dict[tuple[datetime, tuple[int, ...]], tuple[Any, tuple[Finding, ...]]] = {}
+
+    def __call__(self, observations: Sequence[Observation], when: datetime) -> tuple[Finding, ...]:
+        from vedette.checks import analyse
+
+        ctx = self._contexts.get(when)
+        if ctx is None:
+            ctx = self._contexts[when] = analysis.context(when, self._extra_roots)
+        groups: dict[tuple[str, int, Service], list[Observation]] = {}
+        for obs in observations:
+            groups.setdefault(obs.endpoint.group_key, []).append(obs)
+        found: list[Finding] = []
+        for members in groups.values():
+            key = (when, tuple(id(o) for o in members))
+            if key not in self._done:
+                self._done[key] = (members, analyse(members, ctx))
+            found.extend(self._done[key][1])
+        found.sort(key=lambda f: (-f.severity, f.endpoint.label, f.id, f.detail))
+        return tuple(found)
+
+
 def _report(
     settings: DomainSettings,
     observed: Observed,
@@ -357,15 +398,17 @@ def _report(
     observations: tuple[Observation, ...],
     outcomes: dict[str, Outcome],
     when: datetime,
+    analyser: Analyser,
 ) -> DomainReport:
     not_checked = tuple(r.name for r in RULES if not available(r))
-    scan = analysis.make_report(
+    scan = ScanReport(
         scan_id=None,
-        targets=[f"smtp://{h}" for h in mx.names],
-        started=observed.started_at,
-        finished=observed.finished_at,
+        targets=tuple(f"smtp://{h}" for h in mx.names),
+        started_at=observed.started_at,
+        finished_at=observed.finished_at,
+        analysed_at=when,
         observations=observations,
-        ctx=analysis.context(when, settings.extra_roots),
+        findings=analyser(observations, when),
     )
     view = one_view(mx, outcomes, scan, _cert_names(_chains(observations, mx)))
     return DomainReport(
@@ -401,16 +444,23 @@ async def check_one(
     *,
     client: Lookup | None = None,
     scanner: ScanFn | None = None,
+    fetcher: PolicyFetcher | None = None,
+    analyser: Analyser | None = None,
+    when: datetime | None = None,
 ) -> DomainReport:
-    """Check one mail domain live (see the module docstring). ``client`` and ``scanner`` may
-    be shared by the checks of one run (a DNS cache, one scan per MX)."""
+    """Check one mail domain live (see the module docstring). ``client``, ``scanner``,
+    ``fetcher`` and ``analyser`` may be shared by the checks of one run (a DNS cache, one scan
+    and one analysis per MX, one TLS context); ``when``: the date certificates are judged at
+    (default: now)."""
     started = datetime.now(UTC)
     if client is None:
         client = dns_source(settings)
     # Every answer a rule read, every policy fetched, is kept: the check's observations.
     lookup = RecordingLookup(client)
     fetches: dict[str, PolicyFetch] = {}
-    fetch = _recording(policy_fetcher(settings.resolver, settings.dns_timeout), fetches)
+    if fetcher is None:
+        fetcher = policy_fetcher(settings.resolver, settings.dns_timeout)
+    fetch = _recording(fetcher, fetches)
     mx, observations, outcomes, when = await _judge(
         domain,
         settings,
@@ -418,7 +468,7 @@ async def check_one(
         fetch=fetch,
         scan=scanner or Scanner(settings),
         roots=roots,
-        now=None,
+        now=when,
     )
     observed = Observed(
         domain=mx.domain,
@@ -430,7 +480,8 @@ async def check_one(
         sending_ips=settings.sending_ips,
         all_ports=settings.all_ports,
     )
-    return _report(settings, observed, mx, observations, outcomes, when)
+    analyser = analyser or Analyser(settings.extra_roots)
+    return _report(settings, observed, mx, observations, outcomes, when, analyser)
 
 
 async def rejudge(
@@ -440,6 +491,7 @@ async def rejudge(
     roots: tuple[bytes, ...],
     *,
     now: datetime | None = None,
+    analyser: Analyser | None = None,
 ) -> DomainReport:
     """Judge a stored domain check again, without a packet: its DNS answers replayed, its
     policy fetches replayed, its MX scans taken from ``observations`` (the stored scan's; the
@@ -470,11 +522,12 @@ async def rejudge(
         roots=roots,
         now=when,
     )
-    return _report(settings, observed, mx, picked, outcomes, when)
+    analyser = analyser or Analyser(settings.extra_roots)
+    return _report(settings, observed, mx, picked, outcomes, when, analyser)
 
 
-#: Domains checked at once.
-CONCURRENT_DOMAINS = 64
+#: Domains checked at once, by default (``--concurrency``).
+CONCURRENT_DOMAINS = 50
 
 
 async def check_domains(
@@ -482,19 +535,34 @@ async def check_domains(
     settings: DomainSettings,
     *,
     on_done: Callable[[DomainReport], None] | None = None,
+    concurrency: int = CONCURRENT_DOMAINS,
 ) -> list[DomainReport]:
-    """Check each domain (at most :data:`CONCURRENT_DOMAINS` at once), in the order given;
-    ``on_done`` gets each report as soon as it is made (the store records it there)."""
+    """Check each domain (at most ``concurrency`` at once), in the order given; ``on_done``
+    gets each report as soon as it is made (the store records it there). What domains share
+    is done once a run: the DNS cache, each MX endpoint's scan and its analysis (certificates
+    judged at the run's start), the TLS context of the HTTPS fetches."""
     from vedette import trust
 
     roots = trust.mozilla_roots_der() + settings.extra_roots
     client = dns_source(settings)
     scanner = Scanner(settings)
-    gate = asyncio.Semaphore(CONCURRENT_DOMAINS)
+    fetcher = policy_fetcher(settings.resolver, settings.dns_timeout)
+    analyser = Analyser(settings.extra_roots)
+    when = datetime.now(UTC)
+    gate = asyncio.Semaphore(max(1, concurrency))
 
     async def one(domain: str) -> DomainReport:
         async with gate:
-            report = await check_one(domain, settings, roots, client=client, scanner=scanner)
+            report = await check_one(
+                domain,
+                settings,
+                roots,
+                client=client,
+                scanner=scanner,
+                fetcher=fetcher,
+                analyser=analyser,
+                when=when,
+            )
         if on_done is not None:
             on_done(report)
         return report

@@ -9,6 +9,7 @@ need only DNS run while the MX are being scanned; those that need the chains the
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -96,7 +97,12 @@ def _entry(module: str, name: str) -> Callable[..., Awaitable[Any]]:
 
 def available(rule: Rule) -> bool:
     """The rule's module is part of this build."""
-    return importlib.util.find_spec(f"vedette.mailauth.{rule.module}") is not None
+    return _present(rule.module)
+
+
+@functools.cache
+def _present(module: str) -> bool:
+    return importlib.util.find_spec(f"vedette.mailauth.{module}") is not None
 
 
 async def _mta_sts(f: Facts) -> Outcome:

@@ -2,15 +2,16 @@
 
 A ``vedette domain check`` run (unless ``--no-store``) is a scan in the store whose targets are
 the domains and whose options say how it ran (:func:`settings_to_stored`). Each domain, once
-checked, leaves two things, in its own transactions: the MX scans as ordinary observations of
-the scan (an endpoint shared by several domains stored once), and the domain's observation
-document (:class:`vedette.domain.check.Observed`) as a ``domain_checks`` row. Findings are not
-stored: :func:`rejudge_stored` computes them again from those rows, without a packet, which
-is also how ``--resume`` reports the domains a stopped run had already checked.
+checked, leaves two things, stored in batches (:class:`Recorder`): the MX scans as ordinary
+observations of the scan (an endpoint shared by several domains stored once), and the domain's
+observation document (:class:`vedette.domain.check.Observed`) as a ``domain_checks`` row.
+Findings are not stored: :func:`rejudge_stored` computes them again from those rows, without a
+packet, which is also how ``--resume`` reports the domains a stopped run had already checked.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -85,19 +86,39 @@ def _key(o: Observation) -> tuple[str | None, str | None, int, str]:
 
 @dataclass(slots=True)
 class Recorder:
-    """Stores each domain as it finishes (``put``); an endpoint's observation once a scan."""
+    """Stores the domains as they finish (``put``), a batch at a time: every
+    :data:`BATCH` domains or :data:`BATCH_SECONDS`, and at ``flush`` (the end of the run). An
+    endpoint's observation is stored once a scan. A run stopped between two batches loses only
+    the unstored batch: ``--resume`` checks those domains again."""
 
     store: Store
     scan_id: int
     stored: set[tuple[str | None, str | None, int, str]] = field(default_factory=set)
+    _observations: list[Observation] = field(default_factory=list)
+    _checks: list[tuple[str, str, Mapping[str, Any]]] = field(default_factory=list)
+    _since: float = field(default_factory=time.monotonic)
 
     def put(self, report: DomainReport) -> None:
         fresh = [o for o in report.scan.observations if _key(o) not in self.stored]
         self.stored.update(_key(o) for o in fresh)
-        self.store.add_observations(self.scan_id, fresh)
-        self.store.add_domain_checks(
-            self.scan_id, [(report.domain, "ok", report.observed.to_json())]
-        )
+        self._observations.extend(fresh)
+        self._checks.append((report.domain, "ok", report.observed.to_json()))
+        if len(self._checks) >= BATCH or time.monotonic() - self._since >= BATCH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Store what is pending: the observations first, so that a stored domain check never
+        names an MX scan that is not stored."""
+        observations, checks = self._observations, self._checks
+        self._observations, self._checks = [], []
+        self._since = time.monotonic()
+        self.store.add_observations(self.scan_id, observations)
+        self.store.add_domain_checks(self.scan_id, checks)
+
+
+#: Domains stored in one transaction, at most; and the longest a finished one waits.
+BATCH = 100
+BATCH_SECONDS = 2.0
 
 
 async def rejudge_stored(
