@@ -175,13 +175,67 @@ class _Policy(BaseHTTPRequestHandler):
         return
 
 
-def _https(address: str, cert: Path, key: Path) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer((address, 443), _Policy)
+def _fixed(policy: bytes) -> type[BaseHTTPRequestHandler]:
+    class Fixed(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path != "/.well-known/mta-sts.txt":
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(policy)))
+            self.end_headers()
+            self.wfile.write(policy)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    return Fixed
+
+
+def https_server(
+    address: str, cert: Path, key: Path, policy: bytes | None = None
+) -> ThreadingHTTPServer:
+    """An HTTPS server on ``address``:443 serving ``policy`` as the MTA-STS policy of any
+    host, or (``None``) this module's policies by Host header."""
+    server = ThreadingHTTPServer((address, 443), _Policy if policy is None else _fixed(policy))
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
     server.socket = ctx.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+def issue_files(
+    directory: Path, issuing: CertificateAuthority, name: str, names: list[str]
+) -> tuple[Path, Path, bytes]:
+    """A server certificate for ``names`` from ``issuing``: the chain file (leaf first), the
+    key file, and the leaf's SubjectPublicKeyInfo (DER: what a '3 1 x' TLSA record pins)."""
+    leaf = issuing.issue_server(names)
+    chain = directory / f"{name}-chain.pem"
+    key = directory / f"{name}-key.pem"
+    chain.write_bytes(leaf.cert_pem() + issuing.chain_pem())
+    key.write_bytes(leaf.key_pem())
+    key.chmod(0o600)
+    spki = leaf.cert.public_key().public_bytes(DER, PublicFormat.SubjectPublicKeyInfo)
+    return chain, key, spki
+
+
+def postfix_mx(name: str, address: str, chain: Path, key: Path) -> RunningServer:
+    """A real Postfix on ``address``:25 serving ``chain`` (fails the test when it cannot)."""
+    spec = PostfixSpec(
+        name=name,
+        address=address,
+        chain_pem=chain,
+        key_pem=key,
+        sasl_socket="unused",
+        extra_config="smtpd_sasl_auth_enable = no\n",
+    )
+    try:
+        return start_postfix(spec)
+    except ServerUnavailable as exc:
+        unavailable(str(exc))
+        raise
 
 
 @pytest.fixture(scope="module")
@@ -194,16 +248,6 @@ def world(realservers_lock: None) -> Iterator[tuple[DnsLab, Path]]:
         "Vedette Domain Test Root", organization="Let's Encrypt"
     )
     issuing = root.issue_intermediate("Vedette Domain Test Issuing CA")
-
-    def issue(name: str, names: list[str]) -> tuple[Path, Path]:
-        leaf = issuing.issue_server(names)
-        chain = directory / f"{name}-chain.pem"
-        key = directory / f"{name}-key.pem"
-        chain.write_bytes(leaf.cert_pem() + issuing.chain_pem())
-        key.write_bytes(leaf.key_pem())
-        key.chmod(0o600)
-        return chain, key
-
     root_pem = directory / "root.pem"
     root_pem.write_bytes(root.issued.cert_pem())
     servers: list[RunningServer] = []
@@ -213,26 +257,17 @@ def world(realservers_lock: None) -> Iterator[tuple[DnsLab, Path]]:
             ("mx1", MX1, ["mx1.mail14.test"]),
             ("mx2", MX2, ["other14.test"]),
         ):
-            chain, key = issue(name, names)
-            spec = PostfixSpec(
-                name=f"d14-{name}",
-                address=address,
-                chain_pem=chain,
-                key_pem=key,
-                sasl_socket="unused",
-                extra_config="smtpd_sasl_auth_enable = no\n",
-            )
-            try:
-                servers.append(start_postfix(spec))
-            except ServerUnavailable as exc:
-                unavailable(str(exc))
+            chain, key, _ = issue_files(directory, issuing, name, names)
+            servers.append(postfix_mx(f"d14-{name}", address, chain, key))
         sts_names = [
             "mta-sts.mail14.test",
             *(f"mta-sts.{d}" for d in BEHAVIOURS),
             "bimi.rec14.test",
         ]
-        https.append(_https(STS_GOOD, *issue("sts", sts_names)))
-        https.append(_https(STS_BAD, *issue("sts-bad", ["elsewhere14.test"])))
+        sts = issue_files(directory, issuing, "sts", sts_names)
+        https.append(https_server(STS_GOOD, *sts[:2]))
+        bad = issue_files(directory, issuing, "sts-bad", ["elsewhere14.test"])
+        https.append(https_server(STS_BAD, *bad[:2]))
         with dns_lab(ZONES) as lab:
             yield lab, root_pem
     finally:

@@ -103,7 +103,7 @@ class _PerName:
 
     @property
     def findings(self) -> tuple[DomainFinding, ...]:
-        return ()
+        return tuple(f for r in self.results.values() for f in r.findings)
 
 
 def _severity(view: Any, ident: str) -> Severity:
@@ -166,3 +166,20 @@ def test_dane_states_from_the_dane_result() -> None:
     assert mismatch.senders[0].reason == (
         "Postfix with DANE will defer: no TLSA matches the served chain"
     )
+
+
+def test_the_one_finding_replaces_dane_s_per_address_finding_and_keeps_its_record() -> None:
+    no_match = DomainFinding(
+        id="domain.dane-no-match",
+        severity=Severity.HIGH,
+        title="No TLSA record matches",
+        subject="mx1.example.com (192.0.2.1)",  # DANE speaks per address
+        detail="publish 3 1 1 abcd",
+        remediation="",
+    )
+    dane = _Dane(dane_ee_match=False, matched=False, findings=(no_match,))
+    outcomes = {"mta_sts": _sts(StsMode.ENFORCE, cert_ok=False), "dane": _PerName({
+        "mx1.example.com": dane})}  # fmt: skip
+    view = one_view(MX, outcomes, _scan("cert.name-mismatch"), {})
+    (merged,) = view.findings
+    assert merged.id == "domain.mx-certificate-rejected" and "3 1 1 abcd" in merged.detail

@@ -220,6 +220,11 @@ def _resolve(f: Finding, *, enforced: bool, dane_ee: bool) -> ResolvedFinding:
     )
 
 
+def _host_of(subject: str) -> str:
+    """The host a finding is about: DANE says ``mx.example.org (192.0.2.1)`` per address."""
+    return subject.split(" (", 1)[0]
+
+
 def one_view(
     mx: MxResult,
     outcomes: Mapping[str, Any],
@@ -259,11 +264,18 @@ def one_view(
         if dane == "mismatch" and sts_state == "enforce-fails":
             drop |= {(i, host.name) for i in DANE_MISMATCH_IDS}
             drop.add(("domain.mta-sts-mx-certificate-name", host.name))
+            # DANE says which record would match the served key: the one fix keeps it.
+            dane_said = [
+                f.detail
+                for f in getattr(dane_by_host.get(host.name), "findings", ())
+                if f.id in DANE_MISMATCH_IDS
+            ]
             merged.append(
                 CERT_REJECTED.hit(
                     host.name,
                     f"DANE senders defer (no TLSA record matches the served chain) and MTA-STS "
-                    f"senders refuse it ({sts_reason})",
+                    f"senders refuse it ({sts_reason})"
+                    + "".join(f"; DANE: {d}" for d in dane_said[:2]),
                 )
             )
         enforced = sts_state in ("enforce-ok", "enforce-fails")
@@ -287,7 +299,7 @@ def one_view(
     )
     findings: list[DomainFinding] = list(mx.findings)
     for outcome in outcomes.values():
-        findings.extend(f for f in outcome.findings if (f.id, f.subject) not in drop)
+        findings.extend(f for f in outcome.findings if (f.id, _host_of(f.subject)) not in drop)
     findings.extend(merged)
     findings.sort(key=lambda f: -f.severity)
     resolved.sort(key=lambda r: -r.severity)
