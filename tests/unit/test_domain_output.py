@@ -51,13 +51,12 @@ def _report() -> DomainReport:
         mx=mx,
         scan=scan,
         outcomes={},
-        not_checked=(),
         findings=(finding,),
         resolved=view.resolved,
         views=view.mx,
         dns_queries=0,
         observed=observed,
-        dnssec_source="not-checked",
+        dnssec_source="trust-ad",
     )
 
 

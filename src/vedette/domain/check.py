@@ -14,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import importlib
-import importlib.util
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,10 +22,11 @@ from typing import Any
 from vedette import analysis
 from vedette import scan as engine
 from vedette.domain.fetch import policy_fetcher
-from vedette.domain.rules import RULES, Facts, Outcome, Rule, available
+from vedette.domain.rules import RULES, Facts, Outcome, Rule
 from vedette.domain.view import MxView, ResolvedFinding, one_view
 from vedette.mailauth.answers import DnsAnswer, DnsStatus, Lookup
 from vedette.mailauth.dnsclient import DnsClient
+from vedette.mailauth.dnssec import ValidatingLookup, parse_trust_anchors
 from vedette.mailauth.mtasts import PolicyFetch, PolicyFetcher
 from vedette.mailauth.mx import MxResult, discover_mx
 from vedette.mailauth.recording import (
@@ -46,6 +45,7 @@ __all__ = [
     "Analyser",
     "DomainReport",
     "DomainSettings",
+    "ModeLookup",
     "Observed",
     "Scanner",
     "check_domains",
@@ -100,13 +100,16 @@ class DomainSettings:
     extra_roots: tuple[bytes, ...] = ()
     ehlo_name: str = DEFAULT_EHLO
 
-    def dnssec_source(self, validating: bool) -> str:
-        """How DNSSEC standing is known, said in the report (``validating``: vedette's own
-        validation, ``mailauth.dnssec``, is part of this build)."""
+    @property
+    def dnssec_mode(self) -> str:
+        """``trust-ad`` (the resolver's AD flag) or ``chain`` (vedette's own validation)."""
+        return "trust-ad" if self.trust_ad else "chain"
+
+    @property
+    def dnssec_source(self) -> str:
+        """How DNSSEC standing is known, said in the report."""
         if self.trust_ad:
             return "trust-ad"
-        if not validating:
-            return "not-checked"
         if self.trust_anchors is not None:
             return "trust-anchor-file"
         return "built-in-root-anchor"
@@ -122,7 +125,6 @@ class DomainReport:
     mx: MxResult
     scan: ScanReport
     outcomes: dict[str, Outcome]
-    not_checked: tuple[str, ...]
     findings: tuple[DomainFinding, ...]
     resolved: tuple[ResolvedFinding, ...]
     views: tuple[MxView, ...]
@@ -198,25 +200,32 @@ def _dns_names(leaf: bytes, host: str) -> tuple[str, ...] | None:
     return match_certificate(cert, host).dns_names
 
 
-def validating_build() -> bool:
-    """vedette's own DNSSEC validation (``mailauth.dnssec``) is part of this build."""
-    return importlib.util.find_spec("vedette.mailauth.dnssec") is not None
+class ModeLookup:
+    """A :class:`Lookup` that says how its answers' DNSSEC standing was found
+    (``mailauth.dnssec.dnssec_mode`` reads ``dnssec_mode``): the rules read the answers of a
+    recording (live) or of a replay (from the store), and the standing they carry is that of
+    vedette's own validation (``chain``) or of the resolver's AD flag (``trust-ad``)."""
+
+    def __init__(self, inner: Lookup, dnssec_mode: str) -> None:
+        self._inner = inner
+        self.dnssec_mode = dnssec_mode
+
+    async def query(self, name: str, rdtype: str) -> DnsAnswer:
+        return await self._inner.query(name, rdtype)
 
 
 def dns_source(settings: DomainSettings) -> Lookup:
     """What the rules read DNS through: vedette's DNS client, and, unless ``--trust-ad`` makes
     the resolver's AD flag the DNSSEC standing, vedette's own validation over it (the chain of
-    trust walked from ``--trust-anchor`` or the built-in IANA root key), so that every answer
+    trust walked from ``--trust-anchor`` or the built-in IANA root keys), so that every answer
     carries its standing."""
     client = DnsClient(settings.resolver, timeout=settings.dns_timeout, trust_ad=settings.trust_ad)
-    if settings.trust_ad or not validating_build():
+    if settings.trust_ad:
         return client
-    dnssec = importlib.import_module("vedette.mailauth.dnssec")
     anchors = None
     if settings.trust_anchors is not None:
-        anchors = dnssec.parse_trust_anchors(settings.trust_anchors, "--trust-anchor")
-    validating: Lookup = dnssec.ValidatingLookup(client, anchors)
-    return validating
+        anchors = parse_trust_anchors(settings.trust_anchors, "--trust-anchor")
+    return ValidatingLookup(client, anchors)
 
 
 def _wanted(mx: MxResult, extra: list[tuple[TargetSpec, Pin]]) -> list[tuple[TargetSpec, Pin]]:
@@ -331,8 +340,7 @@ async def _judge(
         "trust_anchors": settings.trust_anchors,
     }
     base = Facts(domain=mx.domain, lookup=lookup, mx=mx, options=options)
-    present = [r for r in RULES if available(r)]
-    before = [r for r in present if not r.after_scan]
+    before = [r for r in RULES if not r.after_scan]
     extra = await extra_targets(lookup, mx.domain) if settings.all_ports else []
     dns_rules = asyncio.gather(*(_run_rule(r, base) for r in before))
     observations, early = await asyncio.gather(scan(_wanted(mx, extra)), dns_rules)
@@ -351,7 +359,7 @@ async def _judge(
         options=options,
         earlier=earlier,
     )
-    after = [r for r in present if r.after_scan]
+    after = [r for r in RULES if r.after_scan]
     late = await asyncio.gather(*(_run_rule(r, facts) for r in after))
     outcomes = dict(zip([r.name for r in (*before, *after)], [*early, *late], strict=True))
     return mx, observations, outcomes, when
@@ -400,7 +408,6 @@ def _report(
     when: datetime,
     analyser: Analyser,
 ) -> DomainReport:
-    not_checked = tuple(r.name for r in RULES if not available(r))
     scan = ScanReport(
         scan_id=None,
         targets=tuple(f"smtp://{h}" for h in mx.names),
@@ -418,13 +425,12 @@ def _report(
         mx=mx,
         scan=scan,
         outcomes=outcomes,
-        not_checked=not_checked,
         findings=view.findings,
         resolved=view.resolved,
         views=view.mx,
         dns_queries=len(observed.dns),
         observed=observed,
-        dnssec_source=settings.dnssec_source(validating_build()),
+        dnssec_source=settings.dnssec_source,
     )
 
 
@@ -464,7 +470,7 @@ async def check_one(
     mx, observations, outcomes, when = await _judge(
         domain,
         settings,
-        lookup=lookup,
+        lookup=ModeLookup(lookup, settings.dnssec_mode),
         fetch=fetch,
         scan=scanner or Scanner(settings),
         roots=roots,
@@ -516,7 +522,7 @@ async def rejudge(
     mx, picked, outcomes, when = await _judge(
         observed.domain,
         settings,
-        lookup=replay,
+        lookup=ModeLookup(replay, settings.dnssec_mode),
         fetch=fetch,
         scan=stored,
         roots=roots,

@@ -7,7 +7,7 @@ The JSON document (documented in the README, "Checking a mail domain")::
 
     DOMAIN = {"domain", "started_at", "finished_at", "dnssec_source", "dns_queries",
               "mx": {...}, "rules": {"mta_sts": {...}, "spf": {...}, ...},
-              "not_checked": [rule...], "mx_view": [MX...], "findings": [FINDING...],
+              "mx_view": [MX...], "findings": [FINDING...],
               "endpoints": [ENDPOINT...], "endpoint_findings": [RESOLVED...],
               "observation": OBSERVED}   (domain.check.Observed: the DNS answers the rules
               read and the policies fetched; with the MX scans, enough to judge again)
@@ -115,7 +115,6 @@ def domain_json(r: DomainReport) -> dict[str, Any]:
         "dns_queries": r.dns_queries,
         "mx": r.mx.to_json(),
         "rules": {name: outcome.to_json() for name, outcome in r.outcomes.items()},
-        "not_checked": list(r.not_checked),
         "mx_view": [v.to_json() for v in r.views],
         "findings": [_finding_json(f) for f in r.findings],
         "endpoints": [_endpoint_json(o) for o in r.scan.observations],
@@ -277,7 +276,36 @@ def _caa_line(data: dict[str, Any]) -> str:
     return allowed + ("; MX certificates: " + ", ".join(certs[:8]) if certs else "")
 
 
+def _dnssec_line(data: dict[str, Any]) -> str:
+    return ", ".join(
+        f"{name} {v.get('security')}"
+        + (f" ({v.get('reason')})" if v.get("security") == "bogus" else "")
+        for name, v in list(data.items())[:8]
+    )
+
+
+def _dane_line(data: dict[str, Any]) -> str:
+    parts = []
+    for host, v in list(data.items())[:8]:
+        if not v.get("applies"):
+            words = (
+                "no TLSA record"
+                if v.get("tlsa_status") in ("nodata", "nxdomain")
+                else ("does not apply")
+            )
+        elif v.get("dane_ee_match"):
+            words = "a DANE-EE record matches"
+        elif v.get("dane_match") and all(v["dane_match"].values()):
+            words = "a TLSA record matches"
+        else:
+            words = "NO TLSA record matches"
+        parts.append(f"{host} {words}")
+    return ", ".join(parts)
+
+
 _RULE_LINES = {
+    "dnssec": _dnssec_line,
+    "dane": _dane_line,
     "mta_sts": _mta_sts_line,
     "spf": _spf_line,
     "dkim": _dkim_line,
@@ -321,14 +349,6 @@ def render_terminal(reports: Sequence[DomainReport], console: Console, *, verbos
                 put(console, (mark, style), f"{s.profile}: {_s(s.reason)}", indent=6, hang=4)
         for name, outcome in r.outcomes.items():
             put(console, (f"{name}: ", "bold"), _s(_rule_line(name, outcome)), indent=2, hang=4)
-        if r.not_checked:
-            put(
-                console,
-                ("not checked: ", "dim"),
-                ", ".join(r.not_checked) + " (not in this build)",
-                indent=2,
-                hang=4,
-            )
         put(console, ("DNSSEC from: ", "dim"), r.dnssec_source, f"; {r.dns_queries} DNS queries",
             indent=2)  # fmt: skip
         if r.findings:

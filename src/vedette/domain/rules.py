@@ -3,26 +3,34 @@
 A rule is an async function of the :class:`Facts` gathered so far that returns a result with
 ``findings`` (:class:`~vedette.mailauth.registry.DomainFinding`) and ``to_json()``. Rules that
 need only DNS run while the MX are being scanned; those that need the chains the MX served
-(MTA-STS, DANE, CAA) run after. Adding a rule is adding one :class:`Rule` line to
-:data:`RULES`. A rule whose module is not part of this build is listed as not checked.
+(MTA-STS, DANE, CAA), or another rule's result (BIMI reads DMARC's), run after. Adding a rule
+is adding one :class:`Rule` line to :data:`RULES`.
 """
 
 from __future__ import annotations
 
-import functools
-import importlib
-import importlib.util
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from vedette.mailauth.answers import Lookup
+from vedette.mailauth.bimi import BimiResult, check_bimi, check_svg_tiny_ps
+from vedette.mailauth.caa import check_caa
+from vedette.mailauth.dane import check_dane
+from vedette.mailauth.dkim import check_dkim
+from vedette.mailauth.dmarc import DmarcResult, check_dmarc
+from vedette.mailauth.dnssec import dnssec_status
+from vedette.mailauth.mtasts import check_mta_sts
 from vedette.mailauth.mx import MxResult
 from vedette.mailauth.registry import DomainFinding, domain_check
+from vedette.mailauth.spf import check_spf
+from vedette.mailauth.tags import findings_json
+from vedette.mailauth.tlsrpt import check_tlsrpt
 from vedette.model import Severity
 
-__all__ = ["RULES", "BimiOutcome", "Facts", "Outcome", "PerName", "Rule", "available"]
+__all__ = ["RULES", "BimiOutcome", "Facts", "Outcome", "PerName", "Rule"]
 
 
 class Outcome(Protocol):
@@ -79,35 +87,15 @@ class PerName:
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """One rule: its name in the report, the ``vedette.mailauth`` module that implements it,
-    whether it needs the served chains, and how to call it."""
+    """One rule: its name in the report, whether it runs after the scan (it needs the served
+    chains, or another rule's result), and how to call it."""
 
     name: str
-    module: str
     after_scan: bool
     run: Callable[[Facts], Awaitable[Outcome]]
 
 
-def _entry(module: str, name: str) -> Callable[..., Awaitable[Any]]:
-    entry: Callable[..., Awaitable[Any]] = getattr(
-        importlib.import_module(f"vedette.mailauth.{module}"), name
-    )
-    return entry
-
-
-def available(rule: Rule) -> bool:
-    """The rule's module is part of this build."""
-    return _present(rule.module)
-
-
-@functools.cache
-def _present(module: str) -> bool:
-    return importlib.util.find_spec(f"vedette.mailauth.{module}") is not None
-
-
 async def _mta_sts(f: Facts) -> Outcome:
-    from vedette.mailauth.mtasts import check_mta_sts
-
     return await check_mta_sts(
         f.lookup,
         f.domain,
@@ -120,7 +108,7 @@ async def _mta_sts(f: Facts) -> Outcome:
 
 
 async def _spf(f: Facts) -> Outcome:
-    return await _entry("spf", "check_spf")(  # type: ignore[no-any-return]
+    return await check_spf(
         f.lookup,
         f.domain,
         sending_ips=tuple(f.options.get("sending_ips", ())),
@@ -130,31 +118,39 @@ async def _spf(f: Facts) -> Outcome:
 
 async def _dkim(f: Facts) -> Outcome:
     selectors: Sequence[str] | None = f.options.get("dkim_selectors") or None
-    return await _entry("dkim", "check_dkim")(f.lookup, f.domain, selectors)  # type: ignore[no-any-return]
+    return await check_dkim(f.lookup, f.domain, selectors)
 
 
-async def _simple(module: str, entry: str, f: Facts) -> Outcome:
-    return await _entry(module, entry)(f.lookup, f.domain)  # type: ignore[no-any-return]
+async def _dmarc(f: Facts) -> Outcome:
+    return await check_dmarc(f.lookup, f.domain)
+
+
+async def _tlsrpt(f: Facts) -> Outcome:
+    return await check_tlsrpt(f.lookup, f.domain)
 
 
 async def _dane(f: Facts) -> Outcome:
-    check = _entry("dane", "check_dane")
-    results = {host: await check(f.lookup, host, f.chains.get(host) or None) for host in f.mx.names}
-    return PerName(results)
+    # Each MX, matched against the chain each of its addresses served on port 25.
+    results = await asyncio.gather(
+        *(check_dane(f.lookup, host, f.chains.get(host) or None) for host in f.mx.names)
+    )
+    return PerName(dict(zip(f.mx.names, results, strict=True)))
 
 
 async def _dnssec(f: Facts) -> Outcome:
     # The standing of the domain's MX answer and of each MX host's address answer.
-    status = _entry("dnssec", "dnssec_status")
     asked = {f.domain: "MX"}
     asked.update((name, "A") for name in f.mx.names if name not in asked)
-    return PerName({name: await status(f.lookup, name, rdtype) for name, rdtype in asked.items()})
+    results = await asyncio.gather(
+        *(dnssec_status(f.lookup, name, rdtype) for name, rdtype in asked.items())
+    )
+    return PerName(dict(zip(asked, results, strict=True)))
 
 
 async def _caa(f: Facts) -> Outcome:
     # The certificates the MX serve (each chain's leaf): their CAs must stay allowed to renew.
     seen = tuple(dict.fromkeys(c[0] for by in f.chains.values() for c in by.values() if c))
-    return await _entry("caa", "check_caa")(f.lookup, f.domain, seen)  # type: ignore[no-any-return]
+    return await check_caa(f.lookup, f.domain, seen)
 
 
 LOGO_UNREACHABLE = domain_check(
@@ -172,7 +168,7 @@ class BimiOutcome:
     """The BIMI record (``mailauth.bimi``) and, when it names a logo, the logo fetched over
     HTTPS (as the MTA-STS policy: bounded, recorded) and checked against SVG Tiny PS."""
 
-    record: Any
+    record: BimiResult
     logo_status: str  # "not-named" | "fetched" | "not-fetched"
     logo_error: str
     logo_findings: tuple[DomainFinding, ...]
@@ -182,8 +178,6 @@ class BimiOutcome:
         return (*self.record.findings, *self.logo_findings)
 
     def to_json(self) -> dict[str, Any]:
-        from vedette.mailauth.tags import findings_json
-
         data: dict[str, Any] = dict(self.record.to_json())
         data["findings"] = findings_json(self.findings)
         data["logo"] = {"status": self.logo_status, "error": self.logo_error}
@@ -191,8 +185,10 @@ class BimiOutcome:
 
 
 async def _bimi(f: Facts) -> Outcome:
-    module = importlib.import_module("vedette.mailauth.bimi")
-    record = await module.check_bimi(f.lookup, f.domain, dmarc=f.earlier.get("dmarc"))
+    dmarc = f.earlier.get("dmarc")
+    record = await check_bimi(
+        f.lookup, f.domain, dmarc=dmarc if isinstance(dmarc, DmarcResult) else None
+    )
     url = record.logo_url
     if not url or f.fetch is None or not str(url).lower().startswith("https://"):
         return BimiOutcome(record, "not-named", "", ())
@@ -200,19 +196,19 @@ async def _bimi(f: Facts) -> Outcome:
     if got.body is None:
         finding = LOGO_UNREACHABLE.hit(url, got.error or "no body")
         return BimiOutcome(record, "not-fetched", got.error or "", (finding,))
-    found = module.check_svg_tiny_ps(got.body, url)
+    found = check_svg_tiny_ps(got.body, url)
     return BimiOutcome(record, "fetched", "", tuple(found))
 
 
 #: Every rule, in report order.
 RULES: tuple[Rule, ...] = (
-    Rule("dnssec", "dnssec", False, _dnssec),
-    Rule("spf", "spf", False, _spf),
-    Rule("dkim", "dkim", False, _dkim),
-    Rule("dmarc", "dmarc", False, lambda f: _simple("dmarc", "check_dmarc", f)),
-    Rule("tlsrpt", "tlsrpt", False, lambda f: _simple("tlsrpt", "check_tlsrpt", f)),
-    Rule("mta_sts", "mtasts", True, _mta_sts),
-    Rule("bimi", "bimi", True, _bimi),
-    Rule("dane", "dane", True, _dane),
-    Rule("caa", "caa", True, _caa),
+    Rule("dnssec", False, _dnssec),
+    Rule("spf", False, _spf),
+    Rule("dkim", False, _dkim),
+    Rule("dmarc", False, _dmarc),
+    Rule("tlsrpt", False, _tlsrpt),
+    Rule("mta_sts", True, _mta_sts),
+    Rule("bimi", True, _bimi),
+    Rule("dane", True, _dane),
+    Rule("caa", True, _caa),
 )
