@@ -460,7 +460,10 @@ def test_stored_checks_resume_and_are_judged_again_from_the_store(
     targets = tmp_path / "domains.txt"
     targets.write_text("# three domains\nmail14.test\nplain14.test  # no MTA-STS\n\n")
     code, live, err = _check(
-        lab, root, "nomail14.test", extra=("--targets", str(targets), "--db", db)
+        lab,
+        root,
+        "nomail14.test",
+        extra=("--targets", str(targets), "--db", db, "--concurrency", "2"),
     )
     assert "stored as scan 1" in err
     assert [d["domain"] for d in live["domains"]] == [

@@ -63,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=c.count,
         default=None,
         metavar="N",
-        help="domains checked at once (default 50); an MX that several domains name is "
+        help="domains checked at once (default 100); an MX that several domains name is "
         "scanned once a run whatever N is",
     )
     check.add_argument("--no-store", action="store_true", help="do not record the check")

@@ -533,7 +533,7 @@ async def rejudge(
 
 
 #: Domains checked at once, by default (``--concurrency``).
-CONCURRENT_DOMAINS = 50
+CONCURRENT_DOMAINS = 100
 
 
 async def check_domains(
