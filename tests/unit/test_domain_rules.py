@@ -86,3 +86,39 @@ def test_caa_is_given_the_leaf_each_mx_served_not_the_intermediates() -> None:
             "allowed": {"mx1.example.com": True},  # no CAA anywhere: any CA may issue
         }
     ]
+
+
+def test_the_policy_is_fetched_once_while_the_mx_are_scanned() -> None:
+    from vedette.domain.check import DomainSettings, check_one
+
+    dns = FakeDns(
+        [
+            "example.com. MX 10 mx1.example.com.",
+            "mx1.example.com. A 192.0.2.1",
+            '_mta-sts.example.com. TXT "v=STSv1; id=1"',
+        ]
+    )
+    policy = b"version: STSv1\nmode: testing\nmx: mx1.example.com\nmax_age: 86400\n"
+    fetched: list[str] = []
+
+    async def go() -> dict[str, object]:
+        seen = asyncio.Event()
+
+        async def fetch(url: str) -> PolicyFetch:
+            fetched.append(url)
+            seen.set()
+            return PolicyFetch(body=policy, content_type="text/plain")
+
+        async def scan(wanted: object) -> tuple[()]:
+            # The scan ends only once the policy fetch has started: they run at once.
+            await asyncio.wait_for(seen.wait(), timeout=5)
+            return ()
+
+        report = await check_one(
+            "example.com", DomainSettings(), (), client=dns, scanner=scan, fetcher=fetch
+        )
+        return report.outcomes["mta_sts"].to_json()
+
+    sts = asyncio.run(go())
+    assert fetched == ["https://mta-sts.example.com/.well-known/mta-sts.txt"]
+    assert sts["fetched"] is True and sts["mode_applied"] == "testing"

@@ -27,7 +27,7 @@ from vedette.domain.view import MxView, ResolvedFinding, one_view
 from vedette.mailauth.answers import DnsAnswer, DnsStatus, Lookup
 from vedette.mailauth.dnsclient import DnsClient
 from vedette.mailauth.dnssec import ValidatingLookup, parse_trust_anchors
-from vedette.mailauth.mtasts import PolicyFetch, PolicyFetcher
+from vedette.mailauth.mtasts import PolicyFetch, PolicyFetcher, parse_sts_record, policy_url
 from vedette.mailauth.mx import MxResult, discover_mx
 from vedette.mailauth.recording import (
     RecordingLookup,
@@ -339,34 +339,48 @@ async def _judge(
         "sending_ips": settings.sending_ips,
         "trust_anchors": settings.trust_anchors,
     }
-    base = Facts(domain=mx.domain, lookup=lookup, mx=mx, options=options)
-    before = [r for r in RULES if not r.after_scan]
+    base = Facts(domain=mx.domain, lookup=lookup, mx=mx, options=options, fetch=fetch)
     extra = await extra_targets(lookup, mx.domain) if settings.all_ports else []
-    dns_rules = asyncio.gather(*(_run_rule(r, base) for r in before))
-    observations, early = await asyncio.gather(scan(_wanted(mx, extra)), dns_rules)
-    chains = _chains(observations, mx)
     when = now or datetime.now(UTC)
-    earlier = dict(zip([r.name for r in before], early, strict=True))
-    facts = Facts(
-        domain=mx.domain,
-        lookup=lookup,
-        mx=mx,
-        chains=chains,
-        cert_names=_cert_names(chains),
-        roots=roots,
-        now=when,
-        fetch=fetch,
-        options=options,
-        earlier=earlier,
-    )
-    after = [r for r in RULES if r.after_scan]
-    late = await asyncio.gather(*(_run_rule(r, facts) for r in after))
-    outcomes = dict(zip([r.name for r in (*before, *after)], [*early, *late], strict=True))
-    return mx, observations, outcomes, when
+    # The scan, the DNS rules and the MTA-STS policy fetch all start at once; the rules that
+    # need the served chains start when the scan ends, those that need another rule's result
+    # when it is there.
+    scanned = asyncio.ensure_future(scan(_wanted(mx, extra)))
+    prefetch = asyncio.ensure_future(_prefetch_policy(lookup, mx.domain, fetch))
+
+    async def late_facts() -> Facts:
+        chains = _chains(await scanned, mx)
+        return dataclasses.replace(
+            base, chains=chains, cert_names=_cert_names(chains), roots=roots, now=when
+        )
+
+    facts_after_scan = asyncio.ensure_future(late_facts())
+    tasks: dict[str, asyncio.Future[Outcome]] = {}
+
+    async def run(rule: Rule) -> Outcome:
+        earlier = {name: await tasks[name] for name in rule.needs}
+        facts = await facts_after_scan if rule.after_scan else base
+        return await rule.run(dataclasses.replace(facts, earlier=earlier))
+
+    for rule in RULES:
+        tasks[rule.name] = asyncio.ensure_future(run(rule))
+    started: list[asyncio.Future[Any]] = [*tasks.values(), prefetch, facts_after_scan, scanned]
+    try:
+        results = await asyncio.gather(*tasks.values())
+        await prefetch
+    finally:
+        for task in started:  # nothing outlives the check when one part fails
+            task.cancel()
+    outcomes = dict(zip(tasks, results, strict=True))
+    return mx, scanned.result(), outcomes, when
 
 
-async def _run_rule(rule: Rule, facts: Facts) -> Outcome:
-    return await rule.run(facts)
+async def _prefetch_policy(lookup: Lookup, domain: str, fetch: PolicyFetcher) -> None:
+    """Fetch the MTA-STS policy while the MX are scanned, when the domain publishes the TXT
+    record that makes senders fetch it (the rule, after the scan, gets the same fetch)."""
+    answer = await lookup.query(f"_mta-sts.{domain}", "TXT")
+    if answer.status is DnsStatus.OK and parse_sts_record(answer.texts())[0] is not None:
+        await fetch(policy_url(domain))
 
 
 class Analyser:
@@ -435,8 +449,14 @@ def _report(
 
 
 def _recording(fetch: PolicyFetcher, log: dict[str, PolicyFetch]) -> PolicyFetcher:
+    """``fetch``, each URL fetched once (the prefetch and the rule share it), every answer
+    kept in ``log``."""
+    pending: dict[str, asyncio.Future[PolicyFetch]] = {}
+
     async def recorded(url: str) -> PolicyFetch:
-        got = await fetch(url)
+        if url not in pending:
+            pending[url] = asyncio.ensure_future(fetch(url))
+        got = await asyncio.shield(pending[url])
         log.setdefault(url, got)
         return got
 

@@ -3,8 +3,8 @@
 A rule is an async function of the :class:`Facts` gathered so far that returns a result with
 ``findings`` (:class:`~vedette.mailauth.registry.DomainFinding`) and ``to_json()``. Rules that
 need only DNS run while the MX are being scanned; those that need the chains the MX served
-(MTA-STS, DANE, CAA), or another rule's result (BIMI reads DMARC's), run after. Adding a rule
-is adding one :class:`Rule` line to :data:`RULES`.
+(MTA-STS, DANE, CAA) run after it; a rule that reads another's result (BIMI reads DMARC's)
+waits for it. Adding a rule is adding one :class:`Rule` line to :data:`RULES`.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class Facts:
         now: the date certificates are judged at.
         fetch: the HTTPS fetch (MTA-STS policy, BIMI logo), bounded and recorded.
         options: ``dkim_selectors``, ``sending_ips``, ``trust_anchors``.
-        earlier: the outcomes of the rules that ran before the scan (BIMI reads DMARC's).
+        earlier: the outcomes of the rules named in the rule's ``needs``.
     """
 
     domain: str
@@ -88,11 +88,12 @@ class PerName:
 @dataclass(frozen=True, slots=True)
 class Rule:
     """One rule: its name in the report, whether it runs after the scan (it needs the served
-    chains, or another rule's result), and how to call it."""
+    chains), how to call it, and the rules whose results it reads (``Facts.earlier``)."""
 
     name: str
     after_scan: bool
     run: Callable[[Facts], Awaitable[Outcome]]
+    needs: tuple[str, ...] = ()
 
 
 async def _mta_sts(f: Facts) -> Outcome:
@@ -207,8 +208,8 @@ RULES: tuple[Rule, ...] = (
     Rule("dkim", False, _dkim),
     Rule("dmarc", False, _dmarc),
     Rule("tlsrpt", False, _tlsrpt),
+    Rule("bimi", False, _bimi, needs=("dmarc",)),
     Rule("mta_sts", True, _mta_sts),
-    Rule("bimi", True, _bimi),
     Rule("dane", True, _dane),
     Rule("caa", True, _caa),
 )
