@@ -253,10 +253,12 @@ async def _check(
         return await check_domains(domains, settings, concurrency=args.concurrency)
     with store:
         recorder = Recorder(store, scan_id)
-        reports = await check_domains(
-            domains, settings, on_done=recorder.put, concurrency=args.concurrency
-        )
-        recorder.flush()
+        try:
+            reports = await check_domains(
+                domains, settings, on_done=recorder.put, concurrency=args.concurrency
+            )
+        finally:  # stopped (Ctrl-C) or not, the domains done so far are kept for --resume
+            recorder.flush()
         store.finish_scan(scan_id, datetime.now(UTC))
     c.err(f"stored as scan {scan_id}")
     return reports
@@ -286,10 +288,12 @@ async def _resume(args: argparse.Namespace) -> list[DomainReport]:
         )
         fresh = []
         if todo:
-            fresh = await check_domains(
-                todo, settings, on_done=recorder.put, concurrency=args.concurrency
-            )
-            recorder.flush()
+            try:
+                fresh = await check_domains(
+                    todo, settings, on_done=recorder.put, concurrency=args.concurrency
+                )
+            finally:
+                recorder.flush()
         if summary.finished_at is None:
             store.finish_scan(scan_id, datetime.now(UTC))
         earlier = await rejudge_stored(store, scan_id, settings, roots, only=sorted(done))
