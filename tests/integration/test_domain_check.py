@@ -531,6 +531,7 @@ def test_csv_and_html_reports(world: tuple[DnsLab, Path], tmp_path: Path) -> Non
     page = html_file.read_text()
     assert page.startswith("<!doctype html>") and "mx2.mail14.test" in page
     assert "Exchange Online will not deliver" in page
+    assert "<td>mta_sts</td><td>mode applied by senders: enforce" in page
 
 
 def test_mail_records_tied_to_the_real_mx(world: tuple[DnsLab, Path], tmp_path: Path) -> None:

@@ -447,7 +447,8 @@ def write_csv(reports: Sequence[DomainReport], out: TextIO) -> None:
 
 
 def write_html(reports: Sequence[DomainReport], out: TextIO) -> None:
-    """One self-contained page: per domain, its MX and what senders do, then the findings.
+    """One self-contained page: per domain, its MX and what senders do, one line per record
+    (as the terminal), then the findings.
     As ``vedette report --format html``: every value passes through ``html.escape`` (quotes
     too) after ``safe_text``, and a Content-Security-Policy forbids scripts and remote loads."""
     from html import escape
@@ -475,6 +476,9 @@ def write_html(reports: Sequence[DomainReport], out: TextIO) -> None:
                     f"<tr><td>{v.preference} {e(v.host)}</td><td>{e(s.profile)}</td>"
                     f"<td class='{cls}'>{mark}</td><td>{e(s.reason)}</td></tr>"
                 )
+        parts.append("</table><table><tr><th>record</th><th>what vedette read</th></tr>")
+        for name, outcome in r.outcomes.items():
+            parts.append(f"<tr><td>{e(name)}</td><td>{e(_rule_line(name, outcome))}</td></tr>")
         parts.append("</table><table><tr><th>severity</th><th>id</th><th>where</th>"
                      "<th>what</th><th>fix</th></tr>")  # fmt: skip
         for row in _rows([r]):
