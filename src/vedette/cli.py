@@ -34,6 +34,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "vedette.commands.scan",
         "probe the mail services of hosts and report what is wrong",
     ),
+    "domain": (
+        "vedette.commands.domain",
+        "check mail domains: MX, MTA-STS, DANE, SPF, DKIM, DMARC, tied to the MX certificates",
+    ),
     "report": ("vedette.commands.report", "analyse a stored scan again, without the network"),
     "checks": ("vedette.commands.checks", "list every check vedette runs"),
     "demo": ("vedette.commands.demo", "start the built-in lab servers and scan them"),

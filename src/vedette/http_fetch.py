@@ -7,7 +7,9 @@ through :func:`http_fetch`, built on httpx, with one discipline:
 
 * **http only.** caIssuers and OCSP are published over plain HTTP (RFC 5280 4.2.2.1, RFC 6960
   A.1): fetching them over HTTPS would need the very chain being fetched. Other schemes are
-  refused with a clear message.
+  refused with a clear message. The one HTTPS fetch, the MTA-STS policy (RFC 8461 3.3), goes
+  through :func:`https_fetch`: same discipline, the TLS context given by the caller (which
+  verifies nothing and judges the served chain itself, with vedette's own checks).
 * **vedette's resolver.** The name goes through :class:`vedette.resolve.Resolver` (dnspython,
   ``--resolver``), never the C library; the request goes to the address it returns, with the
   name in the ``Host`` header. No proxy from the environment is used.
@@ -28,17 +30,21 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
 from http import HTTPStatus
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from vedette.errors import VedetteError
 from vedette.resolve import Resolver
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
-__all__ = ["DEADLINE", "MAX_HEAD", "FetchError", "http_fetch"]
+__all__ = ["DEADLINE", "MAX_HEAD", "FetchError", "HttpsAnswer", "http_fetch", "https_fetch"]
 
 #: Seconds for the whole fetch, from name resolution to the last byte of the body.
 DEADLINE = 10.0
@@ -79,7 +85,9 @@ async def _fetch(
     resolver: tuple[str, int] | None,
     deadline: float,
     max_body: int,
-) -> bytes:
+    tls: ssl.SSLContext | None = None,
+    on_tls: Callable[[Any], None] | None = None,
+) -> tuple[bytes, str | None]:
     import httpx
 
     parts = urlsplit(url)
@@ -90,7 +98,10 @@ async def _fetch(
     host = parts.hostname or ""
     address = await _resolve(host, resolver, deadline)
     raw_path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    target = httpx.URL(scheme="http", host=address, port=port or 80, raw_path=raw_path.encode())
+    scheme, default_port = ("https", 443) if tls is not None else ("http", 80)
+    target = httpx.URL(
+        scheme=scheme, host=address, port=port or default_port, raw_path=raw_path.encode()
+    )
     headers = {
         "Host": _host_header(host, port),
         "User-Agent": "vedette",
@@ -99,13 +110,27 @@ async def _fetch(
     }
     if content_type is not None:
         headers["Content-Type"] = content_type
-    transport = httpx.AsyncHTTPTransport(retries=0)
+    # With TLS, the name (not the address connected to) is the SNI; the context given decides
+    # what is verified (the MTA-STS fetch verifies nothing itself and judges the chain after).
+    transport = (
+        httpx.AsyncHTTPTransport(retries=0)
+        if tls is None
+        else httpx.AsyncHTTPTransport(retries=0, verify=tls, http2=False)
+    )
+    extensions = {"sni_hostname": host} if tls is not None else {}
     async with (
         httpx.AsyncClient(
             transport=transport, trust_env=False, follow_redirects=False, timeout=deadline
         ) as client,
-        client.stream(method, target, headers=headers, content=body) as response,
+        client.stream(
+            method, target, headers=headers, content=body, extensions=extensions
+        ) as response,
     ):
+        if on_tls is not None:
+            stream = response.extensions.get("network_stream")
+            ssl_object = None if stream is None else stream.get_extra_info("ssl_object")
+            if ssl_object is not None:
+                on_tls(ssl_object)
         _check_status(response)
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > max_body:
@@ -115,7 +140,7 @@ async def _fetch(
             received += chunk
             if len(received) > max_body:
                 raise FetchError(f"the answer is larger than {_size(max_body)}")
-        return bytes(received)
+        return bytes(received), response.headers.get("Content-Type")
 
 
 def _check_status(response: httpx.Response) -> None:
@@ -163,28 +188,77 @@ async def http_fetch(
     asked by dnspython); an address in the URL is used as it is. A coroutine, so that code
     already inside an event loop (a scan) can await it; others ``asyncio.run`` it.
     """
+    received, _ = await _guarded(
+        url,
+        "http",
+        deadline,
+        method=method,
+        body=body,
+        content_type=content_type,
+        resolver=resolver,
+        max_body=max_body,
+    )
+    return received
+
+
+@dataclass(frozen=True, slots=True)
+class HttpsAnswer:
+    """A ``200`` answer over HTTPS: its body and its Content-Type header (``None``: absent)."""
+
+    body: bytes
+    content_type: str | None
+
+
+async def https_fetch(
+    url: str,
+    *,
+    max_body: int,
+    tls: ssl.SSLContext,
+    on_tls: Callable[[Any], None] | None = None,
+    resolver: tuple[str, int] | None = None,
+    deadline: float = DEADLINE,
+) -> HttpsAnswer:
+    """``GET url`` over HTTPS with the same discipline as :func:`http_fetch` (vedette's
+    resolver, one deadline, bounded body, no redirect, no environment proxy, one-line
+    :class:`FetchError`). ``tls`` is the client context (the caller decides what it verifies;
+    the name is sent as SNI); ``on_tls`` gets the ``ssl.SSLObject`` once the answer's head is
+    read, before its status is judged, so that a caller can keep the chain even of a 404."""
+    received, media = await _guarded(
+        url,
+        "https",
+        deadline,
+        method="GET",
+        body=None,
+        content_type=None,
+        resolver=resolver,
+        max_body=max_body,
+        tls=tls,
+        on_tls=on_tls,
+    )
+    return HttpsAnswer(received, media)
+
+
+async def _guarded(
+    url: str, scheme: str, deadline: float, **kwargs: Any
+) -> tuple[bytes, str | None]:
+    """``_fetch`` within ``deadline``, every failure one :class:`FetchError` naming the URL."""
     shown = _printable(url)
     try:
         parts = urlsplit(url)
     except ValueError:
         raise FetchError(f"{shown}: not a URL") from None
-    if parts.scheme.lower() != "http" or not parts.hostname:
-        raise FetchError(f"{shown}: only http:// URLs are fetched (no https, ldap or file)")
+    if parts.scheme.lower() != scheme or not parts.hostname:
+        refused = "no https, ldap or file" if scheme == "http" else "no http, ldap or file"
+        raise FetchError(f"{shown}: only {scheme}:// URLs are fetched ({refused})")
     if not parts.hostname.isascii() or not parts.hostname.isprintable() or " " in parts.hostname:
         raise FetchError(f"{shown}: not a host name vedette fetches from")
+    import ssl
+
     import httpx
 
     try:
         async with asyncio.timeout(deadline):
-            return await _fetch(
-                url,
-                method=method,
-                body=body,
-                content_type=content_type,
-                resolver=resolver,
-                deadline=deadline,
-                max_body=max_body,
-            )
+            return await _fetch(url, deadline=deadline, **kwargs)
     except FetchError as exc:
         reason = str(exc)
     except (TimeoutError, httpx.TimeoutException):
@@ -197,6 +271,8 @@ async def http_fetch(
         reason = f"{type(exc).__name__}: {exc}"
     except (httpx.InvalidURL, ValueError) as exc:
         reason = f"not a usable URL ({exc})"
+    except ssl.SSLError as exc:
+        reason = f"TLS handshake failed: {exc}"
     except OSError as exc:
         reason = str(exc)
     except VedetteError as exc:  # ResolveError, from vedette's resolver

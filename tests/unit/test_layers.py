@@ -20,7 +20,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "vedette"
 #: Top to bottom.
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"__main__", "cli", "commands"}),
-    frozenset({"analysis", "report", "scale", "lab", "scan", "web"}),
+    frozenset({"analysis", "report", "scale", "lab", "scan", "web", "domain"}),
     frozenset({"probe", "checks", "trust", "store", "pki", "mailauth", "smime", "directory"}),
     frozenset(
         {
@@ -46,6 +46,9 @@ SAME_LAYER: frozenset[tuple[str, str]] = frozenset(
         ("report", "analysis"),
         ("scale", "analysis"),
         ("scale", "scan"),
+        ("domain", "analysis"),
+        ("domain", "scan"),
+        ("domain", "report"),
         ("checks", "trust"),
         ("checks", "probe"),  # defence classification and limits, as data
         ("checks", "pki"),  # the fix commands a finding prints

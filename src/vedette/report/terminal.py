@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 __all__ = [
     "OVERVIEW_LIMIT",
     "OverviewRow",
+    "badge_style",
     "overview_rows",
     "render_hosts",
     "render_orphans",
@@ -291,7 +292,7 @@ def _finding(console: Console, f: Finding, *, verbose: bool) -> None:
     badge = f" {f.severity.label.upper()} "
     _put(
         console,
-        (badge, _badge_style(f.severity)),
+        (badge, badge_style(f.severity)),
         " ",
         (_s(f.id), "bold"),
         "  ",
@@ -332,7 +333,7 @@ def _detail(console: Console, text: str, *, verbose: bool) -> None:
         _put(console, line, indent=6, wrap=False)
 
 
-def _badge_style(sev: Severity) -> str:
+def badge_style(sev: Severity) -> str:
     # A filled badge reads as a badge in colour and stays legible without colour.
     return {
         Severity.CRITICAL: "bold white on red",
