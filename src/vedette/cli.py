@@ -46,6 +46,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "vedette.commands.ca",
         "run a small internal CA: init, sign requests, revoke, publish CRLs",
     ),
+    "smime": (
+        "vedette.commands.smime",
+        "sign and verify S/MIME messages (chain to your issuing CAs, sender, fitness)",
+    ),
 }
 
 
