@@ -26,8 +26,9 @@ from typing import Any, Literal
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from pyasn1.error import PyAsn1Error  # type: ignore[import-untyped]
 from pyasn1.type import univ  # type: ignore[import-untyped]
-from pyasn1_modules import rfc4055, rfc5652  # type: ignore[import-untyped]
+from pyasn1_modules import rfc4055, rfc5280, rfc5652  # type: ignore[import-untyped]
 
 from vedette.smime.asn1 import SmimeError, children, decode, decode_definite, definite, encode
 
@@ -387,7 +388,7 @@ def _signer(n: int, raw: bytes, info: Any) -> SignerInfo:
                 t = decode(v, rfc5652.SigningTime(), f"{what}'s signingTime")
                 try:
                     signing_time = t.getComponent().asDateTime.astimezone(UTC)
-                except (ValueError, TypeError, OverflowError):
+                except (ValueError, TypeError, OverflowError, PyAsn1Error):
                     raise SmimeError(f"{what}: the signingTime is not a valid time") from None
             elif oid == ATTR_SMIME_CAPABILITIES:
                 values = [bytes(v) for v in attr["attrValues"]]
@@ -436,7 +437,15 @@ def parse_signed_data(data: bytes) -> SignedData:
             ID_DATA: "plain data, not signed",
         }.get(content_type, content_type)
         raise SmimeError(f"the CMS structure is {kind}, not SignedData")
-    sd_der = bytes(info["content"])
+    try:
+        return _signed_data(bytes(info["content"]))
+    except (PyAsn1Error, ValueError, TypeError, IndexError, KeyError, OverflowError) as exc:
+        # decoded against the specification, yet a value does not convert (a time, an OID)
+        text = " ".join(str(exc).split())[:120] or type(exc).__name__
+        raise SmimeError(f"the SignedData has a malformed value ({text})") from None
+
+
+def _signed_data(sd_der: bytes) -> SignedData:
     sd = decode_definite(sd_der, rfc5652.SignedData(), "the SignedData")
     version = int(sd["version"])
     if not 1 <= version <= 5:
@@ -486,7 +495,7 @@ def _pss(params: bytes | None, what: str) -> padding.PSS | str:
             return f"RSASSA-PSS mask generation {mgf['algorithm']}"
         if _present(mgf["parameters"]):
             inner = decode(
-                bytes(mgf["parameters"]), rfc5652.AlgorithmIdentifier(), f"{what}'s MGF1 hash"
+                bytes(mgf["parameters"]), rfc5280.AlgorithmIdentifier(), f"{what}'s MGF1 hash"
             )
             mgf_hash = str(inner["algorithm"])
     if hash_oid not in DIGESTS or mgf_hash not in DIGESTS:

@@ -139,6 +139,16 @@ class Verdict:
         )
 
 
+#: What cryptography raises on a damaged certificate field, parsed lazily.
+_CERT_ERRORS = (
+    ValueError,
+    UnsupportedAlgorithm,
+    x509.InvalidVersion,
+    x509.DuplicateExtension,
+    x509.UnsupportedGeneralNameType,
+)
+
+
 def _p(id_: str, severity: Severity, title: str, detail: str, fix: str) -> Problem:
     return Problem(id=id_, severity=severity, title=title, detail=detail, fix=fix)
 
@@ -534,8 +544,12 @@ def verify_signed(
     certs: list[tuple[bytes, x509.Certificate]] = []
     for der in sd.certificates:
         try:
-            certs.append((der, load_der(der)))
-        except ValueError:
+            cert = load_der(der)
+            # cryptography parses these lazily: a damaged field fails here, not later
+            _ = (cert.subject, cert.issuer, cert.extensions, cert.serial_number)
+            _ = (cert.not_valid_before_utc, cert.not_valid_after_utc)
+            certs.append((der, cert))
+        except _CERT_ERRORS:
             problems.append(
                 _p("smime.bad-certificate", "warning", "a certificate carried does not parse",
                    "it is ignored", "ask the sender to check their client's certificate")
