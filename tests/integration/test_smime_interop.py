@@ -25,14 +25,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from tests.tools import require_program
+from tests.unit.test_smime import twin
 from vedette import cli
-from vedette.pki.ca import CertificateAuthority, Issued, new_key
+from vedette.pki.ca import CertificateAuthority, Issued
 
 MESSAGE = (
     b"From: Alice Martin <alice@example.org>\n"
@@ -289,38 +289,17 @@ def test_sha1_is_a_weak_digest_even_where_openssl_accepts_it(
         assert verdict(capsys, signed, lab) == (1, {"smime.weak-digest"})
 
 
-def _twin(issued: Issued, ca: CertificateAuthority) -> x509.Certificate:
-    """Same issuer, serial and names as ``issued``, another key (a swapped certificate)."""
-    key = new_key("ec:p256")
-    cert = issued.cert
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(cert.subject)
-        .issuer_name(cert.issuer)
-        .public_key(key.public_key())
-        .serial_number(cert.serial_number)
-        .not_valid_before(cert.not_valid_before_utc)
-        .not_valid_after(cert.not_valid_after_utc)
-    )
-    for ext in cert.extensions:
-        value = ext.value
-        if isinstance(value, x509.SubjectKeyIdentifier):
-            value = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
-        builder = builder.add_extension(value, ext.critical)
-    return builder.sign(ca.issued.key, hashes.SHA256())  # type: ignore[arg-type]
-
-
 def test_a_swapped_certificate_fails_in_openssl_and_is_named_by_vedette(
     lab: Lab, capsys: pytest.CaptureFixture[str]
 ) -> None:
     signed = openssl_sign(lab, "ec", "swap.eml", "-nodetach", kw={"key_spec": "ec:p256"})
     original = lab.users["ec"].cert.public_bytes(Encoding.DER)
-    twin = _twin(lab.users["ec"], lab.inter).public_bytes(Encoding.DER)
-    assert len(twin) == len(original)
+    other = twin(lab.users["ec"], lab.inter).public_bytes(Encoding.DER)
+    assert len(other) == len(original)
     head, _, body = signed.read_bytes().partition(b"\n\n")
     blob = base64.b64decode(b"".join(body.split()))
     assert original in blob
-    swapped_blob = blob.replace(original, twin)
+    swapped_blob = blob.replace(original, other)
     swapped = lab.write("swapped.eml", head + b"\n\n" + base64.encodebytes(swapped_blob))
     run("openssl", "cms", "-verify", "-in", swapped, "-CAfile", lab.dir / "root.pem", ok=False)
     assert verdict(capsys, swapped, lab) == (1, {"smime.certificate-mismatch"})

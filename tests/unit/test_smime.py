@@ -173,8 +173,9 @@ def test_a_changed_body_is_tampered(pki: dict[str, CertificateAuthority], alice:
         assert verdict.signers[0].digest_matches is False
 
 
-def _twin(issued: Issued, ca: CertificateAuthority) -> x509.Certificate:
-    """A certificate with the same issuer, serial and names as ``issued`` but another key."""
+def twin(issued: Issued, ca: CertificateAuthority) -> x509.Certificate:
+    """A certificate with the same issuer, serial and names as ``issued`` but another key (a
+    swapped certificate; the interop tests use it too)."""
     from vedette.pki.ca import new_key
 
     cert = issued.cert
@@ -203,10 +204,10 @@ def test_a_swapped_certificate_is_named_as_such(
     pki: dict[str, CertificateAuthority], alice: Issued
 ) -> None:
     message = sign_message(alice, (pki["inter"].cert,))
-    twin = _twin(alice, pki["inter"])
-    assert len(der(twin)) == len(der(alice.cert))  # RSA CA, P-256 keys: the same length
+    swapped_cert = twin(alice, pki["inter"])
+    assert len(der(swapped_cert)) == len(der(alice.cert))  # RSA CA, P-256 keys: the same length
     parsed = mime.parse_signed(message)
-    swapped_cms = parsed.cms.replace(der(alice.cert), der(twin))
+    swapped_cms = parsed.cms.replace(der(alice.cert), der(swapped_cert))
     assert swapped_cms != parsed.cms
     assert parsed.content is not None
     outer, _, _ = mime.prepare_entity(MESSAGE)
