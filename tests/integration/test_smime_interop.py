@@ -355,3 +355,33 @@ def test_unreadable_input_exits_2_with_one_line(
     code, _, err = vedette(capsys, "smime", "verify", cut, "--ca", lab.dir / "root.pem")
     assert code == 2 and err.count("\n") == 1, err
     assert re.match(r"vedette: error: .*(boundary|base64|truncated)", err), err
+
+
+def test_a_windows_p12_signs_and_raw_cms_files_are_read(
+    lab: Lab, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cert, key = lab.user("rsa", key_spec="rsa:2048")
+    secret = lab.write("p12-pass", b"import password\n")
+    p12 = lab.dir / "alice.p12"
+    run(
+        "openssl", "pkcs12", "-export", "-in", cert, "-inkey", key, "-certfile",
+        lab.dir / "inter.pem", "-passout", f"file:{secret}", "-out", p12,
+    )  # fmt: skip
+    source = lab.write("message.eml", MESSAGE)
+    out = lab.dir / "p12-signed.eml"
+    code, _, err = vedette(
+        capsys, "smime", "sign", source, "--cert", p12, "--passin", f"file:{secret}",
+        "--out", out, "--force",
+    )  # fmt: skip
+    assert code == 0, err
+    run("openssl", "cms", "-verify", "-in", out, "-CAfile", lab.dir / "root.pem")
+    assert verdict(capsys, out, lab) == (0, set())
+    # openssl cms -sign -outform DER|PEM: no MIME, so no From to compare (a warning)
+    body = lab.write("raw.txt", b"Content-Type: text/plain\r\n\r\nraw CMS\r\n")
+    for form in ("DER", "PEM"):
+        raw = lab.dir / f"raw.{form.lower()}"
+        run(
+            "openssl", "cms", "-sign", "-in", body, "-signer", cert, "-inkey", key,
+            "-certfile", lab.dir / "inter.pem", "-nodetach", "-outform", form, "-out", raw,
+        )  # fmt: skip
+        assert verdict(capsys, raw, lab) == (0, {"smime.no-from"})
