@@ -57,8 +57,6 @@ MAX_MESSAGE = 64 * 1024 * 1024
 MAX_HEADER = 1024 * 1024
 
 _HEADER_LINE = re.compile(rb"^[!-9;-~]+:")
-_LINE_END = re.compile(rb"\r?\n")
-_B64_TEXT = re.compile(rb"^[A-Za-z0-9+/=\s]*$")
 _PEM = re.compile(rb"-----BEGIN (PKCS7|CMS)-----(.*?)-----END \1-----", re.DOTALL)
 
 SIGNATURE_TYPES = ("application/pkcs7-signature", "application/x-pkcs7-signature")
@@ -81,7 +79,7 @@ class Header:
 
 def canonical(data: bytes) -> bytes:
     """``data`` with every line ending CRLF (bare LF becomes CRLF; CRLF stays)."""
-    return _LINE_END.sub(b"\r\n", data)
+    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 def split_message(data: bytes) -> tuple[list[Header], bytes]:
@@ -141,7 +139,7 @@ def from_addresses(headers: list[Header]) -> tuple[str, ...]:
 
 
 def _is_8bit(data: bytes) -> bool:
-    return any(b > 127 or b == 0 for b in data) if data else False
+    return not data.isascii() or b"\x00" in data
 
 
 def prepare_entity(message: bytes) -> tuple[list[Header], bytes, tuple[str, ...]]:
@@ -186,8 +184,7 @@ def prepare_entity(message: bytes) -> tuple[list[Header], bytes, tuple[str, ...]
 
 
 def _base64_lines(data: bytes) -> bytes:
-    text = base64.b64encode(data)
-    return b"".join(text[i : i + 76] + b"\r\n" for i in range(0, len(text), 76))
+    return base64.encodebytes(data).replace(b"\n", b"\r\n")  # lines of 76 characters
 
 
 def _outer(outer: list[Header]) -> bytes:
@@ -257,8 +254,6 @@ class SignedMessage:
 
 
 def _b64(body: bytes, what: str) -> bytes:
-    if not _B64_TEXT.match(body):
-        raise SmimeError(f"{what}: not base64 text")
     try:
         return base64.b64decode(b"".join(body.split()), validate=True)
     except (binascii.Error, ValueError):
@@ -305,8 +300,8 @@ def parse_signed(data: bytes) -> SignedMessage:
         raise SmimeError(f"message larger than {MAX_MESSAGE // (1024 * 1024)} MiB")
     if data[:1] == b"\x30":
         return SignedMessage(form="cms", cms=data, content=None, micalg=None, from_addresses=())
-    pem = _PEM.search(data)
-    if pem is not None and not data[: pem.start()].strip():
+    pem = _PEM.match(data.lstrip()) if data.lstrip()[:11] == b"-----BEGIN " else None
+    if pem is not None:
         cms = _b64(pem.group(2), "the PEM CMS block")
         return SignedMessage(form="cms", cms=cms, content=None, micalg=None, from_addresses=())
     headers, body = split_message(canonical(data))
