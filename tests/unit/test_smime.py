@@ -355,6 +355,27 @@ def test_a_damaged_signature_is_an_error_or_a_verdict_never_a_crash(
     _parse_all(bytes(damaged))
 
 
+@pytest.fixture(scope="module")
+def detached_message(alice: Issued) -> bytes:
+    return sign_message(alice, ())
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.data())
+def test_a_damaged_message_is_an_error_or_a_verdict_never_a_crash(
+    detached_message: bytes, data: st.DataObject
+) -> None:
+    message = bytearray(detached_message)
+    for _ in range(data.draw(st.integers(1, 3))):
+        at = data.draw(st.integers(0, len(message)))
+        cut = data.draw(st.integers(0, 40))
+        insert = data.draw(st.sampled_from([b"", b"\r\n", b"--", b"\n\n", b"=", b"\x80", b";"]))
+        message[at : at + cut] = insert
+    _parse_all(bytes(message))
+
+
 # --- the command line ----------------------------------------------------------------------------
 
 
