@@ -25,6 +25,7 @@ from vedette.inputfiles import read_regular_file
 from vedette.smime import SmimeError
 
 if TYPE_CHECKING:
+    from cryptography import x509
     from rich.console import Console
 
     from vedette.smime.verify import Problem, Verdict
@@ -103,11 +104,133 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     verify.add_argument("--json", action="store_true", help="print the versioned JSON document")
 
+    enc = sub.add_parser(
+        "encrypt",
+        help="encrypt a message to recipients' certificates",
+        description="Encrypt a message to one or more recipients' certificates (RSA): "
+        "AES-256-CBC with RSA PKCS#1 v1.5 key transport by default, the form every client "
+        "reads; AES-256-GCM (AuthEnvelopedData) and RSA-OAEP on request.",
+    )
+    enc.add_argument("input", type=Path, metavar="IN", help="the message to encrypt")
+    enc.add_argument(
+        "--to",
+        type=Path,
+        action="append",
+        required=True,
+        metavar="CERT",
+        help="a recipient's certificate (PEM, DER, .p7b; every certificate in the file is a "
+        "recipient); repeatable",
+    )
+    enc.add_argument(
+        "--cipher",
+        choices=("aes256-cbc", "aes256-gcm"),
+        default="aes256-cbc",
+        help="content cipher (default aes256-cbc; aes256-gcm writes AuthEnvelopedData)",
+    )
+    enc.add_argument("--oaep", action="store_true", help="RSA-OAEP (SHA-256) key transport")
+    enc.add_argument("--out", type=Path, required=True, metavar="FILE", help="where to write")
+    p.add_force(enc)
+
+    dec = sub.add_parser(
+        "decrypt",
+        help="decrypt a message with a recipient's key (checks it can be read)",
+        description="Decrypt an S/MIME message with a recipient's private key. Without --out "
+        "nothing is written: vedette says whether the key can read it. Every decryption "
+        "failure gives the same error (no padding oracle).",
+    )
+    dec.add_argument("input", type=Path, metavar="IN", help="the encrypted message")
+    dec.add_argument(
+        "--key",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="the recipient's private key (PEM, DER, or a PKCS#12 holding the certificate too)",
+    )
+    dec.add_argument(
+        "--cert",
+        type=Path,
+        metavar="FILE",
+        help="the recipient's certificate, to pick its recipient entry (needed when the "
+        "message has several recipients and --key holds no certificate)",
+    )
+    p.add_passin(dec, "the key or the PKCS#12 file")
+    dec.add_argument("--out", type=Path, metavar="FILE", help="write the decrypted message here")
+    p.add_force(dec)
+
 
 def run(args: argparse.Namespace) -> int:
-    if args.action == "sign":
-        return _sign(args)
-    return _verify(args)
+    actions = {"sign": _sign, "verify": _verify, "encrypt": _encrypt, "decrypt": _decrypt}
+    return actions[args.action](args)
+
+
+# --- encrypt, decrypt -----------------------------------------------------------------------
+
+
+def _encrypt(args: argparse.Namespace) -> int:
+    from vedette.smime import envelope, mime
+
+    p.check_outputs(args.out, force=args.force)
+    recipients: list[x509.Certificate] = []
+    for path in args.to:
+        recipients.extend(p.read_file(path, None, what="certificate").certificates)
+    if not recipients:
+        raise UsageError("no recipient certificate in the --to files")
+    data = read_regular_file(args.input, what="message", limit=mime.MAX_MESSAGE, error=SmimeError)
+    outer, entity, notes = mime.prepare_entity(data)
+    with p.certificate_errors():
+        der = envelope.encrypt(entity, tuple(recipients), cipher=args.cipher, oaep=args.oaep)
+    out = mime.build_enveloped(outer, der, auth=args.cipher == "aes256-gcm")
+    p.write(args.out, out, force=args.force)
+    for note in notes:
+        p.note(note)
+    transport = "RSA-OAEP (SHA-256)" if args.oaep else "RSA PKCS#1 v1.5"
+    p.line(
+        c.console(),
+        f"wrote {args.out}: {args.cipher.upper()}, {transport}, {len(recipients)} recipient(s)",
+    )
+    return 0
+
+
+def _decrypt(args: argparse.Namespace) -> int:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from vedette.smime import envelope, mime
+
+    if args.out is not None:
+        p.check_outputs(args.out, force=args.force)
+    material = p.read_file(args.key, args.passin, what="private key")
+    if len(material.keys) != 1:
+        raise PkiError(f"{args.key}: expected one private key, found {len(material.keys)}")
+    key = material.keys[0]
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise PkiError("only RSA recipients are supported (EC recipients, RFC 5753, not yet)")
+    cert = material.certificates[0] if material.certificates else None
+    if args.cert is not None:
+        certs = p.read_file(args.cert, None, what="certificate").certificates
+        if not certs:
+            raise PkiError(f"{args.cert}: no certificate in this file")
+        cert = certs[0]
+    data = read_regular_file(args.input, what="message", limit=mime.MAX_MESSAGE, error=SmimeError)
+    outer, der = mime.parse_enveloped(data)
+    env = envelope.parse_envelope(der)
+    with p.certificate_errors():
+        entity = envelope.decrypt(env, key, cert)
+    if env.cipher == "des-ede3-cbc":
+        p.note(
+            "the sender's client encrypts with 3DES-CBC, a legacy cipher with 64-bit blocks; "
+            "S/MIME 4.0 (RFC 8551) senders use AES"
+        )
+    if args.out is not None:
+        p.write(args.out, mime.join_message(outer, entity), force=args.force, secret=True)
+        where = f"wrote {args.out} (mode 0600)"
+    else:
+        where = "nothing written (no --out)"
+    p.line(
+        c.console(),
+        f"decrypts: {env.kind}, {env.cipher}, {len(env.recipients)} recipient(s), "
+        f"{len(entity)} bytes of content; {where}",
+    )
+    return 0
 
 
 # --- sign ----------------------------------------------------------------------------------------

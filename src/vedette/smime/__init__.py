@@ -1,4 +1,4 @@
-"""S/MIME (RFC 8551) and CMS (RFC 5652): sign and verify messages, pure code.
+"""S/MIME (RFC 8551) and CMS (RFC 5652): sign, verify, encrypt, decrypt messages; pure code.
 
 Modules (sans-I/O: bytes in, frozen values or bytes out; no file, no clock read here):
 
@@ -8,6 +8,8 @@ Modules (sans-I/O: bytes in, frozen values or bytes out; no file, no clock read 
     cms      SignedData: build it (sign) and read it (the signer infos, the certificates)
     verify   the verdict on a signed message: signature, digest, chain to the CAs given,
              From address, key usage, EKU, validity at signing time and at the time asked
+    envelope EnvelopedData (AES-CBC) and AuthEnvelopedData (AES-GCM) to RSA recipients
+             (PKCS#1 v1.5 or OAEP): encrypt, and decrypt with one error for every failure
 
 Why pyasn1 (with pyasn1-modules) and not asn1crypto. vedette already decodes ASN.1 with pyasn1
 (the LDAP codec, ``vedette.pki.pkcs12``), and pyasn1-modules ships the CMS modules this package

@@ -44,9 +44,12 @@ __all__ = [
     "MAX_MESSAGE",
     "Header",
     "SignedMessage",
+    "build_enveloped",
     "build_opaque",
     "build_signed",
     "canonical",
+    "join_message",
+    "parse_enveloped",
     "parse_signed",
     "prepare_entity",
 ]
@@ -221,15 +224,56 @@ def build_signed(outer: list[Header], entity: bytes, micalg: str, signature: byt
     )
 
 
-def build_opaque(outer: list[Header], cms: bytes) -> bytes:
-    """The ``application/pkcs7-mime; smime-type=signed-data`` message carrying ``cms``."""
+def _pkcs7_mime(outer: list[Header], cms: bytes, smime_type: bytes) -> bytes:
     return (
         _outer(outer)
-        + b'Content-Type: application/pkcs7-mime; smime-type=signed-data; name="smime.p7m"\r\n'
+        + b"Content-Type: application/pkcs7-mime; smime-type="
+        + smime_type
+        + b'; name="smime.p7m"\r\n'
         + b"Content-Transfer-Encoding: base64\r\n"
         + b'Content-Disposition: attachment; filename="smime.p7m"\r\n\r\n'
         + _base64_lines(cms)
     )
+
+
+def build_opaque(outer: list[Header], cms: bytes) -> bytes:
+    """The ``application/pkcs7-mime; smime-type=signed-data`` message carrying ``cms``."""
+    return _pkcs7_mime(outer, cms, b"signed-data")
+
+
+def build_enveloped(outer: list[Header], cms: bytes, *, auth: bool) -> bytes:
+    """The ``application/pkcs7-mime`` message carrying an (Auth)EnvelopedData ``cms``;
+    ``smime-type=authEnveloped-data`` for AES-GCM (RFC 8551 3.2.2)."""
+    return _pkcs7_mime(outer, cms, b"authEnveloped-data" if auth else b"enveloped-data")
+
+
+def parse_enveloped(data: bytes) -> tuple[list[Header], bytes]:
+    """(the outer header fields but Content-* and MIME-Version, the CMS) of an encrypted
+    message, or of a raw CMS file (DER, PEM): no headers then."""
+    if len(data) > MAX_MESSAGE:
+        raise SmimeError(f"message larger than {MAX_MESSAGE // (1024 * 1024)} MiB")
+    if data[:1] == b"\x30":
+        return [], data
+    pem = _PEM.match(data.lstrip()) if data.lstrip()[:11] == b"-----BEGIN " else None
+    if pem is not None:
+        return [], _b64(pem.group(2), "the PEM CMS block")
+    headers, body = split_message(canonical(data))
+    if not headers:
+        raise SmimeError("not a mail message (no header block) nor a CMS file")
+    ctype, params = content_type(headers)
+    if ctype not in MIME_TYPES:
+        raise SmimeError(f"not an encrypted message: its Content-Type is {ctype}")
+    smime_type = params.get("smime-type", "enveloped-data").lower()
+    if smime_type not in ("enveloped-data", "authenveloped-data"):
+        raise SmimeError(f"an S/MIME {smime_type} message, not an encrypted one")
+    cms = _part_payload(b"".join(h.raw for h in headers) + b"\r\n" + body, "the S/MIME body")
+    outer = [h for h in headers if not h.name.lower().startswith(("content-", "mime-version"))]
+    return outer, cms
+
+
+def join_message(outer: list[Header], entity: bytes) -> bytes:
+    """A message from outer header fields and a MIME entity (its Content-* fields first)."""
+    return _outer(outer) + entity
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

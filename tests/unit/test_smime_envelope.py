@@ -1,0 +1,161 @@
+"""S/MIME encryption, pure parts: round trips, one error for every decryption failure, and
+hostile envelopes. OpenSSL reads and writes the same messages in
+tests/integration/test_smime_envelope.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from vedette.cli import main
+from vedette.pki.ca import CertificateAuthority, Issued
+from vedette.smime import SmimeError, envelope, mime
+from vedette.smime.envelope import CANNOT_DECRYPT
+
+MESSAGE = b"From: alice@example.org\nTo: bob@example.org\nSubject: s\n\nThe secret is 42.\n"
+
+
+@pytest.fixture(scope="module")
+def people() -> dict[str, Issued]:
+    ca = CertificateAuthority.create_root("Envelope CA")
+    return {
+        name: ca.issue_smime(f"{name}@example.org", key_spec="rsa:2048")
+        for name in ("bob", "carol", "eve")
+    }
+
+
+@pytest.mark.parametrize("cipher", ["aes256-cbc", "aes256-gcm"])
+@pytest.mark.parametrize("oaep", [False, True])
+def test_every_recipient_reads_it(people: dict[str, Issued], cipher: str, oaep: bool) -> None:
+    _, entity, _ = mime.prepare_entity(MESSAGE)
+    der = envelope.encrypt(
+        entity,
+        (people["bob"].cert, people["carol"].cert),
+        cipher=cipher,
+        oaep=oaep,  # type: ignore[arg-type]
+    )
+    env = envelope.parse_envelope(der)
+    assert env.cipher == cipher
+    assert env.kind == ("auth-enveloped-data" if cipher == "aes256-gcm" else "enveloped-data")
+    assert {r.algorithm for r in env.recipients} == {"rsaes-oaep" if oaep else "rsa-pkcs1v15"}
+    for name in ("bob", "carol"):
+        assert envelope.decrypt(env, people[name].key, people[name].cert) == entity  # type: ignore[arg-type]
+
+
+def test_every_failure_is_the_same_error(people: dict[str, Issued]) -> None:
+    _, entity, _ = mime.prepare_entity(MESSAGE)
+    for cipher in ("aes256-cbc", "aes256-gcm"):
+        der = envelope.encrypt(entity, (people["bob"].cert,), cipher=cipher)  # type: ignore[arg-type]
+        env = envelope.parse_envelope(der)
+        messages = set()
+        # the wrong key (single recipient: tried), a damaged wrapped key, a damaged body
+        with pytest.raises(SmimeError) as exc:
+            envelope.decrypt(env, people["eve"].key)  # type: ignore[arg-type]
+        messages.add(str(exc.value))
+        (r,) = env.recipients
+        bad_key = bytes([r.encrypted_key[0] ^ 1]) + r.encrypted_key[1:]
+        damaged = env.__class__(
+            **{
+                **_fields(env),
+                "recipients": (r.__class__(**{**_fields(r), "encrypted_key": bad_key}),),
+            }
+        )
+        with pytest.raises(SmimeError) as exc:
+            envelope.decrypt(damaged, people["bob"].key)  # type: ignore[arg-type]
+        messages.add(str(exc.value))
+        assert env.content is not None
+        flipped = env.content[:-1] + bytes([env.content[-1] ^ 1])
+        with pytest.raises(SmimeError) as exc:
+            envelope.decrypt(
+                env.__class__(**{**_fields(env), "content": flipped}),
+                people["bob"].key,  # type: ignore[arg-type]
+            )
+        messages.add(str(exc.value))
+        assert messages == {CANNOT_DECRYPT}
+
+
+def _fields(obj: object) -> dict[str, object]:
+    return {name: getattr(obj, name) for name in obj.__slots__}  # type: ignore[attr-defined]
+
+
+def test_several_recipients_need_the_certificate(people: dict[str, Issued]) -> None:
+    _, entity, _ = mime.prepare_entity(MESSAGE)
+    env = envelope.parse_envelope(
+        envelope.encrypt(entity, (people["bob"].cert, people["carol"].cert))
+    )
+    with pytest.raises(SmimeError, match="give the certificate with --cert"):
+        envelope.decrypt(env, people["bob"].key)  # type: ignore[arg-type]
+    with pytest.raises(SmimeError, match="not encrypted to this certificate"):
+        envelope.decrypt(env, people["eve"].key, people["eve"].cert)  # type: ignore[arg-type]
+
+
+def test_a_signed_message_is_not_an_encrypted_one() -> None:
+    with pytest.raises(SmimeError, match="not an encrypted message"):
+        mime.parse_enveloped(b"From: a@example.org\r\nContent-Type: text/plain\r\n\r\nhi\r\n")
+
+
+@pytest.fixture(scope="module")
+def sealed(people: dict[str, Issued]) -> bytes:
+    _, entity, _ = mime.prepare_entity(MESSAGE)
+    return envelope.encrypt(entity, (people["bob"].cert,), cipher="aes256-gcm")
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.data())
+def test_a_damaged_envelope_is_an_error_never_a_crash(
+    sealed: bytes, people: dict[str, Issued], data: st.DataObject
+) -> None:
+    damaged = bytearray(sealed)
+    for _ in range(data.draw(st.integers(1, 4))):
+        at = data.draw(st.integers(0, len(damaged) - 1))
+        damaged[at] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(1, len(damaged)))
+    for blob in (bytes(damaged), bytes(damaged[:cut])):
+        try:
+            env = envelope.parse_envelope(blob)
+            envelope.decrypt(env, people["bob"].key)  # type: ignore[arg-type]
+        except SmimeError as exc:
+            assert "\n" not in str(exc)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=1024))
+def test_garbage_is_never_a_crash(data: bytes) -> None:
+    for blob in (data, b"\x30" + data):
+        try:
+            envelope.parse_envelope(mime.parse_enveloped(blob)[1])
+        except SmimeError as exc:
+            assert "\n" not in str(exc)
+
+
+def test_cli_encrypt_decrypt_writes_only_with_out(
+    tmp_path: Path, people: dict[str, Issued], capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "in.eml").write_bytes(MESSAGE)
+    (tmp_path / "bob.pem").write_bytes(people["bob"].cert_pem())
+    (tmp_path / "bob.key").write_bytes(people["bob"].key_pem())
+    (tmp_path / "eve.key").write_bytes(people["eve"].key_pem())
+    enc = tmp_path / "enc.eml"
+    assert main(["smime", "encrypt", str(tmp_path / "in.eml"), "--to", str(tmp_path / "bob.pem"),
+                 "--out", str(enc)]) == 0  # fmt: skip
+    head = enc.read_bytes().split(b"\r\n\r\n", 1)[0]
+    assert b"Subject: s" in head and b"smime-type=enveloped-data" in head
+    assert b"The secret" not in enc.read_bytes()
+    before = set(tmp_path.iterdir())
+    assert main(["smime", "decrypt", str(enc), "--key", str(tmp_path / "bob.key")]) == 0
+    assert "nothing written" in capsys.readouterr().out
+    assert set(tmp_path.iterdir()) == before
+    out = tmp_path / "dec.eml"
+    assert main(["smime", "decrypt", str(enc), "--key", str(tmp_path / "bob.key"),
+                 "--out", str(out)]) == 0  # fmt: skip
+    assert out.read_bytes().endswith(b"\r\n\r\nThe secret is 42.\r\n")
+    assert b"Subject: s\r\n" in out.read_bytes()
+    assert out.stat().st_mode & 0o777 == 0o600
+    capsys.readouterr()
+    assert main(["smime", "decrypt", str(enc), "--key", str(tmp_path / "eve.key")]) == 2
+    assert capsys.readouterr().err == f"vedette: error: {CANNOT_DECRYPT}\n"
