@@ -385,3 +385,100 @@ def test_a_windows_p12_signs_and_raw_cms_files_are_read(
             "-certfile", lab.dir / "inter.pem", "-nodetach", "-outform", form, "-out", raw,
         )  # fmt: skip
         assert verdict(capsys, raw, lab) == (0, {"smime.no-from"})
+
+
+# --- gpgsm signs and encrypts, vedette reads; vedette encrypts, gpgsm decrypts ----------------
+
+GPG_PASSPHRASE = b"gpgsm test passphrase"
+
+
+@pytest.fixture(scope="module")
+def gpgsm_with_key(lab: Lab, gpgsm_home: Path) -> Path:
+    """gpgsm's home with the RSA user's key imported (from a PKCS#12 in the legacy
+    SHA1-3DES form: gpgsm 2.2 reads no PBES2)."""
+    cert, key = lab.user("rsa", key_spec="rsa:2048")
+    p12 = lab.dir / "gpgsm-import.p12"
+    secret = lab.write("gpg-pass", GPG_PASSPHRASE + b"\n")
+    run(
+        "openssl", "pkcs12", "-export", "-in", cert, "-inkey", key, "-out", p12,
+        "-passout", f"file:{secret}", "-keypbe", "PBE-SHA1-3DES", "-certpbe",
+        "PBE-SHA1-3DES", "-macalg", "sha1",
+    )  # fmt: skip
+    (gpgsm_home / "gpg-agent.conf").write_text("allow-loopback-pinentry\n")
+    gpgsm_secret(gpgsm_home, "--import", p12)
+    return gpgsm_home
+
+
+def _fpr(lab: Lab) -> str:
+    """The RSA user's certificate by SHA-1 fingerprint: several alice@example.org
+    certificates reach gpgsm's keybox (verification imports them), the name is ambiguous."""
+    return lab.users["rsa"].cert.fingerprint(hashes.SHA1()).hex().upper()
+
+
+def gpgsm_secret(home: Path, *args: str | Path) -> subprocess.CompletedProcess[bytes]:
+    """gpgsm with the passphrase given on standard input (loopback pinentry)."""
+    proc = subprocess.run(
+        ["gpgsm", "--homedir", str(home), "--batch", "--pinentry-mode", "loopback",
+         "--passphrase-fd", "0", *[str(a) for a in args]],
+        input=GPG_PASSPHRASE + b"\n", capture_output=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, (args, proc.stderr[-2000:])
+    return proc
+
+
+def test_vedette_verifies_what_gpgsm_signs(
+    lab: Lab, gpgsm_with_key: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    entity = b"Content-Type: text/plain\r\n\r\nSigned by gpgsm.\r\n"
+    content = lab.write("gpgsm-content.txt", entity)
+    # opaque, DER and PEM ("SIGNED MESSAGE")
+    for extra in ((), ("--armor",)):
+        out = lab.dir / "gpgsm-opaque.p7m"
+        out.unlink(missing_ok=True)
+        gpgsm_secret(gpgsm_with_key, "--sign", *extra, "-u", _fpr(lab), "-o", out, content)
+        assert verdict(capsys, out, lab) == (0, {"smime.no-from"})
+    # detached, put in a multipart/signed by the test (gpgsm writes the CMS only)
+    sig = lab.dir / "gpgsm.p7s"
+    sig.unlink(missing_ok=True)
+    gpgsm_secret(gpgsm_with_key, "--sign", "--detach-sign", "-u", _fpr(lab), "-o", sig, content)
+    boundary = b"gpgsm-test-boundary"
+    message = (
+        b"From: alice@example.org\r\nMIME-Version: 1.0\r\nContent-Type: multipart/signed; "
+        b'protocol="application/pkcs7-signature"; micalg=sha-256; boundary="' + boundary
+        + b'"\r\n\r\n--' + boundary + b"\r\n" + entity + b"\r\n--" + boundary
+        + b"\r\nContent-Type: application/pkcs7-signature\r\nContent-Transfer-Encoding: base64"
+        + b"\r\n\r\n" + base64.encodebytes(sig.read_bytes()) + b"\r\n--" + boundary + b"--\r\n"
+    )  # fmt: skip
+    signed = lab.write("gpgsm-signed.eml", message)
+    assert verdict(capsys, signed, lab) == (0, set())
+    tampered = lab.write("gpgsm-tampered.eml", message.replace(b"by gpgsm", b"by gpgSM"))
+    assert verdict(capsys, tampered, lab) == (1, {"smime.tampered"})
+
+
+def test_gpgsm_and_vedette_decrypt_each_other(
+    lab: Lab, gpgsm_with_key: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cert, key = lab.user("rsa", key_spec="rsa:2048")
+    body = lab.write("gpgsm-plain.txt", b"Content-Type: text/plain\r\n\r\nfor gpgsm\r\n")
+    enc = lab.dir / "gpgsm-enc.der"
+    enc.unlink(missing_ok=True)
+    run("gpgsm", "--homedir", gpgsm_with_key, "--batch", "--encrypt", "-r",
+        _fpr(lab), "-o", enc, body)  # fmt: skip
+    out = lab.dir / "gpgsm-dec.eml"
+    code, _, err = vedette(
+        capsys, "smime", "decrypt", enc, "--key", key, "--cert", cert, "--out", out, "--force"
+    )
+    assert code == 0, err
+    assert out.read_bytes().endswith(b"\r\n\r\nfor gpgsm\r\n")
+    # vedette's default form (AES-256-CBC, RSA PKCS#1 v1.5) is what gpgsm 2.2 reads
+    source = lab.write("to-gpgsm.eml", MESSAGE)
+    mail = lab.dir / "to-gpgsm-enc.eml"
+    code, _, err = vedette(
+        capsys, "smime", "encrypt", source, "--to", cert, "--out", mail, "--force"
+    )
+    assert code == 0, err
+    blob = email.message_from_bytes(mail.read_bytes()).get_payload(decode=True)
+    assert isinstance(blob, bytes)
+    der = lab.write("to-gpgsm.der", blob)
+    plain = gpgsm_secret(gpgsm_with_key, "--decrypt", der).stdout
+    assert plain.endswith(b"\r\n\r\nHello Bob,\r\nsigned for the interop tests.\r\n")

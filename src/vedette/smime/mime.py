@@ -60,7 +60,8 @@ MAX_MESSAGE = 64 * 1024 * 1024
 MAX_HEADER = 1024 * 1024
 
 _HEADER_LINE = re.compile(rb"^[!-9;-~]+:")
-_PEM = re.compile(rb"-----BEGIN (PKCS7|CMS)-----(.*?)-----END \1-----", re.DOTALL)
+_PEM = re.compile(rb"-----BEGIN ([A-Z0-9 ]{1,40})-----(.*?)-----END \1-----", re.DOTALL)
+_BASE64_ONLY = re.compile(rb"[A-Za-z0-9+/=\s]+")
 
 SIGNATURE_TYPES = ("application/pkcs7-signature", "application/x-pkcs7-signature")
 MIME_TYPES = ("application/pkcs7-mime", "application/x-pkcs7-mime")
@@ -247,16 +248,31 @@ def build_enveloped(outer: list[Header], cms: bytes, *, auth: bool) -> bytes:
     return _pkcs7_mime(outer, cms, b"authEnveloped-data" if auth else b"enveloped-data")
 
 
+def _raw_cms(data: bytes) -> bytes | None:
+    """The CMS of a file without MIME: DER, PEM (``PKCS7``, ``CMS``, gpgsm's ``SIGNED
+    MESSAGE``...) or bare base64 (``gpgsm --base64``); ``None`` for anything else."""
+    if data[:1] == b"\x30":
+        return data
+    stripped = data.strip()
+    if stripped.startswith(b"-----BEGIN "):
+        pem = _PEM.match(stripped)
+        if pem is None:
+            raise SmimeError("a PEM block without its END line (truncated file?)")
+        label = pem.group(1).decode("ascii")
+        return _b64(pem.group(2), f"the PEM {label} block")
+    if stripped and _BASE64_ONLY.fullmatch(stripped):  # no ':' so no header: not a message
+        return _b64(stripped, "the base64 CMS file")
+    return None
+
+
 def parse_enveloped(data: bytes) -> tuple[list[Header], bytes]:
     """(the outer header fields but Content-* and MIME-Version, the CMS) of an encrypted
     message, or of a raw CMS file (DER, PEM): no headers then."""
     if len(data) > MAX_MESSAGE:
         raise SmimeError(f"message larger than {MAX_MESSAGE // (1024 * 1024)} MiB")
-    if data[:1] == b"\x30":
-        return [], data
-    pem = _PEM.match(data.lstrip()) if data.lstrip()[:11] == b"-----BEGIN " else None
-    if pem is not None:
-        return [], _b64(pem.group(2), "the PEM CMS block")
+    raw = _raw_cms(data)
+    if raw is not None:
+        return [], raw
     headers, body = split_message(canonical(data))
     if not headers:
         raise SmimeError("not a mail message (no header block) nor a CMS file")
@@ -342,12 +358,9 @@ def parse_signed(data: bytes) -> SignedMessage:
     """Take a signed message (or a raw CMS file) apart; :class:`SmimeError` when it is none."""
     if len(data) > MAX_MESSAGE:
         raise SmimeError(f"message larger than {MAX_MESSAGE // (1024 * 1024)} MiB")
-    if data[:1] == b"\x30":
-        return SignedMessage(form="cms", cms=data, content=None, micalg=None, from_addresses=())
-    pem = _PEM.match(data.lstrip()) if data.lstrip()[:11] == b"-----BEGIN " else None
-    if pem is not None:
-        cms = _b64(pem.group(2), "the PEM CMS block")
-        return SignedMessage(form="cms", cms=cms, content=None, micalg=None, from_addresses=())
+    raw = _raw_cms(data)
+    if raw is not None:
+        return SignedMessage(form="cms", cms=raw, content=None, micalg=None, from_addresses=())
     headers, body = split_message(canonical(data))
     if not headers:
         raise SmimeError("not a mail message (no header block) nor a CMS file")
