@@ -426,3 +426,33 @@ def test_cli_sign_then_verify_and_exit_statuses(
     err = capsys.readouterr().err
     assert err.startswith("vedette: error: ") and err.count("\n") == 1
     assert main([*verify, "--as-of", "not-a-date"]) == 2
+
+
+def test_a_certificate_loop_in_the_message_ends_as_untrusted(
+    pki: dict[str, CertificateAuthority],
+) -> None:
+    # two CAs that issued each other, and a signer under one of them: a loop to nowhere
+    from vedette.pki.ca import new_key
+
+    names = {n: x509.Name.from_rfc4514_string(f"CN=Loop {n}") for n in "AB"}
+    keys = {n: new_key("ec:p256") for n in "AB"}
+
+    def ca_cert(subject: str, issuer: str) -> x509.Certificate:
+        return (
+            x509.CertificateBuilder()
+            .subject_name(names[subject])
+            .issuer_name(names[issuer])
+            .public_key(keys[subject].public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(NOW - timedelta(days=1))
+            .not_valid_after(NOW + timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(keys[issuer], hashes.SHA256())  # type: ignore[arg-type]
+        )
+
+    looped = CertificateAuthority(issued=Issued(cert=ca_cert("A", "B"), key=keys["A"]), parent=None)
+    signer = looped.issue_smime("alice@example.org")
+    message = sign_message(signer, (looped.cert, ca_cert("B", "A")))
+    verdict = check(message, (pki["root"].cert,))
+    assert ids(verdict) == {"smime.untrusted-issuer"}
+    assert verdict.signers[0].signature_valid is True

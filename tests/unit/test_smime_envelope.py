@@ -159,3 +159,37 @@ def test_cli_encrypt_decrypt_writes_only_with_out(
     capsys.readouterr()
     assert main(["smime", "decrypt", str(enc), "--key", str(tmp_path / "eve.key")]) == 2
     assert capsys.readouterr().err == f"vedette: error: {CANNOT_DECRYPT}\n"
+
+
+def test_ten_thousand_recipients_are_refused_before_decoding(
+    people: dict[str, Issued], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, entity, _ = mime.prepare_entity(MESSAGE)
+    der = envelope.encrypt(entity, (people["bob"].cert,))
+    env = envelope.parse_envelope(der)
+    # rebuild the EnvelopedData with its one RecipientInfo repeated 10,000 times
+    from vedette.smime.asn1 import children
+
+    (_, wrapper) = children(der)
+    (inner,) = children(wrapper)
+    version, infos, eci = children(inner)
+    (one,) = children(infos)
+    huge_infos = b"\x31\x84" + (len(one) * 10_000).to_bytes(4, "big") + one * 10_000
+    body = version + huge_infos + eci
+    inner2 = b"\x30\x84" + len(body).to_bytes(4, "big") + body
+    wrapper2 = b"\xa0\x84" + len(inner2).to_bytes(4, "big") + inner2
+    oid = children(der)[0]
+    top = oid + wrapper2
+    hostile = b"\x30\x84" + len(top).to_bytes(4, "big") + top
+    decoded: list[str] = []  # what pyasn1 is asked to decode (4 s for these 10,000)
+    real = envelope.decode_definite
+
+    def spy(der: bytes, spec: object, what: str) -> object:
+        decoded.append(what)
+        return real(der, spec, what)
+
+    monkeypatch.setattr(envelope, "decode_definite", spy)
+    with pytest.raises(SmimeError, match="10000 recipients, more than vedette's limit of 1000"):
+        envelope.parse_envelope(hostile)
+    assert decoded == ["the CMS ContentInfo"]
+    assert len(env.recipients) == 1

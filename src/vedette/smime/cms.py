@@ -446,24 +446,23 @@ def parse_signed_data(data: bytes) -> SignedData:
 
 
 def _signed_data(sd_der: bytes) -> SignedData:
+    # counted on the DER first, so that a list built to be long is not decoded at all
+    top = children(sd_der)
+    if top and top[-1][0] == 0x31 and len(children(top[-1])) > MAX_SIGNERS:
+        raise SmimeError(
+            f"{len(children(top[-1]))} signers, more than vedette's limit of {MAX_SIGNERS}"
+        )
+    raw_certs = next((p for p in top[3:] if p[0] == 0xA0), None)
+    if raw_certs is not None and len(children(raw_certs)) > MAX_CERTIFICATES:
+        raise SmimeError(f"more than {MAX_CERTIFICATES} certificates in the SignedData")
     sd = decode_definite(sd_der, rfc5652.SignedData(), "the SignedData")
     version = int(sd["version"])
     if not 1 <= version <= 5:
         raise SmimeError(f"SignedData version {version} (RFC 5652 knows 1, 3, 4, 5)")
     encap = sd["encapContentInfo"]
     econtent = bytes(encap["eContent"]) if _present(encap["eContent"]) else None
-    top = children(sd_der)
-    certs: list[bytes] = []
-    raw_certs = next((p for p in top[3:] if p[0] == 0xA0), None)
-    if raw_certs is not None:
-        for cert_der in children(raw_certs):
-            if cert_der[0] == 0x30:
-                certs.append(cert_der)
-            if len(certs) > MAX_CERTIFICATES:
-                raise SmimeError(f"more than {MAX_CERTIFICATES} certificates in the SignedData")
+    certs = [c for c in children(raw_certs) if c[0] == 0x30] if raw_certs is not None else []
     raw_signers = children(top[-1])
-    if len(raw_signers) > MAX_SIGNERS:
-        raise SmimeError(f"{len(raw_signers)} signers, more than vedette's limit of {MAX_SIGNERS}")
     signers = tuple(
         _signer(n, raw, info_)
         for n, (raw, info_) in enumerate(zip(raw_signers, sd["signerInfos"], strict=True), 1)

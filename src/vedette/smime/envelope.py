@@ -38,7 +38,7 @@ from pyasn1.error import PyAsn1Error  # type: ignore[import-untyped]
 from pyasn1.type import univ  # type: ignore[import-untyped]
 from pyasn1_modules import rfc4055, rfc5083, rfc5084, rfc5280, rfc5652  # type: ignore[import-untyped]
 
-from vedette.smime.asn1 import SmimeError, decode, decode_definite, definite
+from vedette.smime.asn1 import SmimeError, children, decode, decode_definite, definite
 from vedette.smime.cms import (
     ID_AUTH_ENVELOPED_DATA,
     ID_DATA,
@@ -264,6 +264,18 @@ def _recipient(info: Any) -> Recipient:
     )
 
 
+def _recipient_count(content: bytes) -> int | None:
+    """How many RecipientInfos the (Auth)EnvelopedData ``content`` holds, counted on the DER
+    (the first SET in it), or ``None`` when its shape is not that (pyasn1 then says why)."""
+    try:
+        for part in children(content):
+            if part[0] == 0x31:
+                return len(children(part))
+    except (IndexError, ValueError):
+        return None
+    return None
+
+
 def parse_envelope(data: bytes) -> Envelope:
     """The EnvelopedData or AuthEnvelopedData in the ContentInfo ``data``."""
     der = definite(data, "the CMS structure")
@@ -276,13 +288,13 @@ def parse_envelope(data: bytes) -> Envelope:
     auth = content_type == ID_AUTH_ENVELOPED_DATA
     spec = rfc5083.AuthEnvelopedData() if auth else rfc5652.EnvelopedData()
     what = "the AuthEnvelopedData" if auth else "the EnvelopedData"
-    env = decode_definite(bytes(info["content"]), spec, what)
+    inner = bytes(info["content"])
+    count = _recipient_count(inner)
+    if count is not None and count > MAX_RECIPIENTS:  # before decoding them all
+        raise SmimeError(f"{count} recipients, more than vedette's limit of {MAX_RECIPIENTS}")
+    env = decode_definite(inner, spec, what)
     try:
         infos = env["recipientInfos"]
-        if len(infos) > MAX_RECIPIENTS:
-            raise SmimeError(
-                f"{len(infos)} recipients, more than vedette's limit of {MAX_RECIPIENTS}"
-            )
         recipients = tuple(_recipient(r) for r in infos)
         eci = env["authEncryptedContentInfo" if auth else "encryptedContentInfo"]
         alg = eci["contentEncryptionAlgorithm"]
