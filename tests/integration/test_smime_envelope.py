@@ -110,3 +110,41 @@ def test_openssl_smime_3des_and_the_wrong_key(
     code, _, err = vedette(capsys, "smime", "decrypt", enc, "--key", lab / "eve.key")
     assert code == 2 and err == f"vedette: error: {CANNOT_DECRYPT}\n"
     run("openssl", "smime", "-decrypt", "-in", enc, "-inkey", lab / "eve.key", ok=False)
+
+
+@pytest.fixture(scope="module")
+def dora(lab: Path) -> tuple[Path, Path]:
+    """An EC (P-256) recipient."""
+    ca = CertificateAuthority.create_root("EC Envelope Root")
+    issued = ca.issue_smime("dora@example.org", key_spec="ec:p256")
+    (lab / "dora.pem").write_bytes(issued.cert_pem())
+    (lab / "dora.key").write_bytes(issued.key_pem())
+    return lab / "dora.pem", lab / "dora.key"
+
+
+@pytest.mark.parametrize("cipher", ["aes256-cbc", "aes256-gcm"])
+def test_ec_recipients_both_ways_with_openssl(
+    lab: Path, dora: tuple[Path, Path], capsys: pytest.CaptureFixture[str], cipher: str
+) -> None:
+    cert, key = dora
+    enc = lab / "v-ec.eml"
+    code, text, err = vedette(
+        capsys, "smime", "encrypt", lab / "in.eml", "--to", cert, "--to", lab / "bob.pem",
+        "--cipher", cipher, "--out", enc, "--force",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "ECDH (RFC 5753)" in text
+    printed = run("openssl", "cms", "-cmsout", "-print", "-in", enc).stdout
+    assert b"d.kari" in printed and b"id-aes256-wrap" in printed
+    out = run("openssl", "cms", "-decrypt", "-in", enc, "-recip", cert, "-inkey", key).stdout
+    assert out.endswith(ENTITY_END)
+    # and back: OpenSSL's own ECDH (its default X9.63 KDF is SHA-1) to vedette
+    oenc = lab / "o-ec.eml"
+    openssl_cipher = "-aes-256-gcm" if cipher == "aes256-gcm" else "-aes256"
+    run("openssl", "cms", "-encrypt", openssl_cipher, "-in", lab / "body.txt", "-out", oenc,
+        cert)  # fmt: skip
+    code, text, err = vedette(capsys, "smime", "decrypt", oenc, "--key", key)
+    assert code == 0, err
+    code, _, err = vedette(capsys, "smime", "decrypt", oenc, "--key", key, "--out",
+                           lab / "o-ec-dec.eml", "--force")  # fmt: skip
+    assert (lab / "o-ec-dec.eml").read_bytes().endswith(ENTITY_END)

@@ -45,6 +45,23 @@ def test_every_recipient_reads_it(people: dict[str, Issued], cipher: str, oaep: 
         assert envelope.decrypt(env, people[name].key, people[name].cert) == entity  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("curve", ["ec:p256", "ec:p384"])
+@pytest.mark.parametrize("cipher", ["aes256-cbc", "aes256-gcm"])
+def test_ec_recipients_beside_rsa_ones(people: dict[str, Issued], curve: str, cipher: str) -> None:
+    ca = CertificateAuthority.create_root("EC Envelope CA")
+    dora = ca.issue_smime("dora@example.org", key_spec=curve)
+    _, entity, _ = mime.prepare_entity(MESSAGE)
+    der = envelope.encrypt(entity, (dora.cert, people["bob"].cert), cipher=cipher)  # type: ignore[arg-type]
+    env = envelope.parse_envelope(der)
+    assert sorted(r.kind for r in env.recipients) == ["kari", "ktri"]
+    assert envelope.decrypt(env, dora.key, dora.cert) == entity  # type: ignore[arg-type]
+    assert envelope.decrypt(env, people["bob"].key, people["bob"].cert) == entity  # type: ignore[arg-type]
+    # another EC key, the message's only EC recipient: tried, and the one answer
+    stranger = ca.issue_smime("eve@example.org", key_spec=curve)
+    with pytest.raises(SmimeError, match="^cannot decrypt"):
+        envelope.decrypt(env, stranger.key)  # type: ignore[arg-type]
+
+
 def test_every_failure_is_the_same_error(people: dict[str, Issued]) -> None:
     _, entity, _ = mime.prepare_entity(MESSAGE)
     for cipher in ("aes256-cbc", "aes256-gcm"):

@@ -107,9 +107,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     enc = sub.add_parser(
         "encrypt",
         help="encrypt a message to recipients' certificates",
-        description="Encrypt a message to one or more recipients' certificates (RSA): "
+        description="Encrypt a message to one or more recipients' certificates: "
         "AES-256-CBC with RSA PKCS#1 v1.5 key transport by default, the form every client "
-        "reads; AES-256-GCM (AuthEnvelopedData) and RSA-OAEP on request.",
+        "reads; AES-256-GCM (AuthEnvelopedData) and RSA-OAEP on request; EC certificates "
+        "get ECDH key agreement (RFC 5753).",
     )
     enc.add_argument("input", type=Path, metavar="IN", help="the message to encrypt")
     enc.add_argument(
@@ -183,7 +184,13 @@ def _encrypt(args: argparse.Namespace) -> int:
     p.write(args.out, out, force=args.force)
     for note in notes:
         p.note(note)
-    transport = "RSA-OAEP (SHA-256)" if args.oaep else "RSA PKCS#1 v1.5"
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    kinds = {isinstance(r.public_key(), ec.EllipticCurvePublicKey) for r in recipients}
+    rsa_word = "RSA-OAEP (SHA-256)" if args.oaep else "RSA PKCS#1 v1.5"
+    transport = " and ".join(
+        word for flag, word in ((False, rsa_word), (True, "ECDH (RFC 5753)")) if flag in kinds
+    )
     p.line(
         c.console(),
         f"wrote {args.out}: {args.cipher.upper()}, {transport}, {len(recipients)} recipient(s)",
@@ -192,7 +199,7 @@ def _encrypt(args: argparse.Namespace) -> int:
 
 
 def _decrypt(args: argparse.Namespace) -> int:
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
     from vedette.smime import envelope, mime
 
@@ -202,8 +209,8 @@ def _decrypt(args: argparse.Namespace) -> int:
     if len(material.keys) != 1:
         raise PkiError(f"{args.key}: expected one private key, found {len(material.keys)}")
     key = material.keys[0]
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise PkiError("only RSA recipients are supported (EC recipients, RFC 5753, not yet)")
+    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        raise PkiError("S/MIME decrypts with an RSA or EC key, not this one")
     cert = material.certificates[0] if material.certificates else None
     if args.cert is not None:
         certs = p.read_file(args.cert, None, what="certificate").certificates

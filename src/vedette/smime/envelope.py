@@ -6,7 +6,9 @@ the form every S/MIME client reads, or with AES-256-GCM in an AuthEnvelopedData 
 parameters RFC 5084: a 12-byte nonce, a 16-byte tag). The CEK is encrypted to each recipient's
 RSA key (key transport, ``KeyTransRecipientInfo`` version 0, named by issuer and serial
 number) with PKCS#1 v1.5 by default, or RSAES-OAEP with SHA-256 and MGF1-SHA-256 (RFC 4055,
-RFC 8017) on request.
+RFC 8017) on request; to an EC key by ECDH key agreement (RFC 5753: ``KeyAgreeRecipientInfo``
+with an ephemeral originator key, ``dhSinglePass-stdDH-sha256kdf-scheme``, the X9.63 KDF
+over ECC-CMS-SharedInfo, AES-256 key wrap of RFC 3394).
 
 Decrypting (:func:`decrypt`). The recipient is picked by the certificate given (issuer and
 serial number, or subject key identifier); without one, only a message with a single RSA
@@ -30,10 +32,13 @@ from typing import Any, Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, padding
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric import padding as asym
-from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF
+from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pyasn1.error import PyAsn1Error  # type: ignore[import-untyped]
 from pyasn1.type import univ  # type: ignore[import-untyped]
 from pyasn1_modules import rfc4055, rfc5083, rfc5084, rfc5280, rfc5652  # type: ignore[import-untyped]
@@ -94,6 +99,37 @@ _OAEP_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "2.16.840.1.101.3.4.2.3": hashes.SHA512,
 }
 
+EC_PUBLIC_KEY = "1.2.840.10045.2.1"
+#: RFC 5753 / SEC 1 ECDH schemes (standard and cofactor DH are the same on the prime curves,
+#: whose cofactor is 1) -> the X9.63 KDF's hash.
+_ECDH_SCHEMES = {
+    "1.3.133.16.840.63.0.2": "sha1",
+    "1.3.132.1.11.0": "sha224",
+    "1.3.132.1.11.1": "sha256",
+    "1.3.132.1.11.2": "sha384",
+    "1.3.132.1.11.3": "sha512",
+    "1.3.133.16.840.63.0.3": "sha1",
+    "1.3.132.1.14.0": "sha224",
+    "1.3.132.1.14.1": "sha256",
+    "1.3.132.1.14.2": "sha384",
+    "1.3.132.1.14.3": "sha512",
+}
+ECDH_SHA256_KDF = "1.3.132.1.11.1"
+_KDF_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+    "sha1": hashes.SHA1,
+    "sha224": hashes.SHA224,
+    "sha256": hashes.SHA256,
+    "sha384": hashes.SHA384,
+    "sha512": hashes.SHA512,
+}
+#: AES key wrap (RFC 3394) OIDs -> KEK size.
+_WRAPS = {
+    "2.16.840.1.101.3.4.1.5": 16,
+    "2.16.840.1.101.3.4.1.25": 24,
+    "2.16.840.1.101.3.4.1.45": 32,
+}
+AES256_WRAP = "2.16.840.1.101.3.4.1.45"
+
 #: The one answer to every decryption failure past the structure (no padding oracle).
 CANNOT_DECRYPT = (
     "cannot decrypt: the key is not this message's recipient's, or the message is damaged"
@@ -106,6 +142,42 @@ CANNOT_DECRYPT = (
 def _oaep_params() -> bytes:
     sha256 = _alg(_SHA256)
     return _seq(_tlv(0xA0, sha256), _tlv(0xA1, _alg(_MGF1, sha256)))
+
+
+def _shared_info(wrap_oid: str, ukm: bytes | None, kek_bits: int) -> bytes:
+    """ECC-CMS-SharedInfo (RFC 5753 7.2), the X9.63 KDF's SharedInfo."""
+    entity = _tlv(0xA0, _octets(ukm)) if ukm is not None else b""
+    return _seq(_alg(wrap_oid), entity, _tlv(0xA2, _octets(kek_bits.to_bytes(4, "big"))))
+
+
+def _kek(private: ec.EllipticCurvePrivateKey, public: ec.EllipticCurvePublicKey, hash_name: str,
+         wrap_oid: str, ukm: bytes | None) -> bytes:  # fmt: skip
+    size = _WRAPS[wrap_oid]
+    shared = private.exchange(ec.ECDH(), public)
+    kdf = X963KDF(
+        algorithm=_KDF_HASHES[hash_name](),
+        length=size,
+        sharedinfo=_shared_info(wrap_oid, ukm, size * 8),
+    )
+    return kdf.derive(shared)
+
+
+def _kari_info(cert: x509.Certificate, key: ec.EllipticCurvePublicKey, cek: bytes) -> bytes:
+    """A KeyAgreeRecipientInfo (version 3, an ephemeral originator key, ECDH with the X9.63
+    SHA-256 KDF, AES-256 key wrap), tagged [1] as a RecipientInfo."""
+    ephemeral = ec.generate_private_key(key.curve)
+    point = ephemeral.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+    kek = _kek(ephemeral, key, "sha256", AES256_WRAP, None)
+    wrapped = aes_key_wrap(kek, cek)
+    originator_key = _tlv(0xA1, _alg(EC_PUBLIC_KEY), _tlv(0x03, b"\x00" + point))
+    rid = _seq(cert.issuer.public_bytes(), _int(cert.serial_number))
+    return _tlv(
+        0xA1,
+        _int(3),
+        _tlv(0xA0, originator_key),
+        _alg(ECDH_SHA256_KDF, _alg(AES256_WRAP)),
+        _seq(_seq(rid, _octets(wrapped))),
+    )
 
 
 def encrypt(
@@ -124,10 +196,13 @@ def encrypt(
     infos: list[bytes] = []
     for cert in recipients:
         key = cert.public_key()
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            infos.append(_kari_info(cert, key, cek))
+            continue
         if not isinstance(key, rsa.RSAPublicKey):
             raise SmimeError(
-                f"recipient {cert.subject.rfc4514_string()}: only RSA recipients are supported "
-                "(EC recipients, RFC 5753, are not yet)"
+                f"recipient {cert.subject.rfc4514_string()}: a {type(key).__name__} key; "
+                "S/MIME encrypts to RSA (key transport) or EC (ECDH) keys"
             )
         if oaep:
             mgf = asym.MGF1(hashes.SHA256())
@@ -152,7 +227,9 @@ def encrypt(
     encryptor = Cipher(algorithms.AES(cek), modes.CBC(iv)).encryptor()
     body = encryptor.update(padded) + encryptor.finalize()
     eci = _seq(_oid(ID_DATA), _alg(AES256_CBC, _octets(iv)), _tlv(0x80, body))
-    inner = _seq(_int(0), _set(*infos), eci)
+    # RFC 5652 6.1: version 0 when every RecipientInfo is version 0 (ktri), else 2 (kari)
+    version = 0 if all(i[0] == 0x30 for i in infos) else 2
+    inner = _seq(_int(version), _set(*infos), eci)
     return _seq(_oid(ID_ENVELOPED_DATA), _tlv(0xA0, inner))
 
 
@@ -171,6 +248,9 @@ class Recipient:
         algorithm: ``rsa-pkcs1v15``, ``rsaes-oaep`` or the OID.
         oaep_hash: OAEP's hash OID (``None`` for PKCS#1 v1.5); ``oaep_mgf_hash`` MGF1's.
         encrypted_key: the wrapped CEK.
+        ephemeral: for ``kari`` (ECDH, RFC 5753): the originator's ephemeral public point;
+            ``ukm`` its user keying material; ``kdf_hash`` the X9.63 KDF's hash name;
+            ``wrap`` the key-wrap algorithm's OID.
     """
 
     kind: str
@@ -181,6 +261,10 @@ class Recipient:
     oaep_hash: str | None
     oaep_mgf_hash: str | None
     encrypted_key: bytes
+    ephemeral: bytes | None = None
+    ukm: bytes | None = None
+    kdf_hash: str | None = None
+    wrap: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -226,6 +310,48 @@ def _oaep(params: bytes | None) -> tuple[str, str]:
     return hash_oid, mgf_hash
 
 
+def _issuer_serial(ias: Any) -> tuple[bytes, int]:
+    from pyasn1.codec.der import encoder  # type: ignore[import-untyped]
+
+    return bytes(encoder.encode(ias["issuer"])), int(ias["serialNumber"])
+
+
+def _kari(info: Any) -> tuple[Recipient, ...]:
+    """One Recipient per RecipientEncryptedKey of a KeyAgreeRecipientInfo (RFC 5753 ECDH)."""
+    kari = info["kari"]
+    originator = kari["originator"]
+    if originator.getName() != "originatorKey":
+        return (Recipient(kind="kari", issuer_der=None, serial=None, subject_key_id=None,
+                          algorithm="ecdh-static", oaep_hash=None, oaep_mgf_hash=None,
+                          encrypted_key=b""),)  # fmt: skip
+    point = bytes(originator["originatorKey"]["publicKey"].asOctets())
+    ukm = bytes(kari["ukm"]) if _present(kari["ukm"]) else None
+    alg = kari["keyEncryptionAlgorithm"]
+    scheme = str(alg["algorithm"])
+    wrap = None
+    if _present(alg["parameters"]):
+        inner = decode(bytes(alg["parameters"]), rfc5280.AlgorithmIdentifier(), "the key wrap")
+        wrap = str(inner["algorithm"])
+    kdf_hash = _ECDH_SCHEMES.get(scheme)
+    out: list[Recipient] = []
+    for rek in kari["recipientEncryptedKeys"]:
+        rid = rek["rid"]
+        issuer_der = serial = ski = None
+        if rid.getName() == "issuerAndSerialNumber":
+            issuer_der, serial = _issuer_serial(rid["issuerAndSerialNumber"])
+        else:
+            ski = bytes(rid["rKeyId"]["subjectKeyIdentifier"])
+        out.append(
+            Recipient(
+                kind="kari", issuer_der=issuer_der, serial=serial, subject_key_id=ski,
+                algorithm="ecdh" if kdf_hash else scheme, oaep_hash=None, oaep_mgf_hash=None,
+                encrypted_key=bytes(rek["encryptedKey"]), ephemeral=point, ukm=ukm,
+                kdf_hash=kdf_hash, wrap=wrap,
+            )
+        )  # fmt: skip
+    return tuple(out)
+
+
 def _recipient(info: Any) -> Recipient:
     kind = info.getName()
     if kind != "ktri":
@@ -237,10 +363,7 @@ def _recipient(info: Any) -> Recipient:
     rid = ktri["rid"]
     issuer_der = serial = ski = None
     if rid.getName() == "issuerAndSerialNumber":
-        from pyasn1.codec.der import encoder  # type: ignore[import-untyped]
-
-        issuer_der = bytes(encoder.encode(rid["issuerAndSerialNumber"]["issuer"]))
-        serial = int(rid["issuerAndSerialNumber"]["serialNumber"])
+        issuer_der, serial = _issuer_serial(rid["issuerAndSerialNumber"])
     else:
         ski = bytes(rid["subjectKeyIdentifier"])
     alg = ktri["keyEncryptionAlgorithm"]
@@ -295,7 +418,13 @@ def parse_envelope(data: bytes) -> Envelope:
     env = decode_definite(inner, spec, what)
     try:
         infos = env["recipientInfos"]
-        recipients = tuple(_recipient(r) for r in infos)
+        recipients = tuple(
+            r
+            for info_ in infos
+            for r in (_kari(info_) if info_.getName() == "kari" else (_recipient(info_),))
+        )
+        if len(recipients) > MAX_RECIPIENTS:
+            raise SmimeError(f"more than {MAX_RECIPIENTS} recipients")
         eci = env["authEncryptedContentInfo" if auth else "encryptedContentInfo"]
         alg = eci["contentEncryptionAlgorithm"]
         oid = str(alg["algorithm"])
@@ -326,8 +455,8 @@ def _ski(cert: x509.Certificate) -> bytes | None:
         return None
 
 
-def _pick(env: Envelope, cert: x509.Certificate | None) -> Recipient:
-    ktri = [r for r in env.recipients if r.kind == "ktri"]
+def _pick(env: Envelope, cert: x509.Certificate | None, ec_key: bool) -> Recipient:
+    ktri = [r for r in env.recipients if r.kind == ("kari" if ec_key else "ktri")]
     if cert is not None:
         issuer = cert.issuer.public_bytes()
         for r in ktri:
@@ -343,11 +472,18 @@ def _pick(env: Envelope, cert: x509.Certificate | None) -> Recipient:
         return ktri[0]
     if not ktri:
         kinds = ", ".join(sorted({r.kind for r in env.recipients}))
-        raise SmimeError(f"no RSA recipient in the message (recipients: {kinds or 'none'})")
+        wanted = "EC (kari)" if ec_key else "RSA (ktri)"
+        raise SmimeError(f"no {wanted} recipient in the message (recipients: {kinds or 'none'})")
     raise SmimeError(f"{len(ktri)} recipients: give the certificate with --cert to pick yours")
 
 
-def _unwrap(recipient: Recipient, key: rsa.RSAPrivateKey) -> bytes:
+def _unwrap(recipient: Recipient, key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> bytes:
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        assert recipient.ephemeral is not None
+        assert recipient.kdf_hash is not None and recipient.wrap is not None
+        public = ec.EllipticCurvePublicKey.from_encoded_point(key.curve, recipient.ephemeral)
+        kek = _kek(key, public, recipient.kdf_hash, recipient.wrap, recipient.ukm)
+        return aes_key_unwrap(kek, recipient.encrypted_key)
     if recipient.algorithm == "rsa-pkcs1v15":
         return key.decrypt(recipient.encrypted_key, asym.PKCS1v15())
     if recipient.algorithm == "rsaes-oaep":
@@ -386,9 +522,15 @@ def _block_cipher(mode: str, cek: bytes) -> tuple[Any, int]:
     return algorithms.AES(cek), 128
 
 
-def decrypt(env: Envelope, key: rsa.RSAPrivateKey, cert: x509.Certificate | None = None) -> bytes:
+def decrypt(
+    env: Envelope,
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey,
+    cert: x509.Certificate | None = None,
+) -> bytes:
     """The decrypted content of ``env`` for the recipient ``key`` (and ``cert``)."""
-    recipient = _pick(env, cert)
+    recipient = _pick(env, cert, isinstance(key, ec.EllipticCurvePrivateKey))
+    if recipient.kind == "kari" and (recipient.kdf_hash is None or recipient.wrap not in _WRAPS):
+        raise SmimeError(f"key agreement {recipient.algorithm} is not supported")
     mode, key_size = _content_cipher(env)
     if env.content is None:
         raise SmimeError("the encrypted content is not in the message (detached)")
@@ -409,7 +551,9 @@ def decrypt(env: Envelope, key: rsa.RSAPrivateKey, cert: x509.Certificate | None
         raise SmimeError(CANNOT_DECRYPT)
     try:
         cek = _unwrap(recipient, key)
-    except ValueError:
+    except SmimeError:
+        raise
+    except Exception:  # ValueError, InvalidUnwrap, a point off the curve: the same answer
         raise SmimeError(CANNOT_DECRYPT) from None
     try:
         if len(cek) != key_size:
