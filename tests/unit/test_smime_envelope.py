@@ -210,3 +210,36 @@ def test_ten_thousand_recipients_are_refused_before_decoding(
         envelope.parse_envelope(hostile)
     assert decoded == ["the CMS ContentInfo"]
     assert len(env.recipients) == 1
+
+
+def test_signed_then_encrypted_then_decrypted_still_verifies(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # What Outlook sends with both buttons pressed: the signed message, encrypted.
+    ca = CertificateAuthority.create_root("Both CA")
+    alice = ca.issue_smime("alice@example.org")
+    bob = ca.issue_smime("bob@example.org", key_spec="rsa:2048")
+    files = {
+        "in.eml": MESSAGE,
+        "alice.pem": alice.cert_pem(),
+        "alice.key": alice.key_pem(),
+        "bob.pem": bob.cert_pem(),
+        "bob.key": bob.key_pem(),
+        "ca.pem": ca.issued.cert_pem(),
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    t = {name: str(tmp_path / name) for name in [*files, "s.eml", "e.eml", "d.eml"]}
+    steps = [
+        ["sign", t["in.eml"], "--cert", t["alice.pem"], "--key", t["alice.key"],
+         "--out", t["s.eml"]],
+        ["encrypt", t["s.eml"], "--to", t["bob.pem"], "--out", t["e.eml"]],
+        ["decrypt", t["e.eml"], "--key", t["bob.key"], "--out", t["d.eml"]],
+    ]  # fmt: skip
+    for step in steps:
+        assert main(["smime", *step]) == 0
+    assert b"multipart/signed" not in (tmp_path / "e.eml").read_bytes()
+    capsys.readouterr()
+    assert main(["smime", "verify", t["e.eml"], "--ca", t["ca.pem"]]) == 2
+    assert "decrypt it first" in capsys.readouterr().err
+    assert main(["smime", "verify", t["d.eml"], "--ca", t["ca.pem"]]) == 0
