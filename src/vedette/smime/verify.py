@@ -207,7 +207,7 @@ def _validity(cert: x509.Certificate, at: datetime, label: str) -> Problem | Non
             "fail",
             f"{label} expired on {cert.not_valid_after_utc:%Y-%m-%d}",
             f"judged at {at:%Y-%m-%d %H:%M} UTC: an expired certificate proves nothing any more "
-            "(OpenSSL and gpgsm refuse it as well)",
+            "(OpenSSL refuses it as well)",
             "renew the certificate and sign again; to check an old message as of the day it "
             "was signed, use --as-of DATE",
         )
@@ -249,7 +249,7 @@ def _usage(cert: x509.Certificate) -> list[Problem]:
                     "fail",
                     f"the certificate is not for e-mail: its extended key usage is {names}",
                     "RFC 8550 4.4.4: with an extendedKeyUsage extension, S/MIME needs "
-                    "emailProtection; Outlook, Thunderbird and OpenSSL refuse the signer",
+                    "emailProtection; OpenSSL's S/MIME signer check refuses it too",
                     "have a certificate issued with the emailProtection EKU (the AD CS 'User' "
                     "template; vedette ca sign --profile smime)",
                 )
@@ -275,8 +275,8 @@ def _address(
             "smime.address-in-subject-only",
             "warning",
             "the sender's address is only in the certificate's subject (emailAddress)",
-            "RFC 8550 3 wants it as an rfc822Name in the subjectAltName; most clients still "
-            "accept the subject form, strict ones do not",
+            "RFC 8550 3 wants it as an rfc822Name in the subjectAltName; the subject form is "
+            "a legacy of CAs from before RFC 2632 (1999)",
             "have the next certificate issued with the address in the subjectAltName "
             "(vedette cert csr --email ADDRESS)",
         )
@@ -286,7 +286,7 @@ def _address(
         "fail",
         f"the sender {', '.join(from_addresses)} is not the certificate's address ({names})",
         "the message was signed with someone else's certificate, or the From field was "
-        "changed; clients warn that the signer is not the sender",
+        "changed: the reader cannot tell that the sender wrote it",
         "sign with the certificate issued to the sender's address",
     )
 
