@@ -51,8 +51,10 @@ def _length_octets(n: int) -> bytes:
     return bytes((0x80 | len(body),)) + body
 
 
-def _element(data: bytes, pos: int, limit: int, depth: int, what: str) -> tuple[bytes, int]:
-    """The BER element at ``data[pos:limit]`` in definite form, and the position after it."""
+def _element(data: bytes, pos: int, limit: int, depth: int, what: str) -> tuple[bytes | None, int]:
+    """The BER element at ``data[pos:limit]`` in definite form, and the position after it;
+    ``None`` for "already in definite form: ``data[pos:end]`` as it is" (nothing is copied
+    then, which matters for a message of several megabytes)."""
     if depth > MAX_NESTING:
         raise SmimeError(f"{what}: ASN.1 nested more than {MAX_NESTING} deep")
     start = pos
@@ -70,8 +72,10 @@ def _element(data: bytes, pos: int, limit: int, depth: int, what: str) -> tuple[
     constructed = bool(first & 0x20)
     length_byte = data[pos]
     pos += 1
-    children: list[bytes] = []
+    children: list[tuple[bytes | None, int, int]] = []  # (rewritten or None, start, end)
+    rewrite = False
     if length_byte == 0x80:
+        rewrite = True
         if not constructed:
             raise SmimeError(f"{what}: indefinite length on a primitive ASN.1 element")
         while True:
@@ -80,8 +84,9 @@ def _element(data: bytes, pos: int, limit: int, depth: int, what: str) -> tuple[
             if data[pos] == 0 and data[pos + 1] == 0:
                 pos += 2
                 break
+            child_start = pos
             child, pos = _element(data, pos, limit, depth + 1, what)
-            children.append(child)
+            children.append((child, child_start, pos))
     else:
         length = length_byte
         if length_byte & 0x80:
@@ -94,16 +99,20 @@ def _element(data: bytes, pos: int, limit: int, depth: int, what: str) -> tuple[
         if end > limit:
             raise SmimeError(f"{what}: truncated ASN.1 element")
         if not constructed:
-            return data[start:end], end
+            return None, end
         while pos < end:
+            child_start = pos
             child, pos = _element(data, pos, end, depth + 1, what)
-            children.append(child)
+            children.append((child, child_start, pos))
+    parts = [data[a:b] if child is None else child for child, a, b in children]
     if first == 0x24:  # constructed OCTET STRING: one primitive OCTET STRING
-        if any(child[0] != 0x04 for child in children):
+        if any(part[0] != 0x04 for part in parts):
             raise SmimeError(f"{what}: a constructed OCTET STRING holds another type")
-        value = b"".join(_contents(child) for child in children)
+        value = b"".join(_contents(part) for part in parts)
         return b"\x04" + _length_octets(len(value)) + value, pos
-    body = b"".join(children)
+    if not rewrite and all(child is None for child, _, _ in children):
+        return None, pos
+    body = b"".join(parts)
     return tag + _length_octets(len(body)) + body, pos
 
 
@@ -146,7 +155,7 @@ def definite(data: bytes, what: str) -> bytes:
     der, end = _element(data, 0, len(data), 0, what)
     if end != len(data):
         raise SmimeError(f"{what}: followed by {len(data) - end} stray byte(s)")
-    return der
+    return data if der is None else der
 
 
 def _short(exc: Exception) -> str:

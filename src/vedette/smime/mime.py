@@ -62,6 +62,8 @@ MAX_HEADER = 1024 * 1024
 _HEADER_LINE = re.compile(rb"^[!-9;-~]+:")
 _PEM = re.compile(rb"-----BEGIN ([A-Z0-9 ]{1,40})-----(.*?)-----END \1-----", re.DOTALL)
 _BASE64_ONLY = re.compile(rb"[A-Za-z0-9+/=\s]+")
+_INNER = ("content-", "mime-version")
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 
 SIGNATURE_TYPES = ("application/pkcs7-signature", "application/x-pkcs7-signature")
 MIME_TYPES = ("application/pkcs7-mime", "application/x-pkcs7-mime")
@@ -253,15 +255,17 @@ def _raw_cms(data: bytes) -> bytes | None:
     MESSAGE``...) or bare base64 (``gpgsm --base64``); ``None`` for anything else."""
     if data[:1] == b"\x30":
         return data
-    stripped = data.strip()
-    if stripped.startswith(b"-----BEGIN "):
-        pem = _PEM.match(stripped)
+    head = data[:4096].lstrip()
+    if head.startswith(b"-----BEGIN "):
+        pem = _PEM.match(data.strip())
         if pem is None:
             raise SmimeError("a PEM block without its END line (truncated file?)")
         label = pem.group(1).decode("ascii")
         return _b64(pem.group(2), f"the PEM {label} block")
-    if stripped and _BASE64_ONLY.fullmatch(stripped):  # no ':' so no header: not a message
-        return _b64(stripped, "the base64 CMS file")
+    if not head or b":" in head.split(b"\n", 1)[0]:
+        return None  # a header field (or nothing): a message, not bare base64
+    if _BASE64_ONLY.fullmatch(data):
+        return _b64(data, "the base64 CMS file")
     return None
 
 
@@ -273,7 +277,11 @@ def parse_enveloped(data: bytes) -> tuple[list[Header], bytes]:
     raw = _raw_cms(data)
     if raw is not None:
         return [], raw
-    headers, body = split_message(canonical(data))
+    # only the header block is put in canonical form: the base64 body ignores line ends, and
+    # not copying it keeps a large message's memory down
+    blank = _BLANK_LINE.search(data)
+    head, body = (data, b"") if blank is None else (data[: blank.end()], data[blank.end() :])
+    headers, _ = split_message(canonical(head))
     if not headers:
         raise SmimeError("not a mail message (no header block) nor a CMS file")
     ctype, params = content_type(headers)
@@ -282,9 +290,14 @@ def parse_enveloped(data: bytes) -> tuple[list[Header], bytes]:
     smime_type = params.get("smime-type", "enveloped-data").lower()
     if smime_type not in ("enveloped-data", "authenveloped-data"):
         raise SmimeError(f"an S/MIME {smime_type} message, not an encrypted one")
-    cms = _part_payload(b"".join(h.raw for h in headers) + b"\r\n" + body, "the S/MIME body")
-    outer = [h for h in headers if not h.name.lower().startswith(("content-", "mime-version"))]
-    return outer, cms
+    cte_field = _get(headers, "content-transfer-encoding")
+    cte = cte_field.value.lower() if cte_field else "7bit"
+    if cte in ("binary", "8bit", "7bit"):
+        return [h for h in headers if not h.name.lower().startswith(_INNER)], body
+    if cte != "base64":
+        raise SmimeError(f"the S/MIME body: content-transfer-encoding {cte!r} (expected base64)")
+    cms = _b64(body, "the S/MIME body")
+    return [h for h in headers if not h.name.lower().startswith(_INNER)], cms
 
 
 def join_message(outer: list[Header], entity: bytes) -> bytes:
@@ -315,7 +328,7 @@ class SignedMessage:
 
 def _b64(body: bytes, what: str) -> bytes:
     try:
-        return base64.b64decode(b"".join(body.split()), validate=True)
+        return base64.b64decode(body.translate(None, b" \t\r\n\f\v"), validate=True)
     except (binascii.Error, ValueError):
         raise SmimeError(f"{what}: the base64 does not decode") from None
 
