@@ -293,6 +293,16 @@ def test_deep_nesting_and_stray_bytes_are_one_line_errors() -> None:
         cms.parse_signed_data(b"\x30\x82\xff\xff\x06")
 
 
+def test_ber_is_put_in_definite_form_and_der_is_left_as_it_is() -> None:
+    # SEQUENCE (indefinite) { constructed OCTET STRING (indefinite) { "ab", "cd" }, NULL }
+    ber = b"\x30\x80" + b"\x24\x80\x04\x02ab\x04\x02cd\x00\x00" + b"\x05\x00" + b"\x00\x00"
+    assert definite(ber, "x") == b"\x30\x08\x04\x04abcd\x05\x00"
+    der = b"\x30\x08\x04\x04abcd\x05\x00"
+    assert definite(der, "x") is der  # nothing copied
+    with pytest.raises(SmimeError, match="holds another type"):
+        definite(b"\x24\x80\x02\x01\x01\x00\x00", "x")
+
+
 def test_an_encrypted_message_is_not_taken_for_a_signed_one() -> None:
     enveloped = (
         b"From: a@example.org\r\nContent-Type: application/pkcs7-mime; "
