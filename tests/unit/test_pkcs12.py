@@ -104,13 +104,15 @@ def test_microsoft_csp_name_and_unknown_attributes_are_kept():
 
     def add(contents):
         add_bag_attribute(contents[0], "1.3.6.1.4.1.311.17.1", char.BMPString(csp))
-        # Microsoft's "local machine keyset" marker: kept by OID
+        # Microsoft's "local machine keyset" marker (a NULL value here; OpenSSL writes none)
         add_bag_attribute(contents[0], "1.3.6.1.4.1.311.17.2", univ.Null(""))
+        add_bag_attribute(contents[0], "1.2.3.4.5", univ.Null(""))  # unknown: kept by OID
 
     pfx = parse_pfx(rewrite_pfx(_p12(legacy=True), edit_bags=add))
     (key_bag,) = [b for b in pfx.bags() if b.kind == "shrouded-key"]
     assert key_bag.attributes.csp_name == csp
-    assert key_bag.attributes.other == ("1.3.6.1.4.1.311.17.2",)
+    assert key_bag.attributes.local_machine_keyset
+    assert key_bag.attributes.other == ("1.2.3.4.5",)
     assert key_bag.attributes.friendly_name == "mail"
 
 

@@ -487,7 +487,9 @@ def test_ecdhe_needs_a_common_curve_at_tls12(pki):
         accepted={"TLSv1.2": frozenset({0xC02F, 0xC013})},
         groups_tls12=frozenset({29}),
     )
-    vs, _ = judge(chain, data, ids={"lync-2013-win81", "outlook-2016-win10", "android-11"}, server=x25519_only)
+    vs, _ = judge(
+        chain, data, ids={"lync-2013-win81", "outlook-2016-win10", "android-11"}, server=x25519_only
+    )
     assert codes(vs["lync-2013-win81"]) == {"tls.group"}  # SChannel on 8.1: P-256/P-384 only
     # SChannel from Windows 10 1607 offers curve25519 first (Microsoft's TLS elliptic curves page)
     assert vs["outlook-2016-win10"].outcome is ClientOutcome.WORKS

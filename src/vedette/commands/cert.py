@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from vedette.commands import _pki as p
 from vedette.errors import PkiError, UsageError
 from vedette.pki import bundle as bundle_mod
 from vedette.pki import convert as conv
+from vedette.pki import read_input
 from vedette.pki.clients import (
     default_key_type,
     key_type_reason,
@@ -44,12 +45,23 @@ from vedette.pki.describe import (
     describe_crl,
     describe_csr,
     describe_pkcs12,
+    describe_windows,
 )
 from vedette.pki.fetch import fetch_chain, looks_like_target
-from vedette.pki.formats import Material
+from vedette.pki.formats import Material, read_material
 from vedette.pki.keys import KEY_TYPES, describe_key, generate_key, key_matches, key_to_pem
 from vedette.pki.lint import PROFILES as LINT_PROFILES
 from vedette.pki.lint import ProfileChoice, choose_profile, lint_certificate
+from vedette.pki.pkcs12 import (
+    KEY_USAGE_BYTE,
+    KeyAttributes,
+    KeySpec,
+    check_csp_name,
+    key_attributes,
+    parse_keyspec,
+    parse_pfx,
+)
+from vedette.pki.windows_presets import Preset, certreq_inf, preset, presets
 from vedette.report.escape import safe_text
 
 NAME = "cert"
@@ -131,9 +143,60 @@ def _add_inspect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_force(sp)
 
 
+def _inspect_source(
+    args: argparse.Namespace,
+) -> tuple[Material, str | None, Callable[[], bytes | None]]:
+    """(material, endpoint, the passphrase as given, asked at most once). A PKCS#12 file
+    opened without --passin still shows what is readable without the password (its
+    structure, the key bag's Windows attributes)."""
+    password = p.secret_fn(args.passin, args.source)
+    if looks_like_target(args.source):
+        material, endpoint = _load(args, args.source)
+        return material, endpoint, password
+    data = read_input(Path(args.source), what="file")
+    asked: list[bool] = []
+
+    def ask() -> bytes | None:
+        asked.append(True)
+        return password()
+
+    try:
+        return read_material(data, source=args.source, password=ask), None, password
+    except PkiError as exc:
+        if args.passin is not None or not asked:
+            raise
+        try:
+            structure = parse_pfx(data)  # read once already, up to the password
+        except PkiError:
+            raise exc from None  # a PEM or base64 wrapping: the loader's words
+    note = "the certificates and the key are encrypted: give --passin to read them"
+    return Material(format="pkcs12", pkcs12=structure, notes=(note,)), None, password
+
+
+def _windows_import(
+    material: Material, password: Callable[[], bytes | None], source: str
+) -> dict[str, Any] | None:
+    """What ``describe_windows`` says of a PKCS#12's key, its KeySpec read when the key
+    bag decrypts with the passphrase given (or none, for a file without one)."""
+    pfx = material.pkcs12
+    if pfx is None:
+        return None
+    bag = next((b for b in pfx.bags() if b.kind in ("shrouded-key", "key")), None)
+    attrs: KeyAttributes | None = None
+    note: str | None = None
+    if bag is not None and not (material.certificates or material.keys):
+        note = "the KeySpec is inside the encrypted key: give --passin to read it"
+    elif bag is not None:
+        try:  # the loader checked the MAC with this passphrase (none: an empty one)
+            attrs = key_attributes(bag, password() or b"")
+        except PkiError as exc:
+            note = f"the KeySpec could not be read: {exc}"
+    return describe_windows(pfx, attrs, source=source, key_note=note)
+
+
 def _inspect(args: argparse.Namespace) -> int:
     p.check_outputs(args.out, force=args.force)
-    material, endpoint = _load(args, args.source)
+    material, endpoint, password = _inspect_source(args)
     certs = [describe_certificate(cert) for cert in material.certificates]
     keys: list[dict[str, Any]] = []
     for key in material.keys:
@@ -159,6 +222,7 @@ def _inspect(args: argparse.Namespace) -> int:
             material.certificates,
             key_certificate=keys[0]["matches_certificate"] if keys else None,
         ),
+        "windows": _windows_import(material, password, args.source),
         "notes": list(material.notes),
     }
     if args.out is not None:
@@ -195,6 +259,8 @@ def _inspect(args: argparse.Namespace) -> int:
         p.field(console, "friendly name", material.friendly_name)
     if doc["pkcs12"] is not None:
         _render_pkcs12(console, doc["pkcs12"])
+    if doc["windows"] is not None:
+        _render_windows(console, doc["windows"])
     for note in material.notes:
         p.line(console, ("note: ", "dim"), note)
     return 0
@@ -263,6 +329,35 @@ def _render_pkcs12(console: Any, info: dict[str, Any]) -> None:
         )
 
 
+def _render_windows(console: Any, info: dict[str, Any]) -> None:
+    """How Windows imports the key (``describe_windows``)."""
+    csp, api = info["csp_name"], info["provider_api"]
+    if csp is None:
+        provider = "none named (the importing tool chooses)"
+    elif api == "capi":
+        provider = f"{csp} (CryptoAPI CSP, provider type {info['provider_type']})"
+    elif api == "cng":
+        provider = f"{csp} (CNG key storage provider)"
+    else:
+        provider = f"{csp} (not a Microsoft provider vedette knows)"
+    p.line(console, ("Windows import", "bold cyan"))
+    p.field(console, "provider", provider, style="" if api == "capi" else "yellow")
+    if not info["keyspec_read"]:
+        keyspec = "not read (needs --passin)"
+    elif info["keyspec"] is not None:
+        keyspec = f"{info['keyspec']} (key usage attribute {info['key_usage']})"
+    elif info["key_usage"] is not None:
+        keyspec = f"unknown (key usage attribute {info['key_usage']})"
+    else:
+        keyspec = "not set (no key usage attribute on the key)"
+    p.field(console, "KeySpec", keyspec)
+    p.field(console, "key set", "local machine" if info["local_machine_keyset"] else "not set")
+    for advice in info["advice"]:
+        p.line(console, ("note: ", "dim"), advice, indent=2)
+    for command in info["commands"]:
+        p.line(console, ("Run: ", "bold"), command, indent=2)
+
+
 def _render_bag(console: Any, bag: dict[str, Any], *, indent: int) -> None:
     parts: list[tuple[str, str] | str] = [(f"{bag['kind']} bag:".ljust(18), "bold")]
     enc = bag["encryption"]
@@ -312,7 +407,16 @@ def _add_csr(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp.add_argument("--type", choices=KEY_TYPES, help="type of --new-key (default by --clients)")
     p.add_clients(sp)
     sp.add_argument("--hash", choices=("sha256", "sha384", "sha512"), help="default sha256")
-    sp.add_argument("--out", type=Path, required=True, metavar="FILE", help="the request (PEM)")
+    _add_preset(sp)
+    sp.add_argument(
+        "--inf",
+        action="store_true",
+        help="write a certreq INF to --out instead (the key is made on the Windows server by "
+        "certreq -new, with the --for preset's provider, KeySpec, key length and EKUs)",
+    )
+    sp.add_argument(
+        "--out", type=Path, required=True, metavar="FILE", help="the request (PEM), or the INF"
+    )
     p.add_passin(sp, "--key or a PKCS#12 given to --like")
     p.add_passout(sp, "the --new-key")
     p.add_target_options(sp)
@@ -322,7 +426,13 @@ def _add_csr(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _csr(args: argparse.Namespace) -> int:
     clients = parse_clients(args.clients)
     hash_alg = signature_hash(clients, args.hash)
-    if (args.key is None) == (args.new_key is None):
+    chosen = args.preset
+    if args.inf:
+        if args.key is not None or args.new_key is not None:
+            raise UsageError("--inf: certreq makes the key on the server; drop --key/--new-key")
+        if chosen is None:
+            raise UsageError(f"--inf needs a product preset: --for {'|'.join(sorted(presets()))}")
+    elif (args.key is None) == (args.new_key is None):
         raise UsageError("give --key FILE to reuse a key, or --new-key FILE to make one")
     p.check_outputs(args.out, args.new_key, force=args.force)
     parts = {
@@ -356,12 +466,23 @@ def _csr(args: argparse.Namespace) -> int:
         subject = parse_subject(subject=args.subject, **parts)
     extra = [general_name(s) for s in args.san]
     names = merge_names(subject, like_names, extra)
+    if args.inf:
+        inf = certreq_inf(subject, names, chosen, hash_alg=hash_alg)
+        p.write(args.out, inf.encode("utf-8"), force=args.force)
+        console = c.console()
+        p.line(console, f"wrote {args.out}: certreq INF for {subject.rfc4514_string()}")
+        p.field(console, "names", ", ".join(name_text(n) for n in names) or "none")
+        _render_preset(console, chosen)
+        p.line(console, ("Run: ", "bold"), f"certreq -new {args.out.name} request.csr", indent=2)
+        return 0
     secret: bytes | None = None
     if args.key is not None:
         key = p.read_key(args.key, args.passin)
     else:
         secret = p.new_secret(args.passout, str(args.new_key))
-        key = generate_key(args.type or default_key_type(clients))
+        key = generate_key(
+            args.type or (chosen.key_type if chosen is not None else default_key_type(clients))
+        )
     csr = build_csr(key, subject, names, hash_alg=hash_alg)
     if args.new_key is not None:
         p.write(args.new_key, key_to_pem(key, secret), force=args.force, secret=True)
@@ -375,7 +496,9 @@ def _csr(args: argparse.Namespace) -> int:
         f"{describe_key(key)}" + (f" (new, {args.new_key})" if args.new_key else f" ({args.key})"),
     )
     reason = key_type_reason(clients) if args.new_key is not None and not args.type else None
-    if reason is not None:
+    if chosen is not None:
+        _render_preset(console, chosen)
+    elif reason is not None:
         p.field(console, "why", reason)
     return 0
 
@@ -398,7 +521,8 @@ def _add_convert(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="convert between PEM, DER/CER, PKCS#7 (.p7b) and PKCS#12 (.pfx/.p12)",
         description="Read IN in any format and write OUT as pem, der, p7b or p12. PKCS#12 "
         "uses AES-256/PBKDF2 unless --legacy (SHA1-3DES, for Windows Server 2012/2016 and "
-        "appliances).",
+        "appliances); --csp, --keyspec and --machine-keyset write the attributes Windows "
+        "reads on import, as openssl pkcs12 -export -CSP NAME -keyex|-keysig -LMK does.",
     )
     sp.add_argument("input", metavar="IN")
     sp.add_argument("output", type=Path, metavar="OUT")
@@ -414,11 +538,64 @@ def _add_convert(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     sp.add_argument("--key", type=Path, metavar="FILE", help="private key (for p12)")
     sp.add_argument("--friendly-name", metavar="NAME", help="PKCS#12 friendly name")
     sp.add_argument("--legacy", action="store_true", help="PKCS#12 with SHA1-3DES (old Windows)")
+    sp.add_argument(
+        "--csp",
+        type=_csp_arg,
+        metavar="NAME",
+        help='PKCS#12: the Windows provider to import the key into, e.g. "Microsoft RSA '
+        'SChannel Cryptographic Provider" (as openssl pkcs12 -export -CSP NAME)',
+    )
+    sp.add_argument(
+        "--keyspec",
+        type=_keyspec_arg,
+        metavar="exchange|signature",
+        help="PKCS#12: the key's KeySpec, AT_KEYEXCHANGE or AT_SIGNATURE (as openssl's "
+        "-keyex/-keysig); Skype for Business and Lync servers need exchange",
+    )
+    sp.add_argument(
+        "--machine-keyset",
+        action="store_true",
+        help="PKCS#12: import the key into the machine's key set (as openssl's -LMK)",
+    )
+    _add_preset(sp)
     sp.add_argument("--pem", action="store_true", help="write a .p7b in PEM instead of DER")
     sp.add_argument("--key-out", type=Path, metavar="FILE", help="also write the key (0600)")
     p.add_passin(sp, "IN (PKCS#12) or --key")
     p.add_passout(sp, "the PKCS#12 file or --key-out")
     p.add_force(sp)
+
+
+def _csp_arg(text: str) -> str:
+    try:
+        return check_csp_name(text)
+    except PkiError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _keyspec_arg(text: str) -> KeySpec:
+    try:
+        return parse_keyspec(text)
+    except PkiError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _windows_key(args: argparse.Namespace, to: str, key: Any) -> conv.WindowsKey | None:
+    """``--csp``, ``--keyspec``, ``--machine-keyset``: only for a PKCS#12 with a key."""
+    chosen = args.preset
+    windows = conv.WindowsKey(
+        csp_name=args.csp or (chosen.provider if chosen is not None else None),
+        keyspec=args.keyspec or (chosen.keyspec if chosen is not None else None),
+        machine_keyset=args.machine_keyset or (chosen is not None and chosen.machine_keyset),
+    )
+    if windows.empty:
+        return None
+    if to != "p12":
+        raise UsageError(
+            "--csp, --keyspec, --machine-keyset and --for are for a PKCS#12 output (--to p12)"
+        )
+    if key is None:
+        raise UsageError("--csp, --keyspec and --machine-keyset need the private key (--key FILE)")
+    return windows
 
 
 #: Output suffixes of formats vedette does not write (yet), with what they are.
@@ -466,6 +643,8 @@ def _convert(args: argparse.Namespace) -> int:
         key = p.read_key(args.key, args.passin)
     if key is not None and certs and not any(key_matches(key, cert) for cert in certs):
         raise PkiError("the private key does not match any of the certificates")
+    windows = _windows_key(args, to, key)
+    legacy = args.legacy or (args.preset is not None and args.preset.legacy_pkcs12)
     console = c.console()
     password: bytes | None = None
     if to == "p12":
@@ -483,15 +662,20 @@ def _convert(args: argparse.Namespace) -> int:
             chain=chain,
             password=password,
             friendly_name=args.friendly_name,
-            legacy=args.legacy,
+            legacy=legacy,
+            windows=windows,
         )
         p.write(args.output, data, force=args.force, secret=key is not None)
-        how = "SHA1-3DES (legacy)" if args.legacy else "AES-256-CBC, PBKDF2-SHA256"
+        how = "SHA1-3DES (legacy)" if legacy else "AES-256-CBC, PBKDF2-SHA256"
         p.line(
             console,
             f"wrote {args.output}: PKCS#12, {len(certs)} certificate(s), "
             f"{'a key' if key else 'no key'}, {how}",
         )
+        if windows is not None:
+            p.field(console, "Windows", _windows_text(windows))
+        if args.preset is not None:
+            _render_preset(console, args.preset)
     elif not certs:
         _convert_other(args, material, to)
         return 0
@@ -516,6 +700,57 @@ def _convert(args: argparse.Namespace) -> int:
     elif key is not None and to != "p12":
         p.note("the private key was not written (use --key-out FILE)")
     return 0
+
+
+def _preset_arg(text: str) -> Preset:
+    try:
+        return preset(text)
+    except PkiError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_preset(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument(
+        "--for",
+        dest="preset",
+        type=_preset_arg,
+        metavar="|".join(sorted(presets())),
+        help="a Windows product's key and certificate requirements (key type, provider, "
+        "KeySpec, EKUs, CRL distribution point, legacy PKCS#12), each with its sources",
+    )
+
+
+def _render_preset(console: Any, chosen: Preset) -> None:
+    """What the preset fixes, and what the CA must put in the certificate."""
+    facts = chosen.facts
+    p.field(console, "for", f"{chosen.title} (preset {chosen.id})")
+    p.field(
+        console,
+        "key",
+        f"{chosen.key_type}, "
+        + (f"provider {chosen.provider!r}" if chosen.provider else "any provider (CNG too)")
+        + (f", KeySpec {chosen.keyspec}" if chosen.keyspec else ""),
+    )
+    p.field(console, "EKUs", ", ".join(chosen.ekus) + " (the CA puts them in the certificate)")
+    if chosen.crl_distribution_point:
+        p.field(console, "CRL DP", "required: the CA must put a CRL distribution point in it")
+    for name in chosen.unverified():
+        note = facts[name].note or ""
+        p.line(console, ("unverified: ", "yellow"), f"{name}: {note}", indent=2)
+    for source in chosen.sources.values():
+        p.line(console, ("source: ", "dim"), f"{source.title} <{source.url}>", indent=2)
+
+
+def _windows_text(windows: conv.WindowsKey) -> str:
+    parts = []
+    if windows.csp_name is not None:
+        parts.append(f"provider {windows.csp_name!r}")
+    if windows.keyspec is not None:
+        byte = KEY_USAGE_BYTE[windows.keyspec]
+        parts.append(f"KeySpec {windows.keyspec} (key usage {byte:02x})")
+    if windows.machine_keyset:
+        parts.append("machine key set")
+    return ", ".join(parts)
 
 
 def _convert_other(args: argparse.Namespace, material: Material, to: str) -> None:

@@ -10,6 +10,11 @@ PKCS#12 encryption is a per-target choice (xca #559 / PR #512, OpenSSL 3's ``-le
   load balancers, phones) require; they reject AES-encrypted PFX files with a misleading
   "wrong password". RC2-40, the even older default, is read by ``formats`` but never written.
 
+Windows attributes (``windows``): the provider (CSP) the key is imported into, its KeySpec and
+the machine key set, as ``openssl pkcs12 -export -CSP NAME -keyex|-keysig -LMK`` writes them;
+cryptography's serializer cannot carry them, so the file is written by
+``vedette.pki.pkcs12_write`` (the same layout as OpenSSL 3's).
+
 The iteration count is 2048 for legacy (Windows' own choice) and 600 000 rounds of PBKDF2
 for modern files… except that Windows' import dialog becomes unbearably slow beyond a few
 hundred thousand rounds, so 200 000 is used: still 100x OpenSSL 1.1's default.
@@ -20,14 +25,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs7
 
 from vedette.errors import PkiError
 from vedette.pki.ca import PrivateKey
-from vedette.pki.keys import key_matches
+from vedette.pki.keys import describe_key, key_matches
+from vedette.pki.pkcs12 import PROVIDERS
+from vedette.pki.pkcs12_write import WindowsKey, write_pfx
 
-__all__ = ["FORMATS", "to_der", "to_p7b", "to_p12", "to_pem"]
+__all__ = ["FORMATS", "WindowsKey", "to_der", "to_p7b", "to_p12", "to_pem"]
 
 FORMATS: tuple[str, ...] = ("pem", "der", "p7b", "p12")
 
@@ -59,6 +67,7 @@ def to_p12(
     password: bytes,
     friendly_name: str | None = None,
     legacy: bool = False,
+    windows: WindowsKey | None = None,
 ) -> bytes:
     """A PKCS#12 file; the key must match ``cert`` (checked, since a PFX with a foreign key
     imports fine and fails only when the server starts)."""
@@ -66,21 +75,27 @@ def to_p12(
         raise PkiError("a PKCS#12 with a key needs the key's certificate")
     if key is not None and cert is not None and not key_matches(key, cert):
         raise PkiError("the private key does not match the certificate")
-    if legacy:
-        builder = (
-            serialization.PrivateFormat.PKCS12.encryption_builder()
-            .kdf_rounds(_LEGACY_ROUNDS)
-            .key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
-            .hmac_hash(hashes.SHA1())  # noqa: S303 - the legacy format needs it
+    windows = windows or WindowsKey()
+    provider = PROVIDERS.get(windows.csp_name or "")
+    capi = windows.keyspec is not None or (provider is not None and provider.api == "capi")
+    if capi and key is not None and not isinstance(key, rsa.RSAPrivateKey):
+        raise PkiError(
+            f"a CryptoAPI provider and a KeySpec hold RSA keys, not {describe_key(key)}: "
+            "write this key without --csp/--keyspec (Windows puts it in a CNG key storage "
+            "provider)"
         )
-    else:
-        builder = (
-            serialization.PrivateFormat.PKCS12.encryption_builder()
-            .kdf_rounds(_MODERN_ROUNDS)
-            .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
-            .hmac_hash(hashes.SHA256())
-        )
-    name = friendly_name.encode("utf-8") if friendly_name else None
-    return pkcs12.serialize_key_and_certificates(
-        name, key, cert, list(chain) or None, builder.build(password)
+    der = serialization.Encoding.DER
+    return write_pfx(
+        private_key_info=None
+        if key is None
+        else key.private_bytes(
+            der, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
+        certificate=None if cert is None else cert.public_bytes(der),
+        chain=[c.public_bytes(der) for c in chain],
+        password=password,
+        scheme="legacy" if legacy else "modern",
+        iterations=_LEGACY_ROUNDS if legacy else _MODERN_ROUNDS,
+        friendly_name=friendly_name,
+        windows=windows,
     )

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import shlex
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from pathlib import PurePath
 from typing import Any, TypeVar
 
 from cryptography import x509
@@ -20,7 +22,7 @@ from cryptography.x509.oid import ExtensionOID
 
 from vedette.pki.csr import name_text
 from vedette.pki.keys import describe_key
-from vedette.pki.pkcs12 import Encryption, Pfx, SafeBag
+from vedette.pki.pkcs12 import PROVIDERS, Encryption, KeyAttributes, Pfx, SafeBag
 from vedette.x509.chain import analyse_chain, is_self_signed, signed_by
 from vedette.x509.legacy_algorithms import public_key_of
 
@@ -30,6 +32,7 @@ __all__ = [
     "describe_crl",
     "describe_csr",
     "describe_pkcs12",
+    "describe_windows",
 ]
 
 _T = TypeVar("_T")
@@ -343,4 +346,81 @@ def describe_pkcs12(
         "orphans_rule": "not on the chain of the key's certificate"
         if key_cert is not None
         else "neither issued nor issued by another certificate of the file",
+    }
+
+
+# --- Windows import attributes of a PKCS#12 ------------------------------------------------------
+
+#: The provider Skype for Business / Lync servers need (a CryptoAPI CSP), and the import
+#: command that forces it (certutil's -csp option).
+SCHANNEL_CSP = "Microsoft RSA SChannel Cryptographic Provider"
+_SKYPE = (
+    "Skype for Business Server 2015 needs a CAPI key with KeySpec exchange: otherwise its "
+    'services fail with "may not have a private key that is capable of key exchange or the '
+    "process may not have access rights for the private key ... Invalid provider type "
+    'specified"'
+)
+
+
+def describe_windows(
+    pfx: Pfx, key: KeyAttributes | None, *, source: str, key_note: str | None = None
+) -> dict[str, Any] | None:
+    """How Windows will import the key of ``pfx``: the provider named by the key bag's CSP
+    attribute, the machine key set marker and the KeySpec (``key``: the key's own attributes,
+    ``None`` when the key was not decrypted, ``key_note`` saying why); with advice and the
+    commands that give a service the key it needs. ``None`` when no key bag is visible."""
+    bag = next((b for b in pfx.bags() if b.kind in ("shrouded-key", "key")), None)
+    if bag is None:
+        return None
+    csp = bag.attributes.csp_name
+    provider = PROVIDERS.get(csp or "")
+    api = provider.api if provider is not None else ("unknown" if csp else None)
+    keyspec = key.keyspec if key is not None else None
+    usage = key.key_usage if key is not None else None
+    quoted = shlex.quote(source)
+    out = shlex.quote(str(PurePath(source).with_suffix("")) + "-capi.pfx")
+    rewrite = (
+        f"vedette cert convert {quoted} {out} --passin prompt "
+        f'--csp "{SCHANNEL_CSP}" --keyspec exchange --passout prompt'
+    )
+    certutil = f'certutil -csp "{SCHANNEL_CSP}" -importpfx {quoted}'
+    advice: list[str] = []
+    commands: list[str] = []
+    if csp is None:
+        advice.append(
+            "no CSP name: the importing tool chooses the provider, and the MMC and certutil "
+            "-importpfx put the key in a CNG key storage provider unless told otherwise. " + _SKYPE
+        )
+        commands += [certutil, rewrite]
+    elif api == "cng":
+        advice.append(f"{csp} is a CNG key storage provider, which has no KeySpec. " + _SKYPE)
+        commands.append(rewrite)
+    elif api == "capi" and keyspec == "signature":
+        advice.append(
+            "KeySpec signature (AT_SIGNATURE): the key cannot be used for RSA key exchange. "
+            + _SKYPE
+        )
+        commands.append(rewrite)
+    elif api == "capi" and keyspec == "exchange":
+        advice.append(
+            "a CryptoAPI key with KeySpec exchange: what Skype for Business Server 2015 needs"
+        )
+    if key is None:
+        advice.append(
+            key_note or "the KeySpec is inside the encrypted key: give --passin to read it"
+        )
+    elif usage is not None and keyspec is None:
+        advice.append(
+            f"key usage attribute {usage.hex()}: neither exchange (10) nor signature (80)"
+        )
+    return {
+        "csp_name": csp,
+        "provider_api": api,
+        "provider_type": provider.type if provider is not None else None,
+        "local_machine_keyset": bag.attributes.local_machine_keyset,
+        "keyspec_read": key is not None,
+        "key_usage": None if usage is None else usage.hex(),
+        "keyspec": keyspec,
+        "advice": advice,
+        "commands": commands,
     }

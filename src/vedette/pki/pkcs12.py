@@ -13,7 +13,8 @@ A PFX is layers of ASN.1, each with something an administrator needs to know::
             certBag             { x509Certificate, the certificate's DER }
             crlBag, secretBag, safeContentsBag (nested SafeContents)
           bagAttributes: friendlyName (BMPString), localKeyId (OCTET STRING), Microsoft's
-            CSP name (1.3.6.1.4.1.311.17.1), and others kept by OID.
+            CSP name (1.3.6.1.4.1.311.17.1) and local machine key set (1.3.6.1.4.1.311.17.2),
+            and others kept by OID.
 
 Everything this module reads is visible without the password: the MAC's digest and iteration
 count, the algorithm of each encrypted container and each shrouded key (with its iteration
@@ -39,6 +40,13 @@ Windows' exports up to about 100,000, vedette 200,000 (PBKDF2). The counts of ba
 encrypted container are seen only once it is decrypted (with the right password, after the
 MAC check), so they are not capped here.
 
+Windows attributes. What ``openssl pkcs12 -export -CSP NAME -keyex|-keysig -LMK`` writes and
+Windows' PFX import reads: the CSP name and the local machine key set marker are attributes of
+the key's bag (readable without the password); the KeySpec is a key-usage attribute
+(2.5.29.15) *inside* the PKCS#8 key, so reading it needs the key bag decrypted
+(:func:`key_attributes`, with ``vedette.pki.pkcs12_pbe``): ``10`` (OpenSSL's KEY_EX) for
+AT_KEYEXCHANGE, ``80`` (KEY_SIG) for AT_SIGNATURE. ``vedette.pki.pkcs12_write`` writes them.
+
 Sans-I/O: bytes in, frozen values out; any malformed input raises :class:`Pkcs12Error` with one
 line. The ASN.1 is decoded with pyasn1 and the RFC modules of pyasn1-modules (RFC 7292, 5652,
 8018): the library of the field, with a BER decoder (Java and older tools write BER). Files
@@ -56,24 +64,36 @@ from typing import Any, Literal
 from pyasn1.codec.ber import decoder  # type: ignore[import-untyped]
 from pyasn1.error import PyAsn1Error  # type: ignore[import-untyped]
 from pyasn1.type import char, univ  # type: ignore[import-untyped]
-from pyasn1_modules import rfc5652, rfc7292, rfc8018  # type: ignore[import-untyped]
+from pyasn1_modules import rfc5652, rfc5958, rfc7292, rfc8018  # type: ignore[import-untyped]
 
 from vedette.errors import PkiError
 
 __all__ = [
     "CSP_NAME_OID",
+    "KEYSPECS",
+    "KEY_USAGE_BYTE",
+    "KEY_USAGE_OID",
+    "LOCAL_MACHINE_KEYSET_OID",
     "MAX_ITERATIONS",
     "MAX_SIZE",
     "MAX_TOTAL_ITERATIONS",
+    "PROVIDERS",
     "WRITERS_MAX",
     "BagAttributes",
     "Container",
     "Encryption",
+    "KeyAttributes",
+    "KeySpec",
     "Mac",
     "Pfx",
     "Pkcs12Error",
+    "Provider",
     "SafeBag",
+    "check_csp_name",
     "definite_form",
+    "key_attributes",
+    "keyspec_of",
+    "parse_keyspec",
     "parse_pfx",
 ]
 
@@ -93,6 +113,55 @@ BagKind = Literal["key", "shrouded-key", "certificate", "crl", "secret", "safe-c
 ContainerKind = Literal["data", "encrypted-data", "enveloped-data", "signed-data", "other"]
 
 CSP_NAME_OID = "1.3.6.1.4.1.311.17.1"  # Microsoft: the CSP/KSP the key goes to on import
+#: Microsoft's szOID_LOCAL_MACHINE_KEYSET: import the key into the machine's key set
+#: (``openssl pkcs12 -export -LMK`` writes it with an empty set of values).
+LOCAL_MACHINE_KEYSET_OID = "1.3.6.1.4.1.311.17.2"
+#: The key-usage attribute of a PKCS#8 key (``openssl pkcs12 -keyex|-keysig``).
+KEY_USAGE_OID = "2.5.29.15"
+
+KeySpec = Literal["exchange", "signature"]
+KEYSPECS: tuple[KeySpec, ...] = ("exchange", "signature")
+#: The key-usage byte for each KeySpec, as OpenSSL writes it (apps/pkcs12.c: KEY_EX 0x10,
+#: KEY_SIG 0x80) and ``openssl pkcs12 -info`` shows it (``X509v3 Key Usage: 10``).
+KEY_USAGE_BYTE: dict[KeySpec, int] = {"exchange": 0x10, "signature": 0x80}
+_KEYSPEC_WORDS: dict[str, KeySpec] = {
+    "exchange": "exchange",
+    "keyex": "exchange",
+    "at_keyexchange": "exchange",
+    "1": "exchange",  # certreq INF: KeySpec = 1 (AT_KEYEXCHANGE)
+    "signature": "signature",
+    "keysig": "signature",
+    "at_signature": "signature",
+    "2": "signature",  # KeySpec = 2 (AT_SIGNATURE)
+}
+#: Longest CSP name written or accepted (the PKCS#9 bound of a friendlyName; Windows'
+#: provider names are far shorter).
+MAX_CSP_NAME = 255
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    """A Windows key provider: ``capi`` (a CryptoAPI CSP, with its provider type) or ``cng``
+    (a CNG key storage provider, which has no provider type and no KeySpec)."""
+
+    api: Literal["capi", "cng"]
+    type: int | None = None
+
+
+#: Microsoft's providers (names from wincrypt.h / ncrypt.h, "Microsoft Cryptographic Service
+#: Providers" and "Key Storage Providers" in Microsoft's documentation; PROV_RSA_FULL 1,
+#: PROV_RSA_SCHANNEL 12, PROV_RSA_AES 24).
+PROVIDERS: dict[str, Provider] = {
+    "Microsoft RSA SChannel Cryptographic Provider": Provider("capi", 12),
+    "Microsoft Enhanced RSA and AES Cryptographic Provider": Provider("capi", 24),
+    "Microsoft Enhanced Cryptographic Provider v1.0": Provider("capi", 1),
+    "Microsoft Strong Cryptographic Provider": Provider("capi", 1),
+    "Microsoft Base Cryptographic Provider v1.0": Provider("capi", 1),
+    "Microsoft Base Smart Card Crypto Provider": Provider("capi", 1),
+    "Microsoft Software Key Storage Provider": Provider("cng"),
+    "Microsoft Smart Card Key Storage Provider": Provider("cng"),
+    "Microsoft Platform Crypto Provider": Provider("cng"),
+}
 
 _PKCS12_PBE = {
     "1.2.840.113549.1.12.1.1": ("pbeWithSHAAnd128BitRC4", "RC4-128"),
@@ -235,12 +304,14 @@ class BagAttributes:
         friendly_name: ``friendlyName`` (the name Windows shows), ``None`` when absent.
         local_key_id: ``localKeyId``, which pairs a key bag with its certificate bag.
         csp_name: Microsoft's ``1.3.6.1.4.1.311.17.1`` (the CSP or KSP to import the key into).
+        local_machine_keyset: Microsoft's ``1.3.6.1.4.1.311.17.2`` is present.
         other: the dotted OIDs of any other attribute, in file order.
     """
 
     friendly_name: str | None = None
     local_key_id: bytes | None = None
     csp_name: str | None = None
+    local_machine_keyset: bool = False
     other: tuple[str, ...] = ()
 
 
@@ -560,8 +631,12 @@ def _attributes(attrs: Any, what: str) -> BagAttributes:
     in ``other``: attributes are informative, the loader decides what it accepts."""
     found: dict[str, Any] = {}
     other: list[str] = []
+    machine = False
     for attr in attrs:
         oid = str(attr["attrType"])
+        if oid == LOCAL_MACHINE_KEYSET_OID:  # a marker: OpenSSL writes no value, others NULL
+            machine = True
+            continue
         values = list(attr["attrValues"])
         if not values:
             raise Pkcs12Error(f"{what}: attribute {oid} without a value")
@@ -582,6 +657,7 @@ def _attributes(attrs: Any, what: str) -> BagAttributes:
         friendly_name=found.get(_FRIENDLY_NAME),
         local_key_id=found.get(_LOCAL_KEY_ID),
         csp_name=found.get(CSP_NAME_OID),
+        local_machine_keyset=machine,
         other=tuple(other),
     )
 
@@ -674,3 +750,111 @@ def parse_pfx(der: bytes) -> Pfx:
         mac=mac,
         containers=containers,
     )
+
+
+# --- Windows key attributes -----------------------------------------------------------------------
+
+
+def parse_keyspec(text: str) -> KeySpec:
+    """``exchange`` or ``signature`` from what an administrator types: those words, OpenSSL's
+    ``keyex``/``keysig``, ``AT_KEYEXCHANGE``/``AT_SIGNATURE`` or certreq's ``1``/``2``."""
+    keyspec = _KEYSPEC_WORDS.get(text.strip().lower())
+    if keyspec is None:
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise Pkcs12Error(
+            f"KeySpec {shown!r} is not one Windows knows: say exchange (AT_KEYEXCHANGE, 1) "
+            "or signature (AT_SIGNATURE, 2)"
+        )
+    return keyspec
+
+
+def check_csp_name(name: str) -> str:
+    """``name`` when it can be a provider name in a PFX (a BMPString of 1 to 255 printable
+    characters); a one-line :class:`Pkcs12Error` otherwise."""
+    if not name.strip():
+        raise Pkcs12Error("the CSP name is empty")
+    if len(name) > MAX_CSP_NAME:
+        raise Pkcs12Error(f"the CSP name is {len(name)} characters long (at most {MAX_CSP_NAME})")
+    for ch in name:
+        if not ch.isprintable():
+            raise Pkcs12Error(f"the CSP name holds the unprintable character U+{ord(ch):04X}")
+        if ord(ch) > 0xFFFF:
+            raise Pkcs12Error(
+                f"the CSP name holds U+{ord(ch):04X}, outside the BMPString range Windows reads"
+            )
+    return name
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeyAttributes:
+    """The attributes inside a (decrypted) PKCS#8 key.
+
+    Attributes:
+        key_usage: the key-usage attribute's bytes (``b"\\x10"`` for KeySpec exchange,
+            ``b"\\x80"`` for signature), ``None`` when absent.
+        other: the OIDs of the key's other attributes.
+    """
+
+    key_usage: bytes | None = None
+    other: tuple[str, ...] = ()
+
+    @property
+    def keyspec(self) -> KeySpec | None:
+        return keyspec_of(self.key_usage)
+
+
+def keyspec_of(key_usage: bytes | None) -> KeySpec | None:
+    """The KeySpec a key-usage attribute stands for (OpenSSL's two values); ``None`` for
+    none or another value."""
+    for keyspec, byte in KEY_USAGE_BYTE.items():
+        if key_usage == bytes((byte,)):
+            return keyspec
+    return None
+
+
+def key_attributes(bag: SafeBag, password: bytes) -> KeyAttributes:
+    """The attributes of the key in ``bag`` (a shrouded key, decrypted with ``password``, or
+    a plain key bag). The file's iteration counts must have been checked
+    (:meth:`Pfx.check_limits`); :class:`Pkcs12Error` for a wrong password or an algorithm
+    vedette does not decrypt."""
+    from vedette.pki.pkcs12_pbe import PbeError, decrypt
+
+    enc = bag.encryption
+    if enc is not None and enc.kdf.startswith("PKCS#12") and enc.iterations > WRITERS_MAX:
+        # The appendix B KDF runs in Python here (about 2 s a million rounds): beyond what
+        # real writers use, the key is not derived a second time just for its attributes.
+        raise Pkcs12Error(
+            f"the key bag's iteration count {enc.iterations} is above {WRITERS_MAX:,}: "
+            "its attributes were not read"
+        )
+    if bag.kind == "shrouded-key":
+        epki = _decode(bag.value, rfc7292.PKCS8ShroudedKeyBag(), "the key bag")
+        try:
+            der = decrypt(epki["encryptionAlgorithm"], bytes(epki["encryptedData"]), password)
+        except PbeError as exc:
+            raise Pkcs12Error(f"the key bag: {exc}") from None
+    elif bag.kind == "key":
+        der = bag.value
+    else:
+        raise Pkcs12Error(f"a {bag.kind} bag holds no key")
+    try:
+        info = _decode(der, rfc5958.OneAsymmetricKey(), "the decrypted key")
+    except Pkcs12Error:
+        if bag.kind == "shrouded-key":  # the padding can pass by chance with a wrong password
+            raise Pkcs12Error("the key bag: wrong password (the key does not decode)") from None
+        raise
+    usage: bytes | None = None
+    other: list[str] = []
+    if _present(info["attributes"]):
+        for attr in info["attributes"]:
+            oid = str(attr["attrType"])
+            values = list(attr["attrValues"])
+            if oid == KEY_USAGE_OID and values:
+                bits = list(_decode(bytes(values[0]), univ.BitString(), "the key usage"))
+                bits += [0] * (-len(bits) % 8)  # the named bits, first bit first
+                usage = bytes(
+                    int("".join(map(str, bits[i : i + 8])), 2) for i in range(0, len(bits), 8)
+                )
+            else:
+                other.append(oid)
+    return KeyAttributes(key_usage=usage, other=tuple(other))
