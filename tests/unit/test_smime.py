@@ -128,6 +128,14 @@ def test_a_signed_message_verifies_with_its_issuing_ca(
     assert verdict.form == ("opaque" if opaque else "detached")
 
 
+def test_the_signer_is_named_by_the_issuer_as_encoded_in_its_certificate(
+    pki: dict[str, CertificateAuthority], alice: Issued
+) -> None:
+    # the issuer field of the TBSCertificate, as other implementations copy it
+    assert cms.cert_issuer_der(alice.cert) == alice.cert.issuer.public_bytes()
+    assert cms.cert_issuer_der(pki["inter"].cert) == pki["root"].cert.subject.public_bytes()
+
+
 def test_the_outer_headers_stay_outside_and_micalg_names_the_digest(alice: Issued) -> None:
     message = sign_message(alice, (), digest="sha384")
     head, _, body = message.partition(b"\r\n\r\n")

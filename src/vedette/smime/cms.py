@@ -40,6 +40,7 @@ __all__ = [
     "SIGNING_DIGESTS",
     "SignedData",
     "SignerInfo",
+    "cert_issuer_der",
     "digest_bytes",
     "micalg",
     "parse_signed_data",
@@ -164,6 +165,17 @@ def _attribute(oid: str, value: bytes) -> bytes:
     return _seq(_oid(oid), _set(value))
 
 
+def cert_issuer_der(cert: x509.Certificate) -> bytes:
+    """The issuer Name of ``cert`` exactly as encoded in it (the TBSCertificate's field), for
+    issuerAndSerialNumber: what other implementations copy, even when the CA did not write
+    strict DER (cryptography's ``Name.public_bytes`` re-encodes)."""
+    try:
+        fields = children(definite(cert.tbs_certificate_bytes, "the certificate"))
+        return fields[3] if fields[0][0] == 0xA0 else fields[2]
+    except (SmimeError, IndexError):
+        return cert.issuer.public_bytes()
+
+
 def micalg(digest: str) -> str:
     """The ``micalg`` parameter for ``digest`` (``sha256`` -> ``sha-256``)."""
     return DIGESTS[_DIGEST_OID[digest]][1]
@@ -238,7 +250,7 @@ def sign(
     else:
         signature = key.sign(signed_attrs)
         sig_alg = _alg(ED25519)
-    issuer_serial = _seq(cert.issuer.public_bytes(), _int(cert.serial_number))
+    issuer_serial = _seq(cert_issuer_der(cert), _int(cert.serial_number))
     signer_info = _seq(
         _int(1),
         issuer_serial,

@@ -57,6 +57,7 @@ from vedette.smime.cms import (
     _seq,
     _set,
     _tlv,
+    cert_issuer_der,
 )
 
 __all__ = [
@@ -170,7 +171,7 @@ def _kari_info(cert: x509.Certificate, key: ec.EllipticCurvePublicKey, cek: byte
     kek = _kek(ephemeral, key, "sha256", AES256_WRAP, None)
     wrapped = aes_key_wrap(kek, cek)
     originator_key = _tlv(0xA1, _alg(EC_PUBLIC_KEY), _tlv(0x03, b"\x00" + point))
-    rid = _seq(cert.issuer.public_bytes(), _int(cert.serial_number))
+    rid = _seq(cert_issuer_der(cert), _int(cert.serial_number))
     return _tlv(
         0xA1,
         _int(3),
@@ -211,7 +212,7 @@ def encrypt(
         else:
             wrapped = key.encrypt(cek, asym.PKCS1v15())
             alg = _alg(RSA, b"\x05\x00")
-        rid = _seq(cert.issuer.public_bytes(), _int(cert.serial_number))
+        rid = _seq(cert_issuer_der(cert), _int(cert.serial_number))
         infos.append(_seq(_int(0), rid, alg, _octets(wrapped)))
     if cipher == "aes256-gcm":
         nonce = os.urandom(12)
@@ -458,9 +459,9 @@ def _ski(cert: x509.Certificate) -> bytes | None:
 def _pick(env: Envelope, cert: x509.Certificate | None, ec_key: bool) -> Recipient:
     ktri = [r for r in env.recipients if r.kind == ("kari" if ec_key else "ktri")]
     if cert is not None:
-        issuer = cert.issuer.public_bytes()
+        issuer = (cert_issuer_der(cert), cert.issuer.public_bytes())
         for r in ktri:
-            if r.serial == cert.serial_number and r.issuer_der == issuer:
+            if r.serial == cert.serial_number and r.issuer_der in issuer:
                 return r
             if r.subject_key_id is not None and r.subject_key_id == _ski(cert):
                 return r

@@ -44,7 +44,15 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from vedette.smime.cms import DIGESTS, SignedData, SignerInfo, check_signature, digest_bytes, micalg
+from vedette.smime.cms import (
+    DIGESTS,
+    SignedData,
+    SignerInfo,
+    cert_issuer_der,
+    check_signature,
+    digest_bytes,
+    micalg,
+)
 from vedette.x509.chain import ChainEnd, analyse_chain, describe, load_der
 from vedette.x509.legacy_algorithms import public_key_of
 
@@ -173,8 +181,9 @@ def _find_cert(signer: SignerInfo, certs: list[tuple[bytes, x509.Certificate]]) 
         if signer.subject_key_id is not None:
             if _ski(cert) == signer.subject_key_id:
                 return i
-        elif (
-            cert.serial_number == signer.serial and cert.issuer.public_bytes() == signer.issuer_der
+        elif cert.serial_number == signer.serial and signer.issuer_der in (
+            cert_issuer_der(cert),
+            cert.issuer.public_bytes(),
         ):
             return i
     return None
