@@ -48,7 +48,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "smime": (
         "vedette.commands.smime",
-        "sign and verify S/MIME messages (chain to your issuing CAs, sender, fitness)",
+        "sign, verify, encrypt and decrypt S/MIME messages (trust: the issuing CAs you give)",
     ),
 }
 
