@@ -50,6 +50,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "vedette.commands.ca",
         "run a small internal CA: init, sign requests, revoke, publish CRLs",
     ),
+    "smime": (
+        "vedette.commands.smime",
+        "sign, verify, encrypt and decrypt S/MIME messages (trust: the issuing CAs you give)",
+    ),
 }
 
 

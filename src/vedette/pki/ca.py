@@ -228,6 +228,55 @@ class CertificateAuthority:
         cert = _sign(builder, self.issued.key, hash_alg)
         return Issued(cert=cert, key=key)
 
+    def issue_smime(
+        self,
+        address: str,
+        *,
+        key_spec: str = "ec:p256",
+        hash_alg: str = "sha256",
+        not_before: datetime | None = None,
+        days: int = 365,
+        common_name: str | None = None,
+        eku: Sequence[x509.ObjectIdentifier] | None = (ExtendedKeyUsageOID.EMAIL_PROTECTION,),
+        digital_signature: bool = True,
+        address_in: Literal["san", "subject"] = "san",
+    ) -> Issued:
+        """An S/MIME user certificate for ``address`` (RFC 8550, CA/B Forum S/MIME BR).
+
+        By default: the address as an rfc822Name in the subjectAltName, EKU emailProtection,
+        KU digitalSignature (+ keyEncipherment for RSA, keyAgreement for EC). For tests of
+        what verifiers refuse: ``eku`` another list (``None``: no EKU extension),
+        ``digital_signature=False`` (no signing key usage), ``address_in="subject"`` (the
+        address only in the subject's emailAddress, as pre-RFC 2632 CAs did).
+        """
+        key = new_key(key_spec)
+        attrs = [x509.NameAttribute(NameOID.COMMON_NAME, common_name or address)]
+        if address_in == "subject":
+            attrs.append(x509.NameAttribute(NameOID.EMAIL_ADDRESS, address))
+        builder = self._issued_base(x509.Name(attrs), key, not_before, days)
+        ku = x509.KeyUsage(
+            digital_signature=digital_signature,
+            content_commitment=False,
+            key_encipherment=isinstance(key, rsa.RSAPrivateKey),
+            data_encipherment=False,
+            key_agreement=isinstance(key, ec.EllipticCurvePrivateKey),
+            key_cert_sign=False,
+            crl_sign=False,
+            encipher_only=False,
+            decipher_only=False,
+        )
+        builder = builder.add_extension(
+            x509.BasicConstraints(ca=False, path_length=None), critical=True
+        ).add_extension(ku, critical=True)
+        if eku is not None:
+            builder = builder.add_extension(x509.ExtendedKeyUsage(list(eku)), critical=False)
+        if address_in == "san":
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.RFC822Name(address)]), critical=False
+            )
+        cert = _sign(builder, self.issued.key, hash_alg)
+        return Issued(cert=cert, key=key)
+
     def chain_pem(self) -> bytes:
         """This CA and its parents up to, not including, the root; leaf side first.
 
