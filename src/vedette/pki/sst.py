@@ -54,14 +54,18 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.utils import CryptographyDeprecationWarning
 
 from vedette.errors import PkiError
+from vedette.x509.chain import describe as describe_name
+from vedette.x509.chain import load_der
 
 __all__ = [
     "CERT_ELEMENT",
@@ -499,16 +503,22 @@ def _context(
 ) -> Context:
     if kind == "certificate":
         try:
-            cert = x509.load_der_x509_certificate(data)
-        except ValueError as exc:
+            # load_der: no warning for what cryptography tolerates (a negative serial...).
+            cert = load_der(data)
+            # cryptography decodes these lazily: a bad name or date would raise later.
+            _ = (cert.subject, cert.issuer, cert.not_valid_before_utc, cert.not_valid_after_utc)
+        except (ValueError, x509.InvalidVersion) as exc:
             raise SstError(f"{where}: the certificate does not parse ({_short(exc)})") from None
         return Context(
             kind=kind, der=data, properties=tuple(props), offset=offset, certificate=cert
         )
     if kind == "crl":
         try:
-            crl = x509.load_der_x509_crl(data)
-        except ValueError as exc:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+                crl = x509.load_der_x509_crl(data)
+                _ = (crl.issuer, crl.last_update_utc, crl.next_update_utc)
+        except (ValueError, x509.InvalidVersion) as exc:
             raise SstError(f"{where}: the CRL does not parse ({_short(exc)})") from None
         return Context(kind=kind, der=data, properties=tuple(props), offset=offset, crl=crl)
     return Context(kind=kind, der=data, properties=tuple(props), offset=offset)
@@ -662,10 +672,6 @@ def write_sst(
     return b"".join(out)
 
 
-def _subject(cert: x509.Certificate) -> str:
-    return cert.subject.rfc4514_string() or "(empty subject)"
-
-
 def describe_sst(data: bytes | SerializedStore) -> list[str]:
     """Text lines for ``vedette cert inspect FILE.sst``: every element and property."""
     store = data if isinstance(data, SerializedStore) else parse_sst(data)
@@ -681,14 +687,14 @@ def describe_sst(data: bytes | SerializedStore) -> list[str]:
         n = counts[context.kind]
         if context.certificate is not None:
             cert = context.certificate
-            lines.append(f"certificate #{n}: {_subject(cert)}")
-            lines.append(f"  issuer: {cert.issuer.rfc4514_string() or '(empty)'}")
+            lines.append(f"certificate #{n}: {describe_name(cert.subject) or '(empty subject)'}")
+            lines.append(f"  issuer: {describe_name(cert.issuer) or '(empty)'}")
             lines.append(
                 f"  valid: {cert.not_valid_before_utc:%Y-%m-%d} to "
                 f"{cert.not_valid_after_utc:%Y-%m-%d}"
             )
         elif context.crl is not None:
-            lines.append(f"CRL #{n}: issuer {context.crl.issuer.rfc4514_string() or '(empty)'}")
+            lines.append(f"CRL #{n}: issuer {describe_name(context.crl.issuer) or '(empty)'}")
         else:
             lines.append(f"CTL #{n}: certificate trust list, {len(context.der)} bytes (not read)")
         lines.append(f"  SHA-1: {context.sha1}")
@@ -699,4 +705,7 @@ def describe_sst(data: bytes | SerializedStore) -> list[str]:
     for prop in store.trailing_properties:
         lines.append(f"after the last certificate: {prop.describe()}")
     lines.extend(f"note: {note}" for note in store.notes)
-    return lines
+    # Names and property strings come from the file: no control character reaches a terminal.
+    return [
+        "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in line) for line in lines
+    ]
