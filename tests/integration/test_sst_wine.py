@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime
 import os
 import shutil
+import struct
 import subprocess
 import time
 from collections.abc import Iterator
@@ -37,6 +38,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
 from tests.tools import require_program, unavailable
+from tests.unit.test_sst import KEY_PROV_INFO, ROOT_DER
 from vedette.pki import sst
 from vedette.pki.formats import read_material
 
@@ -126,7 +128,7 @@ def parse_listing(text: str) -> tuple[list[Listed], int]:
     certs: list[Listed] = []
     crls = -1
     for line in text.splitlines():
-        words = line.split()
+        words = line.split(" ", 2)
         if words[0] == "cert":
             certs.append(Listed(sha1=words[1], length=int(words[2]), properties={}))
         elif words[0] == "prop":
@@ -268,3 +270,70 @@ def test_one_certificate_stores_are_byte_identical_to_wines(
     ours = sst.write_sst([inter], friendly_names={inter: name} if name else None, hashes=False)
     assert out.read_bytes() == ours
     assert sst.certificates_from_sst(out.read_bytes()) == (inter,)
+
+
+def test_vedette_reads_the_properties_wine_writes(wine: Wine, chain, tmp_path: Path) -> None:
+    """Key provider info, extended key usage and description as Wine's CertSaveStore
+    serializes them (CRYPT_KEY_PROV_INFO with its pointers turned into offsets)."""
+    root, inter, _ = chain
+    ders = []
+    for n, cert in enumerate((root, inter)):
+        der = tmp_path / f"{n}.der"
+        der.write_bytes(cert.public_bytes(Encoding.DER))
+        ders.append(windows_path(der))
+    out = tmp_path / "props.sst"
+    provider = "Microsoft RSA SChannel Cryptographic Provider"
+    description = "Émise pour S/MIME"
+    wine.run(
+        "save",
+        windows_path(out),
+        "--keyprov",
+        "le-conteneur",
+        provider,
+        "--eku",
+        "1.3.6.1.5.5.7.3.4",
+        "--prop",
+        "13",
+        _utf16z(description),
+        *ders,
+    )
+    store = sst.parse_sst(out.read_bytes())
+    (context,) = [c for c in store.contexts if c.certificate == root]
+    info = context.key_prov_info
+    assert info is not None
+    assert (info.container, info.provider, info.provider_type, info.key_spec) == (
+        "le-conteneur",
+        provider,
+        12,  # PROV_RSA_SCHANNEL
+        1,  # AT_KEYEXCHANGE
+    )
+    lines = sst.describe_sst(store)
+    assert "  0x09 CERT_ENHKEY_USAGE_PROP_ID: emailProtection" in lines
+    assert f"  0x0d CERT_DESCRIPTION_PROP_ID: {description!r}" in lines
+
+
+def test_wine_reads_the_golden_key_prov_info(wine: Wine, tmp_path: Path) -> None:
+    """The unit tests' hand-written KEY_PROV_INFO value (tests/unit/test_sst.py), in front of
+    the golden certificate, decodes in Wine to what vedette reads from it."""
+    element = struct.Struct("<III")
+    data = (
+        sst.HEADER
+        + element.pack(2, 1, len(KEY_PROV_INFO))
+        + KEY_PROV_INFO
+        + element.pack(0x20, 1, len(ROOT_DER))
+        + ROOT_DER
+        + bytes(12)
+    )
+    path = tmp_path / "keyprov.sst"
+    path.write_bytes(data)
+    (listed,), _ = parse_listing(wine.run("elements", windows_path(path)))
+    info = sst.parse_sst(data).contexts[0].key_prov_info
+    assert info is not None
+    assert listed.properties[2] == (
+        f"type={info.provider_type};spec={info.key_spec};"
+        f"container={info.container};provider={info.provider}"
+    )
+    assert listed.properties[2] == (
+        "type=12;spec=1;container=le-conteneur;"
+        "provider=Microsoft RSA SChannel Cryptographic Provider"
+    )
