@@ -112,7 +112,7 @@ def _element(prop_id: int, value: bytes, encoding: int = 1) -> bytes:
     return struct.pack("<III", prop_id, encoding, len(value)) + value
 
 
-def _cert(cn: str, seed: int) -> x509.Certificate:
+def self_signed(cn: str, seed: int) -> x509.Certificate:
     key = ed25519.Ed25519PrivateKey.from_private_bytes(bytes([seed]) * 32)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
     start = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
@@ -215,7 +215,7 @@ def test_read_material_reads_sst_certificates_and_crls() -> None:
 
 
 def test_round_trip_keeps_order_drops_duplicates_and_keeps_names() -> None:
-    a, b, c = _cert("A", 1), _cert("B", 2), _cert("C", 3)
+    a, b, c = self_signed("A", 1), self_signed("B", 2), self_signed("C", 3)
     data = sst.write_sst([b, a, b, c, a], friendly_names={a: "Alice", c: "Carol"})
     store = sst.parse_sst(data)
     assert store.certificates == (b, a, c)
@@ -350,7 +350,7 @@ def test_a_file_above_the_size_limit_is_refused_before_reading() -> None:
 
 
 def test_control_characters_from_the_file_never_reach_the_terminal() -> None:
-    cert = _cert("evil\nline\x1b[31m", 9)
+    cert = self_signed("evil\nline\x1b[31m", 9)
     lines = sst.describe_sst(sst.write_sst([cert], friendly_names={cert: "a\rb"}))
     assert "certificate #1: CN=evil\\x0aline\\x1b[31m" in lines
     assert all(ch.isprintable() for line in lines for ch in line)
