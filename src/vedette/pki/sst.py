@@ -31,15 +31,16 @@ in one pass; hostile files are bounded by :data:`MAX_SIZE`, :data:`MAX_ELEMENTS`
 :data:`MAX_CONTEXTS` and :data:`MAX_PROPERTIES` (per context), and anything malformed
 (wrong header, truncated element, a length past the end, a certificate or CRL that does not
 parse) raises :class:`SstError` with one line naming the element and its offset. Oddities
-that Windows tolerates (no end marker, bytes after it, an encoding type other than 1, a
-SHA-1 property that does not match the certificate) are notes, not errors.
+that leave every element readable (no end marker, bytes after it, an encoding type other
+than 1, a hash property that does not match its certificate) are notes, not errors.
 
 Writing. :func:`write_sst` writes certificates (deduplicated by their DER, first occurrence
-kept, order kept), then CRLs, each preceded by its SHA-1 hash property (id 3, as Windows
-keeps with every stored certificate) and, when given, its friendly name (id 11); ``hashes=False``
-leaves the hash out, as Wine's ``CertSaveStore`` does. A store of one certificate is valid:
-certmgr's refusal to export a single certificate as ``.sst`` is the tool's limitation, not
-the format's ([MS-OSHARED] 2.3.2.5.5 describes a store of exactly one).
+kept, order kept), then CRLs, each preceded by its SHA-1 hash property (id 3, present in the
+certificates Windows stores: [MS-BPAU] 4.2) and, when given, its friendly name (id 11);
+``hashes=False`` leaves the hash out, as Wine's ``CertSaveStore`` does (for one certificate
+the bytes are then identical to Wine's, which the Wine test checks). A store of one
+certificate is valid: certmgr's refusal to export a single certificate as ``.sst`` is the
+tool's limitation, not the format's ([MS-OSHARED] 2.3.2.5.5 describes a store of exactly one).
 
 Wine 8.0's file-store reader (``CertOpenStore(CERT_STORE_PROV_FILENAME)``) attaches each
 property to the context *before* it and gives an empty store when the first element is a
