@@ -20,6 +20,7 @@ signature) whose SHA-1 below was computed with ``sha1sum`` and ``openssl x509 -f
 
 from __future__ import annotations
 
+import base64
 import datetime
 import hashlib
 import struct
@@ -209,6 +210,24 @@ def test_read_material_reads_sst_certificates_and_crls() -> None:
     assert material.certificates == (ROOT,)
     assert len(material.crls) == 1
     assert "1 certificate trust list(s) (CTL) not read" in material.notes
+
+
+@pytest.mark.parametrize("form", ["der", "pem"])
+def test_a_certificate_with_an_invalid_version_is_one_line(form: str) -> None:
+    # The .sst fuzz found it: cryptography raises InvalidVersion, not ValueError, for a
+    # version out of range; the loader of plain certificate files had the same hole.
+    der = ROOT_DER.replace(bytes.fromhex("a003020102"), bytes.fromhex("a003020165"), 1)
+    data = der if form == "der" else x509_pem(der)
+    with pytest.raises(PkiError, match="101 is not a valid X509 version") as info:
+        read_material(data, source=f"bad.{form}")
+    assert "\n" not in str(info.value)
+    with pytest.raises(sst.SstError, match="the certificate does not parse"):
+        sst.parse_sst(HEADER + _element(0x20, der) + END)
+
+
+def x509_pem(der: bytes) -> bytes:
+    body = base64.encodebytes(der).decode("ascii")
+    return f"-----BEGIN CERTIFICATE-----\n{body}-----END CERTIFICATE-----\n".encode()
 
 
 # --- round trips -------------------------------------------------------------------------

@@ -70,6 +70,8 @@ _CSR_LABELS = {b"CERTIFICATE REQUEST", b"NEW CERTIFICATE REQUEST"}
 _KEY_LABELS = {b"PRIVATE KEY", b"ENCRYPTED PRIVATE KEY", b"RSA PRIVATE KEY", b"EC PRIVATE KEY"}
 _P7_LABELS = {b"PKCS7", b"CERTIFICATE CHAIN"}
 _CRL_LABELS = {b"X509 CRL"}
+# cryptography raises InvalidVersion (not a ValueError) for a version number out of range.
+_PARSE_ERRORS = (ValueError, x509.InvalidVersion)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -149,13 +151,13 @@ def _is_pkcs12(der: bytes) -> bool:
 def _load_cert(der: bytes, where: str) -> x509.Certificate:
     try:
         return x509.load_der_x509_certificate(der)
-    except ValueError as exc:
+    except _PARSE_ERRORS as exc:
         # TRUSTED CERTIFICATE: the certificate followed by OpenSSL's X509_AUX trust settings.
         length = _der_element_length(der)
         if length is not None and 0 < length < len(der):
             try:
                 return x509.load_der_x509_certificate(der[:length])
-            except ValueError:
+            except _PARSE_ERRORS:
                 pass
         raise PkiError(f"{where}: not a valid certificate ({_short(exc)})") from None
 
@@ -276,21 +278,23 @@ def _read_der(der: bytes, password: PasswordFn | None, source: str, fmt: str) ->
         return Material(format=fmt, certificates=(x509.load_der_x509_certificate(der),))
     except ValueError:
         pass
+    except x509.InvalidVersion as exc:
+        raise PkiError(f"{source}: not a valid certificate ({_short(exc)})") from None
     try:
         certs = _load_pkcs7(der)
         return Material(
             format="pkcs7" if fmt == "der" else f"pkcs7+{fmt}",
             certificates=order_set(certs),
         )
-    except ValueError:
+    except _PARSE_ERRORS:
         pass
     try:
         return Material(format=fmt, csrs=(x509.load_der_x509_csr(der),))
-    except ValueError:
+    except _PARSE_ERRORS:
         pass
     try:
         return Material(format=fmt, crls=(x509.load_der_x509_crl(der),))
-    except ValueError:
+    except _PARSE_ERRORS:
         pass
     try:
         key = load_private_key(der, None, source=source)
@@ -347,7 +351,7 @@ def _read_pem(text: bytes, password: PasswordFn | None, source: str, fmt: str) -
                 crls.append(x509.load_der_x509_crl(der))
             else:
                 notes.append(f"PEM block #{n} ({label.decode('ascii', 'replace')}) skipped")
-        except ValueError as exc:
+        except _PARSE_ERRORS as exc:
             raise PkiError(f"{where}: does not parse ({_short(exc)})") from None
     return Material(
         format=fmt,
