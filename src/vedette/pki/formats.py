@@ -22,6 +22,10 @@ The files in the wild, and how each is recognised (in this order):
    (.cer/.crt/.der), PKCS#7 SignedData with certificates (.p7b/.p7c), PKCS#12 (.pfx/.p12; see
    below), a PKCS#10 request, a CRL, and a private key (PKCS#8 or traditional).
 
+Microsoft's serialized certificate store (.sst, what certmgr and ``Export-Certificate -Type
+SST`` write) is recognised first, by its header (version 0 and "CERT"), and read by
+``vedette.pki.sst``: its certificates and CRLs, in file order.
+
 PKCS#12. A PFX is ``SEQUENCE { INTEGER 3, ContentInfo, MacData }``, so a DER file starting
 with a SEQUENCE whose first element is the INTEGER 3 is taken as PKCS#12. Its structure is
 read first, without the password (``vedette.pki.pkcs12``: the MAC and encryption algorithms,
@@ -53,6 +57,7 @@ from vedette.errors import PkiError
 from vedette.pki.ca import PrivateKey
 from vedette.pki.keys import load_private_key
 from vedette.pki.pkcs12 import Pfx, Pkcs12Error, definite_form, parse_pfx
+from vedette.pki.sst import SstError, is_sst, parse_sst
 
 __all__ = ["Material", "read_material"]
 
@@ -65,6 +70,8 @@ _CSR_LABELS = {b"CERTIFICATE REQUEST", b"NEW CERTIFICATE REQUEST"}
 _KEY_LABELS = {b"PRIVATE KEY", b"ENCRYPTED PRIVATE KEY", b"RSA PRIVATE KEY", b"EC PRIVATE KEY"}
 _P7_LABELS = {b"PKCS7", b"CERTIFICATE CHAIN"}
 _CRL_LABELS = {b"X509 CRL"}
+# cryptography raises InvalidVersion (not a ValueError) for a version number out of range.
+_PARSE_ERRORS = (ValueError, x509.InvalidVersion)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,7 +80,8 @@ class Material:
 
     Attributes:
         format: how it was read: ``pem``, ``der``, ``base64`` (headerless), ``pkcs7``,
-            ``pkcs12``, each with ``+utf16`` when the text was UTF-16.
+            ``pkcs12``, each with ``+utf16`` when the text was UTF-16; ``sst`` for a
+            serialized certificate store.
         certificates: in file order (for PKCS#12: the key's certificate first).
         keys: private keys (PEM blocks, or the key of a PKCS#12).
         csrs: certificate requests.
@@ -143,13 +151,13 @@ def _is_pkcs12(der: bytes) -> bool:
 def _load_cert(der: bytes, where: str) -> x509.Certificate:
     try:
         return x509.load_der_x509_certificate(der)
-    except ValueError as exc:
+    except _PARSE_ERRORS as exc:
         # TRUSTED CERTIFICATE: the certificate followed by OpenSSL's X509_AUX trust settings.
         length = _der_element_length(der)
         if length is not None and 0 < length < len(der):
             try:
                 return x509.load_der_x509_certificate(der[:length])
-            except ValueError:
+            except _PARSE_ERRORS:
                 pass
         raise PkiError(f"{where}: not a valid certificate ({_short(exc)})") from None
 
@@ -270,21 +278,23 @@ def _read_der(der: bytes, password: PasswordFn | None, source: str, fmt: str) ->
         return Material(format=fmt, certificates=(x509.load_der_x509_certificate(der),))
     except ValueError:
         pass
+    except x509.InvalidVersion as exc:
+        raise PkiError(f"{source}: not a valid certificate ({_short(exc)})") from None
     try:
         certs = _load_pkcs7(der)
         return Material(
             format="pkcs7" if fmt == "der" else f"pkcs7+{fmt}",
             certificates=order_set(certs),
         )
-    except ValueError:
+    except _PARSE_ERRORS:
         pass
     try:
         return Material(format=fmt, csrs=(x509.load_der_x509_csr(der),))
-    except ValueError:
+    except _PARSE_ERRORS:
         pass
     try:
         return Material(format=fmt, crls=(x509.load_der_x509_crl(der),))
-    except ValueError:
+    except _PARSE_ERRORS:
         pass
     try:
         key = load_private_key(der, None, source=source)
@@ -341,7 +351,7 @@ def _read_pem(text: bytes, password: PasswordFn | None, source: str, fmt: str) -
                 crls.append(x509.load_der_x509_crl(der))
             else:
                 notes.append(f"PEM block #{n} ({label.decode('ascii', 'replace')}) skipped")
-        except ValueError as exc:
+        except _PARSE_ERRORS as exc:
             raise PkiError(f"{where}: does not parse ({_short(exc)})") from None
     return Material(
         format=fmt,
@@ -353,12 +363,30 @@ def _read_pem(text: bytes, password: PasswordFn | None, source: str, fmt: str) -
     )
 
 
+def _read_sst(data: bytes, source: str) -> Material:
+    try:
+        store = parse_sst(data)
+    except SstError as exc:
+        raise PkiError(f"{source}: unreadable serialized store (.sst): {exc}") from None
+    notes = list(store.notes)
+    if store.ctls:
+        notes.append(f"{len(store.ctls)} certificate trust list(s) (CTL) not read")
+    return Material(
+        format="sst", certificates=store.certificates, crls=store.crls, notes=tuple(notes)
+    )
+
+
 def read_material(data: bytes, *, source: str, password: PasswordFn | None = None) -> Material:
     """Everything ``data`` holds; a one-line PkiError when it holds nothing usable.
 
     ``password`` is called (at most once per secret) only when a PKCS#12 file or an
     encrypted key needs one; it may return ``None`` for "no password available".
     """
+    if is_sst(data):
+        material = _read_sst(data, source)
+        if material.empty:
+            raise PkiError(f"{source}: a serialized store (.sst) with no certificate or CRL")
+        return material
     text, utf16 = _decode_text(data)
     suffix = "+utf16" if utf16 else ""
     if b"-----BEGIN " in text:
