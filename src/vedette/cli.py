@@ -46,6 +46,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "vedette.commands.ca",
         "run a small internal CA: init, sign requests, revoke, publish CRLs",
     ),
+    "store": (
+        "vedette.commands.store",
+        "check exports of Windows certificate stores (Root, CA, My) and print the fixes",
+    ),
 }
 
 
