@@ -1,0 +1,69 @@
+"""``vedette ca sign --profile server-client`` (issue 18): both EKUs, as OpenSSL reads them.
+
+A request made by ``openssl req`` is signed by a CA made with ``vedette ca init``; ``openssl
+x509 -text`` and ``openssl verify -purpose`` read the certificate, and ``ca list`` records the
+profile.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.cli import run_vedette
+from tests.integration.test_cert_inspect_cli import openssl
+
+RUN_TIMEOUT = 60  # hang detector for one CLI run (about 1 s here)
+
+
+def vedette(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    proc = run_vedette(*args, timeout=RUN_TIMEOUT, cwd=cwd)
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    return proc
+
+
+@pytest.fixture(scope="module")
+def ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("profiles")
+    vedette("ca", "init", "ca", "--name", "Profiles Root", "--intermediate", cwd=work)
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "pool.key", "-out", "pool.csr",
+            "-subj", "/CN=pool.example.test", "-addext",
+            "subjectAltName=DNS:pool.example.test,DNS:sip.example.test", cwd=work)  # fmt: skip
+    return work
+
+
+def _eku_line(text: str) -> str:
+    lines = text.splitlines()
+    i = next(i for i, line in enumerate(lines) if "X509v3 Extended Key Usage" in line)
+    return lines[i + 1].strip()
+
+
+@pytest.mark.parametrize(
+    ("profile", "eku", "purposes"),
+    [
+        ("server-client", "TLS Web Server Authentication, TLS Web Client Authentication",
+         ("sslserver", "sslclient")),
+        ("server", "TLS Web Server Authentication", ("sslserver",)),
+    ],
+)  # fmt: skip
+def test_profile_ekus_read_by_openssl(
+    ca: Path, profile: str, eku: str, purposes: tuple[str, ...]
+) -> None:
+    out = f"{profile}.pem"
+    vedette("ca", "sign", "pool.csr", "--ca-dir", "ca", "--profile", profile, "--out", out,
+            cwd=ca)  # fmt: skip
+    text = openssl("x509", "-in", out, "-noout", "-text", cwd=ca).stdout
+    assert _eku_line(text) == eku
+    assert "DNS:pool.example.test, DNS:sip.example.test" in text
+    for purpose in ("sslserver", "sslclient"):
+        proc = subprocess.run(
+            ["openssl", "verify", "-CAfile", "ca/root.pem", "-untrusted", out,
+             "-purpose", purpose, out],
+            cwd=ca, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert (proc.returncode == 0) == (purpose in purposes), (purpose, proc.stdout, proc.stderr)
+    listed = json.loads(vedette("ca", "list", "--ca-dir", "ca", "--json", cwd=ca).stdout)
+    assert profile in {c["profile"] for c in listed["certificates"]}
