@@ -67,3 +67,22 @@ def test_profile_ekus_read_by_openssl(
         assert (proc.returncode == 0) == (purpose in purposes), (purpose, proc.stdout, proc.stderr)
     listed = json.loads(vedette("ca", "list", "--ca-dir", "ca", "--json", cwd=ca).stdout)
     assert profile in {c["profile"] for c in listed["certificates"]}
+
+
+def test_skype_preset_request_asks_for_both_ekus_and_is_signed_with_both(ca: Path) -> None:
+    """The request of ``cert csr --for skype-server`` carries its EKUs (``openssl req -text``
+    shows them under Requested Extensions), and ``ca sign --profile server-client`` issues
+    them."""
+    vedette("cert", "csr", "--for", "skype-server", "--cn", "skype.example.test", "--san",
+            "sip.example.test", "--new-key", "skype.key", "--out", "skype.csr", cwd=ca)  # fmt: skip
+    text = openssl("req", "-in", "skype.csr", "-noout", "-text", "-verify", cwd=ca)
+    assert "verify OK" in text.stdout + text.stderr
+    requested = text.stdout.split("Requested Extensions:", 1)[1]
+    assert _eku_line(requested) == "TLS Web Server Authentication, TLS Web Client Authentication"
+    assert "Public-Key: (2048 bit)" in text.stdout
+    plain = openssl("req", "-in", "pool.csr", "-noout", "-text", cwd=ca).stdout
+    assert "Extended Key Usage" not in plain
+    vedette("ca", "sign", "skype.csr", "--ca-dir", "ca", "--profile", "server-client",
+            "--out", "skype.pem", "--leaf-only", cwd=ca)  # fmt: skip
+    cert = openssl("x509", "-in", "skype.pem", "-noout", "-text", cwd=ca).stdout
+    assert _eku_line(cert) == "TLS Web Server Authentication, TLS Web Client Authentication"

@@ -61,7 +61,7 @@ from vedette.pki.pkcs12 import (
     parse_keyspec,
     parse_pfx,
 )
-from vedette.pki.windows_presets import Preset, certreq_inf, preset, presets
+from vedette.pki.windows_presets import EKUS, Preset, certreq_inf, preset, presets
 from vedette.report.escape import safe_text
 
 NAME = "cert"
@@ -483,7 +483,8 @@ def _csr(args: argparse.Namespace) -> int:
         key = generate_key(
             args.type or (chosen.key_type if chosen is not None else default_key_type(clients))
         )
-    csr = build_csr(key, subject, names, hash_alg=hash_alg)
+    ekus = [x509.ObjectIdentifier(EKUS[e]) for e in chosen.ekus] if chosen is not None else []
+    csr = build_csr(key, subject, names, hash_alg=hash_alg, ekus=ekus)
     if args.new_key is not None:
         p.write(args.new_key, key_to_pem(key, secret), force=args.force, secret=True)
     p.write(args.out, csr.public_bytes(serialization.Encoding.PEM), force=args.force)
@@ -497,7 +498,7 @@ def _csr(args: argparse.Namespace) -> int:
     )
     reason = key_type_reason(clients) if args.new_key is not None and not args.type else None
     if chosen is not None:
-        _render_preset(console, chosen)
+        _render_preset(console, chosen, requested=True)
     elif reason is not None:
         p.field(console, "why", reason)
     return 0
@@ -720,8 +721,9 @@ def _add_preset(sp: argparse.ArgumentParser) -> None:
     )
 
 
-def _render_preset(console: Any, chosen: Preset) -> None:
-    """What the preset fixes, and what the CA must put in the certificate."""
+def _render_preset(console: Any, chosen: Preset, *, requested: bool = False) -> None:
+    """What the preset fixes, and what the CA must put in the certificate (``requested``:
+    the request asks for the EKUs)."""
     facts = chosen.facts
     p.field(console, "for", f"{chosen.title} (preset {chosen.id})")
     p.field(
@@ -731,7 +733,14 @@ def _render_preset(console: Any, chosen: Preset) -> None:
         + (f"provider {chosen.provider!r}" if chosen.provider else "any provider (CNG too)")
         + (f", KeySpec {chosen.keyspec}" if chosen.keyspec else ""),
     )
-    p.field(console, "EKUs", ", ".join(chosen.ekus) + " (the CA puts them in the certificate)")
+    where = (
+        "requested; the CA puts them in the certificate"
+        if requested
+        else ("the CA puts them in the certificate")
+    )
+    if "clientAuth" in chosen.ekus and "serverAuth" in chosen.ekus:
+        where += ": vedette ca sign --profile server-client"
+    p.field(console, "EKUs", ", ".join(chosen.ekus) + f" ({where})")
     if chosen.crl_distribution_point:
         p.field(console, "CRL DP", "required: the CA must put a CRL distribution point in it")
     for name in chosen.unverified():
