@@ -86,3 +86,46 @@ def test_skype_preset_request_asks_for_both_ekus_and_is_signed_with_both(ca: Pat
             "--out", "skype.pem", "--leaf-only", cwd=ca)  # fmt: skip
     cert = openssl("x509", "-in", "skype.pem", "-noout", "-text", cwd=ca).stdout
     assert _eku_line(cert) == "TLS Web Server Authentication, TLS Web Client Authentication"
+
+
+#: The issuing CA and root of the CA directory, and nothing else (not the user's stored scans).
+FROM_CA = ("--intermediates", "ca/chain.pem", "--ca", "ca/root.pem", "--no-known")
+
+
+def test_bundle_to_p12_for_skype_carries_the_windows_attributes(ca: Path) -> None:
+    """``cert bundle --to p12 --for skype-server`` writes the chain into a PFX with the
+    provider, KeySpec and key set a Skype for Business server needs, as ``openssl pkcs12
+    -info`` reads them; ``--csp``/``--keyspec`` given alone do the same."""
+    vedette("cert", "csr", "--for", "skype-server", "--cn", "chat.example.test",
+            "--new-key", "chat.key", "--out", "chat.csr", cwd=ca)  # fmt: skip
+    vedette("ca", "sign", "chat.csr", "--ca-dir", "ca", "--profile", "server-client",
+            "--out", "chat.pem", "--leaf-only", cwd=ca)  # fmt: skip
+    runs = {
+        "preset.pfx": ["--for", "skype-server"],
+        "flags.pfx": ["--csp", "Microsoft RSA SChannel Cryptographic Provider",
+                      "--keyspec", "exchange", "--machine-keyset"],
+    }  # fmt: skip
+    for name, flags in runs.items():
+        proc = run_vedette("cert", "bundle", "chat.pem", *FROM_CA,
+                           "--to", "p12", "--key", "chat.key", "--passout", "env:P12PW",
+                           "--out", name, *flags, timeout=RUN_TIMEOUT, cwd=ca,
+                           env={"P12PW": "pw"})  # fmt: skip
+        assert proc.returncode == 0, (proc.stdout, proc.stderr)
+        assert "KeySpec exchange" in proc.stdout, proc.stdout
+        info = openssl("pkcs12", "-info", "-in", name, "-passin", "pass:pw", "-nodes",
+                       *(["-legacy"] if name == "preset.pfx" else []), cwd=ca)  # fmt: skip
+        text = info.stdout + info.stderr
+        assert "Microsoft CSP Name: Microsoft RSA SChannel Cryptographic Provider" in text
+        assert "X509v3 Key Usage: 10" in text
+        assert "Microsoft Local Key set" in text
+        # The leaf and its issuing CA, leaf first (what the server sends).
+        assert text.count("-----BEGIN CERTIFICATE-----") == 2
+    # The preset asks for a legacy (3DES) file, which Windows Server 2016 imports.
+    legacy = openssl("pkcs12", "-info", "-in", "preset.pfx", "-passin", "pass:pw", "-noout",
+                     "-legacy", cwd=ca)  # fmt: skip
+    assert "pbeWithSHA1And3-KeyTripleDES-CBC" in legacy.stdout + legacy.stderr
+    # Windows attributes without a PKCS#12 output: one error line, exit 2.
+    proc = run_vedette("cert", "bundle", "chat.pem", *FROM_CA,
+                       "--out", "chat-full.pem", "--keyspec", "exchange", timeout=RUN_TIMEOUT,
+                       cwd=ca)  # fmt: skip
+    assert proc.returncode == 2 and "--to p12" in proc.stderr
