@@ -153,3 +153,35 @@ def test_export_commands() -> None:
     assert "$out = 'D:\\it''s'" in proc.stdout
     assert proc.stdout.index("-Type SST") < proc.stdout.index("-Type P7B")
     _one_line_error(vedette("store", "export-commands", "--out-dir", "a\rb"), "control")
+
+
+def test_french_certutil_text_in_utf16_joins_the_p7b_by_thumbprint(pki: Path) -> None:
+    """``certutil -store My > my.txt`` in PowerShell 5 on a French Windows writes UTF-16; its
+    key lines join the .p7b's certificates by thumbprint (computed here by openssl)."""
+    old, new = _thumb(pki / "old.pem"), _thumb(pki / "new.pem")
+    text = (
+        'My "Personnel"\n'
+        "================ Certificat 0 ================\n"
+        "Numéro de série : 01\n"
+        "Émetteur: CN=Store Lab Issuing CA, O=Lab\n"
+        " NotBefore : 01/12/2026 10:00\n NotAfter : 31/12/2026 10:00\n"
+        "Objet: CN=pool.example.test\n"
+        f"Hach. cert. (sha1) : {old.lower()}\n"
+        "Aucune information sur le fournisseur de clé\n"
+        "Impossible de trouver le certificat et la clé privée pour le déchiffrement.\n\n"
+        "================ Certificat 1 ================\n"
+        "Numéro de série : 02\n"
+        "Objet: CN=pool.example.test\n"
+        f"Hach. cert. (sha1) : {new.lower()}\n"
+        "  Fournisseur = Microsoft RSA SChannel Cryptographic Provider\n"
+    )
+    (pki / "my-fr.txt").write_bytes(text.encode("utf-16"))
+    proc = vedette("store", "check", "--store", f"My={pki / 'personal.p7b'}", pki / "my-fr.txt",
+                   "--json")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert sorted(i["format"] for i in doc["inputs"]) == ["certutil", "pkcs7"]
+    assert doc["stores"] == {"LocalMachine\\My": 2}
+    (no_key,) = [f for f in doc["findings"] if f["id"] == "store.no-private-key"]
+    assert [c["thumbprint"] for c in no_key["certificates"]] == [old]
+    assert f"certutil -repairstore My {old}" in no_key["fix"]

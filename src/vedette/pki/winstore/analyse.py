@@ -446,7 +446,7 @@ def _several_for_same_name(certs: Sequence[StoreCert], now: datetime) -> list[St
     out = []
     groups: dict[tuple[str, str, str], list[StoreCert]] = defaultdict(list)
     for c in certs:
-        if c.store != "My" or c.is_ca is True or (c.self_issued and c.from_text):
+        if c.store != "My" or c.is_ca is True:
             continue
         if c.not_after is not None and c.not_after < now:
             continue

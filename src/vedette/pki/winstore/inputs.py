@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -177,11 +177,23 @@ def parse_store_option(text: str) -> tuple[str | None, str, Path]:
     return location, store, Path(path)
 
 
-def read_sst(data: bytes, source: str) -> list[x509.Certificate]:
-    """The certificates of a ``.sst`` file (Microsoft serialized certificate store).
+def read_sst(data: bytes, source: str) -> list[tuple[x509.Certificate, bool | None]]:
+    """The certificates of a ``.sst`` file (Microsoft serialized certificate store), each with
+    whether a private key is associated (``True`` when the store kept its key provider
+    information, ``None``: not said; an .sst never says "no key").
 
-    The single place where the ``.sst`` reader plugs in: the reader is
-    ``vedette.pki.sst``, written on its own branch; until it is merged here this says so.
+    The single place where the ``.sst`` reader plugs in. The reader is ``vedette.pki.sst``
+    (written on its own branch, h17); once merged, this body becomes::
+
+        from vedette.pki.sst import parse_sst  # SstError is a PkiError: one line, exit 2
+
+        return [
+            (ctx.certificate, True if ctx.key_prov_info is not None else None)
+            for ctx in parse_sst(data).contexts
+            if ctx.kind == "certificate" and ctx.certificate is not None
+        ]
+
+    Until then this says so in one line.
     """
     raise PkiError(
         f"{source}: a .sst (Microsoft serialized store) file: not read by this version; "
@@ -222,9 +234,11 @@ def read_export(path: Path, *, store: str | None = None, location: str | None = 
     data = read_input(path, what="store export")
     loc = _location_of(path, location)
     if data[:8] == SST_MAGIC:
-        certs = read_sst(data, str(path))
         name = _store_of(path, store)
-        converted = tuple(from_der(c, loc, name, str(path)) for c in certs)
+        converted = tuple(
+            replace(from_der(c, loc, name, str(path)), has_key=has_key)
+            for c, has_key in read_sst(data, str(path))
+        )
         return Export(path=str(path), location=loc, store=name, format="sst",
                       certificates=converted)  # fmt: skip
     text = _as_text(data)
