@@ -31,6 +31,8 @@ Where each label comes from (real output, not invented):
   ``Hach. cert. (sha1) : 18f7c1fc...`` (unspaced hex), ``Aucune information sur le
   fournisseur de clé``, ``Impossible de trouver le certificat et la clé privée pour le
   déchiffrement.``, ``Version de l’autorité de certification: V0.0``.
+* ``Hachage Cert(sha1)`` is accepted as well, but was not seen in a sample (the French
+  sample says ``Hach. cert. (sha1)``).
 * French key lines (``Conteneur de clé =``, ``Fournisseur =``) were not found in a sample:
   they are accepted, but a French entry with neither a key line nor the "Aucune information"
   line has an *unknown* key state, never "no key".
