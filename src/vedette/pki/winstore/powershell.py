@@ -11,6 +11,13 @@ special characters inside them are the quote characters, which are written twice
 treats the typographic single quotes U+2018, U+2019, U+201A and U+201B as quotes too (its
 tokenizer's ``IsSingleQuote``; ``CodeGeneration.EscapeSingleQuotedStringContent`` doubles each
 of them), so they are doubled as well.
+
+Cmdlets used: ``Export-Certificate`` (one or more certificates; ``-Type SST|P7B|CERT``, from the
+``pki`` module's reference), and ``Get-Item``, ``Remove-Item`` and ``Move-Item`` on the ``Cert:``
+drive (``about_Certificate_Provider`` lists them among the cmdlets the Certificate provider
+supports); ``certutil -store STORE ID FILE`` exports one certificate, as the certutil sample in
+:mod:`.certutil` does, and ``-delstore``, ``-addstore`` and ``-repairstore`` are certutil's
+own verbs (``certutil -?``).
 """
 
 from __future__ import annotations
