@@ -531,3 +531,21 @@ def test_certutil_key_state_joins_the_p7b_by_thumbprint() -> None:
     (f,) = report.findings
     assert f.id == "store.no-private-key"
     assert f"certutil -repairstore My {sha1.upper()}" in f.fix
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=600), st.integers(min_value=0, max_value=2000))
+def test_any_bytes_as_a_store_export_give_a_one_line_error_or_certificates(
+    tmp_path_factory: pytest.TempPathFactory, data: bytes, cut: int
+) -> None:
+    root = make_cert(_name("Root A"))
+    p7b = pkcs7.serialize_certificates([root], serialization.Encoding.DER)
+    path = tmp_path_factory.mktemp("p7b") / "Root.p7b"
+    # Random bytes, or a real .p7b cut short and followed by them.
+    path.write_bytes(data if cut % 2 else p7b[: cut % len(p7b)] + data)
+    try:
+        export = read_export(path)
+    except (PkiError, UsageError) as exc:
+        assert "\n" not in str(exc)
+        return
+    assert export.certificates
