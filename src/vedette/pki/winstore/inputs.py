@@ -235,9 +235,15 @@ def read_export(path: Path, *, store: str | None = None, location: str | None = 
     loc = _location_of(path, location)
     if data[:8] == SST_MAGIC:
         name = _store_of(path, store)
+        try:
+            found = read_sst(data, str(path))
+        except PkiError as exc:
+            said = str(exc)
+            raise PkiError(said if said.startswith(str(path)) else f"{path}: {said}") from None
+        if not found:
+            raise PkiError(f"{path}: no certificate in this .sst")
         converted = tuple(
-            replace(from_der(c, loc, name, str(path)), has_key=has_key)
-            for c, has_key in read_sst(data, str(path))
+            replace(from_der(c, loc, name, str(path)), has_key=has_key) for c, has_key in found
         )
         return Export(path=str(path), location=loc, store=name, format="sst",
                       certificates=converted)  # fmt: skip
