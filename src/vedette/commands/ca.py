@@ -85,7 +85,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sign = sub.add_parser("sign", help="issue a certificate for a request")
     sign.add_argument("csr", type=Path, metavar="CSR")
     _ca_dir(sign)
-    sign.add_argument("--profile", choices=PROFILES, default="server")
+    sign.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="server",
+        help="what the certificate is for: server (serverAuth), server-client (serverAuth and "
+        "clientAuth: Lync/Skype for Business servers, mutual TLS), client, smime, ocsp",
+    )
     sign.add_argument("--days", type=_days, metavar="N", help="lifetime (default: the CA's)")
     sign.add_argument(
         "--public",

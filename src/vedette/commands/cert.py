@@ -61,7 +61,7 @@ from vedette.pki.pkcs12 import (
     parse_keyspec,
     parse_pfx,
 )
-from vedette.pki.windows_presets import Preset, certreq_inf, preset, presets
+from vedette.pki.windows_presets import EKUS, Preset, certreq_inf, preset, presets
 from vedette.report.escape import safe_text
 
 NAME = "cert"
@@ -483,7 +483,8 @@ def _csr(args: argparse.Namespace) -> int:
         key = generate_key(
             args.type or (chosen.key_type if chosen is not None else default_key_type(clients))
         )
-    csr = build_csr(key, subject, names, hash_alg=hash_alg)
+    ekus = [x509.ObjectIdentifier(EKUS[e]) for e in chosen.ekus] if chosen is not None else []
+    csr = build_csr(key, subject, names, hash_alg=hash_alg, ekus=ekus)
     if args.new_key is not None:
         p.write(args.new_key, key_to_pem(key, secret), force=args.force, secret=True)
     p.write(args.out, csr.public_bytes(serialization.Encoding.PEM), force=args.force)
@@ -497,7 +498,7 @@ def _csr(args: argparse.Namespace) -> int:
     )
     reason = key_type_reason(clients) if args.new_key is not None and not args.type else None
     if chosen is not None:
-        _render_preset(console, chosen)
+        _render_preset(console, chosen, requested=True)
     elif reason is not None:
         p.field(console, "why", reason)
     return 0
@@ -538,6 +539,17 @@ def _add_convert(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     sp.add_argument("--key", type=Path, metavar="FILE", help="private key (for p12)")
     sp.add_argument("--friendly-name", metavar="NAME", help="PKCS#12 friendly name")
     sp.add_argument("--legacy", action="store_true", help="PKCS#12 with SHA1-3DES (old Windows)")
+    _add_windows_key(sp)
+    sp.add_argument("--pem", action="store_true", help="write a .p7b in PEM instead of DER")
+    sp.add_argument("--key-out", type=Path, metavar="FILE", help="also write the key (0600)")
+    p.add_passin(sp, "IN (PKCS#12) or --key")
+    p.add_passout(sp, "the PKCS#12 file or --key-out")
+    p.add_force(sp)
+
+
+def _add_windows_key(sp: argparse.ArgumentParser) -> None:
+    """``--csp``, ``--keyspec``, ``--machine-keyset`` and ``--for``: what Windows reads in a
+    PKCS#12 (``cert convert`` and ``cert bundle``)."""
     sp.add_argument(
         "--csp",
         type=_csp_arg,
@@ -558,11 +570,6 @@ def _add_convert(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="PKCS#12: import the key into the machine's key set (as openssl's -LMK)",
     )
     _add_preset(sp)
-    sp.add_argument("--pem", action="store_true", help="write a .p7b in PEM instead of DER")
-    sp.add_argument("--key-out", type=Path, metavar="FILE", help="also write the key (0600)")
-    p.add_passin(sp, "IN (PKCS#12) or --key")
-    p.add_passout(sp, "the PKCS#12 file or --key-out")
-    p.add_force(sp)
 
 
 def _csp_arg(text: str) -> str:
@@ -720,8 +727,9 @@ def _add_preset(sp: argparse.ArgumentParser) -> None:
     )
 
 
-def _render_preset(console: Any, chosen: Preset) -> None:
-    """What the preset fixes, and what the CA must put in the certificate."""
+def _render_preset(console: Any, chosen: Preset, *, requested: bool = False) -> None:
+    """What the preset fixes, and what the CA must put in the certificate (``requested``:
+    the request asks for the EKUs)."""
     facts = chosen.facts
     p.field(console, "for", f"{chosen.title} (preset {chosen.id})")
     p.field(
@@ -731,7 +739,14 @@ def _render_preset(console: Any, chosen: Preset) -> None:
         + (f"provider {chosen.provider!r}" if chosen.provider else "any provider (CNG too)")
         + (f", KeySpec {chosen.keyspec}" if chosen.keyspec else ""),
     )
-    p.field(console, "EKUs", ", ".join(chosen.ekus) + " (the CA puts them in the certificate)")
+    where = (
+        "requested; the CA puts them in the certificate"
+        if requested
+        else ("the CA puts them in the certificate")
+    )
+    if "clientAuth" in chosen.ekus and "serverAuth" in chosen.ekus:
+        where += ": vedette ca sign --profile server-client"
+    p.field(console, "EKUs", ", ".join(chosen.ekus) + f" ({where})")
     if chosen.crl_distribution_point:
         p.field(console, "CRL DP", "required: the CA must put a CRL distribution point in it")
     for name in chosen.unverified():
@@ -820,6 +835,7 @@ def _add_bundle(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     sp.add_argument("--to", choices=("pem", "p12"), default="pem")
     sp.add_argument("--key", type=Path, metavar="FILE", help="the leaf's key (p12, or checked)")
     sp.add_argument("--legacy", action="store_true", help="PKCS#12 with SHA1-3DES")
+    _add_windows_key(sp)
     sp.add_argument("--friendly-name", metavar="NAME")
     sp.add_argument("--out", type=Path, required=True, metavar="FILE")
     p.add_passin(sp, "--key or a PKCS#12 input")
@@ -970,6 +986,8 @@ def _bundle(args: argparse.Namespace) -> int:
         raise PkiError(
             f"{args.key}: does not match the certificate {leaf.subject.rfc4514_string()}"
         )
+    windows = _windows_key(args, args.to, key)
+    legacy = args.legacy or (args.preset is not None and args.preset.legacy_pkcs12)
     if args.to == "p12":
         if key is None or args.passout is None:
             raise UsageError("a PKCS#12 bundle needs --key and --passout")
@@ -981,12 +999,18 @@ def _bundle(args: argparse.Namespace) -> int:
             chain=chain[1:],
             password=password,
             friendly_name=args.friendly_name,
-            legacy=args.legacy,
+            legacy=legacy,
+            windows=windows,
         )
         p.write(args.out, data, force=args.force, secret=True)
     else:
         p.write(args.out, conv.to_pem(chain), force=args.force)
     p.line(console, f"wrote {args.out}: {len(chain)} certificate(s), leaf first")
+    if args.to == "p12":
+        how = "SHA1-3DES (legacy)" if legacy else "AES-256-CBC, PBKDF2-SHA256"
+        p.field(console, "PKCS#12", how)
+    if windows is not None:
+        p.field(console, "Windows", _windows_text(windows))
     for i, cert in enumerate(chain):
         p.field(console, f"  {i + 1}", cert.subject.rfc4514_string())
     root = result.root
@@ -1001,6 +1025,8 @@ def _bundle(args: argparse.Namespace) -> int:
         )
     for cert in result.unused:
         p.note(f"not on the path, left out: {cert.subject.rfc4514_string()}")
+    if args.preset is not None:
+        _render_preset(console, args.preset)
     return 0
 
 

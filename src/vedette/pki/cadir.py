@@ -267,6 +267,8 @@ def _profile_of(cert: x509.Certificate) -> str:
         return "unknown"
     from cryptography.x509.oid import ExtendedKeyUsageOID as E
 
+    if E.SERVER_AUTH in eku and E.CLIENT_AUTH in eku:
+        return "server-client"
     for oid, name in (
         (E.SERVER_AUTH, "server"),
         (E.EMAIL_PROTECTION, "smime"),

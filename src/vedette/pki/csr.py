@@ -13,8 +13,12 @@ name (lower-cased, IDNA A-labels, one leading ``*.`` wildcard label allowed); ``
 of a server certificate to be one of its SANs (BR 7.1.4.3), and current clients ignore the CN
 anyway, so a CN that is a host name is also put in the SAN list (first) when missing.
 
-The CSR carries the subject and a subjectAltName extension only: usages and lifetimes are the
-CA's decision (``vedette ca sign --profile``), as in AD CS templates.
+The CSR carries the subject and a subjectAltName extension; usages and lifetimes are the CA's
+decision (``vedette ca sign --profile``), as in AD CS templates. A product preset (``cert csr
+--for skype-server``) also asks for its EKUs: an extendedKeyUsage in the requested extensions
+(PKCS#9 extensionRequest), as ``certreq`` does from an INF's ``[EnhancedKeyUsageExtension]``,
+so that a CA which copies requested extensions (AD CS with a template that allows it, a
+public CA's order form, ``openssl ca -copy_extensions``) sees what the product needs.
 """
 
 from __future__ import annotations
@@ -176,13 +180,18 @@ def build_csr(
     names: Sequence[x509.GeneralName],
     *,
     hash_alg: str = "sha256",
+    ekus: Sequence[x509.ObjectIdentifier] = (),
 ) -> x509.CertificateSigningRequest:
-    """A PKCS#10 request signed by ``key`` for ``subject`` and ``names``."""
+    """A PKCS#10 request signed by ``key`` for ``subject`` and ``names``, asking for the
+    extended key usages ``ekus`` when given (non-critical, in the order given)."""
     if not names and _cn(subject) is None:
         raise UsageError("a request needs a name: give --cn, --san or --like")
     builder = x509.CertificateSigningRequestBuilder().subject_name(subject)
     if names:
         builder = builder.add_extension(x509.SubjectAlternativeName(list(names)), critical=False)
+    if ekus:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(list(dict.fromkeys(ekus))),
+                                        critical=False)  # fmt: skip
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return builder.sign(key, None)
     return builder.sign(key, _HASH[hash_alg]())

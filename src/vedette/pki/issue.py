@@ -7,6 +7,8 @@ profile   AD CS template       content
 ========  ===================  ==============================================================
 server    Web Server           SAN required (DNS/IP), EKU serverAuth, KU digitalSignature
                                (+ keyEncipherment for RSA: TLS 1.2 RSA key transport)
+server-   (Web Server with     as server, EKUs serverAuth and clientAuth: Lync/Skype for
+client    Client Auth added)   Business Edge and pool servers, Exchange/SIP federation (MTLS)
 client    User / Workstation   EKU clientAuth, KU digitalSignature (+ keyEncipherment RSA)
 smime     User (e-mail)        SAN with at least one e-mail address, EKU emailProtection, KU
                                digitalSignature + keyEncipherment (RSA) or keyAgreement (EC:
@@ -64,7 +66,7 @@ __all__ = [
     "valid_dns_name",
 ]
 
-PROFILES: tuple[str, ...] = ("server", "client", "smime", "ocsp")
+PROFILES: tuple[str, ...] = ("server", "server-client", "client", "smime", "ocsp")
 
 _BACKDATE = timedelta(minutes=5)
 
@@ -425,14 +427,16 @@ def _profile_extensions(
 ) -> x509.CertificateBuilder:
     is_rsa = isinstance(public, rsa.RSAPublicKey)
     is_ec = isinstance(public, ec.EllipticCurvePublicKey)
-    if profile == "server":
+    if profile in ("server", "server-client"):
         if not any(isinstance(n, x509.DNSName | x509.IPAddress) for n in names):
             raise PkiError(
-                "profile server needs a subjectAltName with a DNS name or IP address "
+                f"profile {profile} needs a subjectAltName with a DNS name or IP address "
                 "(the request has none; give them with --san)"
             )
         ku = _key_usage(digital_signature=True, key_encipherment=is_rsa)
         eku = [ExtendedKeyUsageOID.SERVER_AUTH]
+        if profile == "server-client":
+            eku.append(ExtendedKeyUsageOID.CLIENT_AUTH)
     elif profile == "client":
         ku = _key_usage(digital_signature=True, key_encipherment=is_rsa)
         eku = [ExtendedKeyUsageOID.CLIENT_AUTH]
