@@ -118,6 +118,24 @@ def test_findings_and_thumbprints_match_openssl(pki: Path) -> None:
     ]  # fmt: skip
 
 
+def test_sst_export(pki: Path, tmp_path: Path) -> None:
+    # An Intermediate store saved as .sst (certmgr, Export-Certificate -Type SST) holding the
+    # root: the same finding, the same thumbprint as openssl's, as from the .p7b export.
+    from cryptography import x509
+
+    from vedette.pki.sst import write_sst
+
+    root = x509.load_pem_x509_certificate((pki / "root.pem").read_bytes())
+    inter = x509.load_pem_x509_certificate((pki / "int.pem").read_bytes())
+    (tmp_path / "LocalMachine-CA.sst").write_bytes(write_sst([root, inter]))
+    proc = vedette("store", "check", tmp_path / "LocalMachine-CA.sst", "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert [(i["store"], i["certificates"]) for i in doc["inputs"]] == [("CA", 2)]
+    (finding,) = [f for f in doc["findings"] if f["id"] == "store.root-in-intermediate"]
+    assert {c["thumbprint"] for c in finding["certificates"]} == {_thumb(pki / "root.pem")}
+
+
 def test_terminal_report_and_expiry_date(pki: Path) -> None:
     proc = vedette("store", "check", "--store", f"My={pki / 'personal.p7b'}", "--at",
                    "2030-01-01")  # fmt: skip
@@ -140,8 +158,12 @@ def test_bad_exports_are_one_line_errors(pki: Path, tmp_path: Path) -> None:
         "================ Certificate 0 ================\nCert Hash(sha1): zz\n"
     )
     _one_line_error(vedette("store", "check", tmp_path / "My.txt"), "My.txt")
-    (tmp_path / "Root.sst").write_bytes(b"\x00\x00\x00\x00CERT" + b"\x00" * 20)
-    _one_line_error(vedette("store", "check", tmp_path / "Root.sst"), ".sst")
+    # A certificate element whose length runs past the end of the file.
+    element = (
+        (0x20).to_bytes(4, "little") + (1).to_bytes(4, "little") + (10**6).to_bytes(4, "little")
+    )
+    (tmp_path / "Root.sst").write_bytes(b"\x00\x00\x00\x00CERT" + element + b"\x30\x82")
+    _one_line_error(vedette("store", "check", tmp_path / "Root.sst"), "Root.sst")
     _one_line_error(vedette("store", "check", pki / "int.pem"), "which store")
     _one_line_error(vedette("store", "check", "--backup-dir", "C:\\x\nRemove-Item C:\\",
                             pki / "LocalMachine-CA.p7b"), "control character")  # fmt: skip

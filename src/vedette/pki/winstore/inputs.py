@@ -31,6 +31,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from vedette.errors import PkiError, UsageError
 from vedette.pki._files import read_input
 from vedette.pki.formats import read_material
+from vedette.pki.sst import parse_sst
 from vedette.pki.winstore.certutil import (
     CertutilTextError,
     TextEntry,
@@ -182,23 +183,18 @@ def read_sst(data: bytes, source: str) -> list[tuple[x509.Certificate, bool | No
     whether a private key is associated (``True`` when the store kept its key provider
     information, ``None``: not said; an .sst never says "no key").
 
-    The single place where the ``.sst`` reader plugs in. The reader is ``vedette.pki.sst``
-    (written on its own branch, h17); once merged, this body becomes::
-
-        from vedette.pki.sst import parse_sst  # SstError is a PkiError: one line, exit 2
-
-        return [
-            (ctx.certificate, True if ctx.key_prov_info is not None else None)
-            for ctx in parse_sst(data).contexts
-            if ctx.kind == "certificate" and ctx.certificate is not None
-        ]
-
-    Until then this says so in one line.
+    Read by :mod:`vedette.pki.sst`; a malformed store is its ``SstError`` (a ``PkiError``:
+    one line, exit 2). A store's CRLs and CTLs are not store-hygiene material and are skipped.
     """
-    raise PkiError(
-        f"{source}: a .sst (Microsoft serialized store) file: not read by this version; "
-        "export the store as .p7b (vedette store export-commands prints how)"
-    )
+    try:
+        store = parse_sst(data)
+    except PkiError as exc:
+        raise PkiError(f"{source}: {exc}") from None
+    return [
+        (ctx.certificate, True if ctx.key_prov_info is not None else None)
+        for ctx in store.contexts
+        if ctx.kind == "certificate" and ctx.certificate is not None
+    ]
 
 
 def _location_of(path: Path, given: str | None) -> str:
