@@ -29,6 +29,15 @@ from vedette.smime.verify import Verdict, verify_signed
 from vedette.x509.legacy_algorithms import silence_input_warnings
 
 NOW = datetime.now(UTC)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _clock_starts_when_the_tests_run() -> None:
+    """NOW is when this module's tests start, not when pytest imported it: in the whole suite
+    collection comes many minutes before these run, and the certificates the fixtures issue
+    then would not yet be valid at an import-time NOW."""
+    global NOW
+    NOW = datetime.now(UTC)
 MESSAGE = (
     b"From: Alice Martin <alice@example.org>\n"
     b"To: bob@example.org\n"
