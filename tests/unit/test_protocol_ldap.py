@@ -192,6 +192,21 @@ def test_refused_starttls_is_recorded_and_the_session_unbinds() -> None:
     assert out.observation.capabilities_after_tls is None
 
 
+def test_starttls_meeting_outstanding_operations_is_asked_once_more() -> None:
+    # slapd can answer operationsError to a StartTLS sent right behind the bind's result (the
+    # bind still counted as outstanding): the dialogue asks again, once.
+    first = openldap_clear()[: -len(extended_response(3))]
+    busy = extended_response(3, 1, "cannot start TLS when operations are outstanding")
+    out = drive(_dialogue(), first + busy + extended_response(4), openldap_tls(5))
+    assert out.error is None and out.tls_started
+    assert [request(d)[1] for d in out.sent[2:4]] == ["extendedReq", "extendedReq"]
+    assert out.observation.starttls_reply == ("StartTLS: 0 success",)
+    # A second operationsError is the answer.
+    out = drive(_dialogue(), first + busy + extended_response(4, 1, "still busy"))
+    assert not out.tls_started
+    assert out.observation.starttls_reply == ("StartTLS: 1 operationsError (still busy)",)
+
+
 def test_a_refused_root_dse_search_is_recorded_and_the_walk_goes_on() -> None:
     # olcSecurity: tls=1 answers 13 to everything before TLS except StartTLS.
     clear = search_done(1, 13, "TLS confidentiality required") + extended_response(2)

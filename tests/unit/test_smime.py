@@ -38,6 +38,8 @@ def _clock_starts_when_the_tests_run() -> None:
     then would not yet be valid at an import-time NOW."""
     global NOW
     NOW = datetime.now(UTC)
+
+
 MESSAGE = (
     b"From: Alice Martin <alice@example.org>\n"
     b"To: bob@example.org\n"

@@ -121,6 +121,9 @@ BIND_PROBE = "simple bind as a non-existent DN"
 BIND_NOT_TRIED = "not tried (no naming context in the rootDSE)"
 #: The label of the recorded rootDSE search result line.
 ROOT_DSE_SEARCH = "rootDSE search"
+#: resultCode operationsError (RFC 4511 4.1.9): for StartTLS, operations still outstanding.
+OPERATIONS_ERROR = 1
+
 #: The label of the recorded StartTLS reply.
 STARTTLS_LABEL = "StartTLS"
 #: The RDN prefix of the probe's DN: recognisable in a server's logs.
@@ -440,6 +443,7 @@ class LdapDialogue(DialogueBase):
         self._entry: list[str] = []
         self._naming_context: str | None = None
         self._seen_reply = False
+        self._starttls_retried = False
         if redial and self._try_starttls:
             self._after_bind()  # straight to StartTLS
         else:
@@ -521,6 +525,13 @@ class LdapDialogue(DialogueBase):
                 if name != "extendedResp":
                     raise ProtocolError(f"LDAP {name} where the StartTLS response was due")
                 result = _Result(op)
+                if result.code == OPERATIONS_ERROR and not self._starttls_retried:
+                    # RFC 4511 4.14.2: operationsError while operations are outstanding. slapd
+                    # sends the previous operation's result before it stops counting it as
+                    # outstanding, so a StartTLS right behind it can meet this; ask once more.
+                    self._starttls_retried = True
+                    self._send(starttls_request(self._take_id()), Stage.STARTTLS)
+                    return
                 self._starttls_reply = (f"{STARTTLS_LABEL}: {result.text()}",)
                 if result.code == 0:
                     self._buf.clear()
