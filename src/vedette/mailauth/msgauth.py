@@ -25,7 +25,7 @@ import dkim  # type: ignore[import-untyped]
 import dkim.util  # type: ignore[import-untyped]
 
 from vedette.mailauth.answers import DnsAnswer, Lookup
-from vedette.mailauth.dmarc import DmarcResult, check_dmarc
+from vedette.mailauth.dmarc import LOOKUP_FAILED, DmarcResult, check_dmarc
 from vedette.mailauth.message import AuthResults, Message, text_of
 from vedette.mailauth.spf import _Bridge, check_spf
 
@@ -201,7 +201,9 @@ def _word(value: object) -> str:
 
 
 def _why(exc: BaseException) -> str:
-    return text_of(str(exc).encode("utf-8", errors="replace"), 200)
+    """dkimpy's message, without the Python ``b'...'`` around the bytes it quotes."""
+    text = re.sub(r"""b(['"])(.*?)\1""", r"\2", str(exc))
+    return text_of(text.encode("utf-8", errors="replace"), 200)
 
 
 def _one_dkim(
@@ -404,7 +406,13 @@ async def check_message(
     if from_domain:
         dmarc_result = await check_dmarc(lookup, from_domain)
         record = dmarc_result.record
-        if record is None:
+        failed = [f for f in dmarc_result.findings if f.id == LOOKUP_FAILED.id]
+        if record is None and failed:
+            dmarc, dmarc_why = (
+                "temperror",
+                f"the DMARC record could not be read: {failed[0].detail}",
+            )
+        elif record is None:
             dmarc, dmarc_why = "none", f"no DMARC record for {from_domain}"
         else:
             orgs = {from_domain: dmarc_result.org_domain}
