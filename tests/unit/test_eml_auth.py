@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 import time
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tests.unit.eml_helpers import Key, arc_seal, message, sign
 from tests.unit.fake_dns import FakeDns
 from vedette.mailauth.message import read_message
@@ -180,3 +183,19 @@ def test_broken_arc_seal_fails_the_chain() -> None:
         (2, False, True),
         (1, False, True),
     ]
+
+
+SIGNED = sign(sign(message(), K1, "example.com", "s1"), K2, "esp.test", "s2")
+RESULTS = {"pass", "fail", "permerror", "temperror"}
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, len(SIGNED) - 1), st.binary(max_size=8)), max_size=6))
+def test_any_damage_to_a_signed_message_gives_verdicts(edits: list[tuple[int, bytes]]) -> None:
+    raw = SIGNED
+    for at, chunk in edits:
+        raw = raw[:at] + chunk + raw[at + len(chunk) :]
+    v = judge(raw)
+    assert all(d.result in RESULTS and d.why for d in v.dkim)
+    assert v.arc.result in ("none", "pass", "fail")
+    assert v.dmarc in ("pass", "fail", "none", "temperror")
