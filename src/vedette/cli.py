@@ -54,6 +54,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "vedette.commands.smime",
         "sign, verify, encrypt and decrypt S/MIME messages (trust: the issuing CAs you give)",
     ),
+    "eml": (
+        "vedette.commands.eml",
+        "judge a received message: every DKIM signature, ARC, SPF, DMARC, vs the receiver's",
+    ),
     "store": (
         "vedette.commands.store",
         "check exports of Windows certificate stores (Root, CA, My) and print the fixes",
