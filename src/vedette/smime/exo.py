@@ -106,8 +106,11 @@ def parse_rows(text: str) -> tuple[Row, ...]:
     rows: list[Row] = []
     seen: dict[str, int] = {}
     try:
-        for fields in reader:
-            line = reader.line_num
+        while True:
+            line = reader.line_num + 1  # where the record starts (a quoted field may span lines)
+            fields = next(reader, None)
+            if fields is None:
+                break
             if not fields or not "".join(fields).strip() or fields[0].lstrip().startswith("#"):
                 continue
             if not rows and fields[0].strip().lower() == "address":
@@ -155,7 +158,7 @@ def parse_rows(text: str) -> tuple[Row, ...]:
                 )
             )
     except csv.Error as exc:
-        raise SmimeError(f"line {reader.line_num}: {exc}") from None
+        raise SmimeError(f"line {reader.line_num}: {' '.join(str(exc).split())}") from None
     if not rows:
         raise SmimeError("no recipient in the CSV")
     return tuple(rows)
