@@ -231,3 +231,25 @@ def test_a_newline_in_the_csv_is_one_line_exit_2(
     err = capsys.readouterr().err
     assert "control character U+000A in the display name" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_recipient_whose_issuer_is_not_in_the_store_is_refused(
+    tmp_path: Path,
+    ca: CertificateAuthority,
+    alice: Issued,
+    bob: Issued,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from vedette.pki import sst
+
+    csv = _files(tmp_path, ca, alice, bob)
+    out = tmp_path / "setup.ps1"
+    store = tmp_path / "other.sst"
+    store.write_bytes(sst.write_sst([CertificateAuthority.create_root("Other").cert]))
+    assert main(["smime", "exo", str(csv), "--sst", str(store), "--out", str(out)]) == 1
+    text = capsys.readouterr().out
+    assert "alice@example.org: FAIL: its issuer CN=Exo S/MIME CA is not in" in text
+    assert not out.exists()
+    store.write_bytes(sst.write_sst([ca.cert], hashes=False))
+    assert main(["smime", "exo", str(csv), "--sst", str(store), "--out", str(out)]) == 0
+    assert "Set-SmimeConfig -SMIMECertificateIssuingCA $issuingCA" in out.read_text()

@@ -700,6 +700,23 @@ def _exo(args: argparse.Namespace) -> int:
         store = parse_sst(sst)
         if not store.certificates:
             raise PkiError(f"{args.sst}: no certificate in this store")
+        from vedette.x509.chain import describe, signed_by
+
+        orphans = [
+            r
+            for r in recipients
+            if not any(signed_by(r.certificate, ca) for ca in store.certificates)
+        ]
+        for r in orphans:
+            p.line(
+                console,
+                f"line {r.row.line} {r.row.address}: FAIL: its issuer "
+                f"{describe(r.certificate.issuer)} is not in {args.sst}",
+            )
+            p.line(console, "fix: vedette smime sst with this certificate and its CAs", indent=4)
+        if orphans:
+            p.line(console, f"nothing written: {len(orphans)} issuer(s) missing from the store")
+            return 1
     try:
         text = exo.script(
             recipients,
