@@ -128,3 +128,32 @@ def test_cert_inspect_shows_every_property_of_a_store(
     assert "0x0b CERT_FRIENDLY_NAME_PROP_ID: 'Racine été'" in out
     assert "unknown property 0x7777" in out
     assert "0x09 CERT_ENHKEY_USAGE_PROP_ID" in out
+
+
+def test_a_pkcs12_with_its_chain_and_an_sst_as_inputs(
+    pki: dict[str, CertificateAuthority],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from vedette.pki.convert import to_p12
+
+    alice = pki["inter"].issue_smime("alice@example.org")
+    p12 = tmp_path / "alice.p12"
+    p12.write_bytes(
+        to_p12(key=alice.key, cert=alice.cert, chain=[pki["inter"].cert], password=b"s3cret")
+    )
+    old = tmp_path / "old.sst"  # an earlier store holding the root
+    old.write_bytes(sst.write_sst([pki["root"].cert]))
+    out = tmp_path / "new.sst"
+    monkeypatch.setenv("P12_PASS", "s3cret")
+    args = ["smime", "sst", "--out", str(out), str(p12), str(old)]
+    assert main([*args, "--passin", "env:P12_PASS"]) == 0
+    assert sst.certificates_from_sst(out.read_bytes()) == (pki["root"].cert, pki["inter"].cert)
+    capsys.readouterr()
+    out.unlink()
+    monkeypatch.setenv("P12_PASS", "wrong")
+    assert main([*args, "--passin", "env:P12_PASS"]) == 2
+    err = capsys.readouterr().err
+    assert "alice.p12" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
