@@ -7,6 +7,13 @@ Exit status of ``verify``: 0 the signature and the signer are valid, 1 they are 
 tampered body, a swapped certificate, a weak digest, an expired or unfit certificate, a
 sender who is not the certificate's owner, an issuer not among the CAs given), 2 the input
 cannot be read or the command is misused. ``sign`` exits 0 or 2.
+
+``sst`` (the issuing CAs as a ``.sst`` for Exchange Online) exits 1 when a chain does not reach
+a root among the inputs (unless ``--allow-incomplete``); ``exo`` (the Exchange Online
+PowerShell) exits 1 when a recipient's certificate is unfit or its issuer is not in ``--sst``.
+The pure work of both is in ``vedette.smime.issuing`` and ``vedette.smime.exo``; the
+PowerShell quoting is ``vedette.pki.winstore.powershell.ps_quote``, passed in from here
+(``smime`` and ``pki`` are one layer, with no import declared between them).
 """
 
 from __future__ import annotations
