@@ -261,9 +261,21 @@ def _inspect(args: argparse.Namespace) -> int:
         _render_pkcs12(console, doc["pkcs12"])
     if doc["windows"] is not None:
         _render_windows(console, doc["windows"])
+    if material.format == "sst" and endpoint is None:
+        _render_sst(console, Path(args.source))
     for note in material.notes:
         p.line(console, ("note: ", "dim"), note)
     return 0
+
+
+def _render_sst(console: Any, path: Path) -> None:
+    """Every element of a ``.sst`` and its properties, unknown ids named (``describe_sst``)."""
+    from vedette.pki.sst import describe_sst
+
+    lines = describe_sst(read_input(path, what="file"))
+    p.line(console, ("Serialized store", "bold cyan"), f"  {lines[0]}")
+    for text in lines[1:]:
+        p.line(console, text, indent=2)
 
 
 _PROFILE_TEXT = {

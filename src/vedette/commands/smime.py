@@ -7,6 +7,13 @@ Exit status of ``verify``: 0 the signature and the signer are valid, 1 they are 
 tampered body, a swapped certificate, a weak digest, an expired or unfit certificate, a
 sender who is not the certificate's owner, an issuer not among the CAs given), 2 the input
 cannot be read or the command is misused. ``sign`` exits 0 or 2.
+
+``sst`` (the issuing CAs as a ``.sst`` for Exchange Online) exits 1 when a chain does not reach
+a root among the inputs (unless ``--allow-incomplete``); ``exo`` (the Exchange Online
+PowerShell) exits 1 when a recipient's certificate is unfit or its issuer is not in ``--sst``.
+The pure work of both is in ``vedette.smime.issuing`` and ``vedette.smime.exo``; the
+PowerShell quoting is ``vedette.pki.winstore.powershell.ps_quote``, passed in from here
+(``smime`` and ``pki`` are one layer, with no import declared between them).
 """
 
 from __future__ import annotations
@@ -157,10 +164,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_passin(dec, "the key or the PKCS#12 file")
     dec.add_argument("--out", type=Path, metavar="FILE", help="write the decrypted message here")
     p.add_force(dec)
+    _add_sst(sub)
+    _add_exo(sub)
 
 
 def run(args: argparse.Namespace) -> int:
-    actions = {"sign": _sign, "verify": _verify, "encrypt": _encrypt, "decrypt": _decrypt}
+    actions = {
+        "sign": _sign,
+        "verify": _verify,
+        "encrypt": _encrypt,
+        "decrypt": _decrypt,
+        "sst": _sst,
+        "exo": _exo,
+    }
     return actions[args.action](args)
 
 
@@ -425,3 +441,307 @@ def _render(console: Console, verdict: Verdict) -> None:
         )
         for problem in s.problems:
             _render_problem(console, problem)
+
+
+# --- sst: the issuing CAs for Exchange Online --------------------------------------------------
+
+#: ``smime sst --fetch``: distinct caIssuers URLs downloaded, and levels followed up.
+MAX_FETCHES = 16
+MAX_FETCH_ROUNDS = 4
+
+
+def _add_sst(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sp = sub.add_parser(
+        "sst",
+        help="write the .sst of the CAs issuing your users' and contacts' certificates",
+        description="Write a Microsoft serialized certificate store (.sst) of the CAs that "
+        "issue the S/MIME certificates given: what Exchange Online's Set-SmimeConfig "
+        "-SMIMECertificateIssuingCA takes. Users' certificates are not stored, only their "
+        "issuers (roots and intermediates). Exit 1 when a user's chain does not reach a "
+        "root among the inputs (unless --allow-incomplete), 2 on unreadable input.",
+    )
+    sp.add_argument(
+        "inputs",
+        nargs="+",
+        type=Path,
+        metavar="INPUT",
+        help="certificates, chains, .p7b, .p12 (with --passin), .sst, or directories of them",
+    )
+    sp.add_argument("--out", type=Path, required=True, metavar="FILE", help="the .sst to write")
+    p.add_passin(sp, "the PKCS#12 inputs")
+    sp.add_argument(
+        "--fetch",
+        action="store_true",
+        help="download a missing issuer from the URL the certificate gives (AIA caIssuers, "
+        "http only); contacts the CA's web server. Off by default",
+    )
+    sp.add_argument("--resolver", metavar="ADDRESS[:PORT]", help="DNS server for --fetch")
+    sp.add_argument(
+        "--allow-incomplete",
+        action="store_true",
+        help="write the store even when a chain does not reach a root among the inputs",
+    )
+    p.add_force(sp)
+
+
+def _read_inputs(paths: list[Path], passin: Any) -> list[x509.Certificate]:
+    """Every certificate of the files and directories given; in a directory, a file that
+    holds no certificate (a README, a key) is skipped with a note, not an error."""
+    out: list[x509.Certificate] = []
+    for path in paths:
+        if not path.is_dir():
+            out.extend(p.read_file(path, passin, what="certificate").certificates)
+            continue
+        try:
+            entries = sorted(e for e in path.iterdir() if e.is_file() and e.name[:1] != ".")
+        except OSError as exc:
+            raise PkiError(f"cannot read {path}: {exc.strerror or exc}") from None
+        for entry in entries:
+            try:
+                out.extend(p.read_file(entry, passin, what="certificate").certificates)
+            except PkiError as exc:
+                p.note(f"skipped {entry}: {exc}")
+    return out
+
+
+def _thumbprint(cert: x509.Certificate) -> str:
+    from cryptography.hazmat.primitives import hashes
+
+    return cert.fingerprint(hashes.SHA1()).hex().upper()  # noqa: S303 - Windows' thumbprint
+
+
+def _fetch_missing(certs: list[x509.Certificate], args: argparse.Namespace) -> None:
+    """``--fetch``: download the issuers the paths miss, level by level (bounded)."""
+    from vedette.pki.aia import fetch_issuers
+    from vedette.pki.bundle import ca_issuers_urls
+    from vedette.report.escape import safe_text
+    from vedette.resolve import parse_resolver
+    from vedette.smime.issuing import issuing_set
+
+    resolver = parse_resolver(args.resolver) if args.resolver else None
+    tried: set[str] = set()
+    for _ in range(MAX_FETCH_ROUNDS):
+        result = issuing_set(certs)
+        urls = []
+        for gap in result.incomplete:
+            if gap.missing_issuer is None:
+                continue
+            url = next(
+                (u for u in ca_issuers_urls(gap.last) if u.lower().startswith("http://")), None
+            )
+            if url is not None and url not in tried and url not in urls:
+                urls.append(url)
+        urls = urls[: MAX_FETCHES - len(tried)]
+        if not urls:
+            return
+        for url in urls:
+            tried.add(url)
+            p.note(f"fetching a missing issuer from {safe_text(url)} (--fetch)")
+            try:
+                certs.extend(fetch_issuers(url, resolver=resolver))
+            except PkiError as exc:
+                p.note(f"warning: {safe_text(str(exc))}")
+
+
+def _sst(args: argparse.Namespace) -> int:
+    from vedette.pki.sst import write_sst
+    from vedette.smime.issuing import issuing_set
+    from vedette.x509.chain import describe
+
+    p.check_outputs(args.out, force=args.force)
+    certs = _read_inputs(args.inputs, args.passin)
+    if not certs:
+        raise PkiError("no certificate in the inputs")
+    with p.certificate_errors():
+        if args.fetch:
+            _fetch_missing(certs, args)
+        result = issuing_set(certs)
+    console = c.console()
+    if not result.cas:
+        raise PkiError(
+            "no CA certificate among the inputs: the store holds the issuing CAs (roots and "
+            "intermediates), not the users' certificates; give the CA files too (or --fetch)"
+        )
+    for gap in result.incomplete:
+        p.line(console, ("missing: ", "bold red"), gap.why)
+    if result.incomplete and not args.allow_incomplete:
+        p.line(
+            console,
+            f"nothing written: {len(result.incomplete)} chain(s) incomplete; give the missing "
+            "CA certificates, add --fetch, or --allow-incomplete",
+        )
+        return 1
+    # No property elements (hashes=False): read alike by Windows and by both of Wine's readers
+    # (Wine's file-store reader drops a store that starts with a property); see README.
+    data = write_sst([entry.cert for entry in result.cas], hashes=False)
+    p.write(args.out, data, force=args.force)
+    for entry in result.cas:
+        kind = "root" if entry.root else "intermediate"
+        p.line(console, ("in: ", "bold green"), f"{describe(entry.cert.subject)} ({kind})")
+        p.field(console, "SHA-1 thumbprint", _thumbprint(entry.cert), indent=4)
+        p.field(console, "why", "; ".join(entry.reasons), indent=4)
+    if result.users:
+        p.line(
+            console,
+            f"{len(result.users)} user certificate(s) given: not in the store (Exchange's "
+            "SMIMECertificateIssuingCA holds CAs only; a user's certificate goes to its "
+            "mailbox or contact: vedette smime exo)",
+        )
+    p.line(console, f"wrote {args.out}: {len(result.cas)} CA certificate(s)")
+    return 0
+
+
+# --- exo: the Exchange Online script ------------------------------------------------------------
+
+#: Largest recipients CSV read.
+MAX_CSV = 4 * 1024 * 1024
+
+
+def _add_exo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sp = sub.add_parser(
+        "exo",
+        help="write the PowerShell that sets S/MIME up in Exchange Online",
+        description="Write the PowerShell 7 script (ExchangeOnlineManagement) that uploads "
+        "the issuing CAs (Set-SmimeConfig -SMIMECertificateIssuingCA), each internal user's "
+        "certificate (Set-Mailbox -UserCertificate), each external contact (New-MailContact, "
+        "Set-MailContact -UserCertificate), and checks what Exchange stored against each "
+        "certificate's SHA-256. Each certificate is checked first (S/MIME EKU, the address "
+        "in its subjectAltName, validity); exit 1 when one is unfit, 2 on unreadable input.",
+    )
+    sp.add_argument(
+        "recipients",
+        type=Path,
+        metavar="CSV",
+        help="one recipient a row: address,certificate-file,internal|external,display-name "
+        "(certificate files relative to the CSV's folder; a header row is optional)",
+    )
+    sp.add_argument(
+        "--sst",
+        type=Path,
+        metavar="FILE",
+        help="the issuing CAs' store (vedette smime sst); without it Set-SmimeConfig is left "
+        "out (it REPLACES the list of issuing CAs)",
+    )
+    sp.add_argument("--out", type=Path, required=True, metavar="FILE", help="the .ps1 to write")
+    sp.add_argument("--admin", metavar="UPN", help="Connect-ExchangeOnline -UserPrincipalName UPN")
+    sp.add_argument(
+        "--user-smime-certificate",
+        action="store_true",
+        help="set -UserSMimeCertificate instead of -UserCertificate",
+    )
+    sp.add_argument(
+        "--as-of",
+        metavar="DATE",
+        help="judge certificate validity at DATE (YYYY-MM-DD) instead of now",
+    )
+    p.add_force(sp)
+
+
+def _recipient_certificate(path: Path, address: str, line: int) -> x509.Certificate:
+    """The user's certificate in ``path``: the one end-entity certificate, or the one whose
+    subjectAltName holds ``address`` when the file holds several (a .p7b with its chain)."""
+    from vedette.x509.chain import is_ca
+
+    certs = [cert for cert in p.read_file(path, None, what="certificate").certificates]
+    users = [cert for cert in certs if not is_ca(cert)]
+    if len(users) > 1:
+        mine = []
+        for cert in users:
+            try:
+                san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            except x509.ExtensionNotFound:
+                continue
+            if address.lower() in (a.lower() for a in san.get_values_for_type(x509.RFC822Name)):
+                mine.append(cert)
+        users = mine[:1] if mine else users
+    if len(users) != 1:
+        raise PkiError(
+            f"line {line}: {path}: "
+            + ("no user certificate" if not users else f"{len(users)} user certificates")
+            + f" for {address}"
+        )
+    return users[0]
+
+
+def _exo(args: argparse.Namespace) -> int:
+    from vedette.pki.sst import parse_sst
+    from vedette.pki.winstore.powershell import ps_quote
+    from vedette.smime import exo
+    from vedette.smime.verify import recipient_problems
+
+    p.check_outputs(args.out, force=args.force)
+    at = _as_of(args.as_of)
+    raw = read_regular_file(args.recipients, what="recipients CSV", limit=MAX_CSV, error=SmimeError)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise SmimeError(f"{args.recipients}: not UTF-8 text") from None
+    try:
+        rows = exo.parse_rows(text)
+    except SmimeError as exc:
+        raise SmimeError(f"{args.recipients}: {exc}") from None
+    base = args.recipients.parent
+    recipients = []
+    unfit = 0
+    console = c.console()
+    for row in rows:
+        cert_path = Path(row.certificate_file)
+        with p.certificate_errors():
+            cert = _recipient_certificate(
+                cert_path if cert_path.is_absolute() else base / cert_path, row.address, row.line
+            )
+            problems = recipient_problems(cert, row.address, at)
+        for problem in problems:
+            word = "FAIL" if problem.severity == "fail" else "warning"
+            p.line(console, f"line {row.line} {row.address}: {word}: {problem.title}")
+            p.line(console, f"fix: {problem.fix}", indent=4)
+        if any(x.severity == "fail" for x in problems):
+            unfit += 1
+        recipients.append(exo.Recipient(row=row, certificate=cert))
+    if unfit:
+        p.line(console, f"nothing written: {unfit} certificate(s) unfit for S/MIME")
+        return 1
+    sst = None
+    if args.sst is not None:
+        sst = read_regular_file(args.sst, what="serialized store", limit=32 << 20, error=PkiError)
+        store = parse_sst(sst)
+        if not store.certificates:
+            raise PkiError(f"{args.sst}: no certificate in this store")
+        from vedette.x509.chain import describe, signed_by
+
+        orphans = [
+            r
+            for r in recipients
+            if not any(signed_by(r.certificate, ca) for ca in store.certificates)
+        ]
+        for r in orphans:
+            p.line(
+                console,
+                f"line {r.row.line} {r.row.address}: FAIL: its issuer "
+                f"{describe(r.certificate.issuer)} is not in {args.sst}",
+            )
+            p.line(console, "fix: vedette smime sst with this certificate and its CAs", indent=4)
+        if orphans:
+            p.line(console, f"nothing written: {len(orphans)} issuer(s) missing from the store")
+            return 1
+    try:
+        text = exo.script(
+            recipients,
+            quote=ps_quote,
+            sst=sst,
+            sst_name=args.sst.name if args.sst is not None else "",
+            admin=args.admin,
+            smime_attribute=args.user_smime_certificate,
+            source=args.recipients.name,
+        )
+    except ValueError as exc:
+        raise SmimeError(f"not written into PowerShell: {exc}") from None
+    p.write(args.out, text.encode("utf-8"), force=args.force)
+    for r in recipients:
+        p.line(console, f"{r.row.kind} {r.row.address}: SHA-256 {r.sha256}")
+    p.line(
+        console,
+        f"wrote {args.out}: {len(recipients)} recipient(s)"
+        + (f", issuing CAs from {args.sst}" if args.sst is not None else ", no Set-SmimeConfig"),
+    )
+    return 0

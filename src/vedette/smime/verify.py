@@ -56,7 +56,7 @@ from vedette.smime.cms import (
 from vedette.x509.chain import ChainEnd, analyse_chain, describe, load_der
 from vedette.x509.legacy_algorithms import public_key_of
 
-__all__ = ["Problem", "SignerVerdict", "Verdict", "verify_signed"]
+__all__ = ["Problem", "SignerVerdict", "Verdict", "recipient_problems", "verify_signed"]
 
 Severity = Literal["fail", "warning"]
 
@@ -594,3 +594,51 @@ def verify_signed(
         signers=signers,
         problems=tuple(problems),
     )
+
+
+def recipient_problems(cert: x509.Certificate, address: str, at: datetime) -> tuple[Problem, ...]:
+    """Whether ``cert`` is fit to be ``address``'s S/MIME certificate in a directory (Exchange's
+    ``UserCertificate``): valid at ``at``, an EKU allowing emailProtection (RFC 8550 4.4.4),
+    the address as an rfc822Name (RFC 8550 3; only in the subject is a warning), and a key
+    usage that lets senders encrypt to it (keyEncipherment for RSA, keyAgreement for EC; a
+    warning: the certificate still verifies signatures). The same checks and ids as
+    :func:`verify_signed`, so a ``smime exo`` refusal reads like a ``smime verify`` one."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    try:
+        out: list[Problem] = []
+        validity = _validity(cert, at, "the certificate")
+        if validity is not None:
+            out.append(validity)
+        out.extend(p for p in _usage(cert) if p.id == "smime.wrong-eku")
+        in_san, in_subject = _emails(cert)
+        mismatch = _address((address.lower(),), in_san, in_subject)
+        if mismatch is not None:
+            out.append(mismatch)
+        ku = _ext(cert, x509.KeyUsage)
+        if isinstance(ku, x509.KeyUsage):
+            is_ec = isinstance(_key(cert), ec.EllipticCurvePublicKey)
+            needed = "keyAgreement" if is_ec else "keyEncipherment"
+            if not (ku.key_agreement if is_ec else ku.key_encipherment):
+                out.append(
+                    _p(
+                        "smime.key-usage-encryption",
+                        "warning",
+                        f"the certificate's key usage has no {needed}: nobody can encrypt to it",
+                        "RFC 8550 4.4.2: a certificate others encrypt to needs "
+                        f"{needed}; this one only verifies signatures",
+                        "publish the user's encryption certificate too, or have one issued with "
+                        f"{needed} (vedette ca sign --profile smime)",
+                    )
+                )
+    except _CERT_ERRORS as exc:
+        return (
+            _p(
+                "smime.certificate-unreadable",
+                "fail",
+                "a field of the certificate does not parse",
+                " ".join(str(exc).split())[:200],
+                "have the certificate issued again",
+            ),
+        )
+    return tuple(out)
