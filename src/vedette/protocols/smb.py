@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from vedette.errors import NotProtocolError, ProtocolError
+from vedette.model import DialogueObservation, Stage
 from vedette.protocols._base import Action, Close, NeedData, Send
 
 #: Largest NetBIOS frame accepted. A NEGOTIATE response carries a SPNEGO blob of a few hundred
@@ -742,3 +743,170 @@ class SmbNegotiation:
                 return self._finish(NegotiateOutcome(smb1=smb1, refused="no dialect accepted"))
             return self._finish(NegotiateOutcome(smb1=smb1))
         raise NotProtocolError("not an SMB response (protocol id)")
+
+
+# ---- The probe's rounds: one connection each ---------------------------------------------------
+
+#: The probe's connections, in order: one SMB2 NEGOTIATE per dialect (newest first), then one
+#: SMB1 NEGOTIATE offering only the SMB1 dialects (is NT LM 0.12 accepted?).
+SMB_ROUNDS = len(SMB2_DIALECTS) + 1
+
+
+def _signing_words(enabled: bool, required: bool) -> str:
+    if required:
+        return "required"
+    return "enabled" if enabled else "disabled"
+
+
+def _smb2_line(neg: Smb2Negotiate) -> str:
+    parts = [
+        f"smb2 {neg.dialect_label}: accepted",
+        f"signing={_signing_words(neg.signing_enabled, neg.signing_required)}",
+        f"guid={neg.server_guid}",
+    ]
+    if neg.system_time is not None:
+        parts.append(f"time={neg.system_time.strftime('%Y-%m-%dT%H:%M:%SZ')}")
+    parts.append(f"capabilities={','.join(neg.capability_names) or '-'}")
+    if neg.contexts is not None:
+        c = neg.contexts
+        parts.append(f"preauth={','.join(c.preauth_hashes) or '-'}")
+        parts.append(f"ciphers={','.join(c.ciphers) or '-'}")
+        parts.append(f"signing-algorithms={','.join(c.signing_algorithms) or '-'}")
+    return "; ".join(parts)
+
+
+def _smb1_line(neg: Smb1Negotiate) -> str:
+    parts = [f"smb1 {neg.dialect}: accepted"]
+    if neg.dialect == NT_LM_012:
+        parts.append(f"signing={_signing_words(neg.signing_enabled, neg.signing_required)}")
+        if neg.system_time is not None:
+            parts.append(f"time={neg.system_time.strftime('%Y-%m-%dT%H:%M:%SZ')}")
+    return "; ".join(parts)
+
+
+class SmbDialogue:
+    """One round of the SMB probe as a ``vedette.protocols.MailDialogue``.
+
+    Round ``i < len(SMB2_DIALECTS)`` offers the single SMB2 dialect ``SMB2_DIALECTS[i]``; the
+    last round is the SMB1 negotiate. Its observation is one line in ``greeting``, read back by
+    ``parse_smb_lines``: ``smb2 3.1.1: accepted; signing=required; guid=...; time=...; ...``,
+    ``smb1 NT LM 0.12: accepted; signing=enabled``, or ``smb2 2.0.2: refused (status ...)``.
+    A refusal (status, dialect index 0xFFFF, a hang-up) is an answer, not a failure.
+    """
+
+    def __init__(self, *, round_index: int = 0, netbios: bool = False) -> None:
+        if not 0 <= round_index < SMB_ROUNDS:
+            raise ValueError(f"SMB round {round_index} out of range")
+        self._label: str
+        if round_index < len(SMB2_DIALECTS):
+            dialect = SMB2_DIALECTS[round_index]
+            self._label = f"smb2 {dialect.label}"
+            self._neg = SmbNegotiation(smb2_dialects=(dialect,), netbios=netbios)
+        else:
+            self._label = "smb1"
+            self._neg = SmbNegotiation(netbios=netbios)
+        self._stage = Stage.GREETING
+        self._lines: tuple[str, ...] = ()
+
+    @property
+    def stage(self) -> Stage:
+        return self._stage
+
+    @property
+    def closed_early(self) -> bool:
+        return False
+
+    def receive_data(self, data: bytes) -> None:
+        self._neg.receive_data(data)
+
+    def tls_started(self) -> None:
+        raise RuntimeError("tls_started() called but SMB never asks for TLS")
+
+    def next_action(self) -> Action:
+        action = self._neg.next_action()
+        if isinstance(action, Close):
+            self._stage = Stage.CLOSE
+            outcome = self._neg.outcome
+            if outcome is not None and not self._lines:
+                self._lines = (self._line(outcome),)
+        return action
+
+    def _line(self, outcome: NegotiateOutcome) -> str:
+        if outcome.smb2 is not None and self._label.startswith("smb2"):
+            return _smb2_line(outcome.smb2)
+        if outcome.smb1 is not None and outcome.smb1.dialect is not None:
+            return _smb1_line(outcome.smb1)
+        return f"{self._label}: refused ({outcome.refused or 'no dialect accepted'})"
+
+    def observation(self) -> DialogueObservation:
+        return DialogueObservation(greeting=self._lines)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SmbFacts:
+    """What the probe's lines say about an endpoint (``parse_smb_lines``)."""
+
+    smb1_dialect: str | None = None
+    smb1_signing: str = ""
+    smb2_dialects: tuple[str, ...] = ()
+    smb2_refused: tuple[str, ...] = ()
+    signing: str = ""
+    server_guid: str = ""
+    server_time: str = ""
+    capabilities: tuple[str, ...] = ()
+    preauth: tuple[str, ...] = ()
+    ciphers: tuple[str, ...] = ()
+    signing_algorithms: tuple[str, ...] = ()
+    answered: bool = False
+
+    @property
+    def smb1_enabled(self) -> bool:
+        return self.smb1_dialect is not None
+
+
+def _items(value: str) -> tuple[str, ...]:
+    return () if value in ("", "-") else tuple(value.split(","))
+
+
+def parse_smb_lines(lines: Sequence[str]) -> SmbFacts:
+    """Read the probe's stored lines back (tolerant: odd lines are skipped). Signing, GUID,
+    time and capabilities come from the newest SMB2 dialect accepted; the 3.1.1 contexts from
+    the 3.1.1 answer."""
+    smb1: str | None = None
+    smb1_signing = ""
+    accepted: list[str] = []
+    refused: list[str] = []
+    fields: dict[str, str] = {}
+    answered = False
+    for line in lines:
+        head, _, rest = line.partition(": ")
+        family, _, dialect = head.partition(" ")
+        status, *pairs = rest.split("; ")
+        kv = dict(p.partition("=")[::2] for p in pairs)
+        if family == "smb2" and dialect:
+            answered = True
+            if status == "accepted":
+                accepted.append(dialect)
+                for key, value in kv.items():
+                    fields.setdefault(key, value)
+            else:
+                refused.append(dialect)
+        elif head.startswith("smb1"):
+            answered = True
+            if status == "accepted" and dialect:
+                smb1 = dialect
+                smb1_signing = kv.get("signing", "")
+    return SmbFacts(
+        smb1_dialect=smb1,
+        smb1_signing=smb1_signing,
+        smb2_dialects=tuple(accepted),
+        smb2_refused=tuple(refused),
+        signing=fields.get("signing", ""),
+        server_guid=fields.get("guid", ""),
+        server_time=fields.get("time", ""),
+        capabilities=_items(fields.get("capabilities", "")),
+        preauth=_items(fields.get("preauth", "")),
+        ciphers=_items(fields.get("ciphers", "")),
+        signing_algorithms=_items(fields.get("signing-algorithms", "")),
+        answered=answered,
+    )
