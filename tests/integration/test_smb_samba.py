@@ -3,9 +3,9 @@
 Three smbd instances (tests/integration/realservers.py ``start_samba``), each with its own
 configuration: SMB1 allowed (``server min protocol = NT1``), SMB2 and later only, and SMB 3.1.1
 only with signing mandatory. For every dialect, vedette's verdict (accepted or refused) must
-be what ``smbclient -L`` finds when pinned to that dialect (``client min protocol`` = ``client
-max protocol``): smbclient either lists the shares (negotiation succeeded) or prints
-``protocol negotiation failed``. Nothing authenticates on vedette's side.
+be what ``smbclient //ADDRESS/share -c exit`` finds when pinned to that dialect
+(``client min protocol`` = ``client max protocol``): smbclient either connects as guest
+(negotiation succeeded) or prints ``protocol negotiation failed``. Nothing authenticates on vedette's side.
 
 Run under the shared lock:
     flock /tmp/vedette-it.lock .venv/bin/python -m pytest tests/integration/test_smb_samba.py -q
@@ -70,17 +70,20 @@ def smbclient_accepts(server: RunningServer, dialect: str) -> bool:
     proc = subprocess.run(
         [
             smbclient,
-            "-L",
-            f"//{server.address}",
+            # A share, not -L: -L on SMB1 goes on to ask for the workgroup's browse list.
+            f"//{server.address}/share",
+            "-c",
+            "exit",
             "-p",
             str(server.ports[0]),
             "-N",
             f"--option=client min protocol={name}",
             f"--option=client max protocol={name}",
+            "--option=name resolve order=host",
         ],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=15,
         check=False,
         stdin=subprocess.DEVNULL,
     )
