@@ -5,7 +5,8 @@ configuration: SMB1 allowed (``server min protocol = NT1``), SMB2 and later only
 only with signing mandatory. For every dialect, vedette's verdict (accepted or refused) must
 be what ``smbclient //ADDRESS/share -c exit`` finds when pinned to that dialect
 (``client min protocol`` = ``client max protocol``): smbclient either connects as guest
-(negotiation succeeded) or prints ``protocol negotiation failed``. Nothing authenticates on vedette's side.
+(negotiation succeeded) or prints ``protocol negotiation failed``. Nothing authenticates on
+vedette's side.
 
 Run under the shared lock:
     flock /tmp/vedette-it.lock .venv/bin/python -m pytest tests/integration/test_smb_samba.py -q
