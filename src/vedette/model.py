@@ -29,6 +29,7 @@ class Protocol(enum.StrEnum):
     XMPP = "xmpp"
     MANAGESIEVE = "managesieve"
     LDAP = "ldap"
+    SMB = "smb"
 
 
 class TlsMode(enum.StrEnum):
@@ -84,6 +85,8 @@ class Service(enum.StrEnum):
     SIEVE = "sieve"
     LDAP = "ldap"
     LDAPS = "ldaps"
+    SMB = "smb"
+    NETBIOS_SSN = "netbios-ssn"
 
     @property
     def spec(self) -> ServiceSpec:
@@ -147,6 +150,12 @@ _SERVICE_SPECS: dict[Service, ServiceSpec] = {
     Service.SIEVE: ServiceSpec("sieve", Protocol.MANAGESIEVE, TlsMode.STARTTLS, 4190, Role.USER),
     Service.LDAP: ServiceSpec("ldap", Protocol.LDAP, TlsMode.STARTTLS, 389, Role.USER, False),
     Service.LDAPS: ServiceSpec("ldaps", Protocol.LDAP, TlsMode.IMPLICIT, 636, Role.USER, False),
+    # SMB (file sharing): no TLS; vedette reads the dialects and signing from NEGOTIATE only.
+    # 445 is direct TCP; 139 is the NetBIOS session service (a session request first).
+    Service.SMB: ServiceSpec("smb", Protocol.SMB, TlsMode.STARTTLS, 445, Role.USER, False),
+    Service.NETBIOS_SSN: ServiceSpec(
+        "netbios-ssn", Protocol.SMB, TlsMode.STARTTLS, 139, Role.USER, False
+    ),
 }
 
 

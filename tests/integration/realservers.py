@@ -633,6 +633,89 @@ def start_dnsmasq(
     return server
 
 
+# --- Samba -------------------------------------------------------------------------------------
+
+
+def _free_tcp_port(address: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((address, 0))
+        return int(probe.getsockname()[1])
+
+
+def start_samba(
+    name: str,
+    *,
+    min_protocol: str = "SMB2_02",
+    max_protocol: str = "SMB3",
+    signing: str = "default",
+    extra: Sequence[str] = (),
+) -> RunningServer:
+    """A private ``smbd`` on 127.0.0.1, on a free port of its own (``smb ports``).
+
+    smbd binds only to addresses configured on an interface (``interfaces``), and only
+    127.0.0.1 is on ``lo`` here: each instance differs by port, not address. NetBIOS name
+    service (nmbd) is not started; smbd answers a NetBIOS session request on any of its ports,
+    so ``netbios-ssn://127.0.0.1:PORT`` reaches the same instance. Nothing authenticates:
+    vedette sends NEGOTIATE only. Stopped by the pid started here.
+    """
+    smbd = find_binary("smbd")
+    require_root("smbd")
+    address = "127.0.0.1"
+    port = _free_tcp_port(address)
+    directory = _fresh_dir(f"samba-{name}")
+    for sub in ("private", "lock", "state", "cache", "share"):
+        (directory / sub).mkdir()
+    log_path = directory / "smbd.log"
+    config = "\n".join(
+        [
+            "[global]",
+            "  server role = standalone server",
+            f"  interfaces = {address}",
+            "  bind interfaces only = yes",
+            f"  smb ports = {port}",
+            "  disable netbios = yes",
+            f"  server min protocol = {min_protocol}",
+            f"  server max protocol = {max_protocol}",
+            f"  server signing = {signing}",
+            f"  private dir = {directory / 'private'}",
+            f"  lock directory = {directory / 'lock'}",
+            f"  state directory = {directory / 'state'}",
+            f"  cache directory = {directory / 'cache'}",
+            f"  pid directory = {directory / 'lock'}",
+            f"  log file = {log_path}",
+            "  load printers = no",
+            "  printcap name = /dev/null",
+            "  map to guest = bad user",
+            *(f"  {line}" for line in extra),
+            "[share]",
+            f"  path = {directory / 'share'}",
+            "  guest ok = yes",
+            "",
+        ]
+    )
+    conf = directory / "smb.conf"
+    conf.write_text(config)
+    with (directory / "smbd.stdio").open("wb") as out:
+        process = subprocess.Popen(
+            [smbd, "--foreground", "--no-process-group", f"--configfile={conf}"],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = RunningServer(
+        name=f"smbd {name}",
+        address=address,
+        ports=(port,),
+        directory=directory,
+        log_path=directory / "smbd.stdio",
+        process=process,
+        extra={"config": str(conf)},
+    )
+    _wait_ready(server)
+    return server
+
+
 # --- driving the CLI ---------------------------------------------------------------------------
 
 

@@ -26,6 +26,7 @@ CHECK_MODULES: tuple[str, ...] = (
     "vedette.checks.consistency",
     "vedette.checks.tls_protocols",
     "vedette.checks.clients",
+    "vedette.checks.smb",
 )
 
 _loaded = False

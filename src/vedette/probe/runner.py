@@ -37,7 +37,7 @@ from vedette.probe.limits import EndpointClock, Limits
 from vedette.probe.stream import Connect, Stream
 from vedette.probe.transport import Connection, ProbeFailed, fail, scanner_ssl_context
 from vedette.protocols import Close, MailDialogue, NeedData, Send, StartTls
-from vedette.protocols.registry import has_dialogue, new_dialogue
+from vedette.protocols.registry import entry, has_dialogue, new_dialogue
 
 #: Actions a dialogue may ask for before the driver calls it a runaway (a bug, not a server).
 _MAX_ACTIONS = 10_000
@@ -61,6 +61,10 @@ class _Probe:
         self.stage = Stage.CONNECT
         self.tls: TlsObservation | None = None
         self.timer = ReplyTimer()
+        self.ehlo_name = ehlo_name
+        #: Protocols probed over several connections (``ProtocolEntry.rounds``): the
+        #: observations of the rounds done before the current one, and their connections.
+        self.rounds_seen: list[DialogueObservation] = []
 
     @property
     def sni(self) -> str | None:
@@ -72,7 +76,10 @@ class _Probe:
         self.conn = await self.connect(ep.ip, ep.port, timeout=self.limits.connect_timeout)
         if ep.service.tls_mode is TlsMode.IMPLICIT:
             await self._start_tls(ctx)
-        if self.dialogue is not None:
+        rounds = entry(ep.service.protocol).rounds
+        if self.dialogue is not None and rounds > 1:
+            await self._rounds(rounds, ctx)
+        elif self.dialogue is not None:
             try:
                 await self._drive(self.dialogue, ctx)
             except ProbeFailed as exc:
@@ -80,6 +87,30 @@ class _Probe:
                 # does not answer QUIT/LOGOUT in time has not failed the probe.
                 if exc.failure.stage is not Stage.CLOSE:
                     raise
+
+    async def _rounds(self, rounds: int, ctx: ssl.SSLContext) -> None:
+        """A protocol that learns one fact per connection (SMB: one dialect per NEGOTIATE):
+        one dialogue per round, each on a new connection. A close or a reset is that round's
+        answer (the server refused the offer): fed as end of file, the dialogue records it."""
+        ep = self.endpoint
+        assert ep.ip is not None and self.dialogue is not None
+        for index in range(rounds):
+            if index:
+                assert self.conn is not None
+                self.rounds_seen.append(self.dialogue.observation())
+                await self.conn.close()
+                self.stage = Stage.CONNECT
+                self.dialogue = new_dialogue(
+                    ep.service, ehlo_name=self.ehlo_name, server_name=ep.host, round_index=index
+                )
+                self.conn = await self.connect(ep.ip, ep.port, timeout=self.limits.connect_timeout)
+            try:
+                await self._drive(self.dialogue, ctx)
+            except ProbeFailed as exc:
+                if exc.failure.kind is not FailureKind.CLOSED:
+                    raise
+                self.dialogue.receive_data(b"")
+                await self._drive(self.dialogue, ctx)
 
     async def _start_tls(self, ctx: ssl.SSLContext) -> None:
         assert self.conn is not None
@@ -241,7 +272,10 @@ async def probe_endpoint(
             detail=f"the probe took longer than {limits.endpoint_timeout:g} s in all",
         )
     dialogue_obs: DialogueObservation | None = None
-    if probe.dialogue is not None and probe.dialogue.observation() != DialogueObservation():
+    if probe.dialogue is not None and probe.rounds_seen:
+        done = (*probe.rounds_seen, probe.dialogue.observation())
+        dialogue_obs = DialogueObservation(greeting=tuple(g for o in done for g in o.greeting))
+    elif probe.dialogue is not None and probe.dialogue.observation() != DialogueObservation():
         dialogue_obs = probe.dialogue.observation()
     log = DefenceLog()
     log.record(attempt_of(failure, probe.dialogue, probe.conn, probe.timer))
@@ -253,7 +287,7 @@ async def probe_endpoint(
         dialogue=dialogue_obs,
         tls=probe.tls,
         failure=failure,
-        connections=0 if probe.conn is None else 1,
+        connections=len(probe.rounds_seen) + (0 if probe.conn is None else 1),
         defences=defences,
     )
 

@@ -40,6 +40,7 @@ from vedette.protocols.ldap import (
 )
 from vedette.protocols.managesieve import ManageSieveDialogue, parse_sieve_capabilities
 from vedette.protocols.pop3 import Pop3Dialogue
+from vedette.protocols.smb import SMB_ROUNDS, SmbDialogue, SmbFacts, parse_smb_lines
 from vedette.protocols.smtp import SmtpDialogue
 from vedette.protocols.xmpp import (
     XmppDialogue,
@@ -65,6 +66,8 @@ class DialogueSettings:
         redial: the connection only leads to a TLS handshake (the enumeration's and the
             resumption probe's re-dials, tens per endpoint): the dialogue may skip what the
             first connection already learnt (LDAP: the rootDSE and the bind probe).
+        round_index: which of the entry's ``rounds`` connections this dialogue drives.
+        service: the service probed (SMB: 139 speaks NetBIOS first, 445 does not).
     """
 
     implicit_tls: bool
@@ -73,6 +76,8 @@ class DialogueSettings:
     server_name: str | None = None
     role: Role = Role.USER
     redial: bool = False
+    round_index: int = 0
+    service: Service | None = None
 
 
 def _no_password_commands(caps: Capabilities) -> frozenset[str]:
@@ -169,6 +174,10 @@ class ProtocolEntry:
         password_fix: how to refuse passwords before TLS on this protocol's common servers:
             ``tls.plaintext-auth``'s remediation for it (the registered one speaks of mail
             servers); empty for the mail protocols.
+        rounds: connections the probe opens, one dialogue each (``round_index`` 0, 1...),
+            for protocols that learn one fact per connection (SMB: one dialect per
+            NEGOTIATE); their observations' lines are joined in order. A connection the
+            server closes or resets in such a round is its answer, fed as end of file.
     """
 
     protocol: Protocol
@@ -179,6 +188,7 @@ class ProtocolEntry:
     password_commands: Callable[[Capabilities], frozenset[str]] = _no_password_commands
     ping: Callable[[Endpoint], bytes | None] = _speaks_first
     password_fix: str = ""
+    rounds: int = 1
 
 
 #: ManageSieve's ``password_fix``: the login process is Dovecot's managesieve-login (or Cyrus's
@@ -257,6 +267,14 @@ _ENTRIES = (
         ping=lambda endpoint: root_dse_search(PING_MESSAGE_ID),
         password_fix=CLEAR_BIND_FIX,
     ),
+    ProtocolEntry(
+        protocol=Protocol.SMB,
+        # No TLS and no capabilities in the mail sense: NEGOTIATE only, never a session.
+        dialogue=lambda s: SmbDialogue(
+            round_index=s.round_index, netbios=s.service is Service.NETBIOS_SSN
+        ),
+        rounds=SMB_ROUNDS,
+    ),
 )
 
 #: Every protocol's entry, by protocol.
@@ -285,6 +303,7 @@ def new_dialogue(
     try_starttls: bool = True,
     server_name: str | None = None,
     redial: bool = False,
+    round_index: int = 0,
 ) -> MailDialogue:
     """A new dialogue for one connection to ``service``.
 
@@ -308,6 +327,8 @@ def new_dialogue(
         server_name=server_name,
         role=service.role,
         redial=redial,
+        round_index=round_index,
+        service=service,
     )
     return build(settings)
 
@@ -347,3 +368,12 @@ def plaintext_password_mechanisms(protocol: Protocol, caps: Capabilities) -> fro
     return frozenset(caps.sasl & CLEARTEXT_SASL_MECHANISMS) | REGISTRY[protocol].password_commands(
         caps
     )
+
+
+def smb_negotiation(protocol: Protocol, greeting: Sequence[str]) -> SmbFacts | None:
+    """What the SMB probe's stored lines say (dialects, signing, contexts); ``None`` for any
+    other protocol, or when no round got an answer."""
+    if protocol is not Protocol.SMB:
+        return None
+    facts = parse_smb_lines(greeting)
+    return facts if facts.answered else None
