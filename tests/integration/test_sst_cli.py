@@ -1,7 +1,7 @@
 """``.sst`` files through the commands a user runs: ``vedette cert inspect`` and ``cert convert``
 read a serialized certificate store like any certificate file, and a hostile one is one line
-and exit 2. (The properties of each certificate, ``pki.sst.describe_sst``, are not shown by
-``cert inspect`` yet.)"""
+and exit 2. (``cert inspect`` also lists each element's properties, ``pki.sst.describe_sst``:
+tests/unit/test_smime_sst.py.)"""
 
 from __future__ import annotations
 
