@@ -64,3 +64,60 @@ def test_without_trust_ad_the_standing_is_unknown(lab: DnsLab) -> None:
         assert refused.status is DnsStatus.REFUSED
 
     asyncio.run(run())
+
+
+def test_one_socket_carries_concurrent_questions_and_spoofed_answers_are_ignored() -> None:
+    """A loopback server that collects 8 concurrent questions, then answers them in reverse
+    order, each preceded by three forgeries: a wrong id, the right id for another question,
+    and the right answer sent from another port. The client takes only the real answers."""
+    import socket
+    import threading
+
+    import dns.message
+    import dns.rrset
+
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.57", 0))
+    forger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    forger.bind(("127.0.0.57", 0))
+    names = [f"n{i}.spoof.test" for i in range(8)]
+    sources: set[tuple[str, int]] = set()
+
+    def reply(query: dns.message.Message, text: str) -> bytes:
+        answer = dns.message.make_response(query)
+        answer.answer.append(dns.rrset.from_text(query.question[0].name, 60, "IN", "TXT", text))
+        return answer.to_wire()
+
+    def serve() -> None:
+        server.settimeout(5)
+        got = []
+        while len(got) < len(names):
+            wire, peer = server.recvfrom(4096)
+            got.append((dns.message.from_wire(wire), peer))
+            sources.add(peer)
+        for query, peer in reversed(got):
+            wrong_id = dns.message.from_wire(reply(query, '"forged: wrong id"'))
+            wrong_id.id = (query.id + 1) % 65536
+            server.sendto(wrong_id.to_wire(), peer)
+            other = dns.message.make_query("other.spoof.test", "TXT")
+            other.id = query.id
+            server.sendto(reply(other, '"forged: other question"'), peer)
+            forger.sendto(reply(query, '"forged: wrong port"'), peer)
+            server.sendto(reply(query, f'"real {query.question[0].name}"'), peer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+
+    async def run() -> list[tuple[str, ...]]:
+        client = DnsClient(server.getsockname(), timeout=5.0, trust_ad=True)
+        answers = await asyncio.gather(*(client.query(n, "TXT") for n in names))
+        return [a.texts() for a in answers]
+
+    try:
+        texts = asyncio.run(run())
+    finally:
+        thread.join(5)
+        server.close()
+        forger.close()
+    assert texts == [(f"real {n}.",) for n in names]
+    assert len(sources) == 1  # the eight questions shared one socket (one source port)
