@@ -67,6 +67,7 @@ from pyasn1.type import char, univ  # type: ignore[import-untyped]
 from pyasn1_modules import rfc5652, rfc5958, rfc7292, rfc8018  # type: ignore[import-untyped]
 
 from vedette.errors import PkiError
+from vedette.x509 import ber
 
 __all__ = [
     "CSP_NAME_OID",
@@ -421,9 +422,7 @@ _DECODE_ERRORS = (PyAsn1Error, ValueError, TypeError, IndexError, KeyError, Over
 
 
 def _decode(data: bytes, spec: Any, what: str) -> Any:
-    der, end = _definite(data, 0, len(data), 0, what)
-    if end != len(data):
-        raise Pkcs12Error(f"{what} is followed by {len(data) - end} stray byte(s)")
+    der = _definite(data, what)
     try:
         value, rest = decoder.decode(der, asn1Spec=spec)
     except _DECODE_ERRORS as exc:
@@ -433,84 +432,17 @@ def _decode(data: bytes, spec: Any, what: str) -> Any:
     return value
 
 
-#: Nesting of BER elements followed by :func:`_definite` (a PFX layer is about 8 deep).
+#: Nesting of BER elements followed by the definite-form pre-pass (a PFX layer is about 8 deep).
 _MAX_NESTING = 32
 
 
-def _length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes((n,))
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes((0x80 | len(body),)) + body
-
-
-def _definite(data: bytes, pos: int, limit: int, depth: int, what: str) -> tuple[bytes, int]:
-    """The BER element at ``data[pos:limit]`` re-encoded with definite lengths and constructed
-    OCTET STRINGs joined (DER's forms), and the position after it.
-
-    PKCS#12 files from NSS (Firefox, Thunderbird) and some Java and Apple tools use BER's
-    indefinite lengths. pyasn1 decodes those, but an ANY field (a ContentInfo's content, a
-    SafeBag's value) then loses its end-of-contents octets (pyasn1 issue #66) and the next
-    layer does not decode; so each layer is put in definite form before pyasn1 sees it.
-    """
-    if depth > _MAX_NESTING:
-        raise Pkcs12Error(f"{what}: ASN.1 nested more than {_MAX_NESTING} deep")
-    start = pos
-    if pos + 2 > limit:
-        raise Pkcs12Error(f"{what}: truncated ASN.1 element")
-    first = data[pos]
-    pos += 1
-    if first & 0x1F == 0x1F:  # high tag number: base-128 digits
-        while pos < limit and data[pos] & 0x80:
-            pos += 1
-        pos += 1
-        if pos - start > 6 or pos >= limit:
-            raise Pkcs12Error(f"{what}: malformed ASN.1 tag")
-    tag = data[start:pos]
-    constructed = bool(first & 0x20)
-    length_byte = data[pos]
-    pos += 1
-    children: list[bytes] = []
-    if length_byte == 0x80:  # indefinite: children up to the end-of-contents octets
-        if not constructed:
-            raise Pkcs12Error(f"{what}: indefinite length on a primitive ASN.1 element")
-        while True:
-            if pos + 2 > limit:
-                raise Pkcs12Error(f"{what}: missing end-of-contents octets")
-            if data[pos] == 0 and data[pos + 1] == 0:
-                pos += 2
-                break
-            child, pos = _definite(data, pos, limit, depth + 1, what)
-            children.append(child)
-    else:
-        length = length_byte
-        if length_byte & 0x80:
-            count = length_byte & 0x7F
-            if count > 4 or pos + count > limit:
-                raise Pkcs12Error(f"{what}: malformed ASN.1 length")
-            length = int.from_bytes(data[pos : pos + count], "big")
-            pos += count
-        end = pos + length
-        if end > limit:
-            raise Pkcs12Error(f"{what}: truncated ASN.1 element")
-        if not constructed:
-            return tag + _length(length) + data[pos:end], end
-        while pos < end:
-            child, pos = _definite(data, pos, end, depth + 1, what)
-            children.append(child)
-    if first == 0x24:  # constructed OCTET STRING: one primitive OCTET STRING
-        if any(child[0] != 0x04 for child in children):
-            raise Pkcs12Error(f"{what}: a constructed OCTET STRING holds another type")
-        value = b"".join(_split_primitive(child)[1] for child in children)
-        return b"\x04" + _length(len(value)) + value, pos
-    body = b"".join(children)
-    return tag + _length(len(body)) + body, pos
-
-
-def _split_primitive(der: bytes) -> tuple[bytes, bytes]:
-    """(header, contents) of a definite-length primitive element with a one-byte tag."""
-    n = der[1] & 0x7F if der[1] & 0x80 else 0
-    return der[: 2 + n], der[2 + n :]
+def _definite(data: bytes, what: str) -> bytes:
+    """``data`` in definite form (:func:`vedette.x509.ber.definite`), a :class:`Pkcs12Error`
+    when it is not one well-formed BER element."""
+    try:
+        return ber.definite(data, what, _MAX_NESTING)
+    except ber.BerError as exc:
+        raise Pkcs12Error(str(exc)) from None
 
 
 def _short(exc: Exception) -> str:
@@ -716,10 +648,7 @@ def definite_form(data: bytes) -> bytes:
     is not one well-formed element. DER input comes back unchanged."""
     if len(data) > MAX_SIZE:
         raise Pkcs12Error(f"larger than {MAX_SIZE // (1024 * 1024)} MiB, beyond vedette's limit")
-    der, end = _definite(data, 0, len(data), 0, "the PKCS#12 file")
-    if end != len(data):
-        raise Pkcs12Error(f"the PKCS#12 file is followed by {len(data) - end} stray byte(s)")
-    return der
+    return _definite(data, "the PKCS#12 file")
 
 
 def parse_pfx(der: bytes) -> Pfx:
