@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
     from vedette.domain.check import DomainReport
     from vedette.domain.view import ResolvedFinding
-    from vedette.mailauth.registry import DomainFinding
 
 __all__ = [
     "CSV_COLUMNS",
@@ -54,19 +53,6 @@ def severities(reports: Sequence[DomainReport]) -> list[Severity]:
     out = [f.severity for r in reports for f in r.findings]
     out.extend(f.severity for r in reports for f in r.resolved)
     return out
-
-
-def _finding_json(f: DomainFinding) -> dict[str, Any]:
-    return {
-        "id": f.id,
-        "severity": f.severity.label,
-        "title": f.title,
-        "subject": f.subject,
-        "detail": f.detail,
-        "remediation": f.remediation,
-        "evidence": list(f.evidence),
-        "references": list(f.references),
-    }
 
 
 def _resolved_json(r: ResolvedFinding) -> dict[str, Any]:
@@ -116,7 +102,7 @@ def domain_json(r: DomainReport) -> dict[str, Any]:
         "mx": r.mx.to_json(),
         "rules": {name: outcome.to_json() for name, outcome in r.outcomes.items()},
         "mx_view": [v.to_json() for v in r.views],
-        "findings": [_finding_json(f) for f in r.findings],
+        "findings": [f.to_json() for f in r.findings],
         "endpoints": [_endpoint_json(o) for o in r.scan.observations],
         "endpoint_findings": [_resolved_json(x) for x in r.resolved],
         "observation": r.observed.to_json(),

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 
 from vedette.mailauth.answers import DnsAnswer, DnsStatus, Lookup, Security
-from vedette.mailauth.dnssec import dnssec_mode, finding_json
+from vedette.mailauth.dnssec import dnssec_mode
 from vedette.mailauth.registry import DomainFinding, domain_check
 from vedette.model import Severity
 from vedette.x509.chain import load_der, signed_by
@@ -377,7 +377,7 @@ class DaneResult:
             "dane_match": dict(self.dane_match),
             "dane_ee_match": self.dane_ee_match,
             "rollover": list(self.rollover),
-            "findings": [finding_json(f) for f in self.findings],
+            "findings": [f.to_json() for f in self.findings],
         }
 
 

@@ -771,22 +771,8 @@ class DnssecStatus:
             "reason": self.reason,
             "anchor": self.anchor,
             "chain": [link.to_json() for link in self.chain],
-            "findings": [finding_json(f) for f in self.findings],
+            "findings": [f.to_json() for f in self.findings],
         }
-
-
-def finding_json(f: DomainFinding) -> dict[str, Any]:
-    """A domain finding as plain JSON types."""
-    return {
-        "id": f.id,
-        "severity": f.severity.label,
-        "title": f.title,
-        "subject": f.subject,
-        "detail": f.detail,
-        "remediation": f.remediation,
-        "evidence": list(f.evidence),
-        "references": list(f.references),
-    }
 
 
 def dnssec_mode(lookup: object) -> str:

@@ -16,6 +16,7 @@ Ids are unique (registering one twice is an error) and listed by ``vedette check
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from vedette.model import Severity
 
@@ -44,6 +45,19 @@ class DomainFinding:
     remediation: str
     evidence: tuple[str, ...] = ()
     references: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The finding as plain JSON types (every result's and report's ``findings``)."""
+        return {
+            "id": self.id,
+            "severity": self.severity.label,
+            "title": self.title,
+            "subject": self.subject,
+            "detail": self.detail,
+            "remediation": self.remediation,
+            "evidence": list(self.evidence),
+            "references": list(self.references),
+        }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

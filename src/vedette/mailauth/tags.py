@@ -90,19 +90,5 @@ def status_words(answer: DnsAnswer) -> str:
     return answer.detail or f"{answer.name} {answer.rdtype}: {answer.status.value}"
 
 
-def finding_json(finding: DomainFinding) -> dict[str, object]:
-    """A finding as plain JSON types."""
-    return {
-        "id": finding.id,
-        "severity": finding.severity.name.lower(),
-        "title": finding.title,
-        "subject": finding.subject,
-        "detail": finding.detail,
-        "remediation": finding.remediation,
-        "evidence": list(finding.evidence),
-        "references": list(finding.references),
-    }
-
-
 def findings_json(findings: Sequence[DomainFinding]) -> list[dict[str, object]]:
-    return [finding_json(f) for f in findings]
+    return [f.to_json() for f in findings]
